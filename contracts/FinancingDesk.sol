@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IFinancingDesk} from "./interfaces/IFinancingDesk.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title FinancingDesk
+/// @notice Factoring of receivables with escrowed offers and atomic acceptance.
+/// @dev A request locks the receivable in the registry (status FINANCING) so it can
+/// be neither split, transferred nor financed elsewhere; acceptance pays the supplier
+/// and hands the receivable to the financier in the same transaction.
+contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    uint256 public constant MAX_OFFERS = 8;
+    uint256 private constant _BPS = 10_000;
+
+    struct Request {
+        uint48 receivableId;
+        FinancingStatus status;
+        uint8 offerCount;
+        uint8 openOffers;
+        uint8 acceptedOffer; // index + 1
+        address supplier;
+        address financier;
+        bytes3 currency;
+        uint64 dueDate;
+        uint128 recourseClaim;
+    }
+
+    IParticipantRegistry private immutable _participants;
+    IReceivableRegistry private immutable _receivables;
+
+    mapping(uint256 financingId => Request) private _requests;
+    mapping(uint256 financingId => mapping(uint256 offerIndex => Offer)) private _offers;
+    mapping(uint256 receivableId => uint256 financingId) private _activeFinancing;
+    uint256 private _lastFinancingId;
+
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables) {
+        _participants = participants;
+        _receivables = receivables;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Asks for financing of an active receivable the caller holds, from
+    /// `financier` or, when it is the zero address, from any financier.
+    /// Requirements: caller is an active SUPPLIER holding the receivable; status
+    /// ACTIVE; not frozen; not yet due; a named financier is an active FINANCIER.
+    /// Emits {FinancingRequested} (and the registry's ACTIVE -> FINANCING change).
+    function request(uint256 receivableId, address financier) external returns (uint256 financingId) {
+        _participants.requireActor(msg.sender, Roles.SUPPLIER);
+        if (financier != address(0)) _participants.requireActor(financier, Roles.FINANCIER);
+        IReceivableRegistry.Summary memory s = _receivables.lockForFinancing(receivableId, msg.sender);
+        if (block.timestamp >= s.dueDate) revert FinancingReceivableDue(receivableId, s.dueDate);
+        financingId = ++_lastFinancingId;
+        Request storage r = _requests[financingId];
+        (r.receivableId, r.status, r.supplier, r.financier) =
+            (uint48(receivableId), FinancingStatus.REQUESTED, msg.sender, financier);
+        (r.currency, r.dueDate) = (s.currency, s.dueDate);
+        _activeFinancing[receivableId] = financingId;
+        emit FinancingRequested(financingId, receivableId, msg.sender, financier);
+    }
+
+    /// @notice Offers terms on a request; the proceeds are escrowed from the caller now.
+    /// Requirements: caller is an active FINANCIER (the named one, if any); request
+    /// REQUESTED or OFFERED with fewer than MAX_OFFERS offers; valid terms; proceeds > 0;
+    /// the caller approved this contract for the proceeds.
+    /// Emits {FinancingOffered}.
+    function offer(uint256 financingId, OfferTerms calldata terms) external nonReentrant returns (uint256 offerIndex) {
+        Request storage r = _open(financingId);
+        _participants.requireActor(msg.sender, Roles.FINANCIER);
+        if (r.financier != address(0) && r.financier != msg.sender) {
+            revert FinancingNotFinancier(financingId, msg.sender, r.financier);
+        }
+        if (r.offerCount >= MAX_OFFERS) revert FinancingTooManyOffers(financingId, MAX_OFFERS);
+        _checkTerms(terms, r.receivableId, r.dueDate);
+        uint128 face = _receivables.summary(r.receivableId).amount;
+        uint256 daysToMaturity = (r.dueDate - block.timestamp) / 1 days;
+        uint128 advance = uint128(face * uint256(terms.advanceRateBps) / _BPS);
+        uint128 disc = uint128(discount(face, terms.advanceRateBps, terms.discountRateBps, daysToMaturity, terms.dayCountBasis));
+        if (uint256(disc) + terms.fee >= advance) revert FinancingNoProceeds(advance, disc, terms.fee);
+        uint128 proceeds = advance - disc - terms.fee;
+        offerIndex = r.offerCount;
+        _offers[financingId][offerIndex] = Offer(msg.sender, OfferStatus.OPEN, terms, advance, disc, proceeds);
+        (r.offerCount, r.openOffers, r.status) = (r.offerCount + 1, r.openOffers + 1, FinancingStatus.OFFERED);
+        emit FinancingOffered(financingId, offerIndex, msg.sender, terms, advance, disc, proceeds);
+        // Escrow last: state is final before the token is called.
+        _token(r.currency).safeTransferFrom(msg.sender, address(this), proceeds);
+    }
+
+    /// @notice Accepts an offer: in this one transaction the supplier receives the
+    /// proceeds, the financier becomes the receivable's holder, and every other open
+    /// offer is closed with its escrow refunded.
+    /// Requirements: caller is the requesting supplier, active; the offer is open and
+    /// not expired; the receivable is still locked for this request and not frozen.
+    /// Emits {FinancingAccepted}, {FinancingOfferClosed} per other open offer, and the
+    /// registry's transfer and status change.
+    function accept(uint256 financingId, uint256 offerIndex) external nonReentrant {
+        Request storage r = _open(financingId);
+        _onlySupplier(financingId, r);
+        Offer storage o = _openOffer(financingId, offerIndex);
+        if (block.timestamp > o.terms.expiry) revert FinancingOfferExpired(financingId, offerIndex, o.terms.expiry);
+        o.status = OfferStatus.ACCEPTED;
+        (r.status, r.acceptedOffer, r.financier, r.openOffers) =
+            (FinancingStatus.FUNDED, uint8(offerIndex + 1), o.financier, 0);
+        delete _activeFinancing[r.receivableId];
+        _receivables.completeFinancing(r.receivableId, o.financier);
+        emit FinancingAccepted(financingId, r.receivableId, o.financier, offerIndex, r.supplier, o.proceeds);
+        IERC20 token = _token(r.currency);
+        token.safeTransfer(r.supplier, o.proceeds);
+        _closeOpenOffers(financingId, r.offerCount, token);
+    }
+
+    /// @notice The supplier turns one offer down; its escrow goes back.
+    /// Requirements: caller is the requesting supplier, active; the offer is open.
+    /// Emits {FinancingOfferClosed} (REJECTED).
+    function rejectOffer(uint256 financingId, uint256 offerIndex) external nonReentrant {
+        Request storage r = _open(financingId);
+        _onlySupplier(financingId, r);
+        _closeOffer(financingId, r, offerIndex, OfferStatus.REJECTED);
+    }
+
+    /// @notice The financier takes its own open offer back; its escrow goes back.
+    /// Requirements: caller is the offer's financier, active; the offer is open.
+    /// Emits {FinancingOfferClosed} (WITHDRAWN).
+    function withdrawOffer(uint256 financingId, uint256 offerIndex) external nonReentrant {
+        Request storage r = _open(financingId);
+        Offer storage o = _openOffer(financingId, offerIndex);
+        if (msg.sender != o.financier) revert FinancingNotFinancier(financingId, msg.sender, o.financier);
+        _participants.requireActor(msg.sender, Roles.FINANCIER);
+        _closeOffer(financingId, r, offerIndex, OfferStatus.WITHDRAWN);
+    }
+
+    /// @notice Closes an offer past its expiry and refunds its escrow.
+    /// Requirements: caller is an active participant; the offer is open and expired.
+    /// Emits {FinancingOfferClosed} (EXPIRED).
+    function expireOffer(uint256 financingId, uint256 offerIndex) external nonReentrant {
+        Request storage r = _open(financingId);
+        Offer storage o = _openOffer(financingId, offerIndex);
+        if (block.timestamp <= o.terms.expiry) revert FinancingOfferNotExpired(financingId, offerIndex, o.terms.expiry);
+        if (!_participants.isActive(msg.sender)) _participants.requireActor(msg.sender, Roles.SUPPLIER);
+        _closeOffer(financingId, r, offerIndex, OfferStatus.EXPIRED);
+    }
+
+    /// @notice The supplier withdraws its request: open offers are refunded and the
+    /// receivable is free again.
+    /// Requirements: caller is the requesting supplier, active; request not funded.
+    /// Emits {FinancingCancelled}, {FinancingOfferClosed} per open offer, and the
+    /// registry's FINANCING -> ACTIVE change.
+    function cancel(uint256 financingId) external nonReentrant {
+        Request storage r = _open(financingId);
+        _onlySupplier(financingId, r);
+        (r.status, r.openOffers) = (FinancingStatus.CLOSED, 0);
+        delete _activeFinancing[r.receivableId];
+        _receivables.releaseFromFinancing(r.receivableId);
+        emit FinancingCancelled(financingId, r.receivableId, r.supplier);
+        _closeOpenOffers(financingId, r.offerCount, _token(r.currency));
+    }
+
+    /// @notice The funding financier declares default once the due date plus the
+    /// offer's grace period has passed unpaid. With recourse, its claim against the
+    /// supplier (the advance) is recorded on chain.
+    /// Requirements: caller is the funding financier, active; financing FUNDED; the
+    /// receivable FINANCED or OVERDUE; now > due date + grace period.
+    /// Emits {FinancingDefaulted}, {RecourseClaimRecorded} with recourse, and the
+    /// registry's -> DEFAULTED change.
+    function declareDefault(uint256 financingId) external {
+        Request storage r = _existing(financingId);
+        if (r.status != FinancingStatus.FUNDED) revert FinancingInvalidStatus(financingId, r.status);
+        if (msg.sender != r.financier) revert FinancingNotFinancier(financingId, msg.sender, r.financier);
+        _participants.requireActor(msg.sender, Roles.FINANCIER);
+        Offer storage o = _offers[financingId][r.acceptedOffer - 1];
+        uint256 earliest = uint256(r.dueDate) + o.terms.gracePeriod + 1;
+        if (block.timestamp < earliest) revert FinancingDefaultTooEarly(financingId, earliest);
+        r.status = FinancingStatus.DEFAULTED;
+        _receivables.markDefaulted(r.receivableId);
+        emit FinancingDefaulted(financingId, r.receivableId, msg.sender, o.terms.recourse);
+        if (o.terms.recourse) {
+            r.recourseClaim = o.advance;
+            emit RecourseClaimRecorded(financingId, msg.sender, r.supplier, o.advance);
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice A financing request; a funded or defaulted one whose receivable has
+    /// settled reads as REPAID.
+    function financing(uint256 financingId) external view returns (Financing memory f) {
+        Request storage r = _existing(financingId);
+        FinancingStatus status = r.status;
+        if (
+            (status == FinancingStatus.FUNDED || status == FinancingStatus.DEFAULTED)
+                && _receivables.summary(r.receivableId).status == IReceivableRegistry.Status.SETTLED
+        ) status = FinancingStatus.REPAID;
+        f = Financing(r.receivableId, r.supplier, r.financier, status, r.offerCount, r.acceptedOffer, r.recourseClaim);
+    }
+
+    function offerOf(uint256 financingId, uint256 offerIndex) external view returns (Offer memory) {
+        _existing(financingId);
+        if (offerIndex >= _requests[financingId].offerCount) revert FinancingUnknownOffer(financingId, offerIndex);
+        return _offers[financingId][offerIndex];
+    }
+
+    /// @notice The open (unfunded) financing request on a receivable, or 0.
+    function activeFinancingOf(uint256 receivableId) external view returns (uint256) {
+        return _activeFinancing[receivableId];
+    }
+
+    /// @notice floor(face x advanceRate/10^4 x discountRate/10^4 x days / basis), as one
+    /// exact division so the result equals the service's integer computation.
+    function discount(uint256 face, uint256 advanceRateBps, uint256 discountRateBps, uint256 daysToMaturity, uint256 basis)
+        public
+        pure
+        returns (uint256)
+    {
+        return (face * advanceRateBps * discountRateBps * daysToMaturity) / (_BPS * _BPS * basis);
+    }
+
+    function lastFinancingId() external view returns (uint256) {
+        return _lastFinancingId;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _checkTerms(OfferTerms calldata t, uint256 receivableId, uint64 dueDate) private view {
+        if (t.advanceRateBps == 0 || t.advanceRateBps > _BPS) revert FinancingInvalidTerms("advanceRateBps");
+        if (t.dayCountBasis != 365 && t.dayCountBasis != 360) revert FinancingInvalidTerms("dayCountBasis");
+        if (t.expiry < block.timestamp) revert FinancingInvalidTerms("expiry");
+        if (block.timestamp >= dueDate) revert FinancingReceivableDue(receivableId, dueDate);
+    }
+
+    /// @dev Refunds and closes every offer still open (at most MAX_OFFERS).
+    function _closeOpenOffers(uint256 financingId, uint256 offerCount, IERC20 token) private {
+        for (uint256 i = 0; i < offerCount; ++i) {
+            Offer storage o = _offers[financingId][i];
+            if (o.status != OfferStatus.OPEN) continue;
+            o.status = OfferStatus.SUPERSEDED;
+            emit FinancingOfferClosed(financingId, i, OfferStatus.SUPERSEDED, o.proceeds, msg.sender);
+            token.safeTransfer(o.financier, o.proceeds);
+        }
+    }
+
+    function _closeOffer(uint256 financingId, Request storage r, uint256 offerIndex, OfferStatus outcome) private {
+        Offer storage o = _openOffer(financingId, offerIndex);
+        o.status = outcome;
+        r.openOffers -= 1;
+        if (r.openOffers == 0) r.status = FinancingStatus.REQUESTED;
+        emit FinancingOfferClosed(financingId, offerIndex, outcome, o.proceeds, msg.sender);
+        _token(r.currency).safeTransfer(o.financier, o.proceeds);
+    }
+
+    function _onlySupplier(uint256 financingId, Request storage r) private view {
+        if (msg.sender != r.supplier) revert FinancingNotSupplier(financingId, msg.sender, r.supplier);
+        _participants.requireActor(msg.sender, Roles.SUPPLIER);
+    }
+
+    function _existing(uint256 financingId) private view returns (Request storage r) {
+        r = _requests[financingId];
+        if (r.status == FinancingStatus.NONE) revert FinancingUnknown(financingId);
+    }
+
+    /// @dev A request still taking offers: REQUESTED or OFFERED.
+    function _open(uint256 financingId) private view returns (Request storage r) {
+        r = _existing(financingId);
+        if (r.status != FinancingStatus.REQUESTED && r.status != FinancingStatus.OFFERED) {
+            revert FinancingInvalidStatus(financingId, r.status);
+        }
+    }
+
+    function _openOffer(uint256 financingId, uint256 offerIndex) private view returns (Offer storage o) {
+        if (offerIndex >= _requests[financingId].offerCount) revert FinancingUnknownOffer(financingId, offerIndex);
+        o = _offers[financingId][offerIndex];
+        if (o.status != OfferStatus.OPEN) revert FinancingOfferNotOpen(financingId, offerIndex, o.status);
+    }
+
+    function _token(bytes3 currency) private view returns (IERC20) {
+        address token = _participants.settlementToken(currency);
+        if (token == address(0)) revert FinancingCurrencyNotListed(currency);
+        return IERC20(token);
+    }
+}

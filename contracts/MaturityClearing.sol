@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IMaturityClearing} from "./interfaces/IMaturityClearing.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title MaturityClearing
+/// @notice Pull-based clearing: the debtor's payment for a whole root lands here in one
+/// transaction; each leaf is redeemed to its holder separately (or in batches of at
+/// most MAX_REDEEM_BATCH), so a root with thousands of leaves needs no unbounded loop.
+/// @dev The registry's `settle` refuses a leaf already SETTLED, so no leaf is paid twice.
+contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    uint256 public constant MAX_REDEEM_BATCH = 250;
+
+    uint256 private constant _PAYABLE = (1 << uint8(IReceivableRegistry.Status.ACTIVE))
+        | (1 << uint8(IReceivableRegistry.Status.SPLIT)) | (1 << uint8(IReceivableRegistry.Status.FINANCING))
+        | (1 << uint8(IReceivableRegistry.Status.FINANCED)) | (1 << uint8(IReceivableRegistry.Status.OVERDUE))
+        | (1 << uint8(IReceivableRegistry.Status.DEFAULTED));
+
+    IParticipantRegistry private immutable _participants;
+    IReceivableRegistry private immutable _receivables;
+
+    mapping(uint256 rootId => uint256 amount) private _repaid;
+    mapping(uint256 rootId => uint256 amount) private _unredeemed;
+
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables) {
+        _participants = participants;
+        _receivables = receivables;
+    }
+
+    /// @notice The debtor pays the root's whole outstanding amount into clearing.
+    /// Requirements: caller is the root's debtor, an active CORE_ENTERPRISE; `rootId` is
+    /// a root that is confirmed and not settled; now >= due date; not repaid before; the
+    /// caller approved this contract for the amount. A defaulted root may still be paid.
+    /// Emits {RootRepaid}.
+    function repay(uint256 rootId) external nonReentrant returns (uint256 amount) {
+        IReceivableRegistry.Summary memory s = _checkRepayable(rootId, msg.sender);
+        amount = _receivables.outstanding(rootId);
+        _repaid[rootId] = amount;
+        _unredeemed[rootId] = amount;
+        emit RootRepaid(rootId, msg.sender, s.currency, amount);
+        // Pull the payment last: the root is marked repaid before the token is called.
+        _token(s.currency).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Pays one leaf of a repaid root to its current holder and settles it.
+    /// Requirements: caller is an active participant; the leaf's root is repaid; the
+    /// leaf is unsettled and not frozen; its holder may receive the token.
+    /// Emits {LeafRedeemed} and the registry's settlement events.
+    function redeem(uint256 leafId) external nonReentrant {
+        _requireActiveCaller();
+        _redeem(leafId);
+    }
+
+    /// @notice Redeems up to MAX_REDEEM_BATCH leaves, all or none.
+    function redeemBatch(uint256[] calldata leafIds) external nonReentrant {
+        uint256 count = leafIds.length;
+        if (count == 0 || count > MAX_REDEEM_BATCH) revert ClearingBatchSize(count, MAX_REDEEM_BATCH);
+        _requireActiveCaller();
+        for (uint256 i = 0; i < count; ++i) {
+            _redeem(leafIds[i]);
+        }
+    }
+
+    function repaidAmount(uint256 rootId) external view returns (uint256) {
+        return _repaid[rootId];
+    }
+
+    function unredeemedAmount(uint256 rootId) external view returns (uint256) {
+        return _unredeemed[rootId];
+    }
+
+    function _checkRepayable(uint256 rootId, address payer) private view returns (IReceivableRegistry.Summary memory s) {
+        s = _receivables.summary(rootId);
+        if (s.rootId != rootId) revert ClearingNotRoot(rootId, s.rootId);
+        if (payer != s.debtor) revert ClearingNotDebtor(rootId, payer, s.debtor);
+        _participants.requireActor(payer, Roles.CORE_ENTERPRISE);
+        if ((1 << uint8(s.status)) & _PAYABLE == 0) revert ClearingNotPayable(rootId, uint8(s.status));
+        if (block.timestamp < s.dueDate) revert ClearingNotDue(rootId, s.dueDate, block.timestamp);
+        if (_repaid[rootId] != 0) revert ClearingAlreadyRepaid(rootId);
+    }
+
+    function _redeem(uint256 leafId) private {
+        // settle() refuses anything not payable (already settled, frozen, split...).
+        (address holder, uint128 amount, uint256 rootId) = _receivables.settle(leafId);
+        if (_repaid[rootId] == 0) revert ClearingNotRepaid(rootId);
+        _unredeemed[rootId] -= amount;
+        emit LeafRedeemed(leafId, rootId, holder, amount);
+        _token(_receivables.summary(rootId).currency).safeTransfer(holder, amount);
+    }
+
+    function _requireActiveCaller() private view {
+        // Any active participant may push redemptions (a keeper, the holder, the debtor).
+        if (!_participants.isActive(msg.sender)) _participants.requireActor(msg.sender, Roles.SUPPLIER);
+    }
+
+    function _token(bytes3 currency) private view returns (IERC20) {
+        address token = _participants.settlementToken(currency);
+        if (token == address(0)) revert ClearingCurrencyNotListed(currency);
+        return IERC20(token);
+    }
+}

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {ISettlementToken} from "./interfaces/ISettlementToken.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title ParticipantRegistry
+/// @notice The permissioned part of the ledger. The OPERATOR onboards legal entities
+/// with roles, a LEI, a jurisdiction and a KYC expiry, suspends and reinstates them;
+/// the REGULATOR freezes accounts. Every ledger contract asks `requireActor` before
+/// it lets an account change state, so a suspended, KYC-expired or frozen account
+/// changes nothing anywhere.
+/// @dev Roles are OpenZeppelin AccessControl roles; the OPERATOR role administers
+/// every business role. Ledger contracts (financing, clearing, settlement) hold
+/// LEDGER_ROLE: they may hold settlement tokens and call the receivable registry's
+/// narrow entry points.
+contract ParticipantRegistry is AccessControl, IParticipantRegistry {
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    mapping(address account => Participant) private _participants;
+    mapping(bytes3 currency => address token) private _settlementTokens;
+
+    constructor(address operator) {
+        if (operator == address(0)) revert RegistryInvalidAccount(operator);
+        _grantRole(DEFAULT_ADMIN_ROLE, operator);
+        _grantRole(Roles.OPERATOR, operator);
+        bytes32[8] memory business = [
+            Roles.CORE_ENTERPRISE,
+            Roles.SUPPLIER,
+            Roles.FINANCIER,
+            Roles.SETTLEMENT_BANK,
+            Roles.FX_PROVIDER,
+            Roles.AUDITOR,
+            Roles.REGULATOR,
+            Roles.LEDGER
+        ];
+        for (uint256 i = 0; i < business.length; ++i) {
+            _setRoleAdmin(business[i], Roles.OPERATOR);
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                            OPERATOR ACTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Onboards a legal entity's account with its roles.
+    /// Requirements: caller has OPERATOR; the account is new; the LEI is non-zero; the
+    /// jurisdiction is two upper-case letters; the KYC expiry lies in the future.
+    /// Emits {ParticipantOnboarded} and one {RoleGranted} per role.
+    function onboard(address account, bytes32 lei, bytes2 jurisdiction, uint64 kycExpiry, bytes32[] calldata roles)
+        external
+        onlyRole(Roles.OPERATOR)
+    {
+        if (account == address(0)) revert RegistryInvalidAccount(account);
+        if (_participants[account].onboarded) revert RegistryParticipantExists(account);
+        if (lei == bytes32(0)) revert RegistryInvalidLei(lei);
+        if (!_isUpperAlpha(jurisdiction[0]) || !_isUpperAlpha(jurisdiction[1])) {
+            revert RegistryInvalidJurisdiction(jurisdiction);
+        }
+        if (kycExpiry <= block.timestamp) revert RegistryInvalidKycExpiry(kycExpiry);
+        _participants[account] = Participant({
+            lei: lei,
+            jurisdiction: jurisdiction,
+            kycExpiry: kycExpiry,
+            onboarded: true,
+            suspended: false,
+            frozen: false
+        });
+        emit ParticipantOnboarded(account, lei, jurisdiction, kycExpiry, msg.sender);
+        for (uint256 i = 0; i < roles.length; ++i) {
+            // grantRole (not _grantRole) so that the role admin is checked for each role.
+            grantRole(roles[i], account);
+        }
+    }
+
+    /// @notice Suspends a participant: it can change no ledger state until reinstated.
+    /// Requirements: caller has OPERATOR; the participant is onboarded and not suspended.
+    /// Emits {ParticipantSuspended}.
+    function suspend(address account) external onlyRole(Roles.OPERATOR) {
+        Participant storage p = _onboarded(account);
+        if (p.suspended) revert RegistryParticipantSuspended(account);
+        p.suspended = true;
+        emit ParticipantSuspended(account, msg.sender);
+    }
+
+    /// @notice Lifts a suspension.
+    /// Requirements: caller has OPERATOR; the participant is suspended.
+    /// Emits {ParticipantReinstated}.
+    function reinstate(address account) external onlyRole(Roles.OPERATOR) {
+        Participant storage p = _onboarded(account);
+        if (!p.suspended) revert RegistryParticipantNotSuspended(account);
+        p.suspended = false;
+        emit ParticipantReinstated(account, msg.sender);
+    }
+
+    /// @notice Records a renewed (or shortened) KYC validity.
+    /// Requirements: caller has OPERATOR; the participant is onboarded; expiry in the future.
+    /// Emits {ParticipantKycUpdated}.
+    function updateKyc(address account, uint64 kycExpiry) external onlyRole(Roles.OPERATOR) {
+        Participant storage p = _onboarded(account);
+        if (kycExpiry <= block.timestamp) revert RegistryInvalidKycExpiry(kycExpiry);
+        p.kycExpiry = kycExpiry;
+        emit ParticipantKycUpdated(account, kycExpiry, msg.sender);
+    }
+
+    /// @notice Marks a ledger contract (financing desk, clearing, settlement) as part of
+    /// the ledger: it may hold settlement tokens and drive receivable transitions.
+    /// Requirements: caller has OPERATOR; the address holds code.
+    /// Emits {LedgerContractRegistered} and {RoleGranted}.
+    function registerLedgerContract(address ledgerContract) external onlyRole(Roles.OPERATOR) {
+        if (ledgerContract.code.length == 0) revert RegistryInvalidAccount(ledgerContract);
+        _grantRole(Roles.LEDGER, ledgerContract);
+        emit LedgerContractRegistered(ledgerContract, msg.sender);
+    }
+
+    /// @notice Names the settlement token that carries `currency` on this ledger. Once
+    /// listed, a currency's token never changes: receivables in it rely on it.
+    /// Requirements: caller has OPERATOR; the code is three upper-case letters; the token
+    /// reports the same currency; the currency is not listed yet.
+    /// Emits {SettlementTokenListed}.
+    function listSettlementToken(bytes3 currency, address token) external onlyRole(Roles.OPERATOR) {
+        if (!isCurrencyCode(currency)) revert RegistryInvalidCurrency(currency);
+        address listed = _settlementTokens[currency];
+        if (listed != address(0)) revert RegistryCurrencyAlreadyListed(currency, listed);
+        bytes3 actual = ISettlementToken(token).currency();
+        if (actual != currency) revert RegistryTokenCurrencyMismatch(token, currency, actual);
+        _settlementTokens[currency] = token;
+        emit SettlementTokenListed(currency, token, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                           REGULATOR ACTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Freezes an account: no settlement token moves from or to it and it can
+    /// change no receivable.
+    /// Requirements: caller is an active REGULATOR; the account is onboarded, not frozen.
+    /// Emits {AccountFrozen}.
+    function freezeAccount(address account) external {
+        requireActor(msg.sender, Roles.REGULATOR);
+        Participant storage p = _onboarded(account);
+        if (p.frozen) revert RegistryAccountFrozen(account);
+        p.frozen = true;
+        emit AccountFrozen(account, msg.sender);
+    }
+
+    /// @notice Lifts a freeze.
+    /// Requirements: caller is an active REGULATOR; the account is frozen.
+    /// Emits {AccountUnfrozen}.
+    function unfreezeAccount(address account) external {
+        requireActor(msg.sender, Roles.REGULATOR);
+        Participant storage p = _onboarded(account);
+        if (!p.frozen) revert RegistryAccountNotFrozen(account);
+        p.frozen = false;
+        emit AccountUnfrozen(account, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The participant record of `account` (all zero when never onboarded).
+    function participant(address account) external view returns (Participant memory) {
+        return _participants[account];
+    }
+
+    /// @notice Whether `account` may move value now, and if not, why. Ledger contracts
+    /// are always ACTIVE.
+    function standing(address account) public view returns (Standing) {
+        if (hasRole(Roles.LEDGER, account)) return Standing.ACTIVE;
+        Participant storage p = _participants[account];
+        if (!p.onboarded) return Standing.NOT_ONBOARDED;
+        if (p.suspended) return Standing.SUSPENDED;
+        if (p.kycExpiry < block.timestamp) return Standing.KYC_EXPIRED;
+        if (p.frozen) return Standing.FROZEN;
+        return Standing.ACTIVE;
+    }
+
+    /// @notice True when `account` is onboarded, not suspended, KYC-valid and not frozen.
+    function isActive(address account) public view returns (bool) {
+        return standing(account) == Standing.ACTIVE;
+    }
+
+    /// @notice True when `account` is active and holds `role`.
+    function canAct(address account, bytes32 role) external view returns (bool) {
+        return hasRole(role, account) && isActive(account);
+    }
+
+    /// @notice Reverts, naming the reason, unless `account` is active and holds `role`.
+    function requireActor(address account, bytes32 role) public view {
+        Standing s = standing(account);
+        if (s == Standing.NOT_ONBOARDED) revert RegistryUnknownParticipant(account);
+        if (s == Standing.SUSPENDED) revert RegistryParticipantSuspended(account);
+        if (s == Standing.KYC_EXPIRED) revert RegistryKycExpired(account, _participants[account].kycExpiry);
+        if (s == Standing.FROZEN) revert RegistryAccountFrozen(account);
+        if (!hasRole(role, account)) revert RegistryMissingRole(account, role);
+    }
+
+    /// @notice Like {requireActor}, for an account that may act in either of two roles.
+    function requireActorAny(address account, bytes32 roleA, bytes32 roleB) external view {
+        requireActor(account, hasRole(roleA, account) ? roleA : roleB);
+    }
+
+    /// @notice True for the ledger's own contracts.
+    function isLedgerContract(address account) external view returns (bool) {
+        return hasRole(Roles.LEDGER, account);
+    }
+
+    /// @notice The settlement token listed for `currency`, or the zero address.
+    function settlementToken(bytes3 currency) external view returns (address) {
+        return _settlementTokens[currency];
+    }
+
+    /// @notice True for three upper-case ASCII letters (the shape of an ISO 4217 code).
+    function isCurrencyCode(bytes3 code) public pure returns (bool) {
+        return _isUpperAlpha(code[0]) && _isUpperAlpha(code[1]) && _isUpperAlpha(code[2]);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev LEDGER powers are for the ledger's contracts only: an operator cannot hand
+    /// them to a person's account.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if (role == Roles.LEDGER && account.code.length == 0) revert RegistryInvalidAccount(account);
+        return super._grantRole(role, account);
+    }
+
+    function _onboarded(address account) private view returns (Participant storage p) {
+        p = _participants[account];
+        if (!p.onboarded) revert RegistryUnknownParticipant(account);
+    }
+
+    function _isUpperAlpha(bytes1 c) private pure returns (bool) {
+        return c >= 0x41 && c <= 0x5A;
+    }
+}

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title ReceivableRegistry
+/// @notice The receivables ledger: registration by the debtor, confirmation by the
+/// creditor, split and transfer by the holder, freezing by the regulator, and narrow
+/// entry points through which the ledger's financing and clearing contracts lock a
+/// receivable, change its holder and settle it.
+/// @dev Every status change passes through {_transition}, which checks the current
+/// status against the allowed ones and emits {ReceivableStatusChanged}. Children of
+/// a split get consecutive ids, so a node stores only its first child and count.
+contract ReceivableRegistry is IReceivableRegistry {
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Two slots per receivable; what children inherit lives once, in `_roots`.
+    struct Node {
+        address holder;
+        uint48 parentId;
+        Status status;
+        bool frozen;
+        uint128 amount;
+        uint48 rootId;
+        uint48 firstChildId;
+        uint16 childCount;
+    }
+
+    struct RootTerms {
+        address debtor;
+        bytes3 currency;
+        uint64 dueDate;
+        address creditor;
+        uint64 issueDate;
+        bytes32 invoiceKey;
+        bytes32 documentHash;
+    }
+
+    uint256 public constant MAX_BATCH = 200;
+    uint256 public constant MAX_SPLIT = 100;
+
+    uint256 private constant _SPLITTABLE = 1 << uint8(Status.ACTIVE);
+    uint256 private constant _OVERDUE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCED));
+    uint256 private constant _DEFAULT_FROM = (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE));
+    uint256 private constant _SETTLE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCING))
+        | (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE)) | (1 << uint8(Status.DEFAULTED));
+
+    IParticipantRegistry private immutable _participants;
+
+    mapping(uint256 id => Node) private _nodes;
+    mapping(uint256 rootId => RootTerms) private _roots;
+    mapping(uint256 rootId => uint256 amount) private _settledAmount;
+    mapping(bytes32 invoiceKey => uint256 id) private _invoiceKeys;
+    uint48 private _lastId;
+
+    constructor(IParticipantRegistry participants) {
+        _participants = participants;
+    }
+
+    modifier onlyLedger() {
+        if (!_participants.isLedgerContract(msg.sender)) revert ReceivableNotLedgerContract(msg.sender);
+        _;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               REGISTRATION
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Registers a receivable the caller owes `registration.creditor`.
+    /// Requirements: caller is an active CORE_ENTERPRISE; the creditor an active
+    /// SUPPLIER; amount > 0; due date in the future; currency listed; invoice key
+    /// non-zero and never registered before.
+    /// Emits {ReceivableRegistered} and {ReceivableStatusChanged} (NONE -> PENDING).
+    function register(Registration calldata registration) external returns (uint256 id) {
+        _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
+        id = _register(registration, _lastId + 1);
+        _lastId = uint48(id);
+    }
+
+    /// @notice Registers up to MAX_BATCH receivables in one transaction, all or none.
+    /// Ids are consecutive from the returned `firstId`.
+    /// Requirements: as {register}, for every item.
+    /// Emits, per item, {ReceivableRegistered} and {ReceivableStatusChanged}.
+    function registerBatch(Registration[] calldata registrations) external returns (uint256 firstId) {
+        uint256 count = registrations.length;
+        if (count == 0 || count > MAX_BATCH) revert ReceivableBatchSize(count, MAX_BATCH);
+        _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
+        firstId = _lastId + 1;
+        for (uint256 i = 0; i < count; ++i) {
+            _register(registrations[i], firstId + i);
+        }
+        _lastId = uint48(firstId + count - 1);
+    }
+
+    /// @notice The named creditor accepts a pending receivable.
+    /// Requirements: caller is the creditor, an active SUPPLIER; status PENDING.
+    /// Emits {ReceivableStatusChanged} (PENDING -> ACTIVE).
+    function confirm(uint256 id) external {
+        _answerAsCreditor(id, Status.ACTIVE);
+    }
+
+    /// @notice The named creditor refuses a pending receivable; its invoice key stays used.
+    /// Requirements: caller is the creditor, an active SUPPLIER; status PENDING.
+    /// Emits {ReceivableStatusChanged} (PENDING -> REJECTED).
+    function reject(uint256 id) external {
+        _answerAsCreditor(id, Status.REJECTED);
+    }
+
+    /// @notice The debtor withdraws a receivable the creditor has not confirmed yet.
+    /// Requirements: caller is the debtor, an active CORE_ENTERPRISE; status PENDING.
+    /// Emits {ReceivableStatusChanged} (PENDING -> CANCELLED).
+    function cancel(uint256 id) external {
+        Node storage n = _existing(id);
+        address debtor = _roots[n.rootId].debtor;
+        if (msg.sender != debtor) revert ReceivableNotDebtor(id, msg.sender, debtor);
+        _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
+        _transition(id, n, 1 << uint8(Status.PENDING), Status.CANCELLED, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                           HOLDER ACTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Splits an active receivable into children that sum exactly to it. The
+    /// children inherit debtor, currency, due date and root, and go to the holder.
+    /// Requirements: caller is the holder, an active SUPPLIER or FINANCIER; status
+    /// ACTIVE; not frozen; 2..MAX_SPLIT parts, each > 0, summing to the amount.
+    /// Emits {ReceivableSplit} and {ReceivableStatusChanged} (ACTIVE -> SPLIT).
+    function split(uint256 id, uint128[] calldata amounts) external returns (uint256 firstChildId) {
+        Node storage parent = _holderAction(id);
+        uint256 parts = amounts.length;
+        uint256 sum;
+        for (uint256 i = 0; i < parts; ++i) {
+            if (amounts[i] == 0) revert ReceivableInvalidAmount(0);
+            sum += amounts[i];
+        }
+        if (parts < 2 || parts > MAX_SPLIT || sum != parent.amount) {
+            revert ReceivableInvalidSplit(id, parts, sum, parent.amount);
+        }
+        // The parent's status changes first: a split parent can change no more.
+        _transition(id, parent, _SPLITTABLE, Status.SPLIT, msg.sender);
+        firstChildId = _lastId + 1;
+        parent.firstChildId = uint48(firstChildId);
+        parent.childCount = uint16(parts);
+        uint48 rootId = parent.rootId;
+        for (uint256 i = 0; i < parts; ++i) {
+            _nodes[firstChildId + i] = Node({
+                holder: msg.sender,
+                parentId: uint48(id),
+                status: Status.ACTIVE,
+                frozen: false,
+                amount: amounts[i],
+                rootId: rootId,
+                firstChildId: 0,
+                childCount: 0
+            });
+        }
+        _lastId = uint48(firstChildId + parts - 1);
+        emit ReceivableSplit(id, msg.sender, firstChildId, amounts);
+    }
+
+    /// @notice Passes an active receivable to another supplier or a financier.
+    /// Requirements: caller is the holder, an active SUPPLIER or FINANCIER; status
+    /// ACTIVE; not frozen; `to` is another active SUPPLIER or FINANCIER.
+    /// Emits {ReceivableTransferred}.
+    function transfer(uint256 id, address to) external {
+        Node storage n = _holderAction(id);
+        if (n.status != Status.ACTIVE) revert ReceivableInvalidStatus(id, n.status, _SPLITTABLE);
+        if (to == msg.sender) revert ReceivableSelfDealing(to);
+        _participants.requireActorAny(to, Roles.SUPPLIER, Roles.FINANCIER);
+        n.holder = to;
+        emit ReceivableTransferred(id, msg.sender, to, msg.sender);
+    }
+
+    /// @notice Records that an active or financed receivable passed its due date unpaid.
+    /// Requirements: caller is an active participant; now > due date; status ACTIVE or FINANCED.
+    /// Emits {ReceivableStatusChanged} (-> OVERDUE).
+    function markOverdue(uint256 id) external {
+        if (!_participants.isActive(msg.sender)) _participants.requireActor(msg.sender, bytes32(0));
+        Node storage n = _existing(id);
+        uint64 dueDate = _roots[n.rootId].dueDate;
+        if (block.timestamp <= dueDate) revert ReceivableNotDue(id, dueDate, block.timestamp);
+        _transition(id, n, _OVERDUE_FROM, Status.OVERDUE, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                            REGULATOR ACTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Freezes a receivable: nothing moves it until it is unfrozen.
+    /// Requirements: caller is an active REGULATOR; the receivable exists, not frozen.
+    /// Emits {ReceivableFrozen}.
+    function freeze(uint256 id) external {
+        _participants.requireActor(msg.sender, Roles.REGULATOR);
+        Node storage n = _existing(id);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        n.frozen = true;
+        emit ReceivableFrozen(id, msg.sender);
+    }
+
+    /// @notice Lifts a freeze.
+    /// Requirements: caller is an active REGULATOR; the receivable is frozen.
+    /// Emits {ReceivableUnfrozen}.
+    function unfreeze(uint256 id) external {
+        _participants.requireActor(msg.sender, Roles.REGULATOR);
+        Node storage n = _existing(id);
+        if (!n.frozen) revert ReceivableNotFrozen(id);
+        n.frozen = false;
+        emit ReceivableUnfrozen(id, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                 LEDGER ENTRY POINTS (financing, clearing)
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Locks an active receivable for a financing request by its holder.
+    /// Requirements: caller is a ledger contract; `requester` is the holder; status
+    /// ACTIVE; not frozen. Emits {ReceivableStatusChanged} (ACTIVE -> FINANCING).
+    function lockForFinancing(uint256 id, address requester) external onlyLedger returns (Summary memory) {
+        Node storage n = _existing(id);
+        if (n.holder != requester) revert ReceivableNotHolder(id, requester, n.holder);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        _transition(id, n, _SPLITTABLE, Status.FINANCING, requester);
+        return _summary(n);
+    }
+
+    /// @notice Frees a receivable whose financing request closed unfunded.
+    /// Requirements: caller is a ledger contract; status FINANCING.
+    /// Emits {ReceivableStatusChanged} (FINANCING -> ACTIVE).
+    function releaseFromFinancing(uint256 id) external onlyLedger {
+        Node storage n = _existing(id);
+        _transition(id, n, 1 << uint8(Status.FINANCING), Status.ACTIVE, msg.sender);
+    }
+
+    /// @notice Completes a financing: the financier becomes the holder.
+    /// Requirements: caller is a ledger contract; status FINANCING; not frozen.
+    /// Emits {ReceivableTransferred} and {ReceivableStatusChanged} (FINANCING -> FINANCED).
+    function completeFinancing(uint256 id, address financier) external onlyLedger {
+        Node storage n = _existing(id);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        _transition(id, n, 1 << uint8(Status.FINANCING), Status.FINANCED, msg.sender);
+        emit ReceivableTransferred(id, n.holder, financier, msg.sender);
+        n.holder = financier;
+    }
+
+    /// @notice Records the default of a financed receivable.
+    /// Requirements: caller is a ledger contract; status FINANCED or OVERDUE.
+    /// Emits {ReceivableStatusChanged} (-> DEFAULTED).
+    function markDefaulted(uint256 id) external onlyLedger {
+        Node storage n = _existing(id);
+        _transition(id, n, _DEFAULT_FROM, Status.DEFAULTED, msg.sender);
+    }
+
+    /// @notice Settles a leaf paid at maturity; its root settles with its last leaf.
+    /// Requirements: caller is a ledger contract; a leaf that is not settled, frozen,
+    /// pending, rejected or cancelled.
+    /// Emits {ReceivableStatusChanged} (-> SETTLED) and {ReceivableSettled}; for the
+    /// last leaf of a split root also the root's {ReceivableStatusChanged}.
+    function settle(uint256 id) external onlyLedger returns (address holder, uint128 amount, uint256 rootId) {
+        Node storage n = _existing(id);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        _transition(id, n, _SETTLE_FROM, Status.SETTLED, msg.sender);
+        (holder, amount, rootId) = (n.holder, n.amount, n.rootId);
+        uint256 settled = _settledAmount[rootId] + amount;
+        _settledAmount[rootId] = settled;
+        Node storage root = _nodes[rootId];
+        uint256 remaining = root.amount - settled;
+        emit ReceivableSettled(id, rootId, holder, amount, remaining);
+        if (remaining == 0 && rootId != id) {
+            _transition(rootId, root, 1 << uint8(Status.SPLIT), Status.SETTLED, msg.sender);
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The full record of receivable `id`.
+    function receivable(uint256 id) external view returns (Receivable memory r) {
+        Node storage n = _existing(id);
+        RootTerms storage t = _roots[n.rootId];
+        r = Receivable({
+            id: id,
+            parentId: n.parentId,
+            rootId: n.rootId,
+            debtor: t.debtor,
+            creditor: t.creditor,
+            holder: n.holder,
+            amount: n.amount,
+            currency: t.currency,
+            issueDate: t.issueDate,
+            dueDate: t.dueDate,
+            invoiceKey: t.invoiceKey,
+            documentHash: t.documentHash,
+            status: n.status,
+            frozen: n.frozen,
+            firstChildId: n.firstChildId,
+            childCount: n.childCount
+        });
+    }
+
+    /// @notice The fields financing and clearing act on.
+    function summary(uint256 id) external view returns (Summary memory) {
+        return _summary(_existing(id));
+    }
+
+    /// @notice The ids of the children of `id` (empty unless it was split).
+    function children(uint256 id) external view returns (uint256[] memory ids) {
+        Node storage n = _existing(id);
+        ids = new uint256[](n.childCount);
+        for (uint256 i = 0; i < ids.length; ++i) {
+            ids[i] = n.firstChildId + i;
+        }
+    }
+
+    /// @notice Root amount minus what has been settled of it.
+    function outstanding(uint256 rootId) external view returns (uint256) {
+        Node storage root = _existing(rootId);
+        return root.amount - _settledAmount[rootId];
+    }
+
+    /// @notice The receivable registered with `invoiceKey`, or 0.
+    function receivableByInvoiceKey(bytes32 invoiceKey) external view returns (uint256) {
+        return _invoiceKeys[invoiceKey];
+    }
+
+    /// @notice The highest id assigned so far.
+    function lastId() external view returns (uint256) {
+        return _lastId;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _register(Registration calldata reg, uint256 id) private returns (uint256) {
+        if (reg.creditor == msg.sender) revert ReceivableSelfDealing(msg.sender);
+        _participants.requireActor(reg.creditor, Roles.SUPPLIER);
+        if (reg.amount == 0) revert ReceivableInvalidAmount(0);
+        if (reg.dueDate <= block.timestamp) revert ReceivableInvalidDueDate(reg.dueDate, block.timestamp);
+        if (_participants.settlementToken(reg.currency) == address(0)) revert ReceivableUnknownCurrency(reg.currency);
+        if (reg.invoiceKey == bytes32(0)) revert ReceivableInvalidInvoiceKey(reg.invoiceKey);
+        uint256 existing = _invoiceKeys[reg.invoiceKey];
+        if (existing != 0) revert ReceivableDuplicateInvoice(reg.invoiceKey, existing);
+        _invoiceKeys[reg.invoiceKey] = id;
+        _roots[id] = RootTerms({
+            debtor: msg.sender,
+            currency: reg.currency,
+            dueDate: reg.dueDate,
+            creditor: reg.creditor,
+            issueDate: uint64(block.timestamp),
+            invoiceKey: reg.invoiceKey,
+            documentHash: reg.documentHash
+        });
+        Node storage n = _nodes[id];
+        (n.holder, n.amount, n.rootId) = (reg.creditor, reg.amount, uint48(id));
+        emit ReceivableRegistered(
+            id, msg.sender, reg.creditor, reg.amount, reg.currency, reg.dueDate, reg.invoiceKey, reg.documentHash
+        );
+        _transition(id, n, 1 << uint8(Status.NONE), Status.PENDING, msg.sender);
+        return id;
+    }
+
+    function _answerAsCreditor(uint256 id, Status answer) private {
+        Node storage n = _existing(id);
+        address creditor = _roots[n.rootId].creditor;
+        if (n.parentId != 0 || msg.sender != creditor) revert ReceivableNotCreditor(id, msg.sender, creditor);
+        _participants.requireActor(msg.sender, Roles.SUPPLIER);
+        _transition(id, n, 1 << uint8(Status.PENDING), answer, msg.sender);
+    }
+
+    /// @dev The checks every holder action shares: the caller holds it, may act, and
+    /// the receivable is not frozen.
+    function _holderAction(uint256 id) private view returns (Node storage n) {
+        n = _existing(id);
+        if (n.holder != msg.sender) revert ReceivableNotHolder(id, msg.sender, n.holder);
+        _participants.requireActorAny(msg.sender, Roles.SUPPLIER, Roles.FINANCIER);
+        if (n.frozen) revert ReceivableFrozenError(id);
+    }
+
+    /// @dev The one place a status changes: checks the current status is allowed and
+    /// emits the change with its actor.
+    function _transition(uint256 id, Node storage n, uint256 allowedMask, Status next, address actor) private {
+        Status current = n.status;
+        if ((1 << uint8(current)) & allowedMask == 0) revert ReceivableInvalidStatus(id, current, allowedMask);
+        n.status = next;
+        emit ReceivableStatusChanged(id, current, next, actor);
+    }
+
+    function _existing(uint256 id) private view returns (Node storage n) {
+        n = _nodes[id];
+        if (n.rootId == 0) revert ReceivableUnknown(id);
+    }
+
+    function _summary(Node storage n) private view returns (Summary memory) {
+        RootTerms storage t = _roots[n.rootId];
+        return Summary({
+            holder: n.holder,
+            status: n.status,
+            frozen: n.frozen,
+            amount: n.amount,
+            rootId: n.rootId,
+            debtor: t.debtor,
+            currency: t.currency,
+            dueDate: t.dueDate
+        });
+    }
+}

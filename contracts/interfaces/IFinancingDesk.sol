@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title Invoice financing (factoring) of receivables.
+/// @notice The holder of an active receivable asks for financing; financiers offer
+/// terms with the proceeds escrowed; the holder accepts one offer and, in the same
+/// transaction, receives `advance - discount - fee` while the financier becomes the
+/// receivable's holder.
+interface IFinancingDesk {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
+    enum FinancingStatus {
+        NONE,
+        REQUESTED, // awaiting offers (none open)
+        OFFERED, // at least one open offer
+        FUNDED, // an offer was accepted
+        DEFAULTED, // declared in default by the financier
+        CLOSED, // cancelled by the holder before funding
+        REPAID // (reported by views only) funded, and the receivable settled
+
+    }
+
+    enum OfferStatus {
+        NONE,
+        OPEN,
+        ACCEPTED,
+        REJECTED,
+        WITHDRAWN,
+        EXPIRED,
+        SUPERSEDED // another offer was accepted, or the request was cancelled
+    }
+
+    struct OfferTerms {
+        uint16 advanceRateBps; // share of face value advanced, 1..10000
+        uint16 discountRateBps; // annual discount rate
+        uint16 dayCountBasis; // 365 (ACT/365, default) or 360 (ACT/360)
+        bool recourse; // on default, the financier has a claim against the supplier
+        uint32 gracePeriod; // seconds after the due date before default may be declared
+        uint64 expiry; // the offer can be accepted until this time (inclusive)
+        uint128 fee; // minor units
+    }
+
+    struct Offer {
+        address financier;
+        OfferStatus status;
+        OfferTerms terms;
+        uint128 advance;
+        uint128 discount;
+        uint128 proceeds; // advance - discount - fee: what the supplier receives
+    }
+
+    struct Financing {
+        uint256 receivableId;
+        address supplier; // the holder who asked
+        address financier; // the financier asked, or 0 for any; after funding, the funder
+        FinancingStatus status;
+        uint256 offerCount;
+        uint256 acceptedOffer; // index + 1 of the accepted offer, 0 while none
+        uint128 recourseClaim; // recorded on default with recourse
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    event FinancingRequested(
+        uint256 indexed financingId, uint256 indexed receivableId, address indexed supplier, address financier
+    );
+    event FinancingOffered(
+        uint256 indexed financingId,
+        uint256 indexed offerIndex,
+        address indexed financier,
+        OfferTerms terms,
+        uint128 advance,
+        uint128 discount,
+        uint128 proceeds
+    );
+    /// @notice An offer left the OPEN state; `refunded` escrow went back to its financier.
+    event FinancingOfferClosed(
+        uint256 indexed financingId, uint256 indexed offerIndex, OfferStatus status, uint128 refunded, address actor
+    );
+    event FinancingAccepted(
+        uint256 indexed financingId,
+        uint256 indexed receivableId,
+        address indexed financier,
+        uint256 offerIndex,
+        address supplier,
+        uint128 proceeds
+    );
+    event FinancingCancelled(uint256 indexed financingId, uint256 indexed receivableId, address indexed supplier);
+    event FinancingDefaulted(
+        uint256 indexed financingId, uint256 indexed receivableId, address indexed financier, bool recourse
+    );
+    event RecourseClaimRecorded(
+        uint256 indexed financingId, address indexed financier, address indexed supplier, uint128 amountDue
+    );
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error FinancingUnknown(uint256 financingId);
+    error FinancingUnknownOffer(uint256 financingId, uint256 offerIndex);
+    error FinancingInvalidStatus(uint256 financingId, FinancingStatus current);
+    error FinancingOfferNotOpen(uint256 financingId, uint256 offerIndex, OfferStatus current);
+    error FinancingNotSupplier(uint256 financingId, address account, address supplier);
+    error FinancingNotFinancier(uint256 financingId, address account, address financier);
+    error FinancingTooManyOffers(uint256 financingId, uint256 maxOffers);
+    error FinancingInvalidTerms(string field);
+    error FinancingOfferExpired(uint256 financingId, uint256 offerIndex, uint64 expiry);
+    error FinancingOfferNotExpired(uint256 financingId, uint256 offerIndex, uint64 expiry);
+    error FinancingReceivableDue(uint256 receivableId, uint64 dueDate);
+    error FinancingNoProceeds(uint128 advance, uint128 discount, uint128 fee);
+    error FinancingDefaultTooEarly(uint256 financingId, uint256 earliest);
+    error FinancingCurrencyNotListed(bytes3 currency);
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
+
+    function request(uint256 receivableId, address financier) external returns (uint256 financingId);
+    function offer(uint256 financingId, OfferTerms calldata terms) external returns (uint256 offerIndex);
+    function accept(uint256 financingId, uint256 offerIndex) external;
+    function rejectOffer(uint256 financingId, uint256 offerIndex) external;
+    function withdrawOffer(uint256 financingId, uint256 offerIndex) external;
+    function expireOffer(uint256 financingId, uint256 offerIndex) external;
+    function cancel(uint256 financingId) external;
+    function declareDefault(uint256 financingId) external;
+
+    function financing(uint256 financingId) external view returns (Financing memory);
+    function offerOf(uint256 financingId, uint256 offerIndex) external view returns (Offer memory);
+    function activeFinancingOf(uint256 receivableId) external view returns (uint256);
+    function discount(uint256 face, uint256 advanceRateBps, uint256 discountRateBps, uint256 daysToMaturity, uint256 basis)
+        external
+        pure
+        returns (uint256);
+    function lastFinancingId() external view returns (uint256);
+}

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title The ledger of receivables (digital debt vouchers, 应收账款凭证).
+/// @notice A receivable is its debtor's irrevocable promise to pay `amount` of
+/// `currency` on `dueDate` to whoever holds it then. Roots are registered by the
+/// debtor and confirmed by the creditor; the holder splits them into children that
+/// sum exactly to the parent, transfers them and finances them.
+interface IReceivableRegistry {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
+    enum Status {
+        NONE,
+        PENDING, // registered by the debtor, awaiting the creditor
+        ACTIVE, // confirmed (or created by a split): may be split, transferred, financed
+        SPLIT, // replaced by its children; changes no more
+        FINANCING, // locked by a financing request
+        FINANCED, // held by the financier that funded it
+        OVERDUE, // due date passed unpaid
+        DEFAULTED, // declared in default by its financier
+        SETTLED, // paid to its holder at maturity
+        REJECTED, // refused by the named creditor
+        CANCELLED // withdrawn by the debtor before confirmation
+    }
+
+    /// @notice One receivable of a registration batch (the debtor is the caller).
+    struct Registration {
+        address creditor;
+        uint128 amount; // integer minor units of `currency`
+        bytes3 currency; // ISO 4217
+        uint64 dueDate; // unix seconds
+        bytes32 invoiceKey; // keccak256 of the salted, normalised invoice natural key
+        bytes32 documentHash; // commitment to the off-chain invoice, PO and delivery evidence
+    }
+
+    /// @notice Everything known about one receivable; children carry their root's terms.
+    struct Receivable {
+        uint256 id;
+        uint256 parentId; // 0 for a root
+        uint256 rootId; // its own id for a root
+        address debtor;
+        address creditor; // the root's original creditor
+        address holder;
+        uint128 amount;
+        bytes3 currency;
+        uint64 issueDate;
+        uint64 dueDate;
+        bytes32 invoiceKey;
+        bytes32 documentHash;
+        Status status;
+        bool frozen;
+        uint256 firstChildId; // children are numbered firstChildId .. firstChildId + childCount - 1
+        uint256 childCount;
+    }
+
+    /// @notice What financing and clearing need to know of a receivable, in one call.
+    struct Summary {
+        address holder;
+        Status status;
+        bool frozen;
+        uint128 amount;
+        uint256 rootId;
+        address debtor;
+        bytes3 currency;
+        uint64 dueDate;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    event ReceivableRegistered(
+        uint256 indexed id,
+        address indexed debtor,
+        address indexed creditor,
+        uint128 amount,
+        bytes3 currency,
+        uint64 dueDate,
+        bytes32 invoiceKey,
+        bytes32 documentHash
+    );
+    /// @notice Emitted by every status change, with the account that caused it.
+    event ReceivableStatusChanged(uint256 indexed id, Status from, Status to, address indexed actor);
+    /// @notice Children `firstChildId ..` with `amounts`, all ACTIVE and held by `holder`.
+    event ReceivableSplit(uint256 indexed parentId, address indexed holder, uint256 firstChildId, uint128[] amounts);
+    event ReceivableTransferred(uint256 indexed id, address indexed from, address indexed to, address actor);
+    event ReceivableFrozen(uint256 indexed id, address indexed regulator);
+    event ReceivableUnfrozen(uint256 indexed id, address indexed regulator);
+    /// @notice `amount` of root `rootId` is paid; `outstanding` is what remains of it.
+    event ReceivableSettled(
+        uint256 indexed id, uint256 indexed rootId, address indexed holder, uint128 amount, uint256 outstanding
+    );
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error ReceivableUnknown(uint256 id);
+    error ReceivableInvalidStatus(uint256 id, Status current, uint256 allowedStatusMask);
+    error ReceivableFrozenError(uint256 id);
+    error ReceivableNotFrozen(uint256 id);
+    error ReceivableNotDebtor(uint256 id, address account, address debtor);
+    error ReceivableNotCreditor(uint256 id, address account, address creditor);
+    error ReceivableNotHolder(uint256 id, address account, address holder);
+    error ReceivableDuplicateInvoice(bytes32 invoiceKey, uint256 existingId);
+    error ReceivableInvalidInvoiceKey(bytes32 invoiceKey);
+    error ReceivableInvalidAmount(uint256 amount);
+    error ReceivableInvalidDueDate(uint64 dueDate, uint256 nowTimestamp);
+    error ReceivableNotDue(uint256 id, uint64 dueDate, uint256 nowTimestamp);
+    error ReceivableUnknownCurrency(bytes3 currency);
+    error ReceivableSelfDealing(address account);
+    error ReceivableInvalidSplit(uint256 id, uint256 parts, uint256 sum, uint256 amount);
+    error ReceivableBatchSize(uint256 size, uint256 maxSize);
+    error ReceivableNotLedgerContract(address caller);
+
+    /*//////////////////////////////////////////////////////////////
+                          PARTICIPANT ACTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    function register(Registration calldata registration) external returns (uint256 id);
+    function registerBatch(Registration[] calldata registrations) external returns (uint256 firstId);
+    function confirm(uint256 id) external;
+    function reject(uint256 id) external;
+    function cancel(uint256 id) external;
+    function split(uint256 id, uint128[] calldata amounts) external returns (uint256 firstChildId);
+    function transfer(uint256 id, address to) external;
+    function markOverdue(uint256 id) external;
+    function freeze(uint256 id) external;
+    function unfreeze(uint256 id) external;
+
+    /*//////////////////////////////////////////////////////////////
+                 LEDGER ENTRY POINTS (financing, clearing)
+    //////////////////////////////////////////////////////////////*/
+
+    function lockForFinancing(uint256 id, address requester) external returns (Summary memory);
+    function releaseFromFinancing(uint256 id) external;
+    function completeFinancing(uint256 id, address financier) external;
+    function markDefaulted(uint256 id) external;
+    function settle(uint256 id) external returns (address holder, uint128 amount, uint256 rootId);
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    function receivable(uint256 id) external view returns (Receivable memory);
+    function summary(uint256 id) external view returns (Summary memory);
+    function children(uint256 id) external view returns (uint256[] memory);
+    function outstanding(uint256 rootId) external view returns (uint256);
+    function receivableByInvoiceKey(bytes32 invoiceKey) external view returns (uint256);
+    function lastId() external view returns (uint256);
+    function MAX_BATCH() external view returns (uint256);
+    function MAX_SPLIT() external view returns (uint256);
+}
