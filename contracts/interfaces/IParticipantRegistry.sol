@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
 /// @title The consortium's participant directory: who may act, in which role, and
 /// which settlement token carries each currency.
 /// @notice Every other ledger contract asks this registry before it changes state.
-interface IParticipantRegistry {
+interface IParticipantRegistry is IAccessControl {
     /*//////////////////////////////////////////////////////////////
                                  TYPES
     //////////////////////////////////////////////////////////////*/

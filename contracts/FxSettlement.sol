@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IFxSettlement} from "./interfaces/IFxSettlement.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title FxSettlement
+/// @notice Atomic PvP settlement at an FX provider's firm quote, with the compliance
+/// checks a cross-border payment needs before value moves.
+/// @dev Rounding: the payee receives floor(sellAmount * rate / 1e18) — any fraction
+/// of a minor unit stays with the provider. Each quote and each UETR is used once.
+contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    uint256 public constant RATE_SCALE = 1e18;
+    bytes32 public constant QUOTE_TYPEHASH = keccak256(
+        "Quote(bytes32 quoteId,address provider,bytes3 sellCurrency,bytes3 buyCurrency,uint256 rate,uint64 issuedAt,uint64 validUntil,address payer)"
+    );
+
+    IParticipantRegistry private immutable _participants;
+
+    uint64 private _maxQuoteAge = 15 minutes;
+    mapping(bytes32 quoteId => bytes32 digest) private _postedQuotes;
+    mapping(bytes32 quoteId => bool) private _usedQuotes;
+    mapping(bytes16 uetr => bool) private _usedUetrs;
+    mapping(bytes2 fromJurisdiction => mapping(bytes2 toJurisdiction => bool)) private _corridors;
+    mapping(address account => mapping(bytes3 currency => uint256)) private _dailyLimits;
+    mapping(address account => mapping(bytes3 currency => mapping(uint256 day => uint256))) private _used;
+
+    constructor(IParticipantRegistry participants) EIP712("LedgerFxSettlement", "1") {
+        _participants = participants;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 QUOTES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Posts a quote on chain, so payers can use it without a signature.
+    /// Requirements: caller is the quote's provider, an active FX_PROVIDER; the quote is
+    /// well formed and not expired.
+    /// Emits {FxQuotePosted}.
+    function postQuote(Quote calldata quote) external {
+        if (msg.sender != quote.provider) revert FxNotProvider(msg.sender, quote.provider);
+        _participants.requireActor(msg.sender, Roles.FX_PROVIDER);
+        _checkQuoteShape(quote);
+        if (block.timestamp > quote.validUntil) {
+            revert FxQuoteExpired(quote.quoteId, quote.validUntil, block.timestamp);
+        }
+        if (_postedQuotes[quote.quoteId] != bytes32(0) || _usedQuotes[quote.quoteId]) {
+            revert FxQuoteAlreadyUsed(quote.quoteId);
+        }
+        _postedQuotes[quote.quoteId] = quoteDigest(quote);
+        emit FxQuotePosted(quote.quoteId, msg.sender, quote);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                SETTLEMENT
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Pays `payment.sellAmount` of the quote's sell currency to its provider and
+    /// the provider's buy-currency equivalent to the payee, in one transaction.
+    /// Requirements: a fresh, unexpired, unused quote, signed by (or posted by) an active
+    /// FX_PROVIDER; a new non-zero UETR; payer, payee and provider in good standing; the
+    /// corridor from the payer's to the payee's jurisdiction open (or domestic); daily
+    /// limits respected; both tokens approved to this contract.
+    /// Emits {PvpSettled} and the two legs' {Transfer} events.
+    function settle(Payment calldata payment, Quote calldata quote, bytes calldata signature)
+        external
+        nonReentrant
+        returns (uint256 buyAmount)
+    {
+        _useQuote(quote, signature, msg.sender);
+        if (payment.uetr == bytes16(0)) revert FxInvalidUetr(payment.uetr);
+        if (_usedUetrs[payment.uetr]) revert FxDuplicateUetr(payment.uetr);
+        if (payment.sellAmount == 0) revert FxInvalidAmount(payment.sellAmount);
+        buyAmount = buyAmountFor(payment.sellAmount, quote.rate);
+        if (buyAmount == 0) revert FxInvalidAmount(buyAmount);
+        _checkCompliance(msg.sender, payment.payee, quote, payment.sellAmount, buyAmount);
+        _usedUetrs[payment.uetr] = true;
+        emit PvpSettled(
+            payment.uetr,
+            msg.sender,
+            payment.payee,
+            quote.provider,
+            quote.quoteId,
+            quote.sellCurrency,
+            payment.sellAmount,
+            quote.buyCurrency,
+            buyAmount,
+            payment.purpose,
+            payment.referenceId
+        );
+        // Both legs in this one transaction: if either transfer fails, neither happened.
+        _token(quote.sellCurrency).safeTransferFrom(msg.sender, quote.provider, payment.sellAmount);
+        _token(quote.buyCurrency).safeTransferFrom(quote.provider, payment.payee, buyAmount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               COMPLIANCE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Opens or closes the corridor from one jurisdiction to another.
+    /// Requirements: caller is an OPERATOR or an active REGULATOR. Emits {CorridorSet}.
+    function setCorridor(bytes2 fromJurisdiction, bytes2 toJurisdiction, bool open) external {
+        _onlyRuleSetter();
+        _corridors[fromJurisdiction][toJurisdiction] = open;
+        emit CorridorSet(fromJurisdiction, toJurisdiction, open, msg.sender);
+    }
+
+    /// @notice Sets `account`'s daily settlement limit in `currency` (0 = no limit).
+    /// Requirements: caller is an OPERATOR or an active REGULATOR. Emits {DailyLimitSet}.
+    function setDailyLimit(address account, bytes3 currency, uint256 limit) external {
+        _onlyRuleSetter();
+        _dailyLimits[account][currency] = limit;
+        emit DailyLimitSet(account, currency, limit, msg.sender);
+    }
+
+    /// @notice Sets how old a quote may be when used.
+    /// Requirements: caller is an OPERATOR or an active REGULATOR. Emits {MaxQuoteAgeSet}.
+    function setMaxQuoteAge(uint64 maxQuoteAge_) external {
+        _onlyRuleSetter();
+        _maxQuoteAge = maxQuoteAge_;
+        emit MaxQuoteAgeSet(maxQuoteAge_, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The EIP-712 digest a provider signs for `quote`.
+    function quoteDigest(Quote calldata quote) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    QUOTE_TYPEHASH,
+                    quote.quoteId,
+                    quote.provider,
+                    quote.sellCurrency,
+                    quote.buyCurrency,
+                    quote.rate,
+                    quote.issuedAt,
+                    quote.validUntil,
+                    quote.payer
+                )
+            )
+        );
+    }
+
+    /// @notice floor(sellAmount * rate / 1e18): the rounding rule of every PvP leg.
+    function buyAmountFor(uint256 sellAmount, uint256 rate) public pure returns (uint256) {
+        return sellAmount * rate / RATE_SCALE;
+    }
+
+    function corridorOpen(bytes2 fromJurisdiction, bytes2 toJurisdiction) public view returns (bool) {
+        return fromJurisdiction == toJurisdiction || _corridors[fromJurisdiction][toJurisdiction];
+    }
+
+    function dailyLimit(address account, bytes3 currency) external view returns (uint256) {
+        return _dailyLimits[account][currency];
+    }
+
+    function usedToday(address account, bytes3 currency) external view returns (uint256) {
+        return _used[account][currency][block.timestamp / 1 days];
+    }
+
+    function uetrUsed(bytes16 uetr) external view returns (bool) {
+        return _usedUetrs[uetr];
+    }
+
+    function quoteUsed(bytes32 quoteId) external view returns (bool) {
+        return _usedQuotes[quoteId];
+    }
+
+    function maxQuoteAge() external view returns (uint64) {
+        return _maxQuoteAge;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _useQuote(Quote calldata quote, bytes calldata signature, address payer) private {
+        _checkQuoteShape(quote);
+        if (_usedQuotes[quote.quoteId]) revert FxQuoteAlreadyUsed(quote.quoteId);
+        if (block.timestamp > quote.validUntil) {
+            revert FxQuoteExpired(quote.quoteId, quote.validUntil, block.timestamp);
+        }
+        if (quote.issuedAt > block.timestamp || block.timestamp - quote.issuedAt > _maxQuoteAge) {
+            revert FxQuoteStale(quote.quoteId, quote.issuedAt, _maxQuoteAge);
+        }
+        if (quote.payer != address(0) && quote.payer != payer) {
+            revert FxQuoteWrongPayer(quote.quoteId, payer, quote.payer);
+        }
+        bytes32 digest = quoteDigest(quote);
+        if (signature.length == 0) {
+            if (_postedQuotes[quote.quoteId] != digest) revert FxQuoteNotPosted(quote.quoteId);
+        } else {
+            (address signer,,) = ECDSA.tryRecover(digest, signature);
+            if (signer != quote.provider) revert FxQuoteBadSignature(quote.quoteId, signer, quote.provider);
+        }
+        _participants.requireActor(quote.provider, Roles.FX_PROVIDER);
+        _usedQuotes[quote.quoteId] = true;
+    }
+
+    function _checkQuoteShape(Quote calldata quote) private pure {
+        if (quote.quoteId == bytes32(0)) revert FxQuoteInvalid(quote.quoteId, "quoteId");
+        if (quote.rate == 0) revert FxQuoteInvalid(quote.quoteId, "rate");
+        if (quote.sellCurrency == quote.buyCurrency) revert FxQuoteInvalid(quote.quoteId, "currencies");
+    }
+
+    function _checkCompliance(address payer, address payee, Quote calldata quote, uint256 sellAmount, uint256 buyAmount)
+        private
+    {
+        _requireStanding(payer);
+        _requireStanding(payee);
+        _requireStanding(quote.provider);
+        bytes2 from = _participants.participant(payer).jurisdiction;
+        bytes2 to = _participants.participant(payee).jurisdiction;
+        if (!corridorOpen(from, to)) revert FxComplianceCorridorClosed(from, to);
+        _consumeLimit(payer, quote.sellCurrency, sellAmount);
+        _consumeLimit(payee, quote.buyCurrency, buyAmount);
+    }
+
+    function _consumeLimit(address account, bytes3 currency, uint256 amount) private {
+        uint256 day = block.timestamp / 1 days;
+        uint256 used = _used[account][currency][day];
+        uint256 limit = _dailyLimits[account][currency];
+        if (limit != 0 && used + amount > limit) {
+            revert FxComplianceDailyLimit(account, currency, limit, used, amount);
+        }
+        _used[account][currency][day] = used + amount;
+    }
+
+    function _requireStanding(address account) private view {
+        IParticipantRegistry.Standing s = _participants.standing(account);
+        if (s != IParticipantRegistry.Standing.ACTIVE) revert FxComplianceStanding(account, s);
+    }
+
+    function _onlyRuleSetter() private view {
+        if (_participants.hasRole(Roles.OPERATOR, msg.sender)) return;
+        if (!_participants.canAct(msg.sender, Roles.REGULATOR)) revert FxNotAuthorized(msg.sender);
+    }
+
+    function _token(bytes3 currency) private view returns (IERC20) {
+        address token = _participants.settlementToken(currency);
+        if (token == address(0)) revert FxCurrencyNotListed(currency);
+        return IERC20(token);
+    }
+}

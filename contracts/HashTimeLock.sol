@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IHashTimeLock} from "./interfaces/IHashTimeLock.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {ISettlementToken} from "./interfaces/ISettlementToken.sol";
+
+/// @title HashTimeLock
+/// @notice HTLC escrow of settlement tokens. The hashlock is sha256 (not keccak256) so
+/// the same secret unlocks the counterpart leg on ledgers that only offer sha256.
+contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    IParticipantRegistry private immutable _participants;
+    mapping(uint256 lockId => Lock) private _locks;
+    uint256 private _lastLockId;
+
+    constructor(IParticipantRegistry participants) {
+        _participants = participants;
+    }
+
+    /// @notice Locks `amount` of a listed settlement token for `recipient`.
+    /// Requirements: sender and recipient in good standing (the token checks both);
+    /// the token is the listed token of its currency; amount > 0; non-zero hashlock;
+    /// timeout in the future; the caller approved this contract for the amount.
+    /// Emits {HtlcLocked}.
+    function lock(address token, address recipient, uint256 amount, bytes32 hashlock, uint64 timeout, bytes16 uetr)
+        external
+        nonReentrant
+        returns (uint256 lockId)
+    {
+        if (_participants.settlementToken(ISettlementToken(token).currency()) != token) {
+            revert HtlcTokenNotListed(token);
+        }
+        if (amount == 0) revert HtlcInvalidAmount(amount);
+        if (hashlock == bytes32(0)) revert HtlcInvalidHashlock(hashlock);
+        if (timeout <= block.timestamp) revert HtlcInvalidTimeout(timeout);
+        IParticipantRegistry.Standing standing = _participants.standing(recipient);
+        if (standing != IParticipantRegistry.Standing.ACTIVE) revert HtlcRecipientRefused(recipient, standing);
+        lockId = ++_lastLockId;
+        _locks[lockId] = Lock(msg.sender, recipient, token, amount, hashlock, timeout, LockState.LOCKED, uetr);
+        emit HtlcLocked(lockId, msg.sender, recipient, token, amount, hashlock, timeout, uetr);
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Releases the locked tokens to the recipient against the preimage.
+    /// Requirements: the lock is LOCKED; now < timeout; sha256(preimage) == hashlock.
+    /// Emits {HtlcClaimed} carrying the preimage for the other ledger.
+    function claim(uint256 lockId, bytes32 preimage) external nonReentrant {
+        Lock storage l = _locked(lockId);
+        if (block.timestamp >= l.timeout) revert HtlcExpired(lockId, l.timeout);
+        if (sha256(abi.encodePacked(preimage)) != l.hashlock) revert HtlcWrongPreimage(lockId);
+        l.state = LockState.CLAIMED;
+        emit HtlcClaimed(lockId, l.recipient, preimage, msg.sender);
+        IERC20(l.token).safeTransfer(l.recipient, l.amount);
+    }
+
+    /// @notice Returns the locked tokens to the sender once the timeout has passed.
+    /// Requirements: the lock is LOCKED; now >= timeout.
+    /// Emits {HtlcRefunded}.
+    function refund(uint256 lockId) external nonReentrant {
+        Lock storage l = _locked(lockId);
+        if (block.timestamp < l.timeout) revert HtlcNotExpired(lockId, l.timeout);
+        l.state = LockState.REFUNDED;
+        emit HtlcRefunded(lockId, l.sender);
+        IERC20(l.token).safeTransfer(l.sender, l.amount);
+    }
+
+    function lockOf(uint256 lockId) external view returns (Lock memory) {
+        if (_locks[lockId].state == LockState.NONE) revert HtlcUnknown(lockId);
+        return _locks[lockId];
+    }
+
+    function _locked(uint256 lockId) private view returns (Lock storage l) {
+        l = _locks[lockId];
+        if (l.state == LockState.NONE) revert HtlcUnknown(lockId);
+        if (l.state != LockState.LOCKED) revert HtlcNotLocked(lockId, l.state);
+    }
+}
