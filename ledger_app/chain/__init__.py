@@ -1,0 +1,1 @@
+"""Talking to the chain: the managed node, compiled artifacts, transactions, deployment."""

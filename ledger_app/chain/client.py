@@ -1,0 +1,315 @@
+"""A thin JSON-RPC client over web3's HTTPProvider.
+
+What it does, it does explicitly: no web3 middleware, no gas-price strategy,
+no signing middleware. A transaction is built here (nonce, chain id, gas from
+``eth_estimateGas`` plus a margin, EIP-1559 fees from the latest base fee),
+signed with a local eth-account key, sent raw, and waited for; a revert is
+raised as TransactionReverted with the contract's custom error decoded.
+
+Transactions from one sender are serialised (the next is built only after the
+previous one is mined): no nonce gaps, and never several pending transactions
+from one key, which is what stalls anvil's automine (foundry-rs/foundry#10122).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from ledger_app.chain.abi import (
+    ABI,
+    decode_function_result,
+    decode_revert,
+    encode_deployment,
+    encode_function_call,
+)
+from ledger_app.errors import (
+    ChainTimeout,
+    ChainUnavailable,
+    RPCError,
+    TransactionReverted,
+)
+
+if TYPE_CHECKING:
+    from ledger_app.chain.artifacts import ContractArtifact
+    from ledger_app.settings import Settings
+
+# eth_estimateGas is exact for the state it ran against; the margin absorbs a
+# state change between estimation and inclusion (a storage slot going from zero
+# to non-zero costs 20,000 more).
+GAS_MARGIN_NUMERATOR, GAS_MARGIN_DENOMINATOR = 6, 5
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The parts of a transaction receipt the service uses."""
+
+    transaction_hash: str
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    contract_address: str | None
+    logs: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+
+class ChainClient:
+    """JSON-RPC access to one chain, and the sending of signed transactions."""
+
+    def __init__(
+        self,
+        rpc_url: str,
+        *,
+        timeout: float = 30.0,
+        receipt_timeout: float = 120.0,
+        priority_fee_wei: int = 0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.receipt_timeout = receipt_timeout
+        self.priority_fee_wei = priority_fee_wei
+        self.poll_interval = poll_interval
+        # No retries inside the provider: a node that does not answer is
+        # reported at once as ChainUnavailable, and callers decide.
+        provider = HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
+        self.web3 = Web3(provider, middleware=[])
+        self._sender_locks: dict[str, threading.Lock] = {}
+        self._sender_locks_guard = threading.Lock()
+        self._chain_id: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChainClient:
+        """A client for ``settings.rpc_url`` with the configured timeouts and tip."""
+        return cls(
+            settings.rpc_url,
+            timeout=settings.rpc_timeout,
+            receipt_timeout=settings.receipt_timeout,
+            priority_fee_wei=settings.priority_fee_wei,
+        )
+
+    # --- reading -----------------------------------------------------------------
+
+    def chain_id(self) -> int:
+        """``eth_chainId`` (asked once, then remembered: it cannot change)."""
+        if self._chain_id is None:
+            with self._translate("eth_chainId"):
+                self._chain_id = int(self.web3.eth.chain_id)
+        return self._chain_id
+
+    def block_number(self) -> int:
+        """Number of the latest block."""
+        with self._translate("eth_blockNumber"):
+            return int(self.web3.eth.block_number)
+
+    def get_block(self, block: int | str = "latest") -> dict[str, Any]:
+        """A block header (without transactions) by number or tag."""
+        with self._translate("eth_getBlockByNumber"):
+            return dict(self.web3.eth.get_block(block))
+
+    def genesis_hash(self) -> str:
+        """Hash of block 0: tells one chain from another with the same chain id."""
+        return "0x" + bytes(self.get_block(0)["hash"]).hex()
+
+    def client_version(self) -> str:
+        """``web3_clientVersion``, e.g. ``anvil/v1.5.1`` or ``besu/v25...``."""
+        with self._translate("web3_clientVersion"):
+            return str(self.web3.client_version)
+
+    def is_anvil(self) -> bool:
+        """Whether the node is a local anvil (whose dev accounts are public)."""
+        return self.client_version().lower().startswith("anvil/")
+
+    def get_code(self, address: str, block: int | str = "latest") -> bytes:
+        """Runtime code at ``address`` (empty when no contract is there)."""
+        with self._translate("eth_getCode"):
+            return bytes(self.web3.eth.get_code(to_checksum_address(address), block))
+
+    def get_transaction_count(self, address: str, block: int | str = "latest") -> int:
+        """Nonce of ``address``: the number of transactions it has sent."""
+        with self._translate("eth_getTransactionCount"):
+            return int(self.web3.eth.get_transaction_count(to_checksum_address(address), block))
+
+    def call_function(
+        self, address: str, abi: ABI, name: str, *args: Any, block: int | str = "latest"
+    ) -> tuple[Any, ...]:
+        """``eth_call`` of a view function; returns its decoded outputs."""
+        data = encode_function_call(abi, name, args)
+        with self._translate(f"eth_call {name}", abis=[abi]):
+            output = self.web3.eth.call({"to": to_checksum_address(address), "data": data}, block)
+        return decode_function_result(abi, name, len(args), bytes(output))
+
+    # --- writing -------------------------------------------------------------------
+
+    def deploy(
+        self, account: LocalAccount, artifact: ContractArtifact, args: Sequence[Any] = ()
+    ) -> Receipt:
+        """Deploy ``artifact`` with constructor ``args``; the receipt has the address."""
+        data = encode_deployment(artifact.abi, artifact.bytecode, args)
+        return self.send_transaction(account, to=None, data=data, abis=[artifact.abi])
+
+    def transact(
+        self,
+        account: LocalAccount,
+        address: str,
+        abi: ABI,
+        name: str,
+        args: Sequence[Any] = (),
+        *,
+        value: int = 0,
+    ) -> Receipt:
+        """Call function ``name`` of the contract at ``address`` in a transaction."""
+        data = encode_function_call(abi, name, args)
+        return self.send_transaction(account, to=address, data=data, value=value, abis=[abi])
+
+    def send_transaction(
+        self,
+        account: LocalAccount,
+        *,
+        to: str | None,
+        data: bytes,
+        value: int = 0,
+        abis: Iterable[ABI] = (),
+    ) -> Receipt:
+        """Build, sign, send and wait for one transaction; raise if it reverts.
+
+        ``abis`` are used to decode a custom error in the revert data.
+        """
+        abis = list(abis)
+        with self._sender_lock(account.address):
+            tx: dict[str, Any] = {
+                "from": account.address,
+                "data": data,
+                "value": value,
+                "chainId": self.chain_id(),
+            }
+            if to is not None:
+                tx["to"] = to_checksum_address(to)
+            with self._translate("eth_estimateGas", abis=abis):
+                estimate = int(self.web3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+            tx["gas"] = estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
+            tx["nonce"] = self.get_transaction_count(account.address, "pending")
+            tx.update(self._fees())
+            del tx["from"]
+            signed = account.sign_transaction(tx)
+            with self._translate("eth_sendRawTransaction", abis=abis):
+                tx_hash = (
+                    "0x" + bytes(self.web3.eth.send_raw_transaction(signed.raw_transaction)).hex()
+                )
+            receipt = self.wait_for_receipt(tx_hash)
+        if receipt.status != 1:
+            self._raise_revert(tx, account.address, receipt, abis)
+        return receipt
+
+    def wait_for_receipt(self, transaction_hash: str) -> Receipt:
+        """Poll for the receipt of a sent transaction until ``receipt_timeout``."""
+        deadline = time.monotonic() + self.receipt_timeout
+        while True:
+            try:
+                with self._translate("eth_getTransactionReceipt"):
+                    raw = self.web3.eth.get_transaction_receipt(transaction_hash)  # type: ignore[arg-type]
+            except RPCError as exc:
+                if not isinstance(exc.__cause__, TransactionNotFound):
+                    raise
+            else:
+                return _receipt(raw)
+            if time.monotonic() >= deadline:
+                raise ChainTimeout(
+                    f"transaction {transaction_hash} not mined after {self.receipt_timeout:g} s",
+                    transaction_hash=transaction_hash,
+                )
+            time.sleep(self.poll_interval)
+
+    # --- internals -----------------------------------------------------------------
+
+    def _fees(self) -> dict[str, int]:
+        """Explicit fee fields: EIP-1559 when the chain has a base fee, legacy otherwise."""
+        base_fee = self.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            with self._translate("eth_gasPrice"):
+                return {"gasPrice": int(self.web3.eth.gas_price)}
+        # Twice the base fee stays valid through six full blocks in a row, each
+        # raising the base fee by the EIP-1559 maximum of 12.5%.
+        return {
+            "type": 2,
+            "maxFeePerGas": 2 * int(base_fee) + self.priority_fee_wei,
+            "maxPriorityFeePerGas": self.priority_fee_wei,
+        }
+
+    def _sender_lock(self, address: str) -> threading.Lock:
+        with self._sender_locks_guard:
+            return self._sender_locks.setdefault(address.lower(), threading.Lock())
+
+    def _raise_revert(
+        self, tx: dict[str, Any], sender: str, receipt: Receipt, abis: list[ABI]
+    ) -> None:
+        # A receipt says only "status 0": replaying the call on the state the
+        # transaction ran against recovers the revert data.
+        replay = {**tx, "from": sender}
+        for key in ("nonce", "type", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice", "chainId"):
+            replay.pop(key, None)
+        try:
+            with self._translate("eth_call (revert replay)", abis=abis):
+                self.web3.eth.call(replay, receipt.block_number - 1)  # type: ignore[arg-type]
+        except TransactionReverted as exc:
+            exc.transaction_hash = receipt.transaction_hash
+            raise
+        raise TransactionReverted(
+            f"transaction {receipt.transaction_hash} reverted (no revert data on replay)",
+            transaction_hash=receipt.transaction_hash,
+        )
+
+    @contextmanager
+    def _translate(self, action: str, *, abis: Iterable[ABI] = ()) -> Iterator[None]:
+        """Translate web3 / requests exceptions into the ledger_app tree."""
+        try:
+            yield
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ChainUnavailable(f"{action}: no answer from {self.rpc_url} ({exc})") from exc
+        except ContractLogicError as exc:
+            data = _revert_bytes(exc.data)
+            name, args = decode_revert(data, abis)
+            shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in args.items())})" if name else ""
+            raise TransactionReverted(
+                f"{action} reverted: {shown or exc.message or 'no reason'}",
+                data=data,
+                error_name=name,
+                error_args=args,
+            ) from exc
+        except Web3RPCError as exc:
+            raise RPCError(f"{action}: {exc.message}") from exc
+
+
+def _revert_bytes(data: object) -> bytes:
+    if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return b""
+    return b""
+
+
+def _receipt(raw: Any) -> Receipt:
+    address = raw.get("contractAddress")
+    return Receipt(
+        transaction_hash="0x" + bytes(raw["transactionHash"]).hex(),
+        block_number=int(raw["blockNumber"]),
+        block_hash="0x" + bytes(raw["blockHash"]).hex(),
+        status=int(raw["status"]),
+        gas_used=int(raw["gasUsed"]),
+        contract_address=to_checksum_address(address) if address else None,
+        logs=[dict(log) for log in raw.get("logs", [])],
+    )

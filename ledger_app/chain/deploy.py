@@ -1,0 +1,329 @@
+"""Deploying the ledger's contracts once, and finding them again after a restart.
+
+``PLAN`` below is the list of steps; edit it when a contract is added. A step
+deploys a contract (``Deploy``) or has the operator call a function of an
+already deployed one (``Call``). Arguments are literals, ``OPERATOR`` (the
+operator's address) or ``Ref("name")`` (the address of an earlier step).
+
+The outcome is written to the deployment record (``var/deployment.json``):
+chain id, genesis block hash, deployment block and the addresses. On the next
+start the record is re-used if it still describes the chain: same chain id,
+same genesis hash, code at every address, and the same plan and bytecode
+(the ``fingerprint``). Otherwise everything is deployed anew and the record
+replaced; the log says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.errors import DeploymentError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from ledger_app.chain.client import ChainClient
+
+log = logging.getLogger(__name__)
+
+RECORD_VERSION = 1
+
+
+# --- the plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The address of the contract an earlier ``Deploy`` step named ``name``."""
+
+    name: str
+
+
+class _Operator:
+    def __repr__(self) -> str:
+        return "OPERATOR"
+
+
+#: Stands for the operator's address in step arguments.
+OPERATOR = _Operator()
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Deploy contract type ``contract`` as ``name`` with constructor ``args``."""
+
+    name: str
+    contract: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """The operator calls ``function(*args)`` on the contract deployed as ``target``."""
+
+    target: str
+    function: str
+    args: tuple[Any, ...] = ()
+
+
+Step = Deploy | Call
+
+PLAN: tuple[Step, ...] = (
+    Deploy("participants", "ParticipantRegistry", (OPERATOR,)),
+    Deploy("receivables", "ReceivableRegistry", (Ref("participants"),)),
+    Deploy("financing_desk", "FinancingDesk", (Ref("participants"), Ref("receivables"))),
+    Deploy("maturity_clearing", "MaturityClearing", (Ref("participants"), Ref("receivables"))),
+    Call("participants", "registerLedgerContract", (Ref("financing_desk"),)),
+    Call("participants", "registerLedgerContract", (Ref("maturity_clearing"),)),
+)
+
+
+def load_plan(spec: str) -> tuple[Step, ...]:
+    """The plan named by ``"module:attribute"`` (settings.deploy_plan)."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        plan = getattr(importlib.import_module(module_name), attribute or "PLAN")
+    except (ImportError, AttributeError) as exc:
+        raise DeploymentError(f"cannot load deployment plan {spec!r}: {exc}") from exc
+    validate_plan(plan)
+    return tuple(plan)
+
+
+def validate_plan(plan: Sequence[Step]) -> None:
+    """Raise DeploymentError unless every name is unique and every Ref points back."""
+    deployed: set[str] = set()
+    for index, step in enumerate(plan):
+        if isinstance(step, Deploy):
+            refs, target = step.args, None
+            if step.name in deployed:
+                raise DeploymentError(f"step {index}: {step.name} is deployed twice")
+        elif isinstance(step, Call):
+            refs, target = step.args, step.target
+        else:
+            raise DeploymentError(f"step {index}: {step!r} is neither Deploy nor Call")
+        for name in [target, *(a.name for a in refs if isinstance(a, Ref))]:
+            if name is not None and name not in deployed:
+                raise DeploymentError(f"step {index} refers to {name}, not deployed before it")
+        if isinstance(step, Deploy):
+            deployed.add(step.name)
+
+
+def plan_fingerprint(plan: Sequence[Step], artifacts: Artifacts) -> str:
+    """sha256 over the steps and the creation bytecode of every contract they deploy.
+
+    A record with another fingerprint was made by another plan or other code.
+    """
+    parts = []
+    for step in plan:
+        if isinstance(step, Deploy):
+            code = artifacts.deployable(step.contract).initcode_hash
+            parts.append(["deploy", step.name, step.contract, code, [repr(a) for a in step.args]])
+        else:
+            parts.append(["call", step.target, step.function, [repr(a) for a in step.args]])
+    return "sha256:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+# --- the record -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployedContract:
+    """One contract of a deployment."""
+
+    contract: str
+    address: str
+    block_number: int
+    transaction_hash: str
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """What ``var/deployment.json`` holds."""
+
+    chain_id: int
+    genesis_hash: str
+    deployment_block: int
+    operator: str
+    fingerprint: str
+    contracts: dict[str, DeployedContract]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    deployed_at: str = ""
+    version: int = RECORD_VERSION
+
+    def addresses(self) -> dict[str, str]:
+        """Address of each contract by its plan name."""
+        return {name: c.address for name, c in self.contracts.items()}
+
+    def to_json(self) -> str:
+        """The record as pretty JSON."""
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> DeploymentRecord:
+        """Parse a record; raise DeploymentError on anything unexpected."""
+        try:
+            raw = json.loads(text)
+            if raw.get("version") != RECORD_VERSION:
+                raise ValueError(f"record version {raw.get('version')}, expected {RECORD_VERSION}")
+            raw["contracts"] = {
+                name: DeployedContract(**contract) for name, contract in raw["contracts"].items()
+            }
+            return cls(**raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise DeploymentError(f"unreadable deployment record: {exc}") from exc
+
+
+def read_record(path: Path) -> DeploymentRecord | None:
+    """The record at ``path``, or None if there is none or it cannot be read."""
+    try:
+        return DeploymentRecord.from_json(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except DeploymentError as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return None
+
+
+def write_record(path: Path, record: DeploymentRecord) -> None:
+    """Write the record atomically (a crash leaves the old one or the new one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False
+    ) as tmp:
+        tmp.write(record.to_json())
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.chmod(tmp.name, 0o644)  # public facts; NamedTemporaryFile makes it 0600
+    os.replace(tmp.name, path)
+
+
+def stale_reason(record: DeploymentRecord, client: ChainClient, fingerprint: str) -> str | None:
+    """Why ``record`` does not describe the chain ``client`` talks to; None if it does."""
+    chain_id = client.chain_id()
+    if record.chain_id != chain_id:
+        return f"record is for chain id {record.chain_id}, the node is chain id {chain_id}"
+    genesis = client.genesis_hash()
+    if record.genesis_hash != genesis:
+        return f"genesis block {genesis} differs from the record's {record.genesis_hash}"
+    if record.fingerprint != fingerprint:
+        return "the plan or the compiled contracts changed since the record was written"
+    for name, contract in record.contracts.items():
+        if not client.get_code(contract.address):
+            return f"no code at {name} ({contract.address})"
+    return None
+
+
+# --- deploying --------------------------------------------------------------------
+
+
+def deploy_plan(
+    client: ChainClient,
+    operator: LocalAccount,
+    artifacts: Artifacts,
+    plan: Sequence[Step],
+    fingerprint: str,
+) -> DeploymentRecord:
+    """Run every step of ``plan`` in order and return the record of what was done."""
+    validate_plan(plan)
+    contracts: dict[str, DeployedContract] = {}
+    calls: list[dict[str, Any]] = []
+
+    def resolve(arg: Any) -> Any:
+        if arg is OPERATOR:
+            return operator.address
+        if isinstance(arg, Ref):
+            return contracts[arg.name].address
+        return arg
+
+    for step in plan:
+        args = [resolve(a) for a in step.args]
+        if isinstance(step, Deploy):
+            receipt = client.deploy(operator, artifacts.deployable(step.contract), args)
+            assert receipt.contract_address is not None
+            contracts[step.name] = DeployedContract(
+                contract=step.contract,
+                address=receipt.contract_address,
+                block_number=receipt.block_number,
+                transaction_hash=receipt.transaction_hash,
+            )
+            log.info("deployed %s (%s) at %s", step.name, step.contract, receipt.contract_address)
+        else:
+            target = contracts[step.target]
+            receipt = client.transact(
+                operator, target.address, artifacts[target.contract].abi, step.function, args
+            )
+            calls.append(
+                {
+                    "target": step.target,
+                    "function": step.function,
+                    "args": args,
+                    "block_number": receipt.block_number,
+                    "transaction_hash": receipt.transaction_hash,
+                }
+            )
+            log.info("called %s.%s(%s)", step.target, step.function, ", ".join(map(str, args)))
+    first_block = min((c.block_number for c in contracts.values()), default=client.block_number())
+    return DeploymentRecord(
+        chain_id=client.chain_id(),
+        genesis_hash=client.genesis_hash(),
+        deployment_block=first_block,
+        operator=operator.address,
+        fingerprint=fingerprint,
+        contracts=contracts,
+        calls=calls,
+        deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+@dataclass(frozen=True)
+class DeploymentOutcome:
+    """The record in force, and whether it was re-used or just written."""
+
+    record: DeploymentRecord
+    reused: bool
+    reason: str | None = None
+
+
+def ensure_deployed(
+    client: ChainClient,
+    operator: LocalAccount,
+    artifacts: Artifacts,
+    plan: Sequence[Step],
+    record_path: Path,
+    *,
+    force: bool = False,
+) -> DeploymentOutcome:
+    """Re-use the record at ``record_path`` if it still fits the chain, else deploy.
+
+    ``force`` deploys anew whatever the record says.
+    """
+    fingerprint = plan_fingerprint(plan, artifacts)
+    record = read_record(record_path)
+    if record is None:
+        reason = f"no deployment record at {record_path}"
+    elif force:
+        reason = "redeployment forced"
+    else:
+        reason = stale_reason(record, client, fingerprint)
+        if reason is None:
+            log.info(
+                "re-using deployment of block %d from %s", record.deployment_block, record_path
+            )
+            return DeploymentOutcome(record=record, reused=True)
+    log.log(logging.INFO if record is None else logging.WARNING, "deploying: %s", reason)
+    record = deploy_plan(client, operator, artifacts, plan, fingerprint)
+    write_record(record_path, record)
+    log.info("deployment record written to %s", record_path)
+    return DeploymentOutcome(record=record, reused=False, reason=reason)

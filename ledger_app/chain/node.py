@@ -1,0 +1,308 @@
+"""The managed local node: an anvil process whose state outlives it.
+
+anvil runs with ``--state FILE``: it loads the chain from FILE at start and
+dumps it back on exit, so blocks, contracts and balances survive a restart
+(the genesis hash too, which is how a deployment record recognises its chain).
+
+anvil is started in a session (process group) of its own, so a Ctrl-C typed
+at ``ledger-app run`` reaches only ledger-app, which then stops the HTTP
+server first and anvil last, with SIGTERM, on which anvil dumps its state. On
+Linux anvil is also told to receive SIGTERM if its parent dies, so even a
+SIGKILLed ledger-app leaves no node behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Self
+
+from ledger_app import PROJECT_ROOT
+from ledger_app.chain.keys import ANVIL_MNEMONIC
+from ledger_app.errors import NodeError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ledger_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_NPM_OS = {"Linux": "linux", "Darwin": "darwin"}
+_NPM_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def find_anvil(configured: Path | None = None) -> Path:
+    """The anvil binary: the configured one, node_modules' native one, or PATH's.
+
+    node_modules/.bin/anvil is a Node launcher; the native binary sits in the
+    platform package @foundry-rs/anvil-<os>-<arch>, and is used directly so
+    that signals reach anvil itself.
+    """
+    if configured is not None:
+        if not configured.is_file():
+            raise NodeError(f"LEDGER_ANVIL_BINARY {configured} does not exist")
+        return configured
+    os_name = _NPM_OS.get(platform.system())
+    arch = _NPM_ARCH.get(platform.machine().lower())
+    if os_name and arch:
+        candidate = (
+            PROJECT_ROOT
+            / "node_modules"
+            / "@foundry-rs"
+            / f"anvil-{os_name}-{arch}"
+            / "bin"
+            / "anvil"
+        )
+        if candidate.is_file():
+            return candidate
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise NodeError("no anvil binary: run `make setup` (npm ci installs @foundry-rs/anvil)")
+
+
+class AnvilNode:
+    """One anvil process, started and stopped by this service."""
+
+    def __init__(
+        self,
+        *,
+        binary: Path,
+        port: int,
+        chain_id: int,
+        state_file: Path,
+        log_file: Path,
+        host: str = "127.0.0.1",
+        automine: bool = True,
+        block_time: float = 0.0,
+        state_interval: float = 0.0,
+        start_timeout: float = 30.0,
+    ) -> None:
+        if not automine and not block_time:
+            raise NodeError("anvil needs automine, a block time, or both, to mine at all")
+        self.binary = binary
+        self.host = host
+        self.port = port
+        self.chain_id = chain_id
+        self.state_file = Path(state_file)
+        self.log_file = Path(log_file)
+        self.automine = automine
+        self.block_time = block_time
+        self.state_interval = state_interval
+        self.start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnvilNode:
+        """The node ``settings`` describe (port and host from ``rpc_url``)."""
+        return cls(
+            binary=find_anvil(settings.anvil_binary),
+            host="127.0.0.1",
+            port=settings.rpc_port,
+            chain_id=settings.chain_id,
+            state_file=settings.anvil_state_file,
+            log_file=settings.anvil_log_file,
+            automine=settings.anvil_automine,
+            block_time=settings.anvil_block_time,
+            state_interval=settings.anvil_state_interval,
+        )
+
+    @property
+    def rpc_url(self) -> str:
+        """HTTP JSON-RPC endpoint of this node."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running anvil, None when not running."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the running anvil's pid is written (for operators and tests)."""
+        return self.state_file.with_name("anvil.pid")
+
+    def command(self) -> list[str]:
+        """The anvil command line."""
+        argv = [
+            str(self.binary),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--mnemonic", ANVIL_MNEMONIC,
+            "--state", str(self.state_file),
+        ]  # fmt: skip
+        if self.block_time:
+            argv += ["--block-time", f"{self.block_time:g}"]
+            if self.automine:
+                argv.append("--mixed-mining")
+        if self.state_interval:
+            argv += ["--state-interval", f"{self.state_interval:g}"]
+        return argv
+
+    def start(self) -> Self:
+        """Start anvil and return once it answers JSON-RPC with the right chain id."""
+        if self._process is not None:
+            raise NodeError("this anvil node is already started")
+        if _port_in_use(self.host, self.port):
+            raise NodeError(
+                f"something already listens on {self.host}:{self.port} (another `ledger-app "
+                f"run`? pid file: {self.pid_file}); stop it, or set LEDGER_MANAGED_NODE=false "
+                "to use it as the node"
+            )
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_file.open("wb")
+        log.info(
+            "starting anvil on %s (chain id %d, state %s, log %s)",
+            self.rpc_url, self.chain_id, self.state_file, self.log_file,
+        )  # fmt: skip
+        self._process = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # preexec_fn runs between fork and exec: ledger-app starts anvil before
+            # any other thread exists, which is when that is safe.
+            preexec_fn=_die_with_parent(),
+        )
+        try:
+            self._wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+        self.pid_file.write_text(f"{self._process.pid}\n")
+        log.info("anvil answering on %s (pid %d)", self.rpc_url, self._process.pid)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM anvil (it dumps its state on the way out); SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    log.warning(
+                        "anvil ignored SIGTERM for %g s; killing it (state not saved)", timeout
+                    )
+                    _signal_group(process, signal.SIGKILL)
+                    process.wait()
+            log.info("anvil stopped (exit code %s)", process.returncode)
+            self.pid_file.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        last_error: str = ""
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise NodeError(
+                    f"anvil exited with code {self._process.returncode} while starting; "
+                    f"last lines of {self.log_file}:\n{self._log_tail()}"
+                )
+            try:
+                chain_id = rpc_chain_id(self.rpc_url, timeout=1.0)
+            except OSError as exc:
+                last_error = str(exc)
+                time.sleep(0.05)
+                continue
+            if chain_id != self.chain_id:
+                raise NodeError(
+                    f"anvil answers with chain id {chain_id}, expected {self.chain_id} "
+                    f"(does {self.state_file} belong to another chain?)"
+                )
+            return
+        raise NodeError(
+            f"anvil did not answer on {self.rpc_url} within {self.start_timeout:g} s "
+            f"({last_error}); see {self.log_file}"
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def rpc_chain_id(rpc_url: str, timeout: float = 2.0) -> int:
+    """``eth_chainId`` of the node at ``rpc_url``; raises OSError if nothing answers."""
+    request = urllib.request.Request(
+        rpc_url,
+        data=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if "result" not in body:
+        raise OSError(f"eth_chainId answered {body}")
+    return int(body["result"], 16)
+
+
+def node_answers(rpc_url: str) -> bool:
+    """Whether a JSON-RPC node answers at ``rpc_url``."""
+    try:
+        rpc_chain_id(rpc_url, timeout=1.0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)  # anvil leads its own process group
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function making the child get SIGTERM when its parent dies (Linux)."""
+    if platform.system() != "Linux":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_pdeathsig() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return set_pdeathsig

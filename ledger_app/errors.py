@@ -1,0 +1,93 @@
+"""The exceptions ledger_app raises, one tree for the whole service.
+
+Foreign exceptions (web3, requests, JSON-RPC, SQLAlchemy) are translated once,
+where they enter the code, and re-raised from the original::
+
+    LedgerError
+     ├── ConfigurationError      settings that cannot work, a missing key or passphrase
+     ├── ArtifactError           a contract missing from, or unusable in, the build manifest
+     ├── NodeError               the managed anvil would not start, or stopped unasked
+     ├── DeploymentError         the deployment record is unreadable or does not fit the plan
+     ├── DatabaseError           the database cannot be reached or migrated
+     └── ChainError              the chain did not do what was asked
+          ├── ChainUnavailable   no answer from the JSON-RPC endpoint
+          ├── RPCError           the node answered with a JSON-RPC error
+          ├── ChainTimeout       a transaction was not mined in time
+          └── TransactionReverted  the EVM reverted; carries the decoded error
+
+The HTTP status each one maps to is decided in one place: ledger_app/api/errors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every error ledger_app raises on purpose."""
+
+
+class ConfigurationError(LedgerError):
+    """The settings cannot work together, or a required secret is missing."""
+
+
+class ArtifactError(LedgerError):
+    """A contract is missing from the compiled build manifest, or cannot be deployed."""
+
+
+class NodeError(LedgerError):
+    """The managed anvil node would not start, did not answer, or died."""
+
+
+class DeploymentError(LedgerError):
+    """The deployment record cannot be read, or the plan refers to an unknown step."""
+
+
+class DatabaseError(LedgerError):
+    """The database cannot be reached or migrated."""
+
+
+class ChainError(LedgerError):
+    """The chain did not do what was asked."""
+
+
+class ChainUnavailable(ChainError):
+    """Nothing answered at the JSON-RPC endpoint (refused, reset or timed out)."""
+
+
+class RPCError(ChainError):
+    """The node answered a JSON-RPC request with an error object."""
+
+
+class ChainTimeout(ChainError):
+    """A transaction was sent but no receipt arrived in time."""
+
+    def __init__(self, message: str, *, transaction_hash: str) -> None:
+        super().__init__(message)
+        self.transaction_hash = transaction_hash
+
+
+class TransactionReverted(ChainError):
+    """The EVM reverted a transaction or call.
+
+    ``error_name`` and ``error_args`` are the decoded custom error when the
+    contract's ABI declares it (``ReceivableInvalidStatus``, ...), ``Error`` for a
+    string revert and ``Panic`` for a panic code; ``data`` is the raw revert data.
+    ``transaction_hash`` is set when the revert happened in a mined transaction
+    rather than in gas estimation.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        data: bytes = b"",
+        error_name: str | None = None,
+        error_args: dict[str, Any] | None = None,
+        transaction_hash: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.data = data
+        self.error_name = error_name
+        self.error_args = error_args or {}
+        self.transaction_hash = transaction_hash

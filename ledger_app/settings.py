@@ -1,0 +1,132 @@
+"""Every setting of the service, read from the environment (prefix ``LEDGER_``).
+
+Relative paths are relative to the working directory; ``make run`` runs from
+the checkout, so the embedded defaults put all state under ``var/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger_app import PROJECT_ROOT
+
+
+class Settings(BaseSettings):
+    """Configuration of node, deployment, database and HTTP server.
+
+    The defaults are the embedded set-up: a local anvil node started and
+    stopped by ``ledger-app run``, SQLite under ``var/``. For a Besu QBFT
+    network set ``LEDGER_RPC_URL``, ``LEDGER_CHAIN_ID``,
+    ``LEDGER_MANAGED_NODE=false`` and the operator keystore; for PostgreSQL set
+    ``LEDGER_DATABASE_URL=postgresql+psycopg://user@host/db``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    # --- chain ---------------------------------------------------------------
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int = Field(default=31337, gt=0)
+    managed_node: bool = Field(
+        default=True,
+        description="Start and stop a local anvil at rpc_url (which must then be loopback).",
+    )
+    rpc_timeout: float = Field(default=30.0, gt=0, description="Seconds per JSON-RPC request.")
+    receipt_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for a sent transaction to be mined."
+    )
+    priority_fee_wei: int = Field(
+        default=0,
+        ge=0,
+        description="Tip per gas. 0 suits anvil and a QBFT network with free gas.",
+    )
+
+    # --- managed anvil node ----------------------------------------------------
+    anvil_binary: Path | None = Field(
+        default=None,
+        description="Default: node_modules' @foundry-rs/anvil-<os>-<arch>, then `anvil` on PATH.",
+    )
+    # Mining: anvil's automine answers each transaction with a block at once,
+    # but it can leave a transaction in the pool for ever when several arrive
+    # out of nonce order (foundry-rs/foundry#10122); pure interval mining
+    # cannot stall but makes every transaction wait up to a block time. So the
+    # node runs both (anvil's --mixed-mining): automine for speed, and an
+    # interval tick as the watchdog that mines whatever automine left behind.
+    # Our own client never has two transactions of one sender in flight, so
+    # only an outside client can trigger the stall, and 10 s to recover is
+    # enough; each tick costs an empty block of about 2 kB in the state file
+    # (8,640 a day, ~17 MB), which a 1 s tick would make ten times worse.
+    # 0 turns the tick off (pure automine); anvil_automine=false with a block
+    # time gives pure interval mining.
+    anvil_automine: bool = True
+    anvil_block_time: float = Field(default=10.0, ge=0, description="Seconds; 0 = no interval.")
+    anvil_state_interval: float = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Seconds between state dumps while running; 0 = dump only on exit "
+            "(anvil also gets SIGTERM if ledger-app dies, see chain/node.py)."
+        ),
+    )
+
+    # --- operator key (chains other than a local anvil) --------------------------
+    operator_keystore: Path | None = Field(
+        default=None, description="Encrypted JSON keystore (geth/Web3 Secret Storage format)."
+    )
+    operator_passphrase: SecretStr | None = Field(
+        default=None, description="LEDGER_OPERATOR_PASSPHRASE; never logged."
+    )
+    operator_passphrase_file: Path | None = Field(
+        default=None, description="File holding the passphrase (a mounted secret)."
+    )
+
+    # --- storage ---------------------------------------------------------------
+    state_dir: Path = Path("var")
+    database_url: str = "sqlite:///var/ledger.db"
+    deployment_file: Path = Path("var/deployment.json")
+    artifacts_file: Path = Field(
+        default=PROJECT_ROOT / ".build" / "__local__.json",
+        description="ethpm manifest written by `ape compile`.",
+    )
+    deploy_plan: str = Field(
+        default="ledger_app.chain.deploy:PLAN",
+        description="module:attribute of the deployment plan (tests swap in stubs).",
+    )
+
+    # --- HTTP server -------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _managed_node_is_local(self) -> Settings:
+        if self.managed_node and self.rpc_host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError(
+                f"managed_node starts anvil on this machine, but rpc_url {self.rpc_url} is not "
+                "a loopback address; set LEDGER_MANAGED_NODE=false to use an existing node"
+            )
+        return self
+
+    @property
+    def rpc_host(self) -> str:
+        """Host part of ``rpc_url``."""
+        return urlsplit(self.rpc_url).hostname or ""
+
+    @property
+    def rpc_port(self) -> int:
+        """Port part of ``rpc_url`` (80/443 when the URL names none)."""
+        parts = urlsplit(self.rpc_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def anvil_state_file(self) -> Path:
+        """Where the managed anvil loads its state from and dumps it to."""
+        return self.state_dir / "anvil-state.json"
+
+    @property
+    def anvil_log_file(self) -> Path:
+        """Output of the managed anvil, rewritten at each start."""
+        return self.state_dir / "anvil.log"
