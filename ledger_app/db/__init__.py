@@ -1,0 +1,19 @@
+"""The service database: engine, tables and migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def load_models() -> MetaData:
+    """Import every module that defines tables; return the metadata they share.
+
+    The one list of table modules: migrations/env.py compares the database
+    against it (autogenerate), and so does the migration test. A new module
+    with tables is imported here, or autogenerate would propose dropping them.
+    """
+    from sqlmodel import SQLModel
+
+    import ledger_app.db.models  # noqa: F401 - registers meta, deployment
+
+    return SQLModel.metadata
