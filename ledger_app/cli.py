@@ -1,0 +1,191 @@
+"""The ``ledger-app`` command: run, deploy, migrate.
+
+``ledger-app run`` brings the whole embedded service up in order (node,
+contracts, database, HTTP) and down in the reverse order on Ctrl-C or
+SIGTERM: the HTTP server drains first, then anvil is stopped and dumps its
+state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+
+from ledger_app import __version__
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.client import ChainClient
+from ledger_app.chain.deploy import DeploymentOutcome, ensure_deployed, load_plan
+from ledger_app.chain.keys import load_operator
+from ledger_app.chain.node import AnvilNode, node_answers
+from ledger_app.db import migrate
+from ledger_app.db.deployments import save_deployment
+from ledger_app.db.engine import make_engine
+from ledger_app.errors import LedgerError, NodeError
+from ledger_app.settings import Settings
+
+log = logging.getLogger("ledger_app")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ledger-app`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError
+        print(f"ledger-app: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        return args.command(settings, args)
+    except LedgerError as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 1
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: everything was stopped on the way out.
+        log.info("stopped")
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger-app",
+        description="Supply-chain finance ledger service. Settings come from LEDGER_* "
+        "environment variables (see README.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="start the node (if managed), deploy if needed, migrate, serve HTTP"
+    )
+    run.add_argument("--host", help="listen address (default LEDGER_HOST, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="listen port (default LEDGER_PORT, 8000)")
+    run.set_defaults(command=run_command)
+
+    deploy = commands.add_parser("deploy", help="deploy the contracts unless already deployed")
+    deploy.add_argument("--force", action="store_true", help="deploy anew even if the record fits")
+    deploy.set_defaults(command=deploy_command)
+
+    migrate_parser = commands.add_parser("migrate", help="migrate the database (alembic)")
+    migrate_parser.add_argument("revision", nargs="?", default="head")
+    migrate_parser.set_defaults(command=migrate_command)
+    return parser
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app run``."""
+    import uvicorn
+
+    from ledger_app.api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    with _sigterm_as_interrupt(), _node(settings, reuse_running=False):
+        outcome = _deploy(settings, force=False)
+        engine = make_engine(settings.database_url)
+        try:
+            migrate.upgrade(engine)
+            save_deployment(engine, outcome.record)
+        finally:
+            engine.dispose()
+        config = uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # keep the logging configured in main()
+        )
+        server = uvicorn.Server(config)
+        log.info("serving on http://%s:%d (docs at /docs); Ctrl-C stops", host, port)
+        server.run()
+        if not server.started:
+            raise NodeError(f"the HTTP server could not start on {host}:{port}")
+    return 0
+
+
+def deploy_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app deploy``: uses the running node, or starts the managed one briefly."""
+    with _sigterm_as_interrupt(), _node(settings, reuse_running=True):
+        outcome = _deploy(settings, force=args.force)
+    for name, address in outcome.record.addresses().items():
+        print(f"{name:24} {address}")
+    return 0
+
+
+def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app migrate [REVISION]``."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine, args.revision)
+        log.info("database at revision %s", migrate.current_revision(engine))
+    finally:
+        engine.dispose()
+    return 0
+
+
+# --- steps ------------------------------------------------------------------------
+
+
+def _deploy(settings: Settings, *, force: bool) -> DeploymentOutcome:
+    client = ChainClient.from_settings(settings)
+    chain_id = client.chain_id()
+    if chain_id != settings.chain_id:
+        raise NodeError(
+            f"the node at {settings.rpc_url} is chain id {chain_id}, "
+            f"LEDGER_CHAIN_ID says {settings.chain_id}"
+        )
+    outcome = ensure_deployed(
+        client,
+        load_operator(settings, client),
+        Artifacts.load(settings.artifacts_file),
+        load_plan(settings.deploy_plan),
+        settings.deployment_file,
+        force=force,
+    )
+    for name, address in outcome.record.addresses().items():
+        log.info("contract %-20s %s", name, address)
+    return outcome
+
+
+@contextmanager
+def _node(settings: Settings, *, reuse_running: bool) -> Iterator[AnvilNode | None]:
+    """The managed anvil for the duration of the block (nothing if not managed)."""
+    if not settings.managed_node or (reuse_running and node_answers(settings.rpc_url)):
+        yield None
+        return
+    node = AnvilNode.from_settings(settings)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so that `finally` blocks stop the node cleanly."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
