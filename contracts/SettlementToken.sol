@@ -10,7 +10,8 @@ import {Roles} from "./Roles.sol";
 /// @notice One ERC-20 per currency: a settlement bank's deposits in that currency,
 /// tokenized. Only the issuing bank mints (against deposits) and burns (on
 /// withdrawal); value moves only between active, unfrozen participants and the
-/// ledger's own contracts. Otherwise a plain ERC-20.
+/// ledger's own contracts, and only at the hands of one (a `transferFrom` spender
+/// too). Otherwise a plain ERC-20.
 contract SettlementToken is ERC20, ISettlementToken {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -77,6 +78,14 @@ contract SettlementToken is ERC20, ISettlementToken {
         if (from != address(0)) _requireGoodStanding(from);
         if (to != address(0)) _requireGoodStanding(to);
         super._update(from, to, value);
+    }
+
+    /// @dev A spender acts as much as the owner does: a suspended, KYC-expired, frozen
+    /// or unknown account moves nothing, whatever allowance it was given. Checked
+    /// before the allowance, so it is refused with its standing.
+    function _spendAllowance(address owner, address spender, uint256 value) internal override {
+        _requireGoodStanding(spender);
+        super._spendAllowance(owner, spender, value);
     }
 
     function _requireGoodStanding(address account) private view {
