@@ -1,0 +1,101 @@
+# Build, run and test the supply-chain finance ledger.
+#
+#   make setup    Python venv (exact versions from constraints.txt), npm ci,
+#                 the solc-js launchers, and the contracts compiled. Each step
+#                 leaves a stamp file and is redone only when its inputs change,
+#                 so a warm `make setup` does nothing.
+#   make run      setup, then `ledger-app run` (anvil + contracts + API on :8000)
+#   make test     setup, then the contract tests (ape) and the service tests (pytest)
+#   make compile  `ape compile` (incremental)
+#   make lint     ruff
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+
+# The one solc pin of the project is package.json's.
+SOLC_VERSION := $(shell sed -n 's/.*"solc": *"\([^"]*\)".*/\1/p' package.json)
+ANVIL_OS := $(subst Linux,linux,$(subst Darwin,darwin,$(shell uname -s)))
+ANVIL_ARCH := $(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
+ANVIL_DIR := $(CURDIR)/node_modules/@foundry-rs/anvil-$(ANVIL_OS)-$(ANVIL_ARCH)/bin
+
+# py-solc-x and ape-solidity find the solc-js launcher here; ape-foundry looks
+# `anvil` up on PATH, and gets the native binary (not node_modules/.bin's Node
+# launcher, which would stand between anvil and its signals).
+export SOLCX_BINARY_PATH := $(VENV)/solcx
+export PATH := $(VENV)/bin:$(ANVIL_DIR):$(PATH)
+
+STAMP_PYTHON := $(VENV)/.stamp-python
+STAMP_NPM := node_modules/.stamp-npm
+SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
+STAMP_COMPILE := .build/.stamp-compile
+# Directories too: their mtime changes when a source is added or removed.
+# Python kept in `ruff format` style (tests/contracts and scripts/ are not yet).
+FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db
+CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
+
+.PHONY: help setup run test test-contracts test-service compile lint format clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+setup: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC) $(STAMP_COMPILE)
+
+$(STAMP_PYTHON): pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	grep -q SOLCX_BINARY_PATH $(VENV)/bin/activate || \
+	  echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' >> $(VENV)/bin/activate
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(SOLC): toolchain/install-solc.sh package.json $(STAMP_NPM) | $(STAMP_PYTHON)
+	toolchain/install-solc.sh
+
+$(STAMP_COMPILE): $(CONTRACT_INPUTS) ape-config.yaml $(SOLC) $(STAMP_PYTHON)
+	ape compile
+	mkdir -p $(@D) && touch $@
+
+compile: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC)
+	ape compile
+	mkdir -p .build && touch $(STAMP_COMPILE)
+
+run: setup
+	ledger-app run
+
+test: test-contracts test-service
+
+# Skipped only while tests/contracts holds no test file yet.
+test-contracts: setup
+	@if find tests/contracts -name 'test_*.py' 2>/dev/null | grep -q .; then \
+	  echo "ape test tests/contracts"; ape test tests/contracts; \
+	else \
+	  echo "tests/contracts has no test files yet: ape test skipped"; \
+	fi
+
+# -p no:ape_test: plain pytest would auto-load ape's plugin, which connects
+# to a network; the service tests start their own anvil processes.
+test-service: setup
+	pytest -p no:ape_test tests --ignore=tests/contracts
+
+lint: $(STAMP_PYTHON)
+	ruff check .
+	ruff format --check $(FORMATTED)
+
+format: $(STAMP_PYTHON)
+	ruff check --fix $(FORMATTED)
+	ruff format $(FORMATTED)
+
+clean:
+	rm -rf .build .pytest_cache .ruff_cache contracts/.cache
+
+distclean: clean
+	rm -rf .venv node_modules
