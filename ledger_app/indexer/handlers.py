@@ -1,0 +1,551 @@
+"""Pure functions from one decoded event to the row mutations it implies.
+
+No RPC, no database: a handler sees only the event and its block's timestamp,
+so replaying the same events always yields the same mutations. Where a row
+depends on another row (a split child inherits its root's terms; an offer
+closing reopens its request only if no other offer is open) the handler says
+so with a mutation the store resolves (``CopyFrom``, ``PatchWhen``).
+
+Every state change of the read models is derived from events alone (DESIGN.md
+invariant 6); reconcile.py checks the result against the contracts' views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import keccak
+
+from ledger_app.indexer.decode import DecodedEvent
+from ledger_app.indexer.mutations import (
+    Add,
+    CopyFrom,
+    Mutation,
+    Patch,
+    PatchWhen,
+    SetMember,
+    Upsert,
+)
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+# Enum names, in the order of the Solidity enums (contracts/interfaces).
+RECEIVABLE_STATUS = (
+    "NONE", "PENDING", "ACTIVE", "SPLIT", "FINANCING", "FINANCED",
+    "OVERDUE", "DEFAULTED", "SETTLED", "REJECTED", "CANCELLED",
+)  # fmt: skip
+FINANCING_STATUS = ("NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
+OFFER_STATUS = ("NONE", "OPEN", "ACCEPTED", "REJECTED", "WITHDRAWN", "EXPIRED", "SUPERSEDED")
+LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
+
+ROLE_NAMES = {
+    "0x" + keccak(text=name).hex(): name
+    for name in (
+        "OPERATOR", "CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "SETTLEMENT_BANK",
+        "FX_PROVIDER", "AUDITOR", "REGULATOR", "LEDGER",
+    )
+}  # fmt: skip
+ROLE_NAMES["0x" + "00" * 32] = "DEFAULT_ADMIN"
+
+#: What children of a split copy from their parent (which carries its root's terms).
+INHERITED_TERMS = (
+    "root_id", "debtor", "creditor", "currency", "issue_date", "due_date",
+    "invoice_key", "document_hash",
+)  # fmt: skip
+
+Handler = Callable[[DecodedEvent, int], list[Mutation]]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handles(kind: str, name: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``kind``'s event ``name``."""
+
+    def register(function: Handler) -> Handler:
+        HANDLERS[(kind, name)] = function
+        return function
+
+    return register
+
+
+def mutations_for(event: DecodedEvent, timestamp: int) -> list[Mutation]:
+    """The mutations ``event`` implies (none for events only kept as history)."""
+    handler = HANDLERS.get((event.kind, event.name))
+    return handler(event, timestamp) if handler else []
+
+
+def role_name(role: str) -> str:
+    """A role id's name (``SUPPLIER``), or the id itself when unknown."""
+    return ROLE_NAMES.get(role, role)
+
+
+# --- ParticipantRegistry ------------------------------------------------------------
+
+
+def _participant(account: str) -> dict[str, Any]:
+    return {"account": account}
+
+
+@handles("ParticipantRegistry", "ParticipantOnboarded")
+def participant_onboarded(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A new participant, active, with its LEI, jurisdiction and KYC expiry."""
+    a = e.args
+    return [
+        Upsert(
+            "participants",
+            _participant(a["account"]),
+            {
+                "lei": a["lei"],
+                "jurisdiction": a["jurisdiction"],
+                "kyc_expiry": a["kycExpiry"],
+                "onboarded": True,
+                "suspended": False,
+                "frozen": False,
+            },
+        )
+    ]
+
+
+def _participant_flag(column: str, value: bool) -> Handler:
+    def handler(e: DecodedEvent, _ts: int) -> list[Mutation]:
+        return [Patch("participants", _participant(e.args["account"]), {column: value})]
+
+    handler.__doc__ = f"Sets the participant's ``{column}`` to {value}."
+    return handler
+
+
+handles("ParticipantRegistry", "ParticipantSuspended")(_participant_flag("suspended", True))
+handles("ParticipantRegistry", "ParticipantReinstated")(_participant_flag("suspended", False))
+handles("ParticipantRegistry", "AccountFrozen")(_participant_flag("frozen", True))
+handles("ParticipantRegistry", "AccountUnfrozen")(_participant_flag("frozen", False))
+
+
+@handles("ParticipantRegistry", "ParticipantKycUpdated")
+def participant_kyc_updated(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A renewed (or shortened) KYC validity."""
+    return [
+        Patch("participants", _participant(e.args["account"]), {"kyc_expiry": e.args["kycExpiry"]})
+    ]
+
+
+@handles("ParticipantRegistry", "RoleGranted")
+def role_granted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Adds a role; ledger contracts and the operator get a row, never onboarded."""
+    name = role_name(e.args["role"])
+    return [SetMember("participants", _participant(e.args["account"]), "roles", name, True)]
+
+
+@handles("ParticipantRegistry", "RoleRevoked")
+def role_revoked(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Removes a role."""
+    name = role_name(e.args["role"])
+    return [SetMember("participants", _participant(e.args["account"]), "roles", name, False)]
+
+
+@handles("ParticipantRegistry", "SettlementTokenListed")
+def settlement_token_listed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A currency's token; the runner follows its address from this block on."""
+    return [
+        Upsert(
+            "settlement_tokens",
+            {"address": e.args["token"]},
+            {"currency": e.args["currency"], "listed_block": e.block_number},
+        )
+    ]
+
+
+# --- SettlementToken ----------------------------------------------------------------
+
+
+@handles("SettlementToken", "Transfer")
+def token_transfer(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Moves balance; a mint (from zero) or burn (to zero) changes the total supply."""
+    sender, recipient, value = e.args["from"], e.args["to"], e.args["value"]
+    out: list[Mutation] = []
+    if sender == ZERO_ADDRESS:
+        out.append(Add("settlement_tokens", {"address": e.address}, "total_supply", value))
+    else:
+        out.append(
+            Add("token_balances", {"token": e.address, "account": sender}, "balance", -value)
+        )
+    if recipient == ZERO_ADDRESS:
+        out.append(Add("settlement_tokens", {"address": e.address}, "total_supply", -value))
+    else:
+        out.append(
+            Add("token_balances", {"token": e.address, "account": recipient}, "balance", value)
+        )
+    return out
+
+
+# --- ReceivableRegistry -------------------------------------------------------------
+
+
+def _receivable(rid: int) -> dict[str, Any]:
+    return {"id": rid}
+
+
+@handles("ReceivableRegistry", "ReceivableRegistered")
+def receivable_registered(e: DecodedEvent, timestamp: int) -> list[Mutation]:
+    """A new root; its status arrives with the ReceivableStatusChanged that follows."""
+    a = e.args
+    return [
+        Upsert(
+            "receivables",
+            _receivable(a["id"]),
+            {
+                "parent_id": 0,
+                "root_id": a["id"],
+                "debtor": a["debtor"],
+                "creditor": a["creditor"],
+                "holder": a["creditor"],
+                "amount": a["amount"],
+                "currency": a["currency"],
+                "issue_date": timestamp,  # the registry records block.timestamp
+                "due_date": a["dueDate"],
+                "invoice_key": a["invoiceKey"],
+                "document_hash": a["documentHash"],
+                "status": "NONE",
+                "frozen": False,
+                "first_child_id": 0,
+                "child_count": 0,
+                "outstanding": a["amount"],
+                "created_block": e.block_number,
+            },
+        )
+    ]
+
+
+@handles("ReceivableRegistry", "ReceivableStatusChanged")
+def receivable_status_changed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The one event every status change emits."""
+    return [
+        Patch("receivables", _receivable(e.args["id"]), {"status": RECEIVABLE_STATUS[e.args["to"]]})
+    ]
+
+
+@handles("ReceivableRegistry", "ReceivableSplit")
+def receivable_split(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Children with consecutive ids, ACTIVE, held by the splitter, inheriting the terms."""
+    parent, first = e.args["parentId"], e.args["firstChildId"]
+    amounts = e.args["amounts"]
+    out: list[Mutation] = [
+        Patch(
+            "receivables",
+            _receivable(parent),
+            {"first_child_id": first, "child_count": len(amounts)},
+        )
+    ]
+    for offset, amount in enumerate(amounts):
+        out.append(
+            CopyFrom(
+                "receivables",
+                _receivable(first + offset),
+                source_key=_receivable(parent),
+                columns=INHERITED_TERMS,
+                values={
+                    "parent_id": parent,
+                    "holder": e.args["holder"],
+                    "amount": amount,
+                    "status": "ACTIVE",
+                    "frozen": False,
+                    "first_child_id": 0,
+                    "child_count": 0,
+                    "outstanding": None,
+                    "created_block": e.block_number,
+                },
+            )
+        )
+    return out
+
+
+@handles("ReceivableRegistry", "ReceivableTransferred")
+def receivable_transferred(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A new holder (also how a funded financier becomes the holder)."""
+    return [Patch("receivables", _receivable(e.args["id"]), {"holder": e.args["to"]})]
+
+
+@handles("ReceivableRegistry", "ReceivableFrozen")
+def receivable_frozen(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The regulator froze it."""
+    return [Patch("receivables", _receivable(e.args["id"]), {"frozen": True})]
+
+
+@handles("ReceivableRegistry", "ReceivableUnfrozen")
+def receivable_unfrozen(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The freeze was lifted."""
+    return [Patch("receivables", _receivable(e.args["id"]), {"frozen": False})]
+
+
+@handles("ReceivableRegistry", "ReceivableSettled")
+def receivable_settled(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A leaf was paid: the root's outstanding amount is what the event says remains."""
+    return [
+        Patch("receivables", _receivable(e.args["rootId"]), {"outstanding": e.args["outstanding"]})
+    ]
+
+
+# --- FinancingDesk ------------------------------------------------------------------
+
+
+def _financing(fid: int) -> dict[str, Any]:
+    return {"id": fid}
+
+
+def _offer(fid: int, index: int) -> dict[str, Any]:
+    return {"financing_id": fid, "offer_index": index}
+
+
+@handles("FinancingDesk", "FinancingRequested")
+def financing_requested(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A holder asked for financing (the receivable's FINANCING status comes separately)."""
+    a = e.args
+    return [
+        Upsert(
+            "financings",
+            _financing(a["financingId"]),
+            {
+                "receivable_id": a["receivableId"],
+                "supplier": a["supplier"],
+                "financier": a["financier"],
+                "status": "REQUESTED",
+                "offer_count": 0,
+                "open_offers": 0,
+                "accepted_offer": 0,
+                "recourse": None,
+                "recourse_claim": 0,
+            },
+        )
+    ]
+
+
+@handles("FinancingDesk", "FinancingOffered")
+def financing_offered(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """An offer with escrowed proceeds; offers are numbered from 0 in order."""
+    a, terms = e.args, e.args["terms"]
+    fid, index = a["financingId"], a["offerIndex"]
+    return [
+        Upsert(
+            "financing_offers",
+            _offer(fid, index),
+            {
+                "financier": a["financier"],
+                "status": "OPEN",
+                "advance_rate_bps": terms["advanceRateBps"],
+                "discount_rate_bps": terms["discountRateBps"],
+                "day_count_basis": terms["dayCountBasis"],
+                "recourse": terms["recourse"],
+                "grace_period": terms["gracePeriod"],
+                "expiry": terms["expiry"],
+                "fee": terms["fee"],
+                "advance": a["advance"],
+                "discount": a["discount"],
+                "proceeds": a["proceeds"],
+            },
+        ),
+        Patch("financings", _financing(fid), {"status": "OFFERED", "offer_count": index + 1}),
+        Add("financings", _financing(fid), "open_offers", 1),
+    ]
+
+
+@handles("FinancingDesk", "FinancingOfferClosed")
+def financing_offer_closed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """An offer left OPEN. Rejected, withdrawn or expired: the request goes back to
+    REQUESTED when no offer stays open. Superseded: accept/cancel already closed all."""
+    fid, index = e.args["financingId"], e.args["offerIndex"]
+    status = OFFER_STATUS[e.args["status"]]
+    out: list[Mutation] = [Patch("financing_offers", _offer(fid, index), {"status": status})]
+    if status != "SUPERSEDED":
+        out += [
+            Add("financings", _financing(fid), "open_offers", -1),
+            PatchWhen(
+                "financings",
+                _financing(fid),
+                {"status": "REQUESTED"},
+                when={"open_offers": 0, "status": "OFFERED"},
+            ),
+        ]
+    return out
+
+
+@handles("FinancingDesk", "FinancingAccepted")
+def financing_accepted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Funded: the accepted offer's financier is the financing's financier now."""
+    a = e.args
+    fid, index = a["financingId"], a["offerIndex"]
+    return [
+        Patch(
+            "financings",
+            _financing(fid),
+            {
+                "status": "FUNDED",
+                "accepted_offer": index + 1,
+                "financier": a["financier"],
+                "open_offers": 0,
+            },
+        ),
+        Patch("financing_offers", _offer(fid, index), {"status": "ACCEPTED"}),
+    ]
+
+
+@handles("FinancingDesk", "FinancingCancelled")
+def financing_cancelled(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Withdrawn by the supplier before funding."""
+    return [
+        Patch(
+            "financings", _financing(e.args["financingId"]), {"status": "CLOSED", "open_offers": 0}
+        )
+    ]
+
+
+@handles("FinancingDesk", "FinancingDefaulted")
+def financing_defaulted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Declared in default by the funding financier."""
+    return [
+        Patch(
+            "financings",
+            _financing(e.args["financingId"]),
+            {"status": "DEFAULTED", "recourse": e.args["recourse"]},
+        )
+    ]
+
+
+@handles("FinancingDesk", "RecourseClaimRecorded")
+def recourse_claim_recorded(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """With recourse, the financier's claim against the supplier."""
+    return [
+        Patch(
+            "financings", _financing(e.args["financingId"]), {"recourse_claim": e.args["amountDue"]}
+        )
+    ]
+
+
+# --- MaturityClearing ---------------------------------------------------------------
+
+
+@handles("MaturityClearing", "RootRepaid")
+def root_repaid(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The debtor paid the root's outstanding amount into clearing."""
+    a = e.args
+    return [
+        Upsert(
+            "clearing_roots",
+            {"root_id": a["rootId"]},
+            {
+                "debtor": a["debtor"],
+                "currency": a["currency"],
+                "repaid": a["amount"],
+                "unredeemed": a["amount"],
+            },
+        )
+    ]
+
+
+@handles("MaturityClearing", "LeafRedeemed")
+def leaf_redeemed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A leaf was paid out of the root's repayment."""
+    return [Add("clearing_roots", {"root_id": e.args["rootId"]}, "unredeemed", -e.args["amount"])]
+
+
+# --- FxSettlement -------------------------------------------------------------------
+
+
+@handles("FxSettlement", "FxQuotePosted")
+def fx_quote_posted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A provider's firm quote, posted on chain."""
+    q = e.args["quote"]
+    return [
+        Upsert(
+            "fx_quotes",
+            {"quote_id": e.args["quoteId"]},
+            {
+                "provider": q["provider"],
+                "sell_currency": q["sellCurrency"],
+                "buy_currency": q["buyCurrency"],
+                "rate": q["rate"],
+                "issued_at": q["issuedAt"],
+                "valid_until": q["validUntil"],
+                "payer": q["payer"],
+                "posted": True,
+            },
+        )
+    ]
+
+
+@handles("FxSettlement", "PvpSettled")
+def pvp_settled(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Both legs moved; the quote (posted, or signed off chain) is used up."""
+    a = e.args
+    return [
+        Upsert(
+            "pvp_settlements",
+            {"uetr": a["uetr"]},
+            {
+                "payer": a["payer"],
+                "payee": a["payee"],
+                "provider": a["provider"],
+                "quote_id": a["quoteId"],
+                "sell_currency": a["sellCurrency"],
+                "sell_amount": a["sellAmount"],
+                "buy_currency": a["buyCurrency"],
+                "buy_amount": a["buyAmount"],
+                "purpose": a["purpose"],
+                "reference_id": a["referenceId"],
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            },
+        ),
+        Upsert(
+            "fx_quotes",
+            {"quote_id": a["quoteId"]},
+            {
+                "provider": a["provider"],
+                "sell_currency": a["sellCurrency"],
+                "buy_currency": a["buyCurrency"],
+                "used": True,
+            },
+        ),
+    ]
+
+
+# --- HashTimeLock -------------------------------------------------------------------
+
+
+@handles("HashTimeLock", "HtlcLocked")
+def htlc_locked(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Tokens locked under a sha256 hashlock until a timeout."""
+    a = e.args
+    return [
+        Upsert(
+            "htlc_locks",
+            {"lock_id": a["lockId"]},
+            {
+                "sender": a["sender"],
+                "recipient": a["recipient"],
+                "token": a["token"],
+                "amount": a["amount"],
+                "hashlock": a["hashlock"],
+                "timeout": a["timeout"],
+                "uetr": a["uetr"],
+                "state": "LOCKED",
+                "preimage": None,
+            },
+        )
+    ]
+
+
+@handles("HashTimeLock", "HtlcClaimed")
+def htlc_claimed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Released to the recipient; the preimage is now public."""
+    return [
+        Patch(
+            "htlc_locks",
+            {"lock_id": e.args["lockId"]},
+            {"state": "CLAIMED", "preimage": e.args["preimage"]},
+        )
+    ]
+
+
+@handles("HashTimeLock", "HtlcRefunded")
+def htlc_refunded(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Taken back by the sender after the timeout."""
+    return [Patch("htlc_locks", {"lock_id": e.args["lockId"]}, {"state": "REFUNDED"})]

@@ -1,0 +1,242 @@
+"""Following the chain: block ranges, reorg detection and the follow loop.
+
+Each step indexes one contiguous range [start, end] after the checkpoint:
+
+1. ``eth_getLogs`` over the range for every followed contract; a settlement
+   token listed inside the range is followed from its listing block on (its
+   logs for the rest of the range are fetched at once).
+2. One batched ``eth_getBlockByNumber`` for ``start``, ``end`` and every
+   block with a log. ``start``'s parent hash must be the checkpoint's hash,
+   and every log's block hash its header's; otherwise the chain changed
+   under us: walk back to the common ancestor, roll back, go on from there.
+3. Decode, and commit the batch with the checkpoint in one transaction.
+
+Ranges adapt: halved when the node refuses a query as too large, doubled
+(up to ``max_range``) after a success. Transient RPC failures are retried by
+the RPC client with backoff; if it gives up, the loop waits a poll interval
+and tries again, so a node that goes away and comes back is survived.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ledger_app.errors import ChainUnavailable
+from ledger_app.indexer.decode import EventDecoder
+from ledger_app.indexer.errors import RangeTooLargeError, ReorgTooDeepError
+from ledger_app.indexer.rpc import RpcClient
+from ledger_app.indexer.store import Batch, Store
+
+log = logging.getLogger(__name__)
+
+TOKEN_KIND = "SettlementToken"
+
+
+@dataclass(frozen=True)
+class IndexerConfig:
+    """Knobs of the follow loop."""
+
+    confirmations: int = 0  # index up to head - confirmations (0 suits anvil and QBFT)
+    poll_interval: float = 1.0  # seconds between polls once caught up
+    initial_range: int = 2_000  # blocks per eth_getLogs to begin with
+    max_range: int = 50_000
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did."""
+
+    indexed_to: int  # last indexed block after the step (-1 before the first)
+    tip: int  # chain head seen
+    events: int  # new events stored
+    caught_up: bool  # nothing left to index up to the confirmed head
+    reorged: bool = False
+
+
+ProgressCallback = Callable[[StepResult, float], None]
+
+
+class Indexer:
+    """Indexes the followed contracts into ``store``.
+
+    ``contracts`` maps each fixed contract's address to its kind (contract type
+    name); settlement tokens are added as the registry lists them.
+    """
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        store: Store,
+        decoder: EventDecoder,
+        contracts: Mapping[str, str],
+        start_block: int,
+        config: IndexerConfig | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.store = store
+        self.decoder = decoder
+        self.config = config or IndexerConfig()
+        self.contracts = {a.lower(): k for a, k in contracts.items()}
+        self.start_block = start_block
+        self.range = self.config.initial_range
+        for address, kind in self.contracts.items():
+            decoder.follow(address, kind)
+        self.tokens: dict[str, int] = {}
+        self._reload_tokens()
+        self.tip = -1
+        self.events_total = 0
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        follow: bool = True,
+        until: int | None = None,
+        stop: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        """Index until caught up (``follow=False``) or until ``stop`` is set.
+
+        ``until`` caps the indexed block (a backfill to a given block).
+        ReorgTooDeepError and non-transient errors propagate: the indexer stops.
+        """
+        stop = stop or threading.Event()
+        started = time.monotonic()
+        while not stop.is_set():
+            try:
+                result = self.step(until=until)
+            except ChainUnavailable as exc:
+                log.warning("node unavailable (%s); trying again in %g s", exc,
+                            self.config.poll_interval)  # fmt: skip
+                stop.wait(self.config.poll_interval)
+                continue
+            if on_progress is not None:
+                on_progress(result, time.monotonic() - started)
+            if result.caught_up:
+                if not follow:
+                    return
+                stop.wait(self.config.poll_interval)
+
+    def step(self, *, until: int | None = None) -> StepResult:
+        """Index one range after the checkpoint (or handle a reorg); see the module doc."""
+        tip = self.rpc.block_number()
+        self.tip = tip
+        target = tip - self.config.confirmations
+        if until is not None:
+            target = min(target, until)
+        cp = self.store.checkpoint()
+        start = cp.block_number + 1 if cp else self.start_block
+        if start > target:
+            if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
+                self._rewind()
+                return self._result(tip, 0, caught_up=False, reorged=True)
+            return self._result(tip, 0, caught_up=True)
+        end = min(target, start + self.range - 1)
+        try:
+            logs = self._fetch_logs(start, end)
+        except RangeTooLargeError:
+            if self.range == 1:
+                raise
+            self.range = max(1, self.range // 2)
+            log.info("range too large for the node; now %d blocks", self.range)
+            return self._result(tip, 0, caught_up=False)
+        numbers = sorted({start, end} | {int(entry["blockNumber"], 16) for entry in logs})
+        headers = self.rpc.headers(numbers)
+        if any(h is None for h in headers.values()):
+            # The chain got shorter since eth_blockNumber: a reorg or rollback.
+            return self._result(tip, 0, caught_up=False)
+        if cp is not None and headers[start].parent_hash != cp.block_hash:
+            self._rewind()
+            return self._result(tip, 0, caught_up=False, reorged=True)
+        if any(entry["blockHash"] != headers[int(entry["blockNumber"], 16)].hash for entry in logs):
+            log.info("blocks %d..%d changed while being read; reading them again", start, end)
+            return self._result(tip, 0, caught_up=False)
+        events = self.decoder.decode_all(logs)
+        batch = Batch(start=start, end=end, tip=tip, headers=headers, events=events)  # type: ignore[arg-type]
+        stored = self.store.apply(batch)
+        self.events_total += stored
+        for event in events:
+            if event.name == "SettlementTokenListed" and event.kind == "ParticipantRegistry":
+                self.tokens.setdefault(event.args["token"], event.block_number)
+        self.range = min(self.config.max_range, self.range * 2)
+        return StepResult(indexed_to=end, tip=tip, events=stored, caught_up=end >= target)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _fetch_logs(self, start: int, end: int) -> list[dict]:
+        followed = [*self.contracts, *(t for t, listed in self.tokens.items() if listed <= end)]
+        logs = self.rpc.get_logs(start, end, followed)
+        logs = [entry for entry in logs if self._wanted(entry)]
+        # A token listed in this range: follow it from its listing block on.
+        seen = {entry["address"].lower() for entry in logs}
+        new_tokens: dict[str, int] = {}
+        for entry in logs:
+            if entry["address"].lower() not in self.contracts:
+                continue
+            event = self.decoder.decode(entry)
+            if event.kind == "ParticipantRegistry" and event.name == "SettlementTokenListed":
+                token = event.args["token"]
+                if token not in self.tokens and token not in new_tokens:
+                    new_tokens[token] = event.block_number
+        for token, listed in new_tokens.items():
+            self.decoder.follow(token, TOKEN_KIND)
+            if token in seen:
+                continue
+            token_logs = self.rpc.get_logs(listed, end, [token])
+            logs += [entry for entry in token_logs if int(entry["blockNumber"], 16) >= listed]
+        if new_tokens:
+            # Not yet in self.tokens: that happens once the batch is committed.
+            logs.sort(key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
+        return logs
+
+    def _wanted(self, entry: dict) -> bool:
+        address = entry["address"].lower()
+        if address in self.contracts:
+            return True
+        listed = self.tokens.get(address)
+        return listed is not None and int(entry["blockNumber"], 16) >= listed
+
+    def _head_still_canonical(self, number: int, block_hash: str) -> bool:
+        header = self.rpc.headers([number])[number]
+        return header is not None and header.hash == block_hash
+
+    def _rewind(self) -> None:
+        """Roll back to the newest stored block still on the chain; loud if none is."""
+        candidates = self.store.recent_blocks()
+        headers = self.rpc.headers([n for n, _ in candidates]) if candidates else {}
+        for number, block_hash in candidates:
+            header = headers.get(number)
+            if header is not None and header.hash == block_hash:
+                log.warning("reorg: common ancestor is block %d", number)
+                self.store.rollback(number, block_hash)
+                self._reload_tokens()
+                return
+        cp = self.store.checkpoint()
+        floor = cp.undo_floor if cp else self.start_block
+        raise ReorgTooDeepError(
+            f"the chain no longer contains any indexed block above {floor} that the undo log "
+            "covers: the reorg is deeper than the reorg window. The indexer stops; rebuild "
+            "the index, or raise the window"
+        )
+
+    def _reload_tokens(self) -> None:
+        self.tokens = {a.lower(): n for a, n in self.store.followed_tokens().items()}
+        for token in self.tokens:
+            self.decoder.follow(token, TOKEN_KIND)
+
+    def _result(
+        self, tip: int, events: int, *, caught_up: bool, reorged: bool = False
+    ) -> StepResult:
+        cp = self.store.checkpoint()
+        return StepResult(
+            indexed_to=cp.block_number if cp else -1,
+            tip=tip,
+            events=events,
+            caught_up=caught_up,
+            reorged=reorged,
+        )

@@ -1,0 +1,315 @@
+"""The indexer's tables, as SQLAlchemy Core ``Table`` objects.
+
+They live on SQLModel's metadata next to the service's own tables, so that the
+migration check (autogenerate diff) sees them; migrations/versions/0002_indexer.py
+creates them and must be kept equal to this file.
+
+Amounts and other uint256 values are NUMERIC(78,0): exact, and wide enough for
+2**256 - 1. Ids that the contracts store in 48 bits are BIGINT. Addresses are
+lower-case hex, byte strings 0x-hex, currencies "CNY". ``*_block`` columns say
+which block last wrote the row (for "as of" answers and debugging).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+from sqlmodel import SQLModel
+
+metadata = SQLModel.metadata
+
+
+class U256(TypeDecorator):
+    """A uint256 as a Python int: NUMERIC(78,0) on PostgreSQL, never a float.
+
+    SQLite turns an integer literal beyond 64 bits into a REAL, even in a
+    NUMERIC column, silently losing digits; there the value is stored as text
+    zero-padded to 78 digits, which keeps equality and ordering exact.
+    """
+
+    impl = Numeric(78, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        """VARCHAR(78) on SQLite, NUMERIC(78,0) elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(78))
+        return dialect.type_descriptor(Numeric(78, 0))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Python int to the stored form; refuses negatives (no amount is negative)."""
+        if value is None:
+            return None
+        number = int(value)
+        if number < 0:
+            raise ValueError(f"negative uint256 {number}")
+        return f"{number:078d}" if dialect.name == "sqlite" else Decimal(number)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        """The stored form back to a Python int."""
+        return None if value is None else int(value)
+
+
+def Amount() -> U256:  # noqa: N802 - reads as a column type
+    """A uint256 column type (see U256)."""
+    return U256()
+
+
+def _address(name: str, **kwargs: object) -> Column:
+    return Column(name, String(42), **kwargs)
+
+
+# --- bookkeeping --------------------------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tx_hash", String(66), primary_key=True),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(66), nullable=False),
+    _address("contract", nullable=False),
+    Column("contract_kind", String(64), nullable=False),
+    Column("event_name", String(64), nullable=False),
+    # Canonical JSON (sorted keys, ints exact): the same text on every database.
+    Column("args", Text, nullable=False),
+    Index("ix_events_block", "block_number", "log_index"),
+    Index("ix_events_contract_event", "contract", "event_name"),
+    Index("ix_events_event_name", "event_name"),
+    Index("ix_events_tx_hash", "tx_hash"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(66), nullable=False),
+    Column("parent_hash", String(66), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+checkpoint = Table(
+    "checkpoint",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(66), nullable=False),
+    # Blocks at or below undo_floor were indexed without an undo log: a reorg
+    # reaching them cannot be undone.
+    Column("undo_floor", BigInteger, nullable=False),
+    Column("events_total", BigInteger, nullable=False),
+)
+
+undo_log = Table(
+    "undo_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("block_number", BigInteger, nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("row_key", Text, nullable=False),  # JSON of the primary key
+    Column("before", Text, nullable=True),  # JSON of the row before; NULL: it did not exist
+    Index("ix_undo_log_block", "block_number"),
+)
+
+# --- read models --------------------------------------------------------------------
+
+participants = Table(
+    "participants",
+    metadata,
+    _address("account", primary_key=True),
+    Column("lei", String(66), nullable=True),
+    Column("jurisdiction", String(2), nullable=True),
+    Column("kyc_expiry", BigInteger, nullable=True),
+    Column("onboarded", Boolean, nullable=False, default=False),
+    Column("suspended", Boolean, nullable=False, default=False),
+    Column("frozen", Boolean, nullable=False, default=False),
+    Column("roles", Text, nullable=False, default=""),  # sorted, comma-separated names
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+settlement_tokens = Table(
+    "settlement_tokens",
+    metadata,
+    _address("address", primary_key=True),
+    Column("currency", String(3), nullable=True, unique=True),
+    Column("total_supply", Amount(), nullable=False, default=0),
+    Column("listed_block", BigInteger, nullable=True),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+receivables = Table(
+    "receivables",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("parent_id", BigInteger, nullable=False),
+    Column("root_id", BigInteger, nullable=False),
+    _address("debtor", nullable=False),
+    _address("creditor", nullable=False),
+    _address("holder", nullable=False),
+    Column("amount", Amount(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issue_date", BigInteger, nullable=False),
+    Column("due_date", BigInteger, nullable=False),
+    Column("invoice_key", String(66), nullable=False),
+    Column("document_hash", String(66), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("frozen", Boolean, nullable=False, default=False),
+    Column("first_child_id", BigInteger, nullable=False, default=0),
+    Column("child_count", Integer, nullable=False, default=0),
+    # Of a root: its amount minus what has been settled of it (invariant 5).
+    Column("outstanding", Amount(), nullable=True),
+    Column("created_block", BigInteger, nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_receivables_root", "root_id"),
+    Index("ix_receivables_holder", "holder"),
+    Index("ix_receivables_debtor", "debtor"),
+    Index("ix_receivables_status", "status"),
+    Index("ix_receivables_due_date", "due_date"),
+)
+
+financings = Table(
+    "financings",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("receivable_id", BigInteger, nullable=False),
+    _address("supplier", nullable=False),
+    _address("financier", nullable=False),  # asked one (zero: any); after funding, the funder
+    Column("status", String(16), nullable=False),
+    Column("offer_count", Integer, nullable=False, default=0),
+    Column("open_offers", Integer, nullable=False, default=0),
+    Column("accepted_offer", Integer, nullable=False, default=0),  # index + 1, 0 while none
+    Column("recourse", Boolean, nullable=True),
+    Column("recourse_claim", Amount(), nullable=False, default=0),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_financings_receivable", "receivable_id"),
+    Index("ix_financings_supplier", "supplier"),
+)
+
+financing_offers = Table(
+    "financing_offers",
+    metadata,
+    Column("financing_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("offer_index", Integer, primary_key=True, autoincrement=False),
+    _address("financier", nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("advance_rate_bps", Integer, nullable=False),
+    Column("discount_rate_bps", Integer, nullable=False),
+    Column("day_count_basis", Integer, nullable=False),
+    Column("recourse", Boolean, nullable=False),
+    Column("grace_period", BigInteger, nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("fee", Amount(), nullable=False),
+    Column("advance", Amount(), nullable=False),
+    Column("discount", Amount(), nullable=False),
+    Column("proceeds", Amount(), nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_financing_offers_financier", "financier"),
+)
+
+clearing_roots = Table(
+    "clearing_roots",
+    metadata,
+    Column("root_id", BigInteger, primary_key=True, autoincrement=False),
+    _address("debtor", nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("repaid", Amount(), nullable=False),
+    Column("unredeemed", Amount(), nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+token_balances = Table(
+    "token_balances",
+    metadata,
+    _address("token", primary_key=True),
+    _address("account", primary_key=True),
+    Column("balance", Amount(), nullable=False, default=0),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_token_balances_account", "account"),
+)
+
+fx_quotes = Table(
+    "fx_quotes",
+    metadata,
+    Column("quote_id", String(66), primary_key=True),
+    _address("provider", nullable=True),
+    Column("sell_currency", String(3), nullable=True),
+    Column("buy_currency", String(3), nullable=True),
+    Column("rate", Amount(), nullable=True),
+    Column("issued_at", BigInteger, nullable=True),
+    Column("valid_until", BigInteger, nullable=True),
+    _address("payer", nullable=True),
+    Column("posted", Boolean, nullable=False, default=False),
+    Column("used", Boolean, nullable=False, default=False),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+pvp_settlements = Table(
+    "pvp_settlements",
+    metadata,
+    Column("uetr", String(34), primary_key=True),
+    _address("payer", nullable=False),
+    _address("payee", nullable=False),
+    _address("provider", nullable=False),
+    Column("quote_id", String(66), nullable=False),
+    Column("sell_currency", String(3), nullable=False),
+    Column("sell_amount", Amount(), nullable=False),
+    Column("buy_currency", String(3), nullable=False),
+    Column("buy_amount", Amount(), nullable=False),
+    Column("purpose", String(66), nullable=False),
+    Column("reference_id", Amount(), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_pvp_settlements_payer", "payer"),
+    Index("ix_pvp_settlements_payee", "payee"),
+)
+
+htlc_locks = Table(
+    "htlc_locks",
+    metadata,
+    Column("lock_id", BigInteger, primary_key=True, autoincrement=False),
+    _address("sender", nullable=False),
+    _address("recipient", nullable=False),
+    _address("token", nullable=False),
+    Column("amount", Amount(), nullable=False),
+    Column("hashlock", String(66), nullable=False),
+    Column("timeout", BigInteger, nullable=False),
+    Column("uetr", String(34), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("preimage", String(66), nullable=True),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+#: The read models, by table name: what handlers write and the undo log restores.
+READ_MODELS: dict[str, Table] = {
+    t.name: t
+    for t in (
+        participants,
+        settlement_tokens,
+        receivables,
+        financings,
+        financing_offers,
+        clearing_roots,
+        token_balances,
+        fx_quotes,
+        pvp_settlements,
+        htlc_locks,
+    )
+}

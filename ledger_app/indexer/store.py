@@ -1,0 +1,455 @@
+"""Writing batches of indexed blocks, and undoing them after a reorg.
+
+One batch = one database transaction holding the batch's raw events, the read
+model rows its events change, the headers of its blocks, the undo log of its
+recent blocks and the checkpoint (block number *and* hash). A crash at any
+instant leaves all of a batch or none of it.
+
+Exactly once: an event already stored (same chain, tx hash, log index) is
+skipped with its mutations, so replaying a range changes nothing.
+
+Speed: each row a batch touches is read at most once (one ``IN`` query per
+table up front), changed in memory, and written back with one bulk
+``INSERT .. ON CONFLICT DO UPDATE`` of many parameter sets per table.
+
+Undo: for a block within ``reorg_window`` of the chain head, the first time
+the block touches a row its before-image goes to ``undo_log``. Rolling back to
+an ancestor restores the earliest before-image of every row touched above it.
+Blocks at or below the checkpoint's ``undo_floor`` have no undo log any more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger_app.indexer import schema
+from ledger_app.indexer.decode import DecodedEvent
+from ledger_app.indexer.errors import ChainMismatchError, ReorgTooDeepError
+from ledger_app.indexer.handlers import mutations_for
+from ledger_app.indexer.mutations import (
+    Add,
+    CopyFrom,
+    Mutation,
+    Patch,
+    PatchWhen,
+    SetMember,
+    Upsert,
+)
+
+log = logging.getLogger(__name__)
+
+_IN_CHUNK = 500  # keys per IN (...) query: well under SQLite's 32766 parameters
+
+RowKey = tuple[Any, ...]
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """The parts of a block header the indexer keeps."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far the index goes: the last indexed block, and how far back undo reaches."""
+
+    block_number: int
+    block_hash: str
+    undo_floor: int
+    events_total: int
+
+
+@dataclass
+class Batch:
+    """A contiguous block range [start, end] with everything fetched for it.
+
+    ``headers`` holds every block that has an event, and ``end``. ``tip`` is the
+    chain head when the batch was fetched; it decides which blocks are recent
+    enough to need an undo log.
+    """
+
+    start: int
+    end: int
+    tip: int
+    headers: dict[int, BlockHeader]
+    events: list[DecodedEvent] = field(default_factory=list)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is the same for the same value on every machine and database."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Store:
+    """The indexer's database side, for one chain."""
+
+    def __init__(self, engine: Engine, chain_id: int, *, reorg_window: int = 64) -> None:
+        self.engine = engine
+        self.chain_id = chain_id
+        self.reorg_window = reorg_window
+        insert_of = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+        try:
+            self._insert = insert_of[engine.dialect.name]
+        except KeyError:
+            raise ChainMismatchError(
+                f"the indexer supports SQLite and PostgreSQL, not {engine.dialect.name}"
+            ) from None
+
+    # --- reading ----------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The last committed checkpoint of this chain, or None before the first batch."""
+        with self.engine.connect() as conn:
+            return self._checkpoint(conn)
+
+    def check_chain(self) -> None:
+        """Raise ChainMismatchError if the database already indexes another chain."""
+        with self.engine.connect() as conn:
+            other = conn.execute(
+                select(schema.checkpoint.c.chain_id).where(
+                    schema.checkpoint.c.chain_id != self.chain_id
+                )
+            ).first()
+        if other is not None:
+            raise ChainMismatchError(
+                f"this database indexes chain {other[0]}, the node is chain {self.chain_id}"
+            )
+
+    def recent_blocks(self) -> list[tuple[int, str]]:
+        """Stored (number, hash) of blocks above the undo floor, newest first."""
+        cp = self.checkpoint()
+        if cp is None:
+            return []
+        b = schema.blocks
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(b.c.number, b.c.hash)
+                .where(b.c.chain_id == self.chain_id, b.c.number >= cp.undo_floor)
+                .order_by(b.c.number.desc())
+            ).all()
+        return [(int(n), h) for n, h in rows]
+
+    def followed_tokens(self) -> dict[str, int]:
+        """Settlement tokens listed so far: address -> block of their listing."""
+        t = schema.settlement_tokens
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.address, t.c.listed_block).where(t.c.listed_block.is_not(None))
+            ).all()
+        return {a: int(n) for a, n in rows}
+
+    # --- writing ----------------------------------------------------------------------
+
+    def apply(self, batch: Batch) -> int:
+        """Commit ``batch`` in one transaction; return how many new events it stored."""
+        with self.engine.begin() as conn:
+            previous = self._checkpoint(conn)
+            if previous is not None and batch.start > previous.block_number + 1:
+                raise ValueError(
+                    f"batch starts at {batch.start}, the index ends at {previous.block_number}: "
+                    "a gap"
+                )
+            new_events = self._new_events(conn, batch)
+            undo_from = batch.tip - self.reorg_window + 1  # blocks >= this get undo rows
+            work = _RowWork(self, conn)
+            planned: list[tuple[int, list[Mutation]]] = []
+            for event in new_events:
+                timestamp = batch.headers[event.block_number].timestamp
+                planned.append((event.block_number, mutations_for(event, timestamp)))
+            work.load(m for _, ms in planned for m in ms)
+            for block_number, mutations in planned:
+                for mutation in mutations:
+                    work.apply(mutation, block_number, undo=block_number >= undo_from)
+            work.flush()
+            self._insert_events(conn, new_events)
+            self._insert_blocks(conn, batch.headers.values())
+            floor_before = previous.undo_floor if previous else batch.start - 1
+            floor = max(floor_before, min(batch.end, undo_from - 1))
+            total = (previous.events_total if previous else 0) + len(new_events)
+            if previous is None or batch.end > previous.block_number:
+                end_hash = batch.headers[batch.end].hash
+                self._write_checkpoint(conn, batch.end, end_hash, floor, total)
+            # else: a replay of indexed blocks; every event was already stored
+            self._prune(conn, floor)
+        return len(new_events)
+
+    def rollback(self, ancestor: int, ancestor_hash: str) -> None:
+        """Undo every block above ``ancestor``, in one transaction.
+
+        Raises ReorgTooDeepError if blocks above the undo floor do not cover it.
+        """
+        with self.engine.begin() as conn:
+            cp = self._checkpoint(conn)
+            if cp is None:
+                return
+            if ancestor < cp.undo_floor:
+                raise ReorgTooDeepError(
+                    f"the chain forked below block {cp.undo_floor + 1}, the oldest block "
+                    f"that can be undone (common ancestor {ancestor}); the index stops here. "
+                    "Rebuild it from scratch, or raise the reorg window"
+                )
+            u = schema.undo_log
+            rows = conn.execute(
+                select(u.c.table_name, u.c.row_key, u.c.before)
+                .where(u.c.block_number > ancestor)
+                .order_by(u.c.id.desc())
+            ).all()
+            # Descending: the last assignment per row is its earliest before-image.
+            restore: dict[tuple[str, str], str | None] = {}
+            for table_name, row_key, before in rows:
+                restore[(table_name, row_key)] = before
+            for (table_name, row_key), before in restore.items():
+                table = schema.READ_MODELS[table_name]
+                key = json.loads(row_key)
+                where = [table.c[c] == v for c, v in key.items()]
+                conn.execute(delete(table).where(*where))
+                if before is not None:
+                    conn.execute(table.insert().values(**_decode_row(table, before)))
+            e, b = schema.events, schema.blocks
+            dropped = conn.execute(
+                delete(e).where(e.c.chain_id == self.chain_id, e.c.block_number > ancestor)
+            ).rowcount
+            conn.execute(delete(b).where(b.c.chain_id == self.chain_id, b.c.number > ancestor))
+            conn.execute(delete(u).where(u.c.block_number > ancestor))
+            self._write_checkpoint(
+                conn, ancestor, ancestor_hash, cp.undo_floor, cp.events_total - dropped
+            )
+        log.warning(
+            "rolled back to block %d: %d events and %d row changes undone",
+            ancestor,
+            dropped,
+            len(restore),
+        )
+
+    # --- internals --------------------------------------------------------------------
+
+    def _checkpoint(self, conn: Connection) -> Checkpoint | None:
+        c = schema.checkpoint
+        row = conn.execute(
+            select(c.c.block_number, c.c.block_hash, c.c.undo_floor, c.c.events_total).where(
+                c.c.chain_id == self.chain_id
+            )
+        ).first()
+        return Checkpoint(int(row[0]), row[1], int(row[2]), int(row[3])) if row else None
+
+    def _new_events(self, conn: Connection, batch: Batch) -> list[DecodedEvent]:
+        e = schema.events
+        stored = {
+            (tx, int(i))
+            for tx, i in conn.execute(
+                select(e.c.tx_hash, e.c.log_index).where(
+                    e.c.chain_id == self.chain_id,
+                    e.c.block_number.between(batch.start, batch.end),
+                )
+            )
+        }
+        return [ev for ev in batch.events if (ev.tx_hash, ev.log_index) not in stored]
+
+    def _insert_events(self, conn: Connection, events: Sequence[DecodedEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            {
+                "chain_id": self.chain_id,
+                "tx_hash": ev.tx_hash,
+                "log_index": ev.log_index,
+                "block_number": ev.block_number,
+                "block_hash": ev.block_hash,
+                "contract": ev.address,
+                "contract_kind": ev.kind,
+                "event_name": ev.name,
+                "args": canonical_json(ev.args),
+            }
+            for ev in events
+        ]
+        stmt = self._insert(schema.events).on_conflict_do_nothing(
+            index_elements=["chain_id", "tx_hash", "log_index"]
+        )
+        conn.execute(stmt, rows)
+
+    def _insert_blocks(self, conn: Connection, headers: Iterable[BlockHeader]) -> None:
+        rows = [
+            {
+                "chain_id": self.chain_id,
+                "number": h.number,
+                "hash": h.hash,
+                "parent_hash": h.parent_hash,
+                "timestamp": h.timestamp,
+            }
+            for h in headers
+        ]
+        if rows:
+            self._upsert(conn, schema.blocks, rows)
+
+    def _write_checkpoint(
+        self, conn: Connection, number: int, block_hash: str, floor: int, total: int
+    ) -> None:
+        row = {
+            "chain_id": self.chain_id,
+            "block_number": number,
+            "block_hash": block_hash,
+            "undo_floor": floor,
+            "events_total": total,
+        }
+        self._upsert(conn, schema.checkpoint, [row])
+
+    def _prune(self, conn: Connection, floor: int) -> None:
+        # Undo rows at or below the floor can never be used; blocks below it are
+        # no common-ancestor candidates any more (the floor block itself still is).
+        u, b = schema.undo_log, schema.blocks
+        conn.execute(delete(u).where(u.c.block_number <= floor))
+        conn.execute(delete(b).where(b.c.chain_id == self.chain_id, b.c.number < floor))
+
+    def _upsert(self, conn: Connection, table: Table, rows: list[Row]) -> None:
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = self._insert(table)
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+class _RowWork:
+    """The rows one batch touches: read once, changed in memory, written once."""
+
+    def __init__(self, store: Store, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.rows: dict[str, dict[RowKey, Row | None]] = {}
+        self.dirty: dict[str, set[RowKey]] = {}
+        self.undo: list[Row] = []
+        self._undone: set[tuple[int, str, RowKey]] = set()
+
+    def load(self, mutations: Iterable[Mutation]) -> None:
+        """Read every row the mutations touch, one IN query per table and chunk."""
+        wanted: dict[str, set[RowKey]] = {}
+        for m in mutations:
+            table = schema.READ_MODELS[m.table]
+            wanted.setdefault(m.table, set()).add(_key_tuple(table, m.key))
+            if isinstance(m, CopyFrom):
+                wanted[m.table].add(_key_tuple(table, m.source_key))
+        for name, keys in wanted.items():
+            table = schema.READ_MODELS[name]
+            cache = self.rows.setdefault(name, {})
+            pk = list(table.primary_key.columns)
+            key_list = sorted(keys)
+            for i in range(0, len(key_list), _IN_CHUNK):
+                chunk = key_list[i : i + _IN_CHUNK]
+                single = len(pk) == 1
+                where = pk[0].in_([k[0] for k in chunk]) if single else tuple_(*pk).in_(chunk)
+                for row in self.conn.execute(select(table).where(where)).mappings():
+                    cache[_key_tuple(table, row)] = dict(row)
+            for k in keys:
+                cache.setdefault(k, None)
+
+    def apply(self, m: Mutation, block_number: int, *, undo: bool) -> None:
+        """Apply one mutation to the cached row, logging its before-image if ``undo``."""
+        table = schema.READ_MODELS[m.table]
+        key = _key_tuple(table, m.key)
+        cache = self.rows[m.table]
+        current = cache[key]
+        if undo and (block_number, m.table, key) not in self._undone:
+            self._undone.add((block_number, m.table, key))
+            self.undo.append(
+                {
+                    "block_number": block_number,
+                    "table_name": m.table,
+                    "row_key": canonical_json(dict(zip(_pk_names(table), key, strict=True))),
+                    "before": None if current is None else _encode_row(current),
+                }
+            )
+        updated = _mutate(table, m, current, cache)
+        if updated is current:
+            return
+        if "updated_block" in table.c:
+            updated["updated_block"] = block_number
+        cache[key] = updated
+        self.dirty.setdefault(m.table, set()).add(key)
+
+    def flush(self) -> None:
+        """Write the changed rows (bulk upsert per table) and the undo rows."""
+        for name, keys in self.dirty.items():
+            table = schema.READ_MODELS[name]
+            rows = [self.rows[name][k] for k in sorted(keys)]
+            self.store._upsert(self.conn, table, [r for r in rows if r is not None])
+        if self.undo:
+            self.conn.execute(schema.undo_log.insert(), self.undo)
+
+
+def _mutate(table: Table, m: Mutation, current: Row | None, cache: dict) -> Row | None:
+    """The row after ``m``; ``current`` itself when nothing changes."""
+    if isinstance(m, Upsert):
+        base = dict(current) if current is not None else _new_row(table, m.key)
+        base.update(m.values)
+        return base
+    if isinstance(m, Patch):
+        if current is None:
+            raise LookupError(f"{m.table} {m.key} does not exist; cannot apply {m}")
+        return {**current, **m.values}
+    if isinstance(m, PatchWhen):
+        if current is None or any(current.get(c) != v for c, v in m.when.items()):
+            return current
+        return {**current, **m.values}
+    if isinstance(m, Add):
+        base = dict(current) if current is not None else _new_row(table, m.key)
+        base[m.column] = int(base.get(m.column) or 0) + m.delta
+        return base
+    if isinstance(m, CopyFrom):
+        source = cache.get(_key_tuple(table, m.source_key))
+        if source is None:
+            raise LookupError(f"{m.table} {m.source_key} does not exist; cannot apply {m}")
+        base = _new_row(table, m.key)
+        base.update({c: source[c] for c in m.columns})
+        base.update(m.values)
+        return base
+    if isinstance(m, SetMember):
+        base = dict(current) if current is not None else _new_row(table, m.key)
+        members = set(filter(None, (base.get(m.column) or "").split(",")))
+        if m.present:
+            members.add(m.member)
+        else:
+            members.discard(m.member)
+        base[m.column] = ",".join(sorted(members))
+        return base
+    raise TypeError(f"unknown mutation {m!r}")
+
+
+def _new_row(table: Table, key: dict[str, Any]) -> Row:
+    row: Row = {}
+    for column in table.columns:
+        default = column.default
+        row[column.name] = default.arg if default is not None and default.is_scalar else None
+    row.update(key)
+    return row
+
+
+def _pk_names(table: Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+def _key_tuple(table: Table, values: Any) -> RowKey:
+    return tuple(values[c] for c in _pk_names(table))
+
+
+def _encode_row(row: Row) -> str:
+    return canonical_json(row)
+
+
+def _decode_row(table: Table, text: str) -> Row:
+    # JSON keeps ints exact and bools as bools: the row comes back as it was.
+    return {c: v for c, v in json.loads(text).items() if c in table.c}
+
+
+def count_rows(conn: Connection, table: Table) -> int:
+    """Number of rows in ``table`` (tests and progress lines)."""
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,205 @@
+"""A deployed ledger on a test anvil, and the business scenario the indexer tests index.
+
+Plain helpers (no fixtures): conftest.py builds one per test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.client import ChainClient, Receipt
+from ledger_app.chain.keys import anvil_dev_account
+
+DAY = 86_400
+YEAR = 365 * DAY
+MAX_UINT = 2**256 - 1
+
+CAST = {  # name -> (dev account index, jurisdiction, roles)
+    "core": (1, b"CN", ["CORE_ENTERPRISE"]),
+    "supplier": (2, b"CN", ["SUPPLIER"]),
+    "supplier2": (3, b"VN", ["SUPPLIER"]),
+    "financier": (4, b"CN", ["FINANCIER"]),
+    "financier2": (5, b"SG", ["FINANCIER"]),
+    "bank": (6, b"CN", ["SETTLEMENT_BANK"]),
+    "regulator": (7, b"CN", ["REGULATOR"]),
+}
+
+
+def role(name: str) -> bytes:
+    """The on-chain role id (contracts/Roles.sol)."""
+    return keccak(text=name)
+
+
+@dataclass
+class Ledger:
+    """The contracts of one deployment and the accounts that act on them."""
+
+    client: ChainClient
+    artifacts: Artifacts
+    operator: LocalAccount = field(default_factory=lambda: anvil_dev_account(0))
+    accounts: dict[str, LocalAccount] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)  # plan name -> address
+    kinds: dict[str, str] = field(default_factory=dict)  # plan name -> contract type
+    deployment_block: int = 0
+    _keys: Any = field(default_factory=lambda: itertools.count(1))
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """A raw JSON-RPC call (anvil_*, evm_*)."""
+        response = self.client.web3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in response:
+            raise RuntimeError(f"{method}: {response['error']}")
+        return response.get("result")
+
+    def send(self, who: str | LocalAccount, name: str, function: str, *args: Any) -> Receipt:
+        """``who`` calls ``function(*args)`` on contract ``name``."""
+        account = self.accounts[who] if isinstance(who, str) else who
+        kind = self.kinds[name]
+        return self.client.transact(
+            account, self.addresses[name], self.artifacts[kind].abi, function, args
+        )
+
+    def view(self, name: str, function: str, *args: Any, block: int | str = "latest") -> Any:
+        """A view function's (first) output."""
+        kind = self.kinds[name]
+        abi = self.artifacts[kind].abi
+        return self.client.call_function(self.addresses[name], abi, function, *args, block=block)[0]
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.client.get_block("latest")["timestamp"])
+
+    def warp(self, seconds: int) -> None:
+        """Move the chain's clock forward and mine a block."""
+        self.rpc("evm_increaseTime", [seconds])
+        self.rpc("evm_mine", [])
+
+    def head(self) -> int:
+        """The latest block number."""
+        return self.client.block_number()
+
+    def contracts(self) -> dict[str, str]:
+        """Address -> kind of the fixed contracts (tokens come from the registry's events)."""
+        return {
+            self.addresses[n].lower(): k for n, k in self.kinds.items() if k != "SettlementToken"
+        }
+
+    # --- deployment -------------------------------------------------------------------
+
+    def deploy(self) -> Ledger:
+        """Deploy the ledger and onboard the cast."""
+        self.accounts = {name: anvil_dev_account(i) for name, (i, _, _) in CAST.items()}
+        self.accounts["operator"] = self.operator
+        self._deploy("participants", "ParticipantRegistry", self.operator.address)
+        registry = self.addresses["participants"]
+        self._deploy("receivables", "ReceivableRegistry", registry)
+        receivables = self.addresses["receivables"]
+        self._deploy("desk", "FinancingDesk", registry, receivables)
+        self._deploy("clearing", "MaturityClearing", registry, receivables)
+        self._deploy("fx", "FxSettlement", registry)
+        self._deploy("htlc", "HashTimeLock", registry)
+        for name in ("desk", "clearing", "fx", "htlc"):
+            self.send("operator", "participants", "registerLedgerContract", self.addresses[name])
+        kyc = self.now() + 10 * YEAR
+        for i, (name, (_, jurisdiction, roles)) in enumerate(CAST.items()):
+            self.send(
+                "operator",
+                "participants",
+                "onboard",
+                self.accounts[name].address,
+                keccak(text=f"LEI-{i}"),
+                jurisdiction,
+                kyc,
+                [role(r) for r in roles],
+            )
+        return self
+
+    def _deploy(self, name: str, kind: str, *args: Any) -> None:
+        receipt = self.client.deploy(self.operator, self.artifacts.deployable(kind), args)
+        assert receipt.contract_address is not None
+        self.addresses[name] = receipt.contract_address
+        self.kinds[name] = kind
+        if len(self.addresses) == 1:
+            self.deployment_block = receipt.block_number
+
+    def list_token(self, currency: bytes = b"CNY") -> str:
+        """Deploy and list the settlement token of ``currency``; returns its plan name."""
+        name = currency.decode().lower()
+        self._deploy(name, "SettlementToken", self.addresses["participants"], currency, 2,
+                     self.accounts["bank"].address)  # fmt: skip
+        self.send("operator", "participants", "listSettlementToken", currency, self.addresses[name])
+        return name
+
+    # --- business actions -------------------------------------------------------------
+
+    def register(self, amount: int = 1_000_000_00, *, due_in: int = 90 * DAY) -> int:
+        """The core enterprise registers a receivable owed to the supplier; returns its id."""
+        registration = (
+            self.accounts["supplier"].address,
+            amount,
+            b"CNY",
+            self.now() + due_in,
+            keccak(text=f"invoice-{next(self._keys)}-{self.addresses['receivables']}"),
+            keccak(text="documents"),
+        )
+        self.send("core", "receivables", "register", registration)
+        return int(self.view("receivables", "lastId"))
+
+    def register_batch(self, count: int, amount: int = 100) -> None:
+        """``count`` receivables in one transaction (two events each)."""
+        due = self.now() + 90 * DAY
+        rows = [
+            (
+                self.accounts["supplier"].address,
+                amount,
+                b"CNY",
+                due,
+                keccak(text=f"invoice-{next(self._keys)}-{self.addresses['receivables']}"),
+                keccak(text="documents"),
+            )
+            for _ in range(count)
+        ]
+        self.send("core", "receivables", "registerBatch", rows)
+
+    def scenario(self) -> dict[str, int]:
+        """Onboard, list CNY, mint, register, confirm, split, transfer, finance, repay, redeem."""
+        self.list_token(b"CNY")
+        self.send("bank", "cny", "mint", self.accounts["core"].address, 10_000_000_00)
+        self.send("bank", "cny", "mint", self.accounts["financier"].address, 10_000_000_00)
+        self.send("bank", "cny", "mint", self.accounts["financier2"].address, 10_000_000_00)
+        root = self.register(1_000_000_00)
+        self.send("supplier", "receivables", "confirm", root)
+        self.send("supplier", "receivables", "split", root, [600_000_00, 300_000_00, 100_000_00])
+        first = root + 1
+        self.send(
+            "supplier", "receivables", "transfer", first + 1, self.accounts["supplier2"].address
+        )
+        financing = self._finance(first)
+        rejected = self.register(5_000_00)
+        self.send("supplier", "receivables", "reject", rejected)
+        self.send("regulator", "receivables", "freeze", first + 2)
+        self.send("regulator", "receivables", "unfreeze", first + 2)
+        self.warp(91 * DAY)
+        self.send("core", "cny", "approve", self.addresses["clearing"], MAX_UINT)
+        self.send("core", "clearing", "repay", root)
+        for leaf in (first, first + 1):
+            self.send("supplier", "clearing", "redeem", leaf)
+        return {"root": root, "first_child": first, "financing": financing}
+
+    def _finance(self, receivable: int) -> int:
+        self.send("supplier", "desk", "request", receivable, "0x" + "00" * 20)
+        financing = int(self.view("desk", "lastFinancingId"))
+        expiry = self.now() + 30 * DAY
+        terms = (9_000, 800, 365, False, 7 * DAY, expiry, 1_000)
+        for financier in ("financier", "financier2"):
+            self.send(financier, "cny", "approve", self.addresses["desk"], MAX_UINT)
+            self.send(financier, "desk", "offer", financing, terms)
+        self.send("supplier", "desk", "accept", financing, 0)
+        return financing
