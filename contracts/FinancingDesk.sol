@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IFinancingDesk} from "./interfaces/IFinancingDesk.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
@@ -89,8 +90,13 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         uint128 face = _receivables.summary(r.receivableId).amount;
         uint256 daysToMaturity = (r.dueDate - block.timestamp) / 1 days;
         uint128 advance = uint128(face * uint256(terms.advanceRateBps) / _BPS);
-        uint128 disc = uint128(discount(face, terms.advanceRateBps, terms.discountRateBps, daysToMaturity, terms.dayCountBasis));
-        if (uint256(disc) + terms.fee >= advance) revert FinancingNoProceeds(advance, disc, terms.fee);
+        uint256 fullDiscount = discount(face, terms.advanceRateBps, terms.discountRateBps, daysToMaturity, terms.dayCountBasis);
+        // Compare before narrowing: a discount above 2^128 (huge face, far due date) must
+        // not wrap to a small number. The error reports it saturated to uint128.
+        if (fullDiscount + terms.fee >= advance) {
+            revert FinancingNoProceeds(advance, uint128(Math.min(fullDiscount, type(uint128).max)), terms.fee);
+        }
+        uint128 disc = uint128(fullDiscount); // < advance <= type(uint128).max
         uint128 proceeds = advance - disc - terms.fee;
         offerIndex = r.offerCount;
         _offers[financingId][offerIndex] = Offer(msg.sender, OfferStatus.OPEN, terms, advance, disc, proceeds);
