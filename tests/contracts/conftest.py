@@ -191,3 +191,129 @@ def active_receivable(register, receivables, supplier):
         return rid
 
     return _active
+
+
+# --- financing desk and maturity clearing -------------------------------------------
+
+FUNDS = 10**15  # minor units minted to each financier and the debtor by `funded`
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about a minute (large trees)")
+
+
+@pytest.fixture(scope="session")
+def reverts():
+    """`with reverts(contract.SomeError, **inputs):` like ape.reverts, but strict.
+
+    ape decodes a custom error against the ABI of the contract it guesses raised it;
+    when an error bubbles up through two contracts it can guess wrong, and then
+    `ape.reverts(SomeError)` accepts any revert at all. This decodes the revert data
+    against the expected error itself, so another error (or none) fails the test.
+    """
+    from contextlib import contextmanager
+
+    import ape
+    from ape.exceptions import CustomError
+    from eth_abi import decode
+    from eth_utils import to_checksum_address
+    from hexbytes import HexBytes
+
+    def _abi_type(component) -> str:
+        return component.canonical_type
+
+    def _decoded(exc, error) -> tuple[str, dict]:
+        if isinstance(exc, CustomError):
+            return exc.abi.name, dict(exc.inputs)
+        data = exc.revert_message or ""
+        if data.startswith("custom error 0x"):
+            # How anvil words a custom error from an eth_call (a view): the selector in
+            # hex, then the arguments as raw bytes, one character each.
+            selector, _, arguments = data.removeprefix("custom error ").partition(": ")
+            try:
+                raw = HexBytes(selector) + arguments.encode("latin-1")
+            except UnicodeEncodeError:  # bytes lost in the wording: the selector only
+                raw = HexBytes(selector)
+        elif data.startswith("0x"):
+            raw = HexBytes(data)
+        else:
+            return f"<not a custom error: {data!r}>", {}
+        if raw[:4] != keccak(text=error.abi.selector)[:4]:
+            return f"<other custom error, selector {raw[:4].hex()}>", {}
+        if len(raw) == 4 and error.abi.inputs:
+            return error.abi.name, {}
+        values = decode([_abi_type(i) for i in error.abi.inputs], raw[4:])
+        return error.abi.name, {i.name: v for i, v in zip(error.abi.inputs, values, strict=True)}
+
+    def _normalised(value):
+        if hasattr(value, "address"):
+            return value.address
+        if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+            return to_checksum_address(value)
+        return value
+
+    @contextmanager
+    def _reverts(error, **inputs):
+        with ape.reverts() as info:
+            yield info
+        name, actual = _decoded(info.value, error)
+        assert name == error.abi.name, f"expected {error.abi.name}, reverted with {name}"
+        for key, expected in inputs.items():
+            assert key in actual, f"{name} has no input {key!r}: {sorted(actual)}"
+            assert _normalised(actual[key]) == _normalised(expected), (
+                f"{name}.{key}: expected {expected!r}, got {actual[key]!r}"
+            )
+
+    return _reverts
+
+
+@pytest.fixture(scope="session")
+def funded(cny, bank, core, financier, financier2, desk, clearing):
+    """Mints FUNDS CNY to both financiers and the debtor; financiers approve the desk
+    (offers escrow from them) and the debtor approves clearing (repayment), without limit.
+    Returns FUNDS."""
+    unlimited = 2**256 - 1
+    for account in (financier, financier2, core):
+        cny.mint(account, FUNDS, sender=bank)
+    for account in (financier, financier2):
+        cny.approve(desk, unlimited, sender=account)
+    cny.approve(clearing, unlimited, sender=core)
+    return FUNDS
+
+
+@pytest.fixture(scope="session")
+def terms(chain):
+    """Builds an IFinancingDesk.OfferTerms tuple: 80% advanced at 6% a year on ACT/365,
+    with recourse, 7 days' grace, open 7 days, 500.00 fee; keywords override."""
+
+    def _terms(**overrides):
+        fields = {
+            "advanceRateBps": 8_000,
+            "discountRateBps": 600,
+            "dayCountBasis": 365,
+            "recourse": True,
+            "gracePeriod": 7 * DAY,
+            "expiry": chain.pending_timestamp + 7 * DAY,
+            "fee": 500_00,
+        }
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            raise TypeError(f"unknown offer terms: {sorted(unknown)}")
+        fields.update(overrides)
+        return tuple(fields.values())
+
+    return _terms
+
+
+@pytest.fixture
+def finance(desk, terms, supplier, financier, funded):
+    """Requests, offers and accepts: `holder` finances receivable `rid` with
+    `funder` on `terms(**overrides)`. Returns the financing id."""
+
+    def _finance(rid, holder=supplier, funder=financier, **overrides):
+        financing_id = desk.request(rid, funder, sender=holder).return_value
+        desk.offer(financing_id, terms(**overrides), sender=funder)
+        desk.accept(financing_id, 0, sender=holder)
+        return financing_id
+
+    return _finance
