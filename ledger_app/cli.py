@@ -26,6 +26,7 @@ from ledger_app.db import migrate
 from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import LedgerError, NodeError
+from ledger_app.indexer.cli import add_commands as add_indexer_commands
 from ledger_app.settings import Settings
 
 log = logging.getLogger("ledger_app")
@@ -78,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="migrate the database (alembic)")
     migrate_parser.add_argument("revision", nargs="?", default="head")
     migrate_parser.set_defaults(command=migrate_command)
+
+    add_indexer_commands(commands)  # index, backfill
     return parser
 
 

@@ -1,0 +1,133 @@
+"""``ledger-app index`` (backfill, then follow the head) and ``ledger-app backfill``.
+
+Both read the deployment record (``LEDGER_DEPLOYMENT_FILE``) to know which
+contracts to follow and from which block, migrate the database, take the
+writer lock and index. ``backfill`` stops once caught up, printing a progress
+line (blocks, events/s, lag) to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.deploy import read_record
+from ledger_app.db import migrate
+from ledger_app.db.engine import make_engine
+from ledger_app.errors import DeploymentError
+from ledger_app.indexer.lock import WriterLock
+from ledger_app.indexer.runner import IndexerConfig, StepResult
+from ledger_app.indexer.service import build_indexer, followed_contracts
+from ledger_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``index`` and ``backfill`` to the ``ledger-app`` sub-command parser."""
+    index = commands.add_parser("index", help="index the contracts' events, then follow the head")
+    _options(index)
+    index.set_defaults(command=index_command)
+    backfill = commands.add_parser("backfill", help="index up to the head (or --to) and stop")
+    _options(backfill)
+    backfill.add_argument("--to", type=int, help="last block to index (default: the head)")
+    backfill.set_defaults(command=backfill_command)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--confirmations",
+        type=int,
+        default=0,
+        help="index only up to head - N (default 0: anvil, QBFT finality)",
+    )
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    parser.add_argument(
+        "--reorg-window",
+        type=int,
+        default=64,
+        help="blocks whose changes can be undone after a reorg",
+    )
+    parser.add_argument("--range", type=int, default=2_000, help="initial blocks per getLogs")
+    parser.add_argument("--max-range", type=int, default=50_000, help="largest blocks per getLogs")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")  # fmt: skip
+
+
+def index_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app index``: runs until Ctrl-C or SIGTERM."""
+    return _run(settings, args, follow=True, until=None)
+
+
+def backfill_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app backfill [--to BLOCK]``."""
+    return _run(settings, args, follow=False, until=args.to)
+
+
+def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: int | None) -> int:
+    record = read_record(settings.deployment_file)
+    if record is None:
+        raise DeploymentError(
+            f"no deployment record at {settings.deployment_file}: deploy first (`ledger-app deploy`)"
+        )
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        indexer = build_indexer(
+            rpc_url=settings.rpc_url,
+            engine=engine,
+            artifacts=Artifacts.load(settings.artifacts_file),
+            contracts=followed_contracts(record),
+            start_block=record.deployment_block,
+            config=IndexerConfig(
+                confirmations=args.confirmations,
+                poll_interval=args.poll,
+                initial_range=args.range,
+                max_range=args.max_range,
+            ),
+            reorg_window=args.reorg_window,
+            rpc_timeout=settings.rpc_timeout,
+        )
+        with WriterLock(engine, indexer.store.chain_id):
+            progress = None if args.quiet else Progress()
+            indexer.run(follow=follow, until=until, on_progress=progress)
+            if progress is not None:
+                progress.done()
+    finally:
+        engine.dispose()
+    return 0
+
+
+class Progress:
+    """A one-line progress report on stderr: block, lag, events, events/s."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every = every
+        self.events = 0
+        self._last = 0.0
+        self._line = ""
+
+    def __call__(self, result: StepResult, elapsed: float) -> None:
+        """Count the step's events; redraw at most every ``every`` seconds."""
+        self.events += result.events
+        now = time.monotonic()
+        if now - self._last < self.every and not result.caught_up:
+            return
+        self._last = now
+        rate = self.events / elapsed if elapsed > 0 else 0.0
+        lag = max(0, result.tip - result.indexed_to)
+        self._line = (
+            f"block {result.indexed_to:,}/{result.tip:,}  lag {lag:,}  "
+            f"events {self.events:,}  {rate:,.0f} events/s  {elapsed:,.1f} s"
+        )
+        sys.stderr.write("\r" + self._line + "\033[K")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        """End the progress line."""
+        if self._line:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
