@@ -83,6 +83,7 @@ class Indexer:
         self.contracts = {a.lower(): k for a, k in contracts.items()}
         self.start_block = start_block
         self.range = self.config.initial_range
+        self.ceiling = self.config.max_range  # largest span the node has not refused
         for address, kind in self.contracts.items():
             decoder.follow(address, kind)
         self.tokens: dict[str, int] = {}
@@ -140,9 +141,11 @@ class Indexer:
         try:
             logs = self._fetch_logs(start, end)
         except RangeTooLargeError:
-            if self.range == 1:
+            if end == start:
                 raise
-            self.range = max(1, self.range // 2)
+            # Providers' limits are fixed: never grow back to a span that was refused.
+            self.ceiling = min(self.ceiling, end - start)
+            self.range = max(1, (end - start + 1) // 2)
             log.info("range too large for the node; now %d blocks", self.range)
             return self._result(tip, 0, caught_up=False)
         numbers = sorted({start, end} | {int(entry["blockNumber"], 16) for entry in logs})
@@ -163,7 +166,7 @@ class Indexer:
         for event in events:
             if event.name == "SettlementTokenListed" and event.kind == "ParticipantRegistry":
                 self.tokens.setdefault(event.args["token"], event.block_number)
-        self.range = min(self.config.max_range, self.range * 2)
+        self.range = min(self.config.max_range, self.ceiling, self.range * 2)
         return StepResult(indexed_to=end, tip=tip, events=stored, caught_up=end >= target)
 
     # --- internals ------------------------------------------------------------------
