@@ -14,7 +14,7 @@ def load_models() -> MetaData:
     """
     from sqlmodel import SQLModel
 
-    import ledger_app.db.models
+    import ledger_app.db.models  # registers meta, deployment
     import ledger_app.indexer.schema  # noqa: F401 - registers the indexer tables
 
     return SQLModel.metadata
