@@ -53,8 +53,20 @@ $(STAMP_PYTHON): pyproject.toml constraints.txt
 	  echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' >> $(VENV)/bin/activate
 	touch $@
 
+# npm ci wants the lock to list anvil's package for every platform, but the
+# registry this project reaches serves only linux-amd64's, so npm leaves the
+# others out of the lock and then npm ci refuses its own lock. npm install
+# honours the lock's versions and integrity hashes as well; cmp checks it
+# changed nothing.
 $(STAMP_NPM): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@tmp=$$(mktemp -d) && cp package-lock.json $$tmp/lock && \
+	echo "npm ci" && \
+	if ! npm ci --no-audit --no-fund > $$tmp/ci.log 2>&1; then \
+	  grep -m4 'Missing:' $$tmp/ci.log || cat $$tmp/ci.log; \
+	  echo "npm ci refused the lock (above); npm install with the same lock instead"; \
+	  npm install --no-audit --no-fund; \
+	fi && \
+	cmp $$tmp/lock package-lock.json && rm -rf $$tmp
 	touch $@
 
 $(SOLC): toolchain/install-solc.sh package.json $(STAMP_NPM) | $(STAMP_PYTHON)
