@@ -24,7 +24,12 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BlockNotFound,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from ledger_app.chain.abi import (
     ABI,
@@ -121,6 +126,16 @@ class ChainClient:
     def genesis_hash(self) -> str:
         """Hash of block 0: tells one chain from another with the same chain id."""
         return "0x" + bytes(self.get_block(0)["hash"]).hex()
+
+    def block_hash(self, number: int) -> str | None:
+        """Hash of block ``number``, None if the chain has no such block yet."""
+        try:
+            block = self.get_block(number)
+        except RPCError as exc:
+            if isinstance(exc.__cause__, BlockNotFound):
+                return None
+            raise
+        return "0x" + bytes(block["hash"]).hex()
 
     def client_version(self) -> str:
         """``web3_clientVersion``, e.g. ``anvil/v1.5.1`` or ``besu/v25...``."""

@@ -6,11 +6,20 @@ already deployed one (``Call``). Arguments are literals, ``OPERATOR`` (the
 operator's address) or ``Ref("name")`` (the address of an earlier step).
 
 The outcome is written to the deployment record (``var/deployment.json``):
-chain id, genesis block hash, deployment block and the addresses. On the next
-start the record is re-used if it still describes the chain: same chain id,
-same genesis hash, code at every address, and the same plan and bytecode
-(the ``fingerprint``). Otherwise everything is deployed anew and the record
-replaced; the log says why.
+chain id, genesis block hash, deployment block and its hash, and the
+addresses. On the next start the record is re-used if it still describes the
+chain: same chain id, the same block at the deployment height, the same
+genesis hash (except on anvil, below), code at every address, and the same
+plan and bytecode (the ``fingerprint``). Otherwise everything is deployed anew
+and the record replaced; the log says why.
+
+Why the deployment block's hash and not only the genesis hash: anvil 1.5.1
+does not keep block 0 stable across a state reload. It makes a new genesis
+block at each start, and the state file then holds one block 0 per start, of
+which any may answer (foundry-rs/foundry#13197 and #15760 fix this after
+1.5.1). Every later block keeps its hash, and a chain that is not the one
+deployed to has another block, or none, at the deployment height. On any
+other node the genesis hash is checked as well.
 """
 
 from __future__ import annotations
@@ -159,6 +168,8 @@ class DeploymentRecord:
     contracts: dict[str, DeployedContract]
     calls: list[dict[str, Any]] = field(default_factory=list)
     deployed_at: str = ""
+    #: Hash of block ``deployment_block``; "" in a record made without it.
+    deployment_block_hash: str = ""
     version: int = RECORD_VERSION
 
     def addresses(self) -> dict[str, str]:
@@ -214,9 +225,20 @@ def stale_reason(record: DeploymentRecord, client: ChainClient, fingerprint: str
     chain_id = client.chain_id()
     if record.chain_id != chain_id:
         return f"record is for chain id {record.chain_id}, the node is chain id {chain_id}"
-    genesis = client.genesis_hash()
-    if record.genesis_hash != genesis:
-        return f"genesis block {genesis} differs from the record's {record.genesis_hash}"
+    if record.deployment_block_hash:
+        number = record.deployment_block
+        actual = client.block_hash(number)
+        if actual is None:
+            return f"the chain has no block {number} yet: not the chain deployed to"
+        if actual != record.deployment_block_hash:
+            return (
+                f"block {number} is {actual}, not the record's {record.deployment_block_hash}: "
+                "not the chain deployed to"
+            )
+    if not client.is_anvil():
+        genesis = client.genesis_hash()
+        if record.genesis_hash != genesis:
+            return f"genesis block {genesis} differs from the record's {record.genesis_hash}"
     if record.fingerprint != fingerprint:
         return "the plan or the compiled contracts changed since the record was written"
     for name, contract in record.contracts.items():
@@ -275,10 +297,13 @@ def deploy_plan(
             )
             log.info("called %s.%s(%s)", step.target, step.function, ", ".join(map(str, args)))
     first_block = min((c.block_number for c in contracts.values()), default=client.block_number())
+    first_block_hash = client.block_hash(first_block)
+    assert first_block_hash is not None  # the block holding our first receipt
     return DeploymentRecord(
         chain_id=client.chain_id(),
         genesis_hash=client.genesis_hash(),
         deployment_block=first_block,
+        deployment_block_hash=first_block_hash,
         operator=operator.address,
         fingerprint=fingerprint,
         contracts=contracts,
