@@ -193,6 +193,41 @@ def active_receivable(register, receivables, supplier):
     return _active
 
 
+@pytest.fixture
+def ledger(accounts, desk):
+    """The financing desk's address as a signer, to drive the receivable registry's
+    LEDGER entry points directly (the desk is a registered ledger contract)."""
+    account = accounts[desk.address]
+    account.balance = 10**20  # gas money: the contract itself never holds ether
+    return account
+
+
+@pytest.fixture
+def deactivate(participants, operator, regulator, chain):
+    """Puts a participant in bad standing: "suspended", "kyc_expired" or "frozen".
+
+    Returns the registry error every ledger contract must answer it with, and the
+    error's arguments, ready for `ape.reverts(error, **arguments)`.
+    """
+
+    def _deactivate(account, standing: str):
+        if standing == "suspended":
+            participants.suspend(account, sender=operator)
+            return participants.RegistryParticipantSuspended, {"account": account.address}
+        if standing == "kyc_expired":
+            expiry = chain.pending_timestamp + 60
+            participants.updateKyc(account, expiry, sender=operator)
+            chain.mine(deltatime=120)
+            arguments = {"account": account.address, "kycExpiry": expiry}
+            return participants.RegistryKycExpired, arguments
+        if standing == "frozen":
+            participants.freezeAccount(account, sender=regulator)
+            return participants.RegistryAccountFrozen, {"account": account.address}
+        raise ValueError(standing)
+
+    return _deactivate
+
+
 # --- financing desk and maturity clearing -------------------------------------------
 
 FUNDS = 10**15  # minor units minted to each financier and the debtor by `funded`
