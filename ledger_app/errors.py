@@ -9,11 +9,18 @@ where they enter the code, and re-raised from the original::
      ├── NodeError               the managed anvil would not start, or stopped unasked
      ├── DeploymentError         the deployment record is unreadable or does not fit the plan
      ├── DatabaseError           the database cannot be reached or migrated
-     └── ChainError              the chain did not do what was asked
-          ├── ChainUnavailable   no answer from the JSON-RPC endpoint
-          ├── RPCError           the node answered with a JSON-RPC error
-          ├── ChainTimeout       a transaction was not mined in time
-          └── TransactionReverted  the EVM reverted; carries the decoded error
+     ├── ChainError              the chain did not do what was asked
+     │    ├── ChainUnavailable   no answer from the JSON-RPC endpoint
+     │    ├── RPCError           the node answered with a JSON-RPC error
+     │    ├── ChainTimeout       a transaction was not mined in time
+     │    ├── TransactionReverted  the EVM reverted; carries the decoded error
+     │    └── TransactionLost    a sent transaction vanished from the node and could not be re-sent
+     └── RequestError            a caller's request that cannot be served as asked
+          ├── Unauthenticated    no API key, an unknown one, or a revoked one
+          ├── Forbidden          the caller's role or standing does not allow the operation
+          ├── NotFound           no such object, or none the caller is a party to
+          ├── Conflict           the request conflicts with what exists (idempotency key, state)
+          └── InvalidInput       a value the ledger would refuse, found before anything is sent
 
 The HTTP status each one maps to is decided in one place: ledger_app/api/errors.py.
 """
@@ -91,3 +98,45 @@ class TransactionReverted(ChainError):
         self.error_name = error_name
         self.error_args = error_args or {}
         self.transaction_hash = transaction_hash
+
+
+class TransactionLost(ChainError):
+    """A sent transaction is no longer known to the node and re-sending it failed."""
+
+    def __init__(self, message: str, *, transaction_hash: str, nonce: int) -> None:
+        super().__init__(message)
+        self.transaction_hash = transaction_hash
+        self.nonce = nonce
+
+
+class RequestError(LedgerError):
+    """A caller's request that cannot be served as asked (a 4xx at the HTTP boundary).
+
+    ``error`` names the problem for machines (defaults to the class name) and
+    ``args`` carries the offending values.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, **args: Any) -> None:
+        super().__init__(message)
+        self.error = error or type(self).__name__
+        self.args_ = args
+
+
+class Unauthenticated(RequestError):
+    """No API key, an unknown one, or a revoked one."""
+
+
+class Forbidden(RequestError):
+    """The caller's role or standing does not allow the operation."""
+
+
+class NotFound(RequestError):
+    """No such object, or none that the caller is a party to (the two look the same)."""
+
+
+class Conflict(RequestError):
+    """The request conflicts with an earlier one or with the ledger's state."""
+
+
+class InvalidInput(RequestError):
+    """A value the ledger would refuse, found before anything was sent."""

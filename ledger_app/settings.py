@@ -83,6 +83,53 @@ class Settings(BaseSettings):
         default=None, description="File holding the passphrase (a mounted secret)."
     )
 
+    # --- participants' custodial keys ---------------------------------------------
+    keystore_passphrase: SecretStr | None = Field(
+        default=None,
+        description=(
+            "LEDGER_KEYSTORE_PASSPHRASE: encrypts the custodial keystores; never logged. "
+            "On a local anvil, when neither it nor the file is set, one is generated "
+            "into state_dir/keystore-passphrase on first start."
+        ),
+    )
+    keystore_passphrase_file: Path | None = Field(
+        default=None, description="File holding the keystore passphrase (a mounted secret)."
+    )
+    keystore_scrypt_n: int = Field(
+        default=2**15,
+        ge=2**10,
+        description="scrypt cost of a custodial keystore (2**18 is geth's; slower to unlock).",
+    )
+    onboarding_funding_wei: int = Field(
+        default=10**19,
+        ge=0,
+        description=(
+            "Ether the operator sends each new custodial account at onboarding, for gas. "
+            "10 ether on the dev chain; 0 on a QBFT network with free gas."
+        ),
+    )
+
+    # --- API -------------------------------------------------------------------------
+    embedded_indexer: bool = Field(
+        default=True,
+        description="Run the indexer inside the API process (one process; false for replicas).",
+    )
+    indexer_poll_interval: float = Field(default=0.2, gt=0)
+    write_index_wait: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a write waits for the index to reach its block before answering 202.",
+    )
+    document_max_bytes: int = Field(default=10 * 2**20, gt=0)
+    invoice_key_salt: str = Field(
+        default="",
+        description=(
+            "Consortium salt of invoice keys; default: derived from the chain id and the "
+            "receivable registry's address."
+        ),
+    )
+    batch_max_rows: int = Field(default=1_000, gt=0, description="Rows in one batch request.")
+
     # --- storage ---------------------------------------------------------------
     state_dir: Path = Path("var")
     database_url: str = "sqlite:///var/ledger.db"
@@ -125,6 +172,16 @@ class Settings(BaseSettings):
     def anvil_state_file(self) -> Path:
         """Where the managed anvil loads its state from and dumps it to."""
         return self.state_dir / "anvil-state.json"
+
+    @property
+    def documents_dir(self) -> Path:
+        """Where uploaded documents are stored, by content hash."""
+        return self.state_dir / "documents"
+
+    @property
+    def generated_passphrase_file(self) -> Path:
+        """Where the dev chain's generated keystore passphrase is kept (mode 0600)."""
+        return self.state_dir / "keystore-passphrase"
 
     @property
     def anvil_log_file(self) -> Path:

@@ -1,0 +1,103 @@
+"""The API's own tables: keys, custody, idempotency, prepared transactions, access log.
+
+SQLAlchemy Core tables on SQLModel's metadata, like the indexer's;
+migrations/versions/0003_api.py creates them and must be kept equal to this
+file (tests/db checks). Addresses are lower-case hex; times are UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
+from sqlmodel import SQLModel
+
+metadata = SQLModel.metadata
+
+
+def _when(name: str, *, nullable: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # public, shown in lists and the access log
+    Column("participant", String(42), nullable=False),
+    # sha256 of the whole secret key; the key itself is never stored.
+    Column("key_hash", String(64), nullable=False),
+    Column("label", String(64), nullable=True),
+    _when("created_at"),
+    _when("revoked_at", nullable=True),
+    Index("ix_api_keys_key_hash", "key_hash", unique=True),
+    Index("ix_api_keys_participant", "participant"),
+)
+
+custodial_keys = Table(
+    "custodial_keys",
+    metadata,
+    Column("account", String(42), primary_key=True),
+    Column("keystore", Text, nullable=False),  # eth-account encrypted keystore JSON
+    _when("created_at"),
+)
+
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("participant", String(42), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # sha256 of method, path and body
+    Column("state", String(16), nullable=False),  # RUNNING, then DONE
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_headers", Text, nullable=True),  # JSON of the headers replayed
+    _when("created_at"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("participant", String(42), nullable=False),  # the sender
+    Column("operation", String(64), nullable=False),
+    Column("to_address", String(42), nullable=True),  # NULL: a contract creation
+    Column("data", Text, nullable=False),  # 0x-hex calldata
+    Column("value", String(78), nullable=False),  # wei, decimal digits
+    Column("chain_id", BigInteger, nullable=False),
+    Column("custody", String(16), nullable=False),  # CUSTODIAL or EXTERNAL
+    # PREPARED (awaiting a signature), SENT, MINED, REVERTED, FAILED
+    Column("status", String(16), nullable=False),
+    Column("tx_hash", String(66), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    _when("created_at"),
+    _when("updated_at"),
+    Index("ix_transactions_participant", "participant"),
+    Index("ix_transactions_tx_hash", "tx_hash"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("keccak256", String(66), nullable=False),  # what a receivable commits on chain
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_by", String(42), nullable=False),
+    _when("uploaded_at"),
+    Index("ix_documents_keccak256", "keccak256", unique=True),
+)
+
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    _when("at"),
+    Column("participant", String(42), nullable=True),  # NULL: not authenticated
+    Column("api_key_id", String(32), nullable=True),
+    Column("method", String(8), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("operation", String(64), nullable=True),  # the permission table's operation id
+    Column("status", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_access_log_participant_at", "participant", "at"),
+    Index("ix_access_log_at", "at"),
+)
