@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from ledger_app.chain.abi import ABI, decode_function_result, encode_function_call
 from ledger_app.indexer import schema
@@ -335,12 +335,16 @@ def digest(engine: Engine, chain_id: int, up_to_block: int | None = None) -> str
     with engine.connect() as conn:
         _feed(sha, "events", conn.execute(query.order_by(e.c.block_number, e.c.log_index)))
         for name, table in sorted(schema.READ_MODELS.items()):
-            _feed(sha, name, conn.execute(_ordered(table)))
+            _feed(sha, name, _ordered(conn, table))
     return sha.hexdigest()
 
 
-def _ordered(table: Table) -> Any:
-    return select(table).order_by(*table.primary_key.columns)
+def _ordered(conn: Connection, table: Table) -> list[Any]:
+    # Sorted here, not by ORDER BY: text keys would follow the database's collation
+    # (a PostgreSQL locale's, SQLite's bytes), and the digest must not.
+    positions = [list(table.columns).index(c) for c in table.primary_key.columns]
+    rows = conn.execute(select(table)).all()
+    return sorted(rows, key=lambda row: tuple(row[i] for i in positions))
 
 
 def _feed(sha: Any, name: str, rows: Iterable[Any]) -> None:

@@ -1,20 +1,21 @@
 """Fixtures of the indexer suite: a real anvil per test, the deployed ledger, a database.
 
-Run with ``pytest -p no:ape_test tests/indexer``. The database is SQLite by
-default; ``LEDGER_TEST_DATABASE_URL`` (a PostgreSQL URL of an empty database)
-runs the same tests against PostgreSQL.
+Run with ``pytest -p no:ape_test tests/indexer``. Every test that takes a
+database runs twice, ``[sqlite]`` and ``[postgresql]``: the PostgreSQL variant
+gets an empty database of a cluster this session starts itself (pgcluster.py).
+Without PostgreSQL's binaries those variants fail, saying how to install them;
+``-k sqlite`` runs the SQLite variants alone.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, MetaData, text
+from sqlalchemy import Engine
 
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
@@ -27,6 +28,9 @@ from ledger_app.indexer.service import build_indexer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ledger import Ledger
+from pgcluster import PostgresCluster, PostgresUnavailable
+
+DATABASES = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
@@ -59,17 +63,26 @@ def ledger(anvil: AnvilNode, artifacts: Artifacts) -> Ledger:
     return Ledger(client, artifacts).deploy()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database: SQLite under tmp_path, or the configured PostgreSQL one."""
-    url = os.environ.get("LEDGER_TEST_DATABASE_URL")
-    if not url:
-        yield f"sqlite:///{tmp_path}/index.db"
-        return
-    engine = make_engine(url)
-    _drop_everything(engine)
-    engine.dispose()
-    yield url
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of this test session, stopped and deleted at its end."""
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: SQLite under tmp_path, or a new one on the session's cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/index.db"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
 
 
 @pytest.fixture
@@ -104,11 +117,3 @@ def make_indexer(
         return build_indexer(**options)
 
     return build
-
-
-def _drop_everything(engine: Engine) -> None:
-    metadata = MetaData()
-    metadata.reflect(engine)
-    with engine.begin() as conn:
-        metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

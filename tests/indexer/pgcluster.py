@@ -1,0 +1,145 @@
+"""A throw-away PostgreSQL cluster for the tests: initdb + pg_ctl in a temporary directory.
+
+The binaries come from Debian's ``postgresql`` package
+(``/usr/lib/postgresql/<version>/bin``; ``.ci/run`` installs it). PostgreSQL
+refuses to run as root, so as root the cluster is created and started as the
+``postgres`` OS user (which the package creates) through ``runuser``. The
+server listens on 127.0.0.1 on a free port with ``trust`` authentication, its
+socket in the cluster's own directory, and ``fsync=off``: a test cluster needs
+no durability across power cuts. Nothing outlives the test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+INSTALL_HINT = (
+    "the PostgreSQL variants of the indexer tests need PostgreSQL's server binaries "
+    "(initdb, pg_ctl) under /usr/lib/postgresql/<version>/bin, and none are there. "
+    "Install them with `sudo apt-get install -y postgresql` (Debian/Ubuntu; `.ci/run` does "
+    "this in CI), or point LEDGER_TEST_PG_BINDIR at a directory holding initdb and pg_ctl."
+)
+
+
+class PostgresUnavailable(RuntimeError):
+    """The binaries are missing or the cluster would not start."""
+
+
+def find_bindir() -> Path:
+    """The newest PostgreSQL server bin directory, or PostgresUnavailable with the fix."""
+    override = os.environ.get("LEDGER_TEST_PG_BINDIR")
+    candidates = [Path(override)] if override else []
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    raise PostgresUnavailable(INSTALL_HINT)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class PostgresCluster:
+    """One running cluster; ``create_database`` hands each test an empty database."""
+
+    bindir: Path
+    directory: Path
+    port: int
+    _databases: int = 0
+
+    @classmethod
+    def start(cls) -> PostgresCluster:
+        """initdb and start a cluster in a fresh temporary directory."""
+        bindir = find_bindir()
+        # Not under pytest's tmp_path: its parents are mode 0700 and owned by the
+        # test user, so the postgres user could not reach the cluster there.
+        directory = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
+        cluster = cls(bindir, directory, _free_port())
+        try:
+            if os.geteuid() == 0:
+                if shutil.which("runuser") is None:
+                    raise PostgresUnavailable("running as root, but `runuser` is missing")
+                try:
+                    shutil.chown(directory, user="postgres", group="postgres")
+                except LookupError as exc:
+                    raise PostgresUnavailable(
+                        "running as root, and there is no `postgres` OS user to run the "
+                        "server as (Debian's postgresql package creates it)"
+                    ) from exc
+            cluster._run(
+                "initdb", "-D", str(cluster.data), "-U", "postgres", "--auth=trust",
+                "--encoding=UTF8", "--locale=C", "--no-sync",
+            )  # fmt: skip
+            options = (
+                f"-p {cluster.port} -c listen_addresses=127.0.0.1 "
+                f"-c unix_socket_directories={directory} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            cluster._run(
+                "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.log), "-o", options,
+                "-w", "-t", "60", "start",
+            )  # fmt: skip
+        except BaseException:
+            cluster._remove()
+            raise
+        return cluster
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "server.log"
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` on this cluster."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; returns its SQLAlchemy URL."""
+        self._databases += 1
+        name = f"test_{self._databases}"
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: sessions are ended) and delete the cluster."""
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            self._remove()
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bindir / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, cwd=self.directory
+        )
+        if done.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise PostgresUnavailable(
+                f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}{done.stderr}{log}"
+            )
+
+    def _remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
