@@ -2,8 +2,9 @@
 
 ``reconcile`` reads every read-model row and asks the contract's own view
 function for the same thing at the same block (receivable(id), balanceOf,
-participant(account), hasRole, financing(id), offerOf, repaidAmount, lockOf),
-and reports each difference. The calls go out as batched ``eth_call``s.
+participant(account), hasRole, financing(id), offerOf, repaidAmount, lockOf,
+quoteUsed, uetrUsed), and reports each difference. The calls go out as batched
+``eth_call``s.
 
 ``digest`` is a sha256 over the canonical, ordered rows of the events table
 and the read models, with every value normalised (integers as decimal text),
@@ -89,6 +90,8 @@ def reconcile(
         checks += _clearing_checks(tables["clearing_roots"], by_kind["MaturityClearing"], abis)
     if "HashTimeLock" in by_kind:
         checks += _htlc_checks(tables["htlc_locks"], by_kind["HashTimeLock"], abis)
+    if "FxSettlement" in by_kind:
+        checks += _fx_checks(tables, by_kind["FxSettlement"], abis)
     mismatches = []
     for i in range(0, len(checks), _BATCH):
         chunk = checks[i : i + _BATCH]
@@ -316,6 +319,26 @@ def _htlc_checks(rows: list[dict], address: str, abis: Mapping[str, ABI]) -> lis
                lambda v, row=row: compare(v, row))
         for row in rows
     ]  # fmt: skip
+
+
+def _fx_checks(
+    tables: dict[str, list[dict]], address: str, abis: Mapping[str, ABI]
+) -> list[_Check]:
+    # The contract keeps no readable copy of a quote or a settlement, only whether
+    # each quote id and each UETR has been used.
+    abi = abis["FxSettlement"]
+    checks = [
+        _Check("fx_quotes", row["quote_id"], address, abi, "quoteUsed",
+               (bytes.fromhex(row["quote_id"][2:]),),
+               lambda v, row=row: [("used", row["used"], v[0])])
+        for row in tables["fx_quotes"]
+    ]  # fmt: skip
+    checks += [
+        _Check("pvp_settlements", row["uetr"], address, abi, "uetrUsed",
+               (bytes.fromhex(row["uetr"][2:]),), lambda v: [("uetr used", True, v[0])])
+        for row in tables["pvp_settlements"]
+    ]  # fmt: skip
+    return checks
 
 
 # --- digest ---------------------------------------------------------------------------

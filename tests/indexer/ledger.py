@@ -5,6 +5,7 @@ Plain helpers (no fixtures): conftest.py builds one per test.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,9 @@ CAST = {  # name -> (dev account index, jurisdiction, roles)
     "financier2": (5, b"SG", ["FINANCIER"]),
     "bank": (6, b"CN", ["SETTLEMENT_BANK"]),
     "regulator": (7, b"CN", ["REGULATOR"]),
+    "fxdesk": (8, b"SG", ["FX_PROVIDER"]),
 }
+RATE_SCALE = 10**18  # FxSettlement's rate: buy minor units per sell minor unit, * 1e18
 
 
 def role(name: str) -> bytes:
@@ -192,6 +195,53 @@ class Ledger:
         for leaf in (first, first + 1):
             self.send("supplier", "clearing", "redeem", leaf)
         return {"root": root, "first_child": first, "financing": financing}
+
+    def fx_and_htlc(self) -> dict[str, Any]:
+        """A CNY->USD PvP at a posted quote, a second quote left unused, and three HTLCs:
+        one claimed, one refunded after its timeout, one still locked."""
+        if "cny" not in self.addresses:
+            self.list_token(b"CNY")
+        self.list_token(b"USD")
+        self.send("bank", "cny", "mint", self.accounts["core"].address, 5_000_000_00)
+        self.send("bank", "usd", "mint", self.accounts["fxdesk"].address, 1_000_000_00)
+        # core (CN) pays supplier2 (VN): the regulator opens the corridor.
+        self.send("regulator", "fx", "setCorridor", b"CN", b"VN", True)
+        used, spare = self._post_quote(14 * 10**16), self._post_quote(13 * 10**16)
+        self.send("core", "cny", "approve", self.addresses["fx"], MAX_UINT)
+        self.send("fxdesk", "usd", "approve", self.addresses["fx"], MAX_UINT)
+        uetr = keccak(text=f"uetr-{next(self._keys)}")[:16]
+        payment = (uetr, self.accounts["supplier2"].address, 1_000_000, b"SUPP".ljust(32, b"\0"), 7)
+        self.send("core", "fx", "settle", payment, used, b"")
+
+        self.send("core", "cny", "approve", self.addresses["htlc"], MAX_UINT)
+        secrets = [keccak(text=f"secret-{i}-{self.addresses['htlc']}") for i in range(3)]
+        timeout = self.now() + DAY
+        for secret, recipient, amount in zip(
+            secrets, ("supplier", "supplier2", "financier"), (500_00, 700_00, 900_00), strict=True
+        ):
+            hashlock = hashlib.sha256(secret).digest()
+            lock_uetr = keccak(secret)[:16]
+            self.send("core", "htlc", "lock", self.addresses["cny"],
+                      self.accounts[recipient].address, amount, hashlock, timeout, lock_uetr)  # fmt: skip
+        self.send("supplier", "htlc", "claim", 1, secrets[0])
+        self.warp(DAY + 1)
+        self.send("core", "htlc", "refund", 2)
+        return {"quote": used[0], "spare_quote": spare[0], "uetr": uetr, "preimage": secrets[0]}
+
+    def _post_quote(self, rate: int) -> tuple[Any, ...]:
+        now = self.now()
+        quote = (
+            keccak(text=f"quote-{next(self._keys)}-{self.addresses['fx']}"),
+            self.accounts["fxdesk"].address,
+            b"CNY",
+            b"USD",
+            rate,
+            now,
+            now + 600,
+            "0x" + "00" * 20,  # any payer
+        )
+        self.send("fxdesk", "fx", "postQuote", quote)
+        return quote
 
     def _finance(self, receivable: int) -> int:
         self.send("supplier", "desk", "request", receivable, "0x" + "00" * 20)
