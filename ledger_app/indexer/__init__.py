@@ -10,4 +10,5 @@ Modules, each with one job, dependencies pointing down the list:
 - ``handlers``   pure functions: decoded event -> row mutations
 - ``decode``     raw logs -> decoded events, with eth_abi
 - ``schema``     the tables (the Alembic migration mirrors them)
+- ``blocks``     the block header both rpc and store use
 """

@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from ledger_app.errors import ChainUnavailable, RPCError
+from ledger_app.indexer.blocks import BlockHeader
 from ledger_app.indexer.errors import RangeTooLargeError
-from ledger_app.indexer.store import BlockHeader
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger_app.indexer import schema
+from ledger_app.indexer.blocks import BlockHeader
 from ledger_app.indexer.decode import DecodedEvent
 from ledger_app.indexer.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
@@ -49,16 +50,6 @@ _IN_CHUNK = 500  # keys per IN (...) query: well under SQLite's 32766 parameters
 
 RowKey = tuple[Any, ...]
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class BlockHeader:
-    """The parts of a block header the indexer keeps."""
-
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: int
 
 
 @dataclass(frozen=True)
