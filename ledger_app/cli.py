@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
+from sqlalchemy import Engine
+
 from ledger_app import __version__
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate_parser.add_argument("revision", nargs="?", default="head")
     migrate_parser.set_defaults(command=migrate_command)
 
+    key = commands.add_parser(
+        "operator-key", help="issue a new API key for the operator (printed once)"
+    )
+    key.add_argument("--label", default="operator (command line)")
+    key.set_defaults(command=operator_key_command)
+
     add_indexer_commands(commands)  # index, backfill
     return parser
 
@@ -101,6 +109,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         try:
             migrate.upgrade(engine)
             save_deployment(engine, outcome.record)
+            _announce_first_operator_key(engine, outcome.record.operator)
         finally:
             engine.dispose()
         config = uvicorn.Config(
@@ -115,6 +124,25 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         server.run()
         if not server.started:
             raise NodeError(f"the HTTP server could not start on {host}:{port}")
+    return 0
+
+
+def operator_key_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app operator-key``: a new operator key, for one who lost (or must replace) it."""
+    from ledger_app.api.auth import issue_key
+    from ledger_app.chain.deploy import read_record
+
+    record = read_record(settings.deployment_file)
+    if record is None:
+        raise NodeError(f"no deployment record at {settings.deployment_file}: run first")
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            issued = issue_key(conn, record.operator, args.label)
+    finally:
+        engine.dispose()
+    print(f"operator API key {issued.id} (shown once, store it now): {issued.key}", flush=True)
     return 0
 
 
@@ -160,6 +188,22 @@ def _deploy(settings: Settings, *, force: bool) -> DeploymentOutcome:
     for name, address in outcome.record.addresses().items():
         log.info("contract %-20s %s", name, address)
     return outcome
+
+
+def _announce_first_operator_key(engine: Engine, operator: str) -> None:
+    """On the first start, issue the operator's API key and print it, once, to stdout."""
+    from ledger_app.api.auth import first_operator_key
+
+    issued = first_operator_key(engine, operator)
+    if issued is None:
+        return
+    # stdout, not the log: the key must not end up in log files or collectors.
+    print(
+        f"\n  Operator API key (shown this once; store it now): {issued.key}\n"
+        f"  Use it as:  curl -H 'X-API-Key: {issued.key}' http://.../v1/participants\n"
+        "  Lost it? `ledger-app operator-key` issues another.\n",
+        flush=True,
+    )
 
 
 @contextmanager

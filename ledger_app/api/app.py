@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from ledger_app import __version__
+from ledger_app.api.access import AccessMiddleware
 from ledger_app.api.errors import install_error_handlers
-from ledger_app.api.routes import health
+from ledger_app.api.idempotency import IdempotencyMiddleware
+from ledger_app.api.metrics import Metrics
+from ledger_app.api.permissions import PERMISSIONS
+from ledger_app.api.routes import (
+    currencies,
+    documents,
+    health,
+    metrics,
+    participants,
+    receivables,
+    transactions,
+)
+from ledger_app.api.runtime import Runtime
 from ledger_app.chain.client import ChainClient
 from ledger_app.db.engine import make_engine
+from ledger_app.errors import LedgerError
 from ledger_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Routes anyone may call without a key.
+PUBLIC_ROUTES = frozenset({"/health", "/metrics"})
+
+DESCRIPTION = """
+Receivables registered by core enterprises, split, transferred and financed by
+suppliers, funded by financiers and traced by auditors, on a permissioned EVM ledger.
+
+**Authentication**: every call but `/health` and `/metrics` needs the caller's API key in
+`X-API-Key` (or `Authorization: Bearer`). Keys are issued at onboarding and shown once.
+
+**Writes** answer `{status, transaction, result, unsigned_transaction, message}`:
+`done` once mined *and* indexed (a read now shows the change), `indexing` (202) when the
+index is slower, `awaiting_signature` (202) for a participant that keeps its own key.
+Send `Idempotency-Key` to make a retry safe: the same key and body replay the first answer.
+
+**Reads** carry `X-Ledger-Block`: the indexed block the answer reflects.
+
+**Errors** are `{error, args, message}`; a contract revert names its custom error
+(`ReceivableDuplicateInvoice`, ...) with its values.
+
+**Money** is integer minor units, as a string (or a JSON integer in requests); never floats.
+"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new application for ``settings`` (default: read from the environment).
 
-    The chain client and the database engine live on ``app.state`` for the
-    application's lifetime; routes reach them through ledger_app.api.deps.
+    Chain client, engine and runtime (keys, sender queues, embedded indexer)
+    live on ``app.state`` for the application's lifetime.
     """
     settings = settings or Settings()
 
@@ -28,21 +71,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.chain = ChainClient.from_settings(settings)
         app.state.engine = make_engine(settings.database_url)
+        app.state.metrics = Metrics()
+        app.state.runtime = None
+        app.state.runtime_lock = threading.Lock()
+        try:
+            app.state.runtime = Runtime.start(settings, app.state.engine, app.state.chain)
+        except LedgerError as exc:
+            # /health still answers (and says why); the rest retries at its next request.
+            log.error("API not ready: %s: %s", type(exc).__name__, exc)
         try:
             yield
         finally:
+            if app.state.runtime is not None:
+                app.state.runtime.close()
             app.state.engine.dispose()
 
     app = FastAPI(
         title="Supply-chain finance ledger",
         version=__version__,
-        description=(
-            "Receivables registered by core enterprises, split, transferred and financed by "
-            "suppliers, funded by financiers and traced by auditors, on a permissioned EVM "
-            "ledger."
-        ),
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
+    for module in (health, metrics, participants, currencies, documents, receivables, transactions):
+        app.include_router(module.router)
+    check_permissions(app)
+    # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(AccessMiddleware)
     return app
+
+
+def check_permissions(app: FastAPI) -> None:
+    """Every non-public route is in the permission table, and every entry has a route."""
+    operations = set()
+    for route in api_routes(app.routes):
+        if route.path in PUBLIC_ROUTES:
+            continue
+        if route.operation_id not in PERMISSIONS:
+            raise RuntimeError(f"route {route.path} has no entry in the permission table")
+        operations.add(route.operation_id)
+    missing = set(PERMISSIONS) - operations
+    if missing:
+        raise RuntimeError(f"permission table entries without a route: {sorted(missing)}")
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI keeps those as sub-routers)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found += api_routes(route.original_router.routes)
+    return found

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from ledger_app.api.identity import ACTIVE, Caller
+from ledger_app.api.index_state import BLOCK_HEADER, indexed_block
+from ledger_app.api.permissions import permission
+from ledger_app.api.runtime import Runtime
 from ledger_app.chain.client import ChainClient
+from ledger_app.errors import Forbidden, Unauthenticated
 from ledger_app.settings import Settings
 
 
@@ -34,7 +39,68 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
+def get_runtime(request: Request) -> Runtime:
+    """Chain, keys, sender and indexer of this process (started now if it could not be
+    at start-up, e.g. while the node was down; its error answers otherwise)."""
+    return ensure_runtime(request.app)
+
+
+def ensure_runtime(app: Any) -> Runtime:
+    """The app's runtime, started on first need if the start-up could not start it."""
+    state = app.state
+    if state.runtime is None:
+        with state.runtime_lock:
+            if state.runtime is None:
+                state.runtime = Runtime.start(state.settings, state.engine, state.chain)
+    return state.runtime
+
+
+def get_actor(request: Request) -> Caller:
+    """The caller, allowed by the permission table to call this route's operation.
+
+    401 without a live key; 403 when none of the caller's on-chain roles is
+    allowed, or when a write comes from a participant that is not active.
+    """
+    operation = request.scope["route"].operation_id
+    rule = permission(operation)
+    request.state.operation = operation
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is None:
+        presented = getattr(request.state, "key_presented", False)
+        raise Unauthenticated(
+            "the API key is unknown or revoked"
+            if presented
+            else "an API key is required (header X-API-Key or Authorization: Bearer)",
+            error="InvalidApiKey" if presented else "MissingApiKey",
+        )
+    if not caller.roles & rule.roles:
+        raise Forbidden(
+            f"{operation} is not allowed to roles {sorted(caller.roles) or 'none'}",
+            error="RoleNotAllowed",
+            operation=operation,
+            allowed=sorted(rule.roles),
+        )
+    if rule.write and caller.standing != ACTIVE:
+        raise Forbidden(
+            f"{caller.address} is {caller.standing} and may change nothing",
+            error="ParticipantNotActive",
+            account=caller.address,
+            standing=caller.standing,
+        )
+    return caller
+
+
+def read_block(runtime: Annotated[Runtime, Depends(get_runtime)], response: Response) -> int:
+    """The indexed block this read reflects; also sent as the X-Ledger-Block header."""
+    block = indexed_block(runtime.engine, runtime.chain_id)
+    response.headers[BLOCK_HEADER] = str(block)
+    return block
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChainDep = Annotated[ChainClient, Depends(get_chain)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ActorDep = Annotated[Caller, Depends(get_actor)]
+BlockDep = Annotated[int, Depends(read_block)]

@@ -1,54 +1,216 @@
-"""The one place where a ledger_app error becomes an HTTP status.
+"""The one place where an error becomes an HTTP status and a JSON body.
 
-Every handler raises errors from ledger_app.errors and nothing else; this
-table decides the status and the body is always
-``{"error": <class name>, "detail": <message>, ...}``.
+Handlers raise errors from ledger_app.errors and nothing else. The body is
+always ``{"error": <name>, "args": {...}, "message": <text>}``: for a contract
+revert, ``error`` is the custom error's name and ``args`` its values (ints
+as decimal strings, so that uint256 survives JSON); for a request error, the
+name it was raised with; for a pydantic validation failure,
+``ValidationFailed`` with the fields at fault in ``args.fields``.
+
+A revert's status comes from ``REVERT_STATUS`` by error name; a name it does
+not list gets one by the pattern of the name (``...Invalid...`` 422,
+``...Unknown...`` 404, ``...Not<Role>``/``Missing``/``Unauthorized`` 403,
+anything else 409). Standing errors (unknown, suspended, KYC expired, frozen,
+missing role) are 403 when they are about the caller itself; about another
+account named in the request, 404 for one not onboarded and 409 otherwise.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ledger_app.errors import (
     ChainError,
     ChainTimeout,
     ChainUnavailable,
+    ConfigurationError,
+    Conflict,
     DatabaseError,
+    Forbidden,
+    InvalidInput,
     LedgerError,
+    NotFound,
+    RequestError,
+    TransactionLost,
     TransactionReverted,
+    Unauthenticated,
 )
 
 # Most specific first: the first class the error is an instance of wins.
 STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
-    (TransactionReverted, 409),  # the ledger's rules refused the change
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (RequestError, 400),
+    (TransactionReverted, 409),  # refined by REVERT_STATUS
     (ChainTimeout, 504),
+    (TransactionLost, 502),
     (ChainUnavailable, 503),
     (DatabaseError, 503),
     (ChainError, 502),
+    (ConfigurationError, 500),
     (LedgerError, 500),
 )
 
+#: Contract errors by name. 409: duplicate, already used, wrong state; 403: role or
+#: standing refusal; 422: bad amount or input; 404: unknown id.
+REVERT_STATUS: dict[str, int] = {
+    # ReceivableRegistry
+    "ReceivableDuplicateInvoice": 409,
+    "ReceivableInvalidStatus": 409,
+    "ReceivableFrozenError": 409,
+    "ReceivableNotFrozen": 409,
+    "ReceivableNotDue": 409,
+    "ReceivableUnknown": 404,
+    "ReceivableNotDebtor": 403,
+    "ReceivableNotCreditor": 403,
+    "ReceivableNotHolder": 403,
+    "ReceivableNotLedgerContract": 403,
+    "ReceivableInvalidAmount": 422,
+    "ReceivableInvalidDueDate": 422,
+    "ReceivableInvalidInvoiceKey": 422,
+    "ReceivableUnknownCurrency": 422,
+    "ReceivableSelfDealing": 422,
+    "ReceivableInvalidSplit": 422,
+    "ReceivableBatchSize": 422,
+    # ParticipantRegistry
+    "RegistryParticipantExists": 409,
+    "RegistryParticipantNotSuspended": 409,
+    "RegistryAccountNotFrozen": 409,
+    "RegistryCurrencyAlreadyListed": 409,
+    "RegistryInvalidAccount": 422,
+    "RegistryInvalidKycExpiry": 422,
+    "RegistryInvalidLei": 422,
+    "RegistryInvalidJurisdiction": 422,
+    "RegistryInvalidCurrency": 422,
+    "RegistryTokenCurrencyMismatch": 422,
+    # OpenZeppelin
+    "AccessControlUnauthorizedAccount": 403,
+    "AccessControlBadConfirmation": 403,
+    # SettlementToken
+    "SettlementTokenNotIssuer": 403,
+    "SettlementTokenInvalidAmount": 422,
+    "ERC20InsufficientBalance": 409,
+    "ERC20InsufficientAllowance": 409,
+    # Compiler
+    "Panic": 422,  # arithmetic overflow and the like: an input out of range
+    "Error": 409,
+}
 
-def status_for(error: LedgerError) -> int:
-    """HTTP status for ``error``."""
+#: Errors about an account's standing: 403 when the account is the caller, else 409.
+STANDING_ERRORS = frozenset(
+    {
+        "RegistryUnknownParticipant",
+        "RegistryParticipantSuspended",
+        "RegistryKycExpired",
+        "RegistryAccountFrozen",
+        "RegistryMissingRole",
+        "SettlementTokenAccountRefused",
+    }
+)
+
+_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"Invalid|Amount|Expired|TooLarge|TooSmall|Zero"), 422),
+    (re.compile(r"Unknown|NotFound"), 404),
+    (
+        re.compile(
+            r"Not(Debtor|Creditor|Holder|Issuer|Owner|Financier|Supplier|Party|Provider|Sender|Recipient)|Missing|Unauthorized|Forbidden"
+        ),
+        403,
+    ),
+)
+
+
+def revert_status(error: TransactionReverted, sender: str | None = None) -> int:
+    """HTTP status for a contract revert sent by ``sender``."""
+    name = error.error_name or ""
+    if name in STANDING_ERRORS:
+        account = str(error.error_args.get("account", ""))
+        if sender is None or account.lower() == sender.lower():
+            return 403
+        return 404 if name == "RegistryUnknownParticipant" else 409
+    if name in REVERT_STATUS:
+        return REVERT_STATUS[name]
+    for pattern, status in _PATTERNS:
+        if pattern.search(name):
+            return status
+    return 409
+
+
+def status_for(error: LedgerError, sender: str | None = None) -> int:
+    """HTTP status for ``error`` (``sender``: the caller's address, for reverts)."""
+    if isinstance(error, TransactionReverted):
+        return revert_status(error, sender)
     return next(status for cls, status in STATUS_BY_ERROR if isinstance(error, cls))
 
 
-def error_body(error: LedgerError) -> dict[str, object]:
-    """JSON body describing ``error``; a revert carries the contract error's name and values."""
-    body: dict[str, object] = {"error": type(error).__name__, "detail": str(error)}
-    if isinstance(error, TransactionReverted) and error.error_name:
-        body["contract_error"] = {
-            "name": error.error_name,
-            "args": {k: str(v) for k, v in error.error_args.items()},
+def error_body(error: LedgerError) -> dict[str, Any]:
+    """``{"error", "args", "message"}`` describing ``error``."""
+    if isinstance(error, TransactionReverted):
+        body: dict[str, Any] = {
+            "error": error.error_name or "TransactionReverted",
+            "args": {k: _jsonable(v) for k, v in error.error_args.items()},
+            "message": str(error),
         }
-    return body
+        if error.transaction_hash:
+            body["transaction_hash"] = error.transaction_hash
+        return body
+    if isinstance(error, RequestError):
+        return {
+            "error": error.error,
+            "args": {k: _jsonable(v) for k, v in error.args_.items()},
+            "message": str(error),
+        }
+    args: dict[str, Any] = {}
+    if isinstance(error, ChainTimeout | TransactionLost):
+        args["transaction_hash"] = error.transaction_hash
+    return {"error": type(error).__name__, "args": args, "message": str(error)}
+
+
+def validation_body(error: RequestValidationError) -> dict[str, Any]:
+    """The body of a 422 for a request pydantic refused: each field at fault, and why."""
+    fields = []
+    for problem in error.errors():
+        location = [str(part) for part in problem.get("loc", ()) if part != "body"]
+        fields.append({"field": ".".join(location), "message": problem.get("msg", "")})
+    names = ", ".join(f["field"] for f in fields) or "the request"
+    return {
+        "error": "ValidationFailed",
+        "args": {"fields": fields},
+        "message": f"invalid {names}: " + "; ".join(f["message"] for f in fields),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every LedgerError according to STATUS_BY_ERROR."""
+    """Answer every LedgerError and every validation failure as described above."""
 
     @app.exception_handler(LedgerError)
-    async def _ledger_error(_request: Request, error: LedgerError) -> JSONResponse:
-        return JSONResponse(status_code=status_for(error), content=error_body(error))
+    async def _ledger_error(request: Request, error: LedgerError) -> JSONResponse:
+        caller = getattr(request.state, "caller", None)
+        sender = caller.address if caller is not None else None
+        return JSONResponse(status_code=status_for(error, sender), content=error_body(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content=validation_body(error))

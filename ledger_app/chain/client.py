@@ -246,6 +246,51 @@ class ChainClient:
                 )
             time.sleep(self.poll_interval)
 
+    # --- the steps of sending, for callers that queue them (chain/sender.py) ---------
+
+    def estimate_gas(self, tx: dict[str, Any], abis: Iterable[ABI] = ()) -> int:
+        """Gas for ``tx`` (which has ``from``) plus the safety margin; raises on a revert."""
+        with self._translate("eth_estimateGas", abis=list(abis)):
+            estimate = int(self.web3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+        return estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
+
+    def fee_fields(self) -> dict[str, int]:
+        """Explicit fee fields for a transaction sent now (see ``_fees``)."""
+        return self._fees()
+
+    def send_raw_transaction(self, raw: bytes, abis: Iterable[ABI] = ()) -> str:
+        """Broadcast a signed transaction; returns its hash."""
+        with self._translate("eth_sendRawTransaction", abis=list(abis)):
+            return "0x" + bytes(self.web3.eth.send_raw_transaction(raw)).hex()
+
+    def transaction_known(self, transaction_hash: str) -> bool:
+        """Whether the node knows the transaction (pending or mined)."""
+        try:
+            with self._translate("eth_getTransactionByHash"):
+                self.web3.eth.get_transaction(transaction_hash)  # type: ignore[arg-type]
+        except RPCError as exc:
+            if isinstance(exc.__cause__, TransactionNotFound):
+                return False
+            raise
+        return True
+
+    def receipt_if_mined(self, transaction_hash: str) -> Receipt | None:
+        """The receipt, or None while the transaction is not mined."""
+        try:
+            with self._translate("eth_getTransactionReceipt"):
+                raw = self.web3.eth.get_transaction_receipt(transaction_hash)  # type: ignore[arg-type]
+        except RPCError as exc:
+            if isinstance(exc.__cause__, TransactionNotFound):
+                return None
+            raise
+        return _receipt(raw)
+
+    def raise_revert(
+        self, tx: dict[str, Any], sender: str, receipt: Receipt, abis: Iterable[ABI]
+    ) -> None:
+        """Raise the TransactionReverted of a mined, failed transaction (replayed)."""
+        self._raise_revert(tx, sender, receipt, list(abis))
+
     # --- internals -----------------------------------------------------------------
 
     def _fees(self) -> dict[str, int]:

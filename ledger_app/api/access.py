@@ -1,0 +1,113 @@
+"""The outermost middleware: authenticate the caller, log the access, count the request.
+
+Pure ASGI (no BaseHTTPMiddleware), so streaming and background work are not
+disturbed. The caller found from ``X-API-Key`` (or ``Authorization: Bearer``)
+is put in the request state for the ``Actor`` dependency and the idempotency
+middleware; whether the request is then allowed is decided there. Every
+request, allowed or not, gets one append-only ``access_log`` row: who, method,
+path, operation, status, when, how long.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import Engine, insert
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger_app.api.identity import Caller, authenticate
+from ledger_app.api.metrics import Metrics
+from ledger_app.db.api_tables import access_log
+
+log = logging.getLogger(__name__)
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The API key in the request's headers, if any."""
+    headers = dict(scope.get("headers") or [])
+    key = headers.get(b"x-api-key")
+    if key:
+        return key.decode("latin-1").strip()
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+class AccessMiddleware:
+    """Authenticates every HTTP request, then logs and counts it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        engine = scope["app"].state.engine
+        started = time.monotonic()
+        key = presented_key(scope)
+        caller: Caller | None = None
+        if key is not None:
+            caller = await anyio.to_thread.run_sync(authenticate, engine, key)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["caller"] = caller
+        state["key_presented"] = key is not None
+        status = {"code": 500}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            operation = state.get("operation")
+            duration_ms = int((time.monotonic() - started) * 1000)
+            metrics: Metrics = scope["app"].state.metrics
+            metrics.count_request(scope["method"], operation, status["code"], duration_ms)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    _record,
+                    engine,
+                    caller,
+                    scope["method"],
+                    scope["path"],
+                    operation,
+                    status["code"],
+                    duration_ms,
+                )
+
+
+def _record(
+    engine: Engine,
+    caller: Caller | None,
+    method: str,
+    path: str,
+    operation: str | None,
+    status: int,
+    duration_ms: int,
+) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(access_log).values(
+                    at=datetime.now(UTC),
+                    participant=caller.key if caller else None,
+                    api_key_id=caller.api_key_id if caller else None,
+                    method=method[:8],
+                    path=path[:512],
+                    operation=operation,
+                    status=status,
+                    duration_ms=duration_ms,
+                )
+            )
+    except Exception:
+        # The answer has gone out; a lost log row must be loud, not a second failure.
+        log.exception("could not write the access log row for %s %s", method, path)

@@ -1,0 +1,255 @@
+"""``Idempotency-Key`` on every write: the first answer is kept and replayed.
+
+For a POST, PUT, PATCH or DELETE carrying the header, from an authenticated
+caller:
+
+- first time: the request runs and its answer (status, body, the ledger
+  headers) is stored under (participant, key) with a hash of method, path,
+  query and body;
+- the same key and the same request again: the stored answer, with
+  ``Idempotent-Replayed: true``; nothing runs, nothing is sent on chain;
+- the same key with another request: 409 ``IdempotencyKeyReused``;
+- concurrent duplicates: an in-process lock per key makes the second wait for
+  the first and then replay it; across processes the RUNNING row makes it a
+  409 ``IdempotencyKeyInProgress`` (try again).
+
+A 5xx answer is not kept (the row is removed), so the request can be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger_app.api.identity import Caller
+from ledger_app.db.api_tables import idempotency_records
+
+HEADER = b"idempotency-key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_KEY_LENGTH = 255
+#: Response headers kept with the answer and replayed.
+KEPT_HEADERS = frozenset({b"content-type", b"x-ledger-block", b"location"})
+
+
+class IdempotencyMiddleware:
+    """Replays the first answer to a repeated write (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = dict(scope.get("headers") or []).get(HEADER)
+        caller: Caller | None = scope.get("state", {}).get("caller")
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS or not key or not caller:
+            await self.app(scope, receive, send)
+            return
+        idempotency_key = key.decode("latin-1")
+        if len(idempotency_key) > MAX_KEY_LENGTH:
+            await _answer(
+                send,
+                422,
+                _error(
+                    "InvalidIdempotencyKey",
+                    "Idempotency-Key is longer than 255 characters",
+                    field="Idempotency-Key",
+                ),
+            )
+            return
+        body = await _read_body(receive)
+        fingerprint = _fingerprint(scope, body)
+        engine: Engine = scope["app"].state.engine
+        lock = self._locks[(caller.key, idempotency_key)]
+        async with lock:
+            stored = await anyio.to_thread.run_sync(_find, engine, caller.key, idempotency_key)
+            if stored is not None:
+                await _replay_or_refuse(send, stored, fingerprint)
+                return
+            claimed = await anyio.to_thread.run_sync(
+                _claim, engine, caller.key, idempotency_key, fingerprint
+            )
+            if not claimed:
+                await _answer(
+                    send,
+                    409,
+                    _error(
+                        "IdempotencyKeyInProgress",
+                        "a request with this Idempotency-Key is still running; try again",
+                    ),
+                )
+                return
+            response = _Captured(send)
+            try:
+                await self.app(scope, _replaying(body), response.send)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(
+                        _settle, engine, caller.key, idempotency_key, response
+                    )
+
+
+class _Captured:
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+        await self._send(message)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b"")):
+        digest.update(part + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _error(name: str, message: str, **args: Any) -> dict[str, Any]:
+    return {"error": name, "message": message, "args": args}
+
+
+async def _answer(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _replay_or_refuse(send: Send, stored: Any, fingerprint: str) -> None:
+    if stored.request_hash != fingerprint:
+        await _answer(
+            send,
+            409,
+            _error("IdempotencyKeyReused", "this Idempotency-Key was used for a different request"),
+        )
+        return
+    if stored.state != "DONE":
+        await _answer(
+            send,
+            409,
+            _error(
+                "IdempotencyKeyInProgress",
+                "a request with this Idempotency-Key is still running; try again",
+            ),
+        )
+        return
+    headers = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in json.loads(stored.response_headers or "[]")
+    ]
+    payload = (stored.response_body or "").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": stored.status_code,
+            "headers": [
+                *[(k, v) for k, v in headers if k != b"content-length"],
+                (b"content-length", str(len(payload)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _find(engine: Engine, participant: str, key: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(idempotency_records).where(
+                idempotency_records.c.participant == participant,
+                idempotency_records.c.key == key,
+            )
+        ).first()
+
+
+def _claim(engine: Engine, participant: str, key: str, fingerprint: str) -> bool:
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(idempotency_records).values(
+                    participant=participant,
+                    key=key,
+                    request_hash=fingerprint,
+                    state="RUNNING",
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> None:
+    where = (idempotency_records.c.participant == participant, idempotency_records.c.key == key)
+    with engine.begin() as conn:
+        if response.status is None or response.status >= 500:
+            conn.execute(delete(idempotency_records).where(*where))
+            return
+        kept = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in response.headers
+            if k.lower() in KEPT_HEADERS
+        ]
+        conn.execute(
+            update(idempotency_records)
+            .where(*where)
+            .values(
+                state="DONE",
+                status_code=response.status,
+                response_body=response.body.decode("utf-8", errors="replace"),
+                response_headers=json.dumps(kept),
+            )
+        )

@@ -1,0 +1,85 @@
+"""Who is calling: the participant behind an API key, with its on-chain roles and standing.
+
+Roles and standing come from the participant's on-chain record as indexed
+(``participants``): the chain is the truth, and the API checks it again in
+front of the contracts. The operator account is not onboarded like the others;
+its OPERATOR role alone makes it active.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
+from sqlalchemy import Engine, select
+
+from ledger_app.api.auth import verify_key
+from ledger_app.api.permissions import READERS, Role
+from ledger_app.indexer.schema import participants
+
+ACTIVE = "ACTIVE"
+_ROLE_NAMES = frozenset(role.value for role in Role)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated participant."""
+
+    address: str  # checksummed
+    api_key_id: str
+    roles: frozenset[Role]
+    standing: str  # ACTIVE, NOT_ONBOARDED, SUSPENDED, KYC_EXPIRED, FROZEN
+
+    @property
+    def reads_all(self) -> bool:
+        """Auditors and regulators are parties to every object they may read."""
+        return bool(self.roles & READERS)
+
+    @property
+    def key(self) -> str:
+        """The address in the index's form (lower case)."""
+        return self.address.lower()
+
+    def is_(self, address: str | None) -> bool:
+        """Whether ``address`` is the caller's."""
+        return address is not None and address.lower() == self.key
+
+
+def authenticate(engine: Engine, presented: str | None) -> Caller | None:
+    """The caller a presented key belongs to, or None if the key is not a live one."""
+    if not presented:
+        return None
+    record = verify_key(engine, presented)
+    if record is None:
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(participants).where(participants.c.account == record.participant.lower())
+        ).first()
+    roles = frozenset(
+        Role(name)
+        for name in (row.roles.split(",") if row and row.roles else [])
+        if name in _ROLE_NAMES
+    )
+    return Caller(
+        address=to_checksum_address(record.participant),
+        api_key_id=record.id,
+        roles=roles,
+        standing=_standing(row, roles),
+    )
+
+
+def _standing(row: object | None, roles: frozenset[Role]) -> str:
+    # The same order as ParticipantRegistry.standing().
+    if Role.OPERATOR in roles:
+        return ACTIVE
+    if row is None or not row.onboarded:  # type: ignore[attr-defined]
+        return "NOT_ONBOARDED"
+    if row.suspended:  # type: ignore[attr-defined]
+        return "SUSPENDED"
+    if (row.kyc_expiry or 0) < time.time():  # type: ignore[attr-defined]
+        return "KYC_EXPIRED"
+    if row.frozen:  # type: ignore[attr-defined]
+        return "FROZEN"
+    return ACTIVE

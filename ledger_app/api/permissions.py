@@ -1,0 +1,106 @@
+"""Who may call what: the one table of operations and the roles allowed to call them.
+
+Every route names its operation id (FastAPI's ``operation_id``) and takes the
+``Actor`` dependency, which looks the operation up here: no key, an unknown
+key or a revoked one is 401; a caller with none of the roles is 403; a write
+by a caller whose participant is not active (suspended, KYC expired, frozen)
+is 403. ``party`` says the operation is on one object the caller must be a
+party to; that check lives with the object's service (ledger_app/api/services)
+and answers 404, so a non-party cannot tell an object exists. Auditors and
+regulators (``READERS``) are parties to everything they may read.
+
+The roles are the chain's: read from the participant's on-chain record through
+the index. The contracts check them again; this table answers first, with a
+clear 403, and sends nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The on-chain roles (contracts/Roles.sol)."""
+
+    OPERATOR = "OPERATOR"
+    CORE_ENTERPRISE = "CORE_ENTERPRISE"
+    SUPPLIER = "SUPPLIER"
+    FINANCIER = "FINANCIER"
+    SETTLEMENT_BANK = "SETTLEMENT_BANK"
+    FX_PROVIDER = "FX_PROVIDER"
+    AUDITOR = "AUDITOR"
+    REGULATOR = "REGULATOR"
+
+
+#: Roles that read every object (and are therefore a party to all of them).
+READERS = frozenset({Role.AUDITOR, Role.REGULATOR})
+#: Roles a participant can be onboarded with through the API.
+BUSINESS_ROLES = frozenset(Role) - {Role.OPERATOR}
+EVERYONE = frozenset(Role)
+#: Everyone who takes part in receivables (the operator runs the consortium, not its trade).
+TRADERS = frozenset(
+    {Role.CORE_ENTERPRISE, Role.SUPPLIER, Role.FINANCIER, Role.SETTLEMENT_BANK, Role.FX_PROVIDER}
+)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Roles allowed to call an operation; ``party``: only on an object the caller is party to."""
+
+    roles: frozenset[Role]
+    write: bool = False
+    party: bool = False
+
+
+def _read(roles: frozenset[Role], *, party: bool = False) -> Permission:
+    return Permission(frozenset(roles), write=False, party=party)
+
+
+def _write(*roles: Role, party: bool = False) -> Permission:
+    return Permission(frozenset(roles), write=True, party=party)
+
+
+PERMISSIONS: dict[str, Permission] = {
+    # --- participants and their keys ---------------------------------------------------
+    "participants.onboard": _write(Role.OPERATOR),
+    "participants.list": _read(EVERYONE),
+    "participants.show": _read(EVERYONE),
+    "participants.me": _read(EVERYONE),
+    "participants.suspend": _write(Role.OPERATOR),
+    "participants.reinstate": _write(Role.OPERATOR),
+    "participants.update_kyc": _write(Role.OPERATOR),
+    "participants.freeze": _write(Role.REGULATOR),
+    "participants.unfreeze": _write(Role.REGULATOR),
+    "api_keys.issue": _write(Role.OPERATOR),
+    # Own keys (party), the operator's too: rotating or revoking a key is not a ledger write.
+    "api_keys.list": _read(EVERYONE, party=True),
+    "api_keys.rotate": Permission(EVERYONE, write=False, party=True),
+    "api_keys.revoke": Permission(EVERYONE, write=False, party=True),
+    # --- settlement currencies -----------------------------------------------------------
+    "currencies.create": _write(Role.OPERATOR),
+    "currencies.list": _read(EVERYONE),
+    # --- documents -----------------------------------------------------------------------
+    "documents.upload": _write(Role.CORE_ENTERPRISE, Role.SUPPLIER),
+    "documents.show": _read(TRADERS | READERS, party=True),
+    # --- receivables ---------------------------------------------------------------------
+    "receivables.register": _write(Role.CORE_ENTERPRISE),
+    "receivables.register_batch": _write(Role.CORE_ENTERPRISE),
+    "receivables.list": _read(TRADERS | READERS),
+    "receivables.show": _read(TRADERS | READERS, party=True),
+    "receivables.confirm": _write(Role.SUPPLIER, party=True),
+    "receivables.reject": _write(Role.SUPPLIER, party=True),
+    "receivables.cancel": _write(Role.CORE_ENTERPRISE, party=True),
+    "receivables.split": _write(Role.SUPPLIER, Role.FINANCIER, party=True),
+    "receivables.transfer": _write(Role.SUPPLIER, Role.FINANCIER, party=True),
+    "receivables.freeze": _write(Role.REGULATOR, party=True),
+    "receivables.unfreeze": _write(Role.REGULATOR, party=True),
+    # --- transactions (non-custodial signing, status of a write) ---------------------------
+    "transactions.submit": _write(*(EVERYONE - {Role.AUDITOR}), party=True),
+    "transactions.show": _read(EVERYONE, party=True),
+}
+
+
+def permission(operation: str) -> Permission:
+    """The permission of ``operation``; KeyError for an operation the table does not list."""
+    return PERMISSIONS[operation]

@@ -1,0 +1,195 @@
+"""Participants: onboarding (on chain and off), standing, KYC, account freezes, API keys.
+
+Onboarding a custodial participant makes its key (stored encrypted before it
+is used), has the operator onboard the address on chain with its roles,
+sends it ether for gas (``onboarding_funding_wei``; the dev chain charges a
+base fee, so a new account cannot act without it) and issues its first API
+key, returned once. A participant that keeps its own key names its address
+instead; it is onboarded and funded the same way, and signs its own writes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import select
+
+from ledger_app.api import auth
+from ledger_app.api.identity import Caller
+from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.lookups import participant_row, roles_of
+from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.chain.sender import ContractCall
+from ledger_app.errors import Conflict, Forbidden, NotFound
+from ledger_app.indexer.schema import participants
+
+
+def lei_bytes(lei: str) -> bytes:
+    """An LEI (20 ASCII characters) as the registry's bytes32: left-aligned, zero-padded."""
+    return lei.encode("ascii").ljust(32, b"\0")
+
+
+def lei_text(stored: str | None) -> str | None:
+    """The registry's bytes32 back to an LEI when it is one, else the 0x-hex as stored."""
+    if not stored:
+        return None
+    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
+    text = raw.rstrip(b"\0")
+    if text.isascii() and text.isalnum() and len(text) == 20:
+        return text.decode()
+    return stored
+
+
+def describe(row: Any, custodial: bool | None = None) -> dict[str, Any]:
+    """A participant as the API answers it."""
+    roles = sorted(roles_of(row))
+    kyc = row.kyc_expiry
+    if row.suspended:
+        standing = "SUSPENDED"
+    elif not row.onboarded:
+        standing = "NOT_ONBOARDED"
+    elif (kyc or 0) < time.time():
+        standing = "KYC_EXPIRED"
+    elif row.frozen:
+        standing = "FROZEN"
+    else:
+        standing = "ACTIVE"
+    return {
+        "address": to_checksum_address(row.account),
+        "lei": lei_text(row.lei),
+        "jurisdiction": row.jurisdiction,
+        "kyc_expiry": datetime.fromtimestamp(kyc, UTC) if kyc else None,
+        "roles": roles,
+        "onboarded": row.onboarded,
+        "suspended": row.suspended,
+        "frozen": row.frozen,
+        "standing": standing,
+        "custodial": custodial,
+        "updated_block": row.updated_block,
+    }
+
+
+class ParticipantService:
+    """The participant operations of one request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.writer = Writer(runtime)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def show(self, address: str) -> dict[str, Any]:
+        """One onboarded participant; NotFound for an address never onboarded."""
+        row = participant_row(self.runtime.engine, address)
+        if row is None or not row.onboarded:
+            raise NotFound(f"no participant {address}", error="ParticipantUnknown", address=address)
+        return describe(row, self.runtime.custody.holds(address))
+
+    def list(
+        self, role: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[dict], str | None]:
+        """Onboarded participants by address, optionally with ``role``; keyset pagination."""
+        query = select(participants).where(participants.c.onboarded.is_(True))
+        if cursor:
+            query = query.where(participants.c.account > cursor.lower())
+        query = query.order_by(participants.c.account).limit(limit + 1)
+        with self.runtime.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if role:
+            rows = [row for row in rows if role in roles_of(row)]
+        page = rows[:limit]
+        next_cursor = page[-1].account if len(rows) > limit and page else None
+        return [describe(row) for row in page], next_cursor
+
+    # --- writes -----------------------------------------------------------------------
+
+    def onboard(
+        self,
+        caller: Caller,
+        *,
+        lei: bytes,
+        jurisdiction: str,
+        kyc_expiry: int,
+        roles: list[str],
+        address: str | None,
+        label: str | None,
+    ) -> tuple[str, WriteOutcome, auth.IssuedKey]:
+        """Onboard a participant; returns its address, the onboarding outcome and its key."""
+        if address is not None:
+            existing = participant_row(self.runtime.engine, address)
+            if existing is not None and existing.onboarded:
+                raise Conflict(
+                    f"{address} is already a participant",
+                    error="RegistryParticipantExists",
+                    account=address,
+                )
+        else:
+            address = self.runtime.custody.create_key().address
+        call = self.runtime.contracts.call(
+            "participants",
+            "onboard",
+            address,
+            lei,
+            jurisdiction.encode(),
+            kyc_expiry,
+            [keccak(text=role) for role in roles],
+        )
+        outcome = self.writer.write(caller, "participants.onboard", call)
+        funding = self.runtime.settings.onboarding_funding_wei
+        if funding:
+            self.writer.write(
+                caller, "participants.fund", ContractCall(to=address, data=b"", value=funding)
+            )
+        with self.runtime.engine.begin() as conn:
+            issued = auth.issue_key(conn, address, label)
+        return address, outcome, issued
+
+    def registry_write(
+        self, caller: Caller, operation: str, function: str, *args: Any
+    ) -> WriteOutcome:
+        """A ParticipantRegistry write about an onboarded participant (``args[0]``)."""
+        self.show(args[0])  # 404 for an unknown address, before anything is sent
+        call = self.runtime.contracts.call("participants", function, *args)
+        return self.writer.write(caller, operation, call)
+
+    # --- API keys ---------------------------------------------------------------------
+
+    def check_key_owner(self, caller: Caller, participant: str) -> None:
+        """Keys are managed by their owner and by the operator; others get 404."""
+        if not (caller.is_(participant) or "OPERATOR" in caller.roles):
+            raise NotFound(f"no participant {participant}", error="ParticipantUnknown",
+                           address=participant)  # fmt: skip
+
+    def issue_key(self, participant: str, label: str | None) -> auth.IssuedKey:
+        """A new key for an onboarded participant (the operator's own included)."""
+        row = participant_row(self.runtime.engine, participant)
+        if row is None or not (row.onboarded or "OPERATOR" in roles_of(row)):
+            raise NotFound(f"no participant {participant}", error="ParticipantUnknown",
+                           address=participant)  # fmt: skip
+        with self.runtime.engine.begin() as conn:
+            return auth.issue_key(conn, participant, label)
+
+    def owned_key(self, caller: Caller, key_id: str) -> auth.KeyRecord:
+        """Key ``key_id`` if the caller owns it or is the operator; NotFound otherwise."""
+        record = auth.find_key(self.runtime.engine, key_id)
+        if not (caller.is_(record.participant) or "OPERATOR" in caller.roles):
+            raise NotFound(f"no API key {key_id}", error="ApiKeyUnknown", id=key_id)
+        return record
+
+    def refuse_last_operator_key(self, record: auth.KeyRecord) -> None:
+        """The operator's last live key cannot be revoked (rotate it instead)."""
+        row = participant_row(self.runtime.engine, record.participant)
+        if "OPERATOR" not in roles_of(row):
+            return
+        live = [
+            k for k in auth.list_keys(self.runtime.engine, record.participant) if not k.revoked_at
+        ]
+        if len(live) == 1 and live[0].id == record.id:
+            raise Forbidden(
+                "this is the operator's last live key: rotate it instead of revoking it",
+                error="LastOperatorKey",
+                id=record.id,
+            )

@@ -1,0 +1,277 @@
+"""Receivables: who is a party to which, reads from the index, and the writes.
+
+A caller is a party to receivable R when it is R's debtor or its root's
+original creditor, or holds R or any ancestor of R (so a supplier that split a
+receivable and passed a part upstream still sees that part, and a tier-2
+supplier sees only its own branch). Auditors and regulators are parties to
+all. The same predicate filters lists and guards single reads and writes; a
+non-party gets 404, as for an id that does not exist.
+
+Before anything is sent, what the index already shows to be refused is
+answered: an unlisted currency, a creditor that is not an active supplier,
+an invoice key already registered, split amounts that do not sum. The
+contract checks all of it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import Select, and_, or_, select, true
+
+from ledger_app.api.identity import Caller
+from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.lookups import is_active_with, participant_row, token_of
+from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.domain.invoices import consortium_salt, invoice_key
+from ledger_app.errors import Conflict, InvalidInput, NotFound
+from ledger_app.indexer.schema import receivables
+
+ZERO32 = b"\0" * 32
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One receivable to register (validated by the request model)."""
+
+    creditor: str
+    amount: int
+    currency: str
+    due_date: int  # unix seconds
+    invoice_key: bytes
+    document_hash: bytes
+
+
+@dataclass(frozen=True)
+class Filters:
+    """List filters; None means any."""
+
+    status: str | None = None
+    currency: str | None = None
+    due_from: int | None = None
+    due_to: int | None = None
+    counterparty: str | None = None
+    root_id: int | None = None
+
+
+def visible_to(caller: Caller) -> Any:
+    """SQL condition: the receivable row is one ``caller`` is a party to."""
+    if caller.reads_all:
+        return true()
+    me = caller.key
+    held = select(receivables.c.id).where(receivables.c.holder == me).cte("held", recursive=True)
+    held = held.union(select(receivables.c.id).where(receivables.c.parent_id == held.c.id))
+    return or_(
+        receivables.c.debtor == me,
+        receivables.c.creditor == me,
+        receivables.c.id.in_(select(held.c.id)),
+    )
+
+
+def describe(row: Any) -> dict[str, Any]:
+    """A receivable as the API answers it."""
+    return {
+        "id": row.id,
+        "parent_id": row.parent_id,
+        "root_id": row.root_id,
+        "debtor": to_checksum_address(row.debtor),
+        "creditor": to_checksum_address(row.creditor),
+        "holder": to_checksum_address(row.holder),
+        "amount": str(row.amount),
+        "currency": row.currency,
+        "issue_date": datetime.fromtimestamp(row.issue_date, UTC),
+        "due_date": datetime.fromtimestamp(row.due_date, UTC),
+        "invoice_key": row.invoice_key,
+        "document_hash": row.document_hash,
+        "status": row.status,
+        "frozen": row.frozen,
+        "children": list(range(row.first_child_id, row.first_child_id + row.child_count)),
+        "outstanding": None if row.outstanding is None else str(row.outstanding),
+        "created_block": row.created_block,
+        "updated_block": row.updated_block,
+    }
+
+
+class ReceivableService:
+    """The receivable operations of one request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.writer = Writer(runtime)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, caller: Caller, receivable_id: int) -> Any:
+        """The row of a receivable ``caller`` is a party to; NotFound otherwise."""
+        query = select(receivables).where(receivables.c.id == receivable_id, visible_to(caller))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no receivable {receivable_id}", error="ReceivableUnknown",
+                           id=receivable_id)  # fmt: skip
+        return row
+
+    def current(self, receivable_id: int) -> Any:
+        """The indexed row, unguarded: only for answering a write its caller just made."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(receivables).where(receivables.c.id == receivable_id)).one()
+
+    def list(
+        self, caller: Caller, filters: Filters, after: int | None, limit: int
+    ) -> tuple[list[Any], int | None]:
+        """Receivables the caller is a party to, by id, ``limit`` after id ``after``."""
+        query: Select = select(receivables).where(visible_to(caller))
+        column = receivables.c
+        conditions = []
+        if filters.status:
+            conditions.append(column.status == filters.status)
+        if filters.currency:
+            conditions.append(column.currency == filters.currency)
+        if filters.due_from is not None:
+            conditions.append(column.due_date >= filters.due_from)
+        if filters.due_to is not None:
+            conditions.append(column.due_date <= filters.due_to)
+        if filters.counterparty:
+            other = filters.counterparty.lower()
+            conditions.append(or_(column.debtor == other, column.creditor == other,
+                                  column.holder == other))  # fmt: skip
+        if filters.root_id is not None:
+            conditions.append(column.root_id == filters.root_id)
+        if after is not None:
+            conditions.append(column.id > after)
+        if conditions:
+            query = query.where(and_(*conditions))
+        query = query.order_by(column.id).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        page = rows[:limit]
+        return page, (page[-1].id if len(rows) > limit and page else None)
+
+    def rows(self, caller: Caller, ids: list[int]) -> list[Any]:
+        """The visible rows of ``ids``, in that order."""
+        if not ids:
+            return []
+        query = select(receivables).where(receivables.c.id.in_(ids), visible_to(caller))
+        with self.engine.connect() as conn:
+            by_id = {row.id: row for row in conn.execute(query)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    # --- registration -----------------------------------------------------------------
+
+    def invoice_key(self, seller_tax_id: str, number: str, invoice_type: str) -> bytes:
+        """The consortium's invoice key of one invoice."""
+        salt = consortium_salt(
+            self.runtime.settings.invoice_key_salt,
+            self.runtime.chain_id,
+            self.runtime.contracts.address("receivables"),
+        )
+        return invoice_key(salt, seller_tax_id, number, invoice_type)
+
+    def check(self, caller: Caller, registration: Registration) -> list[tuple[str, str, str]]:
+        """What the index shows the ledger would refuse: (field, error, message) per problem."""
+        problems = []
+        if caller.is_(registration.creditor):
+            problems.append(
+                ("creditor", "ReceivableSelfDealing", "the debtor cannot be the creditor")
+            )
+        elif not is_active_with(participant_row(self.engine, registration.creditor), "SUPPLIER"):
+            problems.append(("creditor", "CreditorNotActiveSupplier",
+                             f"{registration.creditor} is not an active supplier"))  # fmt: skip
+        if token_of(self.engine, registration.currency) is None:
+            problems.append(("currency", "ReceivableUnknownCurrency",
+                             f"no settlement token is listed for {registration.currency}"))  # fmt: skip
+        existing = self._registered_invoice(registration.invoice_key)
+        if existing is not None:
+            problems.append(("invoice", "ReceivableDuplicateInvoice",
+                             f"this invoice is already receivable {existing}"))  # fmt: skip
+        return problems
+
+    def register(self, caller: Caller, registration: Registration) -> WriteOutcome:
+        """Register one receivable owed by the caller."""
+        problems = self.check(caller, registration)
+        if problems:
+            field, error, message = problems[0]
+            raise (Conflict if error == "ReceivableDuplicateInvoice" else InvalidInput)(
+                message, error=error, field=field
+            )
+        call = self.runtime.contracts.call("receivables", "register", _tuple(registration))
+        return self.writer.write(caller, "receivables.register", call)
+
+    def register_batch(self, caller: Caller, batch: list[Registration]) -> list[WriteOutcome]:
+        """Register every row or none: all rows are checked and every chunk simulated first."""
+        report = []
+        seen: dict[bytes, int] = {}
+        for row, registration in enumerate(batch):
+            for field, error, message in self.check(caller, registration):
+                report.append({"row": row, "field": field, "error": error, "message": message})
+            first = seen.setdefault(registration.invoice_key, row)
+            if first != row:
+                report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
+                               "message": f"the same invoice as row {first}"})  # fmt: skip
+        if report:
+            duplicate = all(
+                r["error"] in {"ReceivableDuplicateInvoice", "DuplicateInBatch"} for r in report
+            )
+            raise (Conflict if duplicate else InvalidInput)(
+                f"{len({r['row'] for r in report})} of {len(batch)} rows would be refused; "
+                "nothing was sent",
+                error="BatchRefused",
+                rows=report,
+            )
+        size = int(self.runtime.contracts.view(self.runtime.client, "receivables", "MAX_BATCH"))
+        chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+        calls = [
+            self.runtime.contracts.call("receivables", "registerBatch", [_tuple(r) for r in chunk])
+            for chunk in chunks
+        ]
+        for call in calls:  # simulate all before sending any: all or nothing
+            self.runtime.client.estimate_gas(
+                {"from": caller.address, "to": call.to, "data": call.data}, call.abis
+            )
+        return [self.writer.write(caller, "receivables.register_batch", call) for call in calls]
+
+    # --- actions on one receivable ----------------------------------------------------
+
+    def act(self, caller: Caller, operation: str, receivable_id: int, function: str,
+            *args: Any) -> WriteOutcome:  # fmt: skip
+        """``function(id, *args)`` on the registry, for a caller party to the receivable."""
+        self.get(caller, receivable_id)
+        call = self.runtime.contracts.call("receivables", function, receivable_id, *args)
+        return self.writer.write(caller, operation, call)
+
+    def split(self, caller: Caller, receivable_id: int, amounts: list[int]) -> WriteOutcome:
+        """Split into parts summing exactly to the receivable's amount."""
+        row = self.get(caller, receivable_id)
+        if sum(amounts) != row.amount:
+            raise InvalidInput(
+                f"the parts sum to {sum(amounts)}, the receivable is {row.amount}",
+                error="ReceivableInvalidSplit",
+                field="amounts",
+                sum=sum(amounts),
+                amount=row.amount,
+            )
+        call = self.runtime.contracts.call("receivables", "split", receivable_id, amounts)
+        return self.writer.write(caller, "receivables.split", call)
+
+    def _registered_invoice(self, key: bytes) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(receivables.c.id).where(
+                    receivables.c.invoice_key == "0x" + key.hex(), receivables.c.parent_id == 0
+                )
+            ).scalar_one_or_none()
+
+
+def _tuple(registration: Registration) -> tuple[Any, ...]:
+    return (
+        registration.creditor,
+        registration.amount,
+        registration.currency.encode(),
+        registration.due_date,
+        registration.invoice_key,
+        registration.document_hash,
+    )

@@ -1,0 +1,272 @@
+"""Carrying out a write: sign (custodial) or prepare for the caller's own signature, send,
+follow to the receipt, and wait for the index to reach it.
+
+Every write of every resource goes through ``Writer.write``::
+
+    outcome = Writer(runtime).write(caller, "receivables.confirm", call)
+
+- custodial caller: the call is queued on the caller's own sender queue,
+  signed with its key, and followed to its receipt; then the index is waited
+  for (``write_index_wait`` s) so that a read by the same caller shows it.
+  ``outcome.state`` is ``done``, or ``indexing`` if the index was slower.
+- caller keeping its own key: nothing is sent. Gas is estimated (a revert
+  answers now, as it would for a custodial caller) and the unsigned
+  transaction is stored as PREPARED and returned: ``awaiting_signature``.
+  ``submit_signed`` takes the signed bytes, checks they are exactly that call
+  from the caller's address, and continues like a custodial write.
+
+Each write is a ``transactions`` row: QUEUED / PREPARED, then SENT, MINED,
+REVERTED (mined and failed), REFUSED (refused before sending) or FAILED.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import Engine, insert, select, update
+
+from ledger_app.api.identity import Caller
+from ledger_app.api.index_state import wait_for_block
+from ledger_app.api.runtime import Runtime
+from ledger_app.chain.client import Receipt
+from ledger_app.chain.rawtx import decode_raw_transaction
+from ledger_app.chain.sender import ContractCall
+from ledger_app.db.api_tables import transactions
+from ledger_app.errors import (
+    ChainError,
+    ChainTimeout,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TransactionReverted,
+)
+from ledger_app.indexer.decode import DecodedEvent, UnknownEventError
+
+DONE, INDEXING, AWAITING_SIGNATURE = "done", "indexing", "awaiting_signature"
+
+
+@dataclass
+class WriteOutcome:
+    """What became of a write."""
+
+    state: str  # done, indexing, awaiting_signature
+    transaction_id: str
+    transaction_hash: str | None = None
+    block_number: int | None = None
+    indexed_block: int | None = None
+    contract_address: str | None = None  # of a contract the transaction created
+    events: list[DecodedEvent] = field(default_factory=list)
+    unsigned: dict[str, Any] | None = None
+
+    def event(self, name: str) -> DecodedEvent:
+        """The first event called ``name`` the transaction emitted."""
+        return next(e for e in self.events if e.name == name)
+
+    def all(self, name: str) -> list[DecodedEvent]:
+        """Every event called ``name`` the transaction emitted, in log order."""
+        return [e for e in self.events if e.name == name]
+
+
+class Writer:
+    """Sends the writes of one request (see the module docstring)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine: Engine = runtime.engine
+
+    def write(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
+        """Carry out ``call`` for ``caller``; returns when indexed, or when awaiting a signature."""
+        if not self.runtime.custody.holds(caller.address):
+            return self._prepare(caller, operation, call)
+        transaction_id = self._record(caller, operation, call, custody="CUSTODIAL", status="QUEUED")
+        signer = self.runtime.custody.signer(caller.address)
+        future = self.runtime.sender.send(signer, call)
+        return self._follow(transaction_id, future)
+
+    def submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
+        """Broadcast the caller's signature of prepared transaction ``transaction_id``."""
+        row = self.find(caller, transaction_id)
+        decoded = decode_raw_transaction(raw)
+        if decoded.signer.lower() != caller.key:
+            raise Forbidden(
+                f"the transaction is signed by {decoded.signer}, not by {caller.address}",
+                error="SignerMismatch",
+                signer=decoded.signer,
+                expected=caller.address,
+            )
+        expected = {
+            "to": row.to_address,
+            "data": row.data,
+            "value": int(row.value),
+            "chain_id": row.chain_id,
+        }
+        actual = {
+            "to": decoded.to.lower() if decoded.to else None,
+            "data": "0x" + decoded.data.hex(),
+            "value": decoded.value,
+            "chain_id": decoded.chain_id,
+        }
+        differing = sorted(k for k in expected if expected[k] != actual[k])
+        if differing:
+            raise InvalidInput(
+                "the signed transaction is not the prepared call: "
+                + ", ".join(f"{k} differs" for k in differing),
+                error="TransactionMismatch",
+                field="raw_transaction",
+                differing=differing,
+            )
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(transactions)
+                .where(transactions.c.id == transaction_id, transactions.c.status == "PREPARED")
+                .values(status="SENT", updated_at=_now())
+            ).rowcount
+        if claimed != 1:
+            raise Conflict(
+                f"transaction {transaction_id} was already submitted",
+                error="TransactionAlreadySubmitted",
+                id=transaction_id,
+            )
+        call = ContractCall(
+            to=row.to_address,
+            data=bytes.fromhex(row.data[2:]),
+            value=int(row.value),
+            abis=self.runtime.contracts.error_abis,
+        )
+        future = self.runtime.sender.send_signed(caller.address, raw, call)
+        return self._follow(transaction_id, future)
+
+    def find(self, caller: Caller, transaction_id: str) -> Any:
+        """The caller's transaction row (auditors: anyone's); NotFound otherwise."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(transactions).where(transactions.c.id == transaction_id)
+            ).first()
+        if row is None or not (caller.is_(row.participant) or caller.reads_all):
+            raise NotFound(
+                f"no transaction {transaction_id}", error="TransactionUnknown", id=transaction_id
+            )
+        return row
+
+    # --- internals ------------------------------------------------------------------
+
+    def _prepare(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
+        client = self.runtime.client
+        tx: dict[str, Any] = {
+            "from": caller.address,
+            "data": call.data,
+            "value": call.value,
+            "chainId": self.runtime.chain_id,
+        }
+        if call.to is not None:
+            tx["to"] = to_checksum_address(call.to)
+        gas = client.estimate_gas(tx, call.abis)  # a revert is answered now
+        nonce = client.get_transaction_count(caller.address, "pending")
+        fees = client.fee_fields()
+        transaction_id = self._record(
+            caller, operation, call, custody="EXTERNAL", status="PREPARED"
+        )
+        unsigned = {
+            "to": tx.get("to"),
+            "data": "0x" + call.data.hex(),
+            "value": hex(call.value),
+            "nonce": hex(nonce),
+            "gas": hex(gas),
+            "chainId": hex(self.runtime.chain_id),
+            **{name: hex(value) for name, value in fees.items()},
+        }
+        return WriteOutcome(AWAITING_SIGNATURE, transaction_id, unsigned=unsigned)
+
+    def _follow(self, transaction_id: str, future: Any) -> WriteOutcome:
+        settings = self.runtime.settings
+        try:
+            receipt: Receipt = future.result(timeout=settings.receipt_timeout * 2 + 30)
+        except TransactionReverted as exc:
+            status = "REVERTED" if exc.transaction_hash else "REFUSED"
+            self._update(transaction_id, status=status, tx_hash=exc.transaction_hash,
+                         error=exc.error_name or str(exc))  # fmt: skip
+            raise
+        except ChainTimeout as exc:
+            self._update(
+                transaction_id, status="SENT", tx_hash=exc.transaction_hash, error=str(exc)
+            )
+            raise
+        except ChainError as exc:
+            self._update(transaction_id, status="FAILED", error=str(exc))
+            raise
+        self._update(transaction_id, status="MINED", tx_hash=receipt.transaction_hash,
+                     block_number=receipt.block_number)  # fmt: skip
+        indexed = wait_for_block(
+            self.engine,
+            self.runtime.chain_id,
+            receipt.block_number,
+            settings.write_index_wait,
+            nudge=self.runtime.nudge_indexer,
+        )
+        return WriteOutcome(
+            state=DONE if indexed is not None else INDEXING,
+            transaction_id=transaction_id,
+            transaction_hash=receipt.transaction_hash,
+            block_number=receipt.block_number,
+            indexed_block=indexed,
+            contract_address=receipt.contract_address,
+            events=self._decode(receipt),
+        )
+
+    def _decode(self, receipt: Receipt) -> list[DecodedEvent]:
+        events = []
+        for log in receipt.logs:
+            raw = {
+                "address": str(log["address"]),
+                "topics": ["0x" + bytes(t).hex() for t in log["topics"]],
+                "data": "0x" + bytes(log["data"]).hex(),
+                "blockNumber": hex(receipt.block_number),
+                "blockHash": receipt.block_hash,
+                "transactionHash": receipt.transaction_hash,
+                "logIndex": hex(int(log["logIndex"])),
+            }
+            try:
+                events.append(self.runtime.decoder.decode(raw))
+            except UnknownEventError:
+                continue  # a contract not (yet) followed, e.g. a token being deployed
+        return events
+
+    def _record(
+        self, caller: Caller, operation: str, call: ContractCall, *, custody: str, status: str
+    ) -> str:
+        transaction_id = secrets.token_hex(8)
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(transactions).values(
+                    id=transaction_id,
+                    participant=caller.key,
+                    operation=operation,
+                    to_address=call.to.lower() if call.to else None,
+                    data="0x" + call.data.hex(),
+                    value=str(call.value),
+                    chain_id=self.runtime.chain_id,
+                    custody=custody,
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return transaction_id
+
+    def _update(self, transaction_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(transactions)
+                .where(transactions.c.id == transaction_id)
+                .values(updated_at=_now(), **values)
+            )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

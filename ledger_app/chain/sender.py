@@ -1,0 +1,251 @@
+"""Sending transactions: one queue and one worker thread per sender address.
+
+Each sender's transactions go out strictly one after the other: the next is
+built (gas, nonce, fees) only once the previous one is mined. That keeps
+nonces gap-free without a local nonce counter (the node's pending count is
+exact when nothing of ours is pending) and never leaves several transactions
+of one sender in anvil's pool, which is what stalls its automine
+(foundry-rs/foundry#10122).
+
+A transaction not mined after ``stuck_after`` seconds is looked up: if the
+node has forgotten it (dropped from the pool), the same signed bytes, same
+nonce, are sent again; if it is still pending, the worker keeps waiting up to
+``receipt_timeout`` and then reports ChainTimeout. A transaction left pending
+that way is not forgotten: the sender's next job first waits for it again
+(re-sending it if dropped) and fails with ChainTimeout while it is unresolved,
+so nothing is sent on top of an unmined nonce and nothing is lost silently.
+
+Reverts found by gas estimation raise TransactionReverted before anything is
+sent; a mined transaction that reverted is replayed to decode its error.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+
+from ledger_app.chain.abi import ABI
+from ledger_app.chain.client import ChainClient, Receipt
+from ledger_app.chain.rawtx import decode_raw_transaction
+from ledger_app.errors import ChainTimeout, RPCError, TransactionLost
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContractCall:
+    """What a write does on chain: ``to`` (None: create a contract), calldata and value."""
+
+    to: str | None
+    data: bytes
+    value: int = 0
+    abis: Sequence[ABI] = field(default=(), repr=False, compare=False)
+
+
+@dataclass
+class _Job:
+    sender: str
+    call: ContractCall
+    account: LocalAccount | None = None  # custodial: the worker signs
+    raw: bytes | None = None  # external: already signed
+    future: Future[Receipt] = field(default_factory=Future)
+
+
+@dataclass
+class _InFlight:
+    transaction_hash: str
+    raw: bytes
+    nonce: int
+    tx: dict[str, Any]
+
+
+class TransactionSender:
+    """Per-address queues of transactions, each drained by a single worker thread."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        *,
+        stuck_after: float = 15.0,
+        receipt_timeout: float | None = None,
+        poll_interval: float = 0.02,
+        on_mined: Callable[[Receipt], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.stuck_after = stuck_after
+        self.receipt_timeout = receipt_timeout or client.receipt_timeout
+        self.poll_interval = poll_interval
+        self.on_mined = on_mined
+        self._workers: dict[str, _Worker] = {}
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def send(self, account: LocalAccount, call: ContractCall) -> Future[Receipt]:
+        """Queue ``call`` signed by ``account``; the future gives its receipt or the error."""
+        return self._enqueue(_Job(sender=account.address, call=call, account=account))
+
+    def send_signed(self, sender: str, raw: bytes, call: ContractCall) -> Future[Receipt]:
+        """Queue a transaction ``sender`` signed itself (``call`` is what it was checked to do)."""
+        return self._enqueue(_Job(sender=to_checksum_address(sender), call=call, raw=raw))
+
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting per sender address (for /metrics)."""
+        with self._guard:
+            return {address: w.jobs.qsize() for address, w in self._workers.items()}
+
+    def close(self) -> None:
+        """Stop the workers after their current job; queued jobs fail."""
+        with self._guard:
+            self._closed = True
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.jobs.put(None)
+        for worker in workers:
+            worker.join(timeout=self.receipt_timeout)
+
+    def _enqueue(self, job: _Job) -> Future[Receipt]:
+        with self._guard:
+            if self._closed:
+                raise RuntimeError("the transaction sender is closed")
+            key = job.sender.lower()
+            worker = self._workers.get(key)
+            if worker is None:
+                worker = self._workers[key] = _Worker(self, key)
+                worker.start()
+            worker.jobs.put(job)
+        return job.future
+
+
+class _Worker(threading.Thread):
+    """Sends one address's transactions, one at a time."""
+
+    def __init__(self, sender: TransactionSender, address: str) -> None:
+        super().__init__(name=f"sender-{address[:10]}", daemon=True)
+        self.owner = sender
+        self.client = sender.client
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.unresolved: _InFlight | None = None
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            try:
+                receipt = self._process(job)
+            except BaseException as exc:
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(receipt)
+
+    # --- one job --------------------------------------------------------------------
+
+    def _process(self, job: _Job) -> Receipt:
+        if self.unresolved is not None:
+            previous = self.unresolved
+            self._wait_mined(previous)  # raises ChainTimeout while still unresolved
+            self.unresolved = None
+        in_flight = self._signed(job) if job.account is not None else self._external(job)
+        receipt = self._wait_mined(in_flight)
+        if self.owner.on_mined is not None:
+            self.owner.on_mined(receipt)
+        if receipt.status != 1:
+            self.client.raise_revert(in_flight.tx, job.sender, receipt, job.call.abis)
+        return receipt
+
+    def _signed(self, job: _Job) -> _InFlight:
+        assert job.account is not None
+        call = job.call
+        tx: dict[str, Any] = {
+            "from": job.account.address,
+            "data": call.data,
+            "value": call.value,
+            "chainId": self.client.chain_id(),
+        }
+        if call.to is not None:
+            tx["to"] = to_checksum_address(call.to)
+        tx["gas"] = self.client.estimate_gas(tx, call.abis)  # a revert stops here: nothing sent
+        tx["nonce"] = self.client.get_transaction_count(job.account.address, "pending")
+        tx.update(self.client.fee_fields())
+        unsigned = {k: v for k, v in tx.items() if k != "from"}
+        raw = bytes(job.account.sign_transaction(unsigned).raw_transaction)
+        return self._broadcast(raw, tx["nonce"], tx, call)
+
+    def _external(self, job: _Job) -> _InFlight:
+        assert job.raw is not None
+        call = job.call
+        tx: dict[str, Any] = {"data": call.data, "value": call.value}
+        if call.to is not None:
+            tx["to"] = to_checksum_address(call.to)
+        return self._broadcast(job.raw, decode_raw_transaction(job.raw).nonce, tx, call)
+
+    def _broadcast(
+        self, raw: bytes, nonce: int, tx: dict[str, Any], call: ContractCall
+    ) -> _InFlight:
+        transaction_hash = _hash_of(raw)
+        try:
+            self.client.send_raw_transaction(raw, call.abis)
+        except RPCError as exc:
+            # Sent before (a re-send after a lost answer): wait for it like any other.
+            if "already known" not in str(exc).lower():
+                raise
+        return _InFlight(transaction_hash, raw, nonce, tx)
+
+    def _wait_mined(self, in_flight: _InFlight) -> Receipt:
+        started = time.monotonic()
+        checked_at = started
+        while True:
+            receipt = self.client.receipt_if_mined(in_flight.transaction_hash)
+            if receipt is not None:
+                return receipt
+            now = time.monotonic()
+            if now - started >= self.owner.receipt_timeout:
+                self.unresolved = in_flight
+                raise ChainTimeout(
+                    f"transaction {in_flight.transaction_hash} (nonce {in_flight.nonce}) not "
+                    f"mined after {self.owner.receipt_timeout:g} s; it stays pending and this "
+                    "sender's next transaction waits for it",
+                    transaction_hash=in_flight.transaction_hash,
+                )
+            if now - checked_at >= self.owner.stuck_after:
+                checked_at = now
+                self._resend_if_dropped(in_flight)
+            time.sleep(self.owner.poll_interval)
+
+    def _resend_if_dropped(self, in_flight: _InFlight) -> None:
+        if self.client.transaction_known(in_flight.transaction_hash):
+            log.warning("transaction %s still pending", in_flight.transaction_hash)
+            return
+        log.warning(
+            "transaction %s (nonce %d) dropped by the node; sending it again",
+            in_flight.transaction_hash,
+            in_flight.nonce,
+        )
+        try:
+            self.client.send_raw_transaction(in_flight.raw)
+        except RPCError as exc:
+            if "nonce too low" in str(exc).lower():
+                # Another transaction took the nonce: ours can never be mined now.
+                raise TransactionLost(
+                    f"transaction {in_flight.transaction_hash} was dropped and its nonce "
+                    f"{in_flight.nonce} used by another transaction",
+                    transaction_hash=in_flight.transaction_hash,
+                    nonce=in_flight.nonce,
+                ) from exc
+            if "already known" not in str(exc).lower():
+                raise
+
+
+def _hash_of(raw: bytes) -> str:
+    return "0x" + keccak(raw).hex()

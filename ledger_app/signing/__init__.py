@@ -1,0 +1,1 @@
+"""Signing for participants: custodial keystores, and whose key signs which call."""

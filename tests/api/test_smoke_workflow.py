@@ -1,0 +1,10 @@
+"""Smoke: the cast is onboarded and a receivable goes PENDING -> ACTIVE."""
+
+from __future__ import annotations
+
+from conftest import Service
+
+
+def test_register_and_confirm_receivable(service: Service) -> None:
+    receivable = service.active()
+    assert receivable["status"] == "ACTIVE"
