@@ -83,7 +83,12 @@ compile: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC)
 run: setup
 	ledger-app run
 
-test: test-contracts test-service
+# Both suites run even when the first fails, so one run reports everything.
+test: setup
+	@status=0; \
+	$(MAKE) --no-print-directory test-contracts || status=$$?; \
+	$(MAKE) --no-print-directory test-service || status=$$?; \
+	exit $$status
 
 # Skipped only while tests/contracts holds no test file yet.
 test-contracts: setup
