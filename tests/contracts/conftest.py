@@ -263,12 +263,15 @@ def reverts():
         data = exc.revert_message or ""
         if data.startswith("custom error 0x"):
             # How anvil words a custom error from an eth_call (a view): the selector in
-            # hex, then the arguments as raw bytes, one character each.
+            # hex, then the arguments as text when they happen to be valid UTF-8, else
+            # in hex (which long data may have trimmed with an ellipsis).
             selector, _, arguments = data.removeprefix("custom error ").partition(": ")
-            try:
-                raw = HexBytes(selector) + arguments.encode("latin-1")
-            except UnicodeEncodeError:  # bytes lost in the wording: the selector only
+            if "…" in arguments:  # trimmed: only the selector survives
                 raw = HexBytes(selector)
+            elif len(arguments) % 2 == 0 and all(c in "0123456789abcdef" for c in arguments):
+                raw = HexBytes(selector) + bytes.fromhex(arguments)
+            else:
+                raw = HexBytes(selector) + arguments.encode("utf-8")
         elif data.startswith("0x"):
             raw = HexBytes(data)
         else:
