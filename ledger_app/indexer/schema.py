@@ -84,6 +84,10 @@ events = Table(
     Column("log_index", Integer, primary_key=True, autoincrement=False),
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", String(66), nullable=False),
+    # The block's timestamp, kept with the event: ``blocks`` is pruned to the reorg
+    # window, and the audit trail needs every event's time (NULL only for events
+    # indexed before migration 0004).
+    Column("block_timestamp", BigInteger, nullable=True),
     _address("contract", nullable=False),
     Column("contract_kind", String(64), nullable=False),
     Column("event_name", String(64), nullable=False),
@@ -93,6 +97,7 @@ events = Table(
     Index("ix_events_contract_event", "contract", "event_name"),
     Index("ix_events_event_name", "event_name"),
     Index("ix_events_tx_hash", "tx_hash"),
+    Index("ix_events_block_timestamp", "block_timestamp"),
 )
 
 blocks = Table(

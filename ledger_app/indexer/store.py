@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +164,7 @@ class Store:
                 for mutation in mutations:
                     work.apply(mutation, block_number, undo=block_number >= undo_from)
             work.flush()
-            self._insert_events(conn, new_events)
+            self._insert_events(conn, new_events, batch.headers)
             self._insert_blocks(conn, batch.headers.values())
             floor_before = previous.undo_floor if previous else batch.start - 1
             floor = max(floor_before, min(batch.end, undo_from - 1))
@@ -248,7 +248,12 @@ class Store:
         }
         return [ev for ev in batch.events if (ev.tx_hash, ev.log_index) not in stored]
 
-    def _insert_events(self, conn: Connection, events: Sequence[DecodedEvent]) -> None:
+    def _insert_events(
+        self,
+        conn: Connection,
+        events: Sequence[DecodedEvent],
+        headers: Mapping[int, BlockHeader],
+    ) -> None:
         if not events:
             return
         rows = [
@@ -258,6 +263,7 @@ class Store:
                 "log_index": ev.log_index,
                 "block_number": ev.block_number,
                 "block_hash": ev.block_hash,
+                "block_timestamp": headers[ev.block_number].timestamp,
                 "contract": ev.address,
                 "contract_kind": ev.kind,
                 "event_name": ev.name,
