@@ -114,7 +114,6 @@ class Settings(BaseSettings):
         default=True,
         description="Run the indexer inside the API process (one process; false for replicas).",
     )
-    indexer_poll_interval: float = Field(default=0.2, gt=0)
     write_index_wait: float = Field(
         default=5.0,
         ge=0,
@@ -129,6 +128,30 @@ class Settings(BaseSettings):
         ),
     )
     batch_max_rows: int = Field(default=1_000, gt=0, description="Rows in one batch request.")
+
+    # --- indexer (ledger-app run's embedded one, index and backfill) -----------------
+    # Defaults suit anvil and a QBFT network, where a block is final once mined:
+    # no confirmations needed; the reorg window still covers anvil's own reorgs
+    # (evm_revert, anvil_reorg) and a misbehaving node.
+    indexer_confirmations: int = Field(
+        default=0, ge=0, description="Index only up to head - N (0: final at once, QBFT/anvil)."
+    )
+    indexer_poll_interval: float = Field(
+        default=0.2, gt=0, description="Seconds between looks at the head once caught up."
+    )
+    indexer_reorg_window: int = Field(
+        default=64,
+        ge=1,
+        description="Recent blocks whose changes can be undone; a deeper reorg stops the indexer.",
+    )
+    indexer_initial_range: int = Field(
+        default=2_000, ge=1, description="Blocks per eth_getLogs to begin with."
+    )
+    indexer_max_range: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most blocks per eth_getLogs (the range halves on a refusal, doubles after).",
+    )
 
     # --- storage ---------------------------------------------------------------
     state_dir: Path = Path("var")
@@ -147,6 +170,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _indexer_ranges(self) -> Settings:
+        if self.indexer_initial_range > self.indexer_max_range:
+            raise ValueError(
+                f"indexer_initial_range {self.indexer_initial_range} exceeds "
+                f"indexer_max_range {self.indexer_max_range}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _managed_node_is_local(self) -> Settings:

@@ -20,8 +20,8 @@ from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import DeploymentError
 from ledger_app.indexer.lock import WriterLock
-from ledger_app.indexer.runner import IndexerConfig, StepResult
-from ledger_app.indexer.service import build_indexer, followed_contracts
+from ledger_app.indexer.runner import StepResult
+from ledger_app.indexer.service import build_indexer, config_from_settings, followed_contracts
 from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,22 +39,31 @@ def add_commands(commands: Any) -> None:
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
+    # No defaults here: an option left out takes its LEDGER_INDEXER_* setting.
     parser.add_argument(
         "--confirmations",
         type=int,
-        default=0,
-        help="index only up to head - N (default 0: anvil, QBFT finality)",
+        help="index only up to head - N (default LEDGER_INDEXER_CONFIRMATIONS, 0)",
     )
-    parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    parser.add_argument(
+        "--poll", type=float, help="seconds between polls (default LEDGER_INDEXER_POLL_INTERVAL)"
+    )
     parser.add_argument(
         "--reorg-window",
         type=int,
-        default=64,
-        help="blocks whose changes can be undone after a reorg",
+        help="blocks whose changes can be undone after a reorg (default LEDGER_INDEXER_REORG_WINDOW)",
     )
-    parser.add_argument("--range", type=int, default=2_000, help="initial blocks per getLogs")
-    parser.add_argument("--max-range", type=int, default=50_000, help="largest blocks per getLogs")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")  # fmt: skip
+    parser.add_argument(
+        "--range",
+        type=int,
+        help="initial blocks per getLogs (default LEDGER_INDEXER_INITIAL_RANGE)",
+    )
+    parser.add_argument(
+        "--max-range",
+        type=int,
+        help="largest blocks per getLogs (default LEDGER_INDEXER_MAX_RANGE)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def index_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,13 +91,18 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
             artifacts=Artifacts.load(settings.artifacts_file),
             contracts=followed_contracts(record),
             start_block=record.deployment_block,
-            config=IndexerConfig(
+            config=config_from_settings(
+                settings,
                 confirmations=args.confirmations,
                 poll_interval=args.poll,
                 initial_range=args.range,
                 max_range=args.max_range,
             ),
-            reorg_window=args.reorg_window,
+            reorg_window=(
+                args.reorg_window
+                if args.reorg_window is not None
+                else settings.indexer_reorg_window
+            ),
             rpc_timeout=settings.rpc_timeout,
         )
         with WriterLock(engine, indexer.store.chain_id):
