@@ -1,0 +1,158 @@
+"""Pure handlers, without a chain or a database: event in, mutations out.
+
+The mutations are applied with the store's own in-memory step (``_mutate``),
+so what is checked is the row each event sequence leaves behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger_app.indexer import schema
+from ledger_app.indexer.decode import DecodedEvent
+from ledger_app.indexer.handlers import INHERITED_TERMS, ZERO_ADDRESS, mutations_for
+from ledger_app.indexer.mutations import Add, CopyFrom, Patch
+from ledger_app.indexer.store import _key_tuple, _mutate
+
+REGISTRY = "0x" + "a0" * 20
+TOKEN = "0x" + "70" * 20
+CORE, SUPPLIER, SUPPLIER2 = ("0x" + c * 20 for c in ("c1", "51", "52"))
+T0 = 1_700_000_000
+_log_index = iter(range(10_000))
+
+
+def event(kind: str, name: str, address: str = REGISTRY, block: int = 10, **args: Any):
+    return DecodedEvent(
+        kind=kind, name=name, address=address, block_number=block, block_hash="0x" + "bb" * 32,
+        tx_hash="0x" + "cc" * 32, log_index=next(_log_index), args=args,
+    )  # fmt: skip
+
+
+def apply(events: list[DecodedEvent], rows: dict | None = None) -> dict[str, dict]:
+    """Rows (table -> key tuple -> row) after the events' mutations, in order."""
+    rows = rows if rows is not None else {}
+    for e in events:
+        for m in mutations_for(e, T0 + e.block_number):
+            table = schema.READ_MODELS[m.table]
+            cache = rows.setdefault(m.table, {})
+            key = _key_tuple(table, m.key)
+            cache[key] = _mutate(table, m, cache.get(key), cache)
+    return rows
+
+
+def registered(rid: int = 1, amount: int = 1_000) -> DecodedEvent:
+    return event(
+        "ReceivableRegistry", "ReceivableRegistered", block=5, id=rid, debtor=CORE,
+        creditor=SUPPLIER, amount=amount, currency="CNY", dueDate=T0 + 90 * 86_400,
+        invoiceKey="0x" + "1e" * 32, documentHash="0x" + "d0" * 32,
+    )  # fmt: skip
+
+
+def split(parent: int, first: int, amounts: list[int], holder: str = SUPPLIER) -> DecodedEvent:
+    return event(
+        "ReceivableRegistry", "ReceivableSplit", block=7, parentId=parent, firstChildId=first,
+        amounts=amounts, holder=holder,
+    )  # fmt: skip
+
+
+def transfer(value: int, sender: str, recipient: str, token: str = TOKEN) -> DecodedEvent:
+    return event("SettlementToken", "Transfer", address=token, value=value, **{
+        "from": sender, "to": recipient})  # fmt: skip
+
+
+# --- split: children inherit the root's terms ------------------------------------------
+
+
+def test_split_children_inherit_the_roots_terms_and_take_their_own_amounts():
+    rows = apply([registered(1, 1_000), split(1, 2, [600, 300, 100])])
+
+    receivables = rows["receivables"]
+    root = receivables[(1,)]
+    assert (root["first_child_id"], root["child_count"]) == (2, 3)
+    for child_id, amount in zip((2, 3, 4), (600, 300, 100), strict=True):
+        child = receivables[(child_id,)]
+        assert {c: child[c] for c in INHERITED_TERMS} == {c: root[c] for c in INHERITED_TERMS}
+        assert child["root_id"] == 1
+        assert child["issue_date"] == T0 + 5  # the root's registration block, not the split's
+        assert (child["parent_id"], child["amount"], child["holder"]) == (1, amount, SUPPLIER)
+        assert (child["status"], child["frozen"], child["child_count"]) == ("ACTIVE", False, 0)
+        assert child["outstanding"] is None  # only a root tracks what is left to repay
+        assert child["created_block"] == 7
+
+
+def test_grandchildren_inherit_the_root_not_the_parent():
+    rows = apply(
+        [
+            registered(1, 1_000),
+            split(1, 2, [600, 400]),
+            split(2, 4, [350, 250], holder=SUPPLIER2),
+        ]
+    )
+
+    receivables = rows["receivables"]
+    for grandchild in (4, 5):
+        row = receivables[(grandchild,)]
+        assert (row["root_id"], row["parent_id"], row["holder"]) == (1, 2, SUPPLIER2)
+        assert (row["debtor"], row["creditor"]) == (CORE, SUPPLIER)
+        assert row["invoice_key"] == receivables[(1,)]["invoice_key"]
+    assert [receivables[(i,)]["amount"] for i in (4, 5)] == [350, 250]
+
+
+def test_split_says_what_to_copy_rather_than_reading_the_parent():
+    mutations = mutations_for(split(9, 20, [1, 2]), T0)
+
+    assert isinstance(mutations[0], Patch)
+    copies = mutations[1:]
+    assert all(isinstance(m, CopyFrom) for m in copies)
+    assert [m.key for m in copies] == [{"id": 20}, {"id": 21}]
+    assert {m.source_key["id"] for m in copies} == {9}
+    assert all(m.columns == INHERITED_TERMS for m in copies)
+
+
+def test_split_of_a_receivable_the_index_lacks_is_loud():
+    with pytest.raises(LookupError, match="does not exist"):
+        apply([split(1, 2, [1, 2])])
+
+
+# --- token transfers: balances and supply ----------------------------------------------
+
+
+def test_token_transfers_move_balances_and_mints_and_burns_change_the_supply():
+    rows = apply(
+        [
+            transfer(1_000, ZERO_ADDRESS, CORE),  # mint
+            transfer(300, CORE, SUPPLIER),
+            transfer(120, SUPPLIER, SUPPLIER2),
+            transfer(50, SUPPLIER2, ZERO_ADDRESS),  # burn
+            transfer(0, CORE, SUPPLIER),  # a zero transfer changes nothing
+        ]
+    )
+
+    balances = {account: row["balance"] for (_, account), row in rows["token_balances"].items()}
+    assert balances == {CORE: 700, SUPPLIER: 180, SUPPLIER2: 70}
+    assert rows["settlement_tokens"][(TOKEN,)]["total_supply"] == 1_000 - 50
+    assert sum(balances.values()) == 950
+
+
+def test_balances_are_per_token():
+    other = "0x" + "71" * 20
+    rows = apply([transfer(10, ZERO_ADDRESS, CORE), transfer(7, ZERO_ADDRESS, CORE, token=other)])
+
+    assert rows["token_balances"][(TOKEN, CORE)]["balance"] == 10
+    assert rows["token_balances"][(other, CORE)]["balance"] == 7
+
+
+def test_transfer_mutations_are_exact_for_uint256_values():
+    value = 2**256 - 1
+    mint, credit = mutations_for(transfer(value, ZERO_ADDRESS, CORE), T0)
+
+    assert mint == Add("settlement_tokens", {"address": TOKEN}, "total_supply", value)
+    assert credit == Add("token_balances", {"token": TOKEN, "account": CORE}, "balance", value)
+    rows = apply([transfer(value, ZERO_ADDRESS, CORE), transfer(value - 1, CORE, SUPPLIER)])
+    assert rows["token_balances"][(TOKEN, CORE)]["balance"] == 1
+
+
+def test_events_without_a_handler_change_nothing():
+    assert mutations_for(event("FxSettlement", "CorridorSet", fromJurisdiction="CN"), T0) == []
