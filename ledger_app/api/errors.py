@@ -165,7 +165,7 @@ def error_body(error: LedgerError) -> dict[str, Any]:
     if isinstance(error, RequestError):
         return {
             "error": error.error,
-            "args": {k: _jsonable(v) for k, v in error.args_.items()},
+            "args": {k: _jsonable(v, small_ints=True) for k, v in error.args_.items()},
             "message": str(error),
         }
     args: dict[str, Any] = {}
@@ -188,17 +188,19 @@ def validation_body(error: RequestValidationError) -> dict[str, Any]:
     }
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, *, small_ints: bool = False) -> Any:
+    # Contract values are uint256: decimal strings. Request errors keep row numbers and
+    # the like as JSON numbers (``small_ints``) while they fit a double exactly.
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return str(value)
+        return value if small_ints and abs(value) < 2**53 else str(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, small_ints=small_ints) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v, small_ints=small_ints) for k, v in value.items()}
     return value
 
 
