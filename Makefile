@@ -49,8 +49,10 @@ $(STAMP_PYTHON): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	grep -q SOLCX_BINARY_PATH $(VENV)/bin/activate || \
-	  echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' >> $(VENV)/bin/activate
+	grep -q '^# make setup: toolchain' $(VENV)/bin/activate || printf '%s\n' \
+	  '# make setup: toolchain for a manual `ape compile` / `ape test`' \
+	  'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' \
+	  'export PATH="$(ANVIL_DIR):$$PATH"' >> $(VENV)/bin/activate
 	touch $@
 
 # npm ci wants the lock to list anvil's package for every platform, but the
