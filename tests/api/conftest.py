@@ -76,6 +76,7 @@ class Service:
     client: ChainClient
     contracts: LedgerContracts
     operator_key: str
+    operator_address: str
     keys: dict[str, str] = field(default_factory=dict)  # cast name -> API key
     addresses: dict[str, str] = field(default_factory=dict)  # cast name -> address
     external: dict[str, LocalAccount] = field(default_factory=dict)  # self-signing accounts
@@ -193,6 +194,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                 client=client,
                 contracts=LedgerContracts(artifacts, outcome.record),
                 operator_key=operator_key.key,
+                operator_address=outcome.record.operator,
             )
             for name, roles in CAST.items():
                 onboard(svc, name, roles)
