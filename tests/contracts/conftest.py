@@ -344,6 +344,39 @@ def terms(chain):
 
 
 @pytest.fixture
+def untraced_chain(chain, networks):
+    """Switches ape, for one test, to a second anvil started exactly like ape-foundry's
+    but without --steps-tracing, and yields its provider; deploy what the test needs
+    inside it. ape-foundry's anvil records every EVM step of every transaction and
+    keeps it: clearing 5,000 leaves there grows it past 20 GB and it is killed."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [arg for arg in chain.provider.build_command() if arg != "--steps-tracing"]
+    command[command.index("--port") + 1] = str(port)
+    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if node.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"untraced anvil did not start: {command}")
+            time.sleep(0.1)
+        settings = {"host": f"http://127.0.0.1:{port}"}
+        with networks.ethereum.local.use_provider("foundry", provider_settings=settings) as p:
+            yield p
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+@pytest.fixture
 def finance(desk, terms, supplier, financier, funded):
     """Requests, offers and accepts: `holder` finances receivable `rid` with
     `funder` on `terms(**overrides)`. Returns the financing id."""
