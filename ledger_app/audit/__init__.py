@@ -1,0 +1,6 @@
+"""The auditor's side of the ledger: traces from the events table, verification against
+the node, scoped views, queries and streamed exports.
+
+Pure-ish modules: they read the index through SQLAlchemy and the chain through plain
+JSON-RPC; the HTTP routes (ledger_app/api/routes/audit.py) and the CLI only call them.
+"""

@@ -1,0 +1,492 @@
+"""A receivable's trace: the tree from its root, and every step of it from the events table.
+
+Steps come from the raw ``events`` table, never from the read models, so that each
+one names the log it rests on (block number, block hash, tx hash, log index) and can
+be checked against the chain (verify.py). The read models only say which receivables
+belong to the tree and what they look like now.
+
+What belongs to a tree:
+
+- ReceivableRegistry events of its receivables (registration, status changes,
+  splits, transfers, freezes, settlement);
+- FinancingDesk events of financings requested on them (request, offers, acceptance,
+  cancellation, default, recourse);
+- MaturityClearing's repayment of the root and redemption of its leaves;
+- FxSettlement PvP settlements whose ``referenceId`` is one of its receivables, and
+  HashTimeLock locks carrying such a settlement's UETR (the other ledger's leg);
+- settlement-token transfers in the same transaction as any of those (disbursement,
+  escrow, refund, repayment and payout legs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ledger_app.audit.encode import EventEncoder
+from ledger_app.indexer import schema
+from ledger_app.indexer.handlers import OFFER_STATUS, RECEIVABLE_STATUS
+
+#: The events a trace follows, by contract kind (token transfers are found by tx).
+FOLLOWED = {
+    "ReceivableRegistry": (
+        "ReceivableRegistered", "ReceivableStatusChanged", "ReceivableSplit",
+        "ReceivableTransferred", "ReceivableFrozen", "ReceivableUnfrozen", "ReceivableSettled",
+    ),
+    "FinancingDesk": (
+        "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
+        "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
+    ),
+    "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
+    "FxSettlement": ("PvpSettled",),
+    "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
+}  # fmt: skip
+
+#: What a token transfer is for, by the event that shares its transaction (first wins).
+_TRANSFER_PURPOSE = (
+    ("FinancingAccepted", "disbursement"),
+    ("FinancingOffered", "escrow"),
+    ("FinancingOfferClosed", "escrow_refund"),
+    ("FinancingCancelled", "escrow_refund"),
+    ("RootRepaid", "repayment"),
+    ("LeafRedeemed", "redemption_payout"),
+    ("PvpSettled", "pvp_leg"),
+    ("HtlcLocked", "htlc_escrow"),
+    ("HtlcClaimed", "htlc_release"),
+    ("HtlcRefunded", "htlc_refund"),
+)
+_TX_CHUNK = 400  # tx hashes per IN (...) query
+
+
+class ReceivableNotIndexed(LookupError):
+    """The index holds no receivable with this id."""
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of the events table, args parsed."""
+
+    contract_kind: str
+    event_name: str
+    contract: str
+    block_number: int
+    block_hash: str
+    block_timestamp: int | None
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any]
+
+
+def build_trace(
+    conn: Connection,
+    chain_id: int,
+    receivable_id: int,
+    encoder: EventEncoder | None = None,
+) -> dict[str, Any]:
+    """The full trace of the tree ``receivable_id`` belongs to, as JSON-ready data.
+
+    ``encoder`` (from the ABIs) adds each step's raw log (address, topics, data), which
+    an exported trace must carry for scripts/verify_trace.py. Raises
+    ReceivableNotIndexed for an unknown id.
+    """
+    r = schema.receivables
+    row = conn.execute(
+        select(r.c.root_id, r.c.created_block).where(r.c.id == receivable_id)
+    ).first()
+    if row is None:
+        raise ReceivableNotIndexed(receivable_id)
+    root_id = int(row.root_id)
+    nodes = [
+        dict(n)
+        for n in conn.execute(select(r).where(r.c.root_id == root_id).order_by(r.c.id)).mappings()
+    ]
+    root = next(n for n in nodes if n["id"] == root_id)
+    currency = root["currency"]
+    tokens = _token_currencies(conn)
+    events = _tree_events(conn, chain_id, {n["id"] for n in nodes}, root_id, root["created_block"])
+    events += _token_transfers(conn, chain_id, {e.tx_hash for e, _ in events})
+    events.sort(key=lambda pair: (pair[0].block_number, pair[0].log_index))
+    timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
+    anchors = _anchors(events)
+    steps = []
+    for seq, (event, rid) in enumerate(events, start=1):
+        if rid is None:  # a token transfer: the receivable of its transaction's step
+            rid = anchors.get(event.tx_hash)
+        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event))
+        step["seq"] = seq
+        step["block_timestamp"] = timestamps.get(event.block_number)
+        if encoder is not None:
+            step["raw"] = {"address": event.contract,
+                           **encoder.encode(event.contract_kind, event.event_name, event.args)}  # fmt: skip
+        steps.append(step)
+    return {
+        "chain_id": chain_id,
+        "receivable_id": receivable_id,
+        "root_id": root_id,
+        "as_of_block": _checkpoint(conn, chain_id),
+        "registry": _registry_address(steps),
+        "receivables": [_node(n, nodes) for n in nodes],
+        "steps": steps,
+    }
+
+
+def describe(
+    event: EventRow,
+    receivable_id: int | None,
+    currency: str,
+    tokens: Mapping[str, str],
+    *,
+    anchors_purpose: str | None = None,
+) -> dict[str, Any]:
+    """One event as a trace step: kind, actors, amounts with currency, and where it is."""
+    a = event.args
+    kind, actors, amounts, details = _STEP_BUILDERS[event.event_name](a, currency, tokens, event)
+    if event.event_name == "Transfer" and anchors_purpose:
+        details["purpose"] = anchors_purpose
+    return {
+        "receivable_id": receivable_id,
+        "kind": kind,
+        "event": event.event_name,
+        "contract_kind": event.contract_kind,
+        "contract": event.contract,
+        "actors": actors,
+        "amounts": amounts,
+        "details": details,
+        "block_number": event.block_number,
+        "block_hash": event.block_hash,
+        "tx_hash": event.tx_hash,
+        "log_index": event.log_index,
+        "args": a,
+    }
+
+
+def iter_events(conn: Connection, query: Any, *, yield_per: int = 1000) -> Iterator[EventRow]:
+    """Rows of an events query, streamed from a server-side cursor."""
+    result = conn.execution_options(yield_per=yield_per).execute(query)
+    for row in result:
+        yield EventRow(
+            contract_kind=row.contract_kind,
+            event_name=row.event_name,
+            contract=row.contract,
+            block_number=int(row.block_number),
+            block_hash=row.block_hash,
+            block_timestamp=None if row.block_timestamp is None else int(row.block_timestamp),
+            tx_hash=row.tx_hash,
+            log_index=int(row.log_index),
+            args=json.loads(row.args),
+        )
+
+
+def event_columns() -> list[Any]:
+    """The events columns an EventRow needs."""
+    e = schema.events
+    return [
+        e.c.contract_kind, e.c.event_name, e.c.contract, e.c.block_number, e.c.block_hash,
+        e.c.block_timestamp, e.c.tx_hash, e.c.log_index, e.c.args,
+    ]  # fmt: skip
+
+
+# --- finding the tree's events -------------------------------------------------------
+
+
+def _tree_events(
+    conn: Connection, chain_id: int, ids: set[int], root_id: int, since_block: int
+) -> list[tuple[EventRow, int | None]]:
+    e = schema.events
+    names = [n for ns in FOLLOWED.values() for n in ns]
+    query = (
+        select(*event_columns())
+        .where(
+            e.c.chain_id == chain_id,
+            e.c.block_number >= since_block,
+            e.c.contract_kind.in_(list(FOLLOWED)),
+            e.c.event_name.in_(names),
+        )
+        .order_by(e.c.block_number, e.c.log_index)
+    )
+    financings: dict[int, int] = {}  # financing id -> receivable id
+    uetrs: dict[str, int] = {}  # PvP UETR -> receivable id
+    locks: dict[int, int] = {}  # HTLC lock id -> receivable id
+    found: list[tuple[EventRow, int | None]] = []
+    for event in iter_events(conn, query):
+        a, name = event.args, event.event_name
+        rid: int | None = None
+        if event.contract_kind == "ReceivableRegistry":
+            rid = a["parentId"] if name == "ReceivableSplit" else a["id"]
+        elif name == "FinancingRequested":
+            if a["receivableId"] in ids:
+                financings[a["financingId"]] = rid = a["receivableId"]
+        elif event.contract_kind == "FinancingDesk":
+            rid = financings.get(a["financingId"])
+        elif name == "RootRepaid":
+            rid = a["rootId"] if a["rootId"] == root_id else None
+        elif name == "LeafRedeemed":
+            rid = a["leafId"]
+        elif name == "PvpSettled":
+            if a["referenceId"] in ids:
+                uetrs[a["uetr"]] = rid = a["referenceId"]
+        elif name == "HtlcLocked":
+            if a["uetr"] in uetrs:
+                locks[a["lockId"]] = rid = uetrs[a["uetr"]]
+        else:  # HtlcClaimed, HtlcRefunded
+            rid = locks.get(a["lockId"])
+        if rid is not None and rid in ids:
+            found.append((event, rid))
+    return found
+
+
+def _token_transfers(
+    conn: Connection, chain_id: int, tx_hashes: Iterable[str]
+) -> list[tuple[EventRow, int | None]]:
+    e = schema.events
+    hashes = sorted(tx_hashes)
+    found: list[tuple[EventRow, int | None]] = []
+    for i in range(0, len(hashes), _TX_CHUNK):
+        query = select(*event_columns()).where(
+            e.c.chain_id == chain_id,
+            e.c.tx_hash.in_(hashes[i : i + _TX_CHUNK]),
+            e.c.contract_kind == "SettlementToken",
+            e.c.event_name == "Transfer",
+        )
+        found += [(event, None) for event in iter_events(conn, query)]
+    return found
+
+
+def _anchors(events: list[tuple[EventRow, int | None]]) -> dict[str, int]:
+    # A transaction's receivable: that of its first traced (non-token) event.
+    anchors: dict[str, int] = {}
+    for event, rid in events:
+        if rid is not None:
+            anchors.setdefault(event.tx_hash, rid)
+    return anchors
+
+
+def _purpose(events: list[tuple[EventRow, int | None]], transfer: EventRow) -> str | None:
+    # The traced event just before the transfer in its transaction says what it is for
+    # (accept disburses, then refunds the other offers); else the first one after it.
+    if transfer.event_name != "Transfer":
+        return None
+    same_tx = [e for e, rid in events if e.tx_hash == transfer.tx_hash and rid is not None]
+    before = [e for e in same_tx if e.log_index < transfer.log_index]
+    after = [e for e in same_tx if e.log_index > transfer.log_index]
+    purposes = dict(_TRANSFER_PURPOSE)
+    for event in [*reversed(before), *after]:
+        if event.event_name in purposes:
+            return purposes[event.event_name]
+    return None
+
+
+def _fill_timestamps(
+    conn: Connection, chain_id: int, events: list[EventRow]
+) -> dict[int, int | None]:
+    stamps: dict[int, int | None] = {e.block_number: e.block_timestamp for e in events}
+    missing = [n for n, t in stamps.items() if t is None]
+    if missing:  # events indexed before migration 0004: the blocks table may still know
+        b = schema.blocks
+        for number, timestamp in conn.execute(
+            select(b.c.number, b.c.timestamp).where(
+                b.c.chain_id == chain_id, b.c.number.in_(missing)
+            )
+        ):
+            stamps[int(number)] = int(timestamp)
+    return stamps
+
+
+def _token_currencies(conn: Connection) -> dict[str, str]:
+    t = schema.settlement_tokens
+    return {a: c for a, c in conn.execute(select(t.c.address, t.c.currency)) if c}
+
+
+def _checkpoint(conn: Connection, chain_id: int) -> int | None:
+    c = schema.checkpoint
+    value = conn.execute(select(c.c.block_number).where(c.c.chain_id == chain_id)).scalar()
+    return None if value is None else int(value)
+
+
+def _registry_address(steps: list[dict[str, Any]]) -> str | None:
+    return next((s["contract"] for s in steps if s["contract_kind"] == "ReceivableRegistry"), None)
+
+
+def _node(row: Mapping[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    by_id = {n["id"]: n for n in nodes}
+    tier, parent = 0, row["parent_id"]
+    while parent:
+        tier += 1
+        parent = by_id[parent]["parent_id"] if parent in by_id else 0
+    return {
+        "id": row["id"],
+        "parent_id": row["parent_id"],
+        "root_id": row["root_id"],
+        "tier": tier,
+        "children": [n["id"] for n in nodes if n["parent_id"] == row["id"]],
+        "debtor": row["debtor"],
+        "creditor": row["creditor"],
+        "holder": row["holder"],
+        "amount": str(row["amount"]),
+        "currency": row["currency"],
+        "due_date": row["due_date"],
+        "status": row["status"],
+        "frozen": bool(row["frozen"]),
+    }
+
+
+# --- one step per event --------------------------------------------------------------
+
+Built = tuple[str, dict[str, str], list[dict[str, str]], dict[str, Any]]
+
+
+def _money(amount: int, currency: str | None, role: str) -> dict[str, str]:
+    return {"role": role, "amount": str(amount), "currency": currency or "?"}
+
+
+def _registered(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("registration", {"debtor": a["debtor"], "creditor": a["creditor"]},
+            [_money(a["amount"], a["currency"], "face")],
+            {"due_date": a["dueDate"], "invoice_key": a["invoiceKey"]})  # fmt: skip
+
+
+def _status(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    old, new = RECEIVABLE_STATUS[a["from"]], RECEIVABLE_STATUS[a["to"]]
+    kind = {
+        ("PENDING", "ACTIVE"): "confirmation",
+        ("PENDING", "REJECTED"): "rejection",
+        ("PENDING", "CANCELLED"): "cancellation",
+    }.get(
+        (old, new),
+        {"DEFAULTED": "default", "OVERDUE": "overdue", "SETTLED": "settled"}.get(
+            new, "status_change"
+        ),
+    )
+    return kind, {"actor": a["actor"]}, [], {"from": old, "to": new}
+
+
+def _split(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    children = [a["firstChildId"] + i for i in range(len(a["amounts"]))]
+    return ("split", {"holder": a["holder"]},
+            [_money(v, cur, f"child {c}") for c, v in zip(children, a["amounts"], strict=True)],
+            {"children": children})  # fmt: skip
+
+
+def _transferred(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "transfer", {"from": a["from"], "to": a["to"], "actor": a["actor"]}, [], {}
+
+
+def _frozen(a: dict, _c: str, _t: Mapping, e: EventRow) -> Built:
+    kind = "freeze" if e.event_name == "ReceivableFrozen" else "unfreeze"
+    return kind, {"regulator": a["regulator"]}, [], {}
+
+
+def _settled(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("settlement", {"holder": a["holder"]},
+            [_money(a["amount"], cur, "paid"), _money(a["outstanding"], cur, "root outstanding")],
+            {"root_id": a["rootId"]})  # fmt: skip
+
+
+def _requested(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("financing_request", {"supplier": a["supplier"], "financier": a["financier"]}, [],
+            {"financing_id": a["financingId"]})  # fmt: skip
+
+
+def _offered(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    terms = a["terms"]
+    return ("financing_offer", {"financier": a["financier"]},
+            [_money(a["advance"], cur, "advance"), _money(a["discount"], cur, "discount"),
+             _money(terms["fee"], cur, "fee"), _money(a["proceeds"], cur, "proceeds")],
+            {"financing_id": a["financingId"], "offer_index": a["offerIndex"],
+             "advance_rate_bps": terms["advanceRateBps"], "discount_rate_bps": terms["discountRateBps"],
+             "recourse": terms["recourse"], "expiry": terms["expiry"]})  # fmt: skip
+
+
+def _offer_closed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("offer_closed", {"actor": a["actor"]}, [_money(a["refunded"], cur, "refunded")],
+            {"financing_id": a["financingId"], "offer_index": a["offerIndex"],
+             "status": OFFER_STATUS[a["status"]]})  # fmt: skip
+
+
+def _accepted(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("financing_acceptance", {"supplier": a["supplier"], "financier": a["financier"]},
+            [_money(a["proceeds"], cur, "proceeds")],
+            {"financing_id": a["financingId"], "offer_index": a["offerIndex"]})  # fmt: skip
+
+
+def _cancelled(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return (
+        "financing_cancellation",
+        {"supplier": a["supplier"]},
+        [],
+        {"financing_id": a["financingId"]},
+    )
+
+
+def _defaulted(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("financing_default", {"financier": a["financier"]}, [],
+            {"financing_id": a["financingId"], "recourse": a["recourse"]})  # fmt: skip
+
+
+def _recourse(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("recourse", {"financier": a["financier"], "supplier": a["supplier"]},
+            [_money(a["amountDue"], cur, "due")], {"financing_id": a["financingId"]})  # fmt: skip
+
+
+def _repaid(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "repayment", {"debtor": a["debtor"]}, [_money(a["amount"], a["currency"], "repaid")], {}
+
+
+def _redeemed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return "redemption", {"holder": a["holder"]}, [_money(a["amount"], cur, "paid")], {}
+
+
+def _pvp(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("cross_border_settlement",
+            {"payer": a["payer"], "payee": a["payee"], "provider": a["provider"]},
+            [_money(a["sellAmount"], a["sellCurrency"], "sold"),
+             _money(a["buyAmount"], a["buyCurrency"], "bought")],
+            {"uetr": a["uetr"], "quote_id": a["quoteId"]})  # fmt: skip
+
+
+def _htlc_locked(a: dict, _c: str, tokens: Mapping, _e: EventRow) -> Built:
+    return ("htlc_lock", {"sender": a["sender"], "recipient": a["recipient"]},
+            [_money(a["amount"], tokens.get(a["token"]), "locked")],
+            {"lock_id": a["lockId"], "uetr": a["uetr"], "timeout": a["timeout"]})  # fmt: skip
+
+
+def _htlc_claimed(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "htlc_claim", {"recipient": a["recipient"]}, [], {"lock_id": a["lockId"]}
+
+
+def _htlc_refunded(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "htlc_refund", {"sender": a["sender"]}, [], {"lock_id": a["lockId"]}
+
+
+def _token_transfer(a: dict, _c: str, tokens: Mapping, e: EventRow) -> Built:
+    return ("token_transfer", {"from": a["from"], "to": a["to"]},
+            [_money(a["value"], tokens.get(e.contract), "value")], {})  # fmt: skip
+
+
+_STEP_BUILDERS = {
+    "ReceivableRegistered": _registered,
+    "ReceivableStatusChanged": _status,
+    "ReceivableSplit": _split,
+    "ReceivableTransferred": _transferred,
+    "ReceivableFrozen": _frozen,
+    "ReceivableUnfrozen": _frozen,
+    "ReceivableSettled": _settled,
+    "FinancingRequested": _requested,
+    "FinancingOffered": _offered,
+    "FinancingOfferClosed": _offer_closed,
+    "FinancingAccepted": _accepted,
+    "FinancingCancelled": _cancelled,
+    "FinancingDefaulted": _defaulted,
+    "RecourseClaimRecorded": _recourse,
+    "RootRepaid": _repaid,
+    "LeafRedeemed": _redeemed,
+    "PvpSettled": _pvp,
+    "HtlcLocked": _htlc_locked,
+    "HtlcClaimed": _htlc_claimed,
+    "HtlcRefunded": _htlc_refunded,
+    "Transfer": _token_transfer,
+}
