@@ -18,6 +18,7 @@ from ledger_app.api.idempotency import IdempotencyMiddleware
 from ledger_app.api.metrics import Metrics
 from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
+    audit,
     currencies,
     documents,
     health,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
+    app.include_router(audit.router)
     check_permissions(app)
     # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
     app.add_middleware(IdempotencyMiddleware)

@@ -98,6 +98,18 @@ PERMISSIONS: dict[str, Permission] = {
     # --- transactions (non-custodial signing, status of a write) ---------------------------
     "transactions.submit": _write(*(EVERYONE - {Role.AUDITOR}), party=True),
     "transactions.show": _read(EVERYONE, party=True),
+    # --- audit (ledger_app/api/routes/audit.py) ------------------------------------------
+    # A trace is for its parties (scoped, see ledger_app/audit/scope.py) and in full for readers.
+    "audit.trace": _read(TRADERS | READERS, party=True),
+    "audit.verify": _read(TRADERS | READERS, party=True),
+    "audit.participant_events": _read(READERS),
+    "audit.transaction": _read(READERS),
+    "audit.receivables": _read(READERS),
+    "audit.exposure": _read(READERS),
+    "audit.export_events": _read(READERS),
+    "audit.export_traces": _read(READERS),
+    "audit.reconcile": _read(READERS | {Role.OPERATOR}),
+    "audit.access_log": _read(READERS),
 }
 
 

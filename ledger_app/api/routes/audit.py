@@ -1,0 +1,275 @@
+"""Auditors' routes: receivable traces and their verification against the node, queries,
+streamed exports, reconciliation of the index and the access log (read only).
+
+The work is in ledger_app/audit; these handlers only pick the caller's view. Traces
+are for every trader who took part (scoped: ledger_app/audit/scope.py) and in full for
+auditors, regulators and the debtor; everything else here is for auditors and
+regulators (the operator also reconciles).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy import select
+
+from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.identity import Caller
+from ledger_app.api.runtime import Runtime
+from ledger_app.audit import queries
+from ledger_app.audit.encode import EventEncoder
+from ledger_app.audit.export import export_events, export_traces
+from ledger_app.audit.scope import scoped_trace
+from ledger_app.audit.text import render_tree
+from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
+from ledger_app.audit.verify import verify_trace
+from ledger_app.db.api_tables import access_log
+from ledger_app.errors import InvalidInput, NotFound
+from ledger_app.indexer.reconcile import digest, reconcile
+from ledger_app.indexer.rpc import RpcClient
+from ledger_app.indexer.service import KINDS
+
+router = APIRouter(tags=["audit"])
+
+Format = Literal["csv", "ndjson"]
+_MEDIA = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
+def _abis(runtime: Runtime) -> dict[str, Any]:
+    return {kind: runtime.contracts.abi(kind) for kind in KINDS}
+
+
+def _rpc(runtime: Runtime) -> RpcClient:
+    return RpcClient(runtime.settings.rpc_url, timeout=runtime.settings.rpc_timeout)
+
+
+def _trace_for(runtime: Runtime, caller: Caller, receivable_id: int) -> tuple[dict, dict]:
+    """(full trace, the caller's view of it); 404 when unknown or the caller is no party."""
+    with runtime.engine.connect() as conn:
+        try:
+            full = build_trace(conn, runtime.chain_id, receivable_id, EventEncoder(_abis(runtime)))
+        except ReceivableNotIndexed:
+            full = None
+    view = None
+    if full is not None:
+        view = full if caller.reads_all else scoped_trace(full, caller.key)
+    if full is None or view is None:
+        raise NotFound(
+            f"no receivable {receivable_id}", error="ReceivableNotFound", id=receivable_id
+        )
+    return full, view
+
+
+def _period(start: datetime | None, end: datetime | None) -> queries.Period:
+    return queries.Period(
+        start=int(start.timestamp()) if start else None, end=int(end.timestamp()) if end else None
+    )
+
+
+@router.get("/v1/receivables/{receivable_id}/trace", operation_id="audit.trace")
+def trace(
+    receivable_id: int,
+    caller: ActorDep,
+    runtime: RuntimeDep,
+    _block: BlockDep,
+    format: Literal["json", "text"] = "json",
+) -> Any:
+    """The tree from the receivable's root with every step (actors, amounts with currency,
+    block number, timestamp and hash, tx hash, log index; raw log for full views).
+    Auditors, regulators and the debtor see it all; another party sees its path from the
+    root, other participants masked. ``format=text``: the readable tree."""
+    _, view = _trace_for(runtime, caller, receivable_id)
+    if format == "text":
+        return PlainTextResponse(render_tree(view) + "\n")
+    return view
+
+
+@router.post("/v1/receivables/{receivable_id}/trace/verify", operation_id="audit.verify")
+def verify(receivable_id: int, caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+    """Re-fetch every step's receipt and block from the node and each receivable's state
+    (``receivable(id)`` at the indexed block); per step and receivable verified/mismatch
+    with the reason. A scoped caller gets the verdicts of the steps it may see."""
+    full, view = _trace_for(runtime, caller, receivable_id)
+    result = verify_trace(full, _rpc(runtime), _abis(runtime))
+    if view is not full:
+        seqs = {s["seq"] for s in view["steps"]}
+        ids = {n["id"] for n in view["receivables"]}
+        result["steps"] = [s for s in result["steps"] if s["seq"] in seqs]
+        result["receivables"] = [r for r in result["receivables"] if r["id"] in ids]
+        result["verified"] = all(
+            r["status"] == "verified" for r in result["steps"] + result["receivables"]
+        )
+    return result
+
+
+@router.get("/v1/audit/participants/{address}/events", operation_id="audit.participant_events")
+def participant_events(
+    address: str,
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    _block: BlockDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    after: Annotated[
+        str | None, Query(description="cursor: next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Every event naming the participant in the period [from, to), oldest first, paginated."""
+    cursor = None
+    if after:
+        block, _, index = after.partition(":")
+        if not (block.isdigit() and index.isdigit()):
+            raise InvalidInput("after is BLOCK:LOG_INDEX", error="InvalidCursor", field="after")
+        cursor = (int(block), int(index))
+    with runtime.engine.connect() as conn:
+        items, following = queries.participant_activity(
+            conn, runtime.chain_id, address, _period(start, end), after=cursor, limit=limit
+        )
+    return {"items": items, "next_cursor": f"{following[0]}:{following[1]}" if following else None}
+
+
+@router.get("/v1/audit/transactions/{tx_hash}", operation_id="audit.transaction")
+def transaction(tx_hash: str, _caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+    """Every indexed event of one transaction, in log order."""
+    with runtime.engine.connect() as conn:
+        items = queries.transaction_events(conn, runtime.chain_id, tx_hash)
+    if not items:
+        raise NotFound(f"no indexed transaction {tx_hash}", error="TransactionNotFound")
+    return {"tx_hash": tx_hash.lower(), "events": items}
+
+
+@router.get("/v1/audit/receivables", operation_id="audit.receivables")
+def receivables_report(
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    _block: BlockDep,
+    status: str | None = None,
+    debtor: str | None = None,
+    due_from: datetime | None = None,
+    due_to: datetime | None = None,
+    leaves_only: bool = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Receivables by status / debtor / due date [due_from, due_to), with count and face
+    totals by currency over all that match (``leaves_only``: no split parents twice)."""
+    where = queries.ReceivableFilter(
+        status=status,
+        debtor=debtor,
+        due_from=int(due_from.timestamp()) if due_from else None,
+        due_to=int(due_to.timestamp()) if due_to else None,
+        leaves_only=leaves_only,
+    )
+    with runtime.engine.connect() as conn:
+        return queries.receivables_report(conn, where, offset=offset, limit=limit)
+
+
+@router.get("/v1/audit/exposure", operation_id="audit.exposure")
+def exposure(_caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+    """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency."""
+    with runtime.engine.connect() as conn:
+        return {"items": queries.exposure_by_financier(conn)}
+
+
+@router.get("/v1/audit/exports/events", operation_id="audit.export_events")
+def events_export(
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    format: Format = "ndjson",
+) -> StreamingResponse:
+    """Every event of [from, to) by block time, streamed as CSV or NDJSON."""
+    chunks = export_events(runtime.engine, runtime.chain_id, _period(start, end), format)
+    return StreamingResponse(chunks, media_type=_MEDIA[format])
+
+
+@router.get("/v1/audit/exports/traces", operation_id="audit.export_traces")
+def traces_export(
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    format: Format = "ndjson",
+) -> StreamingResponse:
+    """The trace of every root registered in [from, to), streamed: NDJSON one full trace
+    (with raw logs, for scripts/verify_trace.py) per line, or CSV one step per row."""
+    encoder = EventEncoder(_abis(runtime))
+    chunks = export_traces(runtime.engine, runtime.chain_id, _period(start, end), format, encoder)
+    return StreamingResponse(chunks, media_type=_MEDIA[format])
+
+
+@router.get("/v1/reconcile", operation_id="audit.reconcile")
+def reconcile_index(
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    indexed: BlockDep,
+    block: Annotated[int | None, Query(ge=0)] = None,
+) -> Any:
+    """Every difference between the read models and the contracts' views at ``block``
+    (default: the indexed block, the only one where the answer is exact), and the
+    digest of the index's events up to it."""
+    at = indexed if block is None else block
+    contracts = {a: k for a, k in runtime.contracts.followed().items() if k in KINDS}
+    found = reconcile(runtime.engine, _rpc(runtime), _abis(runtime), contracts, at)
+    return {
+        "block": at,
+        "indexed_block": indexed,
+        "mismatches": [
+            {
+                "table": m.table,
+                "key": m.key,
+                "column": m.column,
+                "index": _plain(m.indexed),
+                "chain": _plain(m.on_chain),
+            }
+            for m in found
+        ],
+        "digest": digest(runtime.engine, runtime.chain_id, at),
+    }
+
+
+@router.get("/v1/access-log", operation_id="audit.access_log")
+def access_log_entries(
+    _caller: ActorDep,
+    runtime: RuntimeDep,
+    response: Response,
+    participant: str | None = None,
+    operation: str | None = None,
+    status: int | None = None,
+    path_prefix: str | None = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    before: Annotated[int | None, Query(description="cursor: entries with a smaller id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """The append-only access log, newest first, filtered. No route writes or deletes it."""
+    t = access_log
+    query = select(t).order_by(t.c.id.desc()).limit(limit)
+    if participant:
+        query = query.where(t.c.participant == participant.lower())
+    if operation:
+        query = query.where(t.c.operation == operation)
+    if status is not None:
+        query = query.where(t.c.status == status)
+    if path_prefix:
+        query = query.where(t.c.path.startswith(path_prefix))
+    if start:
+        query = query.where(t.c.at >= start)
+    if end:
+        query = query.where(t.c.at < end)
+    if before is not None:
+        query = query.where(t.c.id < before)
+    with runtime.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    for row in rows:
+        row["at"] = row["at"].isoformat()
+    return {"items": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None}
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | bool | type(None)) else str(value)
