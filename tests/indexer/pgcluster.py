@@ -36,15 +36,19 @@ class PostgresUnavailable(RuntimeError):
 def find_bindir() -> Path:
     """The newest PostgreSQL server bin directory, or PostgresUnavailable with the fix."""
     override = os.environ.get("LEDGER_TEST_PG_BINDIR")
-    candidates = [Path(override)] if override else []
-    candidates += sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
+    if override:
+        candidates = [Path(override)]
+    else:
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            reverse=True,
+        )
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
+    if override:
+        raise PostgresUnavailable(f"LEDGER_TEST_PG_BINDIR={override} holds no initdb and pg_ctl")
     raise PostgresUnavailable(INSTALL_HINT)
 
 
@@ -122,9 +126,9 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown: sessions are ended) and delete the cluster."""
+        """Stop the server (immediate: it is deleted next, so no checkpoint) and delete it."""
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             self._remove()
 
