@@ -4,7 +4,7 @@
 #                 the solc-js launchers, and the contracts compiled. Each step
 #                 leaves a stamp file and is redone only when its inputs change,
 #                 so a warm `make setup` does nothing.
-#   make run      setup, then `ledger-app run` (anvil + contracts + API on :8000)
+#   make run      setup, then `ledger-app run` (anvil + contracts + indexer + API on :8000)
 #   make test     setup, then the contract tests (ape) and the service tests (pytest)
 #   make compile  `ape compile` (incremental)
 #   make lint     ruff
