@@ -1,0 +1,160 @@
+"""Audit routes over HTTP: full and scoped traces, verification, queries, exports,
+reconciliation, and the access log (recorded for every request, editable by none)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Service
+from sqlalchemy import select
+
+from ledger_app.api.app import api_routes, create_app
+from ledger_app.db.api_tables import access_log
+from ledger_app.db.engine import make_engine
+
+
+def _tree(service: Service) -> dict:
+    """core -> supplier; supplier splits 70/30 and passes the 30 part to supplier2,
+    which splits it 20/10; a second tree of core2 -> supplier2 stays apart."""
+    root = service.active()
+    parts = service.call("supplier", "POST", f"/v1/receivables/{root['id']}/split",
+                         json={"amounts": ["70000000", "30000000"]}).json()["result"]  # fmt: skip
+    kept, passed = parts[1]["id"], parts[2]["id"]
+    assert service.call("supplier", "POST", f"/v1/receivables/{passed}/transfer",
+                        json={"to": service.addresses["supplier2"]}).status_code == 200  # fmt: skip
+    tier2 = service.call("supplier2", "POST", f"/v1/receivables/{passed}/split",
+                         json={"amounts": ["20000000", "10000000"]}).json()["result"]  # fmt: skip
+    return {"root": root["id"], "kept": kept, "passed": passed, "t2a": tier2[1]["id"], "t2b": tier2[2]["id"]}
+
+
+def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
+    ids = _tree(service)
+
+    trace = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+    verdict = service.call("auditor", "POST", f"/v1/receivables/{ids['t2a']}/trace/verify").json()
+    text = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace", params={"format": "text"})
+
+    assert [n["id"] for n in trace["receivables"]] == [ids[k] for k in ("root", "kept", "passed", "t2a", "t2b")]
+    assert [s["kind"] for s in trace["steps"] if s["kind"] in ("registration", "confirmation", "split", "transfer")] == [
+        "registration", "confirmation", "split", "transfer", "split"]  # fmt: skip
+    assert all("raw" in s and s["block_timestamp"] for s in trace["steps"])
+    assert verdict["verified"] is True
+    assert {s["status"] for s in verdict["steps"]} == {"verified"}
+    assert text.status_code == 200 and f"#{ids['t2a']} tier 2" in text.text
+
+
+def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> None:
+    ids = _tree(service)
+    supplier, supplier2 = (service.addresses[n].lower() for n in ("supplier", "supplier2"))
+
+    response = service.call("supplier2", "GET", f"/v1/receivables/{ids['t2a']}/trace")
+
+    assert response.status_code == 200, response.text
+    trace = response.json()
+    assert [n["id"] for n in trace["receivables"]] == [ids["root"], ids["passed"], ids["t2a"], ids["t2b"]]
+    root = trace["receivables"][0]
+    assert root["debtor"] == service.addresses["core"].lower()  # the debtor it needs for financing
+    assert root["holder"] == "masked" and root["amount"] == "100000000"
+    assert root["children"] == [ids["passed"]]  # the sibling subtree is not there
+    assert all(s["receivable_id"] != ids["kept"] for s in trace["steps"])
+    assert all("raw" not in s and "args" not in s for s in trace["steps"])
+    # The transfer to it names who passed it on; steps it was no party to do not.
+    transfer = next(s for s in trace["steps"] if s["kind"] == "transfer")
+    assert transfer["actors"]["from"] == supplier
+    registration = next(s for s in trace["steps"] if s["kind"] == "registration")
+    assert registration["actors"]["creditor"] == "masked"
+    split = next(s for s in trace["steps"] if s["kind"] == "split" and s["receivable_id"] == ids["root"])
+    assert [m["amount"] for m in split["amounts"]] == ["30000000"]
+    others = {a for name, a in service.addresses.items() if name not in ("core", "supplier", "supplier2")}
+    assert not {a.lower() for a in others} & set(json.dumps(trace).split('"'))
+    assert supplier2 in json.dumps(trace)
+
+
+def test_non_party_gets_404_and_supplier_not_sibling_trace(service: Service) -> None:
+    ids = _tree(service)
+
+    assert service.call("financier", "GET", f"/v1/receivables/{ids['root']}/trace").status_code == 404
+    assert service.call("core2", "GET", f"/v1/receivables/{ids['root']}/trace").status_code == 404
+    assert service.call("supplier2", "GET", f"/v1/receivables/{ids['kept']}/trace").status_code == 404
+    assert service.call("core", "GET", f"/v1/receivables/{ids['kept']}/trace").status_code == 200
+    assert service.call("auditor", "GET", "/v1/receivables/999999/trace").status_code == 404
+
+
+def test_queries_activity_transaction_report_and_exposure(service: Service) -> None:
+    ids = _tree(service)
+    supplier2 = service.addresses["supplier2"]
+
+    activity = service.call("regulator", "GET", f"/v1/audit/participants/{supplier2}/events",
+                            params={"limit": 2}).json()  # fmt: skip
+    tx = activity["items"][0]["tx_hash"]
+    one_tx = service.call("auditor", "GET", f"/v1/audit/transactions/{tx}").json()
+    report = service.call("auditor", "GET", "/v1/audit/receivables",
+                          params={"debtor": service.addresses["core"], "status": "SPLIT"}).json()  # fmt: skip
+    exposure = service.call("auditor", "GET", "/v1/audit/exposure")
+
+    assert len(activity["items"]) == 2 and activity["next_cursor"]
+    following = service.call("regulator", "GET", f"/v1/audit/participants/{supplier2}/events",
+                             params={"after": activity["next_cursor"]}).json()  # fmt: skip
+    assert following["items"][0]["block_number"] >= activity["items"][1]["block_number"]
+    assert all(supplier2.lower() in json.dumps(e["args"]) for e in activity["items"] + following["items"])
+    assert [e["tx_hash"] for e in one_tx["events"]] == [tx] * len(one_tx["events"])
+    assert ids["root"] in [r["id"] for r in report["items"]]
+    assert int(report["totals"]["CNY"]["amount"]) == sum(int(r["amount"]) for r in report["items"])
+    assert exposure.status_code == 200 and exposure.json() == {"items": []}
+    assert service.call("supplier", "GET", "/v1/audit/exposure").status_code == 403
+
+
+def test_exports_stream_csv_and_ndjson_and_reconcile_is_clean(service: Service) -> None:
+    _tree(service)
+
+    with service.http("auditor") as http:
+        events = http.get("/v1/audit/exports/events", params={"format": "csv"})
+        traces = http.get("/v1/audit/exports/traces", params={"format": "ndjson"})
+        reconciled = http.get("/v1/reconcile")
+
+    assert events.headers["content-type"].startswith("text/csv")
+    assert events.text.splitlines()[0].startswith("block_number,block_timestamp")
+    lines = [json.loads(x) for x in traces.text.splitlines()]
+    assert lines and all(t["receivables"][0]["parent_id"] == 0 for t in lines)
+    body = reconciled.json()
+    assert body["mismatches"] == [] and len(body["digest"]) == 64
+
+
+def test_access_log_records_every_request_including_refused(service: Service) -> None:
+    marker = "/v1/receivables/424242/trace"
+    service.call("supplier", "GET", marker)  # 404
+    service.call("supplier", "GET", "/v1/audit/exposure")  # 403
+    with service.http(key="not-a-key") as http:
+        http.get(marker)  # 401
+
+    log = service.call("auditor", "GET", "/v1/access-log", params={"path_prefix": marker}).json()["items"]
+    refused = service.call("auditor", "GET", "/v1/access-log",
+                           params={"participant": service.addresses["supplier"], "status": 403}).json()  # fmt: skip
+
+    assert sorted(e["status"] for e in log) == [401, 404]
+    assert {e["participant"] for e in log} == {None, service.addresses["supplier"].lower()}
+    assert any(e["operation"] == "audit.exposure" for e in refused["items"])
+    assert service.call("supplier", "GET", "/v1/access-log").status_code == 403
+
+
+def test_no_route_edits_the_access_log(service: Service) -> None:
+    engine = make_engine(service.settings.database_url)
+    with engine.connect() as conn:
+        before = [tuple(r) for r in conn.execute(select(access_log).order_by(access_log.c.id))]
+    routes = api_routes(create_app(service.settings).routes)
+
+    # Every route with every method it has, as the auditor and the operator, with junk.
+    for route in routes:
+        path = route.path
+        for name in route.param_convertors:
+            path = path.replace("{" + name + "}", "1")
+        for who in ("auditor", "operator"):
+            for method in route.methods:
+                service.call(who, method, path, json={})
+
+    with engine.connect() as conn:
+        after = [tuple(r) for r in conn.execute(select(access_log).order_by(access_log.c.id))]
+    engine.dispose()
+    assert after[: len(before)] == before  # nothing changed or deleted...
+    assert len(after) >= len(before) + len(routes)  # ...only appended
+    assert all(r.methods <= {"GET", "HEAD"} for r in routes if "access-log" in r.path)
