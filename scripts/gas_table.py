@@ -11,18 +11,23 @@ whatever state its operation needs and returns the `Row`s it measured. To add an
 operation (financing, clearing, FX), write such a function and append it.
 
 Gas used is deterministic for a given state, so the files change only when the
-contracts, the compiler settings or a measurement change. Each measurement takes
+contracts, the compiler settings or a measurement change (and for the one wall time
+they carry, that of clearing 5,000 leaves). Each measurement takes
 a typical call, not the first one ever: the first write of a counter or of a
 balance costs a one-off 20k gas more.
 """
 
 import itertools
 import json
+import socket
+import subprocess
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ape import accounts, chain, project
+from ape import accounts, chain, networks, project
 from eth_utils import keccak
 
 DAY = 86_400
@@ -190,6 +195,165 @@ def measure_settlement_token(ledger: Ledger) -> list[Row]:
     ]
 
 
+# Financing and clearing (issue 4) ------------------------------------------------
+
+FUNDS = 10**15
+
+
+def _fund(ledger: Ledger) -> None:
+    """CNY for the financiers and the debtor; the desk and clearing may pull it."""
+    for account in (ledger.financier, ledger.financier2, ledger.core):
+        ledger.cny.mint(account, FUNDS, sender=ledger.bank)
+    for account in (ledger.financier, ledger.financier2):
+        ledger.cny.approve(ledger.desk, 2**256 - 1, sender=account)
+    ledger.cny.approve(ledger.clearing, 2**256 - 1, sender=ledger.core)
+
+
+def _terms(fee: int = 500_00) -> tuple:
+    """IFinancingDesk.OfferTerms: 80% at 6% a year ACT/365, recourse, 7 days to accept."""
+    return (8_000, 600, 365, True, 7 * DAY, chain.pending_timestamp + 7 * DAY, fee)
+
+
+def _finance(ledger: Ledger, rid: int) -> int:
+    desk = ledger.desk
+    desk.request(rid, ledger.financier, sender=ledger.supplier)
+    fid = desk.lastFinancingId()
+    desk.offer(fid, _terms(), sender=ledger.financier)
+    desk.accept(fid, 0, sender=ledger.supplier)
+    return fid
+
+
+def measure_financing(ledger: Ledger) -> list[Row]:
+    _fund(ledger)
+    desk, supplier = ledger.desk, ledger.supplier
+    _finance(ledger, ledger.active_receivable())  # the desk's first financing ever
+    rid = ledger.active_receivable()
+    request = desk.request(rid, "0x" + "00" * 20, sender=supplier)
+    fid = desk.lastFinancingId()
+    desk.offer(fid, _terms(), sender=ledger.financier2)
+    offer = desk.offer(fid, _terms(fee=400_00), sender=ledger.financier)
+    reject = desk.rejectOffer(fid, 0, sender=supplier)
+    accept = desk.accept(fid, 1, sender=supplier)
+
+    crowded = ledger.active_receivable()
+    desk.request(crowded, "0x" + "00" * 20, sender=supplier)
+    fid = desk.lastFinancingId()
+    for i in range(desk.MAX_OFFERS()):
+        funder = ledger.financier if i % 2 else ledger.financier2
+        desk.offer(fid, _terms(fee=100_00 + i), sender=funder)
+    accept_crowded = desk.accept(fid, 0, sender=supplier)
+    escrowed = "escrows the proceeds from the financier; the desk already holds escrow"
+    return [
+        Row("financing: request", request.gas_used, note="locks the receivable"),
+        Row("financing: offer", offer.gas_used, note=escrowed),
+        Row("financing: reject offer", reject.gas_used, note="refunds the escrow"),
+        Row(
+            "financing: accept",
+            accept.gas_used,
+            note="pays the supplier, the financier becomes holder; no other offer open",
+        ),
+        Row(
+            "financing: accept, 7 other offers refunded",
+            accept_crowded.gas_used,
+            note=f"MAX_OFFERS = {desk.MAX_OFFERS()}",
+        ),
+    ]
+
+
+def measure_clearing(ledger: Ledger) -> list[Row]:
+    _fund(ledger)
+    receivables, clearing, supplier = ledger.receivables, ledger.clearing, ledger.supplier
+    roots = []
+    for _ in range(2):
+        root = ledger.active_receivable(amount=300_000_00)
+        first = receivables.lastId() + 1
+        receivables.split(root, [100_000_00] * 3, sender=supplier)
+        roots.append((root, first))
+    financed = ledger.active_receivable()
+    _finance(ledger, financed)
+    chain.pending_timestamp = receivables.summary(financed).dueDate
+    clearing.repay(roots[0][0], sender=ledger.core)  # clearing now holds funds
+    repay = clearing.repay(roots[1][0], sender=ledger.core)
+    root, first = roots[1]
+    clearing.redeem(first, sender=supplier)  # the root's first leaf starts its tally
+    redeem = clearing.redeem(first + 1, sender=supplier)
+    clearing.repay(financed, sender=ledger.core)
+    redeem_financed = clearing.redeem(financed, sender=ledger.financier)
+    return [
+        Row("clearing: repay a root", repay.gas_used, note="the debtor pays the outstanding"),
+        Row("clearing: redeem one leaf", redeem.gas_used, note="pays its holder, settles it"),
+        Row(
+            "clearing: redeem a financed receivable",
+            redeem_financed.gas_used,
+            note="unsplit root held by its financier; the root settles too",
+        ),
+    ]
+
+
+@contextmanager
+def _untraced_anvil():
+    """A second anvil started like ape-foundry's but without --steps-tracing, in use for
+    the block: ape-foundry's anvil keeps every EVM step of every transaction and cannot
+    hold 5,000 redemptions (it grows past 20 GB)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [arg for arg in chain.provider.build_command() if arg != "--steps-tracing"]
+    command[command.index("--port") + 1] = str(port)
+    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if node.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"untraced anvil did not start: {command}")
+            time.sleep(0.1)
+        settings = {"host": f"http://127.0.0.1:{port}"}
+        with networks.ethereum.local.use_provider("foundry", provider_settings=settings):
+            yield
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+def measure_clearing_5000_leaves(_: Ledger) -> list[Row]:
+    leaves, fanout = 5_000, 100
+    with _untraced_anvil():
+        ledger = deploy()
+        _fund(ledger)
+        receivables, clearing = ledger.receivables, ledger.clearing
+        root = ledger.active_receivable(amount=leaves * 1_000_00)
+        group = receivables.lastId() + 1
+        receivables.split(root, [fanout * 1_000_00] * (leaves // fanout), sender=ledger.supplier)
+        ids = []
+        for offset in range(leaves // fanout):
+            first = receivables.lastId() + 1
+            receivables.split(group + offset, [1_000_00] * fanout, sender=ledger.supplier)
+            ids.extend(range(first, first + fanout))
+        chain.pending_timestamp = receivables.summary(root).dueDate
+        batch = clearing.MAX_REDEEM_BATCH()
+        started = time.perf_counter()
+        gas = clearing.repay(root, sender=ledger.core).gas_used
+        batches = [
+            clearing.redeemBatch(ids[i : i + batch], sender=ledger.supplier).gas_used
+            for i in range(0, leaves, batch)
+        ]
+        wall = time.perf_counter() - started
+        assert receivables.summary(root).status == 8  # SETTLED
+    return [
+        Row(f"clearing: redeemBatch of {batch}", batches[1], items=batch),
+        Row(
+            f"clearing: {leaves:,} leaves in total",
+            gas + sum(batches),
+            items=leaves,
+            note=f"repay + {len(batches)} redeemBatch of {batch}; about {wall:.0f} s wall time "
+            "(ape + anvil without step tracing; varies with the machine)",
+        ),
+    ]
+
+
 MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_register,
     measure_register_batch,
@@ -197,6 +361,9 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_split,
     measure_transfer,
     measure_settlement_token,
+    measure_financing,
+    measure_clearing,
+    measure_clearing_5000_leaves,
 ]
 
 
