@@ -101,7 +101,19 @@ def now(chain):
 
 
 @pytest.fixture(scope="session")
-def participants(project, operator, core, supplier, supplier2, financier, financier2, bank, regulator, auditor, chain):
+def participants(
+    project,
+    operator,
+    core,
+    supplier,
+    supplier2,
+    financier,
+    financier2,
+    bank,
+    regulator,
+    auditor,
+    chain,
+):
     registry = operator.deploy(project.ParticipantRegistry, operator)
     kyc = chain.pending_timestamp + 10 * YEAR
     cast = [
@@ -116,7 +128,12 @@ def participants(project, operator, core, supplier, supplier2, financier, financ
     ]
     for i, (account, jurisdiction, roles) in enumerate(cast):
         registry.onboard(
-            account, keccak(text=f"LEI-{i}"), jurisdiction, kyc, [ROLES[r] for r in roles], sender=operator
+            account,
+            keccak(text=f"LEI-{i}"),
+            jurisdiction,
+            kyc,
+            [ROLES[r] for r in roles],
+            sender=operator,
         )
     return registry
 
@@ -226,6 +243,16 @@ def deactivate(participants, operator, regulator, chain):
         raise ValueError(standing)
 
     return _deactivate
+
+
+@pytest.fixture
+def quiet_reverts(monkeypatch):
+    """Stops ape-foundry printing the call trace of every reverted transaction, for
+    tests that provoke hundreds of expected refusals: building and printing it takes
+    most of a revert's time. The error is still decoded (ape does that first)."""
+    from ape_ethereum.trace import Trace
+
+    monkeypatch.setattr(Trace, "show", lambda self, *args, **kwargs: None)
 
 
 # --- financing desk and maturity clearing -------------------------------------------
@@ -388,3 +415,113 @@ def finance(desk, terms, supplier, financier, funded):
         return financing_id
 
     return _finance
+
+
+# --- Cross-border settlement (issue 5): FX provider, PvP contract, HTLC, quote signing ---
+
+ZERO_ADDRESS = "0x" + "00" * 20
+QUOTE_TYPES = [
+    {"name": "quoteId", "type": "bytes32"},
+    {"name": "provider", "type": "address"},
+    {"name": "sellCurrency", "type": "bytes3"},
+    {"name": "buyCurrency", "type": "bytes3"},
+    {"name": "rate", "type": "uint256"},
+    {"name": "issuedAt", "type": "uint64"},
+    {"name": "validUntil", "type": "uint64"},
+    {"name": "payer", "type": "address"},
+]
+_quote_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def fx_provider(accounts, participants, operator, chain):
+    """An FX liquidity provider (jurisdiction HK) holding FX_PROVIDER: a fresh test
+    account, since accounts 0-9 all play other parts."""
+    account = accounts.generate_test_account()
+    account.balance = 10**21  # gas money: only accounts 0-9 are funded by the node
+    participants.onboard(
+        account,
+        keccak(text="LEI-FX-PROVIDER"),
+        b"HK",
+        chain.pending_timestamp + 10 * YEAR,
+        [ROLES["FX_PROVIDER"]],
+        sender=operator,
+    )
+    return account
+
+
+@pytest.fixture(scope="session")
+def fx(project, participants, operator, cny, usd):
+    """FxSettlement: PvP at an FX provider's quote. It holds no tokens, but it spends
+    allowances, and settlement tokens only let ledger contracts (or active participants) spend."""
+    contract = operator.deploy(project.FxSettlement, participants)
+    participants.registerLedgerContract(contract, sender=operator)
+    return contract
+
+
+@pytest.fixture(scope="session")
+def htlc(project, participants, operator, cny, usd):
+    """HashTimeLock escrow; registered as a ledger contract because it holds tokens."""
+    contract = operator.deploy(project.HashTimeLock, participants)
+    participants.registerLedgerContract(contract, sender=operator)
+    return contract
+
+
+@pytest.fixture
+def make_quote(fx_provider, chain):
+    """A fresh CNY->USD quote of `fx_provider` (dict in the Quote struct's field order),
+    issued now and valid ten minutes, for any payer; keyword arguments override."""
+
+    def _make(**overrides) -> dict:
+        now = chain.pending_timestamp
+        quote = {
+            "quoteId": keccak(text=f"quote-{next(_quote_ids)}"),
+            "provider": fx_provider.address,
+            "sellCurrency": CNY,
+            "buyCurrency": USD,
+            "rate": 138_000_000_000_000_000,  # 0.138 USD per CNY, scaled by 1e18
+            "issuedAt": now,
+            "validUntil": now + 600,
+            "payer": ZERO_ADDRESS,
+        }
+        quote.update(overrides)
+        return quote
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sign_quote(fx, fx_provider, chain):
+    """Signs a quote as EIP-712 typed data of FxSettlement's domain, by default with the
+    FX provider's key: `sign_quote(quote, signer=None, **domain_overrides) -> bytes`."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    def _sign(quote: dict, signer=None, **domain_overrides) -> bytes:
+        domain = {
+            "name": "LedgerFxSettlement",
+            "version": "1",
+            "chainId": chain.chain_id,
+            "verifyingContract": fx.address,
+            **domain_overrides,
+        }
+        message = encode_typed_data(
+            full_message={
+                "types": {
+                    "EIP712Domain": [
+                        {"name": "name", "type": "string"},
+                        {"name": "version", "type": "string"},
+                        {"name": "chainId", "type": "uint256"},
+                        {"name": "verifyingContract", "type": "address"},
+                    ],
+                    "Quote": QUOTE_TYPES,
+                },
+                "primaryType": "Quote",
+                "domain": domain,
+                "message": quote,
+            }
+        )
+        key = (signer or fx_provider).private_key
+        return bytes(Account.sign_message(message, key).signature)
+
+    return _sign
