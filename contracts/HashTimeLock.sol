@@ -32,9 +32,7 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
         nonReentrant
         returns (uint256 lockId)
     {
-        if (_participants.settlementToken(ISettlementToken(token).currency()) != token) {
-            revert HtlcTokenNotListed(token);
-        }
+        if (!_isListedToken(token)) revert HtlcTokenNotListed(token);
         if (amount == 0) revert HtlcInvalidAmount(amount);
         if (hashlock == bytes32(0)) revert HtlcInvalidHashlock(hashlock);
         if (timeout <= block.timestamp) revert HtlcInvalidTimeout(timeout);
@@ -72,6 +70,17 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
     function lockOf(uint256 lockId) external view returns (Lock memory) {
         if (_locks[lockId].state == LockState.NONE) revert HtlcUnknown(lockId);
         return _locks[lockId];
+    }
+
+    /// @dev An address without code, or a contract without `currency()`, would otherwise
+    /// make the lookup revert bare: it is refused by name like any unlisted token.
+    function _isListedToken(address token) private view returns (bool) {
+        if (token.code.length == 0) return false;
+        try ISettlementToken(token).currency() returns (bytes3 currency) {
+            return _participants.settlementToken(currency) == token;
+        } catch {
+            return false;
+        }
     }
 
     function _locked(uint256 lockId) private view returns (Lock storage l) {
