@@ -19,6 +19,7 @@ from types import FrameType
 from sqlalchemy import Engine
 
 from ledger_app import __version__
+from ledger_app.audit.cli import add_commands as add_audit_commands
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.deploy import DeploymentOutcome, ensure_deployed, load_plan
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     key.set_defaults(command=operator_key_command)
 
     add_indexer_commands(commands)  # index, backfill
+    add_audit_commands(commands)  # trace
     return parser
 
 

@@ -24,7 +24,13 @@ def _tree(service: Service) -> dict:
                         json={"to": service.addresses["supplier2"]}).status_code == 200  # fmt: skip
     tier2 = service.call("supplier2", "POST", f"/v1/receivables/{passed}/split",
                          json={"amounts": ["20000000", "10000000"]}).json()["result"]  # fmt: skip
-    return {"root": root["id"], "kept": kept, "passed": passed, "t2a": tier2[1]["id"], "t2b": tier2[2]["id"]}
+    return {
+        "root": root["id"],
+        "kept": kept,
+        "passed": passed,
+        "t2a": tier2[1]["id"],
+        "t2b": tier2[2]["id"],
+    }
 
 
 def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
@@ -32,15 +38,20 @@ def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
 
     trace = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
     verdict = service.call("auditor", "POST", f"/v1/receivables/{ids['t2a']}/trace/verify").json()
-    text = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace", params={"format": "text"})
+    text = service.call(
+        "auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace", params={"format": "text"}
+    )
 
-    assert [n["id"] for n in trace["receivables"]] == [ids[k] for k in ("root", "kept", "passed", "t2a", "t2b")]
+    assert [n["id"] for n in trace["receivables"]] == [
+        ids[k] for k in ("root", "kept", "passed", "t2a", "t2b")
+    ]
     assert [s["kind"] for s in trace["steps"] if s["kind"] in ("registration", "confirmation", "split", "transfer")] == [
         "registration", "confirmation", "split", "transfer", "split"]  # fmt: skip
     assert all("raw" in s and s["block_timestamp"] for s in trace["steps"])
     assert verdict["verified"] is True
     assert {s["status"] for s in verdict["steps"]} == {"verified"}
-    assert text.status_code == 200 and f"#{ids['t2a']} tier 2" in text.text
+    assert text.status_code == 200
+    assert f"#{ids['t2a']} tier 2" in text.text
 
 
 def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> None:
@@ -51,10 +62,16 @@ def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> 
 
     assert response.status_code == 200, response.text
     trace = response.json()
-    assert [n["id"] for n in trace["receivables"]] == [ids["root"], ids["passed"], ids["t2a"], ids["t2b"]]
+    assert [n["id"] for n in trace["receivables"]] == [
+        ids["root"],
+        ids["passed"],
+        ids["t2a"],
+        ids["t2b"],
+    ]
     root = trace["receivables"][0]
     assert root["debtor"] == service.addresses["core"].lower()  # the debtor it needs for financing
-    assert root["holder"] == "masked" and root["amount"] == "100000000"
+    assert root["holder"] == "masked"
+    assert root["amount"] == "100000000"
     assert root["children"] == [ids["passed"]]  # the sibling subtree is not there
     assert all(s["receivable_id"] != ids["kept"] for s in trace["steps"])
     assert all("raw" not in s and "args" not in s for s in trace["steps"])
@@ -63,9 +80,13 @@ def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> 
     assert transfer["actors"]["from"] == supplier
     registration = next(s for s in trace["steps"] if s["kind"] == "registration")
     assert registration["actors"]["creditor"] == "masked"
-    split = next(s for s in trace["steps"] if s["kind"] == "split" and s["receivable_id"] == ids["root"])
+    split = next(
+        s for s in trace["steps"] if s["kind"] == "split" and s["receivable_id"] == ids["root"]
+    )
     assert [m["amount"] for m in split["amounts"]] == ["30000000"]
-    others = {a for name, a in service.addresses.items() if name not in ("core", "supplier", "supplier2")}
+    others = {
+        a for name, a in service.addresses.items() if name not in ("core", "supplier", "supplier2")
+    }
     assert not {a.lower() for a in others} & set(json.dumps(trace).split('"'))
     assert supplier2 in json.dumps(trace)
 
@@ -73,9 +94,13 @@ def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> 
 def test_non_party_gets_404_and_supplier_not_sibling_trace(service: Service) -> None:
     ids = _tree(service)
 
-    assert service.call("financier", "GET", f"/v1/receivables/{ids['root']}/trace").status_code == 404
+    assert (
+        service.call("financier", "GET", f"/v1/receivables/{ids['root']}/trace").status_code == 404
+    )
     assert service.call("core2", "GET", f"/v1/receivables/{ids['root']}/trace").status_code == 404
-    assert service.call("supplier2", "GET", f"/v1/receivables/{ids['kept']}/trace").status_code == 404
+    assert (
+        service.call("supplier2", "GET", f"/v1/receivables/{ids['kept']}/trace").status_code == 404
+    )
     assert service.call("core", "GET", f"/v1/receivables/{ids['kept']}/trace").status_code == 200
     assert service.call("auditor", "GET", "/v1/receivables/999999/trace").status_code == 404
 
@@ -92,15 +117,19 @@ def test_queries_activity_transaction_report_and_exposure(service: Service) -> N
                           params={"debtor": service.addresses["core"], "status": "SPLIT"}).json()  # fmt: skip
     exposure = service.call("auditor", "GET", "/v1/audit/exposure")
 
-    assert len(activity["items"]) == 2 and activity["next_cursor"]
+    assert len(activity["items"]) == 2
+    assert activity["next_cursor"]
     following = service.call("regulator", "GET", f"/v1/audit/participants/{supplier2}/events",
                              params={"after": activity["next_cursor"]}).json()  # fmt: skip
     assert following["items"][0]["block_number"] >= activity["items"][1]["block_number"]
-    assert all(supplier2.lower() in json.dumps(e["args"]) for e in activity["items"] + following["items"])
+    assert all(
+        supplier2.lower() in json.dumps(e["args"]) for e in activity["items"] + following["items"]
+    )
     assert [e["tx_hash"] for e in one_tx["events"]] == [tx] * len(one_tx["events"])
     assert ids["root"] in [r["id"] for r in report["items"]]
     assert int(report["totals"]["CNY"]["amount"]) == sum(int(r["amount"]) for r in report["items"])
-    assert exposure.status_code == 200 and exposure.json() == {"items": []}
+    assert exposure.status_code == 200
+    assert exposure.json() == {"items": []}
     assert service.call("supplier", "GET", "/v1/audit/exposure").status_code == 403
 
 
@@ -115,9 +144,11 @@ def test_exports_stream_csv_and_ndjson_and_reconcile_is_clean(service: Service) 
     assert events.headers["content-type"].startswith("text/csv")
     assert events.text.splitlines()[0].startswith("block_number,block_timestamp")
     lines = [json.loads(x) for x in traces.text.splitlines()]
-    assert lines and all(t["receivables"][0]["parent_id"] == 0 for t in lines)
+    assert lines
+    assert all(t["receivables"][0]["parent_id"] == 0 for t in lines)
     body = reconciled.json()
-    assert body["mismatches"] == [] and len(body["digest"]) == 64
+    assert body["mismatches"] == []
+    assert len(body["digest"]) == 64
 
 
 def test_access_log_records_every_request_including_refused(service: Service) -> None:
@@ -127,7 +158,9 @@ def test_access_log_records_every_request_including_refused(service: Service) ->
     with service.http(key="not-a-key") as http:
         http.get(marker)  # 401
 
-    log = service.call("auditor", "GET", "/v1/access-log", params={"path_prefix": marker}).json()["items"]
+    log = service.call("auditor", "GET", "/v1/access-log", params={"path_prefix": marker}).json()[
+        "items"
+    ]
     refused = service.call("auditor", "GET", "/v1/access-log",
                            params={"participant": service.addresses["supplier"], "status": 403}).json()  # fmt: skip
 

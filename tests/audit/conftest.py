@@ -22,7 +22,7 @@ from ledger_app.indexer.service import KINDS, build_indexer
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "indexer"))
-from ledger import Ledger  # noqa: E402
+from ledger import Ledger
 
 
 @pytest.fixture(scope="session")

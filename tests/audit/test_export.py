@@ -93,7 +93,9 @@ def test_csv_export_round_trips_to_the_same_rows(synthetic):
 def test_ndjson_export_of_a_period_holds_exactly_its_events(synthetic):
     fill(synthetic, 0, 1_000)  # blocks 0..99, timestamps 1_700_000_000 + block
 
-    lines = "".join(export_events(synthetic, 31337, Period(1_700_000_010, 1_700_000_020), "ndjson")).splitlines()
+    lines = "".join(
+        export_events(synthetic, 31337, Period(1_700_000_010, 1_700_000_020), "ndjson")
+    ).splitlines()
 
     assert len(lines) == 100
     assert {json.loads(line)["block_number"] for line in lines} == set(range(10, 20))

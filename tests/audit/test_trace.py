@@ -32,7 +32,9 @@ def test_trace_of_multi_tier_story_matches_expected_tree(ledger, indexer, engine
     a = {n: acc.address.lower() for n, acc in ledger.accounts.items()}
     desk, clearing = ledger.addresses["desk"].lower(), ledger.addresses["clearing"].lower()
     fx = ledger.addresses["fx"].lower()
-    root, kept, passed, financed, t2 = (ids[k] for k in ("root", "kept", "passed", "financed", "tier2_kept"))
+    root, kept, passed, financed, t2 = (
+        ids[k] for k in ("root", "kept", "passed", "financed", "tier2_kept")
+    )
 
     trace = _trace(engine, abis, financed)
 
@@ -155,7 +157,13 @@ def test_verify_detects_amount_changed_in_sql(ledger, indexer, engine, abis):
 def test_verify_detects_reorged_away_step(ledger, indexer, engine, abis):
     ids = multi_tier(ledger)
     snapshot = ledger.rpc("evm_snapshot", [])
-    ledger.send("supplier2", "receivables", "transfer", ids["tier2_kept"], ledger.accounts["supplier"].address)
+    ledger.send(
+        "supplier2",
+        "receivables",
+        "transfer",
+        ids["tier2_kept"],
+        ledger.accounts["supplier"].address,
+    )
     indexer.run(follow=False)  # the index now holds the transfer
     ledger.rpc("evm_revert", [snapshot])
     # A different transaction takes the reorged-away block's place.
@@ -178,7 +186,9 @@ def _run_script(tmp_path: Path, trace: dict, rpc_url: str) -> subprocess.Complet
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
-def test_standalone_verifier_accepts_export_and_rejects_tampered_one(ledger, indexer, engine, abis, anvil, tmp_path):
+def test_standalone_verifier_accepts_export_and_rejects_tampered_one(
+    ledger, indexer, engine, abis, anvil, tmp_path
+):
     ids = multi_tier(ledger)
     indexer.run(follow=False)
     trace = json.loads(json.dumps(_trace(engine, abis, ids["root"])))
