@@ -10,8 +10,10 @@ chain id, genesis block hash, deployment block and its hash, and the
 addresses. On the next start the record is re-used if it still describes the
 chain: same chain id, the same block at the deployment height, the same
 genesis hash (except on anvil, below), code at every address, and the same
-plan and bytecode (the ``fingerprint``). Otherwise everything is deployed anew
-and the record replaced; the log says why.
+plan and bytecode (the ``fingerprint``). A record made by the first steps of
+the plan (steps since appended to it, same code) is extended: only the new
+steps run, and the contracts already deployed, with their state, stay.
+Otherwise everything is deployed anew and the record replaced; the log says why.
 
 Why the deployment block's hash and not only the genesis hash: anvil 1.5.1
 does not keep block 0 stable across a state reload. It makes a new genesis
@@ -24,6 +26,7 @@ other node the genesis hash is checked as well.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -95,6 +98,14 @@ PLAN: tuple[Step, ...] = (
     Deploy("maturity_clearing", "MaturityClearing", (Ref("participants"), Ref("receivables"))),
     Call("participants", "registerLedgerContract", (Ref("financing_desk"),)),
     Call("participants", "registerLedgerContract", (Ref("maturity_clearing"),)),
+    # Cross-border settlement, appended so that a deployment of the steps above is
+    # extended rather than replaced (``ensure_deployed``). Both are ledger contracts:
+    # the escrow holds tokens, and FxSettlement spends allowances, which settlement
+    # tokens allow only to ledger contracts and active participants.
+    Deploy("fx_settlement", "FxSettlement", (Ref("participants"),)),
+    Deploy("hash_time_lock", "HashTimeLock", (Ref("participants"),)),
+    Call("participants", "registerLedgerContract", (Ref("fx_settlement"),)),
+    Call("participants", "registerLedgerContract", (Ref("hash_time_lock"),)),
 )
 
 
@@ -247,6 +258,19 @@ def stale_reason(record: DeploymentRecord, client: ChainClient, fingerprint: str
     return None
 
 
+def extendable_steps(
+    record: DeploymentRecord, client: ChainClient, artifacts: Artifacts, plan: Sequence[Step]
+) -> int:
+    """How many first steps of ``plan`` ``record`` was made by, when it still describes
+    the chain and the plan only appended steps since; 0 when it cannot be extended."""
+    if stale_reason(record, client, record.fingerprint) is not None:
+        return 0
+    for done in range(len(plan) - 1, 0, -1):
+        if plan_fingerprint(plan[:done], artifacts) == record.fingerprint:
+            return done
+    return 0
+
+
 # --- deploying --------------------------------------------------------------------
 
 
@@ -256,11 +280,18 @@ def deploy_plan(
     artifacts: Artifacts,
     plan: Sequence[Step],
     fingerprint: str,
+    *,
+    extending: DeploymentRecord | None = None,
+    done: int = 0,
 ) -> DeploymentRecord:
-    """Run every step of ``plan`` in order and return the record of what was done."""
+    """Run every step of ``plan`` in order and return the record of what was done.
+
+    With ``extending``, a record of the first ``done`` steps, only the steps after
+    them run; the record keeps its contracts, calls and deployment block.
+    """
     validate_plan(plan)
-    contracts: dict[str, DeployedContract] = {}
-    calls: list[dict[str, Any]] = []
+    contracts: dict[str, DeployedContract] = dict(extending.contracts) if extending else {}
+    calls: list[dict[str, Any]] = list(extending.calls) if extending else []
 
     def resolve(arg: Any) -> Any:
         if arg is OPERATOR:
@@ -269,7 +300,7 @@ def deploy_plan(
             return contracts[arg.name].address
         return arg
 
-    for step in plan:
+    for step in plan[done:]:
         args = [resolve(a) for a in step.args]
         if isinstance(step, Deploy):
             receipt = client.deploy(operator, artifacts.deployable(step.contract), args)
@@ -296,6 +327,10 @@ def deploy_plan(
                 }
             )
             log.info("called %s.%s(%s)", step.target, step.function, ", ".join(map(str, args)))
+    if extending is not None:
+        return dataclasses.replace(
+            extending, fingerprint=fingerprint, contracts=contracts, calls=calls
+        )
     first_block = min((c.block_number for c in contracts.values()), default=client.block_number())
     first_block_hash = client.block_hash(first_block)
     assert first_block_hash is not None  # the block holding our first receipt
@@ -347,6 +382,14 @@ def ensure_deployed(
                 "re-using deployment of block %d from %s", record.deployment_block, record_path
             )
             return DeploymentOutcome(record=record, reused=True)
+        done = extendable_steps(record, client, artifacts, plan)
+        if done:
+            log.warning("extending the deployment of block %d: steps %d.. of the plan are new",
+                        record.deployment_block, done)  # fmt: skip
+            record = deploy_plan(client, operator, artifacts, plan, fingerprint,
+                                 extending=record, done=done)  # fmt: skip
+            write_record(record_path, record)
+            return DeploymentOutcome(record=record, reused=True, reason="extended: " + reason)
     log.log(logging.INFO if record is None else logging.WARNING, "deploying: %s", reason)
     record = deploy_plan(client, operator, artifacts, plan, fingerprint)
     write_record(record_path, record)

@@ -120,6 +120,24 @@ def test_changed_plan_redeploys(anvil_node: AnvilNode, ledger_settings: Settings
     assert len(outcome.record.calls) == 1
 
 
+def test_plan_with_appended_steps_extends_the_deployment(
+    anvil_node: AnvilNode, ledger_settings: Settings
+) -> None:
+    first = deploy(ledger_settings, plan=STUB_PLAN[:-1]).record
+
+    extended = deploy(ledger_settings)
+    again = deploy(ledger_settings)
+
+    assert extended.reused
+    assert "extended" in (extended.reason or "")
+    assert extended.record.addresses() == first.addresses()
+    assert extended.record.deployment_block == first.deployment_block
+    assert len(extended.record.calls) == 2
+    assert again.reused
+    assert again.reason is None
+    assert read_record(ledger_settings.deployment_file) == extended.record
+
+
 def test_record_pointing_at_empty_address_redeploys(
     anvil_node: AnvilNode, ledger_settings: Settings
 ) -> None:
@@ -193,6 +211,8 @@ def test_real_plan_deploys_when_contracts_compiled(
         "receivables",
         "financing_desk",
         "maturity_clearing",
+        "fx_settlement",
+        "hash_time_lock",
     }
     assert all(client.get_code(a) for a in outcome.record.addresses().values())
-    assert len(outcome.record.calls) == 2
+    assert len(outcome.record.calls) == 4
