@@ -354,6 +354,158 @@ def measure_clearing_5000_leaves(_: Ledger) -> list[Row]:
     ]
 
 
+# Cross-border settlement (FxSettlement, HashTimeLock), deployed once per run on top of
+# the ledger: an FX provider quotes CNY->USD, the core enterprise pays a supplier.
+_cross_border: dict[int, dict] = {}
+# Quotes and locks carry timestamps (and a quote's signature depends on them) in their
+# calldata, whose gas depends on its zero bytes: measured at fixed times, well within
+# the participants' KYC validity, the rows do not drift with the wall clock.
+FX_TIME = 2_000_000_000
+HTLC_TIME = FX_TIME + 10_000
+
+
+def at(timestamp: int) -> None:
+    """The next block is mined at `timestamp` (later than the chain's head)."""
+    assert chain.blocks.head.timestamp < timestamp, "the chain is past the measurement time"
+    chain.pending_timestamp = timestamp
+
+
+def cross_border(ledger: Ledger) -> dict:
+    """FxSettlement and HashTimeLock deployed and funded, with an onboarded FX provider."""
+    if id(ledger) in _cross_border:
+        return _cross_border[id(ledger)]
+    operator, bank = ledger.operator, ledger.bank
+    provider = accounts.test_accounts[8]
+    ledger.participants.onboard(
+        provider,
+        keccak(text="LEI-FX"),
+        b"HK",
+        chain.pending_timestamp + 10 * YEAR,
+        [role("FX_PROVIDER")],
+        sender=operator,
+    )
+    fx = operator.deploy(project.FxSettlement, ledger.participants)
+    htlc = operator.deploy(project.HashTimeLock, ledger.participants)
+    for contract in (fx, htlc):
+        ledger.participants.registerLedgerContract(contract, sender=operator)
+    ledger.cny.mint(ledger.core, 10_000_000_00, sender=bank)
+    ledger.usd.mint(provider, 10_000_000_00, sender=bank)
+    ledger.cny.mint(provider, 1, sender=bank)  # the provider already holds CNY
+    ledger.usd.mint(ledger.supplier2, 1, sender=bank)  # and the payee USD
+    ledger.cny.approve(fx, 2**256 - 1, sender=ledger.core)
+    ledger.usd.approve(fx, 2**256 - 1, sender=provider)
+    ledger.cny.approve(htlc, 2**256 - 1, sender=ledger.core)
+    _cross_border[id(ledger)] = {
+        "fx": fx,
+        "htlc": htlc,
+        "provider": provider,
+        "ids": itertools.count(1),
+    }
+    return _cross_border[id(ledger)]
+
+
+def fx_quote(ledger: Ledger) -> tuple[dict, bytes]:
+    """A fresh CNY->USD quote at 0.138 and the provider's EIP-712 signature of it."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    setup = cross_border(ledger)
+    now = FX_TIME
+    quote = {
+        "quoteId": keccak(text=f"gas-table-quote-{next(setup['ids'])}"),
+        "provider": setup["provider"].address,
+        "sellCurrency": b"CNY",
+        "buyCurrency": b"USD",
+        "rate": 138_000_000_000_000_000,
+        "issuedAt": now,
+        "validUntil": now + 600,
+        "payer": "0x" + "00" * 20,
+    }
+    types = [
+        ("quoteId", "bytes32"), ("provider", "address"), ("sellCurrency", "bytes3"),
+        ("buyCurrency", "bytes3"), ("rate", "uint256"), ("issuedAt", "uint64"),
+        ("validUntil", "uint64"), ("payer", "address"),
+    ]  # fmt: skip
+    message = encode_typed_data(
+        full_message={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Quote": [{"name": n, "type": t} for n, t in types],
+            },
+            "primaryType": "Quote",
+            "domain": {
+                "name": "LedgerFxSettlement",
+                "version": "1",
+                "chainId": chain.chain_id,
+                "verifyingContract": setup["fx"].address,
+            },
+            "message": quote,
+        }
+    )
+    signature = Account.sign_message(message, setup["provider"].private_key).signature
+    return quote, bytes(signature)
+
+
+def fx_payment(ledger: Ledger, amount: int = 100_000_00) -> dict:
+    uetr = keccak(text=f"gas-table-uetr-{next(cross_border(ledger)['ids'])}")[:16]
+    purpose = b"SUPP".ljust(32, b"\0")
+    return {
+        "uetr": uetr,
+        "payee": ledger.supplier2.address,
+        "sellAmount": amount,
+        "purpose": purpose,
+        "referenceId": 0,
+    }
+
+
+def measure_fx_settlement(ledger: Ledger) -> list[Row]:
+    fx, provider = cross_border(ledger)["fx"], cross_border(ledger)["provider"]
+    at(FX_TIME)
+    quote, signature = fx_quote(ledger)
+    fx.settle(fx_payment(ledger), quote, signature, sender=ledger.core)  # today's counters exist
+    quote, signature = fx_quote(ledger)
+    signed = fx.settle(fx_payment(ledger), quote, signature, sender=ledger.core)
+    posted_quote, _ = fx_quote(ledger)
+    post = fx.postQuote(posted_quote, sender=provider)
+    posted = fx.settle(fx_payment(ledger), posted_quote, b"", sender=ledger.core)
+    note = "CNY->USD, both legs and the compliance checks"
+    return [
+        Row("fx: post quote", post.gas_used),
+        Row("fx: PvP settle at a signed quote", signed.gas_used, note=note),
+        Row("fx: PvP settle at a posted quote", posted.gas_used, note=note),
+    ]
+
+
+def measure_htlc(ledger: Ledger) -> list[Row]:
+    import hashlib
+
+    htlc, core, supplier = cross_border(ledger)["htlc"], ledger.core, ledger.supplier
+    secret = keccak(text="gas-table-secret")
+    hashlock = hashlib.sha256(secret).digest()
+    uetr = keccak(text="gas-table-htlc")[:16]
+
+    def lock(timeout: int):
+        return htlc.lock(ledger.cny, supplier, 100_000_00, hashlock, timeout, uetr, sender=core)
+
+    at(HTLC_TIME)
+    lock(HTLC_TIME + 3600)  # the first lock also initialises the id counter
+    locked = lock(HTLC_TIME + 3600)
+    claim = htlc.claim(locked.return_value, secret, sender=supplier)
+    expiring = lock(HTLC_TIME + 1800)
+    chain.mine(timestamp=HTLC_TIME + 1800)
+    refund = htlc.refund(expiring.return_value, sender=core)
+    return [
+        Row("htlc: lock", locked.gas_used),
+        Row("htlc: claim with the preimage", claim.gas_used),
+        Row("htlc: refund after the timeout", refund.gas_used),
+    ]
+
+
 MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_register,
     measure_register_batch,
@@ -364,6 +516,8 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_financing,
     measure_clearing,
     measure_clearing_5000_leaves,
+    measure_fx_settlement,
+    measure_htlc,
 ]
 
 
