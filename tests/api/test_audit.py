@@ -4,13 +4,16 @@ reconciliation, and the access log (recorded for every request, editable by none
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from conftest import Service
 from sqlalchemy import select
 
 from ledger_app.api.app import api_routes, create_app
 from ledger_app.db.api_tables import access_log
 from ledger_app.db.engine import make_engine
+
+if TYPE_CHECKING:  # by name only: in a run with other suites, ``conftest`` may be theirs
+    from conftest import Service
 
 
 def _tree(service: Service) -> dict:

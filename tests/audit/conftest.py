@@ -20,8 +20,9 @@ from ledger_app.db.engine import make_engine
 from ledger_app.indexer.runner import Indexer, IndexerConfig
 from ledger_app.indexer.service import KINDS, build_indexer
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "indexer"))
+# Appended, not prepended: tests/indexer holds a conftest.py too, and tests/api imports
+# its own as ``conftest``; only ``ledger`` (the scenario driver) is wanted from there.
+sys.path.append(str(Path(__file__).parents[1] / "indexer"))
 from ledger import Ledger
 
 
