@@ -8,6 +8,8 @@
 #   make test     setup, then the contract tests (ape) and the service tests (pytest)
 #   make compile  `ape compile` (incremental)
 #   make lint     ruff
+#   make bench    benchmarks against limits measured in the same run -> bench/results/latest.{json,md}
+#   make bench-quick  the same at CI size (a few minutes)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -39,6 +41,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
+.PHONY: bench bench-quick
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -104,6 +107,13 @@ test-contracts: setup
 # to a network; the service tests start their own anvil processes.
 test-service: setup
 	pytest -p no:ape_test tests --ignore=tests/contracts
+
+# Not part of `make test`: benchmarks report, they never fail on a timing (issue 9).
+bench: setup
+	python -m bench.run --mode full
+
+bench-quick: setup
+	python -m bench.run --mode quick
 
 lint: $(STAMP_PYTHON)
 	ruff check .

@@ -1,0 +1,46 @@
+"""One indexer backfill in its own process, so its peak RSS is the indexer's alone.
+
+    python -m bench.backfill_driver RPC_URL DB_URL CONTRACTS_JSON START_BLOCK UNTIL
+
+Prints one JSON line: events, seconds (first request to last commit), peak_rss_mb.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from ledger_app import PROJECT_ROOT
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.db import migrate
+from ledger_app.db.engine import make_engine
+from ledger_app.indexer.runner import IndexerConfig
+from ledger_app.indexer.service import build_indexer
+
+
+def main() -> int:
+    rpc_url, db_url, contracts, start, until = sys.argv[1:6]
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    indexer = build_indexer(
+        rpc_url=rpc_url,
+        engine=engine,
+        artifacts=Artifacts.load(PROJECT_ROOT / ".build" / "__local__.json"),
+        contracts=json.loads(contracts),
+        start_block=int(start),
+        config=IndexerConfig(),
+    )
+    started = time.perf_counter()
+    indexer.run(follow=False, until=int(until))
+    seconds = time.perf_counter() - started
+    events = indexer.store.checkpoint().events_total
+    engine.dispose()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"events": events, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

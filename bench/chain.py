@@ -1,0 +1,255 @@
+"""The benchmark's own anvil, and the generated ledger history the indexer benchmark reads.
+
+anvil runs with automine and a block gas limit of 1e9 (a registerBatch of 150 needs
+about 26M). Transactions are signed here with explicit nonces and sent one after
+another, never pipelined: automine handles one at a time (foundry-rs/foundry#10122),
+and each eth_sendRawTransaction returns once its block is mined.
+
+The generated chain is cached under bench/.cache/ (anvil's --state dump), keyed by
+the contracts' bytecode hash and the event target, so a re-run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from ledger_app import PROJECT_ROOT
+from ledger_app.chain.abi import encode_function_call
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.client import ChainClient
+from ledger_app.chain.node import AnvilNode, find_anvil
+from ledger_app.indexer.rpc import RpcClient
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
+from ledger import DAY, MAX_UINT, Ledger
+
+CACHE = PROJECT_ROOT / "bench" / ".cache"
+ARTIFACTS = PROJECT_ROOT / ".build" / "__local__.json"
+GAS_LIMIT = 1_000_000_000
+GAS_PRICE = 5 * 10**9  # above anvil's base fee, which only falls with these near-empty blocks
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class BenchAnvil(AnvilNode):
+    """AnvilNode with a block gas limit large enough for registerBatch(150)."""
+
+    def command(self) -> list[str]:
+        """The managed node's command line plus --gas-limit."""
+        return [*super().command(), "--gas-limit", str(GAS_LIMIT)]
+
+
+def start_anvil(work: Path, state: Path | None = None) -> BenchAnvil:
+    """A fresh anvil (automine) in ``work``, loading ``state`` (a cached dump) if given."""
+    work.mkdir(parents=True, exist_ok=True)
+    state_file = work / "state.json"
+    if state is not None:
+        shutil.copyfile(state, state_file)
+    node = BenchAnvil(
+        binary=find_anvil(),
+        port=free_port(),
+        chain_id=31337,
+        state_file=state_file,
+        log_file=work / "anvil.log",
+        start_timeout=120,
+    )
+    return node.start()
+
+
+def bytecode_hash(artifacts: Artifacts) -> str:
+    """Hash of every deployable contract's bytecode: a changed contract invalidates the cache."""
+    raw = json.loads(ARTIFACTS.read_text())
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class RawSender:
+    """Signs and sends transactions with explicit nonces, one after another."""
+
+    rpc: RpcClient
+    ledger: Ledger
+    nonces: dict[str, int] = field(default_factory=dict)
+    hashes: list[str] = field(default_factory=list)
+    sent: int = 0
+    _last: str = ""
+
+    def send(self, who: str, name: str, function: str, *args: Any, gas: int = 3_000_000) -> str:
+        """``who`` calls ``function(*args)``; waits first for the other senders' transactions,
+        since anvil may still be mining them and this one may depend on them."""
+        if who != self._last:
+            self.check()
+            self._last = who
+        account: LocalAccount = self.ledger.accounts[who]
+        if who not in self.nonces:
+            self.nonces[who] = int(
+                self.rpc.call("eth_getTransactionCount", [account.address, "pending"]), 16
+            )
+        abi = self.ledger.artifacts[self.ledger.kinds[name]].abi
+        tx = {
+            "to": self.ledger.addresses[name],
+            "data": encode_function_call(abi, function, args),
+            "value": 0,
+            "gas": gas,
+            "gasPrice": GAS_PRICE,
+            "nonce": self.nonces[who],
+            "chainId": 31337,
+        }
+        self.nonces[who] += 1
+        raw = account.sign_transaction(tx).raw_transaction
+        tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+        self.hashes.append(tx_hash)
+        self.sent += 1
+        return tx_hash
+
+    def check(self) -> None:
+        """Every transaction sent since the last check succeeded (a revert would skew the mix)."""
+        deadline = time.monotonic() + 60
+        pending = list(self.hashes)
+        while pending:
+            receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in pending[:200]])
+            for tx_hash, receipt in zip(pending[:200], receipts, strict=True):
+                if receipt is not None and receipt["status"] != "0x1":
+                    raise RuntimeError(f"generation transaction {tx_hash} reverted: {receipt}")
+            # anvil may answer eth_sendRawTransaction just before the block is stored.
+            unmined = [h for h, r in zip(pending[:200], receipts, strict=True) if r is None]
+            pending = unmined + pending[200:]
+            if unmined:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"generation transactions never mined: {unmined[:3]}")
+                time.sleep(0.05)
+        self.hashes.clear()
+
+
+@dataclass
+class GeneratedChain:
+    """A ledger history on a running anvil: where it is and how big."""
+
+    node: BenchAnvil
+    ledger: Ledger
+    head: int
+    mid_block: int  # the head when half the events were sent (the RSS run's small size)
+    transactions: int
+    seconds: float
+    cached: bool
+
+
+def _cycle(sender: RawSender, ledger: Ledger, ids: list[int], serial: int) -> None:
+    """One round of the mix: a registerBatch of 150, confirmations, splits, transfers, one
+    financing, and a short-dated root split, repaid and redeemed (a settlement).
+
+    ``ids`` holds the next receivable id (the registry numbers ids consecutively)."""
+    supplier = ledger.accounts["supplier"].address
+    now = ledger.now()
+    rows = [
+        (supplier, 100_00, b"CNY", now + 90 * DAY,
+         keccak(text=f"bench-{serial}-{i}"), keccak(text="documents"))
+        for i in range(150)
+    ]  # fmt: skip
+    sender.send("core", "receivables", "registerBatch", rows, gas=40_000_000)
+    first = ids[0]
+    ids[0] += 150
+    for rid in range(first, first + 20):
+        sender.send("supplier", "receivables", "confirm", rid)
+    for k in range(5):  # five roots split into 10 children
+        sender.send("supplier", "receivables", "split", first + k, [10_00] * 10, gas=6_000_000)
+    children = ids[0]
+    ids[0] += 50
+    for child in range(children, children + 10):
+        sender.send("supplier", "receivables", "transfer", child,
+                    ledger.accounts["supplier2"].address)  # fmt: skip
+    # One financing: request, two offers, accept.
+    financed = first + 10
+    sender.send("supplier", "desk", "request", financed, "0x" + "00" * 20)
+    financing = serial + 1  # one request per cycle, ids from 1
+    terms = (9_000, 800, 365, False, 7 * DAY, now + 30 * DAY, 1_000)
+    for financier in ("financier", "financier2"):
+        sender.send(financier, "desk", "offer", financing, terms)
+    sender.send("supplier", "desk", "accept", financing, 0)
+    # A settlement: a root due tomorrow, confirmed, split into 4, repaid, leaves redeemed.
+    short = ids[0]
+    ids[0] += 1
+    sender.send("core", "receivables", "register",
+                (supplier, 40_00, b"CNY", now + DAY, keccak(text=f"bench-short-{serial}"),
+                 keccak(text="documents")))  # fmt: skip
+    sender.send("supplier", "receivables", "confirm", short)
+    sender.send("supplier", "receivables", "split", short, [10_00] * 4)
+    leaves = ids[0]
+    ids[0] += 4
+    sender.check()  # the warp's block must not take the registration with it
+    ledger.warp(DAY + 1)
+    sender.send("core", "clearing", "repay", short)
+    for leaf in range(leaves, leaves + 4):
+        sender.send("supplier", "clearing", "redeem", leaf)
+
+
+EVENTS_PER_CYCLE = 380  # about; the loop stops on the indexer-visible count anyway
+
+
+def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) -> GeneratedChain:
+    """A chain of about ``events`` events, from bench/.cache/ if a dump for it exists."""
+    key = f"chain-{bytecode_hash(artifacts)}-{events}"
+    dump, meta_file = CACHE / f"{key}.state.json", CACHE / f"{key}.meta.json"
+    if dump.is_file() and meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        node = start_anvil(work / "anvil", dump)
+        ledger = Ledger(ChainClient(node.rpc_url, poll_interval=0.01), artifacts)
+        ledger.addresses, ledger.kinds = meta["addresses"], meta["kinds"]
+        ledger.deployment_block = meta["deployment_block"]
+        if ledger.head() != meta["head"]:
+            raise RuntimeError(f"cached chain {dump} restarted at {ledger.head()}, not {meta['head']}")
+        log(f"chain: reused {dump.name} ({meta['head']:,} blocks)")
+        return GeneratedChain(node, ledger, meta["head"], meta["mid_block"],
+                              meta["transactions"], meta["seconds"], cached=True)  # fmt: skip
+    node = start_anvil(work / "anvil")
+    started = time.perf_counter()
+    ledger = Ledger(ChainClient(node.rpc_url, poll_interval=0.01), artifacts).deploy()
+    ledger.list_token(b"CNY")
+    ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, 10**15)
+    for financier in ("financier", "financier2"):
+        ledger.send("bank", "cny", "mint", ledger.accounts[financier].address, 10**15)
+        ledger.send(financier, "cny", "approve", ledger.addresses["desk"], MAX_UINT)
+    ledger.send("core", "cny", "approve", ledger.addresses["clearing"], MAX_UINT)
+    rpc = RpcClient(node.rpc_url, timeout=120)
+    sender = RawSender(rpc, ledger)
+    ids = [int(ledger.view("receivables", "lastId")) + 1]
+    cycles = max(1, -(-events // EVENTS_PER_CYCLE))
+    transactions, mid_block = 0, 0
+    for serial in range(cycles):
+        _cycle(sender, ledger, ids, serial)
+        sender.check()
+        transactions = sender.sent
+        if serial == cycles // 2:
+            mid_block = ledger.head()
+        if serial % 20 == 0:
+            log(f"chain: cycle {serial + 1}/{cycles}, {transactions:,} transactions, "
+                f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    seconds = time.perf_counter() - started
+    head = ledger.head()
+    node.stop()  # dumps the state
+    CACHE.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(node.state_file, dump)
+    meta = {"addresses": ledger.addresses, "kinds": ledger.kinds, "head": head,
+            "deployment_block": ledger.deployment_block, "mid_block": mid_block,
+            "transactions": transactions, "seconds": seconds}  # fmt: skip
+    meta_file.write_text(json.dumps(meta, indent=2))
+    node.start()
+    if ledger.head() != head:
+        raise RuntimeError(f"anvil restarted at block {ledger.head()}, not {head}")
+    log(f"chain: {transactions:,} transactions, {head:,} blocks in {seconds:.0f} s; cached")
+    return GeneratedChain(node, ledger, head, mid_block, transactions, seconds, cached=False)

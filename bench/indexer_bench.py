@@ -1,0 +1,58 @@
+"""Indexer backfill against its limit: raw eth_getLogs over the same ranges plus eth_abi
+decoding, writing nothing, measured on the same chain in the same run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.chain import GeneratedChain
+from ledger_app import PROJECT_ROOT
+from ledger_app.indexer.rpc import RpcClient
+from ledger_app.indexer.runner import IndexerConfig
+from ledger_app.indexer.service import build_decoder
+
+RANGE = IndexerConfig().initial_range  # the indexer's first getLogs span; it only grows
+
+
+def followed(chain: GeneratedChain) -> dict[str, str]:
+    """Every contract the indexer decodes, the settlement tokens included."""
+    ledger = chain.ledger
+    return {ledger.addresses[n].lower(): k for n, k in ledger.kinds.items()}
+
+
+def raw_limit(chain: GeneratedChain, repeats: int) -> tuple[float, int]:
+    """Median events/s of getLogs + decode over [deployment block, head]; and the event count."""
+    decoder = build_decoder(chain.ledger.artifacts)
+    contracts = followed(chain)
+    for address, kind in contracts.items():
+        decoder.follow(address, kind)
+    rpc = RpcClient(chain.node.rpc_url, timeout=300)
+    rates, count = [], 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        count = 0
+        for start in range(chain.ledger.deployment_block, chain.head + 1, RANGE):
+            logs = rpc.get_logs(start, min(start + RANGE - 1, chain.head), list(contracts))
+            count += len(decoder.decode_all(logs))
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates), count
+
+
+def backfill(chain: GeneratedChain, db_url: str, until: int) -> dict[str, Any]:
+    """One `bench.backfill_driver` run: events, seconds, peak_rss_mb."""
+    ledger = chain.ledger
+    contracts = {ledger.addresses[n].lower(): k for n, k in ledger.kinds.items()
+                 if k != "SettlementToken"}  # fmt: skip  (tokens come from the registry's events)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.backfill_driver", chain.node.rpc_url, db_url,
+         json.dumps(contracts), str(ledger.deployment_block), str(until)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"backfill driver failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,237 @@
+"""`make bench` / `make bench-quick`: speed, memory and gas against limits measured in
+the same run, written to bench/results/latest.json and latest.md (issue 9).
+
+    python -m bench.run [--mode full|quick|smoke] [--out DIR]
+
+Every figure is a ratio against a limit taken side by side on the same machine, so a
+noisy shared machine shifts both. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import api_bench, gas_bench, indexer_bench
+from bench.chain import ARTIFACTS, generate
+from ledger_app import PROJECT_ROOT
+from ledger_app.chain.artifacts import Artifacts
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
+from pgcluster import PostgresCluster, PostgresUnavailable
+
+MODES = {  # events indexed, API writes, tree shape (groups x fanout), query samples
+    "full": {"events": 100_000, "single": 60, "batch_rows": 1000, "batch_repeats": 3,
+             "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True, "repeats": 3},
+    "quick": {"events": 12_000, "single": 20, "batch_rows": 300, "batch_repeats": 2,
+              "w2r": 40, "tree": (10, 10), "queries": 40, "clearing": True, "repeats": 3},
+    "smoke": {"events": 800, "single": 3, "batch_rows": 20, "batch_repeats": 1,
+              "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1},
+}  # fmt: skip
+KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
+
+
+def entry(name: str, figure: float, unit: str, limit: float | None, target: str,
+          ratio: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """One benchmark row; ratio = figure / limit unless given."""
+    if ratio is None and limit:
+        ratio = figure / limit
+    rnd = (lambda v: None if v is None else round(v, 3))  # noqa: E731
+    return {"name": name, "figure": rnd(figure), "unit": unit, "limit": rnd(limit),
+            "ratio": rnd(ratio), "target": target}  # fmt: skip
+
+
+def machine(mode: str, notes: list[str]) -> dict[str, Any]:
+    anvil = subprocess.run([str(ARTIFACTS.parent.parent / "node_modules" / ".bin" / "anvil"),
+                            "--version"], capture_output=True, text=True, check=False)  # fmt: skip
+    versions = {}
+    for package in ("web3", "eth-abi", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "eth-ape"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cores": os.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform(), "anvil": anvil.stdout.strip().splitlines()[0] if anvil.stdout else None,
+        "solc": "0.8.28", "versions": versions, "mode": mode,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "notes": notes,
+    }  # fmt: skip
+
+
+def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+    artifacts = Artifacts.load(ARTIFACTS)
+    chain = generate(work / "chain", cfg["events"], artifacts, log=log)
+    try:
+        limit, events = indexer_bench.raw_limit(chain, cfg["repeats"])
+        log(f"indexer limit: {events:,} events, getLogs+decode {limit:,.0f} events/s")
+        half = indexer_bench.backfill(chain, f"sqlite:///{work}/half.db", chain.mid_block)
+        sqlite = indexer_bench.backfill(chain, f"sqlite:///{work}/full.db", chain.head)
+        rate = sqlite["events"] / sqlite["seconds"]
+        log(f"sqlite: {sqlite['events']:,} events in {sqlite['seconds']:.1f} s, "
+            f"RSS {half['peak_rss_mb']:.0f} MB at {half['events']:,}, {sqlite['peak_rss_mb']:.0f} MB")  # fmt: skip
+        results.append(entry("indexer_backfill_sqlite", rate, "events/s", limit, ">= 0.5"))
+        results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
+                             "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
+        notes.append(f"indexer chain: {events:,} events, {chain.head:,} blocks, "
+                     f"{chain.transactions:,} transactions; RSS at {half['events']:,} events "
+                     f"{half['peak_rss_mb']:.0f} MB vs {sqlite['events']:,} events")  # fmt: skip
+        try:
+            cluster = PostgresCluster.start()
+        except PostgresUnavailable as exc:
+            notes.append(f"indexer_backfill_postgres not run: {str(exc).splitlines()[0]}")
+            log(notes[-1])
+            return
+        try:
+            pg = indexer_bench.backfill(chain, cluster.create_database(), chain.head)
+            rate = pg["events"] / pg["seconds"]
+            log(f"postgres: {pg['events']:,} events in {pg['seconds']:.1f} s")
+            results.append(entry("indexer_backfill_postgres", rate, "events/s", limit, ">= 0.5"))
+        finally:
+            cluster.stop()
+    finally:
+        chain.node.stop()
+
+
+def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+    with api_bench.Api(work / "api").serving() as api:
+        single = api_bench.write_single(api, cfg["single"])
+        single_limit = api_bench.raw_single(api, cfg["single"])
+        log(f"api single: {single:.1f}/s, raw {single_limit:.1f}/s")
+        results.append(entry("api_write_single", single, "receivables/s", single_limit, ">= 0.3"))
+        batch = api_bench.write_batch(api, cfg["batch_rows"], cfg["batch_repeats"])
+        # The chain's ceiling: registerBatch(150) sent raw as fast as anvil mines them
+        # (measured gas/s under automine, in receivables/s).
+        batch_limit = api_bench.raw_batch(api, 150, max(2, cfg["batch_rows"] // 150))
+        log(f"api batch: {batch:.1f}/s, chain ceiling {batch_limit:.1f}/s")
+        results.append(entry("api_write_batch", batch, "receivables/s", batch_limit, ">= 0.8"))
+        latencies = api_bench.write_to_read(api, cfg["w2r"], load_rate=2.0)
+        p = {q: api_bench.percentile(latencies, q) for q in (50, 95, 99)}
+        log(f"write-to-read ms: p50 {p[50]:.1f} p95 {p[95]:.1f} p99 {p[99]:.1f}")
+        results.append(entry("write_to_read_p95", p[95], "ms", None, "<= 250"))
+        notes.append(f"write_to_read ms: p50 {p[50]:.1f}, p95 {p[95]:.1f}, p99 {p[99]:.1f} "
+                     f"({len(latencies)} samples under 2 registrations/s of load)")  # fmt: skip
+        groups, fanout = cfg["tree"]
+        root = api_bench.build_tree(api, fanout, groups)
+        traces, pages = api_bench.query_latencies(api, root, cfg["queries"])
+        descendants = groups + groups * fanout
+        for name, values, target in (("trace_p95", traces, "<= 100"), ("list_p95", pages, None)):
+            p50, p95 = api_bench.percentile(values, 50), api_bench.percentile(values, 95)
+            log(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+            results.append(entry(name, p95, "ms", None, target or "none set"))
+            notes.append(f"{name.removesuffix('_p95')}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        notes.append(f"trace: root with {descendants:,} descendants in the API's own index "
+                     "(thousands of events, not the 1M of the issue)")  # fmt: skip
+
+
+def bench_gas(cfg: dict, results: list, notes: list, log) -> None:
+    rows = gas_bench.run_gas_table(clearing=cfg["clearing"])
+    by_operation = {row["operation"]: row for row in rows}
+    for operation, (name, bound, _items) in gas_bench.BOUNDS.items():
+        row = by_operation.get(operation)
+        if row is not None:
+            results.append(entry(name, row["gas"], "gas", bound, "<= 1.5"))
+    for row in rows:
+        if row["operation"].startswith("clearing:") and "leaves in total" in row["operation"]:
+            results.append(entry("clearing_5000_leaves", row["gas"], "gas", None, "report only"))
+            results.append(entry("clearing_5000_leaves_seconds", row["seconds"], "s", None,
+                                 "report only (ape + anvil; includes building the tree)"))  # fmt: skip
+    if not cfg["clearing"]:
+        notes.append("clearing_5000_leaves not run in this mode")
+    log(f"gas: {len(rows)} rows from scripts/gas_table.py")
+
+
+def bench_erc1155(results: list, log, work: Path) -> None:
+    from bench.chain import start_anvil
+
+    node = start_anvil(work / "erc1155")
+    try:
+        gas = gas_bench.measure_erc1155(node.rpc_url)
+    finally:
+        node.stop()
+    results.append(entry("gas_erc1155_mint_batch_2", gas["mint_batch_2"], "gas",
+                         gas_bench.erc1155_mint_batch_bound(2), "compare gas_split_2"))  # fmt: skip
+    results.append(entry("gas_erc1155_mint_batch_10", gas["mint_batch_10"], "gas",
+                         gas_bench.erc1155_mint_batch_bound(10), "compare gas_split_10"))  # fmt: skip
+    results.append(entry("gas_erc1155_transfer", gas["transfer"], "gas",
+                         gas_bench.ERC1155_TRANSFER_BOUND, "compare gas_transfer"))  # fmt: skip
+    log(f"erc1155: {gas}")
+
+
+def markdown(document: dict[str, Any]) -> str:
+    m = document["machine"]
+    lines = [
+        f"# Benchmarks ({m['mode']} mode)", "",
+        f"`python -m bench.run --mode {m['mode']}` on {m['cores']} cores, Python {m['python']}, "
+        f"{m['anvil']}, {m['date']}. Ratio = figure / limit (throughput: higher is better; "
+        "gas: lower is better); limits are measured in the same run.", "",
+        "| benchmark | figure | unit | limit | ratio | target |", "|---|---:|---|---:|---:|---|",
+    ]  # fmt: skip
+    fmt = (lambda v: "" if v is None else f"{v:,.2f}" if isinstance(v, float) and v < 100 else f"{v:,.0f}")  # noqa: E731
+    for b in document["benchmarks"]:
+        ratio = "" if b["ratio"] is None else f"{b['ratio']:.2f}"
+        lines.append(f"| {b['name']} | {fmt(b['figure'])} | {b['unit']} | {fmt(b['limit'])} | "
+                     f"{ratio} | {b['target']} |")  # fmt: skip
+    lines += ["", "Notes:", ""] + [f"- {n}" for n in m["notes"]]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def validate(document: dict[str, Any]) -> None:
+    """The agreed shape: machine + benchmarks with exactly KEYS each."""
+    assert set(document) == {"machine", "benchmarks"}, document.keys()
+    assert {"cores", "python", "versions"} <= set(document["machine"])
+    for b in document["benchmarks"]:
+        assert tuple(b) == KEYS, b
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=list(MODES), default="full")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
+    parser.add_argument("--only", nargs="*", default=["indexer", "api", "gas", "erc1155"])
+    args = parser.parse_args(argv)
+    cfg = MODES[args.mode]
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    results: list[dict[str, Any]] = []
+    notes: list[str] = []
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
+
+    log(f"mode {args.mode}, {os.cpu_count()} cores, Python {platform.python_version()}, work {work}")
+    try:
+        for part, run in (("gas", lambda: bench_gas(cfg, results, notes, log)),
+                          ("erc1155", lambda: bench_erc1155(results, log, work)),
+                          ("api", lambda: bench_api(cfg, work, results, notes, log)),
+                          ("indexer", lambda: bench_indexer(cfg, work, results, notes, log))):  # fmt: skip
+            if part in args.only:
+                run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
+             "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
+             "trace_p95", "list_p95"])}  # fmt: skip
+    results.sort(key=lambda b: order.get(b["name"], len(order)))
+    document = {"machine": machine(args.mode, notes), "benchmarks": results}
+    validate(document)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    (args.out / "latest.md").write_text(markdown(document))
+    print(markdown(document))
+    log(f"wrote {args.out}/latest.json and latest.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The benchmark harness's smallest configuration still runs and writes the agreed shape
+(timings are never asserted: the benchmarks only report)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import run
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_the_agreed_shape(tmp_path):
+    assert run.main(["--mode", "smoke", "--out", str(tmp_path), "--only", "api", "indexer"]) == 0
+    document = json.loads((tmp_path / "latest.json").read_text())
+    run.validate(document)
+    names = {b["name"] for b in document["benchmarks"]}
+    assert {"indexer_backfill_sqlite", "indexer_peak_rss", "api_write_single",
+            "api_write_batch", "write_to_read_p95", "trace_p95", "list_p95"} <= names  # fmt: skip
+    assert (tmp_path / "latest.md").read_text().startswith("# Benchmarks (smoke mode)")
