@@ -5,6 +5,8 @@
 #                 leaves a stamp file and is redone only when its inputs change,
 #                 so a warm `make setup` does nothing.
 #   make run      setup, then `ledger-app run` (anvil + contracts + indexer + API on :8000)
+#   make demo     against the service `make run` started: the SCF story over HTTP, ending
+#                 in the root's trace verified against the node (scripts/demo.py)
 #   make test     setup, then the contract tests (ape) and the service tests (pytest)
 #   make compile  `ape compile` (incremental)
 #   make lint     ruff
@@ -41,7 +43,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick demo
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -87,6 +89,10 @@ compile: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC)
 
 run: setup
 	ledger-app run
+
+# Talks to the running service over HTTP only (LEDGER_API, default :8000).
+demo: $(STAMP_PYTHON)
+	python scripts/demo.py
 
 # Both suites run even when the first fails, so one run reports everything.
 test: setup
