@@ -74,7 +74,9 @@ def test_fresh_chain_redeploys(ledger_settings: Settings) -> None:
     assert not second.reused
     assert "not the chain deployed to" in (second.reason or "")
     assert second.record.deployment_block_hash == deployment_block_hash
-    assert second.record.deployment_block_hash != first.record.deployment_block_hash
+    # Not compared with the first record's: two anvil chains started within
+    # the same second and sent the same transactions have the same blocks.
+    assert second.record.deployed_at >= first.record.deployed_at
     assert code_everywhere
     assert read_record(ledger_settings.deployment_file) == second.record
 
