@@ -19,12 +19,16 @@ from ledger_app.api.metrics import Metrics
 from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
     audit,
+    clearing,
+    cross_border,
     currencies,
     documents,
+    financing,
     health,
     metrics,
     participants,
     receivables,
+    tokens,
     transactions,
 )
 from ledger_app.api.runtime import Runtime
@@ -97,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
     app.include_router(audit.router)
+    for module in (tokens, financing, clearing, cross_border):
+        app.include_router(module.router)
     check_permissions(app)
     # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
     app.add_middleware(IdempotencyMiddleware)

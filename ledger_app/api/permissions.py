@@ -110,6 +110,47 @@ PERMISSIONS: dict[str, Permission] = {
     "audit.export_traces": _read(READERS),
     "audit.reconcile": _read(READERS | {Role.OPERATOR}),
     "audit.access_log": _read(READERS),
+    # --- settlement tokens (ledger_app/api/routes/tokens.py) -----------------------------
+    # The contract checks the caller is that currency's issuer; the service checks first.
+    "tokens.mint": _write(Role.SETTLEMENT_BANK),
+    "tokens.burn": _write(Role.SETTLEMENT_BANK),
+    "tokens.transfer": _write(*TRADERS),
+    # One's own balances; readers anyone's (``party``: the account is the object).
+    "tokens.balances": _read(EVERYONE, party=True),
+    # --- financing (ledger_app/api/routes/financing.py) ----------------------------------
+    # Parties: the supplier, the financier asked (or the funder), financiers that offered,
+    # and every financier while a request is open to any (ledger_app/api/services/financing).
+    "financing.request": _write(Role.SUPPLIER, party=True),  # party to the receivable
+    "financing.list": _read(frozenset({Role.SUPPLIER, Role.FINANCIER}) | READERS),
+    "financing.show": _read(frozenset({Role.SUPPLIER, Role.FINANCIER}) | READERS, party=True),
+    "financing.quote": _read(frozenset({Role.FINANCIER}), party=True),
+    "financing.offer": _write(Role.FINANCIER, party=True),
+    "financing.accept": _write(Role.SUPPLIER, party=True),
+    "financing.reject_offer": _write(Role.SUPPLIER, party=True),
+    "financing.withdraw_offer": _write(Role.FINANCIER, party=True),
+    "financing.expire_offer": _write(Role.SUPPLIER, Role.FINANCIER, party=True),
+    "financing.cancel": _write(Role.SUPPLIER, party=True),
+    "financing.declare_default": _write(Role.FINANCIER, party=True),
+    # --- maturity clearing (ledger_app/api/routes/clearing.py) ---------------------------
+    # Parties are the receivable's. Any active party may push redemptions.
+    "clearing.show": _read(TRADERS | READERS, party=True),
+    "clearing.repay": _write(Role.CORE_ENTERPRISE, party=True),
+    "clearing.redeem": _write(*TRADERS, party=True),
+    "clearing.redeem_all": _write(*TRADERS, party=True),
+    # --- cross-border (ledger_app/api/routes/cross_border.py) ----------------------------
+    "fx.post_quote": _write(Role.FX_PROVIDER),
+    "fx.sign_quote": _write(Role.FX_PROVIDER),
+    "fx.settle": _write(*(TRADERS - {Role.FX_PROVIDER})),
+    # Parties of a settlement: payer, payee, provider.
+    "fx.show_settlement": _read(TRADERS | READERS, party=True),
+    "fx.iso20022": _read(TRADERS | READERS, party=True),
+    "fx.set_corridor": _write(Role.OPERATOR, Role.REGULATOR),
+    "fx.set_daily_limit": _write(Role.OPERATOR, Role.REGULATOR),
+    # Parties of an escrow: sender and recipient.
+    "escrows.lock": _write(*TRADERS),
+    "escrows.show": _read(TRADERS | READERS, party=True),
+    "escrows.claim": _write(*TRADERS, party=True),
+    "escrows.refund": _write(*TRADERS, party=True),
 }
 
 

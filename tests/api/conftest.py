@@ -43,6 +43,7 @@ CAST: dict[str, list[str]] = {
     "supplier": ["SUPPLIER"],
     "supplier2": ["SUPPLIER"],
     "financier": ["FINANCIER"],
+    "financier2": ["FINANCIER"],
     "bank": ["SETTLEMENT_BANK"],
     "fx": ["FX_PROVIDER"],
     "auditor": ["AUDITOR"],
@@ -97,6 +98,23 @@ class Service:
         """One request as ``who``."""
         with self.http(who) as http:
             return http.request(method, path, **kwargs)
+
+    def token_view(self, currency: str, function: str, *args: Any) -> Any:
+        """A view of the settlement token of ``currency``, straight from the chain."""
+        listed = self.call("operator", "GET", "/v1/currencies").json()
+        token = next(c["token"] for c in listed if c["currency"] == currency)
+        abi = self.contracts.abi("SettlementToken")
+        return self.client.call_function(token, abi, function, *args)[0]
+
+    def balance(self, who: str, currency: str = "CNY") -> int:
+        """The chain's token balance of cast member ``who``."""
+        return int(self.token_view(currency, "balanceOf", self.addresses[who]))
+
+    def mint(self, who: str, amount: int, currency: str = "CNY", bank: str = "bank") -> None:
+        """``bank`` (the currency's issuer) mints ``amount`` to ``who`` through the API."""
+        response = self.call(bank, "POST", f"/v1/tokens/{currency}/mint",
+                             json={"to": self.addresses[who], "amount": str(amount)})  # fmt: skip
+        assert response.status_code == 200, response.text
 
     def view(self, name: str, function: str, *args: Any) -> Any:
         """A view of a deployed contract, straight from the chain."""

@@ -61,18 +61,72 @@ def objects(service: Service) -> dict[str, Any]:
         "transaction_id": registered.json()["transaction"]["id"],
         "document_hash": document["document_hash"],
         "revoked_key": issued["key"],
+        **trade_objects(service),
     }
+
+
+def trade_objects(service: Service) -> dict[str, Any]:
+    """A financing named to ``financier`` with an offer, a receivable free to finance, a
+    PvP settlement (supplier pays core at fx's quote) and an escrow (supplier to core)."""
+    service.mint("financier", 10**9)
+    service.mint("supplier", 10**9)
+    listed = service.call("operator", "POST", "/v1/currencies",
+                          json={"currency": "USD", "issuer": service.addresses["bank"]})  # fmt: skip
+    assert listed.status_code == 201, listed.text
+    service.mint("fx", 10**9, currency="USD")
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": service.active()["id"],
+                               "financier": service.addresses["financier"]}).json()  # fmt: skip
+    financing_id = asked["result"]["id"]
+    offered = service.call("financier", "POST", f"/v1/financings/{financing_id}/offers",
+                           json=OFFER_TERMS)  # fmt: skip
+    assert offered.status_code == 201, offered.text
+    quote = service.call("fx", "POST", "/v1/fx/quotes",
+                         json={"sell_currency": "CNY", "buy_currency": "USD",
+                               "rate": "138000000000000000", "liquidity": "1000000"}).json()  # fmt: skip
+    settled = service.call("supplier", "POST", "/v1/fx/settlements",
+                           json={"quote": quote["result"]["quote"], "sell_amount": "1000",
+                                 "payee": service.addresses["core"]})  # fmt: skip
+    assert settled.status_code == 201, settled.text
+    locked = service.call("supplier", "POST", "/v1/escrows",
+                          json={"currency": "CNY", "recipient": service.addresses["core"],
+                                "amount": "100", "hashlock": "0x" + "ab" * 32,
+                                "timeout": "2099-01-01T00:00:00Z"})  # fmt: skip
+    assert locked.status_code == 201, locked.text
+    return {
+        "financing_id": financing_id,
+        "offer_index": 0,
+        "financeable_id": service.active()["id"],
+        "currency": "CNY",
+        "root_id": asked["result"]["receivable_id"],
+        "leaf_id": asked["result"]["receivable_id"],
+        "uetr": settled.json()["result"]["uetr"],
+        "lock_id": locked.json()["result"]["lock_id"],
+    }
+
+
+OFFER_TERMS = {"advance_rate_bps": 9000, "discount_rate_bps": 500,
+               "expires_at": "2099-01-01T00:00:00Z"}  # fmt: skip
 
 
 def request_for(operation: str, objects: dict[str, Any], service: Service) -> tuple[str, str, Any]:
     method, path = ROUTES[operation]
-    for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash"):
+    for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
+                 "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
+                 "lock_id"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
         "receivables.transfer": {"to": service.addresses["supplier2"]},
         "receivables.register": service.registration(),
         "receivables.register_batch": {"items": [service.registration()]},
+        "tokens.mint": {"to": service.addresses["supplier2"], "amount": "1"},
+        "tokens.burn": {"amount": "1"},
+        "tokens.transfer": {"to": service.addresses["supplier2"], "amount": "1"},
+        "financing.request": {"receivable_id": objects["financeable_id"]},
+        "financing.quote": OFFER_TERMS,
+        "financing.offer": OFFER_TERMS,
+        "escrows.claim": {"preimage": "0x" + "01" * 32},
     }
     return method, path, bodies.get(operation)
 
@@ -122,6 +176,26 @@ NON_PARTY = {
     "api_keys.revoke": "supplier2",
     "audit.trace": "supplier2",
     "audit.verify": "supplier2",
+    "tokens.balances": "supplier2",
+    "financing.request": "supplier2",
+    "financing.show": "financier2",
+    "financing.quote": "financier2",
+    "financing.offer": "financier2",
+    "financing.accept": "supplier2",
+    "financing.reject_offer": "supplier2",
+    "financing.withdraw_offer": "financier2",
+    "financing.expire_offer": "supplier2",
+    "financing.cancel": "supplier2",
+    "financing.declare_default": "financier2",
+    "clearing.show": "supplier2",
+    "clearing.repay": "core2",
+    "clearing.redeem": "supplier2",
+    "clearing.redeem_all": "supplier2",
+    "fx.show_settlement": "supplier2",
+    "fx.iso20022": "supplier2",
+    "escrows.show": "supplier2",
+    "escrows.claim": "supplier2",
+    "escrows.refund": "supplier2",
 }
 
 

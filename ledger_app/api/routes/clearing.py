@@ -1,0 +1,114 @@
+"""/v1/clearing: maturity clearing of receivables (repay a root, redeem its leaves)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.responses import write_response
+from ledger_app.api.schemas import WriteResponse
+from ledger_app.api.services.clearing import ClearingService
+from ledger_app.api.services.receivables import describe
+from ledger_app.api.services.writes import WriteOutcome
+
+router = APIRouter(prefix="/v1/clearing", tags=["maturity clearing"])
+
+
+class Clearing(BaseModel):
+    """A root's repayment into clearing and the redemption of its leaves."""
+
+    root_id: int
+    debtor: str
+    currency: str
+    amount: str
+    due_date: datetime
+    status: str
+    repaid: str
+    unredeemed: str
+    leaves: int
+    settled_leaves: int
+    unsettled_leaves: list[int]
+    frozen_leaves: list[int]
+
+
+class Redemption(BaseModel):
+    """Leaves paid out, and the transactions (one per batch) that paid them."""
+
+    redeemed: list[int]
+    clearing: Clearing
+    transactions: list[WriteResponse[None]]
+
+
+def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
+    state = service.show(caller, root_id)
+    state["debtor"] = to_checksum_address(state["debtor"])
+    state["due_date"] = datetime.fromtimestamp(state["due_date"], UTC)
+    return Clearing(**state)
+
+
+@router.get("/{root_id}", operation_id="clearing.show", response_model=Clearing)
+def show(root_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """Repayment and redemption state of a root (404 unless the caller is a party to it)."""
+    return _clearing(ClearingService(runtime), caller, root_id)
+
+
+@router.post(
+    "/{root_id}/repay", operation_id="clearing.repay", response_model=WriteResponse[Clearing]
+)
+def repay(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """At or after the due date, the debtor pays the root's whole outstanding amount into
+    clearing (the service approves the clearing contract for it first)."""
+    service = ClearingService(runtime)
+    outcome = service.repay(caller, root_id)
+    return write_response(outcome, response, lambda _o: _clearing(service, caller, root_id))
+
+
+@router.post(
+    "/{root_id}/redeem",
+    operation_id="clearing.redeem_all",
+    response_model=WriteResponse[Redemption],
+)
+def redeem_all(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """Pay every unsettled, unfrozen leaf of a repaid root to its holder, in batches of the
+    contract's MAX_REDEEM_BATCH (one transaction each). Any active party may push it."""
+    service = ClearingService(runtime)
+    leaves, outcomes = service.redeem_all(caller, root_id)
+    parts = [write_response(o, Response()) for o in outcomes]
+
+    def render(_o: WriteOutcome) -> Redemption:
+        return Redemption(
+            redeemed=leaves, clearing=_clearing(service, caller, root_id), transactions=parts
+        )
+
+    # The last batch indexed means every earlier one is too.
+    return write_response(outcomes[-1], response, render)
+
+
+class Leaf(BaseModel):
+    """A redeemed leaf as indexed (status SETTLED once paid)."""
+
+    id: int
+    root_id: int
+    holder: str
+    amount: str
+    status: str
+
+
+@router.post(
+    "/leaves/{leaf_id}/redeem", operation_id="clearing.redeem", response_model=WriteResponse[Leaf]
+)
+def redeem(leaf_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """Pay one unsettled leaf of a repaid root to its current holder."""
+    service = ClearingService(runtime)
+    outcome = service.redeem(caller, leaf_id)
+
+    def render(_o: WriteOutcome) -> Leaf:
+        row = describe(service.receivables.current(leaf_id))
+        return Leaf(**{k: row[k] for k in ("root_id", "holder", "amount", "status")}, id=leaf_id)
+
+    return write_response(outcome, response, render)

@@ -1,0 +1,556 @@
+"""/v1/fx and /v1/escrows: FX quotes, PvP settlements and their ISO 20022 documents,
+corridor and daily-limit rules, and hash-time-locked escrows."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+
+from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.responses import write_response
+from ledger_app.api.schemas import Address, Amount, Bytes32, Currency, WriteResponse
+from ledger_app.api.services.cross_border import CrossBorderService, Payment, Quote
+from ledger_app.api.services.writes import WriteOutcome
+from ledger_app.iso20022 import PACS002, PACS008, PACS009
+
+router = APIRouter(tags=["cross-border"])
+
+MAX_UINT256 = 2**256 - 1
+MAX_UINT64 = 2**64 - 1
+Jurisdiction = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["CN"])]
+MESSAGES = {"pacs.008": PACS008, "pacs.009": PACS009, "pacs.002": PACS002}
+
+
+def _uint(maximum: int, *, positive: bool) -> Any:
+    def check(value: Any) -> int:
+        if isinstance(value, bool | float):
+            raise ValueError("an integer (no floats)")
+        if isinstance(value, str):
+            if not re.fullmatch(r"[0-9]{1,78}", value):
+                raise ValueError("a string of decimal digits")
+            value = int(value)
+        if not isinstance(value, int) or value < (1 if positive else 0) or value > maximum:
+            raise ValueError(f"an integer in {1 if positive else 0}..{maximum}")
+        return value
+
+    return check
+
+
+#: FxSettlement's rate: buy minor units per sell minor unit, x 1e18.
+Rate = Annotated[
+    int,
+    BeforeValidator(_uint(MAX_UINT256, positive=True)),
+    PlainSerializer(str, return_type=str),
+    Field(json_schema_extra={"type": "string", "example": "138000000000000000"}),
+]
+#: A limit in minor units; 0 means none.
+Limit = Annotated[
+    int,
+    BeforeValidator(_uint(MAX_UINT256, positive=False)),
+    PlainSerializer(str, return_type=str),
+    Field(json_schema_extra={"type": "string", "example": "1000000000"}),
+]
+Timestamp = Annotated[int, Field(ge=0, le=MAX_UINT64, description="unix seconds")]
+
+
+def _uuid4(value: Any) -> uuid.UUID:
+    try:
+        parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValueError("a UETR is a UUID") from exc
+    if parsed.version != 4 or str(parsed) != str(value).lower():
+        raise ValueError("a UETR is a lower-case UUID version 4 (ISO 20022 UUIDv4Identifier)")
+    return parsed
+
+
+Uetr = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
+
+
+# --- quotes ---------------------------------------------------------------------------
+
+
+class QuoteIn(BaseModel):
+    """A firm quote the caller (an FX provider) makes: ``rate`` buy-currency minor units per
+    sell-currency minor unit, scaled by 1e18."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sell_currency": "CNY",
+                    "buy_currency": "USD",
+                    "rate": "138000000000000000",
+                    "valid_for_seconds": 600,
+                    "liquidity": "1000000",
+                }
+            ]
+        },
+    )
+    sell_currency: Currency
+    buy_currency: Currency
+    rate: Rate
+    valid_for_seconds: int = Field(default=600, ge=1, le=86_400)
+    payer: Address | None = Field(default=None, description="the only payer allowed, or any")
+    liquidity: Amount | None = Field(
+        default=None,
+        description="buy-currency minor units to make available to FxSettlement "
+        "(raises the provider's allowance by this much)",
+    )
+
+
+class QuoteBody(BaseModel):
+    """A quote as issued (the FxSettlement Quote struct)."""
+
+    model_config = ConfigDict(extra="forbid")
+    quote_id: Bytes32
+    provider: Address
+    sell_currency: Currency
+    buy_currency: Currency
+    rate: Rate
+    issued_at: Timestamp
+    valid_until: Timestamp
+    payer: Address | None = None
+
+    def quote(self) -> Quote:
+        """The service's quote."""
+        return Quote(
+            self.quote_id,
+            self.provider,
+            self.sell_currency,
+            self.buy_currency,
+            self.rate,
+            self.issued_at,
+            self.valid_until,
+            self.payer,
+        )
+
+
+class QuoteOut(BaseModel):
+    """A quote: posted on chain (``posted``), or signed for the payer to present."""
+
+    quote: QuoteBody
+    posted: bool
+    signature: str | None = None
+    liquidity_transaction: WriteResponse[None] | None = None
+
+
+@router.post(
+    "/v1/fx/quotes",
+    operation_id="fx.post_quote",
+    response_model=WriteResponse[QuoteOut],
+    status_code=201,
+)
+def post_quote(body: QuoteIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """The FX provider posts a firm quote on chain; any payer (or the one named) may then
+    settle at it without a signature. Issued at the latest block's time."""
+    service = CrossBorderService(runtime)
+    quote = service.new_quote(
+        caller, body.sell_currency, body.buy_currency, body.rate, body.valid_for_seconds, body.payer
+    )
+    outcome = service.post_quote(caller, quote, body.liquidity)
+    return write_response(
+        outcome,
+        response,
+        lambda _o: QuoteOut(quote=QuoteBody(**quote.as_dict()), posted=True),
+        created=True,
+    )
+
+
+@router.post(
+    "/v1/fx/quotes/signed", operation_id="fx.sign_quote", response_model=QuoteOut, status_code=201
+)
+def sign_quote(body: QuoteIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """The service signs a quote of the FX provider with its custodial key (EIP-712, domain
+    ``LedgerFxSettlement`` 1, FxSettlement's address) and returns it: nothing is posted. The
+    payer presents quote and signature to ``POST /v1/fx/settlements``."""
+    service = CrossBorderService(runtime)
+    quote = service.new_quote(
+        caller, body.sell_currency, body.buy_currency, body.rate, body.valid_for_seconds, body.payer
+    )
+    signature, approval = service.sign_quote(caller, quote, body.liquidity)
+    return QuoteOut(
+        quote=QuoteBody(**quote.as_dict()),
+        posted=False,
+        signature=signature,
+        liquidity_transaction=write_response(approval, Response()) if approval else None,
+    )
+
+
+# --- settlements ----------------------------------------------------------------------
+
+
+class SettlementIn(BaseModel):
+    """A PvP payment at a quote: ``sell_amount`` of the quote's sell currency from the
+    caller to the provider, and its buy-currency equivalent from the provider to
+    ``payee``, both or neither."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "payee": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+                    "sell_amount": "100000",
+                    "purpose": "SUPP",
+                    "quote": {
+                        "quote_id": "0x" + "ab" * 32,
+                        "provider": "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+                        "sell_currency": "CNY",
+                        "buy_currency": "USD",
+                        "rate": "138000000000000000",
+                        "issued_at": 1767225600,
+                        "valid_until": 1767226200,
+                        "payer": None,
+                    },
+                    "signature": "0x…",
+                }
+            ]
+        },
+    )
+    quote: QuoteBody
+    signature: str | None = Field(
+        default=None,
+        pattern=r"^0x([0-9a-fA-F]{2})*$",
+        description="the provider's; leave out for a posted quote",
+    )
+    payee: Address
+    sell_amount: Amount
+    uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
+    purpose: str = Field(
+        default="SUPP", pattern=r"^[A-Z0-9]{1,4}$", description="ISO 20022 purpose code"
+    )
+    reference_id: int = Field(
+        default=0, ge=0, le=MAX_UINT64, description="e.g. the receivable this payment settles"
+    )
+
+
+class PvpSettlement(BaseModel):
+    """A settled PvP payment as indexed."""
+
+    uetr: str
+    payer: str
+    payee: str
+    provider: str
+    quote_id: str
+    sell_currency: str
+    sell_amount: str
+    buy_currency: str
+    buy_amount: str
+    purpose: str
+    reference_id: str
+    block_number: int
+    transaction_hash: str
+
+
+def _settlement(row: Any) -> PvpSettlement:
+    return PvpSettlement(
+        uetr=str(uuid.UUID(row.uetr[2:])),
+        payer=to_checksum_address(row.payer),
+        payee=to_checksum_address(row.payee),
+        provider=to_checksum_address(row.provider),
+        quote_id=row.quote_id,
+        sell_currency=row.sell_currency,
+        sell_amount=str(row.sell_amount),
+        buy_currency=row.buy_currency,
+        buy_amount=str(row.buy_amount),
+        purpose=bytes.fromhex(row.purpose[2:]).rstrip(b"\0").decode(),
+        reference_id=str(row.reference_id),
+        block_number=row.block_number,
+        transaction_hash=row.tx_hash,
+    )
+
+
+@router.post(
+    "/v1/fx/settlements",
+    operation_id="fx.settle",
+    response_model=WriteResponse[PvpSettlement],
+    status_code=201,
+)
+def settle(body: SettlementIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """The payer settles at a quote (posted, or signed: give ``signature``). The service
+    approves FxSettlement for the sell amount first. Refused before value moves: a stale,
+    expired or used quote, a used UETR, a closed corridor, a daily limit."""
+    service = CrossBorderService(runtime)
+    payment = Payment(
+        payee=body.payee,
+        sell_amount=body.sell_amount,
+        uetr=body.uetr or uuid.uuid4(),
+        purpose=body.purpose,
+        reference_id=body.reference_id,
+    )
+    signature = bytes.fromhex(body.signature[2:]) if body.signature else b""
+    outcome = service.settle(caller, payment, body.quote.quote(), signature)
+    return write_response(
+        outcome,
+        response,
+        lambda _o: _settlement(service.settlement(caller, payment.uetr)),
+        created=True,
+    )
+
+
+@router.get(
+    "/v1/fx/settlements/{uetr}", operation_id="fx.show_settlement", response_model=PvpSettlement
+)
+def show_settlement(uetr: Uetr, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """One PvP settlement, for its payer, payee, provider (404 for anyone else) and readers."""
+    return _settlement(CrossBorderService(runtime).settlement(caller, uetr))
+
+
+@router.get(
+    "/v1/fx/settlements/{uetr}/iso20022",
+    operation_id="fx.iso20022",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+def iso20022(
+    uetr: Uetr,
+    caller: ActorDep,
+    runtime: RuntimeDep,
+    block: BlockDep,
+    message: Annotated[Literal["pacs.008", "pacs.009", "pacs.002"], Query()] = "pacs.008",
+) -> Response:
+    """The settlement as an ISO 20022 message: pacs.008 (customer credit transfer), pacs.009
+    (financial-institution credit transfer) or pacs.002 (status report, ACSC)."""
+    document = CrossBorderService(runtime).iso20022(caller, uetr, MESSAGES[message])
+    return Response(
+        content=document, media_type="application/xml", headers={"X-Ledger-Block": str(block)}
+    )
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+class CorridorIn(BaseModel):
+    """Whether value may move from one jurisdiction to another (domestic is always open)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"from_jurisdiction": "CN", "to_jurisdiction": "SG", "open": True}]
+        },
+    )
+    from_jurisdiction: Jurisdiction
+    to_jurisdiction: Jurisdiction
+    open: bool
+
+
+class Corridor(BaseModel):
+    """A corridor as the chain has it now."""
+
+    from_jurisdiction: str
+    to_jurisdiction: str
+    open: bool
+
+
+@router.put(
+    "/v1/fx/corridors", operation_id="fx.set_corridor", response_model=WriteResponse[Corridor]
+)
+def set_corridor(
+    body: CorridorIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+) -> Any:
+    """The operator or a regulator opens or closes a corridor."""
+    service = CrossBorderService(runtime)
+    outcome = service.set_corridor(caller, body.from_jurisdiction, body.to_jurisdiction, body.open)
+
+    def render(_o: WriteOutcome) -> Corridor:
+        return Corridor(
+            from_jurisdiction=body.from_jurisdiction,
+            to_jurisdiction=body.to_jurisdiction,
+            open=service.corridor_open(body.from_jurisdiction, body.to_jurisdiction),
+        )
+
+    return write_response(outcome, response, render)
+
+
+class DailyLimitIn(BaseModel):
+    """An account's daily settlement limit in one currency (0: no limit)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                    "currency": "CNY",
+                    "limit": "1000000000",
+                }
+            ]
+        },
+    )
+    account: Address
+    currency: Currency
+    limit: Limit
+
+
+class DailyLimit(BaseModel):
+    """A daily limit and what was used of it today."""
+
+    account: str
+    currency: str
+    limit: str
+    used_today: str
+
+
+@router.put(
+    "/v1/fx/daily-limits",
+    operation_id="fx.set_daily_limit",
+    response_model=WriteResponse[DailyLimit],
+)
+def set_daily_limit(
+    body: DailyLimitIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+) -> Any:
+    """The operator or a regulator sets an account's daily limit in a currency."""
+    service = CrossBorderService(runtime)
+    outcome = service.set_daily_limit(caller, body.account, body.currency, body.limit)
+    return write_response(
+        outcome, response, lambda _o: DailyLimit(**service.daily_limit(body.account, body.currency))
+    )
+
+
+# --- escrows --------------------------------------------------------------------------
+
+
+class LockIn(BaseModel):
+    """Tokens to lock for ``recipient`` under ``hashlock`` = sha256(preimage) until
+    ``timeout``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "currency": "CNY",
+                    "recipient": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+                    "amount": "100000",
+                    "hashlock": "0x" + "ab" * 32,
+                    "timeout": "2027-01-31T00:00:00Z",
+                }
+            ]
+        },
+    )
+    currency: Currency
+    recipient: Address
+    amount: Amount
+    hashlock: Bytes32
+    timeout: datetime
+    uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
+
+    @field_validator("timeout")
+    @classmethod
+    def _future(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. Z)")
+        if value.timestamp() <= time.time() or value.timestamp() > MAX_UINT64:
+            raise ValueError("must be in the future")
+        return value
+
+    @field_validator("hashlock")
+    @classmethod
+    def _nonzero(cls, value: str) -> str:
+        if int(value, 16) == 0:
+            raise ValueError("a zero hashlock locks nothing")
+        return value
+
+
+class ClaimIn(BaseModel):
+    """The secret whose sha256 is the lock's hashlock."""
+
+    model_config = ConfigDict(extra="forbid")
+    preimage: Bytes32
+
+
+class Escrow(BaseModel):
+    """A hash-time lock as indexed."""
+
+    lock_id: int
+    sender: str
+    recipient: str
+    token: str
+    amount: str
+    hashlock: str
+    timeout: datetime
+    uetr: str
+    state: str
+    preimage: str | None
+
+
+def _escrow(row: Any) -> Escrow:
+    return Escrow(
+        lock_id=row.lock_id,
+        sender=to_checksum_address(row.sender),
+        recipient=to_checksum_address(row.recipient),
+        token=to_checksum_address(row.token),
+        amount=str(row.amount),
+        hashlock=row.hashlock,
+        timeout=datetime.fromtimestamp(row.timeout, UTC),
+        uetr=str(uuid.UUID(row.uetr[2:])),
+        state=row.state,
+        preimage=row.preimage,
+    )
+
+
+@router.post(
+    "/v1/escrows",
+    operation_id="escrows.lock",
+    response_model=WriteResponse[Escrow],
+    status_code=201,
+)
+def lock(body: LockIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """Lock settlement tokens for a recipient until a timeout (the leg of a settlement that
+    completes on another ledger). The service approves the escrow contract first."""
+    service = CrossBorderService(runtime)
+    outcome = service.lock(
+        caller,
+        body.currency,
+        body.recipient,
+        body.amount,
+        body.hashlock,
+        int(body.timeout.timestamp()),
+        body.uetr or uuid.uuid4(),
+    )
+
+    def render(o: WriteOutcome) -> Escrow:
+        return _escrow(service.escrow(caller, o.event("HtlcLocked").args["lockId"]))
+
+    return write_response(outcome, response, render, created=True)
+
+
+@router.get("/v1/escrows/{lock_id}", operation_id="escrows.show", response_model=Escrow)
+def show_escrow(lock_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """One escrow, for its sender, its recipient (404 for anyone else) and readers."""
+    return _escrow(CrossBorderService(runtime).escrow(caller, lock_id))
+
+
+@router.post(
+    "/v1/escrows/{lock_id}/claim",
+    operation_id="escrows.claim",
+    response_model=WriteResponse[Escrow],
+)
+def claim(
+    lock_id: int, body: ClaimIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+) -> Any:
+    """Release the escrow to its recipient with the preimage, before the timeout (the
+    preimage becomes public, for the other ledger's leg)."""
+    service = CrossBorderService(runtime)
+    outcome = service.claim(caller, lock_id, body.preimage)
+    return write_response(outcome, response, lambda _o: _escrow(service.escrow(caller, lock_id)))
+
+
+@router.post(
+    "/v1/escrows/{lock_id}/refund",
+    operation_id="escrows.refund",
+    response_model=WriteResponse[Escrow],
+)
+def refund(lock_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """Return the escrow to its sender, from the timeout on."""
+    service = CrossBorderService(runtime)
+    outcome = service.refund(caller, lock_id)
+    return write_response(outcome, response, lambda _o: _escrow(service.escrow(caller, lock_id)))

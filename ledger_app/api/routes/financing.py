@@ -1,0 +1,311 @@
+"""/v1/financings: request, quote, offer, accept, reject, withdraw, expire, cancel, default,
+list, show."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+
+from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.responses import write_response
+from ledger_app.api.schemas import MAX_UINT128, Address, Page, WriteResponse
+from ledger_app.api.services.financing import FinancingService, Terms
+from ledger_app.api.services.writes import WriteOutcome
+
+router = APIRouter(prefix="/v1/financings", tags=["financing"])
+
+STATUSES = ("REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
+MAX_UINT64 = 2**64 - 1
+
+
+def _fee(value: Any) -> int:
+    # Like Amount, but a fee of 0 is a fee.
+    if isinstance(value, bool | float):
+        raise ValueError("a fee is an integer of minor units (no floats)")
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,40}", value):
+            raise ValueError("a fee is a string of decimal digits")
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= MAX_UINT128:
+        raise ValueError("a fee is an integer of minor units in 0..2**128-1")
+    return value
+
+
+Fee = Annotated[
+    int,
+    BeforeValidator(_fee),
+    PlainSerializer(str, return_type=str),
+    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+$", "example": "50000"}),
+]
+
+
+class RequestIn(BaseModel):
+    """Financing asked for a receivable the caller holds, from one financier or any."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"receivable_id": 1, "financier": "0x90F79bf6EB2c4f870365E785982E1f101E93b906"}
+            ]
+        },
+    )
+    receivable_id: int = Field(ge=1)
+    financier: Address | None = Field(default=None, description="leave out to ask any financier")
+
+
+class TermsIn(BaseModel):
+    """An offer's terms. The figures they give (advance, discount, proceeds) come back in
+    the quote and in the offer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "advance_rate_bps": 9000,
+                    "discount_rate_bps": 600,
+                    "day_count_basis": 365,
+                    "recourse": False,
+                    "grace_period_days": 30,
+                    "expires_at": "2027-01-31T00:00:00Z",
+                    "fee": "50000",
+                }
+            ]
+        },
+    )
+    advance_rate_bps: int = Field(ge=1, le=10_000, description="share of face advanced")
+    discount_rate_bps: int = Field(ge=0, le=65_535, description="annual discount rate")
+    day_count_basis: Literal[365, 360] = Field(default=365, description="ACT/365 or ACT/360")
+    recourse: bool = False
+    grace_period_days: int = Field(default=30, ge=0, le=49_710)
+    expires_at: datetime = Field(description="the offer can be accepted until then")
+    fee: Fee = 0
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. Z)")
+        if value.timestamp() <= time.time():
+            raise ValueError("must be in the future")
+        if value.timestamp() > MAX_UINT64:
+            raise ValueError("too far in the future")
+        return value
+
+    def terms(self) -> Terms:
+        """The desk's terms."""
+        return Terms(
+            advance_rate_bps=self.advance_rate_bps,
+            discount_rate_bps=self.discount_rate_bps,
+            day_count_basis=self.day_count_basis,
+            recourse=self.recourse,
+            grace_period=self.grace_period_days * 86_400,
+            expiry=int(self.expires_at.timestamp()),
+            fee=self.fee,
+        )
+
+
+class Quote(BaseModel):
+    """What terms give on this financing, priced at ``priced_at`` (integer minor units)."""
+
+    face_amount: str
+    currency: str
+    days_to_maturity: int
+    priced_at: datetime
+    advance: str
+    discount: str
+    fee: str
+    proceeds: str
+
+
+class Offer(BaseModel):
+    """An offer and its figures: ``proceeds`` = advance - discount - fee, escrowed."""
+
+    index: int
+    financier: str
+    status: str
+    advance_rate_bps: int
+    discount_rate_bps: int
+    day_count_basis: int
+    recourse: bool
+    grace_period_seconds: int
+    expires_at: datetime
+    advance: str
+    discount: str
+    fee: str
+    proceeds: str
+
+
+class Financing(BaseModel):
+    """A financing request, its receivable's terms and the offers the caller may see."""
+
+    id: int
+    receivable_id: int
+    supplier: str
+    financier: str | None
+    status: str
+    face_amount: str
+    currency: str
+    due_date: datetime
+    offer_count: int
+    accepted_offer: int | None
+    recourse_claim: str
+    offers: list[Offer]
+    updated_block: int
+
+
+def _show(service: FinancingService, caller: Any, financing_id: int) -> Financing:
+    return Financing(**service.describe(caller, service.get(caller, financing_id)))
+
+
+@router.post(
+    "", operation_id="financing.request", response_model=WriteResponse[Financing], status_code=201
+)
+def request(body: RequestIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+    """The holder (a supplier) asks for financing of an ACTIVE receivable, from ``financier``
+    or from any financier. The receivable is locked (FINANCING) until funded or cancelled."""
+    service = FinancingService(runtime)
+    outcome = service.request(caller, body.receivable_id, body.financier)
+
+    def render(o: WriteOutcome) -> Financing:
+        return _show(service, caller, o.event("FinancingRequested").args["financingId"])
+
+    return write_response(outcome, response, render, created=True)
+
+
+@router.get("", operation_id="financing.list", response_model=Page[Financing])
+def list_financings(
+    caller: ActorDep,
+    runtime: RuntimeDep,
+    block: BlockDep,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    """Financings the caller is a party to: a supplier its own; a financier those named to
+    it, those open to any financier, and those it offered on or funded; readers all."""
+    service = FinancingService(runtime)
+    rows, next_id = service.list(caller, status, cursor, limit)
+    return Page[Financing](
+        items=[Financing(**service.describe(caller, r)) for r in rows],
+        next_cursor=None if next_id is None else str(next_id),
+    )
+
+
+@router.get("/{financing_id}", operation_id="financing.show", response_model=Financing)
+def show(financing_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """One financing (404 unless the caller is a party to it)."""
+    return _show(FinancingService(runtime), caller, financing_id)
+
+
+@router.post("/{financing_id}/quote", operation_id="financing.quote", response_model=Quote)
+def quote(financing_id: int, body: TermsIn, caller: ActorDep, runtime: RuntimeDep) -> Any:
+    """Advance, discount, fee and proceeds the terms would give if offered now: the figures
+    the desk will record, computed the same way. Sends nothing."""
+    return Quote(**FinancingService(runtime).quote(caller, financing_id, body.terms()))
+
+
+@router.post(
+    "/{financing_id}/offers",
+    operation_id="financing.offer",
+    response_model=WriteResponse[Financing],
+    status_code=201,
+)
+def offer(
+    financing_id: int, body: TermsIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+) -> Any:
+    """A financier offers terms; the proceeds are escrowed from its balance now (the service
+    approves the desk for them first, on the financier's own queue). A financier keeping
+    its own key signs the approval first, then posts the offer again."""
+    service = FinancingService(runtime)
+    outcome = service.offer(caller, financing_id, body.terms())
+    return write_response(
+        outcome, response, lambda _o: _show(service, caller, financing_id), created=True
+    )
+
+
+def _offer_action(suffix: str, operation: str, function: str, doc: str) -> None:
+    def handler(
+        financing_id: int,
+        offer_index: int,
+        caller: ActorDep,
+        runtime: RuntimeDep,
+        response: Response,
+    ) -> Any:
+        service = FinancingService(runtime)
+        outcome = service.act(caller, operation, financing_id, function, offer_index)
+        return write_response(outcome, response, lambda _o: _show(service, caller, financing_id))
+
+    handler.__doc__ = doc
+    handler.__name__ = operation.replace(".", "_")
+    router.post(
+        f"/{{financing_id}}/offers/{{offer_index}}/{suffix}",
+        operation_id=operation,
+        response_model=WriteResponse[Financing],
+    )(handler)
+
+
+_offer_action(
+    "accept",
+    "financing.accept",
+    "accept",
+    "The supplier accepts an open offer: in one transaction it receives the proceeds "
+    "and the financier becomes the receivable's holder; other offers are refunded.",
+)
+_offer_action(
+    "reject",
+    "financing.reject_offer",
+    "rejectOffer",
+    "The supplier turns an open offer down; its escrow goes back to the financier.",
+)
+_offer_action(
+    "withdraw",
+    "financing.withdraw_offer",
+    "withdrawOffer",
+    "The financier takes its own open offer back, with its escrow.",
+)
+_offer_action(
+    "expire",
+    "financing.expire_offer",
+    "expireOffer",
+    "Close an offer past its expiry; its escrow goes back to the financier.",
+)
+
+
+def _action(suffix: str, operation: str, function: str, doc: str) -> None:
+    def handler(
+        financing_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response
+    ) -> Any:
+        service = FinancingService(runtime)
+        outcome = service.act(caller, operation, financing_id, function)
+        return write_response(outcome, response, lambda _o: _show(service, caller, financing_id))
+
+    handler.__doc__ = doc
+    handler.__name__ = operation.replace(".", "_")
+    router.post(
+        f"/{{financing_id}}/{suffix}",
+        operation_id=operation,
+        response_model=WriteResponse[Financing],
+    )(handler)
+
+
+_action(
+    "cancel",
+    "financing.cancel",
+    "cancel",
+    "The supplier withdraws its request before funding: open offers are refunded and the "
+    "receivable is ACTIVE again.",
+)
+_action(
+    "default",
+    "financing.declare_default",
+    "declareDefault",
+    "The funding financier declares default once the due date plus the grace period has "
+    "passed unpaid; with recourse, its claim on the supplier (the advance) is recorded.",
+)

@@ -1,0 +1,176 @@
+"""Maturity clearing (清分): the debtor repays a root; its unsettled leaves are redeemed.
+
+Repay: at or after the due date the root's debtor pays its outstanding amount
+into MaturityClearing in one transaction (the service approves the clearing
+contract for it first, on the debtor's queue). Redeem: each unsettled leaf of a
+repaid root pays its current holder; one leaf, or every unsettled leaf of a
+root in batches of the contract's MAX_REDEEM_BATCH, one transaction per batch.
+
+Parties are the receivable's (ledger_app.api.services.receivables): a non-party
+gets 404. What the index already shows to be refused (not a root, not the
+debtor, not due, repaid already, not repaid yet) is answered before sending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger_app.api.identity import Caller
+from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.receivables import ReceivableService
+from ledger_app.api.services.tokens import TokenService
+from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.errors import Conflict, Forbidden, InvalidInput
+from ledger_app.indexer.schema import clearing_roots, receivables
+
+#: Leaf statuses the registry settles (ReceivableRegistry._SETTLE_FROM).
+REDEEMABLE = ("ACTIVE", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
+
+
+class ClearingService:
+    """The clearing operations of one request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.writer = Writer(runtime)
+        self.receivables = ReceivableService(runtime)
+
+    def show(self, caller: Caller, root_id: int) -> dict[str, Any]:
+        """Repayment and redemption state of a root the caller is a party to."""
+        root = self._root(caller, root_id)
+        with self.engine.connect() as conn:
+            cleared = conn.execute(
+                select(clearing_roots).where(clearing_roots.c.root_id == root_id)
+            ).first()
+            leaves = conn.execute(
+                select(
+                    receivables.c.id,
+                    receivables.c.status,
+                    receivables.c.amount,
+                    receivables.c.frozen,
+                )
+                .where(receivables.c.root_id == root_id, receivables.c.child_count == 0)
+                .order_by(receivables.c.id)
+            ).all()
+        unsettled = [leaf for leaf in leaves if leaf.status in REDEEMABLE]
+        return {
+            "root_id": root_id,
+            "debtor": root.debtor,
+            "currency": root.currency,
+            "amount": str(root.amount),
+            "due_date": root.due_date,
+            "status": root.status,
+            "repaid": str(cleared.repaid) if cleared else "0",
+            "unredeemed": str(cleared.unredeemed) if cleared else "0",
+            "leaves": len(leaves),
+            "settled_leaves": sum(1 for leaf in leaves if leaf.status == "SETTLED"),
+            "unsettled_leaves": [leaf.id for leaf in unsettled],
+            "frozen_leaves": [leaf.id for leaf in unsettled if leaf.frozen],
+        }
+
+    def repay(self, caller: Caller, root_id: int) -> WriteOutcome:
+        """The debtor pays the root's outstanding amount into clearing."""
+        root = self._root(caller, root_id)
+        if not caller.is_(root.debtor):
+            raise Forbidden(
+                f"only the debtor {root.debtor} repays root {root_id}",
+                error="ClearingNotDebtor",
+                root_id=root_id,
+                account=caller.address,
+                debtor=root.debtor,
+            )
+        now = int(self.runtime.client.get_block("latest")["timestamp"])
+        if now < root.due_date:
+            raise Conflict(
+                f"root {root_id} is due at {root.due_date}, not yet",
+                error="ClearingNotDue",
+                root_id=root_id,
+                due_date=root.due_date,
+                now=now,
+            )
+        if self._cleared(root_id) is not None:
+            raise Conflict(
+                f"root {root_id} is repaid already", error="ClearingAlreadyRepaid", root_id=root_id
+            )
+        amount = int(
+            self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
+        )
+        clearing = self.runtime.contracts.address("maturity_clearing")
+        pending = TokenService(self.runtime).ensure_allowance(
+            caller, root.currency, clearing, amount, "clearing.repay"
+        )
+        if pending is not None:
+            return pending  # sign the approval, then repay again
+        call = self.runtime.contracts.call("maturity_clearing", "repay", root_id)
+        return self.writer.write(caller, "clearing.repay", call)
+
+    def redeem(self, caller: Caller, leaf_id: int) -> WriteOutcome:
+        """Pay one leaf of a repaid root to its holder."""
+        leaf = self.receivables.get(caller, leaf_id)
+        self._require_repaid(leaf.root_id)
+        call = self.runtime.contracts.call("maturity_clearing", "redeem", leaf_id)
+        return self.writer.write(caller, "clearing.redeem", call)
+
+    def redeem_all(self, caller: Caller, root_id: int) -> tuple[list[int], list[WriteOutcome]]:
+        """Every unsettled, unfrozen leaf of a repaid root, in batches of MAX_REDEEM_BATCH."""
+        self._root(caller, root_id)
+        self._require_repaid(root_id)
+        with self.engine.connect() as conn:
+            leaves = list(
+                conn.execute(
+                    select(receivables.c.id)
+                    .where(
+                        receivables.c.root_id == root_id,
+                        receivables.c.child_count == 0,
+                        receivables.c.status.in_(REDEEMABLE),
+                        receivables.c.frozen.is_(False),
+                    )
+                    .order_by(receivables.c.id)
+                ).scalars()
+            )
+        if not leaves:
+            raise Conflict(
+                f"root {root_id} has no unsettled leaf to redeem",
+                error="ClearingNothingToRedeem",
+                root_id=root_id,
+            )
+        size = int(
+            self.runtime.contracts.view(
+                self.runtime.client, "maturity_clearing", "MAX_REDEEM_BATCH"
+            )
+        )
+        outcomes = []
+        for start in range(0, len(leaves), size):
+            call = self.runtime.contracts.call(
+                "maturity_clearing", "redeemBatch", leaves[start : start + size]
+            )
+            outcomes.append(self.writer.write(caller, "clearing.redeem_all", call))
+        return leaves, outcomes
+
+    # --- internals --------------------------------------------------------------------
+
+    def _root(self, caller: Caller, root_id: int) -> Any:
+        root = self.receivables.get(caller, root_id)
+        if root.parent_id != 0:
+            raise InvalidInput(
+                f"receivable {root_id} is a part of root {root.root_id}",
+                error="ClearingNotRoot",
+                field="root_id",
+                root_id=root.root_id,
+            )
+        return root
+
+    def _cleared(self, root_id: int) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(clearing_roots).where(clearing_roots.c.root_id == root_id)
+            ).first()
+
+    def _require_repaid(self, root_id: int) -> None:
+        if self._cleared(root_id) is None:
+            raise Conflict(
+                f"root {root_id} is not repaid yet", error="ClearingNotRepaid", root_id=root_id
+            )

@@ -1,0 +1,301 @@
+"""Financing (factoring): requests, escrowed offers, acceptance, and who sees which.
+
+A caller is a party to financing F when it is F's supplier, F's financier (the
+one asked, or the funder), or made an offer on F; a financier is also a party
+to every request open to any financier while it takes offers. Auditors and
+regulators are parties to all. A non-party gets 404. Each party sees the offers
+it may: the supplier and readers all of them, a financier only its own.
+
+Every offer carries its advance, discount, fee and proceeds, computed by
+ledger_app.domain.financing exactly as the desk computes them; ``quote`` gives
+the same figures before anything is sent. An offer escrows its proceeds, so the
+service first approves the desk for them from the financier's account, on the
+financier's own queue (TokenService.ensure_allowance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import and_, or_, select, true
+
+from ledger_app.api.identity import Caller
+from ledger_app.api.permissions import Role
+from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.lookups import is_active_with, participant_row
+from ledger_app.api.services.receivables import ReceivableService
+from ledger_app.api.services.tokens import TokenService
+from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.domain import financing as arithmetic
+from ledger_app.errors import Conflict, InvalidInput, NotFound
+from ledger_app.indexer.schema import financing_offers, financings, receivables
+
+ZERO_ADDRESS = "0x" + "0" * 40
+OPEN = ("REQUESTED", "OFFERED")
+#: An offer is priced at the time of its block; the escrow is approved for the price a
+#: little later (fewer days, so a smaller discount), in case a day boundary passes.
+APPROVAL_MARGIN = 300
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Offer terms as the desk takes them (validated by the request model)."""
+
+    advance_rate_bps: int
+    discount_rate_bps: int
+    day_count_basis: int
+    recourse: bool
+    grace_period: int  # seconds
+    expiry: int  # unix seconds
+    fee: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The desk's OfferTerms struct."""
+        return (
+            self.advance_rate_bps,
+            self.discount_rate_bps,
+            self.day_count_basis,
+            self.recourse,
+            self.grace_period,
+            self.expiry,
+            self.fee,
+        )
+
+
+def visible_to(caller: Caller) -> Any:
+    """SQL condition: the financing row is one ``caller`` is a party to."""
+    if caller.reads_all:
+        return true()
+    me = caller.key
+    offered = select(financing_offers.c.financing_id).where(financing_offers.c.financier == me)
+    parties = [
+        financings.c.supplier == me,
+        financings.c.financier == me,
+        financings.c.id.in_(offered),
+    ]
+    if Role.FINANCIER in caller.roles:
+        parties.append(and_(financings.c.financier == ZERO_ADDRESS, financings.c.status.in_(OPEN)))
+    return or_(*parties)
+
+
+class FinancingService:
+    """The financing operations of one request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.writer = Writer(runtime)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, caller: Caller, financing_id: int) -> Any:
+        """The row of a financing ``caller`` is a party to; NotFound otherwise."""
+        query = select(financings).where(financings.c.id == financing_id, visible_to(caller))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(
+                f"no financing {financing_id}", error="FinancingUnknown", id=financing_id
+            )
+        return row
+
+    def list(
+        self, caller: Caller, status: str | None, after: int | None, limit: int
+    ) -> tuple[list[Any], int | None]:
+        """Financings the caller is a party to, by id, ``limit`` after id ``after``."""
+        query = select(financings).where(visible_to(caller))
+        if status == "REPAID":
+            query = query.where(
+                financings.c.status.in_(("FUNDED", "DEFAULTED")),
+                financings.c.receivable_id.in_(self._settled()),
+            )
+        elif status in ("FUNDED", "DEFAULTED"):
+            query = query.where(
+                financings.c.status == status, financings.c.receivable_id.not_in(self._settled())
+            )
+        elif status:
+            query = query.where(financings.c.status == status)
+        if after is not None:
+            query = query.where(financings.c.id > after)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(financings.c.id).limit(limit + 1)).all()
+        page = rows[:limit]
+        return page, (page[-1].id if len(rows) > limit and page else None)
+
+    def describe(self, caller: Caller, row: Any) -> dict[str, Any]:
+        """A financing as the API answers it, with the offers the caller may see."""
+        with self.engine.connect() as conn:
+            receivable = conn.execute(
+                select(receivables).where(receivables.c.id == row.receivable_id)
+            ).one()
+            query = select(financing_offers).where(financing_offers.c.financing_id == row.id)
+            if not (caller.reads_all or caller.is_(row.supplier)):
+                query = query.where(financing_offers.c.financier == caller.key)
+            offers = conn.execute(query.order_by(financing_offers.c.offer_index)).all()
+        status = row.status
+        if status in ("FUNDED", "DEFAULTED") and receivable.status == "SETTLED":
+            status = "REPAID"  # as the desk's view reports it
+        return {
+            "id": row.id,
+            "receivable_id": row.receivable_id,
+            "supplier": to_checksum_address(row.supplier),
+            "financier": None
+            if row.financier == ZERO_ADDRESS
+            else to_checksum_address(row.financier),
+            "status": status,
+            "face_amount": str(receivable.amount),
+            "currency": receivable.currency,
+            "due_date": datetime.fromtimestamp(receivable.due_date, UTC),
+            "offer_count": row.offer_count,
+            "accepted_offer": row.accepted_offer - 1 if row.accepted_offer else None,
+            "recourse_claim": str(row.recourse_claim),
+            "offers": [_offer(o) for o in offers],
+            "updated_block": row.updated_block,
+        }
+
+    def quote(
+        self, caller: Caller, financing_id: int, terms: Terms, at: int | None = None
+    ) -> dict[str, Any]:
+        """Advance, discount, fee and proceeds of ``terms`` on this financing, priced as the
+        desk would price them in a block at ``at`` (default: the latest block's time)."""
+        row = self.get(caller, financing_id)
+        receivable = ReceivableService(self.runtime).current(row.receivable_id)
+        now = self._chain_time() if at is None else at
+        if now >= receivable.due_date:
+            raise Conflict(
+                f"receivable {receivable.id} is due: it takes no offers",
+                error="FinancingReceivableDue",
+                receivable_id=receivable.id,
+                due_date=receivable.due_date,
+            )
+        if terms.expiry < now:
+            raise InvalidInput(
+                "the offer would expire before the ledger's current time",
+                error="FinancingInvalidTerms",
+                field="expires_at",
+            )
+        days = arithmetic.days_to_maturity(receivable.due_date, now)
+        try:
+            amounts = arithmetic.offer_amounts(
+                int(receivable.amount),
+                terms.advance_rate_bps,
+                terms.discount_rate_bps,
+                days,
+                terms.fee,
+                terms.day_count_basis,
+            )
+        except arithmetic.NoProceedsError as exc:
+            raise InvalidInput(
+                str(exc),
+                error="FinancingNoProceeds",
+                field="fee",
+                advance=exc.advance,
+                discount=exc.discount,
+                fee=exc.fee,
+            ) from exc
+        except arithmetic.FinancingTermsError as exc:
+            raise InvalidInput(str(exc), error="FinancingInvalidTerms", field=exc.field) from exc
+        return {
+            "face_amount": str(receivable.amount),
+            "currency": receivable.currency,
+            "days_to_maturity": days,
+            "priced_at": datetime.fromtimestamp(now, UTC),
+            "advance": str(amounts.advance),
+            "discount": str(amounts.discount),
+            "fee": str(terms.fee),
+            "proceeds": str(amounts.proceeds),
+        }
+
+    # --- writes -----------------------------------------------------------------------
+
+    def request(self, caller: Caller, receivable_id: int, financier: str | None) -> WriteOutcome:
+        """The holder asks for financing of a receivable, from ``financier`` or any."""
+        ReceivableService(self.runtime).get(caller, receivable_id)
+        if financier is not None and not is_active_with(
+            participant_row(self.engine, financier), "FINANCIER"
+        ):
+            raise InvalidInput(
+                f"{financier} is not an active financier",
+                error="FinancierNotActive",
+                field="financier",
+            )
+        call = self.runtime.contracts.call(
+            "financing_desk", "request", receivable_id, financier or ZERO_ADDRESS
+        )
+        return self.writer.write(caller, "financing.request", call)
+
+    def offer(self, caller: Caller, financing_id: int, terms: Terms) -> WriteOutcome:
+        """Offer ``terms``: approve the desk for the proceeds, then offer (escrowing them)."""
+        row = self.get(caller, financing_id)
+        if row.status not in OPEN:
+            raise Conflict(
+                f"financing {financing_id} is {row.status}: it takes no offers",
+                error="FinancingInvalidStatus",
+                id=financing_id,
+                current=row.status,
+            )
+        if row.financier not in (ZERO_ADDRESS, caller.key):
+            raise NotFound(
+                f"no financing {financing_id}", error="FinancingUnknown", id=financing_id
+            )
+        quote = self.quote(caller, financing_id, terms)
+        # Priced later, a day boundary may have passed: fewer days, a larger proceeds.
+        latest = self.quote(caller, financing_id, terms, at=self._chain_time() + APPROVAL_MARGIN)
+        escrow = max(int(quote["proceeds"]), int(latest["proceeds"]))
+        tokens = TokenService(self.runtime)
+        balance = tokens.balance_of(quote["currency"], caller.address)
+        if balance < int(quote["proceeds"]):
+            raise Conflict(
+                f"the offer escrows {quote['proceeds']} {quote['currency']}; the balance is {balance}",
+                error="ERC20InsufficientBalance",
+                sender=caller.address,
+                balance=balance,
+                needed=int(quote["proceeds"]),
+            )
+        desk = self.runtime.contracts.address("financing_desk")
+        pending = tokens.ensure_allowance(
+            caller, quote["currency"], desk, escrow, "financing.offer"
+        )
+        if pending is not None:
+            return pending  # sign the approval, then offer again
+        call = self.runtime.contracts.call(
+            "financing_desk", "offer", financing_id, terms.as_tuple()
+        )
+        return self.writer.write(caller, "financing.offer", call)
+
+    def act(
+        self, caller: Caller, operation: str, financing_id: int, function: str, *args: Any
+    ) -> WriteOutcome:
+        """``function(financing_id, *args)`` on the desk, for a party to the financing."""
+        self.get(caller, financing_id)
+        call = self.runtime.contracts.call("financing_desk", function, financing_id, *args)
+        return self.writer.write(caller, operation, call)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _chain_time(self) -> int:
+        return int(self.runtime.client.get_block("latest")["timestamp"])
+
+    def _settled(self) -> Any:
+        return select(receivables.c.id).where(receivables.c.status == "SETTLED")
+
+
+def _offer(row: Any) -> dict[str, Any]:
+    return {
+        "index": row.offer_index,
+        "financier": to_checksum_address(row.financier),
+        "status": row.status,
+        "advance_rate_bps": row.advance_rate_bps,
+        "discount_rate_bps": row.discount_rate_bps,
+        "day_count_basis": row.day_count_basis,
+        "recourse": row.recourse,
+        "grace_period_seconds": row.grace_period,
+        "expires_at": datetime.fromtimestamp(row.expiry, UTC),
+        "advance": str(row.advance),
+        "discount": str(row.discount),
+        "fee": str(row.fee),
+        "proceeds": str(row.proceeds),
+    }

@@ -1,0 +1,147 @@
+"""Maturity clearing through the API: the debtor repays a root, its leaves are redeemed to
+their holders (one, or all in batches of MAX_REDEEM_BATCH); refusals send nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Service
+
+FACE = 100_000_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def funds(service: Service) -> None:
+    """The debtor holds enough CNY to repay every root of the module."""
+    service.mint("core", 100 * FACE)
+    service.mint("financier", 10 * FACE)
+
+
+def chain_time(service: Service) -> int:
+    return int(service.client.get_block("latest")["timestamp"])
+
+
+def due_soon(service: Service) -> str:
+    """A due date two days after the chain's clock (which tests move forward)."""
+    return (datetime.fromtimestamp(chain_time(service), UTC) + timedelta(days=2)).date().isoformat()
+
+
+def warp_past(service: Service, receivable: dict[str, Any]) -> None:
+    """Mine a block just after the receivable's due date."""
+    due = int(datetime.fromisoformat(receivable["due_date"]).timestamp())
+    for method, params in (("evm_setNextBlockTimestamp", [due + 1]), ("evm_mine", [])):
+        answer = httpx.post(service.settings.rpc_url,
+                            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})  # fmt: skip
+        assert "error" not in answer.json(), answer.text
+
+
+def split(service: Service, who: str, receivable_id: int, amounts: list[int]) -> list[dict]:
+    response = service.call(who, "POST", f"/v1/receivables/{receivable_id}/split",
+                            json={"amounts": [str(a) for a in amounts]})  # fmt: skip
+    assert response.status_code == 200, response.text
+    return response.json()["result"][1:]
+
+
+def test_repay_and_redeem_all_pays_every_holder_and_settles_the_root(service: Service) -> None:
+    root = service.active(due_date=due_soon(service))
+    parts = split(service, "supplier", root["id"], [60_000_000, 40_000_000])
+    moved = service.call("supplier", "POST", f"/v1/receivables/{parts[1]['id']}/transfer",
+                         json={"to": service.addresses["supplier2"]})  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    before = {w: service.balance(w) for w in ("core", "supplier", "supplier2")}
+    early = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    not_repaid = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/redeem")
+    warp_past(service, root)
+
+    repaid = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    twice = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    redeemed = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/redeem")
+
+    assert (early.status_code, early.json()["error"]) == (409, "ClearingNotDue")
+    assert (not_repaid.status_code, not_repaid.json()["error"]) == (409, "ClearingNotRepaid")
+    assert repaid.status_code == 200, repaid.text
+    assert repaid.json()["result"]["repaid"] == str(FACE)
+    assert (twice.status_code, twice.json()["error"]) == (409, "ClearingAlreadyRepaid")
+    assert redeemed.status_code == 200, redeemed.text
+    result = redeemed.json()["result"]
+    assert result["redeemed"] == [p["id"] for p in parts]
+    assert result["clearing"]["unredeemed"] == "0"
+    assert result["clearing"]["status"] == "SETTLED"
+    assert result["clearing"]["unsettled_leaves"] == []
+    assert service.balance("core") == before["core"] - FACE
+    assert service.balance("supplier") == before["supplier"] + 60_000_000
+    assert service.balance("supplier2") == before["supplier2"] + 40_000_000
+    assert service.view("maturity_clearing", "unredeemedAmount", root["id"]) == 0
+    assert service.view("receivables", "outstanding", root["id"]) == 0
+
+
+def test_a_financed_leaf_is_redeemed_to_the_financier_and_the_financing_reads_repaid(
+    service: Service,
+) -> None:
+    root = service.active(due_date=due_soon(service))
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": root["id"]}).json()["result"]  # fmt: skip
+    offer = service.call("financier", "POST", f"/v1/financings/{asked['id']}/offers", json={
+        "advance_rate_bps": 9000, "discount_rate_bps": 500, "grace_period_days": 0,
+        "expires_at": datetime.fromtimestamp(chain_time(service) + 86_400, UTC).isoformat()})  # fmt: skip
+    assert offer.status_code == 201, offer.text
+    accepted = service.call("supplier", "POST", f"/v1/financings/{asked['id']}/offers/0/accept")
+    assert accepted.status_code == 200, accepted.text
+    financier = service.balance("financier")
+    warp_past(service, root)
+
+    service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    redeemed = service.call("financier", "POST", f"/v1/clearing/leaves/{root['id']}/redeem")
+    financing = service.call("supplier", "GET", f"/v1/financings/{asked['id']}").json()
+
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["result"]["status"] == "SETTLED"
+    assert redeemed.json()["result"]["holder"] == service.addresses["financier"]
+    assert service.balance("financier") == financier + FACE
+    assert financing["status"] == "REPAID"
+    assert service.view("financing_desk", "financing", asked["id"])[3] == 6  # REPAID
+
+
+def test_redeem_all_of_298_leaves_goes_in_batches_of_max_redeem_batch(service: Service) -> None:
+    root = service.active(due_date=due_soon(service), amount=str(FACE))
+    first = split(service, "supplier", root["id"], [FACE // 100] * 100)
+    for part in first[:2]:
+        split(service, "supplier", part["id"], [FACE // 10_000] * 100)
+    warp_past(service, root)
+    service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    one = service.call("supplier", "POST", f"/v1/clearing/leaves/{first[5]['id']}/redeem")
+
+    redeemed = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/redeem")
+
+    assert one.status_code == 200, one.text
+    assert redeemed.status_code == 200, redeemed.text
+    result = redeemed.json()["result"]
+    size = service.view("maturity_clearing", "MAX_REDEEM_BATCH")
+    assert len(result["redeemed"]) == 297
+    assert len(result["transactions"]) == -(-297 // size) == 2
+    assert result["clearing"]["settled_leaves"] == 298
+    assert result["clearing"]["status"] == "SETTLED"
+    assert service.view("maturity_clearing", "unredeemedAmount", root["id"]) == 0
+
+
+def test_non_debtor_and_bad_ids_are_refused_before_sending(service: Service) -> None:
+    root = service.active(due_date=due_soon(service))
+    nonces = {w: service.nonce(w) for w in ("core", "core2", "supplier")}
+
+    by_other_core = service.call("core2", "POST", f"/v1/clearing/{root['id']}/repay")
+    by_supplier = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/repay")
+    bad_id = service.call("core", "POST", "/v1/clearing/abc/repay")
+    bad_leaf = service.call("supplier", "POST", "/v1/clearing/leaves/1.5/redeem")
+    shown = service.call("supplier", "GET", f"/v1/clearing/{root['id']}")
+
+    assert by_other_core.status_code == 404
+    assert (by_supplier.status_code, by_supplier.json()["error"]) == (403, "RoleNotAllowed")
+    assert bad_id.status_code == 422
+    assert bad_id.json()["args"]["fields"][0]["field"] == "path.root_id"
+    assert bad_leaf.json()["args"]["fields"][0]["field"] == "path.leaf_id"
+    assert shown.json()["repaid"] == "0"
+    assert shown.json()["unsettled_leaves"] == [root["id"]]
+    assert {w: service.nonce(w) for w in nonces} == nonces
