@@ -48,6 +48,10 @@ contract ReceivableRegistry is IReceivableRegistry {
     uint256 private constant _SPLITTABLE = 1 << uint8(Status.ACTIVE);
     uint256 private constant _OVERDUE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCED));
     uint256 private constant _DEFAULT_FROM = (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE));
+    /// @dev Every status but NONE and SPLIT: a split parent changes no more, and
+    /// freezing it would stop nothing (its children carry the value).
+    uint256 private constant _FREEZABLE =
+        ((1 << (uint8(type(Status).max) + 1)) - 1) & ~((1 << uint8(Status.NONE)) | (1 << uint8(Status.SPLIT)));
     uint256 private constant _SETTLE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCING))
         | (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE)) | (1 << uint8(Status.DEFAULTED));
 
@@ -194,11 +198,13 @@ contract ReceivableRegistry is IReceivableRegistry {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Freezes a receivable: nothing moves it until it is unfrozen.
-    /// Requirements: caller is an active REGULATOR; the receivable exists, not frozen.
+    /// Requirements: caller is an active REGULATOR; the receivable exists, is not split
+    /// (its value moved to its children: freeze those) and not frozen.
     /// Emits {ReceivableFrozen}.
     function freeze(uint256 id) external {
         _participants.requireActor(msg.sender, Roles.REGULATOR);
         Node storage n = _existing(id);
+        if (n.status == Status.SPLIT) revert ReceivableInvalidStatus(id, n.status, _FREEZABLE);
         if (n.frozen) revert ReceivableFrozenError(id);
         n.frozen = true;
         emit ReceivableFrozen(id, msg.sender);
