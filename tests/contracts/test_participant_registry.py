@@ -4,6 +4,8 @@ settlement-token listing, and who may call what."""
 import pytest
 from eth_utils import keccak
 
+pytestmark = pytest.mark.usefixtures("quiet_reverts")  # hundreds of expected reverts
+
 DAY = 86_400
 OPERATOR = keccak(text="OPERATOR")
 SUPPLIER = keccak(text="SUPPLIER")

@@ -4,6 +4,8 @@ moving only between active participants and ledger contracts, regulator freezes.
 import pytest
 from eth_utils import keccak
 
+pytestmark = pytest.mark.usefixtures("quiet_reverts")  # hundreds of expected reverts
+
 SETTLEMENT_BANK = keccak(text="SETTLEMENT_BANK")
 UNLIMITED = 2**256 - 1
 ZERO = "0x" + "00" * 20
