@@ -118,6 +118,7 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         _onlySupplier(financingId, r);
         Offer storage o = _openOffer(financingId, offerIndex);
         if (block.timestamp > o.terms.expiry) revert FinancingOfferExpired(financingId, offerIndex, o.terms.expiry);
+        if (block.timestamp >= r.dueDate) revert FinancingReceivableDue(r.receivableId, r.dueDate);
         o.status = OfferStatus.ACCEPTED;
         (r.status, r.acceptedOffer, r.financier, r.openOffers) =
             (FinancingStatus.FUNDED, uint8(offerIndex + 1), o.financier, 0);
@@ -168,9 +169,8 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
     function cancel(uint256 financingId) external nonReentrant {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
-        (r.status, r.openOffers) = (FinancingStatus.CLOSED, 0);
-        delete _activeFinancing[r.receivableId];
-        _receivables.releaseFromFinancing(r.receivableId);
+        r.openOffers = 0;
+        _closeRequest(r);
         emit FinancingCancelled(financingId, r.receivableId, r.supplier);
         _closeOpenOffers(financingId, r.offerCount, _token(r.currency));
     }
@@ -266,9 +266,24 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         Offer storage o = _openOffer(financingId, offerIndex);
         o.status = outcome;
         r.openOffers -= 1;
-        if (r.openOffers == 0) r.status = FinancingStatus.REQUESTED;
         emit FinancingOfferClosed(financingId, offerIndex, outcome, o.proceeds, msg.sender);
+        // The last open offer gone: the request closes and the receivable is free again
+        // (DESIGN: REQUESTED/OFFERED -> CLOSED on reject or expiry). Asking again is a new request.
+        if (r.openOffers == 0) {
+            _closeRequest(r);
+            emit FinancingClosed(financingId, r.receivableId, outcome, msg.sender);
+        }
         _token(r.currency).safeTransfer(o.financier, o.proceeds);
+    }
+
+    /// @dev Ends an unfunded request. The receivable is released only if it is still
+    /// locked for it: a leaf redeemed at maturity meanwhile is SETTLED and stays so.
+    function _closeRequest(Request storage r) private {
+        r.status = FinancingStatus.CLOSED;
+        delete _activeFinancing[r.receivableId];
+        if (_receivables.summary(r.receivableId).status == IReceivableRegistry.Status.FINANCING) {
+            _receivables.releaseFromFinancing(r.receivableId);
+        }
     }
 
     function _onlySupplier(uint256 financingId, Request storage r) private view {

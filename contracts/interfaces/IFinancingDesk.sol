@@ -90,6 +90,11 @@ interface IFinancingDesk {
         uint128 proceeds
     );
     event FinancingCancelled(uint256 indexed financingId, uint256 indexed receivableId, address indexed supplier);
+    /// @notice A request closed because its last open offer was rejected, withdrawn or
+    /// expired (`cause`); the receivable is free again.
+    event FinancingClosed(
+        uint256 indexed financingId, uint256 indexed receivableId, OfferStatus cause, address indexed actor
+    );
     event FinancingDefaulted(
         uint256 indexed financingId, uint256 indexed receivableId, address indexed financier, bool recourse
     );

@@ -23,7 +23,6 @@ from ledger_app.indexer.mutations import (
     CopyFrom,
     Mutation,
     Patch,
-    PatchWhen,
     SetMember,
     Upsert,
 )
@@ -349,21 +348,13 @@ def financing_offered(e: DecodedEvent, _ts: int) -> list[Mutation]:
 
 @handles("FinancingDesk", "FinancingOfferClosed")
 def financing_offer_closed(e: DecodedEvent, _ts: int) -> list[Mutation]:
-    """An offer left OPEN. Rejected, withdrawn or expired: the request goes back to
-    REQUESTED when no offer stays open. Superseded: accept/cancel already closed all."""
+    """An offer left OPEN. Rejected, withdrawn or expired: one open offer fewer (the
+    last one gone, FinancingClosed follows). Superseded: accept/cancel closed all."""
     fid, index = e.args["financingId"], e.args["offerIndex"]
     status = OFFER_STATUS[e.args["status"]]
     out: list[Mutation] = [Patch("financing_offers", _offer(fid, index), {"status": status})]
     if status != "SUPERSEDED":
-        out += [
-            Add("financings", _financing(fid), "open_offers", -1),
-            PatchWhen(
-                "financings",
-                _financing(fid),
-                {"status": "REQUESTED"},
-                when={"open_offers": 0, "status": "OFFERED"},
-            ),
-        ]
+        out.append(Add("financings", _financing(fid), "open_offers", -1))
     return out
 
 
@@ -390,6 +381,16 @@ def financing_accepted(e: DecodedEvent, _ts: int) -> list[Mutation]:
 @handles("FinancingDesk", "FinancingCancelled")
 def financing_cancelled(e: DecodedEvent, _ts: int) -> list[Mutation]:
     """Withdrawn by the supplier before funding."""
+    return [
+        Patch(
+            "financings", _financing(e.args["financingId"]), {"status": "CLOSED", "open_offers": 0}
+        )
+    ]
+
+
+@handles("FinancingDesk", "FinancingClosed")
+def financing_closed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Closed when its last open offer was rejected, withdrawn or expired."""
     return [
         Patch(
             "financings", _financing(e.args["financingId"]), {"status": "CLOSED", "open_offers": 0}

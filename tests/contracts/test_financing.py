@@ -698,12 +698,24 @@ def test_accept_after_cancel_is_refused(desk, offered, reverts, supplier):
         desk.accept(fid, 0, sender=supplier)
 
 
-def test_accept_of_a_rejected_offer_is_refused(desk, offered, reverts, supplier):
-    _, fid = offered
+def test_accept_of_a_rejected_offer_is_refused(
+    desk, active_receivable, terms, funded, reverts, supplier, financier, financier2
+):
+    rid = active_receivable()
+    fid = desk.request(rid, ZERO, sender=supplier).return_value
+    desk.offer(fid, terms(), sender=financier)
+    desk.offer(fid, terms(), sender=financier2)
     desk.rejectOffer(fid, 0, sender=supplier)
     with reverts(
         desk.FinancingOfferNotOpen, financingId=fid, offerIndex=0, current=OfferStatus.REJECTED
     ):
+        desk.accept(fid, 0, sender=supplier)
+
+
+def test_accept_after_the_only_offer_was_rejected_is_refused(desk, offered, reverts, supplier):
+    _, fid = offered
+    desk.rejectOffer(fid, 0, sender=supplier)
+    with reverts(desk.FinancingInvalidStatus, financingId=fid, current=FinancingStatus.CLOSED):
         desk.accept(fid, 0, sender=supplier)
 
 
@@ -733,10 +745,10 @@ def _assert_refunded(desk, cny, receivables, rid, fid, financier, before, offer_
     assert cny.balanceOf(desk) == 0
     assert cny.balanceOf(financier) == before
     assert desk.offerOf(fid, 0).status == offer_status
-    # The request takes offers again, and its receivable stays locked to it alone.
-    assert desk.financing(fid).status == FinancingStatus.REQUESTED
-    assert receivables.summary(rid).status == Status.FINANCING
-    assert desk.activeFinancingOf(rid) == fid
+    # Its last open offer gone, the request closes and the receivable is free again.
+    assert desk.financing(fid).status == FinancingStatus.CLOSED
+    assert receivables.summary(rid).status == Status.ACTIVE
+    assert desk.activeFinancingOf(rid) == 0
 
 
 def test_reject_offer_refunds_escrow(desk, cny, receivables, offered, supplier, financier):
@@ -749,6 +761,13 @@ def test_reject_offer_refunds_escrow(desk, cny, receivables, offered, supplier, 
     assert (log.status, log.refunded, log.actor) == (
         OfferStatus.REJECTED,
         proceeds,
+        supplier.address,
+    )
+    closed = only_log(tx, desk.FinancingClosed)
+    assert (closed.financingId, closed.receivableId, closed.cause, closed.actor) == (
+        fid,
+        rid,
+        OfferStatus.REJECTED,
         supplier.address,
     )
 
@@ -783,15 +802,44 @@ def test_expire_offer_by_an_outsider_is_refused(
         desk.expireOffer(fid, 0, sender=outsider)
 
 
-def test_after_reject_a_new_offer_can_still_be_accepted(
-    desk, cny, receivables, offered, terms, supplier, financier
+def test_reject_with_another_offer_open_keeps_the_request_and_the_other_can_be_accepted(
+    desk, cny, receivables, active_receivable, terms, funded, supplier, financier, financier2
+):
+    rid = active_receivable()
+    fid = desk.request(rid, ZERO, sender=supplier).return_value
+    desk.offer(fid, terms(), sender=financier)
+    desk.offer(fid, terms(fee=1), sender=financier2)
+    tx = desk.rejectOffer(fid, 0, sender=supplier)
+    assert not list(tx.decode_logs(desk.FinancingClosed))
+    assert desk.financing(fid).status == FinancingStatus.OFFERED
+    assert receivables.summary(rid).status == Status.FINANCING
+    desk.accept(fid, 1, sender=supplier)
+    assert receivables.receivable(rid).holder == financier2.address
+    assert cny.balanceOf(desk) == 0
+
+
+def test_after_the_last_offer_is_rejected_the_receivable_can_be_financed_anew(
+    desk, receivables, offered, terms, supplier, financier
 ):
     rid, fid = offered
     desk.rejectOffer(fid, 0, sender=supplier)
-    desk.offer(fid, terms(fee=1), sender=financier)
-    desk.accept(fid, 1, sender=supplier)
+    again = desk.request(rid, ZERO, sender=supplier).return_value
+    assert again == fid + 1
+    desk.offer(again, terms(), sender=financier)
+    desk.accept(again, 0, sender=supplier)
     assert receivables.receivable(rid).holder == financier.address
-    assert cny.balanceOf(desk) == 0
+
+
+def test_accept_at_or_after_the_due_date_is_refused(
+    desk, receivables, active_receivable, terms, funded, reverts, chain, supplier, financier
+):
+    rid = active_receivable()
+    due = receivables.summary(rid).dueDate
+    fid = desk.request(rid, financier, sender=supplier).return_value
+    desk.offer(fid, terms(expiry=due + 30 * DAY), sender=financier)  # outlives the receivable
+    chain.pending_timestamp = due
+    with reverts(desk.FinancingReceivableDue, receivableId=rid, dueDate=due):
+        desk.accept(fid, 0, sender=supplier)
 
 
 def test_cancel_refunds_every_open_offer_and_frees_the_receivable(

@@ -357,6 +357,11 @@ def test_tokens_are_conserved_across_random_financing_sequences(
             with reverts(desk.FinancingOfferExpired, financingId=r.fid, offerIndex=index):
                 desk.accept(r.fid, index, sender=by_address[r.supplier])
             return f"accept {r.fid}/{index} refused: expired"
+        due = m.roots[m.leaves[r.leaf].root]["due"]
+        if m.now >= due:
+            with reverts(desk.FinancingReceivableDue, receivableId=r.leaf, dueDate=due):
+                desk.accept(r.fid, index, sender=by_address[r.supplier])
+            return f"accept {r.fid}/{index} refused: receivable due"
         desk.accept(r.fid, index, sender=by_address[r.supplier])
         tick(m)
         offer.open = False
@@ -383,6 +388,11 @@ def test_tokens_are_conserved_across_random_financing_sequences(
         tick(m)
         offer.open = False
         m.move(desk.address, offer.financier, offer.proceeds)
+        if not any(o.open for o in r.offers):
+            # The last open offer gone: the request closes and frees its receivable.
+            r.status = "closed"
+            if m.leaves[r.leaf].status == Status.FINANCING:
+                m.leaves[r.leaf].status = Status.ACTIVE
         return f"{how} {r.fid}/{index}"
 
     def act_cancel(m: Model, data):
