@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Service
+from apikit import Service
 
 from ledger_app.api.app import PUBLIC_ROUTES, api_routes, create_app
 from ledger_app.api.permissions import PERMISSIONS, READERS, Role

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Service
+from apikit import Service
 
 FACE = 100_000_000
 

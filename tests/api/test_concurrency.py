@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import Service, onboard
+from apikit import Service, onboard
 
 WRITERS = 5
 PER_WRITER = 10

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Service
+from apikit import Service
 
 RATE = 138_000_000_000_000_000  # 0.138 USD per CNY, x 1e18
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Service
+from apikit import Service
 
 from ledger_app.domain import financing as arithmetic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import Service
+from apikit import Service
 
 
 def test_same_key_same_body_replays_first_answer_and_sends_once(

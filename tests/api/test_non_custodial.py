@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Service
+from apikit import Service
 from eth_account import Account
 
 ACTIVE = 2

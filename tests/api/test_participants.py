@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import Service, make_lei, onboard
+from apikit import Service, make_lei, onboard
 from eth_utils import keccak
 from sqlalchemy import select
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from conftest import Service
+from apikit import Service
 
 PENDING, ACTIVE, SPLIT, REJECTED, CANCELLED = 1, 2, 3, 9, 10
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Service
+from apikit import Service
 
 
 def test_register_and_confirm_receivable(service: Service) -> None:

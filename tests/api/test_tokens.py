@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Service
+from apikit import Service
 
 
 def balances(service: Service, who: str, of: str | None = None) -> dict[str, int]:

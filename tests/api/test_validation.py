@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Service, make_lei
+from apikit import Service, make_lei
 
 
 def _registration(service: Service, **changes: Any) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""The API suite's helpers: the cast, LEIs, the `Service` client and the service under
+real uvicorn. A module of its own (not conftest) so that test modules import it by a name
+that no other test directory uses (two conftest modules cannot both be `conftest`)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ledger_app import PROJECT_ROOT
+from ledger_app.api.app import create_app
+from ledger_app.api.auth import first_operator_key
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.client import ChainClient
+from ledger_app.chain.contracts import LedgerContracts
+from ledger_app.chain.deploy import ensure_deployed, load_plan
+from ledger_app.chain.keys import anvil_dev_account
+from ledger_app.chain.node import AnvilNode, find_anvil
+from ledger_app.db import migrate
+from ledger_app.db.deployments import save_deployment
+from ledger_app.db.engine import make_engine
+from ledger_app.settings import Settings
+
+#: name -> roles of the participants every module's service onboards.
+CAST: dict[str, list[str]] = {
+    "core": ["CORE_ENTERPRISE"],
+    "core2": ["CORE_ENTERPRISE"],
+    "supplier": ["SUPPLIER"],
+    "supplier2": ["SUPPLIER"],
+    "financier": ["FINANCIER"],
+    "financier2": ["FINANCIER"],
+    "bank": ["SETTLEMENT_BANK"],
+    "fx": ["FX_PROVIDER"],
+    "auditor": ["AUDITOR"],
+    "regulator": ["REGULATOR"],
+}
+#: LEIs with valid ISO 7064 check digits, one per participant.
+_LEI_BASES = itertools.count(1)
+
+
+def make_lei() -> str:
+    """A fresh LEI-shaped identifier with correct check digits."""
+    base = f"TEST{next(_LEI_BASES):014d}"
+    digits = int("".join(str(int(c, 36)) for c in base + "00"))
+    return base + f"{98 - digits % 97:02d}"
+
+
+def free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Service:
+    """The running API and what the tests need to check it against the chain."""
+
+    base_url: str
+    settings: Settings
+    client: ChainClient
+    contracts: LedgerContracts
+    operator_key: str
+    operator_address: str
+    keys: dict[str, str] = field(default_factory=dict)  # cast name -> API key
+    addresses: dict[str, str] = field(default_factory=dict)  # cast name -> address
+    external: dict[str, LocalAccount] = field(default_factory=dict)  # self-signing accounts
+    _invoices: Any = field(default_factory=lambda: itertools.count(1))
+
+    def http(self, who: str | None = None, key: str | None = None) -> httpx.Client:
+        """An HTTP client authenticated as cast member ``who`` (or with ``key``)."""
+        headers = {}
+        if who == "operator":
+            key = self.operator_key
+        elif who is not None:
+            key = self.keys[who]
+        if key is not None:
+            headers["X-API-Key"] = key
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
+
+    def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request as ``who``."""
+        with self.http(who) as http:
+            return http.request(method, path, **kwargs)
+
+    def token_view(self, currency: str, function: str, *args: Any) -> Any:
+        """A view of the settlement token of ``currency``, straight from the chain."""
+        listed = self.call("operator", "GET", "/v1/currencies").json()
+        token = next(c["token"] for c in listed if c["currency"] == currency)
+        abi = self.contracts.abi("SettlementToken")
+        return self.client.call_function(token, abi, function, *args)[0]
+
+    def balance(self, who: str, currency: str = "CNY") -> int:
+        """The chain's token balance of cast member ``who``."""
+        return int(self.token_view(currency, "balanceOf", self.addresses[who]))
+
+    def mint(self, who: str, amount: int, currency: str = "CNY", bank: str = "bank") -> None:
+        """``bank`` (the currency's issuer) mints ``amount`` to ``who`` through the API."""
+        response = self.call(bank, "POST", f"/v1/tokens/{currency}/mint",
+                             json={"to": self.addresses[who], "amount": str(amount)})  # fmt: skip
+        assert response.status_code == 200, response.text
+
+    def view(self, name: str, function: str, *args: Any) -> Any:
+        """A view of a deployed contract, straight from the chain."""
+        return self.contracts.view(self.client, name, function, *args)
+
+    def nonce(self, who: str) -> int:
+        """The chain's transaction count of a cast member."""
+        return self.client.get_transaction_count(self.addresses[who])
+
+    def registration(self, **overrides: Any) -> dict[str, Any]:
+        """A valid registration body owed by ``core`` to ``supplier``."""
+        body = {
+            "creditor": self.addresses["supplier"],
+            "amount": "100000000",
+            "currency": "CNY",
+            "due_date": (date.today() + timedelta(days=90)).isoformat(),
+            "invoice": {"seller_tax_id": "91310000MA1FL0001X",
+                        "number": f"INV-{time.time_ns()}-{next(self._invoices)}"},
+        }  # fmt: skip
+        body.update(overrides)
+        return body
+
+    def register(self, who: str = "core", **overrides: Any) -> dict[str, Any]:
+        """Register a receivable through the API; returns it as the API answers it."""
+        response = self.call(who, "POST", "/v1/receivables", json=self.registration(**overrides))
+        assert response.status_code == 201, response.text
+        return response.json()["result"]
+
+    def active(self, **overrides: Any) -> dict[str, Any]:
+        """A receivable registered by ``core`` and confirmed by its creditor."""
+        receivable = self.register(**overrides)
+        creditor = next(n for n, a in self.addresses.items() if a == receivable["creditor"])
+        response = self.call(creditor, "POST", f"/v1/receivables/{receivable['id']}/confirm")
+        assert response.status_code == 200, response.text
+        return response.json()["result"]
+
+
+def onboard(service: Service, name: str, roles: list[str], address: str | None = None) -> None:
+    """Onboard a participant through the API as the operator."""
+    body: dict[str, Any] = {
+        "lei": make_lei(),
+        "jurisdiction": "CN",
+        "kyc_expiry": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
+        "roles": roles,
+        "label": name,
+    }
+    if address is not None:
+        body["address"] = address
+    response = service.call("operator", "POST", "/v1/participants", json=body)
+    assert response.status_code == 201, response.text
+    result = response.json()["result"]
+    service.keys[name] = result["api_key"]["key"]
+    service.addresses[name] = result["participant"]["address"]
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app under real uvicorn on ``settings.port`` for the duration of the block."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            log_config=None,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        pytest.fail("the API did not start")
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def running_service(tmp: Path) -> Iterator[Service]:
+    """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed."""
+    node = AnvilNode(
+        binary=find_anvil(),
+        port=free_tcp_port(),
+        chain_id=31337,
+        state_file=tmp / "anvil" / "state.json",
+        log_file=tmp / "anvil" / "anvil.log",
+    )
+    node.start()
+    try:
+        settings = Settings(
+            rpc_url=node.rpc_url,
+            managed_node=False,
+            port=free_tcp_port(),
+            state_dir=tmp / "var",
+            database_url=f"sqlite:///{tmp}/var/ledger.db",
+            deployment_file=tmp / "var" / "deployment.json",
+            artifacts_file=PROJECT_ROOT / ".build" / "__local__.json",
+            keystore_passphrase="api-test-passphrase",
+            keystore_scrypt_n=2**10,  # fast to unlock; the default is 2**15
+            indexer_poll_interval=0.1,
+        )
+        client = ChainClient(node.rpc_url, poll_interval=0.01)
+        artifacts = Artifacts.load(settings.artifacts_file)
+        outcome = ensure_deployed(client, anvil_dev_account(0), artifacts,
+                                  load_plan(settings.deploy_plan), settings.deployment_file)  # fmt: skip
+        engine = make_engine(settings.database_url)
+        migrate.upgrade(engine)
+        save_deployment(engine, outcome.record)
+        operator_key = first_operator_key(engine, outcome.record.operator)
+        assert operator_key is not None
+        engine.dispose()
+        with serving(settings) as base_url:
+            svc = Service(
+                base_url=base_url,
+                settings=settings,
+                client=client,
+                contracts=LedgerContracts(artifacts, outcome.record),
+                operator_key=operator_key.key,
+                operator_address=outcome.record.operator,
+            )
+            for name, roles in CAST.items():
+                onboard(svc, name, roles)
+            svc.external["bank2"] = Account.create()
+            onboard(svc, "bank2", ["SETTLEMENT_BANK", "SUPPLIER"],
+                    address=svc.external["bank2"].address)  # fmt: skip
+            listed = svc.call("operator", "POST", "/v1/currencies",
+                              json={"currency": "CNY", "decimals": 2,
+                                    "issuer": svc.addresses["bank"]})  # fmt: skip
+            assert listed.status_code == 201, listed.text
+            yield svc
+    finally:
+        node.stop()
