@@ -75,17 +75,39 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         nonReentrant
         returns (uint256 buyAmount)
     {
-        _useQuote(quote, signature, msg.sender);
+        return _settle(msg.sender, payment, quote, signature);
+    }
+
+    /// @notice {settle} on behalf of `payer`, for a ledger contract that settles a
+    /// payer's obligation (maturity clearing paying in another currency). The payer's
+    /// sell leg is pulled from the payer (who approved this contract); when the payee is
+    /// a ledger contract, the corridor checked is the payer's to the FX provider's.
+    /// Requirements: caller is a ledger contract; otherwise as {settle}.
+    /// Emits {PvpSettled}.
+    function settleFor(address payer, Payment calldata payment, Quote calldata quote, bytes calldata signature)
+        external
+        nonReentrant
+        returns (uint256 buyAmount)
+    {
+        if (!_participants.isLedgerContract(msg.sender)) revert FxNotAuthorized(msg.sender);
+        return _settle(payer, payment, quote, signature);
+    }
+
+    function _settle(address payer, Payment calldata payment, Quote calldata quote, bytes calldata signature)
+        private
+        returns (uint256 buyAmount)
+    {
+        _useQuote(quote, signature, payer);
         if (payment.uetr == bytes16(0)) revert FxInvalidUetr(payment.uetr);
         if (_usedUetrs[payment.uetr]) revert FxDuplicateUetr(payment.uetr);
         if (payment.sellAmount == 0) revert FxInvalidAmount(payment.sellAmount);
         buyAmount = buyAmountFor(payment.sellAmount, quote.rate);
         if (buyAmount == 0) revert FxInvalidAmount(buyAmount);
-        _checkCompliance(msg.sender, payment.payee, quote, payment.sellAmount, buyAmount);
+        _checkCompliance(payer, payment.payee, quote, payment.sellAmount, buyAmount);
         _usedUetrs[payment.uetr] = true;
         emit PvpSettled(
             payment.uetr,
-            msg.sender,
+            payer,
             payment.payee,
             quote.provider,
             quote.quoteId,
@@ -97,7 +119,7 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
             payment.referenceId
         );
         // Both legs in this one transaction: if either transfer fails, neither happened.
-        _token(quote.sellCurrency).safeTransferFrom(msg.sender, quote.provider, payment.sellAmount);
+        _token(quote.sellCurrency).safeTransferFrom(payer, quote.provider, payment.sellAmount);
         _token(quote.buyCurrency).safeTransferFrom(quote.provider, payment.payee, buyAmount);
     }
 
@@ -220,11 +242,14 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         _requireStanding(payer);
         _requireStanding(payee);
         _requireStanding(quote.provider);
+        // A ledger contract (clearing) has no jurisdiction: the cross-border leg is then
+        // the payer's to the FX provider's, and the contract's own intake is not limited.
+        bool ledgerPayee = _participants.isLedgerContract(payee);
         bytes2 from = _participants.participant(payer).jurisdiction;
-        bytes2 to = _participants.participant(payee).jurisdiction;
+        bytes2 to = _participants.participant(ledgerPayee ? quote.provider : payee).jurisdiction;
         if (!corridorOpen(from, to)) revert FxComplianceCorridorClosed(from, to);
         _consumeLimit(payer, quote.sellCurrency, sellAmount);
-        _consumeLimit(payee, quote.buyCurrency, buyAmount);
+        if (!ledgerPayee) _consumeLimit(payee, quote.buyCurrency, buyAmount);
     }
 
     function _consumeLimit(address account, bytes3 currency, uint256 amount) private {

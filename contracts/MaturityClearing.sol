@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IFxSettlement} from "./interfaces/IFxSettlement.sol";
 import {IMaturityClearing} from "./interfaces/IMaturityClearing.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
@@ -48,6 +49,40 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         emit RootRepaid(rootId, msg.sender, s.currency, amount);
         // Pull the payment last: the root is marked repaid before the token is called.
         _token(s.currency).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Cross-border maturity payment: the debtor pays the root's outstanding
+    /// amount in its own currency through an FX provider's quote (PvP), and clearing
+    /// receives the receivable's currency; the holders are redeemed as after {repay}.
+    /// The debtor pays ceil(amount x 1e18 / rate) of the quote's sell currency; what
+    /// rounding buys beyond the amount (less than one rate step) goes back to it.
+    /// Requirements: as {repay}; `fx` is a ledger contract; the quote buys the
+    /// receivable's currency; the debtor approved `fx` for the sell amount; the FX
+    /// rules (quote, UETR, standing, corridor debtor -> provider, limits) pass.
+    /// Emits {RootRepaid} and the FX contract's {PvpSettled}.
+    function repayViaFx(
+        uint256 rootId,
+        IFxSettlement fx,
+        bytes16 uetr,
+        IFxSettlement.Quote calldata quote,
+        bytes calldata signature
+    ) external nonReentrant returns (uint256 sellAmount) {
+        IReceivableRegistry.Summary memory s = _checkRepayable(rootId, msg.sender);
+        if (!_participants.isLedgerContract(address(fx))) revert ClearingUntrustedFx(address(fx));
+        if (quote.buyCurrency != s.currency) revert ClearingFxCurrencyMismatch(rootId, s.currency, quote.buyCurrency);
+        uint256 amount = _receivables.outstanding(rootId);
+        // Rounded up, so that the provider's floor-rounded leg covers the whole amount.
+        sellAmount = (amount * 1e18 + quote.rate - 1) / quote.rate;
+        _repaid[rootId] = amount;
+        _unredeemed[rootId] = amount;
+        emit RootRepaid(rootId, msg.sender, s.currency, amount);
+        IERC20 token = _token(s.currency);
+        uint256 before = token.balanceOf(address(this));
+        fx.settleFor(msg.sender, IFxSettlement.Payment(uetr, address(this), sellAmount, "SUPP", rootId), quote, signature);
+        // Trust the balance, not the FX contract's word: the amount must have arrived.
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received < amount) revert ClearingFxShortfall(rootId, received, amount);
+        if (received > amount) token.safeTransfer(msg.sender, received - amount);
     }
 
     /// @notice Pays one leaf of a repaid root to its current holder and settles it.

@@ -69,6 +69,9 @@ interface IFxSettlement {
     function settle(Payment calldata payment, Quote calldata quote, bytes calldata signature)
         external
         returns (uint256 buyAmount);
+    function settleFor(address payer, Payment calldata payment, Quote calldata quote, bytes calldata signature)
+        external
+        returns (uint256 buyAmount);
     function setCorridor(bytes2 fromJurisdiction, bytes2 toJurisdiction, bool open) external;
     function setDailyLimit(address account, bytes3 currency, uint256 limit) external;
     function setMaxQuoteAge(uint64 maxQuoteAge) external;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IFxSettlement} from "./IFxSettlement.sol";
+
 /// @title Maturity clearing (清分) of receivables.
 /// @notice At or after the due date the debtor pays a root's outstanding amount in one
 /// transaction; each unsettled leaf of that root is then redeemed, one by one or in
@@ -17,8 +19,18 @@ interface IMaturityClearing {
     error ClearingNotPayable(uint256 rootId, uint8 status);
     error ClearingBatchSize(uint256 size, uint256 maxSize);
     error ClearingCurrencyNotListed(bytes3 currency);
+    error ClearingUntrustedFx(address fx);
+    error ClearingFxCurrencyMismatch(uint256 rootId, bytes3 expected, bytes3 quoted);
+    error ClearingFxShortfall(uint256 rootId, uint256 received, uint256 amount);
 
     function repay(uint256 rootId) external returns (uint256 amount);
+    function repayViaFx(
+        uint256 rootId,
+        IFxSettlement fx,
+        bytes16 uetr,
+        IFxSettlement.Quote calldata quote,
+        bytes calldata signature
+    ) external returns (uint256 sellAmount);
     function redeem(uint256 leafId) external;
     function redeemBatch(uint256[] calldata leafIds) external;
 

@@ -160,14 +160,17 @@ def test_leaf_under_an_open_request_is_paid_to_its_holder_and_the_escrow_recover
     clearing.redeem(root, sender=supplier)
     assert cny.balanceOf(supplier) == before + 1_000_000
     # The paid receivable can no longer be handed to the financier...
-    with reverts(receivables.ReceivableInvalidStatus, id=root, current=Status.SETTLED):
+    with reverts(desk.FinancingReceivableDue, receivableId=root, dueDate=due):
         desk.accept(fid, 0, sender=supplier)
-    # ...and the financier still gets its escrow back.
+    # ...the financier still gets its escrow back, and the request closes while the
+    # receivable stays SETTLED (nothing tries to unlock it).
     escrow = desk.offerOf(fid, 0).proceeds
     funds = cny.balanceOf(financier)
     desk.withdrawOffer(fid, 0, sender=financier)
     assert cny.balanceOf(financier) == funds + escrow
     assert cny.balanceOf(desk) == 0
+    assert receivables.summary(root).status == Status.SETTLED
+    assert desk.activeFinancingOf(root) == 0
 
 
 # --- refusals: repay -------------------------------------------------------------------
