@@ -525,3 +525,15 @@ def sign_quote(fx, fx_provider, chain):
         return bytes(Account.sign_message(message, key).signature)
 
     return _sign
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_deployed_before_any_test(
+    participants, cny, usd, receivables, desk, clearing, fx, htlc, fx_provider, funded
+):
+    """Creates every session deployment (and the session's funding) at session start.
+
+    A session fixture first created inside a test is made within that test's snapshot:
+    ape reverts the chain after the test but pytest keeps the fixture, so later tests
+    would see a contract or balances that no longer exist on chain.
+    """
