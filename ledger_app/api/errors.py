@@ -121,6 +121,9 @@ REVERT_STATUS: dict[str, int] = {
     "ClearingNotPayable": 409,
     "ClearingBatchSize": 422,
     "ClearingCurrencyNotListed": 422,
+    "ClearingUntrustedFx": 409,
+    "ClearingFxCurrencyMismatch": 422,
+    "ClearingFxShortfall": 409,
     # FxSettlement: a used, stale or expired quote is the ledger's state (409); a quote
     # made for another payer or signed by another key is not the caller's to use.
     "FxQuoteExpired": 409,

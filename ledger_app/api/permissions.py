@@ -135,6 +135,8 @@ PERMISSIONS: dict[str, Permission] = {
     # Parties are the receivable's. Any active party may push redemptions.
     "clearing.show": _read(TRADERS | READERS, party=True),
     "clearing.repay": _write(Role.CORE_ENTERPRISE, party=True),
+    # The debtor pays in its own currency through an FX provider's quote (PvP into clearing).
+    "clearing.repay_fx": _write(Role.CORE_ENTERPRISE, party=True),
     "clearing.redeem": _write(*TRADERS, party=True),
     "clearing.redeem_all": _write(*TRADERS, party=True),
     # --- cross-border (ledger_app/api/routes/cross_border.py) ----------------------------

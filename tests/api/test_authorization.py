@@ -107,6 +107,9 @@ def trade_objects(service: Service) -> dict[str, Any]:
 
 OFFER_TERMS = {"advance_rate_bps": 9000, "discount_rate_bps": 500,
                "expires_at": "2099-01-01T00:00:00Z"}  # fmt: skip
+#: A well-formed quote (never used: every refusal comes before it would be).
+FX_QUOTE = {"quote_id": "0x" + "ab" * 32, "sell_currency": "USD", "buy_currency": "CNY",
+            "rate": "7100000000000000000", "issued_at": 1, "valid_until": 2}  # fmt: skip
 
 
 def request_for(operation: str, objects: dict[str, Any], service: Service) -> tuple[str, str, Any]:
@@ -127,6 +130,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "financing.quote": OFFER_TERMS,
         "financing.offer": OFFER_TERMS,
         "escrows.claim": {"preimage": "0x" + "01" * 32},
+        "clearing.repay_fx": {"quote": {**FX_QUOTE, "provider": service.addresses["fx"]}},
     }
     return method, path, bodies.get(operation)
 
@@ -189,6 +193,7 @@ NON_PARTY = {
     "financing.declare_default": "financier2",
     "clearing.show": "supplier2",
     "clearing.repay": "core2",
+    "clearing.repay_fx": "core2",
     "clearing.redeem": "supplier2",
     "clearing.redeem_all": "supplier2",
     "fx.show_settlement": "supplier2",

@@ -145,3 +145,68 @@ def test_non_debtor_and_bad_ids_are_refused_before_sending(service: Service) -> 
     assert shown.json()["repaid"] == "0"
     assert shown.json()["unsettled_leaves"] == [root["id"]]
     assert {w: service.nonce(w) for w in nonces} == nonces
+
+
+USD_CNY = 7_100_000_000_000_000_000  # CNY fen per US cent, x 1e18
+
+
+def signed_quote(service: Service, sell: str, buy: str, rate: int) -> dict[str, Any]:
+    body = {"sell_currency": sell, "buy_currency": buy, "rate": str(rate),
+            "payer": service.addresses["core"], "liquidity": str(2 * FACE)}  # fmt: skip
+    response = service.call("fx", "POST", "/v1/fx/quotes/signed", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_repay_fx_the_debtor_pays_usd_and_clearing_receives_cny(service: Service) -> None:
+    listed = service.call("operator", "POST", "/v1/currencies",
+                          json={"currency": "USD", "decimals": 2,
+                                "issuer": service.addresses["bank"]})  # fmt: skip
+    assert listed.status_code == 201, listed.text
+    service.mint("core", FACE, currency="USD")
+    service.mint("fx", 2 * FACE)
+    root = service.active(due_date=due_soon(service))
+    usd_cny = signed_quote(service, "USD", "CNY", USD_CNY)
+    path = f"/v1/clearing/{root['id']}/repay-fx"
+    body = {"quote": usd_cny["quote"], "signature": usd_cny["signature"]}
+    early = service.call("core", "POST", path, json=body)
+    warp_past(service, root)
+    usd_cny = signed_quote(service, "USD", "CNY", USD_CNY)  # the chain's clock moved on
+    body = {"quote": usd_cny["quote"], "signature": usd_cny["signature"]}
+    wrong = signed_quote(service, "CNY", "USD", 138_000_000_000_000_000)
+    nonce = service.nonce("core")
+    mismatch = service.call("core", "POST", path,
+                            json={"quote": wrong["quote"], "signature": wrong["signature"]})  # fmt: skip
+    sent_for_mismatch = service.nonce("core") - nonce
+    by_supplier = service.call("supplier", "POST", path, json=body)
+    before = {(w, c): service.balance(w, c) for w in ("core", "fx") for c in ("CNY", "USD")}
+
+    repaid = service.call("core", "POST", path, json=body)
+    twice = service.call("core", "POST", path, json=body)
+    redeemed = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/redeem")
+
+    assert (early.status_code, early.json()["error"]) == (409, "ClearingNotDue")
+    assert (mismatch.status_code, mismatch.json()["error"]) == (422, "ClearingFxCurrencyMismatch")
+    assert sent_for_mismatch == 0
+    assert by_supplier.status_code == 403, by_supplier.text
+    assert repaid.status_code == 200, repaid.text
+    result = repaid.json()["result"]
+    sell = -(-FACE * 10**18 // USD_CNY)  # rounded up
+    buy = sell * USD_CNY // 10**18
+    assert result["clearing"]["repaid"] == str(FACE)
+    assert result["clearing"]["unredeemed"] == str(FACE)
+    settlement = result["settlement"]
+    assert (settlement["sell_currency"], settlement["sell_amount"]) == ("USD", str(sell))
+    assert (settlement["buy_currency"], settlement["buy_amount"]) == ("CNY", str(buy))
+    assert settlement["payer"] == service.addresses["core"]
+    assert settlement["payee"] == service.contracts.address("maturity_clearing")
+    assert settlement["reference_id"] == str(root["id"])
+    assert buy >= FACE
+    assert service.balance("core", "USD") == before[("core", "USD")] - sell
+    assert service.balance("core", "CNY") == before[("core", "CNY")] + buy - FACE  # rounding back
+    assert service.balance("fx", "USD") == before[("fx", "USD")] + sell
+    assert service.balance("fx", "CNY") == before[("fx", "CNY")] - buy
+    assert service.view("maturity_clearing", "repaidAmount", root["id"]) == FACE
+    assert (twice.status_code, twice.json()["error"]) == (409, "ClearingAlreadyRepaid")
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.responses import write_response
+from ledger_app.api.routes.cross_border import PvpSettlement, QuoteBody, Uetr, _settlement
 from ledger_app.api.schemas import WriteResponse
 from ledger_app.api.services.clearing import ClearingService
+from ledger_app.api.services.cross_border import CrossBorderService
 from ledger_app.api.services.receivables import describe
 from ledger_app.api.services.writes import WriteOutcome
 
@@ -34,6 +37,27 @@ class Clearing(BaseModel):
     settled_leaves: int
     unsettled_leaves: list[int]
     frozen_leaves: list[int]
+
+
+class RepayFxIn(BaseModel):
+    """A quote of an FX provider that buys the receivable's currency, and its signature
+    (from ``POST /v1/fx/quotes/signed``; leave it out for a posted quote)."""
+
+    model_config = ConfigDict(extra="forbid")
+    quote: QuoteBody
+    signature: str | None = Field(
+        default=None,
+        pattern=r"^0x([0-9a-fA-F]{2})*$",
+        description="the provider's; leave out for a posted quote",
+    )
+    uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
+
+
+class RepaymentFx(BaseModel):
+    """The root's clearing state after the payment, and the PvP settlement that paid it."""
+
+    clearing: Clearing
+    settlement: PvpSettlement
 
 
 class Redemption(BaseModel):
@@ -66,6 +90,34 @@ def repay(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Respons
     service = ClearingService(runtime)
     outcome = service.repay(caller, root_id)
     return write_response(outcome, response, lambda _o: _clearing(service, caller, root_id))
+
+
+@router.post(
+    "/{root_id}/repay-fx",
+    operation_id="clearing.repay_fx",
+    response_model=WriteResponse[RepaymentFx],
+)
+def repay_fx(
+    root_id: int, body: RepayFxIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+) -> Any:
+    """At or after the due date, the debtor pays the root in its own currency through an FX
+    provider's quote: it pays ceil(amount x 1e18 / rate) of the quote's sell currency, the
+    provider pays the receivable's currency into clearing, in one transaction (what rounding
+    buys beyond the amount goes back to the debtor). The service approves FxSettlement for
+    the sell amount first, on the debtor's queue. The corridor checked is the debtor's
+    jurisdiction to the FX provider's."""
+    service = ClearingService(runtime)
+    uetr = body.uetr or uuid.uuid4()
+    signature = bytes.fromhex(body.signature[2:]) if body.signature else b""
+    outcome = service.repay_fx(caller, root_id, body.quote.quote(), signature, uetr)
+
+    def render(_o: WriteOutcome) -> RepaymentFx:
+        return RepaymentFx(
+            clearing=_clearing(service, caller, root_id),
+            settlement=_settlement(CrossBorderService(runtime).settlement(caller, uetr)),
+        )
+
+    return write_response(outcome, response, render)
 
 
 @router.post(

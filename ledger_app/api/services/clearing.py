@@ -13,12 +13,14 @@ debtor, not due, repaid already, not repaid yet) is answered before sending.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.cross_border import RATE_SCALE, CrossBorderService, Payment, Quote
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
@@ -73,28 +75,7 @@ class ClearingService:
 
     def repay(self, caller: Caller, root_id: int) -> WriteOutcome:
         """The debtor pays the root's outstanding amount into clearing."""
-        root = self._root(caller, root_id)
-        if not caller.is_(root.debtor):
-            raise Forbidden(
-                f"only the debtor {root.debtor} repays root {root_id}",
-                error="ClearingNotDebtor",
-                root_id=root_id,
-                account=caller.address,
-                debtor=root.debtor,
-            )
-        now = int(self.runtime.client.get_block("latest")["timestamp"])
-        if now < root.due_date:
-            raise Conflict(
-                f"root {root_id} is due at {root.due_date}, not yet",
-                error="ClearingNotDue",
-                root_id=root_id,
-                due_date=root.due_date,
-                now=now,
-            )
-        if self._cleared(root_id) is not None:
-            raise Conflict(
-                f"root {root_id} is repaid already", error="ClearingAlreadyRepaid", root_id=root_id
-            )
+        root = self._repayable(caller, root_id)
         amount = int(
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
         )
@@ -106,6 +87,54 @@ class ClearingService:
             return pending  # sign the approval, then repay again
         call = self.runtime.contracts.call("maturity_clearing", "repay", root_id)
         return self.writer.write(caller, "clearing.repay", call)
+
+    def repay_fx(
+        self,
+        caller: Caller,
+        root_id: int,
+        quote: Quote,
+        signature: bytes,
+        uetr: uuid.UUID,
+    ) -> WriteOutcome:
+        """The debtor pays the root's outstanding amount in the quote's sell currency (its
+        own); the FX provider pays the receivable's currency into clearing (PvP), in one
+        transaction (MaturityClearing.repayViaFx). FxSettlement is approved first, on the
+        debtor's queue, for ceil(amount x 1e18 / rate) of the sell currency."""
+        root = self._repayable(caller, root_id)
+        if quote.buy_currency != root.currency:
+            raise InvalidInput(
+                f"root {root_id} is owed in {root.currency}; the quote buys {quote.buy_currency}",
+                error="ClearingFxCurrencyMismatch",
+                field="quote.buy_currency",
+                root_id=root_id,
+                expected=root.currency,
+                quoted=quote.buy_currency,
+            )
+        fx = CrossBorderService(self.runtime)
+        amount = int(
+            self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
+        )
+        sell = -(-amount * RATE_SCALE // quote.rate)  # rounded up, as the contract does
+        # The FX rules (quote, UETR, standing, corridor debtor -> provider, limits) are the
+        # same as a PvP payment's to the provider: answered before the approval is sent.
+        payment = Payment(quote.provider, sell, uetr, "SUPP", root_id)
+        fx.check_settlement(caller, payment, quote, into_contract=True)
+        settlement = self.runtime.contracts.address("fx_settlement")
+        pending = TokenService(self.runtime).ensure_allowance(
+            caller, quote.sell_currency, settlement, sell, "clearing.repay_fx"
+        )
+        if pending is not None:
+            return pending  # sign the approval, then repay again
+        call = self.runtime.contracts.call(
+            "maturity_clearing",
+            "repayViaFx",
+            root_id,
+            settlement,
+            uetr.bytes,
+            quote.as_tuple(),
+            signature,
+        )
+        return self.writer.write(caller, "clearing.repay_fx", call)
 
     def redeem(self, caller: Caller, leaf_id: int) -> WriteOutcome:
         """Pay one leaf of a repaid root to its holder."""
@@ -160,6 +189,33 @@ class ClearingService:
                 error="ClearingNotRoot",
                 field="root_id",
                 root_id=root.root_id,
+            )
+        return root
+
+    def _repayable(self, caller: Caller, root_id: int) -> Any:
+        # What the index already shows a repayment would be refused for: not the debtor,
+        # not due, repaid already.
+        root = self._root(caller, root_id)
+        if not caller.is_(root.debtor):
+            raise Forbidden(
+                f"only the debtor {root.debtor} repays root {root_id}",
+                error="ClearingNotDebtor",
+                root_id=root_id,
+                account=caller.address,
+                debtor=root.debtor,
+            )
+        now = int(self.runtime.client.get_block("latest")["timestamp"])
+        if now < root.due_date:
+            raise Conflict(
+                f"root {root_id} is due at {root.due_date}, not yet",
+                error="ClearingNotDue",
+                root_id=root_id,
+                due_date=root.due_date,
+                now=now,
+            )
+        if self._cleared(root_id) is not None:
+            raise Conflict(
+                f"root {root_id} is repaid already", error="ClearingAlreadyRepaid", root_id=root_id
             )
         return root
 

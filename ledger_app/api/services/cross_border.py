@@ -208,6 +208,35 @@ class CrossBorderService:
         self, caller: Caller, payment: Payment, quote: Quote, signature: bytes
     ) -> WriteOutcome:
         """Both legs at the quote, in one transaction, after approving the sell leg."""
+        self.check_settlement(caller, payment, quote)
+        fx = self.runtime.contracts.address("fx_settlement")
+        pending = self.tokens.ensure_allowance(
+            caller, quote.sell_currency, fx, payment.sell_amount, "fx.settle"
+        )
+        if pending is not None:
+            return pending
+        call = self.runtime.contracts.call(
+            "fx_settlement",
+            "settle",
+            (
+                payment.uetr.bytes,
+                payment.payee,
+                payment.sell_amount,
+                payment.purpose.encode().ljust(32, b"\0"),
+                payment.reference_id,
+            ),
+            quote.as_tuple(),
+            signature,
+        )
+        return self.writer.write(caller, "fx.settle", call)
+
+    def check_settlement(
+        self, caller: Caller, payment: Payment, quote: Quote, *, into_contract: bool = False
+    ) -> None:
+        """What FxSettlement would refuse the caller's payment at ``quote`` for, answered
+        from the index and the chain before anything is sent. ``into_contract``: the payee
+        is a ledger contract (clearing), so ``payment.payee`` names the FX provider, whose
+        jurisdiction the corridor is checked to, and the payee has no daily limit."""
         self.tokens.token(quote.sell_currency, "quote.sell_currency")
         self.tokens.token(quote.buy_currency, "quote.buy_currency")
         with self.engine.connect() as conn:
@@ -246,27 +275,7 @@ class CrossBorderService:
                 balance=balance,
                 needed=payment.sell_amount,
             )
-        self._check_compliance(caller.address, payment, quote)
-        fx = self.runtime.contracts.address("fx_settlement")
-        pending = self.tokens.ensure_allowance(
-            caller, quote.sell_currency, fx, payment.sell_amount, "fx.settle"
-        )
-        if pending is not None:
-            return pending
-        call = self.runtime.contracts.call(
-            "fx_settlement",
-            "settle",
-            (
-                payment.uetr.bytes,
-                payment.payee,
-                payment.sell_amount,
-                payment.purpose.encode().ljust(32, b"\0"),
-                payment.reference_id,
-            ),
-            quote.as_tuple(),
-            signature,
-        )
-        return self.writer.write(caller, "fx.settle", call)
+        self._check_compliance(caller.address, payment, quote, into_contract=into_contract)
 
     def settlement(self, caller: Caller, uetr: uuid.UUID) -> Any:
         """The indexed settlement of ``uetr``, for its payer, payee, provider or a reader."""
@@ -444,7 +453,9 @@ class CrossBorderService:
             return outcome
         return outcome if outcome.state == AWAITING_SIGNATURE else None
 
-    def _check_compliance(self, payer: str, payment: Payment, quote: Quote) -> None:
+    def _check_compliance(
+        self, payer: str, payment: Payment, quote: Quote, *, into_contract: bool = False
+    ) -> None:
         # FxSettlement's corridor and limit checks, answered before the approval is sent.
         origin = participant_row(self.engine, payer)
         destination = participant_row(self.engine, payment.payee)
@@ -464,10 +475,10 @@ class CrossBorderService:
                 toJurisdiction=destination.jurisdiction,
             )
         buy = payment.sell_amount * quote.rate // RATE_SCALE
-        for account, currency, amount in (
-            (payer, quote.sell_currency, payment.sell_amount),
-            (payment.payee, quote.buy_currency, buy),
-        ):
+        legs = [(payer, quote.sell_currency, payment.sell_amount)]
+        if not into_contract:
+            legs.append((payment.payee, quote.buy_currency, buy))
+        for account, currency, amount in legs:
             state = self.daily_limit(account, currency)
             limit, used = int(state["limit"]), int(state["used_today"])
             if limit and used + amount > limit:
