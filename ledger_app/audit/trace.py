@@ -20,6 +20,7 @@ What belongs to a tree:
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -114,8 +115,8 @@ def build_trace(
     anchors = _anchors(events)
     steps = []
     for seq, (event, rid) in enumerate(events, start=1):
-        if rid is None:  # a token transfer: the receivable of its transaction's step
-            rid = anchors.get(event.tx_hash)
+        if rid is None:  # a token transfer: the receivable of the step it pays for
+            rid = _anchor_for(anchors, event)
         step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event))
         step["seq"] = seq
         step["block_timestamp"] = timestamps.get(event.block_number)
@@ -256,13 +257,24 @@ def _token_transfers(
     return found
 
 
-def _anchors(events: list[tuple[EventRow, int | None]]) -> dict[str, int]:
-    # A transaction's receivable: that of its first traced (non-token) event.
-    anchors: dict[str, int] = {}
-    for event, rid in events:
+def _anchors(events: list[tuple[EventRow, int | None]]) -> dict[str, list[tuple[int, int]]]:
+    # Per transaction, its traced (non-token) events as (log index, receivable), in order.
+    anchors: dict[str, list[tuple[int, int]]] = {}
+    for event, rid in sorted(events, key=lambda pair: pair[0].log_index):
         if rid is not None:
-            anchors.setdefault(event.tx_hash, rid)
+            anchors.setdefault(event.tx_hash, []).append((event.log_index, rid))
     return anchors
+
+
+def _anchor_for(anchors: dict[str, list[tuple[int, int]]], transfer: EventRow) -> int | None:
+    # The receivable of the traced event just before the transfer in its transaction (a
+    # batch redemption pays each leaf right after that leaf's events), else of the first
+    # one after it.
+    traced = anchors.get(transfer.tx_hash)
+    if not traced:
+        return None
+    at = bisect.bisect_left(traced, (transfer.log_index, -1))
+    return traced[at - 1][1] if at > 0 else traced[0][1]
 
 
 def _purpose(events: list[tuple[EventRow, int | None]], transfer: EventRow) -> str | None:
