@@ -46,6 +46,7 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         amount = _receivables.outstanding(rootId);
         _repaid[rootId] = amount;
         _unredeemed[rootId] = amount;
+        _receivables.markRootRepaid(rootId);
         emit RootRepaid(rootId, msg.sender, s.currency, amount);
         // Pull the payment last: the root is marked repaid before the token is called.
         _token(s.currency).safeTransferFrom(msg.sender, address(this), amount);
@@ -75,6 +76,7 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         sellAmount = (amount * 1e18 + quote.rate - 1) / quote.rate;
         _repaid[rootId] = amount;
         _unredeemed[rootId] = amount;
+        _receivables.markRootRepaid(rootId);
         emit RootRepaid(rootId, msg.sender, s.currency, amount);
         IERC20 token = _token(s.currency);
         uint256 before = token.balanceOf(address(this));

@@ -60,6 +60,7 @@ contract ReceivableRegistry is IReceivableRegistry {
     mapping(uint256 id => Node) private _nodes;
     mapping(uint256 rootId => RootTerms) private _roots;
     mapping(uint256 rootId => uint256 amount) private _settledAmount;
+    mapping(uint256 rootId => bool) private _rootRepaid;
     mapping(bytes32 invoiceKey => uint256 id) private _invoiceKeys;
     uint48 private _lastId;
 
@@ -256,11 +257,25 @@ contract ReceivableRegistry is IReceivableRegistry {
     }
 
     /// @notice Records the default of a financed receivable.
-    /// Requirements: caller is a ledger contract; status FINANCED or OVERDUE.
+    /// Requirements: caller is a ledger contract; status FINANCED or OVERDUE; its root
+    /// not yet paid into clearing (its leaves are then paid at redemption: nothing to
+    /// default on).
     /// Emits {ReceivableStatusChanged} (-> DEFAULTED).
     function markDefaulted(uint256 id) external onlyLedger {
         Node storage n = _existing(id);
+        if (_rootRepaid[n.rootId]) revert ReceivableRootAlreadyRepaid(n.rootId);
         _transition(id, n, _DEFAULT_FROM, Status.DEFAULTED, msg.sender);
+    }
+
+    /// @notice Records that the debtor paid root `rootId` into clearing.
+    /// Requirements: caller is a ledger contract; `rootId` is a root not marked before.
+    /// Emits {ReceivableRootRepaid}.
+    function markRootRepaid(uint256 rootId) external onlyLedger {
+        Node storage root = _existing(rootId);
+        if (root.rootId != rootId) revert ReceivableUnknown(rootId);
+        if (_rootRepaid[rootId]) revert ReceivableRootAlreadyRepaid(rootId);
+        _rootRepaid[rootId] = true;
+        emit ReceivableRootRepaid(rootId, msg.sender);
     }
 
     /// @notice Settles a leaf paid at maturity; its root settles with its last leaf.
@@ -329,6 +344,11 @@ contract ReceivableRegistry is IReceivableRegistry {
     function outstanding(uint256 rootId) external view returns (uint256) {
         Node storage root = _existing(rootId);
         return root.amount - _settledAmount[rootId];
+    }
+
+    /// @notice True once the debtor has paid root `rootId` into clearing.
+    function rootRepaid(uint256 rootId) external view returns (bool) {
+        return _rootRepaid[rootId];
     }
 
     /// @notice The receivable registered with `invoiceKey`, or 0.

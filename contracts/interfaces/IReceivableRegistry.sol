@@ -89,6 +89,8 @@ interface IReceivableRegistry {
     event ReceivableFrozen(uint256 indexed id, address indexed regulator);
     event ReceivableUnfrozen(uint256 indexed id, address indexed regulator);
     /// @notice `amount` of root `rootId` is paid; `outstanding` is what remains of it.
+    /// @notice The debtor paid root `rootId` into clearing: its leaves await redemption.
+    event ReceivableRootRepaid(uint256 indexed rootId, address indexed actor);
     event ReceivableSettled(
         uint256 indexed id, uint256 indexed rootId, address indexed holder, uint128 amount, uint256 outstanding
     );
@@ -114,6 +116,7 @@ interface IReceivableRegistry {
     error ReceivableInvalidSplit(uint256 id, uint256 parts, uint256 sum, uint256 amount);
     error ReceivableBatchSize(uint256 size, uint256 maxSize);
     error ReceivableNotLedgerContract(address caller);
+    error ReceivableRootAlreadyRepaid(uint256 rootId);
 
     /*//////////////////////////////////////////////////////////////
                           PARTICIPANT ACTIONS
@@ -138,6 +141,7 @@ interface IReceivableRegistry {
     function releaseFromFinancing(uint256 id) external;
     function completeFinancing(uint256 id, address financier) external;
     function markDefaulted(uint256 id) external;
+    function markRootRepaid(uint256 rootId) external;
     function settle(uint256 id) external returns (address holder, uint128 amount, uint256 rootId);
 
     /*//////////////////////////////////////////////////////////////
@@ -148,6 +152,7 @@ interface IReceivableRegistry {
     function summary(uint256 id) external view returns (Summary memory);
     function children(uint256 id) external view returns (uint256[] memory);
     function outstanding(uint256 rootId) external view returns (uint256);
+    function rootRepaid(uint256 rootId) external view returns (bool);
     function receivableByInvoiceKey(bytes32 invoiceKey) external view returns (uint256);
     function lastId() external view returns (uint256);
     function MAX_BATCH() external view returns (uint256);

@@ -1020,7 +1020,7 @@ def test_declare_default_after_settlement_is_refused(
     clearing.repay(rid, sender=core)
     clearing.redeem(rid, sender=financier)
     chain.pending_timestamp = receivables.summary(rid).dueDate + 30 * DAY
-    with reverts(receivables.ReceivableInvalidStatus, id=rid, current=Status.SETTLED):
+    with reverts(receivables.ReceivableRootAlreadyRepaid, rootId=rid):
         desk.declareDefault(fid, sender=financier)
     assert desk.financing(fid).status == FinancingStatus.REPAID
 
@@ -1045,3 +1045,19 @@ def test_reverts_fixture_fails_on_another_error_or_other_inputs(
             desk.request(999, ZERO, sender=supplier)
     with reverts(receivables.ReceivableUnknown, id=999):
         desk.request(999, ZERO, sender=supplier)
+
+
+def test_declare_default_once_the_debtor_has_paid_into_clearing_is_refused(
+    desk, clearing, receivables, active_receivable, finance, reverts, chain, core, financier
+):
+    rid = active_receivable()
+    fid = finance(rid)
+    chain.pending_timestamp = receivables.summary(rid).dueDate
+    clearing.repay(rid, sender=core)
+    chain.pending_timestamp = receivables.summary(rid).dueDate + 30 * DAY
+    with reverts(receivables.ReceivableRootAlreadyRepaid, rootId=rid):
+        desk.declareDefault(fid, sender=financier)
+    assert desk.financing(fid).recourseClaim == 0
+    clearing.redeem(rid, sender=financier)  # the financier is paid by redemption instead
+    assert desk.financing(fid).status == FinancingStatus.REPAID
+

@@ -1047,6 +1047,7 @@ CALLERS = {
     "releaseFromFinancing": ("ledger", "ledger"),
     "completeFinancing": ("ledger", "ledger"),
     "markDefaulted": ("ledger", "ledger"),
+    "markRootRepaid": ("ledger", "ledger"),
     "settle": ("ledger", "ledger"),
 }
 
@@ -1180,3 +1181,29 @@ def test_function_refuses_rightful_caller_in_bad_standing(
     with reverts(error, **arguments):
         call(account)
     assert (receivables.lastId(), rid and receivables.receivable(rid)) == before
+
+
+def test_mark_root_repaid_records_once_and_then_refuses_default(
+    reverts, receivables, active_receivable, ledger, supplier, financier
+):
+    rid = active_receivable()
+    receivables.lockForFinancing(rid, supplier, sender=ledger)
+    receivables.completeFinancing(rid, financier, sender=ledger)
+    tx = receivables.markRootRepaid(rid, sender=ledger)
+    log = tx.decode_logs(receivables.ReceivableRootRepaid)[0]
+    assert (log.rootId, log.actor) == (rid, ledger.address)
+    assert receivables.rootRepaid(rid)
+    with reverts(receivables.ReceivableRootAlreadyRepaid, rootId=rid):
+        receivables.markRootRepaid(rid, sender=ledger)
+    with reverts(receivables.ReceivableRootAlreadyRepaid, rootId=rid):
+        receivables.markDefaulted(rid, sender=ledger)
+
+
+def test_mark_root_repaid_refuses_a_child(
+    reverts, receivables, active_receivable, ledger, supplier
+):
+    rid = active_receivable()
+    first = receivables.split(rid, [AMOUNT // 2] * 2, sender=supplier).return_value
+    with reverts(receivables.ReceivableUnknown, id=first):
+        receivables.markRootRepaid(first, sender=ledger)
+
