@@ -2,9 +2,8 @@
 
 No RPC, no database: a handler sees only the event and its block's timestamp,
 so replaying the same events always yields the same mutations. Where a row
-depends on another row (a split child inherits its root's terms; an offer
-closing reopens its request only if no other offer is open) the handler says
-so with a mutation the store resolves (``CopyFrom``, ``PatchWhen``).
+depends on another row (a split child inherits its root's terms) the handler
+says so with a mutation the store resolves (``CopyFrom``).
 
 Every state change of the read models is derived from events alone (DESIGN.md
 invariant 6); reconcile.py checks the result against the contracts' views.

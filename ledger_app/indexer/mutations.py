@@ -32,16 +32,6 @@ class Patch:
 
 
 @dataclass(frozen=True, slots=True)
-class PatchWhen:
-    """Overwrite ``values`` in an existing row only if its columns equal ``when``."""
-
-    table: str
-    key: Key
-    values: dict[str, Any]
-    when: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class Add:
     """Add ``delta`` to a numeric column, creating the row (at its defaults) if missing."""
 
@@ -77,4 +67,4 @@ class SetMember:
     present: bool
 
 
-Mutation = Upsert | Patch | PatchWhen | Add | CopyFrom | SetMember
+Mutation = Upsert | Patch | Add | CopyFrom | SetMember

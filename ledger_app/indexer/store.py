@@ -39,7 +39,6 @@ from ledger_app.indexer.mutations import (
     CopyFrom,
     Mutation,
     Patch,
-    PatchWhen,
     SetMember,
     Upsert,
 )
@@ -392,10 +391,6 @@ def _mutate(table: Table, m: Mutation, current: Row | None, cache: dict) -> Row 
     if isinstance(m, Patch):
         if current is None:
             raise LookupError(f"{m.table} {m.key} does not exist; cannot apply {m}")
-        return {**current, **m.values}
-    if isinstance(m, PatchWhen):
-        if current is None or any(current.get(c) != v for c, v in m.when.items()):
-            return current
         return {**current, **m.values}
     if isinstance(m, Add):
         base = dict(current) if current is not None else _new_row(table, m.key)
