@@ -76,7 +76,9 @@ $(STAMP_NPM): package.json package-lock.json
 	cmp $$tmp/lock package-lock.json && rm -rf $$tmp
 	touch $@
 
-$(SOLC): toolchain/install-solc.sh package.json $(STAMP_NPM) | $(STAMP_PYTHON)
+# After the Python set: slither-analyzer brings solc-select, whose own `solc` script
+# (it downloads compilers) would otherwise sit in .venv/bin where the launcher goes.
+$(SOLC): toolchain/install-solc.sh package.json $(STAMP_NPM) $(STAMP_PYTHON)
 	toolchain/install-solc.sh
 
 $(STAMP_COMPILE): $(CONTRACT_INPUTS) ape-config.yaml $(SOLC) $(STAMP_PYTHON)
