@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from ledger_app import __version__
 from ledger_app.api.access import AccessMiddleware
+from ledger_app.api.console import mount_console
 from ledger_app.api.errors import install_error_handlers
 from ledger_app.api.idempotency import IdempotencyMiddleware
 from ledger_app.api.metrics import Metrics
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tokens, financing, clearing, cross_border):
         app.include_router(module.router)
     check_permissions(app)
+    # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.
+    mount_console(app)
     # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(AccessMiddleware)
