@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         description="Seconds a write waits for the index to reach its block before answering 202.",
     )
     document_max_bytes: int = Field(default=10 * 2**20, gt=0)
+    request_max_bytes: int = Field(
+        default=2**20,
+        gt=0,
+        description="Bytes of any other request body; a longer one is 413 before it is read.",
+    )
     invoice_key_salt: str = Field(
         default="",
         description=(
