@@ -37,6 +37,9 @@ STAMP_PYTHON := $(VENV)/.stamp-python
 STAMP_NPM := node_modules/.stamp-npm
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 STAMP_COMPILE := .build/.stamp-compile
+# The web console (console/src -> console/dist), bundled by esbuild from node_modules.
+STAMP_CONSOLE := console/dist/.stamp-console
+CONSOLE_INPUTS := $(shell find console \( -path console/dist -o -path console/dist.new \) -prune -o -print 2>/dev/null)
 # Directories too: their mtime changes when a source is added or removed.
 # Python kept in `ruff format` style (tests/contracts and scripts/ are not yet).
 FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db
@@ -48,7 +51,7 @@ CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -t
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
-setup: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC) $(STAMP_COMPILE)
+setup: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC) $(STAMP_COMPILE) $(STAMP_CONSOLE)
 
 $(STAMP_PYTHON): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +87,15 @@ $(SOLC): toolchain/install-solc.sh package.json $(STAMP_NPM) $(STAMP_PYTHON)
 $(STAMP_COMPILE): $(CONTRACT_INPUTS) ape-config.yaml $(SOLC) $(STAMP_PYTHON)
 	ape compile
 	mkdir -p $(@D) && touch $@
+
+# Built into a fresh directory and swapped in, so a running service never serves half a build.
+$(STAMP_CONSOLE): $(CONSOLE_INPUTS) $(STAMP_NPM)
+	rm -rf console/dist.new && mkdir -p console/dist.new
+	node_modules/.bin/esbuild console/src/main.js --bundle --format=esm --target=es2022 \
+	  --minify --sourcemap --log-level=warning --outfile=console/dist.new/app.js
+	cp console/index.html console/style.css console/dist.new/
+	rm -rf console/dist && mv console/dist.new console/dist
+	touch $@
 
 compile: $(STAMP_PYTHON) $(STAMP_NPM) $(SOLC)
 	ape compile
