@@ -123,11 +123,13 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         (r.status, r.acceptedOffer, r.financier, r.openOffers) =
             (FinancingStatus.FUNDED, uint8(offerIndex + 1), o.financier, 0);
         delete _activeFinancing[r.receivableId];
+        // Every state change before the first external call (the registry's).
+        _supersedeOpenOffers(financingId, r.offerCount);
         _receivables.completeFinancing(r.receivableId, o.financier);
         emit FinancingAccepted(financingId, r.receivableId, o.financier, offerIndex, r.supplier, o.proceeds);
         IERC20 token = _token(r.currency);
         token.safeTransfer(r.supplier, o.proceeds);
-        _closeOpenOffers(financingId, r.offerCount, token);
+        _refundSuperseded(financingId, r.offerCount, token);
     }
 
     /// @notice The supplier turns one offer down; its escrow goes back.
@@ -170,9 +172,10 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
         r.openOffers = 0;
+        _supersedeOpenOffers(financingId, r.offerCount);
         _closeRequest(r);
         emit FinancingCancelled(financingId, r.receivableId, r.supplier);
-        _closeOpenOffers(financingId, r.offerCount, _token(r.currency));
+        _refundSuperseded(financingId, r.offerCount, _token(r.currency));
     }
 
     /// @notice The funding financier declares default once the due date plus the
@@ -251,12 +254,22 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         if (block.timestamp >= dueDate) revert FinancingReceivableDue(receivableId, dueDate);
     }
 
-    /// @dev Refunds and closes every offer still open (at most MAX_OFFERS).
-    function _closeOpenOffers(uint256 financingId, uint256 offerCount, IERC20 token) private {
+    /// @dev Closes every offer still open (at most MAX_OFFERS). State only, so that it
+    /// runs before any external call; {_refundSuperseded} then pays the escrows back.
+    function _supersedeOpenOffers(uint256 financingId, uint256 offerCount) private {
         for (uint256 i = 0; i < offerCount; ++i) {
             Offer storage o = _offers[financingId][i];
-            if (o.status != OfferStatus.OPEN) continue;
-            o.status = OfferStatus.SUPERSEDED;
+            if (o.status == OfferStatus.OPEN) o.status = OfferStatus.SUPERSEDED;
+        }
+    }
+
+    /// @dev Announces and refunds the offers {_supersedeOpenOffers} closed. Only the
+    /// accept or cancel running now supersedes offers, and it ends the request for good,
+    /// so every SUPERSEDED offer of this request is one of them.
+    function _refundSuperseded(uint256 financingId, uint256 offerCount, IERC20 token) private {
+        for (uint256 i = 0; i < offerCount; ++i) {
+            Offer storage o = _offers[financingId][i];
+            if (o.status != OfferStatus.SUPERSEDED) continue;
             emit FinancingOfferClosed(financingId, i, OfferStatus.SUPERSEDED, o.proceeds, msg.sender);
             token.safeTransfer(o.financier, o.proceeds);
         }

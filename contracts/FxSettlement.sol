@@ -120,6 +120,9 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         );
         // Both legs in this one transaction: if either transfer fails, neither happened.
         _token(quote.sellCurrency).safeTransferFrom(payer, quote.provider, payment.sellAmount);
+        // Slither (accepted): the provider is not an arbitrary `from`. _useQuote above
+        // took its consent: its EIP-712 signature over this quote, or the quote it posted.
+        // slither-disable-next-line arbitrary-send-erc20
         _token(quote.buyCurrency).safeTransferFrom(quote.provider, payment.payee, buyAmount);
     }
 
@@ -223,8 +226,14 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         if (signature.length == 0) {
             if (_postedQuotes[quote.quoteId] != digest) revert FxQuoteNotPosted(quote.quoteId);
         } else {
-            (address signer,,) = ECDSA.tryRecover(digest, signature);
-            if (signer != quote.provider) revert FxQuoteBadSignature(quote.quoteId, signer, quote.provider);
+            // A malformed signature recovers no signer: refused as such, not left to the
+            // provider's standing check to catch a zero provider. Slither (accepted): the
+            // third value only details what is malformed, and all of it is refused alike.
+            // slither-disable-next-line unused-return
+            (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecover(digest, signature);
+            if (recoverError != ECDSA.RecoverError.NoError || signer != quote.provider) {
+                revert FxQuoteBadSignature(quote.quoteId, signer, quote.provider);
+            }
         }
         _participants.requireActor(quote.provider, Roles.FX_PROVIDER);
         _usedQuotes[quote.quoteId] = true;

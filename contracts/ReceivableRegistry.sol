@@ -140,7 +140,7 @@ contract ReceivableRegistry is IReceivableRegistry {
     function split(uint256 id, uint128[] calldata amounts) external returns (uint256 firstChildId) {
         Node storage parent = _holderAction(id);
         uint256 parts = amounts.length;
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i = 0; i < parts; ++i) {
             if (amounts[i] == 0) revert ReceivableInvalidAmount(0);
             sum += amounts[i];

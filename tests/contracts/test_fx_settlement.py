@@ -362,11 +362,12 @@ def test_settle_garbage_signature_refused(fx, settle, make_quote, refused, fx_pr
 
 
 def test_settle_quote_of_zero_provider_with_garbage_signature_refused(
-    fx, participants, settle, make_quote, refused, supplier2
+    fx, settle, make_quote, refused, supplier2
 ):
-    # tryRecover yields the zero address for a bad signature: it must not pass as "signed by provider 0".
+    # tryRecover yields the zero address for a bad signature: it must not pass as "signed
+    # by provider 0". Its recovery error refuses it as a bad signature, before standing.
     quote = make_quote(provider=ZERO_ADDRESS)
-    with refused(participants.RegistryUnknownParticipant, account=ZERO_ADDRESS):
+    with refused(fx.FxQuoteBadSignature, signer=ZERO_ADDRESS, provider=ZERO_ADDRESS):
         settle(quote, 100_00, supplier2, signature=b"\x01" * 65)
 
 
