@@ -1,9 +1,8 @@
 // Dates in the user's own time zone and locale.
 
+// (dateStyle/timeStyle cannot be combined with timeZoneName, hence the fields.)
 const dateTime = new Intl.DateTimeFormat(undefined, {
-  dateStyle: 'medium',
-  timeStyle: 'short',
-  timeZoneName: 'short',
+  year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
 });
 
 /** A Date from an ISO string or unix seconds. */

@@ -70,7 +70,7 @@ function Header({ me, onSignOut }) {
       </ul>
     </nav>
     <div class="who">
-      <span>Signed in as <code title=${me.address}>${me.address.slice(0, 8)}…${me.address.slice(-4)}</code>
+      <span>Signed in as <code title=${me.address}>${me.address.slice(0, 8)}…${me.address.slice(-4)}</code>${' '}
         · ${me.roles.map(roleName).join(', ')}</span>
       <button type="button" class="secondary" onClick=${onSignOut}>Sign out</button>
     </div>

@@ -70,6 +70,7 @@ export function Field({ id, label, hint, error, children, ...input }) {
     ${h(control.type, {
       ...control.props,
       id,
+      name: control.props.name ?? id,
       'aria-invalid': error ? 'true' : undefined,
       'aria-describedby': described || undefined,
     })}

@@ -44,7 +44,7 @@ export function CoreWorklist() {
       ${pending.length + due.length === 0 && !payables.loading && html`<${Empty}>Nothing awaits you.<//>`}
       <ul class="tasks">
         ${pending.map((r) => html`<li id=${`task-${r.id}`}>
-          <span><${ReceivableLink} id=${r.id} />: <${Money} amount=${r.amount} currency=${r.currency} /> to <${Address} value=${r.creditor} />
+          <span><${ReceivableLink} id=${r.id} />: <${Money} amount=${r.amount} currency=${r.currency} /> to <${Address} value=${r.creditor} />${' '}
           awaits its creditor's confirmation; you may withdraw it.</span>
           <${RowAction} label="Cancel" path=${`/v1/receivables/${r.id}/cancel`} onDone=${payables.reload} describedBy=${`task-${r.id}`} />
         </li>`)}

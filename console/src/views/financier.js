@@ -102,8 +102,8 @@ export function FinancierWorklist() {
     <${Section} id="financier-open" title="Open requests" count=${open.length}>
       ${open.length === 0 ? html`<${Empty}>No request awaits an offer from you.<//>` : html`<ul class="tasks stacked">
         ${open.map((f) => html`<li>
-          <p>Financing ${f.id}: <${Address} value=${f.supplier} /> asks to finance <${ReceivableLink} id=${f.receivable_id} />,
-            <strong><${Money} amount=${f.face_amount} currency=${f.currency} /></strong> due <${DateTime} value=${f.due_date} />
+          <p>Financing ${f.id}: <${Address} value=${f.supplier} /> asks to finance <${ReceivableLink} id=${f.receivable_id} />,${' '}
+            <strong><${Money} amount=${f.face_amount} currency=${f.currency} /></strong> due <${DateTime} value=${f.due_date} />${' '}
             (asked of <${Address} value=${f.financier} />; ${f.offer_count} offer(s) so far).</p>
           <details><summary>Make an offer on financing ${f.id}</summary><${OfferForm} financing=${f} onDone=${data.reload} /></details>
         </li>`)}</ul>`}
@@ -111,7 +111,7 @@ export function FinancierWorklist() {
     <${Section} id="financier-offers" title="Your open offers" count=${offered.length}>
       ${offered.length === 0 ? html`<${Empty}>None.<//>` : html`<ul class="plain">
         ${offered.map((f) => f.offers.filter((o) => o.financier.toLowerCase() === mine && o.status === 'OPEN').map((o) => html`<li>
-          Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} />: proceeds <${Money} amount=${o.proceeds} currency=${f.currency} />
+          Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} />: proceeds <${Money} amount=${o.proceeds} currency=${f.currency} />${' '}
           at ${percent(o.advance_rate_bps)} advance, ${percent(o.discount_rate_bps)} a year; open until <${DateTime} value=${o.expires_at} />.</li>`))}</ul>`}
     <//>
     <${Section} id="financier-portfolio" title="Portfolio" count=${portfolio.length}>

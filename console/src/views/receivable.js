@@ -154,7 +154,7 @@ function Steps({ trace, verification, readers }) {
             <div><dt>Block hash</dt><dd><code class="hash">${s.block_hash}</code></dd></div>
             <div><dt>Contract</dt><dd>${s.contract_kind} <code class="hash">${s.contract}</code></dd></div>
             <div><dt>Event</dt><dd>${s.event} (log index ${s.log_index})</dd></div>
-            ${s.raw && html`<div><dt>Raw log</dt><dd><code class="hash">${JSON.stringify(s.raw)}</code></dd></div>`}
+            ${s.raw && html`<div><dt>Raw log</dt><dd><details><summary>topics and data</summary><code class="hash">${JSON.stringify(s.raw)}</code></details></dd></div>`}
           </dl></details></td>
         <td class="verdict">${v ? (v.status === 'verified' ? html`<span class="ok">✓ verified</span>`
           : html`<span class="bad">✗ ${v.status}</span> ${v.reasons.join('; ')}`) : html`<span class="muted">not yet</span>`}</td>

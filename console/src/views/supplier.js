@@ -52,7 +52,7 @@ export function SupplierWorklist() {
     <${Section} id="supplier-offers" title="Offers received" count=${offers.length}>
       ${offers.length === 0 ? html`<${Empty}>No open offer.<//>` : html`<ul class="tasks">
         ${offers.map(({ financing: f, offer: o }) => html`<li id=${`offer-${f.id}-${o.index}`}>
-          <span>Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} /> (<${Money} amount=${f.face_amount} currency=${f.currency} />):
+          <span>Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} /> (<${Money} amount=${f.face_amount} currency=${f.currency} />):${' '}
             <${Address} value=${o.financier} /> offers <strong><${Money} amount=${o.proceeds} currency=${f.currency} /></strong> now
             (<${Terms} offer=${o} />, fee <${Money} amount=${o.fee} currency=${f.currency} />), until <${DateTime} value=${o.expires_at} />.</span>
           <${Buttons} describedBy=${`offer-${f.id}-${o.index}`} onDone=${data.reload}
