@@ -12,6 +12,7 @@
 #   make lint     ruff
 #   make bench    benchmarks against limits measured in the same run -> bench/results/latest.{json,md}
 #   make bench-quick  the same at CI size (a few minutes)
+#   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -46,7 +47,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo
+.PHONY: bench bench-quick demo soak
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -134,6 +135,11 @@ bench: setup
 
 bench-quick: setup
 	python -m bench.run --mode quick
+
+# The soak of `make test` (60 s) for 10 minutes; the figures land in var/soak-report.json.
+soak: setup
+	LEDGER_SOAK_SECONDS=600 LEDGER_SOAK_REPORT=$(CURDIR)/var/soak-report.json \
+	  pytest -p no:ape_test tests/load -s
 
 lint: $(STAMP_PYTHON)
 	ruff check .
