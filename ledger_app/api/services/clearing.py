@@ -80,13 +80,10 @@ class ClearingService:
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
         )
         clearing = self.runtime.contracts.address("maturity_clearing")
-        pending = TokenService(self.runtime).ensure_allowance(
-            caller, root.currency, clearing, amount, "clearing.repay"
-        )
-        if pending is not None:
-            return pending  # sign the approval, then repay again
         call = self.runtime.contracts.call("maturity_clearing", "repay", root_id)
-        return self.writer.write(caller, "clearing.repay", call)
+        return TokenService(self.runtime).spend(
+            caller, root.currency, clearing, amount, "clearing.repay", call
+        )
 
     def repay_fx(
         self,
@@ -120,11 +117,6 @@ class ClearingService:
         payment = Payment(quote.provider, sell, uetr, "SUPP", root_id)
         fx.check_settlement(caller, payment, quote, into_contract=True)
         settlement = self.runtime.contracts.address("fx_settlement")
-        pending = TokenService(self.runtime).ensure_allowance(
-            caller, quote.sell_currency, settlement, sell, "clearing.repay_fx"
-        )
-        if pending is not None:
-            return pending  # sign the approval, then repay again
         call = self.runtime.contracts.call(
             "maturity_clearing",
             "repayViaFx",
@@ -134,7 +126,9 @@ class ClearingService:
             quote.as_tuple(),
             signature,
         )
-        return self.writer.write(caller, "clearing.repay_fx", call)
+        return TokenService(self.runtime).spend(
+            caller, quote.sell_currency, settlement, sell, "clearing.repay_fx", call
+        )
 
     def redeem(self, caller: Caller, leaf_id: int) -> WriteOutcome:
         """Pay one leaf of a repaid root to its holder."""

@@ -210,11 +210,6 @@ class CrossBorderService:
         """Both legs at the quote, in one transaction, after approving the sell leg."""
         self.check_settlement(caller, payment, quote)
         fx = self.runtime.contracts.address("fx_settlement")
-        pending = self.tokens.ensure_allowance(
-            caller, quote.sell_currency, fx, payment.sell_amount, "fx.settle"
-        )
-        if pending is not None:
-            return pending
         call = self.runtime.contracts.call(
             "fx_settlement",
             "settle",
@@ -228,7 +223,9 @@ class CrossBorderService:
             quote.as_tuple(),
             signature,
         )
-        return self.writer.write(caller, "fx.settle", call)
+        return self.tokens.spend(
+            caller, quote.sell_currency, fx, payment.sell_amount, "fx.settle", call
+        )
 
     def check_settlement(
         self, caller: Caller, payment: Payment, quote: Quote, *, into_contract: bool = False
@@ -383,9 +380,6 @@ class CrossBorderService:
                 needed=amount,
             )
         escrow = self.runtime.contracts.address("hash_time_lock")
-        pending = self.tokens.ensure_allowance(caller, currency, escrow, amount, "escrows.lock")
-        if pending is not None:
-            return pending
         call = self.runtime.contracts.call(
             "hash_time_lock",
             "lock",
@@ -396,7 +390,7 @@ class CrossBorderService:
             timeout,
             uetr.bytes,
         )
-        return self.writer.write(caller, "escrows.lock", call)
+        return self.tokens.spend(caller, currency, escrow, amount, "escrows.lock", call)
 
     def escrow(self, caller: Caller, lock_id: int) -> Any:
         """The indexed lock, for its sender, its recipient or a reader."""

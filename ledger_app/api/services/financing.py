@@ -256,15 +256,10 @@ class FinancingService:
                 needed=int(quote["proceeds"]),
             )
         desk = self.runtime.contracts.address("financing_desk")
-        pending = tokens.ensure_allowance(
-            caller, quote["currency"], desk, escrow, "financing.offer"
-        )
-        if pending is not None:
-            return pending  # sign the approval, then offer again
         call = self.runtime.contracts.call(
             "financing_desk", "offer", financing_id, terms.as_tuple()
         )
-        return self.writer.write(caller, "financing.offer", call)
+        return tokens.spend(caller, quote["currency"], desk, escrow, "financing.offer", call)
 
     def act(
         self, caller: Caller, operation: str, financing_id: int, function: str, *args: Any

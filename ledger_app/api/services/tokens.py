@@ -10,10 +10,16 @@ offer's escrow, a repayment, a PvP leg, an HTLC lock) gets its approval: the
 caller's ``approve`` goes through the same per-sender queue just before the call
 that spends it, so the two are mined in that order. ``approve`` sets the
 allowance, it does not add to it; it is sent only when the allowance falls short.
+``spend`` holds a lock per (caller, token, spender) from the allowance check to the
+spending call: two concurrent offers of one financier would otherwise both approve
+(the second approval overwriting the first) and the first escrow would leave the
+second too little (found by the soak test, tests/load).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -24,8 +30,13 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.currencies import TOKEN, _terms
 from ledger_app.api.services.lookups import participant_row, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
+from ledger_app.chain.sender import ContractCall
 from ledger_app.errors import Forbidden, InvalidInput, NotFound
 from ledger_app.indexer.schema import settlement_tokens, token_balances
+
+#: (caller, token, spender) -> the lock held from the allowance check to the spending call.
+_SPENDING: defaultdict[tuple[str, str, str], threading.Lock] = defaultdict(threading.Lock)
+_SPENDING_GUARD = threading.Lock()
 
 
 class TokenService:
@@ -118,6 +129,27 @@ class TokenService:
         self._require_active(to, "to")
         call = self._call(currency, "transfer", to, amount)
         return self.writer.write(caller, "tokens.transfer", call)
+
+    def spend(
+        self,
+        caller: Caller,
+        currency: str,
+        spender: str,
+        amount: int,
+        operation: str,
+        call: ContractCall,
+    ) -> WriteOutcome:
+        """``call`` (which has ``spender`` pull up to ``amount`` of the caller's tokens),
+        after approving it if need be; the approval's outcome if it awaits the caller's
+        signature. One such pair at a time per caller, token and spender."""
+        key = (caller.key, self.token(currency).lower(), spender.lower())
+        with _SPENDING_GUARD:
+            lock = _SPENDING[key]
+        with lock:
+            pending = self.ensure_allowance(caller, currency, spender, amount, operation)
+            if pending is not None:
+                return pending  # sign the approval, then call again
+            return self.writer.write(caller, operation, call)
 
     def ensure_allowance(
         self, caller: Caller, currency: str, spender: str, amount: int, operation: str
