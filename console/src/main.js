@@ -40,7 +40,7 @@ function SignIn({ onSignedIn, notice }) {
     ${notice && html`<p class="notice" role="status">${notice}</p>`}
     <form onSubmit=${submit} class="card" novalidate>
       <${Field} id="api-key" label="API key" hint="It starts with lk_." error=${error?.message}>
-        <input ref=${input} type="password" autocomplete="off" spellcheck="false" required />
+        <input ref=${input} type="password" autocomplete="off" spellcheck=${false} required />
       <//>
       <button type="submit" disabled=${busy}>Sign in</button>
       <${Progress} text=${busy ? 'Checking the key…' : null} />

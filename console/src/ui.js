@@ -69,6 +69,7 @@ export function Field({ id, label, hint, error, children, ...input }) {
     <label for=${id}>${label}</label>
     ${h(control.type, {
       ...control.props,
+      ref: control.ref,
       id,
       name: control.props.name ?? id,
       'aria-invalid': error ? 'true' : undefined,

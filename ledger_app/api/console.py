@@ -43,6 +43,12 @@ class ConsoleFiles(StaticFiles):
         super().__init__(directory=directory, html=True, check_dir=False)
         self.index = Path(directory) / "index.html"
 
+    async def check_config(self) -> None:
+        """StaticFiles' check that the directory exists, once it is built (until then
+        get_response answers 503 instead of the check raising)."""
+        if self.index.is_file():
+            await super().check_config()
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         """The file at ``path``; a 503 naming the fix when the console was never built."""
         if not self.index.is_file():

@@ -17,8 +17,8 @@ import pytest
 # is collected first, so name it here for a run of this directory alone.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 
-from apikit import Service, running_service  # noqa: E402
-from consolekit import ARTIFACTS, Console, start_browser  # noqa: E402
+from apikit import Service, running_service
+from consolekit import ARTIFACTS, Console, start_browser
 
 
 @pytest.fixture(scope="session")

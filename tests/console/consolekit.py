@@ -134,7 +134,11 @@ class Console:
 
         def ready() -> WebElement | None:
             for candidate in root.find_elements(By.TAG_NAME, "button"):
-                if plain(candidate.text) == label and candidate.is_displayed() and candidate.is_enabled():
+                if (
+                    plain(candidate.text) == label
+                    and candidate.is_displayed()
+                    and candidate.is_enabled()
+                ):
                     return candidate
             return None
 

@@ -31,7 +31,7 @@ function TokenForm({ kind, currencies, onDone }) {
   return html`<form onSubmit=${submit} aria-labelledby=${id('title')}>
     <h3 id=${id('title')}>${kind === 'mint' ? 'Mint (a deposit received)' : 'Burn (a deposit withdrawn)'}</h3>
     <${Field} id=${id('currency')} label="Currency"><select name="currency">${currencies.map((c) => html`<option value=${c.currency}>${c.currency}</option>`)}</select><//>
-    ${kind === 'mint' && html`<${Field} id=${id('to')} label="To (participant address)" error=${action.fieldError('to')}><input name="to" autocomplete="off" spellcheck="false" /><//>`}
+    ${kind === 'mint' && html`<${Field} id=${id('to')} label="To (participant address)" error=${action.fieldError('to')}><input name="to" autocomplete="off" spellcheck=${false} /><//>`}
     <${Field} id=${id('amount')} label="Amount" hint="In the currency's units, e.g. 1000.00" error=${action.fieldError('amount')}><input name="amount" inputmode="decimal" /><//>
     <button type="submit" disabled=${Boolean(action.busy)}>${kind === 'mint' ? 'Mint' : 'Burn'}</button>
     <${Progress} text=${action.busy} />

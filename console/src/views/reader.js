@@ -15,7 +15,7 @@ export function SearchBox({ initial = '' }) {
   };
   return html`<form role="search" class="search" onSubmit=${submit}>
     <label for="search-q">Receivable id, participant address or transaction hash</label>
-    <div class="inline"><input id="search-q" name="q" value=${initial} autocomplete="off" spellcheck="false" />
+    <div class="inline"><input id="search-q" name="q" value=${initial} autocomplete="off" spellcheck=${false} />
     <button type="submit">Search</button></div>
   </form>`;
 }

@@ -68,7 +68,7 @@ function TransferForm({ r, onDone }) {
   return html`<form onSubmit=${submit} aria-labelledby="transfer-title">
     <h3 id="transfer-title">Transfer</h3>
     <${Field} id="transfer-to" label="New holder (address)" hint="An active supplier or financier." error=${action.fieldError('to')}>
-      <input name="to" autocomplete="off" spellcheck="false" /><//>
+      <input name="to" autocomplete="off" spellcheck=${false} /><//>
     <button type="submit" disabled=${Boolean(action.busy)}>Transfer</button>
     <${Progress} text=${action.busy} /><${FormError} error=${action.shownFields(['to'])} />
   </form>`;
