@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ledger_app.api.index_state import wait_for_block
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts
@@ -72,7 +73,7 @@ class Runtime:
             decoder=decoder,
             chain_id=client.chain_id(),
         )
-        runtime.sender.on_mined = lambda _receipt: runtime.nudge_indexer()
+        runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
         if settings.embedded_indexer:
             indexer = build_indexer(
                 rpc_url=settings.rpc_url,
@@ -89,10 +90,20 @@ class Runtime:
             log.info("indexer running in this process (from block %d)", record.deployment_block)
         return runtime
 
-    def nudge_indexer(self) -> None:
-        """Have the embedded indexer look at the chain now (no-op without one)."""
+    def nudge_indexer(self, block: int | None = None) -> None:
+        """Have the embedded indexer look at the chain now, up to at least ``block`` if
+        given (no-op without one)."""
         if self.indexer is not None:
-            self.indexer.wake()
+            self.indexer.wake(block)
+
+    def wait_indexed(self, block: int, timeout: float) -> int | None:
+        """Wait until the index holds ``block``; the indexed block, or None after ``timeout``.
+
+        With the embedded indexer the wait ends when its step commits the block (no
+        polling); with a separate indexer process, the checkpoint row is polled."""
+        if self.indexer is not None and self.indexer.alive:
+            return self.indexer.wait_for(block, timeout)
+        return wait_for_block(self.engine, self.chain_id, block, timeout)
 
     def close(self) -> None:
         """Stop the sender's workers, then the indexer."""

@@ -254,6 +254,42 @@ class ChainClient:
             estimate = int(self.web3.eth.estimate_gas(tx))  # type: ignore[arg-type]
         return estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
 
+    def prepare(self, tx: dict[str, Any], abis: Iterable[ABI] = ()) -> dict[str, int]:
+        """``gas`` (as ``estimate_gas``), the pending ``nonce`` of ``tx["from"]`` and the
+        fee fields, asked in one JSON-RPC batch: one round trip instead of three on the
+        write path. Any error in the batch is asked again one call at a time, so a
+        revert or a refusal is raised exactly as those calls raise it."""
+        abis = list(abis)
+        request: dict[str, Any] = {
+            "from": tx["from"],
+            "data": "0x" + bytes(tx["data"]).hex(),
+            "value": hex(tx.get("value", 0)),
+        }
+        if tx.get("to") is not None:
+            request["to"] = tx["to"]
+        calls = [
+            ("eth_estimateGas", [request]),
+            ("eth_getTransactionCount", [tx["from"], "pending"]),
+            ("eth_getBlockByNumber", ["latest", False]),
+        ]
+        with self._translate("eth_estimateGas + eth_getTransactionCount + eth_getBlockByNumber"):
+            answers = self.web3.provider.make_batch_request(calls)  # type: ignore[attr-defined]
+        results = [a.get("result") for a in answers] if isinstance(answers, list) else []
+        if len(results) != len(calls) or any(r is None for r in results):
+            return {
+                "gas": self.estimate_gas(tx, abis),
+                "nonce": self.get_transaction_count(tx["from"], "pending"),
+                **self._fees(),
+            }
+        estimate, nonce, block = int(results[0], 16), int(results[1], 16), results[2]
+        fields = {
+            "gas": estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR,
+            "nonce": nonce,
+        }
+        if block.get("baseFeePerGas") is None:
+            return {**fields, **self._fees()}
+        return {**fields, **self._eip1559(int(block["baseFeePerGas"], 16))}
+
     def fee_fields(self) -> dict[str, int]:
         """Explicit fee fields for a transaction sent now (see ``_fees``)."""
         return self._fees()
@@ -299,11 +335,14 @@ class ChainClient:
         if base_fee is None:
             with self._translate("eth_gasPrice"):
                 return {"gasPrice": int(self.web3.eth.gas_price)}
+        return self._eip1559(int(base_fee))
+
+    def _eip1559(self, base_fee: int) -> dict[str, int]:
         # Twice the base fee stays valid through six full blocks in a row, each
         # raising the base fee by the EIP-1559 maximum of 12.5%.
         return {
             "type": 2,
-            "maxFeePerGas": 2 * int(base_fee) + self.priority_fee_wei,
+            "maxFeePerGas": 2 * base_fee + self.priority_fee_wei,
             "maxPriorityFeePerGas": self.priority_fee_wei,
         }
 

@@ -175,9 +175,8 @@ class _Worker(threading.Thread):
         }
         if call.to is not None:
             tx["to"] = to_checksum_address(call.to)
-        tx["gas"] = self.client.estimate_gas(tx, call.abis)  # a revert stops here: nothing sent
-        tx["nonce"] = self.client.get_transaction_count(job.account.address, "pending")
-        tx.update(self.client.fee_fields())
+        # Gas, nonce and fees in one round trip; a revert stops here: nothing sent.
+        tx.update(self.client.prepare(tx, call.abis))
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         raw = bytes(job.account.sign_transaction(unsigned).raw_transaction)
         return self._broadcast(raw, tx["nonce"], tx, call)
@@ -205,6 +204,9 @@ class _Worker(threading.Thread):
     def _wait_mined(self, in_flight: _InFlight) -> Receipt:
         started = time.monotonic()
         checked_at = started
+        # An automining node has the receipt within a few ms of the send: poll soon,
+        # then back off to poll_interval so a slow chain is not hammered.
+        pause = min(0.001, self.owner.poll_interval)
         while True:
             receipt = self.client.receipt_if_mined(in_flight.transaction_hash)
             if receipt is not None:
@@ -221,7 +223,8 @@ class _Worker(threading.Thread):
             if now - checked_at >= self.owner.stuck_after:
                 checked_at = now
                 self._resend_if_dropped(in_flight)
-            time.sleep(self.owner.poll_interval)
+            time.sleep(pause)
+            pause = min(pause * 2, self.owner.poll_interval)
 
     def _resend_if_dropped(self, in_flight: _InFlight) -> None:
         if self.client.transaction_known(in_flight.transaction_hash):

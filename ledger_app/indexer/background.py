@@ -3,13 +3,16 @@
 Same steps as ``ledger-app index``, with one addition: ``wake()`` lets a
 writer that has just seen its receipt cut the poll interval short, so that a
 write's block is indexed within milliseconds and read-your-writes waits are
-short. Holds the writer lock: a second indexer on the same database exits.
+short. ``wait_for(block)`` lets that writer sleep until the step that commits
+its block says so, instead of polling the database. Holds the writer lock: a
+second indexer on the same database exits.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ledger_app.errors import ChainUnavailable
 from ledger_app.indexer.lock import WriterLock
@@ -28,6 +31,9 @@ class BackgroundIndexer:
         self.error: BaseException | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._indexed = threading.Condition()
+        self.indexed_to = -1  # last block committed by a step of this thread
+        self._hint = -1  # highest block a writer has seen mined since the last step
         self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)
 
     def start(self) -> BackgroundIndexer:
@@ -36,9 +42,27 @@ class BackgroundIndexer:
         self._thread.start()
         return self
 
-    def wake(self) -> None:
-        """Look at the chain now rather than at the next poll."""
+    def wake(self, block: int | None = None) -> None:
+        """Look at the chain now rather than at the next poll; ``block``, a block a
+        receipt has just shown mined, spares the next step asking the node for its head."""
+        if block is not None:
+            with self._indexed:
+                self._hint = max(self._hint, block)
         self._wake.set()
+
+    def wait_for(self, block: int, timeout: float) -> int | None:
+        """Wait until a step has committed ``block``; the indexed block, or None after
+        ``timeout`` s (or when the thread has stopped)."""
+        deadline = time.monotonic() + timeout
+        with self._indexed:
+            while self.indexed_to < block:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.alive:
+                    return None
+                self.wake()
+                # Bounded, so a thread that dies without notifying is noticed.
+                self._indexed.wait(min(left, 0.5))
+            return self.indexed_to
 
     def stop(self) -> None:
         """Stop after the current step and release the writer lock."""
@@ -55,8 +79,12 @@ class BackgroundIndexer:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            with self._indexed:
+                hint, self._hint = self._hint, -1
             try:
-                result = self.indexer.step()
+                # The last head seen may be further than the hint (a backfill going on).
+                known = max(hint, self.indexer.tip) if hint > self.indexed_to else None
+                result = self.indexer.step(known_tip=known)
             except ChainUnavailable as exc:
                 log.warning("indexer: node unavailable (%s)", exc)
                 self._wake.wait(self.poll_interval)
@@ -66,5 +94,9 @@ class BackgroundIndexer:
                 log.exception("indexer stopped")
                 self.error = exc
                 return
+            with self._indexed:
+                # indexed_to comes from the committed checkpoint: a reorg may lower it.
+                self.indexed_to = result.indexed_to
+                self._indexed.notify_all()
             if result.caught_up:
                 self._wake.wait(self.poll_interval)

@@ -123,9 +123,14 @@ class Indexer:
                     return
                 stop.wait(self.config.poll_interval)
 
-    def step(self, *, until: int | None = None) -> StepResult:
-        """Index one range after the checkpoint (or handle a reorg); see the module doc."""
-        tip = self.rpc.block_number()
+    def step(self, *, until: int | None = None, known_tip: int | None = None) -> StepResult:
+        """Index one range after the checkpoint (or handle a reorg); see the module doc.
+
+        ``known_tip``, a block known to be mined (a writer's receipt), stands in for
+        ``eth_blockNumber``: the step indexes up to it, and a later step goes further.
+        A block since reorged away is caught like any other (its header is missing or
+        its hash differs)."""
+        tip = self.rpc.block_number() if known_tip is None else known_tip
         self.tip = tip
         target = tip - self.config.confirmations
         if until is not None:

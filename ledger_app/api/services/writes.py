@@ -30,7 +30,6 @@ from eth_utils import to_checksum_address
 from sqlalchemy import Engine, insert, select, update
 
 from ledger_app.api.identity import Caller
-from ledger_app.api.index_state import wait_for_block
 from ledger_app.api.runtime import Runtime
 from ledger_app.chain.client import Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
@@ -201,13 +200,7 @@ class Writer:
             raise
         self._update(transaction_id, status="MINED", tx_hash=receipt.transaction_hash,
                      block_number=receipt.block_number)  # fmt: skip
-        indexed = wait_for_block(
-            self.engine,
-            self.runtime.chain_id,
-            receipt.block_number,
-            settings.write_index_wait,
-            nudge=self.runtime.nudge_indexer,
-        )
+        indexed = self.runtime.wait_indexed(receipt.block_number, settings.write_index_wait)
         return WriteOutcome(
             state=DONE if indexed is not None else INDEXING,
             transaction_id=transaction_id,
