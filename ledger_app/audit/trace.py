@@ -31,21 +31,10 @@ from sqlalchemy import Connection, select
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.indexer import schema
 from ledger_app.indexer.handlers import OFFER_STATUS, RECEIVABLE_STATUS
+from ledger_app.indexer.links import TRACED
 
 #: The events a trace follows, by contract kind (token transfers are found by tx).
-FOLLOWED = {
-    "ReceivableRegistry": (
-        "ReceivableRegistered", "ReceivableStatusChanged", "ReceivableSplit",
-        "ReceivableTransferred", "ReceivableFrozen", "ReceivableUnfrozen", "ReceivableSettled",
-    ),
-    "FinancingDesk": (
-        "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
-        "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
-    ),
-    "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
-    "FxSettlement": ("PvpSettled",),
-    "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
-}  # fmt: skip
+FOLLOWED = TRACED
 
 #: What a token transfer is for, by the event that shares its transaction (first wins).
 _TRANSFER_PURPOSE = (
@@ -108,7 +97,7 @@ def build_trace(
     root = next(n for n in nodes if n["id"] == root_id)
     currency = root["currency"]
     tokens = _token_currencies(conn)
-    events = _tree_events(conn, chain_id, {n["id"] for n in nodes}, root_id, root["created_block"])
+    events = _tree_events(conn, chain_id, {n["id"] for n in nodes}, root_id)
     events += _token_transfers(conn, chain_id, {e.tx_hash for e, _ in events})
     events.sort(key=lambda pair: (pair[0].block_number, pair[0].log_index))
     timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
@@ -169,17 +158,21 @@ def iter_events(conn: Connection, query: Any, *, yield_per: int = 1000) -> Itera
     """Rows of an events query, streamed from a server-side cursor."""
     result = conn.execution_options(yield_per=yield_per).execute(query)
     for row in result:
-        yield EventRow(
-            contract_kind=row.contract_kind,
-            event_name=row.event_name,
-            contract=row.contract,
-            block_number=int(row.block_number),
-            block_hash=row.block_hash,
-            block_timestamp=None if row.block_timestamp is None else int(row.block_timestamp),
-            tx_hash=row.tx_hash,
-            log_index=int(row.log_index),
-            args=json.loads(row.args),
-        )
+        yield _event_row(row)
+
+
+def _event_row(row: Any) -> EventRow:
+    return EventRow(
+        contract_kind=row.contract_kind,
+        event_name=row.event_name,
+        contract=row.contract,
+        block_number=int(row.block_number),
+        block_hash=row.block_hash,
+        block_timestamp=None if row.block_timestamp is None else int(row.block_timestamp),
+        tx_hash=row.tx_hash,
+        log_index=int(row.log_index),
+        args=json.loads(row.args),
+    )
 
 
 def event_columns() -> list[Any]:
@@ -195,48 +188,21 @@ def event_columns() -> list[Any]:
 
 
 def _tree_events(
-    conn: Connection, chain_id: int, ids: set[int], root_id: int, since_block: int
+    conn: Connection, chain_id: int, ids: set[int], root_id: int
 ) -> list[tuple[EventRow, int | None]]:
+    # The indexer links each event to its receivable and tree as it stores it
+    # (ledger_app/indexer/links.py): the tree's events come through ix_events_root.
     e = schema.events
-    names = [n for ns in FOLLOWED.values() for n in ns]
     query = (
-        select(*event_columns())
-        .where(
-            e.c.chain_id == chain_id,
-            e.c.block_number >= since_block,
-            e.c.contract_kind.in_(list(FOLLOWED)),
-            e.c.event_name.in_(names),
-        )
+        select(*event_columns(), e.c.receivable_id)
+        .where(e.c.chain_id == chain_id, e.c.root_id == root_id)
         .order_by(e.c.block_number, e.c.log_index)
     )
-    financings: dict[int, int] = {}  # financing id -> receivable id
-    uetrs: dict[str, int] = {}  # PvP UETR -> receivable id
-    locks: dict[int, int] = {}  # HTLC lock id -> receivable id
     found: list[tuple[EventRow, int | None]] = []
-    for event in iter_events(conn, query):
-        a, name = event.args, event.event_name
-        rid: int | None = None
-        if event.contract_kind == "ReceivableRegistry":
-            rid = a["parentId"] if name == "ReceivableSplit" else a["id"]
-        elif name == "FinancingRequested":
-            if a["receivableId"] in ids:
-                financings[a["financingId"]] = rid = a["receivableId"]
-        elif event.contract_kind == "FinancingDesk":
-            rid = financings.get(a["financingId"])
-        elif name == "RootRepaid":
-            rid = a["rootId"] if a["rootId"] == root_id else None
-        elif name == "LeafRedeemed":
-            rid = a["leafId"]
-        elif name == "PvpSettled":
-            if a["referenceId"] in ids:
-                uetrs[a["uetr"]] = rid = a["referenceId"]
-        elif name == "HtlcLocked":
-            if a["uetr"] in uetrs:
-                locks[a["lockId"]] = rid = uetrs[a["uetr"]]
-        else:  # HtlcClaimed, HtlcRefunded
-            rid = locks.get(a["lockId"])
-        if rid is not None and rid in ids:
-            found.append((event, rid))
+    for row in conn.execute(query):
+        rid = int(row.receivable_id)
+        if rid in ids:
+            found.append((_event_row(row), rid))
     return found
 
 

@@ -93,7 +93,12 @@ events = Table(
     Column("event_name", String(64), nullable=False),
     # Canonical JSON (sorted keys, ints exact): the same text on every database.
     Column("args", Text, nullable=False),
+    # The receivable and tree an event belongs to (links.py), filled as it is
+    # stored; NULL for events of no tree (token transfers, participants, ...).
+    Column("receivable_id", BigInteger, nullable=True),
+    Column("root_id", BigInteger, nullable=True),
     Index("ix_events_block", "block_number", "log_index"),
+    Index("ix_events_root", "root_id"),
     Index("ix_events_contract_event", "contract", "event_name"),
     Index("ix_events_event_name", "event_name"),
     Index("ix_events_tx_hash", "tx_hash"),

@@ -34,6 +34,7 @@ from ledger_app.indexer.blocks import BlockHeader
 from ledger_app.indexer.decode import DecodedEvent
 from ledger_app.indexer.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
+from ledger_app.indexer.links import LinkLookups, link
 from ledger_app.indexer.mutations import (
     Add,
     CopyFrom,
@@ -163,7 +164,7 @@ class Store:
                 for mutation in mutations:
                     work.apply(mutation, block_number, undo=block_number >= undo_from)
             work.flush()
-            self._insert_events(conn, new_events, batch.headers)
+            self._insert_events(conn, new_events, batch.headers, _links(conn, work, new_events))
             self._insert_blocks(conn, batch.headers.values())
             floor_before = previous.undo_floor if previous else batch.start - 1
             floor = max(floor_before, min(batch.end, undo_from - 1))
@@ -252,11 +253,14 @@ class Store:
         conn: Connection,
         events: Sequence[DecodedEvent],
         headers: Mapping[int, BlockHeader],
+        links: Sequence[tuple[int, int] | None],
     ) -> None:
         if not events:
             return
         rows = [
             {
+                "receivable_id": None if linked is None else linked[0],
+                "root_id": None if linked is None else linked[1],
                 "chain_id": self.chain_id,
                 "tx_hash": ev.tx_hash,
                 "log_index": ev.log_index,
@@ -268,7 +272,7 @@ class Store:
                 "event_name": ev.name,
                 "args": canonical_json(ev.args),
             }
-            for ev in events
+            for ev, linked in zip(events, links, strict=True)
         ]
         stmt = self._insert(schema.events).on_conflict_do_nothing(
             index_elements=["chain_id", "tx_hash", "log_index"]
@@ -380,6 +384,36 @@ class _RowWork:
             self.store._upsert(self.conn, table, [r for r in rows if r is not None])
         if self.undo:
             self.conn.execute(schema.undo_log.insert(), self.undo)
+
+
+def _links(
+    conn: Connection, work: _RowWork, events: Sequence[DecodedEvent]
+) -> list[tuple[int, int] | None]:
+    """(receivable id, root id) per event (see links.py), from the batch's rows where it
+    has them, else from the index; run after the batch's rows are flushed."""
+    cached = work.rows
+
+    def row(table: Table, key: RowKey) -> Row | None:
+        found = cached.get(table.name, {}).get(key)
+        if found is None:
+            pk = list(table.primary_key.columns)
+            hit = conn.execute(
+                select(table).where(*[c == v for c, v in zip(pk, key, strict=True)])
+            ).first()
+            found = None if hit is None else dict(hit._mapping)
+        return found
+
+    def column(table: Table, key: RowKey, name: str) -> Any:
+        found = row(table, key)
+        return None if found is None else found[name]
+
+    lookups = LinkLookups(
+        root_of=lambda rid: column(schema.receivables, (rid,), "root_id"),
+        financing_receivable=lambda fid: column(schema.financings, (fid,), "receivable_id"),
+        pvp_reference=lambda uetr: column(schema.pvp_settlements, (uetr,), "reference_id"),
+        lock_uetr=lambda lock: column(schema.htlc_locks, (lock,), "uetr"),
+    )
+    return [link(ev.kind, ev.name, ev.args, lookups) for ev in events]
 
 
 def _mutate(table: Table, m: Mutation, current: Row | None, cache: dict) -> Row | None:
