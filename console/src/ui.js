@@ -101,7 +101,25 @@ export function Progress({ text }) {
  * runs and keeps the error; ``fieldError(name)`` is the API's message about one field
  * (``aliases`` maps error names without a field to one, e.g. a balance error to "amount").
  */
-export function useAction(aliases = {}) {
+/**
+ * A plainer message for errors whose arguments are amounts (minor units) of ``currency``;
+ * null for any other error (its own message is shown).
+ */
+export function explainer(ledger, currency) {
+  const money = (minor) => formatMoney(String(minor), currency, decimalsOf(ledger, currency));
+  return (error) => {
+    const { args } = error;
+    if (error.error === 'ReceivableInvalidSplit' && args.sum !== undefined) {
+      return `the parts add up to ${money(args.sum)}; the receivable is ${money(args.amount)}`;
+    }
+    if (error.error === 'ERC20InsufficientBalance' && args.needed !== undefined) {
+      return `not enough ${currency}: the balance is ${money(args.balance)}, this needs ${money(args.needed)}`;
+    }
+    return null;
+  };
+}
+
+export function useAction(aliases = {}, explain = () => null) {
   const [busy, setBusy] = useState(null);
   const [error, setError] = useState(null);
   const mounted = useRef(true);
@@ -120,6 +138,11 @@ export function useAction(aliases = {}) {
     }
   };
   const fields = error ? error.fieldMessages() : {};
+  const plainer = error ? explain(error) : null;
+  if (plainer) {
+    error.message = plainer;
+    if (error.args.field) fields[error.args.field] = plainer;
+  }
   if (error && aliases[error.error] && !fields[aliases[error.error]]) fields[aliases[error.error]] = error.message;
   const fieldError = (name) => fields[name];
   // The form-level note is for what no shown field carries.

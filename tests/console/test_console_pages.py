@@ -52,7 +52,8 @@ def test_split_with_wrong_sum_shows_api_error_at_amounts(
     console.click("Split")
     # The API's ReceivableInvalidSplit names the field "amounts": the message sits under it.
     message = console.text_of("#split-amounts-error")
-    assert message == "the parts sum to 300, the receivable is 100000000"
+    # Its arguments (minor units) shown as money.
+    assert message == "the parts add up to CNY 3.00; the receivable is CNY 1,000,000.00"
     field = console.find("#split-amounts")
     assert field.get_attribute("aria-invalid") == "true"
     assert "split-amounts-error" in field.get_attribute("aria-describedby")
@@ -204,5 +205,5 @@ def test_bank_mints_and_a_burn_beyond_balance_shows_at_amount(
     console.fill("#burn-amount", "999999999999.00")
     console.click("Burn")
     message = console.text_of("#burn-amount-error")
-    assert "ERC20InsufficientBalance" in message or "balance" in message, message
+    assert message == "not enough CNY: the balance is CNY 0.00, this needs CNY 999,999,999,999.00"
     console.screenshot("11-bank-burn-refused")

@@ -2,14 +2,17 @@
 
 import { get, write } from '../api.js';
 import { useLoad } from '../load.js';
-import { html, useLedger, decimalsOf, Money, Section, Field, FormError, Progress, useAction } from '../ui.js';
+import { useState } from 'preact/hooks';
+import { html, useLedger, decimalsOf, explainer, Money, Section, Field, FormError, Progress, useAction } from '../ui.js';
 import { parseAmount } from '../money.js';
 import { ApiError } from '../api.js';
 
 function TokenForm({ kind, currencies, onDone }) {
   const ledger = useLedger();
   // A burn beyond the bank's balance is refused by the token: that is about the amount.
-  const action = useAction({ ERC20InsufficientBalance: 'amount' });
+  const [chosen, setCurrency] = useState(null);
+  const currency = chosen ?? currencies[0]?.currency;
+  const action = useAction({ ERC20InsufficientBalance: 'amount' }, explainer(ledger, currency));
   const id = (name) => `${kind}-${name}`;
   const submit = (event) => {
     event.preventDefault();
@@ -30,7 +33,7 @@ function TokenForm({ kind, currencies, onDone }) {
   };
   return html`<form onSubmit=${submit} aria-labelledby=${id('title')}>
     <h3 id=${id('title')}>${kind === 'mint' ? 'Mint (a deposit received)' : 'Burn (a deposit withdrawn)'}</h3>
-    <${Field} id=${id('currency')} label="Currency"><select name="currency">${currencies.map((c) => html`<option value=${c.currency}>${c.currency}</option>`)}</select><//>
+    <${Field} id=${id('currency')} label="Currency"><select name="currency" onChange=${(e) => setCurrency(e.target.value)}>${currencies.map((c) => html`<option value=${c.currency}>${c.currency}</option>`)}</select><//>
     ${kind === 'mint' && html`<${Field} id=${id('to')} label="To (participant address)" error=${action.fieldError('to')}><input name="to" autocomplete="off" spellcheck=${false} /><//>`}
     <${Field} id=${id('amount')} label="Amount" hint="In the currency's units, e.g. 1000.00" error=${action.fieldError('amount')}><input name="amount" inputmode="decimal" /><//>
     <button type="submit" disabled=${Boolean(action.busy)}>${kind === 'mint' ? 'Mint' : 'Burn'}</button>
@@ -51,7 +54,7 @@ export function BankWorklist() {
   return html`<${Section} id="bank-tokens" title="Tokenized deposits you issue" count=${issued.length}>
     ${data.loading && html`<${Progress} text="Loading currencies…" />`}
     <${FormError} error=${data.error} />
-    ${issued.length === 0 && !data.loading ? html`<p class="empty">You issue no listed currency.</p>` : html`<table>
+    ${issued.length === 0 ? !data.loading && html`<p class="empty">You issue no listed currency.</p>` : html`<table>
       <thead><tr><th scope="col">Currency</th><th scope="col" class="num">In circulation</th><th scope="col" class="num">Your own balance</th><th scope="col">Token</th></tr></thead>
       <tbody>${issued.map((c) => html`<tr><td>${c.currency}</td><td class="num"><${Money} amount=${c.total_supply} currency=${c.currency} /></td>
         <td class="num"><${Money} amount=${balance(c.currency)} currency=${c.currency} /></td><td><code>${c.token}</code></td></tr>`)}</tbody></table>

@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { get, call, write, ApiError } from '../api.js';
 import { useLoad } from '../load.js';
-import { html, useLedger, decimalsOf, Money, DateTime, Address, Status, Section, Field, FormError, Progress, useAction, ReceivableLink } from '../ui.js';
+import { html, useLedger, decimalsOf, explainer, Money, DateTime, Address, Status, Section, Field, FormError, Progress, useAction, ReceivableLink } from '../ui.js';
 import { parseAmount, formatMoney } from '../money.js';
 import { LineageGraph } from './lineage.js';
 
@@ -38,7 +38,7 @@ function readParts(text, decimals) {
 
 function SplitForm({ r, onDone }) {
   const ledger = useLedger();
-  const action = useAction();
+  const action = useAction({}, explainer(ledger, r.currency));
   const submit = (event) => {
     event.preventDefault();
     const text = event.target.elements.amounts.value;
