@@ -212,7 +212,9 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
         ledger.addresses, ledger.kinds = meta["addresses"], meta["kinds"]
         ledger.deployment_block = meta["deployment_block"]
         if ledger.head() != meta["head"]:
-            raise RuntimeError(f"cached chain {dump} restarted at {ledger.head()}, not {meta['head']}")
+            raise RuntimeError(
+                f"cached chain {dump} restarted at {ledger.head()}, not {meta['head']}"
+            )
         log(f"chain: reused {dump.name} ({meta['head']:,} blocks)")
         return GeneratedChain(node, ledger, meta["head"], meta["mid_block"],
                               meta["transactions"], meta["seconds"], cached=True)  # fmt: skip
@@ -253,3 +255,18 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
         raise RuntimeError(f"anvil restarted at block {ledger.head()}, not {head}")
     log(f"chain: {transactions:,} transactions, {head:,} blocks in {seconds:.0f} s; cached")
     return GeneratedChain(node, ledger, head, mid_block, transactions, seconds, cached=False)
+
+
+def add_tree(chain: GeneratedChain, groups: int, fanout: int) -> int:
+    """A root split into ``groups`` children, each split into ``fanout`` leaves, sent on
+    top of the (cached) history: the tree the trace benchmark reads among every event.
+    Returns the root's id; the chain's head moves past it."""
+    ledger = chain.ledger
+    root = ledger.register(groups * fanout * 100)
+    ledger.send("supplier", "receivables", "confirm", root)
+    ledger.send("supplier", "receivables", "split", root, [fanout * 100] * groups)
+    first_child = int(ledger.view("receivables", "lastId")) - groups + 1
+    for child in range(first_child, first_child + groups):
+        ledger.send("supplier", "receivables", "split", child, [100] * fanout)
+    chain.head = ledger.head()
+    return root

@@ -35,7 +35,9 @@ def main() -> int:
     from ape import networks
 
     with networks.ethereum.local.use_provider("foundry"):
-        spec = importlib.util.spec_from_file_location("gas_table", ROOT / "scripts" / "gas_table.py")
+        spec = importlib.util.spec_from_file_location(
+            "gas_table", ROOT / "scripts" / "gas_table.py"
+        )
         gas_table = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(gas_table)
         ledger = gas_table.deploy()

@@ -12,9 +12,12 @@ from typing import Any
 
 from bench.chain import GeneratedChain
 from ledger_app import PROJECT_ROOT
+from ledger_app.audit.encode import EventEncoder
+from ledger_app.audit.trace import build_trace
+from ledger_app.db.engine import make_engine
 from ledger_app.indexer.rpc import RpcClient
 from ledger_app.indexer.runner import IndexerConfig
-from ledger_app.indexer.service import build_decoder
+from ledger_app.indexer.service import KINDS, build_decoder
 
 RANGE = IndexerConfig().initial_range  # the indexer's first getLogs span; it only grows
 
@@ -46,8 +49,9 @@ def raw_limit(chain: GeneratedChain, repeats: int) -> tuple[float, int]:
 def backfill(chain: GeneratedChain, db_url: str, until: int) -> dict[str, Any]:
     """One `bench.backfill_driver` run: events, seconds, peak_rss_mb."""
     ledger = chain.ledger
-    contracts = {ledger.addresses[n].lower(): k for n, k in ledger.kinds.items()
-                 if k != "SettlementToken"}  # fmt: skip  (tokens come from the registry's events)
+    contracts = {
+        ledger.addresses[n].lower(): k for n, k in ledger.kinds.items() if k != "SettlementToken"
+    }  # fmt: skip  (tokens come from the registry's events)
     done = subprocess.run(
         [sys.executable, "-m", "bench.backfill_driver", chain.node.rpc_url, db_url,
          json.dumps(contracts), str(ledger.deployment_block), str(until)],
@@ -56,3 +60,24 @@ def backfill(chain: GeneratedChain, db_url: str, until: int) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"backfill driver failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def trace_latencies(
+    db_url: str, chain: GeneratedChain, root: int, samples: int
+) -> tuple[list[float], int]:
+    """ms per trace of ``root`` read from a backfilled index, as the trace route builds it
+    (build_trace with the raw-log encoder, then JSON); and the trace's step count."""
+    engine = make_engine(db_url)
+    encoder = EventEncoder({kind: chain.ledger.artifacts[kind].abi for kind in KINDS})
+    latencies, steps = [], 0
+    try:
+        for _ in range(samples):
+            started = time.perf_counter()
+            with engine.connect() as conn:
+                trace = build_trace(conn, 31337, root, encoder)
+            json.dumps(trace)
+            latencies.append((time.perf_counter() - started) * 1000)
+            steps = len(trace["steps"])
+    finally:
+        engine.dispose()
+    return latencies, steps
