@@ -1,0 +1,1421 @@
+"""Property-based test of the whole ledger: every contract in one random sequence.
+
+Hypothesis drives random interleavings of participant standing (suspend, reinstate,
+KYC expiry and renewal, account freeze), receivables (register, confirm, reject,
+cancel, split, transfer, freeze, overdue, someone else's move), financing (request,
+offer, accept, reject, withdraw, expire, cancel, default), clearing (repay, redeem),
+token mint / burn / transfer, FX PvP at signed quotes and HTLC lock / claim / refund,
+with time moving. A Python model predicts every outcome, down to each refusal's
+custom error, and after EVERY step the test checks DESIGN.md's invariants:
+
+1. children of a split sum to the parent and inherit root, debtor, currency, due date;
+2. every invoice key maps to the one root registered with it;
+3. and 4. (who may act, on what status) are the model's predictions, checked on each
+   refusal; a wrong party is sent on purpose by the `intruder` rule;
+5. outstanding(root) == root amount - settled == the unsettled leaves' sum;
+6. the state rebuilt from the event logs alone (eth_getLogs from genesis, every
+   contract) equals the contract views: receivables, financing requests, participant
+   standing, every balance and supply, clearing and HTLC escrow;
+7. a suspended, KYC-expired or frozen sender never gets a state change through;
+
+plus token conservation: each balance is what the model moved (value only moves
+between accounts as predicted) and the balances sum to totalSupply == minted - burned.
+
+Each example starts from a chain snapshot and restores it. Examples and steps default
+to 8 and 25; LEDGER_LEDGER_EXAMPLES and LEDGER_LEDGER_STEPS change them (`make fuzz`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+
+import pytest
+import requests
+from conftest import CNY, DAY, USD, YEAR, ZERO_ADDRESS
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from statuses import OfferStatus, Status
+
+EXAMPLES = int(os.environ.get("LEDGER_LEDGER_EXAMPLES", "8"))
+STEPS = int(os.environ.get("LEDGER_LEDGER_STEPS", "25"))
+RATE_SCALE = 10**18
+BPS = 10_000
+OPEN_CORRIDORS = {(b"CN", b"VN"), (b"VN", b"CN")}
+JURISDICTION = {
+    "core": b"CN",
+    "supplier": b"CN",
+    "supplier2": b"VN",
+    "financier": b"CN",
+    "financier2": b"SG",
+    "bank": b"CN",
+    "regulator": b"CN",
+    "auditor": b"CN",
+    "provider": b"HK",
+}
+ROLE_OF = {
+    "core": "CORE_ENTERPRISE",
+    "supplier": "SUPPLIER",
+    "supplier2": "SUPPLIER",
+    "financier": "FINANCIER",
+    "financier2": "FINANCIER",
+    "bank": "SETTLEMENT_BANK",
+    "regulator": "REGULATOR",
+    "auditor": "AUDITOR",
+    "provider": "FX_PROVIDER",
+}
+CONTRACTS = ("desk", "clearing", "fx", "htlc")
+# Whose standing the operator and regulator play with: never themselves.
+STANDING_TARGETS = ["core", "supplier", "supplier2", "financier", "financier2", "bank", "provider"]
+SUPPLIERS = ["supplier", "supplier2"]
+FINANCIERS = ["financier", "financier2"]
+PAYABLE = {
+    Status.ACTIVE,
+    Status.SPLIT,
+    Status.FINANCING,
+    Status.FINANCED,
+    Status.OVERDUE,
+    Status.DEFAULTED,
+}
+SETTLEABLE = {Status.ACTIVE, Status.FINANCING, Status.FINANCED, Status.OVERDUE, Status.DEFAULTED}
+_ids = itertools.count(1)
+
+pytestmark = pytest.mark.usefixtures("quiet_reverts")  # many expected reverts
+
+
+@dataclass
+class Node:
+    """What `receivables.receivable(id)` must say (and the events must rebuild)."""
+
+    parent: int
+    root: int
+    debtor: str
+    creditor: str
+    holder: str
+    amount: int
+    currency: bytes
+    due: int
+    status: Status
+    frozen: bool = False
+    children: tuple = ()
+
+
+@dataclass
+class Offer:
+    financier: str
+    proceeds: int
+    expiry: int
+    grace: int
+    status: OfferStatus = OfferStatus.OPEN
+
+
+@dataclass
+class Request:
+    leaf: int
+    supplier: str
+    named: str  # "" for any financier
+    currency: bytes
+    status: str = "REQUESTED"  # REQUESTED | OFFERED | FUNDED | DEFAULTED | CLOSED
+    funder: str = ""
+    grace: int = 0
+    offers: list[Offer] = field(default_factory=list)
+
+
+@dataclass
+class Lock:
+    sender: str
+    recipient: str
+    currency: bytes
+    amount: int
+    preimage: bytes
+    timeout: int
+    state: str = "LOCKED"  # LOCKED | CLAIMED | REFUNDED
+
+
+@dataclass
+class Standing:
+    suspended: bool = False
+    frozen: bool = False
+    kyc: int = 0
+
+
+@dataclass
+class Ledger:
+    """The state both the model and the event replay keep, compared field by field."""
+
+    nodes: dict[int, Node] = field(default_factory=dict)
+    keys: dict[bytes, int] = field(default_factory=dict)
+    settled: dict[int, int] = field(default_factory=dict)
+    repaid: dict[int, int] = field(default_factory=dict)  # root -> amount paid into clearing
+    unredeemed: dict[int, int] = field(default_factory=dict)
+    requests: dict[int, Request] = field(default_factory=dict)
+    standings: dict[str, Standing] = field(default_factory=dict)
+    balances: dict[tuple[bytes, str], int] = field(default_factory=dict)
+    supply: dict[bytes, int] = field(default_factory=dict)
+    locks: dict[int, Lock] = field(default_factory=dict)
+
+
+class ViewBatch:
+    """View calls sent as one JSON-RPC batch of eth_calls and decoded with eth_abi:
+    a hundred answers in one round trip, where ape (or web3's own batching, which
+    prepares each call with requests of its own) takes a round trip or more apiece.
+    A struct comes back as a namespace of its fields."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.calls: list[tuple[str, str, object]] = []
+
+    def add(self, contract, method: str, *args) -> None:
+        abi = next(m for m in contract.contract_type.view_methods if m.name == method)
+        types = [i.canonical_type for i in abi.inputs]
+        data = keccak(text=abi.selector)[:4] + abi_encode(types, list(args))
+        self.calls.append((contract.address, "0x" + data.hex(), abi.outputs))
+
+    def execute(self) -> list:
+        payload = [
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "eth_call",
+                "params": [{"to": to, "data": d}, "latest"],
+            }
+            for i, (to, d, _) in enumerate(self.calls)
+        ]
+        replies = sorted(
+            requests.post(self.uri, json=payload, timeout=120).json(), key=lambda r: r["id"]
+        )
+        failed = [(self.calls[r["id"]][:2], r["error"]) for r in replies if "error" in r]
+        assert not failed, failed[:3]
+        answers = []
+        for (_, _, outputs), reply in zip(self.calls, replies, strict=True):
+            raw = bytes.fromhex(reply["result"][2:])
+            value = _checksummed(abi_decode([o.canonical_type for o in outputs], raw)[0])
+            if outputs[0].components:
+                value = SimpleNamespace(
+                    **{c.name: v for c, v in zip(outputs[0].components, value, strict=True)}
+                )
+            answers.append(value)
+        return answers
+
+
+def _checksummed(value):
+    """eth_abi's lower-case addresses, in the checksum form the rest of the test uses."""
+    if isinstance(value, tuple):
+        return tuple(_checksummed(v) for v in value)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return to_checksum_address(value)
+    return value
+
+
+def replay(ledger: Ledger, logs, name_of, currency_of) -> None:
+    """Applies decoded logs, in order, to an event-built Ledger."""
+    for log in logs:
+        e, name = log.event_arguments, log.event_name
+        who = lambda key, e=e: name_of.get(to_checksum_address(e[key]), e[key])  # noqa: E731
+        if name == "Transfer":
+            currency = currency_of[to_checksum_address(log.contract_address)]
+            value = e["value"]
+            if int(e["from"], 16) == 0:
+                ledger.supply[currency] = ledger.supply.get(currency, 0) + value
+            else:
+                key = (currency, who("from"))
+                ledger.balances[key] = ledger.balances.get(key, 0) - value
+            if int(e["to"], 16) == 0:
+                ledger.supply[currency] -= value
+            else:
+                key = (currency, who("to"))
+                ledger.balances[key] = ledger.balances.get(key, 0) + value
+        elif name == "ParticipantOnboarded":
+            ledger.standings[who("account")] = Standing(kyc=e["kycExpiry"])
+        elif name in ("ParticipantSuspended", "ParticipantReinstated"):
+            ledger.standings[who("account")].suspended = name == "ParticipantSuspended"
+        elif name == "ParticipantKycUpdated":
+            ledger.standings[who("account")].kyc = e["kycExpiry"]
+        elif name in ("AccountFrozen", "AccountUnfrozen"):
+            ledger.standings[who("account")].frozen = name == "AccountFrozen"
+        elif name.startswith("Receivable"):
+            _replay_receivable(ledger, name, e, who)
+        elif name.startswith("Financing") or name == "RecourseClaimRecorded":
+            _replay_financing(ledger, name, e, who)
+        elif name == "RootRepaid":
+            ledger.repaid[e["rootId"]] = e["amount"]
+            ledger.unredeemed[e["rootId"]] = e["amount"]
+        elif name == "LeafRedeemed":
+            ledger.unredeemed[e["rootId"]] -= e["amount"]
+        elif name == "HtlcLocked":
+            currency = currency_of[to_checksum_address(e["token"])]
+            ledger.locks[e["lockId"]] = Lock(
+                who("sender"), who("recipient"), currency, e["amount"], b"", e["timeout"]
+            )
+        elif name in ("HtlcClaimed", "HtlcRefunded"):
+            lock = ledger.locks[e["lockId"]]
+            assert lock.state == "LOCKED", (name, e["lockId"])
+            lock.state = "CLAIMED" if name == "HtlcClaimed" else "REFUNDED"
+
+
+def _replay_receivable(ledger: Ledger, name, e, who) -> None:
+    nodes = ledger.nodes
+    if name == "ReceivableRegistered":
+        nodes[e["id"]] = Node(
+            0,
+            e["id"],
+            who("debtor"),
+            who("creditor"),
+            who("creditor"),
+            e["amount"],
+            bytes(e["currency"]),
+            e["dueDate"],
+            Status.NONE,
+        )
+        ledger.keys[bytes(e["invoiceKey"])] = e["id"]
+    elif name == "ReceivableStatusChanged":
+        assert nodes[e["id"]].status == e["from"], (e["id"], e["from"])
+        nodes[e["id"]].status = Status(e["to"])
+    elif name == "ReceivableSplit":
+        parent = nodes[e["parentId"]]
+        ids = tuple(range(e["firstChildId"], e["firstChildId"] + len(e["amounts"])))
+        parent.children = ids
+        for cid, amount in zip(ids, e["amounts"], strict=True):
+            nodes[cid] = replace(
+                parent, parent=e["parentId"], holder=who("holder"), amount=amount, children=()
+            )
+            nodes[cid].status, nodes[cid].frozen = Status.ACTIVE, False
+    elif name == "ReceivableTransferred":
+        assert nodes[e["id"]].holder == who("from")
+        nodes[e["id"]].holder = who("to")
+    elif name in ("ReceivableFrozen", "ReceivableUnfrozen"):
+        nodes[e["id"]].frozen = name == "ReceivableFrozen"
+    elif name == "ReceivableSettled":
+        settled = ledger.settled.get(e["rootId"], 0) + e["amount"]
+        ledger.settled[e["rootId"]] = settled
+        assert e["outstanding"] == nodes[e["rootId"]].amount - settled
+
+
+def _replay_financing(ledger: Ledger, name, e, who) -> None:
+    if name == "FinancingRequested":
+        named = "" if int(e["financier"], 16) == 0 else who("financier")
+        leaf = ledger.nodes[e["receivableId"]]
+        ledger.requests[e["financingId"]] = Request(
+            e["receivableId"], who("supplier"), named, leaf.currency
+        )
+        return
+    r = ledger.requests[e["financingId"]]
+    if name == "FinancingOffered":
+        terms = e["terms"]
+        expiry, grace = (
+            (terms.expiry, terms.gracePeriod) if hasattr(terms, "expiry") else (terms[5], terms[4])
+        )
+        r.offers.append(Offer(who("financier"), e["proceeds"], expiry, grace))
+        r.status = "OFFERED"
+    elif name == "FinancingOfferClosed":
+        r.offers[e["offerIndex"]].status = OfferStatus(e["status"])
+    elif name == "FinancingAccepted":
+        r.offers[e["offerIndex"]].status = OfferStatus.ACCEPTED
+        r.status, r.funder = "FUNDED", who("financier")
+        r.grace = r.offers[e["offerIndex"]].grace
+    elif name in ("FinancingClosed", "FinancingCancelled"):
+        r.status = "CLOSED"
+    elif name == "FinancingDefaulted":
+        r.status = "DEFAULTED"
+
+
+@pytest.fixture(scope="module")
+def whole_ledger(
+    participants, cny, usd, receivables, desk, clearing, fx, htlc, bank, operator, core,
+    supplier, supplier2, financier, financier2, fx_provider, invoice_keys, chain,
+):  # fmt: skip
+    """Balances in both currencies, approvals of every ledger contract, open corridors,
+    and a few receivables to start from (two active roots, one split, one pending), so
+    that short sequences reach financing and maturity."""
+    grants = [
+        (usd, core, 2_000_000_00),
+        (usd, financier, 10**12),
+        (usd, financier2, 10**12),
+        (cny, supplier, 1_000_000_00),
+        (cny, supplier2, 1_000_000_00),
+        (usd, supplier2, 100_000_00),
+        (cny, fx_provider, 5_000_000_00),
+        (usd, fx_provider, 1_000_000_00),
+    ]
+    for token, account, amount in grants:
+        token.mint(account, amount, sender=bank)
+    for account in (core, supplier, supplier2, financier, financier2, fx_provider):
+        for token in (cny, usd):
+            for spender in (desk, clearing, fx, htlc):
+                token.approve(spender, 2**256 - 1, sender=account)
+    for source, target in OPEN_CORRIDORS:
+        fx.setCorridor(source, target, True, sender=operator)
+    now = chain.pending_timestamp
+    starters = [
+        (supplier, 400_000_00, CNY, 12 * DAY, True),
+        (supplier2, 300_000_00, USD, 16 * DAY, True),
+        (supplier, 250_000_00, CNY, 9 * DAY, False),
+    ]
+    for creditor, amount, currency, due_in, confirm in starters:
+        row = (creditor.address, amount, currency, now + due_in, invoice_keys(), b"\1" * 32)
+        rid = receivables.register(row, sender=core).return_value
+        if confirm:
+            receivables.confirm(rid, sender=creditor)
+    split_root = receivables.lastId() - 1  # the USD one, split by its holder
+    receivables.split(split_root, [100_000_00, 200_000_00], sender=supplier2)
+
+
+def test_random_operations_across_all_contracts_keep_every_invariant(
+    whole_ledger, reverts, participants, cny, usd, receivables, desk, clearing, fx, htlc,
+    operator, core, supplier, supplier2, financier, financier2, bank, regulator, auditor,
+    outsider, fx_provider, sign_quote, invoice_keys, chain,
+):  # fmt: skip
+    people = {
+        "operator": operator, "core": core, "supplier": supplier, "supplier2": supplier2,
+        "financier": financier, "financier2": financier2, "bank": bank,
+        "regulator": regulator, "auditor": auditor, "outsider": outsider,
+        "provider": fx_provider,
+    }  # fmt: skip
+    contracts = {"desk": desk, "clearing": clearing, "fx": fx, "htlc": htlc}
+    addresses = {name: a.address for name, a in {**people, **contracts}.items()}
+    name_of = {address: name for name, address in addresses.items()}
+    tokens = {CNY: cny, USD: usd}
+    currency_of = {cny.address: CNY, usd.address: USD}
+    holders = sorted(addresses)
+    watched = [participants, cny, usd, receivables, desk, clearing, fx, htlc]
+    event_abis = {abi.selector: abi for c in watched for abi in c.contract_type.events}.values()
+    ecosystem = chain.provider.network.ecosystem
+    web3 = chain.provider.web3
+
+    views = {
+        "receivables": receivables,
+        "participants": participants,
+        "desk": desk,
+        "clearing": clearing,
+        "htlc": htlc,
+        CNY: cny,
+        USD: usd,
+    }
+    errors = {}  # ape builds error classes on each access: look each up once
+
+    def error(contract, name):
+        key = (contract.address, name)
+        if key not in errors:
+            errors[key] = getattr(contract, name)
+        return errors[key]
+
+    def logs_since(block: int) -> list:
+        raw = web3.eth.get_logs(
+            {"fromBlock": block, "toBlock": "latest", "address": [c.address for c in watched]}
+        )
+        return list(ecosystem.decode_logs([dict(r) for r in raw], *event_abis))
+
+    genesis: dict = {}  # the event-built ledger at the snapshot, rebuilt once
+    performed: Counter = Counter()
+    checks: list[float] = []  # one per invariant check
+    checking = [0.0]  # seconds spent checking
+    steps_taken: list[int] = []
+
+    class WholeLedger(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.snapshot = chain.snapshot()
+            self.t = chain.blocks.head.timestamp + 1
+            self.next_block = chain.blocks.head.number + 1
+            if not genesis:
+                genesis["ledger"] = Ledger()
+                replay(genesis["ledger"], logs_since(0), name_of, currency_of)
+            self.replayed = copy.deepcopy(genesis["ledger"])
+            # The model's own start: read once from the chain, then only predicted.
+            self.m = Ledger()
+            kyc_now = {n: participants.participant(addresses[n]).kycExpiry for n in JURISDICTION}
+            self.m.standings = {n: Standing(kyc=kyc_now[n]) for n in JURISDICTION}
+            self.m.balances = {
+                (c, n): tokens[c].balanceOf(addresses[n]) for c in tokens for n in holders
+            }
+            self.m.supply = {c: tokens[c].totalSupply() for c in tokens}
+            # Receivables the fixture made: observed once, then only predicted.
+            self.first_id, self.last_id = 1, receivables.lastId()
+            for rid in range(1, self.last_id + 1):
+                r = receivables.receivable(rid)
+                self.m.nodes[rid] = Node(
+                    r.parentId,
+                    r.rootId,
+                    name_of[r.debtor],
+                    name_of[r.creditor],
+                    name_of[r.holder],
+                    r.amount,
+                    bytes(r.currency),
+                    r.dueDate,
+                    Status(r.status),
+                    r.frozen,
+                    tuple(range(r.firstChildId, r.firstChildId + r.childCount)),
+                )
+                if r.parentId == 0:
+                    self.m.keys[bytes(r.invoiceKey)] = rid
+            self.first_fid = desk.lastFinancingId() + 1
+            self.lock_ids: list[int] = []
+            self.steps = 0
+
+        def teardown(self):
+            steps_taken.append(self.steps)
+            chain.restore(self.snapshot)
+
+        # ------------------------------------------------------------ helpers
+
+        def standing(self, name: str, at: int | None = None) -> str:
+            """Standing of `name` at time `at`: by default the block the next transaction
+            lands in."""
+            if name in CONTRACTS:
+                return "ACTIVE"
+            s = self.m.standings.get(name)
+            if s is None:
+                return "NOT_ONBOARDED"
+            if s.suspended:
+                return "SUSPENDED"
+            if s.kyc < (self.t if at is None else at):
+                return "KYC_EXPIRED"
+            return "FROZEN" if s.frozen else "ACTIVE"
+
+        def actor_error(self, name: str, role: str | None):
+            """The error `requireActor(name, role)` reverts with, or None."""
+            s = self.standing(name)
+            if s == "ACTIVE":
+                return None if role is None or ROLE_OF.get(name) == role else (
+                    participants, "RegistryMissingRole"
+                )  # fmt: skip
+            return participants, {
+                "NOT_ONBOARDED": "RegistryUnknownParticipant",
+                "SUSPENDED": "RegistryParticipantSuspended",
+                "KYC_EXPIRED": "RegistryKycExpired",
+                "FROZEN": "RegistryAccountFrozen",
+            }[s]
+
+        def any_actor_error(self, name: str, role_a: str, role_b: str):
+            """requireActorAny: the role it holds of the two, else the second."""
+            return self.actor_error(name, role_a if ROLE_OF.get(name) == role_a else role_b)
+
+        def token_error(self, currency: bytes, *names: str):
+            """The token's refusal of a move touching accounts not in good standing."""
+            for name in names:
+                if self.standing(name) != "ACTIVE":
+                    return tokens[currency], "SettlementTokenAccountRefused"
+            return None
+
+        def move(self, currency: bytes, source: str, target: str, amount: int) -> None:
+            self.m.balances[(currency, source)] -= amount
+            self.m.balances[(currency, target)] += amount
+
+        def send(self, sender: str, expected, action):
+            """Sends one transaction at the model's clock. `expected` is None (success)
+            or (contract, error name). Invariant 7: a sender not in good standing is
+            refused, whatever the call."""
+            if sender != "operator" and self.standing(sender) != "ACTIVE":
+                assert expected is not None, (
+                    f"the model lets {sender} act while {self.standing(sender)}"
+                )
+            chain.pending_timestamp = self.t
+            self.t += 1
+            self.steps += 1
+            if expected is None:
+                return action()
+            contract, name = expected
+            with reverts(error(contract, name)):
+                action()
+            return None
+
+        def leaves(self, status=None, holder_in=None, frozen=None):
+            return sorted(
+                rid
+                for rid, n in self.m.nodes.items()
+                if not n.children
+                and (status is None or n.status in status)
+                and (holder_in is None or n.holder in holder_in)
+                and (frozen is None or n.frozen == frozen)
+            )
+
+        def roots(self):
+            return sorted(rid for rid, n in self.m.nodes.items() if n.parent == 0)
+
+        # ------------------------------------------------------- participants
+
+        @rule(
+            target_name=st.sampled_from(STANDING_TARGETS),
+            change=st.sampled_from(["suspend", "reinstate", "expire_kyc", "renew_kyc", "freeze"]),
+        )
+        def participant_standing(self, target_name, change):
+            s = self.m.standings[target_name]
+            account = people[target_name]
+            if change == "suspend":
+                expected = (participants, "RegistryParticipantSuspended") if s.suspended else None
+                self.send(
+                    "operator", expected, lambda: participants.suspend(account, sender=operator)
+                )
+                s.suspended = True
+            elif change == "reinstate":
+                expected = (
+                    None if s.suspended else (participants, "RegistryParticipantNotSuspended")
+                )
+                self.send(
+                    "operator", expected, lambda: participants.reinstate(account, sender=operator)
+                )
+                s.suspended = False
+            elif change in ("expire_kyc", "renew_kyc"):
+                expiry = self.t + (2 * 3_600 if change == "expire_kyc" else 10 * YEAR)
+                self.send(
+                    "operator",
+                    None,
+                    lambda: participants.updateKyc(account, expiry, sender=operator),
+                )
+                s.kyc = expiry
+            else:  # the regulator never has bad standing here: freeze flips
+                expected = self.actor_error("regulator", "REGULATOR")
+                action = participants.unfreezeAccount if s.frozen else participants.freezeAccount
+                self.send("regulator", expected, lambda: action(account, sender=regulator))
+                if expected is None:
+                    s.frozen = not s.frozen
+            performed[f"participant.{change}"] += 1
+
+        # ---------------------------------------------------------- receivables
+
+        @rule(
+            creditor=st.sampled_from(SUPPLIERS),
+            currency=st.sampled_from([CNY, USD]),
+            amount=st.integers(2, 500_000_00),
+            due_in=st.integers(2 * DAY, 20 * DAY),
+            reuse=st.sampled_from([False, False, False, True]),
+        )
+        def register(self, creditor, currency, amount, due_in, reuse):
+            key = invoice_keys()
+            if reuse and self.m.keys:
+                key = sorted(self.m.keys)[amount % len(self.m.keys)]
+            due = self.t + due_in
+            expected = (
+                self.actor_error("core", "CORE_ENTERPRISE")
+                or self.actor_error(creditor, "SUPPLIER")
+                or ((receivables, "ReceivableDuplicateInvoice") if key in self.m.keys else None)
+            )
+            registration = (addresses[creditor], amount, currency, due, key, keccak(text="docs"))
+            self.send("core", expected, lambda: receivables.register(registration, sender=core))
+            performed["register" if expected is None else "register.refused"] += 1
+            if expected is None:
+                self.last_id += 1
+                rid = self.last_id
+                self.m.nodes[rid] = Node(
+                    0, rid, "core", creditor, creditor, amount, currency, due, Status.PENDING
+                )
+                self.m.keys[key] = rid
+
+        @precondition(lambda self: self.leaves({Status.PENDING}))
+        @rule(data=st.data(), answer=st.sampled_from(["confirm", "confirm", "reject", "cancel"]))
+        def answer(self, data, answer):
+            rid = data.draw(st.sampled_from(self.leaves({Status.PENDING})))
+            node = self.m.nodes[rid]
+            sender = "core" if answer == "cancel" else node.creditor
+            role = "CORE_ENTERPRISE" if answer == "cancel" else "SUPPLIER"
+            expected = self.actor_error(sender, role)
+            action = getattr(receivables, answer)
+            self.send(sender, expected, lambda: action(rid, sender=people[sender]))
+            performed[answer if expected is None else f"{answer}.refused"] += 1
+            if expected is None:
+                node.status = {"confirm": Status.ACTIVE, "reject": Status.REJECTED}.get(
+                    answer, Status.CANCELLED
+                )
+
+        @precondition(lambda self: self.leaves({Status.ACTIVE}))
+        @rule(data=st.data(), parts=st.integers(2, 4))
+        def split(self, data, parts):
+            candidates = [
+                r for r in self.leaves({Status.ACTIVE}) if self.m.nodes[r].amount >= parts
+            ]
+            if not candidates:
+                return
+            rid = data.draw(st.sampled_from(candidates))
+            node = self.m.nodes[rid]
+            cuts = sorted(
+                data.draw(
+                    st.lists(
+                        st.integers(1, node.amount - 1),
+                        min_size=parts - 1,
+                        max_size=parts - 1,
+                        unique=True,
+                    )
+                )
+            )
+            amounts = [b - a for a, b in itertools.pairwise([0, *cuts, node.amount])]
+            expected = self.any_actor_error(node.holder, "SUPPLIER", "FINANCIER") or (
+                (receivables, "ReceivableFrozenError") if node.frozen else None
+            )
+            self.send(
+                node.holder,
+                expected,
+                lambda: receivables.split(rid, amounts, sender=people[node.holder]),
+            )
+            performed["split" if expected is None else "split.refused"] += 1
+            if expected is None:
+                ids = tuple(range(self.last_id + 1, self.last_id + 1 + len(amounts)))
+                self.last_id = ids[-1]
+                node.status, node.children = Status.SPLIT, ids
+                for cid, amount in zip(ids, amounts, strict=True):
+                    self.m.nodes[cid] = replace(
+                        node, parent=rid, amount=amount, status=Status.ACTIVE, children=()
+                    )
+
+        @precondition(lambda self: self.leaves({Status.ACTIVE}))
+        @rule(data=st.data(), to=st.sampled_from([*SUPPLIERS, *FINANCIERS, "core"]))
+        def transfer(self, data, to):
+            rid = data.draw(st.sampled_from(self.leaves({Status.ACTIVE})))
+            node = self.m.nodes[rid]
+            expected = (
+                self.any_actor_error(node.holder, "SUPPLIER", "FINANCIER")
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or ((receivables, "ReceivableSelfDealing") if to == node.holder else None)
+                or self.any_actor_error(to, "SUPPLIER", "FINANCIER")
+            )
+            self.send(
+                node.holder,
+                expected,
+                lambda: receivables.transfer(rid, addresses[to], sender=people[node.holder]),
+            )
+            performed["transfer" if expected is None else "transfer.refused"] += 1
+            if expected is None:
+                node.holder = to
+
+        @precondition(lambda self: self.m.nodes)
+        @rule(data=st.data(), intruder=st.sampled_from(["supplier", "supplier2", "financier2"]))
+        def intruder(self, data, intruder):
+            """Invariant 3: someone other than the holder / creditor / debtor is refused."""
+            rid = data.draw(st.sampled_from(sorted(self.m.nodes)))
+            node = self.m.nodes[rid]
+            what = data.draw(st.sampled_from(["split", "transfer", "confirm", "cancel", "repay"]))
+            if what in ("split", "transfer") and intruder != node.holder:
+                expected = (receivables, "ReceivableNotHolder")
+                if what == "split":
+                    action = lambda: receivables.split(rid, [1, 1], sender=people[intruder])  # noqa: E731
+                else:
+                    action = lambda: receivables.transfer(rid, core, sender=people[intruder])  # noqa: E731
+            elif what == "confirm" and (node.parent or intruder != node.creditor):
+                expected = (receivables, "ReceivableNotCreditor")
+                action = lambda: receivables.confirm(rid, sender=people[intruder])  # noqa: E731
+            elif what == "cancel":
+                expected = (receivables, "ReceivableNotDebtor")
+                action = lambda: receivables.cancel(rid, sender=people[intruder])  # noqa: E731
+            elif what == "repay" and node.parent == 0:
+                expected = (clearing, "ClearingNotDebtor")
+                action = lambda: clearing.repay(rid, sender=people[intruder])  # noqa: E731
+            else:
+                return
+            self.send(intruder, expected, action)
+            performed[f"intruder.{what}"] += 1
+
+        @precondition(lambda self: self.m.nodes)
+        @rule(data=st.data())
+        def freeze_receivable(self, data):
+            rid = data.draw(st.sampled_from(sorted(self.m.nodes)))
+            node = self.m.nodes[rid]
+            expected = self.actor_error("regulator", "REGULATOR")
+            if node.frozen:
+                action = receivables.unfreeze
+            else:
+                action = receivables.freeze
+                if expected is None and node.status == Status.SPLIT:
+                    expected = (receivables, "ReceivableInvalidStatus")
+            self.send("regulator", expected, lambda: action(rid, sender=regulator))
+            performed["freeze" if expected is None else "freeze.refused"] += 1
+            if expected is None:
+                node.frozen = not node.frozen
+
+        @precondition(lambda self: self.leaves({Status.ACTIVE, Status.FINANCED}))
+        @rule(data=st.data(), caller=st.sampled_from(["auditor", "supplier2", "outsider"]))
+        def mark_overdue(self, data, caller):
+            rid = data.draw(st.sampled_from(self.leaves({Status.ACTIVE, Status.FINANCED})))
+            node = self.m.nodes[rid]
+            expected = self.actor_error(caller, None) or (
+                (receivables, "ReceivableNotDue") if self.t <= node.due else None
+            )
+            self.send(caller, expected, lambda: receivables.markOverdue(rid, sender=people[caller]))
+            performed["overdue" if expected is None else "overdue.refused"] += 1
+            if expected is None:
+                node.status = Status.OVERDUE
+
+        # ------------------------------------------------------------ financing
+
+        @precondition(lambda self: self.leaves({Status.ACTIVE}, holder_in=SUPPLIERS))
+        @rule(data=st.data(), named=st.sampled_from(["", "", *FINANCIERS]))
+        def request(self, data, named):
+            rid = data.draw(st.sampled_from(self.leaves({Status.ACTIVE}, holder_in=SUPPLIERS)))
+            node = self.m.nodes[rid]
+            expected = (
+                self.actor_error(node.holder, "SUPPLIER")
+                or (self.actor_error(named, "FINANCIER") if named else None)
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or ((desk, "FinancingReceivableDue") if self.t >= node.due else None)
+            )
+            financier_address = addresses[named] if named else ZERO_ADDRESS
+            self.send(
+                node.holder,
+                expected,
+                lambda: desk.request(rid, financier_address, sender=people[node.holder]),
+            )
+            performed["request" if expected is None else "request.refused"] += 1
+            if expected is None:
+                fid = self.first_fid + len(self.m.requests)
+                self.m.requests[fid] = Request(rid, node.holder, named, node.currency)
+                node.status = Status.FINANCING
+
+        def open_requests(self):
+            return sorted(
+                f for f, r in self.m.requests.items() if r.status in ("REQUESTED", "OFFERED")
+            )
+
+        @precondition(lambda self: self.open_requests())
+        @rule(
+            data=st.data(),
+            advance=st.integers(5_000, 10_000),
+            rate=st.integers(0, 3_000),
+            fee=st.integers(0, 1_000_00),
+            expiry_in=st.integers(0, 6 * DAY),
+            grace=st.integers(0, 3 * DAY),
+        )
+        def offer(self, data, advance, rate, fee, expiry_in, grace):
+            fid = data.draw(st.sampled_from(self.open_requests()))
+            r = self.m.requests[fid]
+            node = self.m.nodes[r.leaf]
+            funder = r.named or data.draw(st.sampled_from(FINANCIERS))
+            expiry = self.t + expiry_in
+            face = node.amount
+            adv_amount = face * advance // BPS
+            days = max(node.due - self.t, 0) // DAY
+            disc = face * advance * rate * days // (BPS * BPS * 365)
+            proceeds = adv_amount - disc - fee
+            expected = (
+                self.actor_error(funder, "FINANCIER")
+                or ((desk, "FinancingTooManyOffers") if len(r.offers) >= 8 else None)
+                or ((desk, "FinancingReceivableDue") if self.t >= node.due else None)
+                or ((desk, "FinancingNoProceeds") if proceeds <= 0 else None)
+                or (
+                    (tokens[r.currency], "ERC20InsufficientBalance")
+                    if self.m.balances[(r.currency, funder)] < proceeds
+                    else None
+                )
+            )
+            terms = (advance, rate, 365, bool(grace % 2), grace, expiry, fee)
+            self.send(funder, expected, lambda: desk.offer(fid, terms, sender=people[funder]))
+            performed["offer" if expected is None else "offer.refused"] += 1
+            if expected is None:
+                r.offers.append(Offer(funder, proceeds, expiry, grace))
+                r.status = "OFFERED"
+                self.move(r.currency, funder, "desk", proceeds)
+
+        def open_offers(self):
+            return [
+                (fid, i)
+                for fid in self.open_requests()
+                for i, o in enumerate(self.m.requests[fid].offers)
+                if o.status == OfferStatus.OPEN
+            ]
+
+        def refund_error(self, r: Request, *, keep: int | None = None):
+            """The token's refusal of refunding an open offer to a financier in bad standing."""
+            for i, o in enumerate(r.offers):
+                if o.status == OfferStatus.OPEN and i != keep:
+                    refused = self.token_error(r.currency, o.financier)
+                    if refused:
+                        return refused
+            return None
+
+        def close_request_if_done(self, r: Request) -> None:
+            if not any(o.status == OfferStatus.OPEN for o in r.offers):
+                r.status = "CLOSED"
+                if self.m.nodes[r.leaf].status == Status.FINANCING:
+                    self.m.nodes[r.leaf].status = Status.ACTIVE
+
+        @precondition(lambda self: self.open_offers())
+        @rule(data=st.data())
+        def accept(self, data):
+            fid, index = data.draw(st.sampled_from(self.open_offers()))
+            r = self.m.requests[fid]
+            o, node = r.offers[index], self.m.nodes[r.leaf]
+            expected = (
+                self.actor_error(r.supplier, "SUPPLIER")
+                or ((desk, "FinancingOfferExpired") if self.t > o.expiry else None)
+                or ((desk, "FinancingReceivableDue") if self.t >= node.due else None)
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or (
+                    (receivables, "ReceivableInvalidStatus")
+                    if node.status != Status.FINANCING
+                    else None
+                )
+                or self.token_error(r.currency, r.supplier)
+                or self.refund_error(r, keep=index)
+            )
+            self.send(
+                r.supplier, expected, lambda: desk.accept(fid, index, sender=people[r.supplier])
+            )
+            performed["accept" if expected is None else "accept.refused"] += 1
+            if expected is None:
+                o.status = OfferStatus.ACCEPTED
+                self.move(r.currency, "desk", r.supplier, o.proceeds)
+                for other in r.offers:
+                    if other.status == OfferStatus.OPEN:
+                        other.status = OfferStatus.SUPERSEDED
+                        self.move(r.currency, "desk", other.financier, other.proceeds)
+                r.status, r.funder, r.grace = "FUNDED", o.financier, o.grace
+                node.holder, node.status = o.financier, Status.FINANCED
+
+        @precondition(lambda self: self.open_offers())
+        @rule(data=st.data(), how=st.sampled_from(["reject", "withdraw", "expire"]))
+        def close_offer(self, data, how):
+            fid, index = data.draw(st.sampled_from(self.open_offers()))
+            r = self.m.requests[fid]
+            o = r.offers[index]
+            if how == "reject":
+                sender, action = r.supplier, desk.rejectOffer
+                expected = self.actor_error(sender, "SUPPLIER")
+            elif how == "withdraw":
+                sender, action = o.financier, desk.withdrawOffer
+                expected = self.actor_error(sender, "FINANCIER")
+            else:
+                sender, action = "auditor", desk.expireOffer
+                expected = ((desk, "FinancingOfferNotExpired") if self.t <= o.expiry else None) or (
+                    self.actor_error(sender, None)
+                )
+            expected = expected or self.token_error(r.currency, o.financier)
+            self.send(sender, expected, lambda: action(fid, index, sender=people[sender]))
+            performed[how if expected is None else f"{how}.refused"] += 1
+            if expected is None:
+                o.status = {
+                    "reject": OfferStatus.REJECTED,
+                    "withdraw": OfferStatus.WITHDRAWN,
+                    "expire": OfferStatus.EXPIRED,
+                }[how]
+                self.move(r.currency, "desk", o.financier, o.proceeds)
+                self.close_request_if_done(r)
+
+        @precondition(lambda self: self.open_requests())
+        @rule(data=st.data())
+        def cancel_request(self, data):
+            fid = data.draw(st.sampled_from(self.open_requests()))
+            r = self.m.requests[fid]
+            expected = self.actor_error(r.supplier, "SUPPLIER") or self.refund_error(r)
+            self.send(r.supplier, expected, lambda: desk.cancel(fid, sender=people[r.supplier]))
+            performed["cancel_request" if expected is None else "cancel_request.refused"] += 1
+            if expected is None:
+                for o in r.offers:
+                    if o.status == OfferStatus.OPEN:
+                        o.status = OfferStatus.SUPERSEDED
+                        self.move(r.currency, "desk", o.financier, o.proceeds)
+                r.status = "CLOSED"
+                if self.m.nodes[r.leaf].status == Status.FINANCING:
+                    self.m.nodes[r.leaf].status = Status.ACTIVE
+
+        @precondition(lambda self: any(r.status == "FUNDED" for r in self.m.requests.values()))
+        @rule(data=st.data())
+        def declare_default(self, data):
+            fid = data.draw(
+                st.sampled_from(
+                    sorted(f for f, r in self.m.requests.items() if r.status == "FUNDED")
+                )
+            )
+            r = self.m.requests[fid]
+            node = self.m.nodes[r.leaf]
+            expected = (
+                self.actor_error(r.funder, "FINANCIER")
+                or ((desk, "FinancingDefaultTooEarly") if self.t < node.due + r.grace + 1 else None)
+                or (
+                    (receivables, "ReceivableRootAlreadyRepaid")
+                    if node.root in self.m.repaid
+                    else None
+                )
+                or (
+                    (receivables, "ReceivableInvalidStatus")
+                    if node.status not in (Status.FINANCED, Status.OVERDUE)
+                    else None
+                )
+            )
+            self.send(r.funder, expected, lambda: desk.declareDefault(fid, sender=people[r.funder]))
+            performed["default" if expected is None else "default.refused"] += 1
+            if expected is None:
+                r.status = "DEFAULTED"
+                node.status = Status.DEFAULTED
+
+        # ------------------------------------------------------------- clearing
+
+        @precondition(lambda self: self.roots())
+        @rule(data=st.data())
+        def repay(self, data):
+            rid = data.draw(st.sampled_from(self.roots()))
+            node = self.m.nodes[rid]
+            outstanding = node.amount - self.m.settled.get(rid, 0)
+            expected = (
+                self.actor_error("core", "CORE_ENTERPRISE")
+                or ((clearing, "ClearingNotPayable") if node.status not in PAYABLE else None)
+                or ((clearing, "ClearingNotDue") if self.t < node.due else None)
+                or ((clearing, "ClearingAlreadyRepaid") if rid in self.m.repaid else None)
+                or (
+                    (tokens[node.currency], "ERC20InsufficientBalance")
+                    if self.m.balances[(node.currency, "core")] < outstanding
+                    else None
+                )
+            )
+            self.send("core", expected, lambda: clearing.repay(rid, sender=core))
+            performed["repay" if expected is None else "repay.refused"] += 1
+            if expected is None:
+                self.m.repaid[rid] = outstanding
+                self.m.unredeemed[rid] = outstanding
+                self.move(node.currency, "core", "clearing", outstanding)
+
+        @precondition(lambda self: self.m.repaid)
+        @rule(data=st.data(), caller=st.sampled_from(["auditor", "auditor", "outsider"]))
+        def redeem(self, data, caller):
+            rid = data.draw(st.sampled_from(sorted(self.m.nodes)))
+            node = self.m.nodes[rid]
+            expected = (
+                self.actor_error(caller, None)
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or (
+                    (receivables, "ReceivableInvalidStatus")
+                    if node.status not in SETTLEABLE
+                    else None
+                )
+                or ((clearing, "ClearingNotRepaid") if node.root not in self.m.repaid else None)
+                or self.token_error(node.currency, node.holder)
+            )
+            self.send(caller, expected, lambda: clearing.redeem(rid, sender=people[caller]))
+            performed["redeem" if expected is None else "redeem.refused"] += 1
+            if expected is None:
+                node.status = Status.SETTLED
+                settled = self.m.settled.get(node.root, 0) + node.amount
+                self.m.settled[node.root] = settled
+                self.m.unredeemed[node.root] -= node.amount
+                self.move(node.currency, "clearing", node.holder, node.amount)
+                root = self.m.nodes[node.root]
+                if node.root != rid and settled == root.amount:
+                    root.status = Status.SETTLED
+
+        # --------------------------------------------------------------- tokens
+
+        @rule(
+            currency=st.sampled_from([CNY, USD]),
+            to=st.sampled_from(["core", "supplier", "supplier2", "financier2", "bank", "outsider"]),
+            amount=st.integers(1, 10**9),
+        )
+        def mint(self, currency, to, amount):
+            expected = self.actor_error("bank", "SETTLEMENT_BANK") or self.token_error(currency, to)
+            self.send(
+                "bank", expected, lambda: tokens[currency].mint(people[to], amount, sender=bank)
+            )
+            performed["mint" if expected is None else "mint.refused"] += 1
+            if expected is None:
+                self.m.balances[(currency, to)] += amount
+                self.m.supply[currency] += amount
+
+        @rule(currency=st.sampled_from([CNY, USD]), amount=st.integers(1, 10**9))
+        def burn(self, currency, amount):
+            expected = self.actor_error("bank", "SETTLEMENT_BANK") or (
+                (tokens[currency], "ERC20InsufficientBalance")
+                if self.m.balances[(currency, "bank")] < amount
+                else None
+            )
+            self.send("bank", expected, lambda: tokens[currency].burn(amount, sender=bank))
+            performed["burn" if expected is None else "burn.refused"] += 1
+            if expected is None:
+                self.m.balances[(currency, "bank")] -= amount
+                self.m.supply[currency] -= amount
+
+        @rule(
+            currency=st.sampled_from([CNY, USD]),
+            source=st.sampled_from(["core", "supplier", "supplier2", "financier", "financier2"]),
+            receiver=st.sampled_from(["core", "supplier", "supplier2", "bank", "outsider"]),
+            amount=st.one_of(st.integers(1, 10_000_00), st.integers(1, 10**13)),
+        )
+        def token_transfer(self, currency, source, receiver, amount):
+            expected = self.token_error(currency, source, receiver) or (
+                (tokens[currency], "ERC20InsufficientBalance")
+                if self.m.balances[(currency, source)] < amount
+                else None
+            )
+            self.send(
+                source,
+                expected,
+                lambda: tokens[currency].transfer(people[receiver], amount, sender=people[source]),
+            )
+            performed["transfer_token" if expected is None else "transfer_token.refused"] += 1
+            if expected is None:
+                self.move(currency, source, receiver, amount)
+
+        # ------------------------------------------------------------ FX and HTLC
+
+        @rule(
+            payer=st.sampled_from(["core", "supplier", "supplier2", "financier2"]),
+            payee=st.sampled_from(["core", "supplier", "supplier2", "financier2"]),
+            sell=st.sampled_from([CNY, USD]),
+            amount=st.integers(1, 500_000_00),
+            rate=st.integers(10**16, 10**19),
+        )
+        def pvp(self, payer, payee, sell, amount, rate):
+            buy = USD if sell == CNY else CNY
+            quote = {
+                "quoteId": keccak(text=f"ledger-quote-{next(_ids)}"),
+                "provider": fx_provider.address,
+                "sellCurrency": sell,
+                "buyCurrency": buy,
+                "rate": rate,
+                "issuedAt": self.t,
+                "validUntil": self.t + 600,
+                "payer": ZERO_ADDRESS,
+            }
+            signature = sign_quote(quote)
+            payment = {
+                "uetr": uuid.uuid4().bytes,
+                "payee": addresses[payee],
+                "sellAmount": amount,
+                "purpose": b"SUPP".ljust(32, b"\0"),
+                "referenceId": 0,
+            }
+            bought = amount * rate // RATE_SCALE
+            corridor_open = JURISDICTION[payer] == JURISDICTION[payee] or (
+                (JURISDICTION[payer], JURISDICTION[payee]) in OPEN_CORRIDORS
+            )
+            compliance = next(
+                (n for n in (payer, payee, "provider") if self.standing(n) != "ACTIVE"), None
+            )
+            expected = (
+                self.actor_error("provider", "FX_PROVIDER")
+                or ((fx, "FxInvalidAmount") if bought == 0 else None)
+                or ((fx, "FxComplianceStanding") if compliance else None)
+                or ((fx, "FxComplianceCorridorClosed") if not corridor_open else None)
+                or (
+                    (tokens[sell], "ERC20InsufficientBalance")
+                    if self.m.balances[(sell, payer)] < amount
+                    else None
+                )
+                or (
+                    (tokens[buy], "ERC20InsufficientBalance")
+                    if self.m.balances[(buy, "provider")] < bought
+                    else None
+                )
+            )
+            self.send(
+                payer, expected, lambda: fx.settle(payment, quote, signature, sender=people[payer])
+            )
+            performed["pvp" if expected is None else "pvp.refused"] += 1
+            if expected is None:
+                self.move(sell, payer, "provider", amount)
+                self.move(buy, "provider", payee, bought)
+
+        @rule(
+            sender=st.sampled_from(["core", "supplier", "supplier2", "financier2"]),
+            recipient=st.sampled_from(["core", "supplier", "supplier2", "financier2", "outsider"]),
+            currency=st.sampled_from([CNY, USD]),
+            amount=st.integers(1, 200_000_00),
+            timeout_in=st.integers(60, 3 * DAY),
+        )
+        def lock(self, sender, recipient, currency, amount, timeout_in):
+            preimage = keccak(text=f"ledger-secret-{next(_ids)}")
+            timeout = self.t + timeout_in
+            recipient_ok = self.standing(recipient) == "ACTIVE"
+            expected = ((htlc, "HtlcRecipientRefused") if not recipient_ok else None) or (
+                self.token_error(currency, sender)
+                or (
+                    (tokens[currency], "ERC20InsufficientBalance")
+                    if self.m.balances[(currency, sender)] < amount
+                    else None
+                )
+            )
+            tx = self.send(
+                sender,
+                expected,
+                lambda: htlc.lock(
+                    tokens[currency],
+                    people[recipient],
+                    amount,
+                    hashlib.sha256(preimage).digest(),
+                    timeout,
+                    uuid.uuid4().bytes,
+                    sender=people[sender],
+                ),
+            )
+            performed["lock" if expected is None else "lock.refused"] += 1
+            if expected is None:
+                self.m.locks[tx.return_value] = Lock(
+                    sender, recipient, currency, amount, preimage, timeout
+                )
+                self.move(currency, sender, "htlc", amount)
+
+        @precondition(lambda self: self.m.locks)
+        @rule(data=st.data(), right=st.booleans(), refund=st.booleans())
+        def settle_lock(self, data, right, refund):
+            lock_id = data.draw(st.sampled_from(sorted(self.m.locks)))
+            lock = self.m.locks[lock_id]
+            if lock.state != "LOCKED":
+                expected = (htlc, "HtlcNotLocked")
+            elif refund:
+                expected = ((htlc, "HtlcNotExpired") if self.t < lock.timeout else None) or (
+                    self.token_error(lock.currency, lock.sender)
+                )
+            else:
+                expected = (
+                    ((htlc, "HtlcExpired") if self.t >= lock.timeout else None)
+                    or ((htlc, "HtlcWrongPreimage") if not right else None)
+                    or self.token_error(lock.currency, lock.recipient)
+                )
+            preimage = lock.preimage if right else keccak(lock.preimage)
+            if refund:
+                action = lambda: htlc.refund(lock_id, sender=auditor)  # noqa: E731
+            else:
+                action = lambda: htlc.claim(lock_id, preimage, sender=auditor)  # noqa: E731
+            self.send("auditor", expected, action)
+            what = "refund" if refund else "claim"
+            performed[what if expected is None else f"{what}.refused"] += 1
+            if expected is None:
+                lock.state = "REFUNDED" if refund else "CLAIMED"
+                self.move(
+                    lock.currency, "htlc", lock.sender if refund else lock.recipient, lock.amount
+                )
+
+        # ------------------------------------------------------------- the clock
+
+        @rule(seconds=st.sampled_from([600, 3 * 3_600, DAY, 3 * DAY, 8 * DAY]))
+        def time_passes(self, seconds):
+            self.t += seconds
+            performed["wait"] += 1
+
+        # ----------------------------------------------------------- invariants
+
+        @invariant()
+        def every_invariant_holds(self):
+            started = time.perf_counter()
+            checks.append(started)
+            replay(self.replayed, logs_since(self.next_block), name_of, currency_of)
+            self.next_block = chain.blocks.head.number + 1
+            chain_view = self.read_chain()
+            self.check_model_equals_chain(chain_view)
+            self.check_events_rebuild_chain(chain_view)
+            self.check_design_invariants()
+            checking[0] += time.perf_counter() - started
+
+        def read_chain(self) -> dict:
+            """One JSON-RPC batch of every view the checks compare."""
+            ids = list(range(self.first_id, self.last_id + 1))
+            roots = [rid for rid in ids if self.m.nodes[rid].parent == 0]
+            fids = sorted(self.m.requests)
+            names = sorted(JURISDICTION)
+            keys = sorted(self.m.keys)
+            batch = ViewBatch(chain.provider.uri)
+            for rid in ids:
+                batch.add(views["receivables"], "receivable", rid)
+            for rid in roots:
+                batch.add(views["receivables"], "outstanding", rid)
+                batch.add(views["clearing"], "unredeemedAmount", rid)
+            for key in keys:
+                batch.add(views["receivables"], "receivableByInvoiceKey", key)
+            for fid in fids:
+                batch.add(views["desk"], "financing", fid)
+            for name in names:
+                batch.add(views["participants"], "participant", addresses[name])
+                batch.add(views["participants"], "standing", addresses[name])
+            for c in (CNY, USD):
+                batch.add(views[c], "totalSupply")
+                for n in holders:
+                    batch.add(views[c], "balanceOf", addresses[n])
+            for lock_id in sorted(self.m.locks):
+                batch.add(views["htlc"], "lockOf", lock_id)
+            answers = iter(batch.execute())
+            view = {
+                "nodes": {rid: next(answers) for rid in ids},
+                "outstanding": {},
+                "unredeemed": {},
+            }
+            for rid in roots:
+                view["outstanding"][rid] = next(answers)
+                view["unredeemed"][rid] = next(answers)
+            view["keys"] = {key: next(answers) for key in keys}
+            view["financing"] = {fid: next(answers) for fid in fids}
+            view["participants"] = {n: (next(answers), next(answers)) for n in names}
+            view["supply"], view["balances"] = {}, {}
+            for c in (CNY, USD):
+                view["supply"][c] = next(answers)
+                for n in holders:
+                    view["balances"][(c, n)] = next(answers)
+            view["locks"] = {lock_id: next(answers) for lock_id in sorted(self.m.locks)}
+            view["timestamp"] = web3.eth.get_block("latest")["timestamp"]
+            return view
+
+        def expected_node_view(self, ledger: Ledger, rid: int) -> tuple:
+            n = ledger.nodes[rid]
+            first = n.children[0] if n.children else 0
+            return (
+                rid,
+                n.parent,
+                n.root,
+                addresses[n.debtor],
+                addresses[n.creditor],
+                addresses[n.holder],
+                n.amount,
+                n.currency,
+                n.due,
+                int(n.status),
+                n.frozen,
+                first,
+                len(n.children),
+            )
+
+        def actual_node_view(self, r) -> tuple:
+            return (
+                r.id,
+                r.parentId,
+                r.rootId,
+                r.debtor,
+                r.creditor,
+                r.holder,
+                r.amount,
+                bytes(r.currency),
+                r.dueDate,
+                r.status,
+                r.frozen,
+                r.firstChildId,
+                r.childCount,
+            )
+
+        def financing_status(self, ledger: Ledger, fid: int) -> str:
+            r = ledger.requests[fid]
+            if (
+                r.status in ("FUNDED", "DEFAULTED")
+                and ledger.nodes[r.leaf].status == Status.SETTLED
+            ):
+                return "REPAID"  # how the desk reads a funded request whose leaf settled
+            return r.status
+
+        def compare(self, ledger: Ledger, view: dict, source: str) -> None:
+            """Asserts the chain's views equal `ledger` (the model's or the events')."""
+            step = f"{source} vs chain after {self.steps} transactions"
+            ids = sorted(view["nodes"])
+            for rid in ids:
+                assert self.actual_node_view(view["nodes"][rid]) == self.expected_node_view(
+                    ledger, rid
+                ), (step, rid)
+            for rid, outstanding in view["outstanding"].items():
+                assert outstanding == ledger.nodes[rid].amount - ledger.settled.get(rid, 0), step
+                assert view["unredeemed"][rid] == ledger.unredeemed.get(rid, 0), (step, rid)
+            for key, rid in view["keys"].items():
+                assert ledger.keys[key] == rid, step
+            status_names = [
+                "NONE",
+                "REQUESTED",
+                "OFFERED",
+                "FUNDED",
+                "DEFAULTED",
+                "CLOSED",
+                "REPAID",
+            ]
+            for fid, f in view["financing"].items():
+                assert status_names[f.status] == self.financing_status(ledger, fid), (step, fid)
+                assert f.offerCount == len(ledger.requests[fid].offers), (step, fid)
+            for name, (record, _standing) in view["participants"].items():
+                s = ledger.standings[name]
+                actual = (record.suspended, record.frozen, record.kycExpiry)
+                assert actual == (s.suspended, s.frozen, s.kyc), (step, name)
+            for (c, n), balance in view["balances"].items():
+                assert balance == ledger.balances.get((c, n), 0), (step, c, n)
+            for c, supply in view["supply"].items():
+                assert supply == ledger.supply[c], (step, c)
+            for lock_id, lock in view["locks"].items():
+                states = ["NONE", "LOCKED", "CLAIMED", "REFUNDED"]
+                assert states[lock.state] == ledger.locks[lock_id].state, (step, lock_id)
+
+        def check_model_equals_chain(self, view: dict) -> None:
+            self.compare(self.m, view, "model")
+            # The model's standing verdicts (which drove every predicted refusal) are the chain's.
+            codes = ["ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN"]
+            head = view["timestamp"]
+            for name, (_record, standing) in view["participants"].items():
+                assert codes[standing] == self.standing(name, at=head), name
+
+        def check_events_rebuild_chain(self, view: dict) -> None:
+            self.compare(self.replayed, view, "event log")
+
+        def check_design_invariants(self) -> None:
+            m = self.m
+            for rid, n in m.nodes.items():
+                if n.children:  # 1: children sum to the parent and inherit its terms
+                    kids = [m.nodes[c] for c in n.children]
+                    assert sum(k.amount for k in kids) == n.amount, rid
+                    for k in kids:
+                        assert (k.root, k.debtor, k.currency, k.due) == (
+                            n.root,
+                            n.debtor,
+                            n.currency,
+                            n.due,
+                        )
+                    assert n.status in (Status.SPLIT, Status.SETTLED), rid
+            # 2: one root per key, every root has its key
+            assert sorted(m.keys.values()) == sorted(self.roots())
+            # 5: outstanding = root amount - settled = the unsettled leaves' sum
+            for root in self.roots():
+                node = m.nodes[root]
+                if node.status in (Status.PENDING, Status.REJECTED, Status.CANCELLED):
+                    continue
+                unsettled = sum(
+                    m.nodes[leaf].amount
+                    for leaf in self.leaves_of(root)
+                    if m.nodes[leaf].status != Status.SETTLED
+                )
+                assert unsettled == node.amount - m.settled.get(root, 0), root
+            # Conservation: balances sum to supply, escrows hold what the model owes.
+            for c in (CNY, USD):
+                total = sum(m.balances[(c, n)] for n in holders)
+                assert total == m.supply[c], c
+                escrow = sum(
+                    o.proceeds
+                    for r in m.requests.values()
+                    if r.currency == c
+                    for o in r.offers
+                    if o.status == OfferStatus.OPEN
+                )
+                assert m.balances[(c, "desk")] == escrow, c
+                owed = sum(v for rid, v in m.unredeemed.items() if m.nodes[rid].currency == c)
+                assert m.balances[(c, "clearing")] == owed, c
+                locked = sum(
+                    lk.amount
+                    for lk in m.locks.values()
+                    if lk.currency == c and lk.state == "LOCKED"
+                )
+                assert m.balances[(c, "htlc")] == locked, c
+
+        def leaves_of(self, rid: int) -> list[int]:
+            n = self.m.nodes[rid]
+            if not n.children:
+                return [rid]
+            return [leaf for child in n.children for leaf in self.leaves_of(child)]
+
+    started = time.perf_counter()
+    run_state_machine_as_test(
+        WholeLedger,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+    print(
+        f"\n{len(steps_taken)} sequences, {sum(performed.values())} steps, "
+        f"{sum(steps_taken)} transactions, {len(checks)} invariant checks "
+        f"({checking[0]:.0f}s of {time.perf_counter() - started:.0f}s): "
+        f"{dict(sorted(performed.items()))}"
+    )
+    assert sum(steps_taken) > 0
