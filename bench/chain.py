@@ -3,10 +3,10 @@
 anvil runs with automine and a block gas limit of 1e9 (a registerBatch of 150 needs
 about 26M). Transactions are signed here with explicit nonces and sent one after
 another, never pipelined: automine handles one at a time (foundry-rs/foundry#10122),
-and each eth_sendRawTransaction returns once its block is mined.
+so each one's receipt is awaited before the next is sent.
 
 The generated chain is cached under bench/.cache/ (anvil's --state dump), keyed by
-the contracts' bytecode hash and the event target, so a re-run reuses it.
+the contracts' events and the event target, so a re-run reuses it.
 """
 
 from __future__ import annotations
@@ -71,11 +71,16 @@ def start_anvil(work: Path, state: Path | None = None) -> BenchAnvil:
     return node.start()
 
 
-def bytecode_hash(artifacts: Artifacts) -> str:
-    """Hash of every deployable contract's bytecode: a changed contract invalidates the cache."""
+def events_hash(artifacts: Artifacts) -> str:
+    """Hash of every contract's events: the indexer benchmark reads a history's events,
+    so it stays valid while they do, even when other work recompiles the contracts
+    (a new custom error, a cheaper check) meanwhile."""
     raw = json.loads(ARTIFACTS.read_text())
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode())
-    return digest.hexdigest()[:16]
+    events = {
+        name: sorted((e for e in t.get("abi", []) if e.get("type") == "event"), key=json.dumps)
+        for name, t in sorted(raw.get("contractTypes", {}).items())
+    }
+    return hashlib.sha256(json.dumps(events, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -115,6 +120,10 @@ class RawSender:
         tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
         self.hashes.append(tx_hash)
         self.sent += 1
+        # Mined before the next one goes: anvil may answer the send before its block is
+        # stored, and a second transaction of the same sender in its pool stalls automine
+        # (foundry-rs/foundry#10122), which made generation crawl.
+        self.check()
         return tx_hash
 
     def check(self) -> None:
@@ -132,7 +141,7 @@ class RawSender:
             if unmined:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"generation transactions never mined: {unmined[:3]}")
-                time.sleep(0.05)
+                time.sleep(0.002)
         self.hashes.clear()
 
 
@@ -203,7 +212,7 @@ EVENTS_PER_CYCLE = 380  # about; the loop stops on the indexer-visible count any
 
 def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) -> GeneratedChain:
     """A chain of about ``events`` events, from bench/.cache/ if a dump for it exists."""
-    key = f"chain-{bytecode_hash(artifacts)}-{events}"
+    key = f"chain-{events_hash(artifacts)}-{events}"
     dump, meta_file = CACHE / f"{key}.state.json", CACHE / f"{key}.meta.json"
     if dump.is_file() and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
