@@ -13,6 +13,8 @@
 #   make bench    benchmarks against limits measured in the same run -> bench/results/latest.{json,md}
 #   make bench-quick  the same at CI size (a few minutes)
 #   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
+#   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
+#                 (LEDGER_FUZZ_EXAMPLES to change it; `make test` runs 2)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -47,7 +49,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo soak
+.PHONY: bench bench-quick demo soak fuzz-api
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -140,6 +142,10 @@ bench-quick: setup
 soak: setup
 	LEDGER_SOAK_SECONDS=600 LEDGER_SOAK_REPORT=$(CURDIR)/var/soak-report.json \
 	  pytest -p no:ape_test tests/load -s
+
+# The API fuzzing of `make test` with many examples per operation and role (issue 10).
+fuzz-api: setup
+	LEDGER_FUZZ_EXAMPLES=$${LEDGER_FUZZ_EXAMPLES:-50} pytest -p no:ape_test tests/api/test_fuzz_openapi.py -s
 
 lint: $(STAMP_PYTHON)
 	ruff check .
