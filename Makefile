@@ -15,6 +15,11 @@
 #   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
 #                 (LEDGER_FUZZ_EXAMPLES to change it; `make test` runs 2)
+#   make fuzz     the contract property suites at length: 2,000 random operation sequences
+#                 (receivables 600, financing 600, settlement 400, whole ledger 400 x 30
+#                 steps), every invariant checked after each step; about 3 hours on 2 cores
+#   make slither  Slither's full report over contracts/, slither-check-erc for the settlement
+#                 token as ERC-20, then the verdict `make test` gives (tests/security)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -49,7 +54,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo soak fuzz-api
+.PHONY: bench bench-quick demo soak fuzz-api fuzz slither
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -146,6 +151,22 @@ soak: setup
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup
 	LEDGER_FUZZ_EXAMPLES=$${LEDGER_FUZZ_EXAMPLES:-50} pytest -p no:ape_test tests/api/test_fuzz_openapi.py -s
+
+# The contract property suites of `make test` at length (issue 10). Each suite reads its
+# own counts; the figures above are the sequences each runs here.
+fuzz: setup
+	LEDGER_FUZZ_EXAMPLES=600 LEDGER_FUZZ_STEPS=20 ape test -s \
+	  tests/contracts/test_receivable_properties.py tests/contracts/test_financing_properties.py
+	LEDGER_FUZZ_EXAMPLES=400 LEDGER_FUZZ_STEPS=15 ape test -s tests/contracts/test_settlement_properties.py
+	LEDGER_LEDGER_EXAMPLES=400 LEDGER_LEDGER_STEPS=30 ape test -s tests/contracts/test_ledger_properties.py
+
+# Slither's settings (the offline solc, the OpenZeppelin remapping) are in slither.config.json;
+# accepted findings are in slither.triage.json or next to the code, each with its reason.
+slither: setup
+	slither contracts/ --fail-none
+	slither-check-erc contracts/SettlementToken.sol SettlementToken --erc ERC20 \
+	  --solc $(SOLC) --solc-remaps @openzeppelin/=node_modules/@openzeppelin/
+	pytest -p no:ape_test tests/security/test_static_analysis.py
 
 lint: $(STAMP_PYTHON)
 	ruff check .
