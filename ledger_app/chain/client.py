@@ -254,12 +254,17 @@ class ChainClient:
             estimate = int(self.web3.eth.estimate_gas(tx))  # type: ignore[arg-type]
         return estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
 
-    def prepare(self, tx: dict[str, Any], abis: Iterable[ABI] = ()) -> dict[str, int]:
-        """``gas`` (as ``estimate_gas``), the pending ``nonce`` of ``tx["from"]`` and the
-        fee fields, asked in one JSON-RPC batch: one round trip instead of three on the
-        write path. Any error in the batch is asked again one call at a time, so a
-        revert or a refusal is raised exactly as those calls raise it."""
+    def prepare(
+        self, tx: dict[str, Any], abis: Iterable[ABI] = (), *, gas: int | None = None
+    ) -> dict[str, int]:
+        """``gas`` (as ``estimate_gas``, unless given), the pending ``nonce`` of
+        ``tx["from"]`` and the fee fields, asked in one JSON-RPC batch: one round trip
+        instead of three on the write path. Any error in the batch is asked again one
+        call at a time, so a revert or a refusal is raised exactly as those calls raise it."""
         abis = list(abis)
+        if gas is not None:
+            return {"gas": gas, "nonce": self.get_transaction_count(tx["from"], "pending"),
+                    **self._fees()}  # fmt: skip
         request: dict[str, Any] = {
             "from": tx["from"],
             "data": "0x" + bytes(tx["data"]).hex(),

@@ -49,6 +49,9 @@ class ContractCall:
     data: bytes
     value: int = 0
     abis: Sequence[ABI] = field(default=(), repr=False, compare=False)
+    # Gas already estimated (with the client's margin) by a caller that simulated the
+    # call just before, e.g. every chunk of a batch before sending any: not asked again.
+    gas: int | None = None
 
 
 @dataclass
@@ -176,7 +179,7 @@ class _Worker(threading.Thread):
         if call.to is not None:
             tx["to"] = to_checksum_address(call.to)
         # Gas, nonce and fees in one round trip; a revert stops here: nothing sent.
-        tx.update(self.client.prepare(tx, call.abis))
+        tx.update(self.client.prepare(tx, call.abis, gas=call.gas))
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         raw = bytes(job.account.sign_transaction(unsigned).raw_transaction)
         return self._broadcast(raw, tx["nonce"], tx, call)

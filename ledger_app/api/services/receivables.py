@@ -15,7 +15,7 @@ contract checks all of it again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,22 +173,37 @@ class ReceivableService:
 
     def check(self, caller: Caller, registration: Registration) -> list[tuple[str, str, str]]:
         """What the index shows the ledger would refuse: (field, error, message) per problem."""
-        problems = []
-        if caller.is_(registration.creditor):
-            problems.append(
-                ("creditor", "ReceivableSelfDealing", "the debtor cannot be the creditor")
-            )
-        elif not is_active_with(participant_row(self.engine, registration.creditor), "SUPPLIER"):
-            problems.append(("creditor", "CreditorNotActiveSupplier",
-                             f"{registration.creditor} is not an active supplier"))  # fmt: skip
-        if token_of(self.engine, registration.currency) is None:
-            problems.append(("currency", "ReceivableUnknownCurrency",
-                             f"no settlement token is listed for {registration.currency}"))  # fmt: skip
-        existing = self._registered_invoice(registration.invoice_key)
-        if existing is not None:
-            problems.append(("invoice", "ReceivableDuplicateInvoice",
-                             f"this invoice is already receivable {existing}"))  # fmt: skip
-        return problems
+        return self.check_all(caller, [registration])[0]
+
+    def check_all(
+        self, caller: Caller, batch: list[Registration]
+    ) -> list[list[tuple[str, str, str]]]:
+        """``check`` of every row, each creditor, currency and invoice looked up once."""
+        creditors = {r.creditor.lower() for r in batch if not caller.is_(r.creditor)}
+        supplier = {
+            c: is_active_with(participant_row(self.engine, c), "SUPPLIER") for c in creditors
+        }
+        listed = {c: token_of(self.engine, c) is not None for c in {r.currency for r in batch}}
+        existing = self._registered_invoices([r.invoice_key for r in batch])
+        report = []
+        for registration in batch:
+            problems = []
+            if caller.is_(registration.creditor):
+                problems.append(
+                    ("creditor", "ReceivableSelfDealing", "the debtor cannot be the creditor")
+                )
+            elif not supplier[registration.creditor.lower()]:
+                problems.append(("creditor", "CreditorNotActiveSupplier",
+                                 f"{registration.creditor} is not an active supplier"))  # fmt: skip
+            if not listed[registration.currency]:
+                problems.append(("currency", "ReceivableUnknownCurrency",
+                                 f"no settlement token is listed for {registration.currency}"))  # fmt: skip
+            found = existing.get("0x" + registration.invoice_key.hex())
+            if found is not None:
+                problems.append(("invoice", "ReceivableDuplicateInvoice",
+                                 f"this invoice is already receivable {found}"))  # fmt: skip
+            report.append(problems)
+        return report
 
     def register(self, caller: Caller, registration: Registration) -> WriteOutcome:
         """Register one receivable owed by the caller."""
@@ -205,8 +220,9 @@ class ReceivableService:
         """Register every row or none: all rows are checked and every chunk simulated first."""
         report = []
         seen: dict[bytes, int] = {}
+        checks = self.check_all(caller, batch)
         for row, registration in enumerate(batch):
-            for field, error, message in self.check(caller, registration):
+            for field, error, message in checks[row]:
                 report.append({"row": row, "field": field, "error": error, "message": message})
             first = seen.setdefault(registration.invoice_key, row)
             if first != row:
@@ -228,10 +244,13 @@ class ReceivableService:
             self.runtime.contracts.call("receivables", "registerBatch", [_tuple(r) for r in chunk])
             for chunk in chunks
         ]
-        for call in calls:  # simulate all before sending any: all or nothing
-            self.runtime.client.estimate_gas(
-                {"from": caller.address, "to": call.to, "data": call.data}, call.abis
-            )
+        # Simulate all before sending any: all or nothing. The estimates go with the calls,
+        # so the sender does not run each chunk's estimation (a binary search) again.
+        calls = [
+            replace(call, gas=self.runtime.client.estimate_gas(
+                {"from": caller.address, "to": call.to, "data": call.data}, call.abis))
+            for call in calls
+        ]  # fmt: skip
         return [self.writer.write(caller, "receivables.register_batch", call) for call in calls]
 
     # --- actions on one receivable ----------------------------------------------------
@@ -257,13 +276,20 @@ class ReceivableService:
         call = self.runtime.contracts.call("receivables", "split", receivable_id, amounts)
         return self.writer.write(caller, "receivables.split", call)
 
-    def _registered_invoice(self, key: bytes) -> int | None:
+    def _registered_invoices(self, keys: list[bytes]) -> dict[str, int]:
+        """Invoice key (0x-hex) -> root id, of the keys already registered."""
+        wanted = sorted({"0x" + k.hex() for k in keys})
+        found: dict[str, int] = {}
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(receivables.c.id).where(
-                    receivables.c.invoice_key == "0x" + key.hex(), receivables.c.parent_id == 0
+            for i in range(0, len(wanted), 500):  # well under SQLite's parameter limit
+                rows = conn.execute(
+                    select(receivables.c.invoice_key, receivables.c.id).where(
+                        receivables.c.invoice_key.in_(wanted[i : i + 500]),
+                        receivables.c.parent_id == 0,
+                    )
                 )
-            ).scalar_one_or_none()
+                found.update({key: int(rid) for key, rid in rows})
+        return found
 
 
 def _tuple(registration: Registration) -> tuple[Any, ...]:
