@@ -121,7 +121,9 @@ class Console:
     # --- acting ----------------------------------------------------------------------------
 
     def open(self, route: str = "/") -> None:
-        """Load the console at ``#route``."""
+        """Load the console afresh at ``#route`` (through a blank page: going to the URL
+        already shown, or to another #route of it, would not load the page again)."""
+        self.driver.get("about:blank")
         self.driver.get(f"{self.base_url}/console/#{route}")
 
     def go(self, route: str) -> None:
