@@ -6,9 +6,10 @@ Every page is saved under test-artifacts/console/."""
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from apikit import Service
 from consolekit import Console, plain
 from selenium.webdriver.common.by import By
@@ -135,3 +136,43 @@ def test_story_from_batch_upload_to_verified_lineage(
     assert "Block hash" in steps[0].text
     assert "0x" in steps[0].text
     console.screenshot("07-auditor-lineage-verified")
+
+
+def _warp_past(service: Service, due_date: str) -> None:
+    """Mine a block just after ``due_date`` (ISO) on the module's own anvil."""
+    due = int(datetime.fromisoformat(due_date).timestamp())
+    for method, params in (("evm_setNextBlockTimestamp", [due + 1]), ("evm_mine", [])):
+        answer = httpx.post(service.settings.rpc_url,
+                            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})  # fmt: skip
+        assert "error" not in answer.json(), answer.text
+
+
+def test_lineage_marks_settlement_after_clearing(
+    console: Console, console_service: Service
+) -> None:
+    # Last in this module: it moves the module's chain past a due date.
+    service = console_service
+    chain_now = int(service.client.get_block("latest")["timestamp"])
+    due = (datetime.fromtimestamp(chain_now, UTC) + timedelta(days=2)).date().isoformat()
+    root = service.active(due_date=due)
+    split = service.call("supplier", "POST", f"/v1/receivables/{root['id']}/split",
+                         json={"amounts": ["70000000", "30000000"]})  # fmt: skip
+    assert split.status_code == 200, split.text
+    service.mint("core", 100_000_000)
+    _warp_past(service, root["due_date"])
+    repaid = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay")
+    assert repaid.status_code == 200, repaid.text
+    redeemed = service.call("supplier", "POST", f"/v1/clearing/{root['id']}/redeem")
+    assert redeemed.status_code == 200, redeemed.text
+
+    console.sign_in(service.keys["auditor"])
+    console.go(f"/receivables/{root['id']}")
+    graph = console.find("svg.lineage")
+    for part in (root["id"] + 1, root["id"] + 2):
+        edge = console.find(f'[data-edge="{root["id"]}-{part}"]', graph)
+        assert "settled" in edge.text
+        assert "SETTLED" in console.find(f'[data-node="{part}"]', graph).text
+    assert "repaid" in console.find(f'[data-node="{root["id"]}"]', graph).text
+    console.click("Verify against the node")
+    console.wait_text("#verify-summary", "verified against the node")
+    console.screenshot("12-auditor-lineage-settled")
