@@ -53,7 +53,8 @@ export function Address({ value }) {
     return html`<span class="address you" title=${value}>you</span>`;
   }
   const roles = ledger.participants.get(lower);
-  const label = roles ? ` (${roles.map(roleName).join(', ')})` : '';
+  const contract = ledger.contracts?.get(lower);
+  const label = roles ? ` (${roles.map(roleName).join(', ')})` : contract ? ` (${contract})` : '';
   return html`<span class="address" title=${value}><code>${short}</code>${label}</span>`;
 }
 

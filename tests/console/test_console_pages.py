@@ -39,7 +39,7 @@ def test_sign_in_with_bad_key_shows_error_at_key_field(console: Console) -> None
     assert field.get_attribute("aria-invalid") == "true"
     assert "api-key-error" in field.get_attribute("aria-describedby")
     assert console.session_key() is None
-    console.screenshot("08-sign-in-bad-key")
+    console.screenshot("10-sign-in-bad-key")
 
 
 def test_split_with_wrong_sum_shows_api_error_at_amounts(
@@ -64,7 +64,7 @@ def test_split_with_wrong_sum_shows_api_error_at_amounts(
         ]
         == "ACTIVE"
     )
-    console.screenshot("09-split-error-at-field")
+    console.screenshot("11-split-error-at-field")
 
 
 def test_money_and_dates_show_currency_format_and_user_zone(
@@ -186,7 +186,7 @@ def test_batch_upload_reports_each_refused_row(
             for r in console.driver.find_elements(By.CSS_SELECTOR, ".batch-results tbody tr")}  # fmt: skip
     assert "invoice" in rows["3"], rows
     assert "not sent" in rows["2"], rows
-    console.screenshot("10-core-batch-refused-row")
+    console.screenshot("12-core-batch-refused-row")
     # Nothing was registered after the one the API registered above.
     listed = console_service.call("core", "GET", "/v1/receivables?limit=500").json()["items"]
     assert max(r["id"] for r in listed) == registered["id"]
@@ -206,4 +206,4 @@ def test_bank_mints_and_a_burn_beyond_balance_shows_at_amount(
     console.click("Burn")
     message = console.text_of("#burn-amount-error")
     assert message == "not enough CNY: the balance is CNY 0.00, this needs CNY 999,999,999,999.00"
-    console.screenshot("11-bank-burn-refused")
+    console.screenshot("13-bank-burn-refused")

@@ -137,6 +137,16 @@ def test_story_from_batch_upload_to_verified_lineage(
     assert "0x" in steps[0].text
     console.screenshot("07-auditor-lineage-verified")
 
+    # The proof's transaction opens the auditor's search: every event of that transaction.
+    steps[0].find_element(By.CSS_SELECTOR, "details.proof a").click()
+    console.wait_text("#search-transaction", "ReceivableRegistered")
+    # An address: the participant's balances and every event naming it.
+    console.fill("#search-q", service.addresses["supplier"])
+    console.click("Search")
+    events = console.wait_text("#search-participant", "FinancingAccepted")
+    assert "CNY 529,347.95" in events, events
+    console.screenshot("08-auditor-search-participant")
+
 
 def _warp_past(service: Service, due_date: str) -> None:
     """Mine a block just after ``due_date`` (ISO) on the module's own anvil."""
@@ -175,4 +185,4 @@ def test_lineage_marks_settlement_after_clearing(
     assert "repaid" in console.find(f'[data-node="{root["id"]}"]', graph).text
     console.click("Verify against the node")
     console.wait_text("#verify-summary", "verified against the node")
-    console.screenshot("12-auditor-lineage-settled")
+    console.screenshot("09-auditor-lineage-settled")

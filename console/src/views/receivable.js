@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { get, call, write, ApiError } from '../api.js';
 import { useLoad } from '../load.js';
-import { html, useLedger, decimalsOf, explainer, Money, DateTime, Address, Status, Section, Field, FormError, Progress, useAction, ReceivableLink } from '../ui.js';
+import { html, Ledger, useLedger, decimalsOf, explainer, Money, DateTime, Address, Status, Section, Field, FormError, Progress, useAction, ReceivableLink } from '../ui.js';
 import { parseAmount, formatMoney } from '../money.js';
 import { LineageGraph } from './lineage.js';
 
@@ -163,8 +163,16 @@ function Steps({ trace, verification, readers }) {
   </table>`;
 }
 
+/** The ledger's contracts a trace names (address -> kind), so addresses read as what they are. */
+function contractsOf(trace) {
+  const found = new Map([[trace.registry.toLowerCase(), 'ReceivableRegistry']]);
+  for (const s of trace.steps) if (s.contract_kind !== 'SettlementToken') found.set(s.contract.toLowerCase(), s.contract_kind);
+  return found;
+}
+
 function Lineage({ id, trace, onVerified }) {
-  const { me } = useLedger();
+  const ledger = useLedger();
+  const { me } = ledger;
   const action = useAction();
   const [verification, setVerification] = useState(null);
   const readers = me.roles.includes('AUDITOR') || me.roles.includes('REGULATOR');
@@ -176,7 +184,7 @@ function Lineage({ id, trace, onVerified }) {
   });
   const verdicts = verification ? new Map(verification.receivables.map((r) => [r.id, r.status])) : null;
   const bad = verification ? [...verification.steps, ...verification.receivables].filter((s) => s.status !== 'verified').length : 0;
-  return html`<${Section} id="lineage" title=${`Lineage from root #${trace.root_id}`}>
+  return html`<${Ledger.Provider} value=${{ ...ledger, contracts: contractsOf(trace) }}><${Section} id="lineage" title=${`Lineage from root #${trace.root_id}`}>
     <p class="muted">As indexed at block ${trace.as_of_block}${trace.scope ? '; participants outside your own path are masked' : ''}.
       Select a receivable to open it.</p>
     <${LineageGraph} trace=${trace} current=${id} verdicts=${verdicts} />
@@ -190,7 +198,7 @@ function Lineage({ id, trace, onVerified }) {
     </div>
     <h3>Steps and their proofs</h3>
     <${Steps} trace=${trace} verification=${verification} readers=${readers} />
-  <//>`;
+  <//><//>`;
 }
 
 export function ReceivablePage({ id }) {

@@ -9,11 +9,18 @@ import { SearchBox } from './reader.js';
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const TX_HASH = /^0x[0-9a-fA-F]{64}$/;
 
+/** A long value (a hash, bytes) shortened, whole on hover. */
+function Value({ value }) {
+  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (/^0x[0-9a-fA-F]{24,}$/.test(text)) return html`<code title=${text}>${text.slice(0, 10)}…${text.slice(-6)}</code>`;
+  return html`<code>${text}</code>`;
+}
+
 function Args({ args }) {
-  return html`<span class="args">${Object.entries(args).map(([k, v]) => html`<span class="pair"><span class="muted">${k}</span>
-    ${typeof v === 'string' && ADDRESS.test(v) ? html`<${Address} value=${v} />`
+  return html`<span class="args">${Object.entries(args).map(([k, v]) => html`<span class="pair"><span class="muted">${k}</span>${' '}${
+    typeof v === 'string' && ADDRESS.test(v) ? html`<${Address} value=${v} />`
       : /^(id|receivableId|parentId|rootId)$/.test(k) ? html`<${ReceivableLink} id=${v} />`
-      : html`<code>${typeof v === 'object' ? JSON.stringify(v) : String(v)}</code>`}</span> `)}</span>`;
+      : html`<${Value} value=${v} />`}</span> `)}</span>`;
 }
 
 function Events({ events }) {
