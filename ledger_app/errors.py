@@ -20,7 +20,9 @@ where they enter the code, and re-raised from the original::
           ├── Forbidden          the caller's role or standing does not allow the operation
           ├── NotFound           no such object, or none the caller is a party to
           ├── Conflict           the request conflicts with what exists (idempotency key, state)
-          └── InvalidInput       a value the ledger would refuse, found before anything is sent
+          ├── InvalidInput       a value the ledger would refuse, found before anything is sent
+          ├── PayloadTooLarge    a request body over its limit, refused before it is read
+          └── UnsupportedMediaType  a body of a media type the operation does not take
 
 The HTTP status each one maps to is decided in one place: ledger_app/api/errors.py.
 """
@@ -140,3 +142,11 @@ class Conflict(RequestError):
 
 class InvalidInput(RequestError):
     """A value the ledger would refuse, found before anything was sent."""
+
+
+class PayloadTooLarge(RequestError):
+    """A request body larger than the operation takes, refused before it is parsed."""
+
+
+class UnsupportedMediaType(RequestError):
+    """A request body of a media type the operation does not take."""

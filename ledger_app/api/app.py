@@ -16,7 +16,9 @@ from ledger_app.api.access import AccessMiddleware
 from ledger_app.api.console import mount_console
 from ledger_app.api.errors import install_error_handlers
 from ledger_app.api.idempotency import IdempotencyMiddleware
+from ledger_app.api.limits import BodyLimitMiddleware
 from ledger_app.api.metrics import Metrics
+from ledger_app.api.openapi import document_api
 from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
     audit,
@@ -109,7 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_console(app)
     # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
     app.add_middleware(IdempotencyMiddleware)
+    # Bodies are bounded before idempotency reads them, and the refusal is still logged.
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(AccessMiddleware)
+    document_api(app)
     return app
 
 

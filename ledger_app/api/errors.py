@@ -10,7 +10,8 @@ name it was raised with; for a pydantic validation failure,
 A revert's status comes from ``REVERT_STATUS`` by error name; a name it does
 not list gets one by the pattern of the name (``...Invalid...`` 422,
 ``...Unknown...`` 404, ``...Not<Role>``/``Missing``/``Unauthorized`` 403,
-anything else 409). Standing errors (unknown, suspended, KYC expired, frozen,
+anything else 409). Starlette's own 404 (no such route) and 405 (a method the path does
+not take, with ``Allow`` listing every method it does) get the same body. Standing errors (unknown, suspended, KYC expired, frozen,
 missing role) are 403 when they are about the caller itself; about another
 account named in the request, 404 for one not onboarded and 409 otherwise.
 """
@@ -23,6 +24,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ledger_app.errors import (
     ChainError,
@@ -35,11 +39,23 @@ from ledger_app.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    PayloadTooLarge,
     RequestError,
     TransactionLost,
     TransactionReverted,
     Unauthenticated,
+    UnsupportedMediaType,
 )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``error`` names it for machines, ``args`` carries the values."""
+
+    error: str = Field(examples=["ReceivableDuplicateInvoice"])
+    args: dict[str, Any] = Field(description="the offending values; ValidationFailed: fields")
+    message: str
+    transaction_hash: str | None = Field(default=None, description="a revert's transaction")
+
 
 # Most specific first: the first class the error is an instance of wins.
 STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
@@ -48,6 +64,8 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 422),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (RequestError, 400),
     (TransactionReverted, 409),  # refined by REVERT_STATUS
     (ChainTimeout, 504),
@@ -266,3 +284,50 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content=validation_body(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return routing_error(request, error)
+
+
+def routing_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """Starlette's 404 (no route) or 405 (method) as an error body; a 405's ``Allow`` lists
+    every method of every route on the path (Starlette names only the first route's).
+    FastAPI's 400 (a body it could not even decode) is the 422 of any body not JSON."""
+    headers = dict(error.headers or {})
+    args: dict[str, Any] = {"path": request.url.path}
+    if error.status_code == 400:
+        # One kind of fault, one status: malformed JSON is already 422 (json_invalid).
+        message = "the body is not valid JSON text"
+        body = {
+            "error": "ValidationFailed",
+            "args": {"fields": [{"field": "body", "message": message}]},
+            "message": f"invalid body: {message}",
+        }
+        return JSONResponse(status_code=422, content=body)
+    if error.status_code == 405:
+        allowed = sorted(_methods_on_path(request))
+        headers["Allow"] = ", ".join(allowed)
+        args.update(method=request.method, allowed=allowed)
+        name, message = "MethodNotAllowed", f"{request.method} is not allowed on this path"
+    elif error.status_code == 404:
+        name, message = "RouteNotFound", f"no route {request.url.path}"
+    else:
+        name, message = "HTTPError", str(error.detail)
+    body = {"error": name, "args": args, "message": message}
+    return JSONResponse(status_code=error.status_code, content=body, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_on_path(request: Request) -> set[str]:
+    # Try each method against every route: the ones some route takes in full.
+    return {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    }

@@ -9,13 +9,38 @@ codes are ISO 4217 letters, bytes32 values 0x-hex.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from eth_utils import is_address, to_checksum_address
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 MAX_UINT128 = 2**128 - 1
+#: The largest id, cursor or timestamp taken as a JSON number: the largest integer a
+#: JSON client (a double) reads exactly, and well inside a database's 64-bit integer.
+MAX_SAFE_INTEGER = 2**53 - 1
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 date-time: a time zone is required, so that no instant depends on the server's.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 T = TypeVar("T")
+
+
+def money_schema(pattern: str, *, minimum: int, example: str) -> WithJsonSchema:
+    """The request schema of an integer sent as a string of digits or a JSON integer (the
+    answer's schema stays a string: the serializer says so)."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": pattern},
+                {"type": "integer", "minimum": minimum},
+            ],
+            "examples": [example],
+        },
+        mode="validation",
+    )
 
 
 def _minor_units(value: Any) -> int:
@@ -42,6 +67,22 @@ def _address(value: Any) -> str:
     return to_checksum_address(value)
 
 
+def _iso_date(value: Any) -> Any:
+    # pydantic alone takes 0 or "0" for 1970-01-01; the schema promises an ISO date.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("a date is YYYY-MM-DD")
+
+
+def _rfc3339(value: Any) -> Any:
+    # pydantic alone takes unix seconds and naive times; the schema promises RFC 3339.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    raise ValueError("a date-time is RFC 3339 with a time zone, e.g. 2027-01-31T00:00:00Z")
+
+
 def _bytes32(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
         raise ValueError("not a 0x-prefixed 32-byte hex value")
@@ -53,15 +94,38 @@ Amount = Annotated[
     int,
     BeforeValidator(_minor_units),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+$", "example": "100000000"}),
+    money_schema(r"^[0-9]{1,40}$", minimum=1, example="100000000"),
 ]
 Address = Annotated[
     str,
     BeforeValidator(_address),
-    Field(json_schema_extra={"example": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}),
+    # The pattern as schema text: FastAPI drops a pydantic pattern on path parameters.
+    Field(
+        json_schema_extra={
+            "pattern": "^0x[0-9a-fA-F]{40}$",
+            "example": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        }
+    ),
 ]
-Bytes32 = Annotated[str, BeforeValidator(_bytes32)]
+Bytes32 = Annotated[
+    str,
+    BeforeValidator(_bytes32),
+    Field(json_schema_extra={"pattern": "^0x[0-9a-fA-F]{64}$", "example": "0x" + "ab" * 32}),
+]
+#: An ISO 8601 calendar date (YYYY-MM-DD), nothing else.
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+#: An RFC 3339 date-time with its time zone, nothing else.
+IsoDateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+#: An id in a path: a non-negative integer a database column can hold (404 when unknown).
+PathId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """``moment`` with its time zone: the database hands UTC times back naive (SQLite)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def amount_out(value: int) -> str:

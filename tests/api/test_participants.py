@@ -134,3 +134,20 @@ def test_metrics_report_indexer_and_requests(service: Service) -> None:
     assert "ledger_indexed_block " in text
     assert "ledger_indexer_lag_blocks " in text
     assert 'operation="participants.list",status="200"' in text
+
+
+def test_list_by_role_pages_through_every_holder_of_the_role(service: Service) -> None:
+    holders = {a.lower() for n, a in service.addresses.items() if n.startswith("supplier")}
+    seen: list[str] = []
+    cursor = None
+
+    for _ in range(50):
+        params = {"role": "SUPPLIER", "limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = service.call("auditor", "GET", "/v1/participants", params=params).json()
+        seen += [p["address"].lower() for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert holders <= set(seen)
+    assert len(seen) == len(set(seen))

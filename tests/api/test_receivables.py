@@ -196,4 +196,4 @@ def test_documents_stored_hashed_and_served_only_to_parties(service: Service) ->
     assert as_supplier.content == content
     assert as_auditor.status_code == 200
     assert as_stranger.status_code == 404
-    assert wrong_type.status_code == 422
+    assert wrong_type.status_code == 415

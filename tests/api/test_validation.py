@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from apikit import Service, make_lei
+
+from ledger_app.settings import Settings
 
 
 def _registration(service: Service, **changes: Any) -> dict[str, Any]:
@@ -29,6 +33,8 @@ REGISTRATION_CASES = {
     "lower-case currency": ({"currency": "cny"}, "currency"),
     "four-letter currency": ({"currency": "CNYY"}, "currency"),
     "past due date": ({"due_date": (date.today() - timedelta(days=1)).isoformat()}, "due_date"),
+    "numeric due date": ({"due_date": 0}, "due_date"),
+    "due date with a time": ({"due_date": "2099-01-01T00:00:00Z"}, "due_date"),
     "malformed creditor": ({"creditor": "0x1234"}, "creditor"),
     "bad checksum": ({"creditor": "0x70997970C51812DC3A010C7D01B50E0D17DC79C8"}, "creditor"),
     "malformed document hash": ({"document_hash": "0xabc"}, "document_hash"),
@@ -112,6 +118,8 @@ ONBOARDING_CASES = {
     "short LEI": ({"lei": "ABC"}, "lei"),
     "bad jurisdiction": ({"jurisdiction": "China"}, "jurisdiction"),
     "past KYC": ({"kyc_expiry": "2020-01-01T00:00:00Z"}, "kyc_expiry"),
+    "KYC without a time zone": ({"kyc_expiry": "2099-01-01T00:00:00"}, "kyc_expiry"),
+    "KYC in unix seconds": ({"kyc_expiry": 4070908800}, "kyc_expiry"),
     "no roles": ({"roles": []}, "roles"),
     "unknown role": ({"roles": ["KING"]}, "roles.0"),
     "operator role": ({"roles": ["OPERATOR"]}, "roles"),
@@ -145,3 +153,107 @@ def test_bad_currency_listing_is_422(service: Service) -> None:
     assert bad_code.json()["args"]["fields"][0]["field"] == "currency"
     assert (not_a_bank.status_code, not_a_bank.json()["args"]["field"]) == (422, "issuer")
     assert service.client.get_transaction_count(service.operator_address) == nonce
+
+
+def test_a_boolean_is_a_json_boolean(service: Service) -> None:
+    response = service.call("regulator", "PUT", "/v1/fx/corridors",
+                            json={"from_jurisdiction": "CN", "to_jurisdiction": "SG", "open": 0})  # fmt: skip
+
+    assert response.status_code == 422, response.text
+    assert response.json()["args"]["fields"][0]["field"] == "open"
+
+
+# --- bounded bodies (ledger_app/api/limits.py) -----------------------------------------
+
+
+def _chunks(content: bytes, size: int = 65536) -> Iterator[bytes]:
+    # A generator body: httpx sends it chunked, with no Content-Length.
+    for start in range(0, len(content), size):
+        yield content[start : start + size]
+
+
+def test_body_over_the_limit_is_413_before_it_is_parsed(service: Service) -> None:
+    limit = service.settings.request_max_bytes
+    nonce = service.nonce("core")
+    not_json = b"{" * (limit + 1)  # parsed, it would be a 422
+
+    declared = service.call("core", "POST", "/v1/receivables", content=not_json,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+    chunked = service.call("core", "POST", "/v1/receivables", content=_chunks(not_json),
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+
+    for response in (declared, chunked):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == "RequestBodyTooLarge"
+        assert response.json()["args"]["limit"] == limit
+    assert service.nonce("core") == nonce
+    logged = service.call("auditor", "GET", "/v1/access-log",
+                          params={"status": 413, "participant": service.addresses["core"]})  # fmt: skip
+    assert len(logged.json()["items"]) >= 2
+
+
+def test_chunked_body_within_the_limit_is_served(service: Service) -> None:
+    body = json.dumps(service.registration()).encode()
+
+    response = service.call("core", "POST", "/v1/receivables", content=_chunks(body, 16),
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 201, response.text
+
+
+def test_largest_batch_fits_the_body_limit() -> None:
+    row = {"creditor": "0x" + "ab" * 20, "amount": "9" * 39, "currency": "CNY",
+           "due_date": "2099-12-31", "document_hash": "0x" + "ab" * 32,
+           "invoice": {"seller_tax_id": "T" * 64, "number": "N" * 64, "type": "Y" * 32}}  # fmt: skip
+    settings = Settings()
+
+    body = json.dumps({"items": [row] * settings.batch_max_rows}).encode()
+
+    assert len(body) <= settings.request_max_bytes
+
+
+# --- documents (ledger_app/api/routes/documents.py) ------------------------------------
+
+
+def test_document_round_trips_with_its_type(service: Service) -> None:
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 40
+
+    stored = service.call("supplier", "POST", "/v1/documents", content=pdf,
+                          headers={"Content-Type": "application/pdf"})  # fmt: skip
+    fetched = service.call("supplier", "GET", f"/v1/documents/{stored.json()['document_hash']}")
+
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["size"] == len(pdf)
+    assert fetched.content == pdf
+    assert fetched.headers["content-type"] == "application/pdf"
+
+
+def test_document_over_the_limit_is_413(service: Service) -> None:
+    content = b"%" * (service.settings.document_max_bytes + 1)
+
+    declared = service.call("supplier", "POST", "/v1/documents", content=content,
+                            headers={"Content-Type": "application/pdf"})  # fmt: skip
+    chunked = service.call("supplier", "POST", "/v1/documents", content=_chunks(content),
+                           headers={"Content-Type": "application/pdf"})  # fmt: skip
+
+    assert (declared.status_code, chunked.status_code) == (413, 413)
+    assert declared.json()["args"]["limit"] == service.settings.document_max_bytes
+
+
+@pytest.mark.parametrize("content_type", ["application/x-msdownload", "text/html", None])
+def test_document_of_another_type_is_415(service: Service, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    response = service.call("supplier", "POST", "/v1/documents", content=b"MZ\x90\x00",
+                            headers=headers)  # fmt: skip
+
+    assert response.status_code == 415, response.text
+    assert response.json()["error"] == "UnsupportedDocumentType"
+    assert response.json()["args"]["field"] == "Content-Type"
+
+
+def test_empty_document_is_422(service: Service) -> None:
+    response = service.call("supplier", "POST", "/v1/documents", content=b"",
+                            headers={"Content-Type": "application/pdf"})  # fmt: skip
+
+    assert (response.status_code, response.json()["error"]) == (422, "EmptyDocument")

@@ -14,11 +14,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.identity import Caller
+from ledger_app.api.routes.receivables import Status
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.schemas import MAX_SAFE_INTEGER, Address, Bytes32, IsoDateTime, PathId, utc
+from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.audit import queries
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.export import export_events, export_traces
@@ -27,7 +31,7 @@ from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.db.api_tables import access_log
-from ledger_app.errors import InvalidInput, NotFound
+from ledger_app.errors import Conflict, InvalidInput, NotFound
 from ledger_app.indexer.reconcile import digest, reconcile
 from ledger_app.indexer.rpc import RpcClient
 from ledger_app.indexer.service import KINDS
@@ -36,6 +40,124 @@ router = APIRouter(tags=["audit"])
 
 Format = Literal["csv", "ndjson"]
 _MEDIA = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+_EXPORT = {200: {"content": {media: {"schema": {"type": "string"}} for media in _MEDIA.values()}}}
+Since = Annotated[IsoDateTime | None, Query(alias="from", description="inclusive")]
+Until = Annotated[IsoDateTime | None, Query(alias="to", description="exclusive")]
+
+
+class _Open(BaseModel):
+    # Rows the audit queries build (ledger_app/audit): keys beyond those named pass through.
+    model_config = ConfigDict(extra="allow")
+
+
+class Trace(_Open):
+    """A receivable's tree from its root: ``receivables``, ``steps`` (see the route)."""
+
+    chain_id: int
+    receivable_id: int
+    root_id: int
+    as_of_block: int | None
+    receivables: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+
+class Verification(_Open):
+    """Per step and per receivable: verified, or mismatch with the reasons."""
+
+    receivable_id: int
+    root_id: int
+    verified: bool
+    checked_at_block: int | None
+    steps: list[dict[str, Any]]
+    receivables: list[dict[str, Any]]
+
+
+class Activity(BaseModel):
+    """A participant's events, oldest first; ``next_cursor``: ``after`` of the next page."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class TransactionEvents(BaseModel):
+    """Every indexed event of a transaction, in log order."""
+
+    tx_hash: str
+    events: list[dict[str, Any]]
+
+
+class Total(BaseModel):
+    """Count and face total of one currency."""
+
+    count: int
+    amount: str
+
+
+class ReceivablesReport(BaseModel):
+    """A page of matching receivables, and count and totals over all that match."""
+
+    items: list[dict[str, Any]]
+    totals: dict[str, Total]
+    count: int
+
+
+class ExposureEntry(BaseModel):
+    """One financier's overdue and defaulted financings in one currency."""
+
+    financier: str
+    currency: str
+    overdue_count: int
+    overdue_amount: str
+    defaulted_count: int
+    defaulted_amount: str
+    recourse_claims: str
+    receivables: list[int]
+
+
+class Exposure(BaseModel):
+    """Exposure by financier and currency."""
+
+    items: list[ExposureEntry]
+
+
+class Mismatch(BaseModel):
+    """One value where the index and the contracts differ."""
+
+    table: str
+    key: Any
+    column: str
+    index: Any
+    chain: Any
+
+
+class Reconciliation(BaseModel):
+    """Index against chain at ``block``, and the digest of the index's events up to it."""
+
+    block: int
+    indexed_block: int
+    mismatches: list[Mismatch]
+    digest: str
+
+
+class AccessEntry(BaseModel):
+    """One request: who, what, the answer's status, when, how long."""
+
+    id: int
+    at: str
+    participant: str | None
+    api_key_id: str | None
+    method: str
+    path: str
+    operation: str | None
+    status: int
+    duration_ms: int
+
+
+class AccessLog(BaseModel):
+    """Access-log entries, newest first; ``next_before``: ``before`` of the next page."""
+
+    items: list[AccessEntry]
+    next_before: int | None
 
 
 def _abis(runtime: Runtime) -> dict[str, Any]:
@@ -69,9 +191,14 @@ def _period(start: datetime | None, end: datetime | None) -> queries.Period:
     )
 
 
-@router.get("/v1/receivables/{receivable_id}/trace", operation_id="audit.trace")
+@router.get(
+    "/v1/receivables/{receivable_id}/trace",
+    operation_id="audit.trace",
+    response_model=Trace,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def trace(
-    receivable_id: int,
+    receivable_id: PathId,
     caller: ActorDep,
     runtime: RuntimeDep,
     _block: BlockDep,
@@ -87,8 +214,12 @@ def trace(
     return view
 
 
-@router.post("/v1/receivables/{receivable_id}/trace/verify", operation_id="audit.verify")
-def verify(receivable_id: int, caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+@router.post(
+    "/v1/receivables/{receivable_id}/trace/verify",
+    operation_id="audit.verify",
+    response_model=Verification,
+)
+def verify(receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
     """Re-fetch every step's receipt and block from the node and each receivable's state
     (``receivable(id)`` at the indexed block); per step and receivable verified/mismatch
     with the reason. A scoped caller gets the verdicts of the steps it may see."""
@@ -105,16 +236,24 @@ def verify(receivable_id: int, caller: ActorDep, runtime: RuntimeDep, _block: Bl
     return result
 
 
-@router.get("/v1/audit/participants/{address}/events", operation_id="audit.participant_events")
+@router.get(
+    "/v1/audit/participants/{address}/events",
+    operation_id="audit.participant_events",
+    response_model=Activity,
+)
 def participant_events(
-    address: str,
+    address: Address,
     _caller: ActorDep,
     runtime: RuntimeDep,
     _block: BlockDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Since = None,
+    end: Until = None,
     after: Annotated[
-        str | None, Query(description="cursor: next_cursor of the previous page")
+        str | None,
+        Query(
+            pattern=r"^[0-9]{1,18}:[0-9]{1,9}$",
+            description="cursor: next_cursor of the previous page (BLOCK:LOG_INDEX)",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
@@ -132,8 +271,12 @@ def participant_events(
     return {"items": items, "next_cursor": f"{following[0]}:{following[1]}" if following else None}
 
 
-@router.get("/v1/audit/transactions/{tx_hash}", operation_id="audit.transaction")
-def transaction(tx_hash: str, _caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+@router.get(
+    "/v1/audit/transactions/{tx_hash}",
+    operation_id="audit.transaction",
+    response_model=TransactionEvents,
+)
+def transaction(tx_hash: Bytes32, _caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
     """Every indexed event of one transaction, in log order."""
     with runtime.engine.connect() as conn:
         items = queries.transaction_events(conn, runtime.chain_id, tx_hash)
@@ -142,17 +285,19 @@ def transaction(tx_hash: str, _caller: ActorDep, runtime: RuntimeDep, _block: Bl
     return {"tx_hash": tx_hash.lower(), "events": items}
 
 
-@router.get("/v1/audit/receivables", operation_id="audit.receivables")
+@router.get(
+    "/v1/audit/receivables", operation_id="audit.receivables", response_model=ReceivablesReport
+)
 def receivables_report(
     _caller: ActorDep,
     runtime: RuntimeDep,
     _block: BlockDep,
-    status: str | None = None,
-    debtor: str | None = None,
-    due_from: datetime | None = None,
-    due_to: datetime | None = None,
+    status: Status | None = None,
+    debtor: Address | None = None,
+    due_from: IsoDateTime | None = None,
+    due_to: IsoDateTime | None = None,
     leaves_only: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SAFE_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Receivables by status / debtor / due date [due_from, due_to), with count and face
@@ -168,19 +313,24 @@ def receivables_report(
         return queries.receivables_report(conn, where, offset=offset, limit=limit)
 
 
-@router.get("/v1/audit/exposure", operation_id="audit.exposure")
+@router.get("/v1/audit/exposure", operation_id="audit.exposure", response_model=Exposure)
 def exposure(_caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
     """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency."""
     with runtime.engine.connect() as conn:
         return {"items": queries.exposure_by_financier(conn)}
 
 
-@router.get("/v1/audit/exports/events", operation_id="audit.export_events")
+@router.get(
+    "/v1/audit/exports/events",
+    operation_id="audit.export_events",
+    response_class=StreamingResponse,
+    responses=_EXPORT,
+)
 def events_export(
     _caller: ActorDep,
     runtime: RuntimeDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Since = None,
+    end: Until = None,
     format: Format = "ndjson",
 ) -> StreamingResponse:
     """Every event of [from, to) by block time, streamed as CSV or NDJSON."""
@@ -188,12 +338,17 @@ def events_export(
     return StreamingResponse(chunks, media_type=_MEDIA[format])
 
 
-@router.get("/v1/audit/exports/traces", operation_id="audit.export_traces")
+@router.get(
+    "/v1/audit/exports/traces",
+    operation_id="audit.export_traces",
+    response_class=StreamingResponse,
+    responses=_EXPORT,
+)
 def traces_export(
     _caller: ActorDep,
     runtime: RuntimeDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Since = None,
+    end: Until = None,
     format: Format = "ndjson",
 ) -> StreamingResponse:
     """The trace of every root registered in [from, to), streamed: NDJSON one full trace
@@ -203,17 +358,26 @@ def traces_export(
     return StreamingResponse(chunks, media_type=_MEDIA[format])
 
 
-@router.get("/v1/reconcile", operation_id="audit.reconcile")
+@router.get("/v1/reconcile", operation_id="audit.reconcile", response_model=Reconciliation)
 def reconcile_index(
     _caller: ActorDep,
     runtime: RuntimeDep,
     indexed: BlockDep,
-    block: Annotated[int | None, Query(ge=0)] = None,
+    block: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INTEGER)] = None,
 ) -> Any:
     """Every difference between the read models and the contracts' views at ``block``
     (default: the indexed block, the only one where the answer is exact), and the
-    digest of the index's events up to it."""
+    digest of the index's events up to it. 422 for a block before every followed contract
+    (the ledger's, the listed tokens) existed, 409 for one the index has not reached."""
     at = indexed if block is None else block
+    first = _first_reconcilable_block(runtime)
+    if at < first:
+        # A contract the index follows had no code there: its views answer nothing.
+        raise InvalidInput(f"block {at} is before every followed contract existed (block {first})",
+                           error="BlockBeforeDeployment", field="block", first_block=first)  # fmt: skip
+    if at > indexed:
+        raise Conflict(f"block {at} is not indexed yet (indexed: {indexed})",
+                       error="BlockNotIndexed", field="block", indexed_block=indexed)  # fmt: skip
     contracts = {a: k for a, k in runtime.contracts.followed().items() if k in KINDS}
     found = reconcile(runtime.engine, _rpc(runtime), _abis(runtime), contracts, at)
     return {
@@ -233,18 +397,21 @@ def reconcile_index(
     }
 
 
-@router.get("/v1/access-log", operation_id="audit.access_log")
+@router.get("/v1/access-log", operation_id="audit.access_log", response_model=AccessLog)
 def access_log_entries(
     _caller: ActorDep,
     runtime: RuntimeDep,
     response: Response,
-    participant: str | None = None,
-    operation: str | None = None,
-    status: int | None = None,
-    path_prefix: str | None = None,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
-    before: Annotated[int | None, Query(description="cursor: entries with a smaller id")] = None,
+    participant: Address | None = None,
+    operation: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    path_prefix: Annotated[str | None, Query(max_length=512)] = None,
+    start: Since = None,
+    end: Until = None,
+    before: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SAFE_INTEGER, description="cursor: entries with a smaller id"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """The append-only access log, newest first, filtered. No route writes or deletes it."""
@@ -267,8 +434,15 @@ def access_log_entries(
     with runtime.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     for row in rows:
-        row["at"] = row["at"].isoformat()
+        row["at"] = utc(row["at"]).isoformat()
     return {"items": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None}
+
+
+def _first_reconcilable_block(runtime: Runtime) -> int:
+    # The ledger's contracts, and the settlement tokens listed since.
+    deployed = [c.block_number for c in runtime.contracts.record.contracts.values()]
+    listed = [c["listed_block"] or 0 for c in CurrencyService(runtime).list()]
+    return max(deployed + listed)
 
 
 def _plain(value: Any) -> Any:

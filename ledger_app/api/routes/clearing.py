@@ -12,8 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.responses import write_response
-from ledger_app.api.routes.cross_border import PvpSettlement, QuoteBody, Uetr, _settlement
-from ledger_app.api.schemas import WriteResponse
+from ledger_app.api.routes.cross_border import (
+    SIGNATURE_PATTERN,
+    PvpSettlement,
+    QuoteBody,
+    Uetr,
+    _settlement,
+)
+from ledger_app.api.schemas import PathId, WriteResponse
 from ledger_app.api.services.clearing import ClearingService
 from ledger_app.api.services.cross_border import CrossBorderService
 from ledger_app.api.services.receivables import describe
@@ -47,7 +53,7 @@ class RepayFxIn(BaseModel):
     quote: QuoteBody
     signature: str | None = Field(
         default=None,
-        pattern=r"^0x([0-9a-fA-F]{2})*$",
+        pattern=SIGNATURE_PATTERN,
         description="the provider's; leave out for a posted quote",
     )
     uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
@@ -76,7 +82,7 @@ def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
 
 
 @router.get("/{root_id}", operation_id="clearing.show", response_model=Clearing)
-def show(root_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
     """Repayment and redemption state of a root (404 unless the caller is a party to it)."""
     return _clearing(ClearingService(runtime), caller, root_id)
 
@@ -84,7 +90,7 @@ def show(root_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -
 @router.post(
     "/{root_id}/repay", operation_id="clearing.repay", response_model=WriteResponse[Clearing]
 )
-def repay(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def repay(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """At or after the due date, the debtor pays the root's whole outstanding amount into
     clearing (the service approves the clearing contract for it first)."""
     service = ClearingService(runtime)
@@ -98,7 +104,7 @@ def repay(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Respons
     response_model=WriteResponse[RepaymentFx],
 )
 def repay_fx(
-    root_id: int, body: RepayFxIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    root_id: PathId, body: RepayFxIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """At or after the due date, the debtor pays the root in its own currency through an FX
     provider's quote: it pays ceil(amount x 1e18 / rate) of the quote's sell currency, the
@@ -125,7 +131,7 @@ def repay_fx(
     operation_id="clearing.redeem_all",
     response_model=WriteResponse[Redemption],
 )
-def redeem_all(root_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def redeem_all(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Pay every unsettled, unfrozen leaf of a repaid root to its holder, in batches of the
     contract's MAX_REDEEM_BATCH (one transaction each). Any active party may push it."""
     service = ClearingService(runtime)
@@ -154,7 +160,7 @@ class Leaf(BaseModel):
 @router.post(
     "/leaves/{leaf_id}/redeem", operation_id="clearing.redeem", response_model=WriteResponse[Leaf]
 )
-def redeem(leaf_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def redeem(leaf_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Pay one unsettled leaf of a repaid root to its current holder."""
     service = ClearingService(runtime)
     outcome = service.redeem(caller, leaf_id)

@@ -11,11 +11,29 @@ from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    field_validator,
+)
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.responses import write_response
-from ledger_app.api.schemas import Address, Amount, Bytes32, Currency, WriteResponse
+from ledger_app.api.schemas import (
+    MAX_SAFE_INTEGER,
+    Address,
+    Amount,
+    Bytes32,
+    Currency,
+    IsoDateTime,
+    PathId,
+    WriteResponse,
+    money_schema,
+)
 from ledger_app.api.services.cross_border import CrossBorderService, Payment, Quote
 from ledger_app.api.services.writes import WriteOutcome
 from ledger_app.iso20022 import PACS002, PACS008, PACS009
@@ -48,16 +66,18 @@ Rate = Annotated[
     int,
     BeforeValidator(_uint(MAX_UINT256, positive=True)),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"type": "string", "example": "138000000000000000"}),
+    money_schema(r"^[0-9]{1,78}$", minimum=1, example="138000000000000000"),
 ]
 #: A limit in minor units; 0 means none.
 Limit = Annotated[
     int,
     BeforeValidator(_uint(MAX_UINT256, positive=False)),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"type": "string", "example": "1000000000"}),
+    money_schema(r"^[0-9]{1,78}$", minimum=0, example="1000000000"),
 ]
-Timestamp = Annotated[int, Field(ge=0, le=MAX_UINT64, description="unix seconds")]
+Timestamp = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER, description="unix seconds")]
+#: An ECDSA signature (r, s, v: 65 bytes), or nothing for a posted quote.
+SIGNATURE_PATTERN = r"^0x([0-9a-fA-F]{130})?$"
 
 
 def _uuid4(value: Any) -> uuid.UUID:
@@ -70,7 +90,15 @@ def _uuid4(value: Any) -> uuid.UUID:
     return parsed
 
 
-Uetr = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
+Uetr = Annotated[
+    uuid.UUID,
+    BeforeValidator(_uuid4),
+    Field(
+        json_schema_extra={
+            "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+        }
+    ),
+]
 
 
 # --- quotes ---------------------------------------------------------------------------
@@ -218,7 +246,7 @@ class SettlementIn(BaseModel):
     quote: QuoteBody
     signature: str | None = Field(
         default=None,
-        pattern=r"^0x([0-9a-fA-F]{2})*$",
+        pattern=SIGNATURE_PATTERN,
         description="the provider's; leave out for a posted quote",
     )
     payee: Address
@@ -228,7 +256,10 @@ class SettlementIn(BaseModel):
         default="SUPP", pattern=r"^[A-Z0-9]{1,4}$", description="ISO 20022 purpose code"
     )
     reference_id: int = Field(
-        default=0, ge=0, le=MAX_UINT64, description="e.g. the receivable this payment settles"
+        default=0,
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description="e.g. the receivable this payment settles",
     )
 
 
@@ -339,7 +370,7 @@ class CorridorIn(BaseModel):
     )
     from_jurisdiction: Jurisdiction
     to_jurisdiction: Jurisdiction
-    open: bool
+    open: StrictBool
 
 
 class Corridor(BaseModel):
@@ -440,7 +471,7 @@ class LockIn(BaseModel):
     recipient: Address
     amount: Amount
     hashlock: Bytes32
-    timeout: datetime
+    timeout: IsoDateTime
     uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
 
     @field_validator("timeout")
@@ -524,7 +555,7 @@ def lock(body: LockIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 
 
 @router.get("/v1/escrows/{lock_id}", operation_id="escrows.show", response_model=Escrow)
-def show_escrow(lock_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show_escrow(lock_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
     """One escrow, for its sender, its recipient (404 for anyone else) and readers."""
     return _escrow(CrossBorderService(runtime).escrow(caller, lock_id))
 
@@ -535,7 +566,7 @@ def show_escrow(lock_id: int, caller: ActorDep, runtime: RuntimeDep, block: Bloc
     response_model=WriteResponse[Escrow],
 )
 def claim(
-    lock_id: int, body: ClaimIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    lock_id: PathId, body: ClaimIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """Release the escrow to its recipient with the preimage, before the timeout (the
     preimage becomes public, for the other ledger's leg)."""
@@ -549,7 +580,7 @@ def claim(
     operation_id="escrows.refund",
     response_model=WriteResponse[Escrow],
 )
-def refund(lock_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def refund(lock_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Return the escrow to its sender, from the timeout on."""
     service = CrossBorderService(runtime)
     outcome = service.refund(caller, lock_id)

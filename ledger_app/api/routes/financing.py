@@ -8,12 +8,29 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    field_validator,
+)
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.responses import write_response
-from ledger_app.api.schemas import MAX_UINT128, Address, Page, WriteResponse
+from ledger_app.api.schemas import (
+    MAX_SAFE_INTEGER,
+    MAX_UINT128,
+    Address,
+    IsoDateTime,
+    Page,
+    PathId,
+    WriteResponse,
+    money_schema,
+)
 from ledger_app.api.services.financing import FinancingService, Terms
 from ledger_app.api.services.writes import WriteOutcome
 
@@ -21,6 +38,8 @@ router = APIRouter(prefix="/v1/financings", tags=["financing"])
 
 STATUSES = ("REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
 MAX_UINT64 = 2**64 - 1
+#: An offer of a financing: the desk keeps at most a few (FinancingTooManyOffers).
+OfferIndex = Annotated[int, Path(ge=0, le=255)]
 
 
 def _fee(value: Any) -> int:
@@ -40,7 +59,7 @@ Fee = Annotated[
     int,
     BeforeValidator(_fee),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+$", "example": "50000"}),
+    money_schema(r"^[0-9]{1,40}$", minimum=0, example="50000"),
 ]
 
 
@@ -55,7 +74,7 @@ class RequestIn(BaseModel):
             ]
         },
     )
-    receivable_id: int = Field(ge=1)
+    receivable_id: int = Field(ge=1, le=MAX_SAFE_INTEGER)
     financier: Address | None = Field(default=None, description="leave out to ask any financier")
 
 
@@ -82,9 +101,9 @@ class TermsIn(BaseModel):
     advance_rate_bps: int = Field(ge=1, le=10_000, description="share of face advanced")
     discount_rate_bps: int = Field(ge=0, le=65_535, description="annual discount rate")
     day_count_basis: Literal[365, 360] = Field(default=365, description="ACT/365 or ACT/360")
-    recourse: bool = False
+    recourse: StrictBool = False
     grace_period_days: int = Field(default=30, ge=0, le=49_710)
-    expires_at: datetime = Field(description="the offer can be accepted until then")
+    expires_at: IsoDateTime = Field(description="the offer can be accepted until then")
     fee: Fee = 0
 
     @field_validator("expires_at")
@@ -185,7 +204,7 @@ def list_financings(
     runtime: RuntimeDep,
     block: BlockDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INTEGER)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     """Financings the caller is a party to: a supplier its own; a financier those named to
@@ -199,13 +218,13 @@ def list_financings(
 
 
 @router.get("/{financing_id}", operation_id="financing.show", response_model=Financing)
-def show(financing_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show(financing_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
     """One financing (404 unless the caller is a party to it)."""
     return _show(FinancingService(runtime), caller, financing_id)
 
 
 @router.post("/{financing_id}/quote", operation_id="financing.quote", response_model=Quote)
-def quote(financing_id: int, body: TermsIn, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def quote(financing_id: PathId, body: TermsIn, caller: ActorDep, runtime: RuntimeDep) -> Any:
     """Advance, discount, fee and proceeds the terms would give if offered now: the figures
     the desk will record, computed the same way. Sends nothing."""
     return Quote(**FinancingService(runtime).quote(caller, financing_id, body.terms()))
@@ -218,7 +237,7 @@ def quote(financing_id: int, body: TermsIn, caller: ActorDep, runtime: RuntimeDe
     status_code=201,
 )
 def offer(
-    financing_id: int, body: TermsIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    financing_id: PathId, body: TermsIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """A financier offers terms; the proceeds are escrowed from its balance now (the service
     approves the desk for them first, on the financier's own queue). A financier keeping
@@ -232,8 +251,8 @@ def offer(
 
 def _offer_action(suffix: str, operation: str, function: str, doc: str) -> None:
     def handler(
-        financing_id: int,
-        offer_index: int,
+        financing_id: PathId,
+        offer_index: OfferIndex,
         caller: ActorDep,
         runtime: RuntimeDep,
         response: Response,
@@ -280,7 +299,7 @@ _offer_action(
 
 def _action(suffix: str, operation: str, function: str, doc: str) -> None:
     def handler(
-        financing_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response
+        financing_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response
     ) -> Any:
         service = FinancingService(runtime)
         outcome = service.act(caller, operation, financing_id, function)

@@ -6,19 +6,21 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger_app.api import auth
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.permissions import BUSINESS_ROLES, Role
 from ledger_app.api.responses import write_response
-from ledger_app.api.schemas import Address, Page, WriteResponse
+from ledger_app.api.schemas import Address, IsoDateTime, Page, WriteResponse, utc
 from ledger_app.api.services.participants import ParticipantService, lei_bytes
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
 _ISO_17442 = r"^[A-Z0-9]{18}[0-9]{2}$"
+#: The public id of an API key (``lk_<id>_...``): 16 hex digits.
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
 def _lei_checksum_ok(lei: str) -> bool:
@@ -54,7 +56,7 @@ class Onboarding(BaseModel):
 
     lei: str = Field(pattern=_ISO_17442, description="ISO 17442 Legal Entity Identifier")
     jurisdiction: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
-    kyc_expiry: datetime
+    kyc_expiry: IsoDateTime
     roles: list[Role] = Field(min_length=1, max_length=len(BUSINESS_ROLES))
     address: Address | None = None
     label: str | None = Field(default=None, max_length=64)
@@ -118,7 +120,7 @@ class KycUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"kyc_expiry": "2031-06-30T00:00:00Z"}]}
     )
 
-    kyc_expiry: datetime
+    kyc_expiry: IsoDateTime
     _kyc_future = field_validator("kyc_expiry")(_future)
 
 
@@ -141,12 +143,12 @@ class KeyInfo(BaseModel):
 
 def _issued(issued: auth.IssuedKey) -> IssuedKey:
     return IssuedKey(id=issued.id, participant=issued.participant, key=issued.key,
-                     label=issued.label, created_at=issued.created_at)  # fmt: skip
+                     label=issued.label, created_at=utc(issued.created_at))  # fmt: skip
 
 
 def _key_info(record: auth.KeyRecord) -> KeyInfo:
     return KeyInfo(id=record.id, participant=record.participant, label=record.label,
-                   created_at=record.created_at, revoked_at=record.revoked_at)  # fmt: skip
+                   created_at=utc(record.created_at), revoked_at=utc(record.revoked_at))  # fmt: skip
 
 
 # --- participants -----------------------------------------------------------------------
@@ -199,7 +201,7 @@ def list_participants(
     runtime: RuntimeDep,
     block: BlockDep,
     role: Role | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=42, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """The participant directory (everyone may read it), by address."""
@@ -301,14 +303,14 @@ def list_keys(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
     response_model=IssuedKey,
     status_code=201,
 )
-def rotate_key(key_id: str, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def rotate_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
     """Replace a key: a new one is issued (shown once) and the old one revoked at once."""
     ParticipantService(runtime).owned_key(caller, key_id)
     return _issued(auth.rotate_key(runtime.engine, key_id))
 
 
 @router.delete("/api-keys/{key_id}", operation_id="api_keys.revoke", response_model=KeyInfo)
-def revoke_key(key_id: str, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def revoke_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
     """Revoke a key: from the next request on it is refused (401). Owner or operator."""
     service = ParticipantService(runtime)
     record = service.owned_key(caller, key_id)

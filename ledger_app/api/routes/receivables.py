@@ -13,7 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.responses import write_response
-from ledger_app.api.schemas import Address, Amount, Bytes32, Currency, Page, WriteResponse
+from ledger_app.api.schemas import (
+    MAX_SAFE_INTEGER,
+    Address,
+    Amount,
+    Bytes32,
+    Currency,
+    IsoDate,
+    Page,
+    PathId,
+    WriteResponse,
+)
 from ledger_app.api.services.receivables import (
     ZERO32,
     Filters,
@@ -66,7 +76,7 @@ class RegistrationIn(BaseModel):
     creditor: Address
     amount: Amount
     currency: Currency
-    due_date: date = Field(description="ISO date; due at its end (23:59:59 UTC)")
+    due_date: IsoDate = Field(description="ISO date; due at its end (23:59:59 UTC)")
     invoice: Invoice
     document_hash: Bytes32 | None = Field(
         default=None, description="keccak256 returned by POST /v1/documents (optional)"
@@ -223,12 +233,12 @@ def list_receivables(
     block: BlockDep,
     status: Status | None = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-    due_from: date | None = None,
-    due_to: date | None = None,
+    due_from: IsoDate | None = None,
+    due_to: IsoDate | None = None,
     counterparty: Address | None = None,
-    root_id: Annotated[int | None, Query(ge=1)] = None,
+    root_id: Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER)] = None,
     cursor: Annotated[
-        int | None, Query(ge=0, description="next_cursor of the previous page")
+        int | None, Query(ge=0, le=MAX_SAFE_INTEGER, description="next_cursor of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
@@ -250,15 +260,16 @@ def list_receivables(
     )
 
 
-@router.get("/{receivable_id}", operation_id="receivables.show", response_model=Receivable)
-def show(receivable_id: int, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+# ``:int`` so that GET /batch is the 405 of the batch route, not a malformed id here.
+@router.get("/{receivable_id:int}", operation_id="receivables.show", response_model=Receivable)
+def show(receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
     """One receivable (404 unless the caller is a party to it)."""
     return Receivable(**describe(ReceivableService(runtime).get(caller, receivable_id)))
 
 
 def _action(path: str, operation: str, function: str, doc: str) -> None:
     def handler(
-        receivable_id: int, caller: ActorDep, runtime: RuntimeDep, response: Response
+        receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response
     ) -> Any:
         service = ReceivableService(runtime)
         outcome = service.act(caller, operation, receivable_id, function)
@@ -305,7 +316,7 @@ _action("/{receivable_id}/unfreeze", "receivables.unfreeze", "unfreeze",
     response_model=WriteResponse[list[Receivable]],
 )
 def split(
-    receivable_id: int, body: SplitIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    receivable_id: PathId, body: SplitIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """The holder splits an ACTIVE receivable into 2..100 parts summing exactly to it; the
     answer lists the parent (now SPLIT) and the new children (ACTIVE, held by the caller)."""
@@ -320,7 +331,11 @@ def split(
     response_model=WriteResponse[Receivable],
 )
 def transfer(
-    receivable_id: int, body: TransferIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    receivable_id: PathId,
+    body: TransferIn,
+    caller: ActorDep,
+    runtime: RuntimeDep,
+    response: Response,
 ) -> Any:
     """The holder passes an ACTIVE receivable to another supplier or financier."""
     service = ReceivableService(runtime)

@@ -23,7 +23,7 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.receivables import visible_to
 from ledger_app.db.api_tables import documents
-from ledger_app.errors import InvalidInput, NotFound
+from ledger_app.errors import InvalidInput, NotFound, UnsupportedMediaType
 from ledger_app.indexer.schema import receivables
 
 ALLOWED_TYPES = frozenset(
@@ -44,7 +44,7 @@ def check_content_type(content_type: str | None) -> str:
     """The media type without parameters, if it is one the ledger keeps."""
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in ALLOWED_TYPES:
-        raise InvalidInput(
+        raise UnsupportedMediaType(
             f"content type {media_type or 'missing'} is not accepted; one of "
             + ", ".join(sorted(ALLOWED_TYPES)),
             error="UnsupportedDocumentType",

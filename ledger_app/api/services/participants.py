@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from ledger_app.api import auth
 from ledger_app.api.identity import Caller
@@ -93,13 +93,16 @@ class ParticipantService:
     ) -> tuple[list[dict], str | None]:
         """Onboarded participants by address, optionally with ``role``; keyset pagination."""
         query = select(participants).where(participants.c.onboarded.is_(True))
+        if role:
+            # In the query, not after it: a page filtered afterwards came back short, and
+            # without a cursor when the rows past it held more of the role.
+            listed = literal(",") + participants.c.roles + literal(",")
+            query = query.where(listed.like(f"%,{role},%"))
         if cursor:
             query = query.where(participants.c.account > cursor.lower())
         query = query.order_by(participants.c.account).limit(limit + 1)
         with self.runtime.engine.connect() as conn:
             rows = conn.execute(query).all()
-        if role:
-            rows = [row for row in rows if role in roles_of(row)]
         page = rows[:limit]
         next_cursor = page[-1].account if len(rows) > limit and page else None
         return [describe(row) for row in page], next_cursor

@@ -1,0 +1,108 @@
+"""The OpenAPI document says what the service really answers, so a client (or a fuzzer)
+can hold it to it.
+
+FastAPI documents each route's success and a generic 422. To that this adds, from the
+permission table (ledger_app/api/permissions.py) and the way errors become statuses
+(ledger_app/api/errors.py):
+
+- the API key schemes (``X-API-Key`` or ``Authorization: Bearer``) on every keyed
+  operation, none on the public ones;
+- every error status an operation can answer, each with the error body
+  (``ErrorBody``): 401 and 403 on every keyed operation (no key, role, standing),
+  404 where a path names an object or the caller must be a party, 409 and 413 on
+  every write method (idempotency conflicts, body limit), 422 (validation), 503
+  (node or database down), and on ledger writes 202 (indexing or awaiting a
+  signature, the same body as the success), 404, 409, 502 and 504 (the chain).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from ledger_app.api.errors import ErrorBody
+from ledger_app.api.permissions import PERMISSIONS
+
+API_KEY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "the same API key"},
+}
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+#: Statuses an operation answers beyond the rules above (its own refusals).
+EXTRA_STATUSES: dict[str, set[int]] = {
+    "documents.upload": {413, 415},
+    "audit.transaction": {404},
+    # These two read from the node, not only the index.
+    "audit.verify": {502, 504},
+    "audit.reconcile": {409, 502, 504},
+    "participants.me": {404},
+}
+_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one",
+    403: "The caller's role or standing does not allow this",
+    404: "No such object, or none the caller is a party to",
+    409: "Conflicts with the ledger's state or an earlier request (Idempotency-Key)",
+    413: "The request body is over its limit",
+    415: "The body's media type is not one this operation takes",
+    422: "A value at fault, named in args",
+    502: "The chain answered with an error",
+    503: "The node or the database is not reachable",
+    504: "The transaction was not mined in time",
+}
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def error_statuses(operation_id: str, method: str, path: str) -> set[int]:
+    """Every error status ``operation_id`` (``method path``) can answer."""
+    rule = PERMISSIONS[operation_id]
+    statuses = {401, 403, 422, 503}
+    if rule.party or "{" in path:
+        statuses.add(404)
+    if method in WRITE_METHODS:
+        statuses |= {409, 413}
+    if rule.write:
+        statuses |= {404, 409, 502, 504}
+    return statuses | EXTRA_STATUSES.get(operation_id, set())
+
+
+def document_api(app: FastAPI) -> None:
+    """Make ``app.openapi()`` answer the completed document (see the module docstring)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        if "securitySchemes" not in schema.get("components", {}):
+            complete(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def complete(schema: dict[str, Any]) -> None:
+    """Add security, error and 202 responses to a FastAPI-generated ``schema`` in place."""
+    components = schema.setdefault("components", {})
+    components["securitySchemes"] = API_KEY_SCHEMES
+    schemas = components.setdefault("schemas", {})
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            operation_id = operation.get("operationId")
+            if operation_id not in PERMISSIONS:
+                continue  # public: /health, /metrics
+            operation["security"] = [{name: []} for name in API_KEY_SCHEMES]
+            responses = operation["responses"]
+            if PERMISSIONS[operation_id].write:
+                success = next(v for k, v in responses.items() if k.startswith("2"))
+                responses["202"] = {
+                    "description": "Accepted: indexing, or awaiting the caller's signature",
+                    "content": success.get("content", {}),
+                }
+            for status in sorted(error_statuses(operation_id, method, path)):
+                responses[str(status)] = {
+                    "description": _DESCRIPTIONS[status],
+                    "content": {"application/json": {"schema": _ERROR}},
+                }
+    # FastAPI's own 422 body is replaced everywhere by ErrorBody.
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
