@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from ledger_app import PROJECT_ROOT
 from ledger_app.api.app import create_app
 from ledger_app.api.auth import first_operator_key
+from ledger_app.api.index_state import wait_for_block
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts
@@ -169,14 +170,15 @@ def onboard(service: Service, name: str, roles: list[str], address: str | None =
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The app under real uvicorn on ``settings.port`` for the duration of the block."""
+def serving(settings: Settings, log_level: str = "warning") -> Iterator[str]:
+    """The app under real uvicorn on ``settings.port`` for the duration of the block
+    (uvicorn's own loggers at ``log_level``; handlers are the test's to add)."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
             host="127.0.0.1",
             port=settings.port,
-            log_level="warning",
+            log_level=log_level,
             log_config=None,
         )
     )
@@ -195,7 +197,7 @@ def serving(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def running_service(tmp: Path) -> Iterator[Service]:
+def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
     """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed."""
     node = AnvilNode(
         binary=find_anvil(),
@@ -227,8 +229,13 @@ def running_service(tmp: Path) -> Iterator[Service]:
         save_deployment(engine, outcome.record)
         operator_key = first_operator_key(engine, outcome.record.operator)
         assert operator_key is not None
-        engine.dispose()
-        with serving(settings) as base_url:
+        deployed = client.block_number()
+        with serving(settings, log_level) as base_url:
+            # The operator's role reaches the API through the index: onboarding before the
+            # indexer has the deployment's blocks is refused (403), so wait for them.
+            reached = wait_for_block(engine, client.chain_id(), deployed, timeout=120)
+            engine.dispose()
+            assert reached is not None, "the indexer did not reach the deployment in 120 s"
             svc = Service(
                 base_url=base_url,
                 settings=settings,
@@ -249,3 +256,47 @@ def running_service(tmp: Path) -> Iterator[Service]:
             yield svc
     finally:
         node.stop()
+
+
+def trade_objects(service: Service) -> dict[str, Any]:
+    """A financing named to ``financier`` with an offer, a receivable free to finance, a
+    PvP settlement (supplier pays core at fx's quote) and an escrow (supplier to core)."""
+    service.mint("financier", 10**9)
+    service.mint("supplier", 10**9)
+    listed = service.call("operator", "POST", "/v1/currencies",
+                          json={"currency": "USD", "issuer": service.addresses["bank"]})  # fmt: skip
+    assert listed.status_code == 201, listed.text
+    service.mint("fx", 10**9, currency="USD")
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": service.active()["id"],
+                               "financier": service.addresses["financier"]}).json()  # fmt: skip
+    financing_id = asked["result"]["id"]
+    offered = service.call("financier", "POST", f"/v1/financings/{financing_id}/offers",
+                           json=OFFER_TERMS)  # fmt: skip
+    assert offered.status_code == 201, offered.text
+    quote = service.call("fx", "POST", "/v1/fx/quotes",
+                         json={"sell_currency": "CNY", "buy_currency": "USD",
+                               "rate": "138000000000000000", "liquidity": "1000000"}).json()  # fmt: skip
+    settled = service.call("supplier", "POST", "/v1/fx/settlements",
+                           json={"quote": quote["result"]["quote"], "sell_amount": "1000",
+                                 "payee": service.addresses["core"]})  # fmt: skip
+    assert settled.status_code == 201, settled.text
+    locked = service.call("supplier", "POST", "/v1/escrows",
+                          json={"currency": "CNY", "recipient": service.addresses["core"],
+                                "amount": "100", "hashlock": "0x" + "ab" * 32,
+                                "timeout": "2099-01-01T00:00:00Z"})  # fmt: skip
+    assert locked.status_code == 201, locked.text
+    return {
+        "financing_id": financing_id,
+        "offer_index": 0,
+        "financeable_id": service.active()["id"],
+        "currency": "CNY",
+        "root_id": asked["result"]["receivable_id"],
+        "leaf_id": asked["result"]["receivable_id"],
+        "uetr": settled.json()["result"]["uetr"],
+        "lock_id": locked.json()["result"]["lock_id"],
+    }
+
+
+OFFER_TERMS = {"advance_rate_bps": 9000, "discount_rate_bps": 500,
+               "expires_at": "2099-01-01T00:00:00Z"}  # fmt: skip

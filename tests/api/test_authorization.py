@@ -1,8 +1,15 @@
-"""The authorization matrix, generated from the permission table and the app's routes.
+"""The authorization matrix, generated from the OpenAPI spec and held to the permission
+table (ledger_app/api/permissions.py, the one source of truth for roles x operations).
 
-- every operation x every role the table does not allow -> 403, and nothing sent;
-- every operation with no key, an unknown key, a revoked key -> 401;
-- every object operation by a caller who is no party to the object -> 404.
+Every operation /openapi.json lists with a security requirement must be in the table,
+and every table entry in the spec (and the public operations are exactly the public
+routes). Then, for every operation of the spec:
+
+- as every role: one the table does not allow -> 403 ``RoleNotAllowed`` and nothing
+  sent; one it allows -> past the role gate (neither 401 nor a role refusal), probed
+  with unknown objects and an empty body so that nothing changes;
+- with no key, an unknown key, a revoked key -> 401;
+- by a caller who is no party to the object (every ``party`` operation) -> 404.
 """
 
 from __future__ import annotations
@@ -10,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apikit import Service
+from apikit import OFFER_TERMS, Service, trade_objects
 
-from ledger_app.api.app import PUBLIC_ROUTES, api_routes, create_app
+from ledger_app.api.app import PUBLIC_ROUTES, create_app
 from ledger_app.api.permissions import PERMISSIONS, READERS, Role
 from ledger_app.settings import Settings
 
@@ -28,19 +35,19 @@ MEMBER = {
     Role.REGULATOR: "regulator",
 }
 
+#: The spec the service serves (test_served_spec_is_the_one_generated checks it is).
+SPEC = create_app(Settings()).openapi()
+#: operationId -> (method, path) of every operation of the spec that needs a key.
 ROUTES = {
-    route.operation_id: (method, route.path)
-    for route in api_routes(create_app(Settings()).routes)
-    if route.path not in PUBLIC_ROUTES
-    for method in route.methods
+    operation["operationId"]: (method.upper(), path)
+    for path, operations in SPEC["paths"].items()
+    for method, operation in operations.items()
+    if operation.get("security")
 }
-REFUSALS = [
-    pytest.param(operation, role, id=f"{operation}-{role.value}")
-    for operation, rule in sorted(PERMISSIONS.items())
-    for role in Role
-    if role not in rule.roles
-]
-ANONYMOUS = [pytest.param(op, kind, id=f"{op}-{kind}") for op in sorted(PERMISSIONS)
+#: Every operation the spec or the table names: a name in only one of them fails.
+OPERATIONS = sorted(ROUTES.keys() | PERMISSIONS.keys())
+MATRIX = [pytest.param(op, role, id=f"{op}-{role.value}") for op in OPERATIONS for role in Role]
+ANONYMOUS = [pytest.param(op, kind, id=f"{op}-{kind}") for op in OPERATIONS
              for kind in ("missing", "unknown", "revoked")]  # fmt: skip
 
 
@@ -65,54 +72,14 @@ def objects(service: Service) -> dict[str, Any]:
     }
 
 
-def trade_objects(service: Service) -> dict[str, Any]:
-    """A financing named to ``financier`` with an offer, a receivable free to finance, a
-    PvP settlement (supplier pays core at fx's quote) and an escrow (supplier to core)."""
-    service.mint("financier", 10**9)
-    service.mint("supplier", 10**9)
-    listed = service.call("operator", "POST", "/v1/currencies",
-                          json={"currency": "USD", "issuer": service.addresses["bank"]})  # fmt: skip
-    assert listed.status_code == 201, listed.text
-    service.mint("fx", 10**9, currency="USD")
-    asked = service.call("supplier", "POST", "/v1/financings",
-                         json={"receivable_id": service.active()["id"],
-                               "financier": service.addresses["financier"]}).json()  # fmt: skip
-    financing_id = asked["result"]["id"]
-    offered = service.call("financier", "POST", f"/v1/financings/{financing_id}/offers",
-                           json=OFFER_TERMS)  # fmt: skip
-    assert offered.status_code == 201, offered.text
-    quote = service.call("fx", "POST", "/v1/fx/quotes",
-                         json={"sell_currency": "CNY", "buy_currency": "USD",
-                               "rate": "138000000000000000", "liquidity": "1000000"}).json()  # fmt: skip
-    settled = service.call("supplier", "POST", "/v1/fx/settlements",
-                           json={"quote": quote["result"]["quote"], "sell_amount": "1000",
-                                 "payee": service.addresses["core"]})  # fmt: skip
-    assert settled.status_code == 201, settled.text
-    locked = service.call("supplier", "POST", "/v1/escrows",
-                          json={"currency": "CNY", "recipient": service.addresses["core"],
-                                "amount": "100", "hashlock": "0x" + "ab" * 32,
-                                "timeout": "2099-01-01T00:00:00Z"})  # fmt: skip
-    assert locked.status_code == 201, locked.text
-    return {
-        "financing_id": financing_id,
-        "offer_index": 0,
-        "financeable_id": service.active()["id"],
-        "currency": "CNY",
-        "root_id": asked["result"]["receivable_id"],
-        "leaf_id": asked["result"]["receivable_id"],
-        "uetr": settled.json()["result"]["uetr"],
-        "lock_id": locked.json()["result"]["lock_id"],
-    }
-
-
-OFFER_TERMS = {"advance_rate_bps": 9000, "discount_rate_bps": 500,
-               "expires_at": "2099-01-01T00:00:00Z"}  # fmt: skip
 #: A well-formed quote (never used: every refusal comes before it would be).
 FX_QUOTE = {"quote_id": "0x" + "ab" * 32, "sell_currency": "USD", "buy_currency": "CNY",
             "rate": "7100000000000000000", "issued_at": 1, "valid_until": 2}  # fmt: skip
 
 
 def request_for(operation: str, objects: dict[str, Any], service: Service) -> tuple[str, str, Any]:
+    """A well-formed request of ``operation`` on the module's real objects."""
+    assert operation in ROUTES, f"{operation} is in the permission table, not in the spec"
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
@@ -135,20 +102,77 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     return method, path, bodies.get(operation)
 
 
-@pytest.mark.parametrize(("operation", "role"), REFUSALS)
-def test_role_not_in_table_is_403_and_sends_nothing(
+#: Path values that name nothing: an allowed caller gets past the role gate, changes nothing.
+UNKNOWN = {
+    "receivable_id": "999999",
+    "financing_id": "999999",
+    "offer_index": "0",
+    "root_id": "999999",
+    "leaf_id": "999999",
+    "lock_id": "999999",
+    "transaction_id": "no-such-transaction",
+    "key_id": "0" * 16,
+    "address": "0x" + "0" * 39 + "1",
+    "document_hash": "0x" + "00" * 32,
+    "uetr": "00000000-0000-4000-8000-000000000000",
+    "currency": "XXX",
+    "tx_hash": "0x" + "00" * 32,
+}
+
+
+def probe_for(operation: str) -> tuple[str, str, dict[str, Any]]:
+    """``operation`` on objects that do not exist, with an empty body: a request the role
+    gate judges like any other, and that can change nothing once past it."""
+    method, path = ROUTES[operation]
+    for name, value in UNKNOWN.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no unknown value for a parameter of {path}"
+    body = SPEC["paths"][ROUTES[operation][1]][method.lower()].get("requestBody")
+    if body is None:
+        return method, path, {}
+    if "application/json" in body["content"]:
+        return method, path, {"json": {}}
+    return method, path, {"content": b"", "headers": {"Content-Type": "text/plain"}}
+
+
+def test_spec_and_permission_table_list_the_same_operations() -> None:
+    public = {path for path, ops in SPEC["paths"].items() for op in ops.values()
+              if not op.get("security")}  # fmt: skip
+
+    assert set(ROUTES) == set(PERMISSIONS)
+    assert public == PUBLIC_ROUTES
+
+
+def test_served_spec_is_the_one_generated(service: Service) -> None:
+    with service.http() as http:
+        assert http.get("/openapi.json").json() == SPEC
+
+
+@pytest.mark.parametrize(("operation", "role"), MATRIX)
+def test_every_operation_as_every_role_is_what_the_table_says(
     service: Service, objects: dict[str, Any], operation: str, role: Role
 ) -> None:
+    assert operation in ROUTES, f"{operation} is in the permission table, not in the spec"
+    assert operation in PERMISSIONS, f"{operation} is in the spec, not in the permission table"
     who = MEMBER[role]
-    method, path, body = request_for(operation, objects, service)
     address = service.operator_address if who == "operator" else service.addresses[who]
     nonce = service.client.get_transaction_count(address)
 
-    response = service.call(who, method, path, json=body)
+    if role not in PERMISSIONS[operation].roles:
+        method, path, body = request_for(operation, objects, service)
+        response = service.call(who, method, path, json=body)
 
-    assert response.status_code == 403, response.text
-    assert response.json()["error"] == "RoleNotAllowed"
-    assert service.client.get_transaction_count(address) == nonce
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "RoleNotAllowed"
+        assert service.client.get_transaction_count(address) == nonce
+    else:
+        method, path, request = probe_for(operation)
+        response = service.call(who, method, path, **request)
+
+        assert response.status_code != 401, response.text
+        assert response.status_code < 500, response.text
+        if response.status_code == 403:
+            assert response.json()["error"] != "RoleNotAllowed", response.text
 
 
 @pytest.mark.parametrize(("operation", "kind"), ANONYMOUS)
@@ -165,6 +189,7 @@ def test_missing_unknown_or_revoked_key_is_401(
     assert response.status_code == 401, response.text
 
 
+#: The cast member who is no party to the module's objects, for every ``party`` operation.
 NON_PARTY = {
     "receivables.show": "supplier2",
     "receivables.confirm": "supplier2",
@@ -205,7 +230,7 @@ NON_PARTY = {
 
 
 def test_every_party_operation_has_a_non_party_case() -> None:
-    party_operations = {op for op, rule in PERMISSIONS.items() if rule.party}
+    party_operations = {op for op in ROUTES if PERMISSIONS[op].party}
     uncovered = party_operations - set(NON_PARTY)
     # Only operations reserved to readers (a party to everything) need no case.
     assert all(PERMISSIONS[op].roles <= READERS for op in uncovered), uncovered

@@ -1,0 +1,151 @@
+"""Secrets never reach a log or an error body.
+
+This module's service logs everything, at DEBUG, from before it starts (uvicorn, the
+app, the indexer, the chain client, SQLAlchemy: the root logger). The tests drive
+onboarding, key issue, rotation and revocation, bad and revoked keys, refusals of
+every kind and custodial writes; then every captured log line and every response
+body is searched for every secret: each API key issued (the cast's, the operator's,
+the ones issued here), the keystore passphrase, and every private key the service
+holds (decrypted from its keystores here) or uses (the operator's). A key appears in
+exactly one answer: the one that issued it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from apikit import Service, make_lei, running_service
+from eth_account import Account
+from sqlalchemy import select
+
+from ledger_app.chain.keys import anvil_dev_account
+from ledger_app.db.api_tables import custodial_keys
+from ledger_app.db.engine import make_engine
+
+PASSPHRASE = "api-test-passphrase"  # apikit.running_service's
+
+
+@dataclass
+class Captured:
+    """The service, everything it logged, and every answer the tests received."""
+
+    service: Service
+    log: io.StringIO
+    bodies: list[str] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)  # keys issued while capturing
+
+    def call(self, key: str | None, method: str, path: str, **kwargs) -> httpx.Response:
+        """One request with ``key``; its body is kept for the search."""
+        with self.service.http(key=key) as http:
+            response = http.request(method, path, **kwargs)
+        self.bodies.append(response.text)
+        return response
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
+    """A service whose every log record, at DEBUG, lands in one buffer."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with running_service(tmp_path_factory.mktemp("secrets"), log_level="debug") as svc:
+            yield Captured(svc, buffer)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def onboarding(roles: list[str]) -> dict:
+    return {"lei": make_lei(), "jurisdiction": "CN", "roles": roles, "label": "secret keeper",
+            "kyc_expiry": (datetime.now(UTC) + timedelta(days=365)).isoformat()}  # fmt: skip
+
+
+def exercise(cap: Captured) -> None:
+    """Onboarding, keys issued, rotated and revoked, bad keys, refusals, custodial writes."""
+    svc, operator = cap.service, cap.service.operator_key
+    onboarded = cap.call(operator, "POST", "/v1/participants", json=onboarding(["CORE_ENTERPRISE"]))
+    assert onboarded.status_code == 201, onboarded.text
+    first = onboarded.json()["result"]["api_key"]
+    address = onboarded.json()["result"]["participant"]["address"]
+    issued = cap.call(operator, "POST", f"/v1/participants/{address}/api-keys",
+                      json={"label": "second"}).json()  # fmt: skip
+    rotated = cap.call(first["key"], "POST", f"/v1/api-keys/{first['id']}/rotate").json()
+    cap.issued += [first["key"], issued["key"], rotated["key"]]
+    assert cap.call(issued["key"], "DELETE", f"/v1/api-keys/{issued['id']}").status_code == 200
+
+    # A custodial write signed with the new participant's key, and one refused by the chain.
+    body = svc.registration()
+    assert cap.call(rotated["key"], "POST", "/v1/receivables", json=body).status_code == 201
+    assert cap.call(rotated["key"], "POST", "/v1/receivables", json=body).status_code == 409
+
+    # Keys revoked, rotated away, unknown, malformed, as bearer tokens, in the wrong header.
+    for bad in (first["key"], issued["key"], "lk_0123456789abcdef_" + "x" * 43, "nonsense"):
+        assert cap.call(bad, "GET", "/v1/participants/me").status_code == 401
+        with svc.http() as http:
+            answer = http.get("/v1/participants/me", headers={"Authorization": f"Bearer {bad}"})
+        cap.bodies.append(answer.text)
+        assert answer.status_code == 401
+    with svc.http() as http:
+        answer = http.get("/v1/participants/me", headers={"X-Api-Token": rotated["key"]})
+    cap.bodies.append(answer.text)
+    assert answer.status_code == 401
+
+    # Refusals: role, validation, unknown object, conflict, body too large, media type.
+    key = rotated["key"]
+    assert cap.call(key, "POST", "/v1/currencies", json={}).status_code == 403
+    assert cap.call(key, "POST", "/v1/receivables", json={"amount": key}).status_code == 422
+    assert cap.call(key, "GET", "/v1/receivables/999999").status_code == 404
+    too_big = b"x" * (svc.settings.request_max_bytes + 1)
+    assert cap.call(key, "POST", "/v1/receivables", content=too_big).status_code == 413
+    assert cap.call(key, "POST", "/v1/documents", content=key.encode(),
+                    headers={"Content-Type": "application/x-secret"}).status_code == 415  # fmt: skip
+    assert cap.call(operator, "DELETE", f"/v1/api-keys/{operator.split('_')[1]}").status_code == 403
+
+
+def secrets_of(cap: Captured) -> dict[str, str]:
+    """Name -> secret: API keys, the passphrase, private keys (hex, with and without 0x)."""
+    svc = cap.service
+    found = {f"api key of {name}": key for name, key in svc.keys.items()}
+    found["operator's api key"] = svc.operator_key
+    found |= {f"api key issued here #{n}": key for n, key in enumerate(cap.issued)}
+    found["keystore passphrase"] = PASSPHRASE
+    engine = make_engine(svc.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            stores = conn.execute(select(custodial_keys.c.account, custodial_keys.c.keystore)).all()
+    finally:
+        engine.dispose()
+    assert len(stores) >= len(svc.keys)
+    keys = {account: Account.decrypt(json.loads(store), PASSPHRASE) for account, store in stores}
+    keys["operator"] = anvil_dev_account(0).key
+    for owner, private in keys.items():
+        found[f"private key of {owner}"] = private.hex().removeprefix("0x")
+    return found
+
+
+def test_secrets_appear_in_no_log_line_and_no_error_body(captured: Captured) -> None:
+    exercise(captured)
+    log = captured.log.getvalue()
+    secrets = secrets_of(captured)
+
+    assert "ledger_app" in log  # the capture saw the service talk
+    assert "uvicorn" in log
+    assert [name for name, secret in secrets.items() if secret in log] == []
+    in_bodies = {name: sum(secret in body for body in captured.bodies)
+                 for name, secret in secrets.items()}  # fmt: skip
+    issued_here = {f"api key issued here #{n}" for n in range(len(captured.issued))}
+    assert {name for name, n in in_bodies.items() if n} == issued_here
+    assert all(in_bodies[name] == 1 for name in issued_here), in_bodies
