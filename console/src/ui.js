@@ -43,9 +43,9 @@ const ROLE_NAMES = {
 export const roleName = (role) => ROLE_NAMES[role] ?? role;
 
 /** "0x70997970…79C8 (supplier)", "you", with the full address on hover and for readers. */
-export function Address({ value }) {
+export function Address({ value, none = 'any' }) {
   const ledger = useLedger();
-  if (!value || /^0x0{40}$/i.test(value)) return html`<span class="muted">any</span>`;
+  if (!value || /^0x0{40}$/i.test(value)) return html`<span class="muted">${none}</span>`;
   if (value === 'masked') return html`<span class="muted">(masked)</span>`;
   const lower = value.toLowerCase();
   const short = `${value.slice(0, 8)}…${value.slice(-4)}`;

@@ -200,8 +200,8 @@ def test_bank_mints_and_a_burn_beyond_balance_shows_at_amount(
     console.fill("#mint-to", console_service.addresses["core2"])
     console.fill("#mint-amount", "1,000.50")
     console.click("Mint")
-    console.wait(lambda: console_service.balance("core2") == before + 100050, "the minted balance")
-    console.idle()
+    notice = console.wait_text("#bank-tokens .notice", "Minted CNY 1,000.50 to")
+    assert console_service.balance("core2") == before + 100050, notice
     console.fill("#burn-amount", "999999999999.00")
     console.click("Burn")
     message = console.text_of("#burn-amount-error")

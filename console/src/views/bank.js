@@ -4,13 +4,14 @@ import { get, write } from '../api.js';
 import { useLoad } from '../load.js';
 import { useState } from 'preact/hooks';
 import { html, useLedger, decimalsOf, explainer, Money, Section, Field, FormError, Progress, useAction } from '../ui.js';
-import { parseAmount } from '../money.js';
+import { parseAmount, formatMoney } from '../money.js';
 import { ApiError } from '../api.js';
 
 function TokenForm({ kind, currencies, onDone }) {
   const ledger = useLedger();
   // A burn beyond the bank's balance is refused by the token: that is about the amount.
   const [chosen, setCurrency] = useState(null);
+  const [done, setDone] = useState(null);
   const currency = chosen ?? currencies[0]?.currency;
   const action = useAction({ ERC20InsufficientBalance: 'amount' }, explainer(ledger, currency));
   const id = (name) => `${kind}-${name}`;
@@ -26,7 +27,10 @@ function TokenForm({ kind, currencies, onDone }) {
         throw new ApiError(0, { error: 'InvalidAmount', message: exc.message, args: { field: 'amount' } });
       }
       const body = kind === 'mint' ? { to: form.elements.to.value.trim(), amount } : { amount };
-      await write(`/v1/tokens/${currency}/${kind}`, body, progress);
+      setDone(null);
+      const outcome = await write(`/v1/tokens/${currency}/${kind}`, body, progress);
+      const shown = formatMoney(amount, currency, decimalsOf(ledger, currency));
+      setDone(`${kind === 'mint' ? `Minted ${shown} to ${body.to}` : `Burned ${shown}`} (block ${outcome.transaction?.block_number}).`);
       form.reset();
       onDone();
     });
@@ -39,6 +43,7 @@ function TokenForm({ kind, currencies, onDone }) {
     <button type="submit" disabled=${Boolean(action.busy)}>${kind === 'mint' ? 'Mint' : 'Burn'}</button>
     <${Progress} text=${action.busy} />
     <${FormError} error=${action.shownFields(['to', 'amount'])} />
+    ${done && !action.error && html`<p class="notice" role="status">${done}</p>`}
   </form>`;
 }
 

@@ -104,7 +104,7 @@ export function FinancierWorklist() {
         ${open.map((f) => html`<li>
           <p>Financing ${f.id}: <${Address} value=${f.supplier} /> asks to finance <${ReceivableLink} id=${f.receivable_id} />,${' '}
             <strong><${Money} amount=${f.face_amount} currency=${f.currency} /></strong> due <${DateTime} value=${f.due_date} />${' '}
-            (asked of <${Address} value=${f.financier} />; ${f.offer_count} offer(s) so far).</p>
+            (asked of <${Address} value=${f.financier} none="any financier" />; ${f.offer_count === 1 ? '1 offer' : `${f.offer_count} offers`} so far).</p>
           <details><summary>Make an offer on financing ${f.id}</summary><${OfferForm} financing=${f} onDone=${data.reload} /></details>
         </li>`)}</ul>`}
     <//>

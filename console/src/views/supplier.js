@@ -73,6 +73,6 @@ export function SupplierWorklist() {
     <${Section} id="supplier-requests" title="Your open financing requests" count=${requests.length}>
       ${requests.length === 0 ? html`<${Empty}>No open request.<//>` : html`<ul class="plain">
         ${requests.map((f) => html`<li>Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} />: <${Status} value=${f.status} />,
-          asked of <${Address} value=${f.financier} />, ${f.offer_count} offer(s).</li>`)}</ul>`}
+          asked of <${Address} value=${f.financier} none="any financier" />, ${f.offer_count === 1 ? '1 offer' : `${f.offer_count} offers`}.</li>`)}</ul>`}
     <//>`;
 }
