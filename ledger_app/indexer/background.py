@@ -14,11 +14,15 @@ import logging
 import threading
 import time
 
-from ledger_app.errors import ChainUnavailable
+from sqlalchemy.exc import OperationalError
+
+from ledger_app.errors import ChainError
 from ledger_app.indexer.lock import WriterLock
 from ledger_app.indexer.runner import Indexer
 
 log = logging.getLogger(__name__)
+
+MAX_RETRY_WAIT = 5.0  # seconds between steps while the node or the database fails
 
 
 class BackgroundIndexer:
@@ -59,9 +63,12 @@ class BackgroundIndexer:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.alive:
                     return None
-                self.wake()
-                # Bounded, so a thread that dies without notifying is noticed.
-                self._indexed.wait(min(left, 0.5))
+                # The writer woke the thread when its receipt came (the sender's
+                # on_mined): waking it again now would only run an idle step. Only a
+                # wait that runs long wakes it, with the block, and bounds the wait so
+                # a thread that dies without notifying is noticed.
+                if not self._indexed.wait(min(left, 0.05)):
+                    self.wake(block)
             return self.indexed_to
 
     def stop(self) -> None:
@@ -77,7 +84,18 @@ class BackgroundIndexer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        failures = 0  # steps failed in a row
         while not self._stop.is_set():
+            if failures:
+                try:
+                    self.lock.ensure()  # a database restart ends a PostgreSQL lock's session
+                except OperationalError:
+                    self._wake.wait(MAX_RETRY_WAIT)
+                    continue
+                except Exception as exc:  # IndexerLockedError: another writer took over
+                    log.exception("indexer stopped")
+                    self.error = exc
+                    return
             self._wake.clear()
             with self._indexed:
                 hint, self._hint = self._hint, -1
@@ -85,15 +103,23 @@ class BackgroundIndexer:
                 # The last head seen may be further than the hint (a backfill going on).
                 known = max(hint, self.indexer.tip) if hint > self.indexed_to else None
                 result = self.indexer.step(known_tip=known)
-            except ChainUnavailable as exc:
-                log.warning("indexer: node unavailable (%s)", exc)
-                self._wake.wait(self.poll_interval)
+            except (ChainError, OperationalError) as exc:
+                # The node or the database away or failing (an RPC error, a locked or
+                # unreachable database): nothing was committed; try again, more slowly
+                # while it lasts. Only IndexerError (reorg too deep, another writer, another
+                # chain) and bugs stop the thread.
+                failures += 1
+                log.warning("indexer: %s: %s; retrying", type(exc).__name__, exc)
+                self._wake.wait(min(self.poll_interval * 2 ** min(failures, 16), MAX_RETRY_WAIT))
                 continue
             except Exception as exc:
                 # ReorgTooDeepError and the like: stop loudly; /health reports it.
                 log.exception("indexer stopped")
                 self.error = exc
                 return
+            if failures:
+                log.warning("indexer: going again after %d failed steps", failures)
+                failures = 0
             with self._indexed:
                 # indexed_to comes from the committed checkpoint: a reorg may lower it.
                 self.indexed_to = result.indexed_to
