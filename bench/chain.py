@@ -28,11 +28,12 @@ from ledger_app import PROJECT_ROOT
 from ledger_app.chain.abi import encode_function_call
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
+from ledger_app.chain.keys import anvil_dev_account
 from ledger_app.chain.node import AnvilNode, find_anvil
 from ledger_app.indexer.rpc import RpcClient
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
-from ledger import DAY, MAX_UINT, Ledger
+from ledger import CAST, DAY, MAX_UINT, Ledger
 
 CACHE = PROJECT_ROOT / "bench" / ".cache"
 ARTIFACTS = PROJECT_ROOT / ".build" / "__local__.json"
@@ -219,6 +220,9 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
         node = start_anvil(work / "anvil", dump)
         ledger = Ledger(ChainClient(node.rpc_url, poll_interval=0.01), artifacts)
         ledger.addresses, ledger.kinds = meta["addresses"], meta["kinds"]
+        # The cast's keys are anvil's dev accounts, as deploy() chose them.
+        ledger.accounts = {name: anvil_dev_account(i) for name, (i, _, _) in CAST.items()}
+        ledger.accounts["operator"] = ledger.operator
         ledger.deployment_block = meta["deployment_block"]
         if ledger.head() != meta["head"]:
             raise RuntimeError(
