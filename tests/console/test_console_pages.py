@@ -207,3 +207,17 @@ def test_bank_mints_and_a_burn_beyond_balance_shows_at_amount(
     message = console.text_of("#burn-amount-error")
     assert message == "not enough CNY: the balance is CNY 0.00, this needs CNY 999,999,999,999.00"
     console.screenshot("13-bank-burn-refused")
+
+
+def test_confirm_by_self_signing_participant_says_it_must_sign(
+    console: Console, console_service: Service
+) -> None:
+    # bank2 keeps its own key: the service prepares the transaction, the console cannot sign.
+    receivable = console_service.register(creditor=console_service.addresses["bank2"])
+    console.sign_in(console_service.keys["bank2"])
+    task = console.find(f"#confirm-{receivable['id']}")
+    console.click("Confirm", task)
+    message = console.wait_text(f"#confirm-{receivable['id']} .form-error", "AwaitingSignature")
+    assert "signs its own transactions" in message
+    status = console_service.call("bank2", "GET", f"/v1/receivables/{receivable['id']}").json()
+    assert status["status"] == "PENDING"
