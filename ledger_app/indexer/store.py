@@ -274,6 +274,12 @@ class Store:
             }
             for ev, linked in zip(events, links, strict=True)
         ]
+        if self.engine.dialect.name == "postgresql":
+            # _new_events left out every stored event and the writer lock keeps other
+            # indexers away, so nothing can conflict: COPY, several times faster than
+            # one INSERT per row, in the batch's own transaction.
+            _copy(conn, schema.events, rows)
+            return
         stmt = self._insert(schema.events).on_conflict_do_nothing(
             index_elements=["chain_id", "tx_hash", "log_index"]
         )
@@ -384,6 +390,19 @@ class _RowWork:
             self.store._upsert(self.conn, table, [r for r in rows if r is not None])
         if self.undo:
             self.conn.execute(schema.undo_log.insert(), self.undo)
+
+
+def _copy(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
+    """COPY ``rows`` into ``table`` on the connection's own PostgreSQL transaction."""
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    driver = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _links(
