@@ -88,7 +88,7 @@ export async function write(path, body, onProgress = () => {}) {
   if (outcome?.status === 'awaiting_signature') {
     throw new ApiError(202, {
       error: 'AwaitingSignature',
-      message: 'This participant signs its own transactions: sign the unsigned transaction and POST it to /v1/transactions.',
+      message: `This participant signs its own transactions, which the console cannot do: sign the prepared transaction ${outcome.transaction?.id ?? ''} (GET /v1/transactions/${outcome.transaction?.id ?? '{id}'}) and send it to POST /v1/transactions/${outcome.transaction?.id ?? '{id}'}/submit.`,
     });
   }
   if (outcome?.status === 'indexing') {
