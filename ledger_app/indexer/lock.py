@@ -4,7 +4,8 @@ PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a
 connection held for the writer's lifetime; it is released when that
 connection ends, also when the process is killed. SQLite: an exclusive
 ``flock`` on a file next to the database, released by the kernel when the
-process ends. A second indexer gets IndexerLockedError at once.
+process ends. A second indexer gets IndexerLockedError at once. ``ensure`` takes
+a PostgreSQL lock again after the server restarted under its holder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import TracebackType
 from typing import IO, Self
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from ledger_app.indexer.errors import IndexerLockedError
 
@@ -70,6 +72,22 @@ class WriterLock:
         handle.flush()
         self._file = handle
         return self
+
+    def ensure(self) -> None:
+        """Hold the lock still, or again: a PostgreSQL restart ends the session that held
+        it. OperationalError while the database is away; IndexerLockedError if another
+        indexer took the lock meanwhile."""
+        if self.engine.dialect.name != "postgresql":
+            return  # SQLite: the flock lives as long as this process
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return
+            except OperationalError:
+                self._conn.close()  # the session (and the advisory lock with it) is gone
+                self._conn = None
+        self.acquire()
 
     def release(self) -> None:
         """Let the next writer in."""
