@@ -381,6 +381,13 @@ class ChainClient:
             yield
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ChainUnavailable(f"{action}: no answer from {self.rpc_url} ({exc})") from exc
+        except requests.HTTPError as exc:
+            # 429 and 5xx: the node (or a proxy in front of it) is overloaded or failing,
+            # and may or may not have acted on the request; any other status is an error.
+            status = exc.response.status_code if exc.response is not None else 0
+            if status == 429 or status >= 500:
+                raise ChainUnavailable(f"{action}: HTTP {status} from {self.rpc_url}") from exc
+            raise RPCError(f"{action}: HTTP {status} from {self.rpc_url}") from exc
         except ContractLogicError as exc:
             data = _revert_bytes(exc.data)
             name, args = decode_revert(data, abis)

@@ -14,6 +14,9 @@ nonce, are sent again; if it is still pending, the worker keeps waiting up to
 that way is not forgotten: the sender's next job first waits for it again
 (re-sending it if dropped) and fails with ChainTimeout while it is unresolved,
 so nothing is sent on top of an unmined nonce and nothing is lost silently.
+A node that does not answer while a transaction is out (a failed broadcast, a
+receipt poll) does not fail the write: the transaction may be mined, so it is
+waited for the same way, and a client retrying the write cannot send it twice.
 
 Reverts found by gas estimation raise TransactionReverted before anything is
 sent; a mined transaction that reverted is replayed to decode its error.
@@ -21,6 +24,7 @@ sent; a mined transaction that reverted is replayed to decode its error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -36,7 +40,7 @@ from eth_utils import keccak, to_checksum_address
 from ledger_app.chain.abi import ABI
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
-from ledger_app.errors import ChainTimeout, RPCError, TransactionLost
+from ledger_app.errors import ChainTimeout, ChainUnavailable, RPCError, TransactionLost
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +202,11 @@ class _Worker(threading.Thread):
         transaction_hash = _hash_of(raw)
         try:
             self.client.send_raw_transaction(raw, call.abis)
+        except ChainUnavailable as exc:
+            # No answer (refused, reset, timed out, 429/5xx) says nothing of whether the
+            # node took it: wait for it as sent. Re-sent if the node does not know it
+            # (_resend_if_dropped), never built again, so it is mined at most once.
+            log.warning("transaction %s: %s; waiting for it as sent", transaction_hash, exc)
         except RPCError as exc:
             # Sent before (a re-send after a lost answer): wait for it like any other.
             if "already known" not in str(exc).lower():
@@ -211,7 +220,14 @@ class _Worker(threading.Thread):
         # then back off to poll_interval so a slow chain is not hammered.
         pause = min(0.001, self.owner.poll_interval)
         while True:
-            receipt = self.client.receipt_if_mined(in_flight.transaction_hash)
+            try:
+                receipt = self.client.receipt_if_mined(in_flight.transaction_hash)
+            except (ChainUnavailable, RPCError) as exc:
+                # The node is away or failing: the transaction may still be mined. Keep
+                # asking until receipt_timeout rather than fail a write that may succeed
+                # (a client retrying it would then send it twice).
+                log.warning("transaction %s: no receipt yet (%s)", in_flight.transaction_hash, exc)
+                receipt = None
             if receipt is not None:
                 return receipt
             now = time.monotonic()
@@ -225,7 +241,8 @@ class _Worker(threading.Thread):
                 )
             if now - checked_at >= self.owner.stuck_after:
                 checked_at = now
-                self._resend_if_dropped(in_flight)
+                with contextlib.suppress(ChainUnavailable):  # asked again at the next check
+                    self._resend_if_dropped(in_flight)
             time.sleep(pause)
             pause = min(pause * 2, self.owner.poll_interval)
 
