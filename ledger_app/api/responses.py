@@ -6,16 +6,17 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from fastapi import Response
+from sqlalchemy.exc import OperationalError
 
 from ledger_app.api.index_state import BLOCK_HEADER
 from ledger_app.api.schemas import TransactionInfo, WriteResponse
-from ledger_app.api.services.writes import AWAITING_SIGNATURE, DONE, WriteOutcome
+from ledger_app.api.services.writes import AWAITING_SIGNATURE, DONE, INDEXING, WriteOutcome
 
 T = TypeVar("T")
 
 _MESSAGES = {
     DONE: "mined and indexed",
-    "indexing": "mined; the index has not reached its block yet: read again shortly",
+    INDEXING: "mined; the index has not reached its block yet: read again shortly",
     AWAITING_SIGNATURE: (
         "sign unsigned_transaction with your key and POST it as raw_transaction to "
         "/v1/transactions/{id}/submit"
@@ -33,16 +34,23 @@ def write_response(
     """200 (201 when ``created``) with ``render(outcome)`` once indexed; 202 otherwise."""
     if outcome.indexed_block is not None:
         response.headers[BLOCK_HEADER] = str(outcome.indexed_block)
-    done = outcome.state == DONE
-    response.status_code = (201 if created else 200) if done else 202
+    state, result = outcome.state, None
+    if state == DONE and render is not None:
+        try:
+            result = render(outcome)
+        except OperationalError:
+            # Mined, but the database cannot be read just now: answered as not yet indexed
+            # (202), never as an error that would have the client send the write again.
+            state = INDEXING
+    response.status_code = (201 if created else 200) if state == DONE else 202
     return WriteResponse[T](
-        status=outcome.state,
+        status=state,
         transaction=TransactionInfo(
             id=outcome.transaction_id,
             hash=outcome.transaction_hash,
             block_number=outcome.block_number,
         ),
-        result=render(outcome) if done and render is not None else None,
+        result=result,
         unsigned_transaction=outcome.unsigned,
-        message=_MESSAGES[outcome.state].replace("{id}", outcome.transaction_id),
+        message=_MESSAGES[state].replace("{id}", outcome.transaction_id),
     )

@@ -21,6 +21,7 @@ REVERTED (mined and failed), REFUSED (refused before sending) or FAILED.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
@@ -45,6 +47,8 @@ from ledger_app.errors import (
     TransactionReverted,
 )
 from ledger_app.indexer.decode import DecodedEvent, UnknownEventError
+
+log = logging.getLogger(__name__)
 
 DONE, INDEXING, AWAITING_SIGNATURE = "done", "indexing", "awaiting_signature"
 
@@ -198,9 +202,17 @@ class Writer:
         except ChainError as exc:
             self._update(transaction_id, status="FAILED", error=str(exc))
             raise
-        self._update(transaction_id, status="MINED", tx_hash=receipt.transaction_hash,
-                     block_number=receipt.block_number)  # fmt: skip
-        indexed = self.runtime.wait_indexed(receipt.block_number, settings.write_index_wait)
+        # Mined: the write happened, whatever the database says next. Failing it now (the
+        # database locked or away) would have the client send it again: a second mint.
+        try:
+            self._update(transaction_id, status="MINED", tx_hash=receipt.transaction_hash,
+                         block_number=receipt.block_number)  # fmt: skip
+        except OperationalError as exc:
+            log.warning("transaction %s mined; its row not updated: %s", transaction_id, exc)
+        try:
+            indexed = self.runtime.wait_indexed(receipt.block_number, settings.write_index_wait)
+        except OperationalError:
+            indexed = None  # answered as "indexing": read again shortly
         return WriteOutcome(
             state=DONE if indexed is not None else INDEXING,
             transaction_id=transaction_id,
