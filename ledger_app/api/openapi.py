@@ -12,7 +12,9 @@ permission table (ledger_app/api/permissions.py) and the way errors become statu
   404 where a path names an object or the caller must be a party, 409 and 413 on
   every write method (idempotency conflicts, body limit), 422 (validation), 503
   (node or database down), and on ledger writes 202 (indexing or awaiting a
-  signature, the same body as the success), 404, 409, 502 and 504 (the chain).
+  signature, the same body as the success), 404, 409, 502 and 504 (the chain);
+- links from each operation that creates an object to the one that shows it, so that a
+  client (or a stateful fuzzer) can follow a created id to the object.
 """
 
 from __future__ import annotations
@@ -51,6 +53,15 @@ _DESCRIPTIONS = {
     504: "The transaction was not mined in time",
 }
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+#: operation that creates -> (operation that shows, its parameter, where the answer has it).
+LINKS = {
+    "participants.onboard": ("participants.show", "address", "/result/participant/address"),
+    "documents.upload": ("documents.show", "document_hash", "/document_hash"),
+    "receivables.register": ("receivables.show", "receivable_id", "/result/id"),
+    "financing.request": ("financing.show", "financing_id", "/result/id"),
+    "fx.settle": ("fx.show_settlement", "uetr", "/result/uetr"),
+    "escrows.lock": ("escrows.show", "lock_id", "/result/lock_id"),
+}
 
 
 def error_statuses(operation_id: str, method: str, path: str) -> set[int]:
@@ -97,6 +108,15 @@ def complete(schema: dict[str, Any]) -> None:
                 responses["202"] = {
                     "description": "Accepted: indexing, or awaiting the caller's signature",
                     "content": success.get("content", {}),
+                }
+            if operation_id in LINKS:
+                target, parameter, pointer = LINKS[operation_id]
+                created = next(v for k, v in responses.items() if k.startswith("2"))
+                created["links"] = {
+                    target: {
+                        "operationId": target,
+                        "parameters": {parameter: f"$response.body#{pointer}"},
+                    }
                 }
             for status in sorted(error_statuses(operation_id, method, path)):
                 responses[str(status)] = {

@@ -98,6 +98,7 @@ class FuzzRun:
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    transitions: int = 0  # links the stateful phase followed between operations
 
 
 def fuzz(service: Service, key: str, operations: set[str], phases: set[str], run: FuzzRun) -> None:
@@ -124,6 +125,8 @@ def fuzz(service: Service, key: str, operations: set[str], phases: set[str], run
     schema = schemathesis.openapi.from_url(f"{service.base_url}/openapi.json", config=config)
     schema = schema.include(operation_id=sorted(operations))
     for event in from_schema(schema).execute():
+        if isinstance(event, events.PhaseStarted) and event.payload is not None:
+            run.transitions += event.payload.transitions_selected
         if isinstance(event, events.ScenarioFinished):
             run.cases[event.phase.value] += len(event.recorder.cases)
             for interaction in event.recorder.interactions.values():
@@ -196,7 +199,7 @@ def test_fuzzing_as_each_role_finds_no_failure(
     fuzz(service, key, mine & KEY_OPERATIONS, {"examples", "fuzzing"}, run)
     fuzz(service, key, owned & KEY_OPERATIONS, {"coverage"}, run)
 
-    print(f"\n{member}: {len(mine)} operations, cases {dict(run.cases)}, "
+    print(f"\n{member}: {len(mine)} operations, {run.transitions} links, cases {dict(run.cases)}, "
           f"statuses {dict(sorted(run.statuses.items()))}")  # fmt: skip
     assert not run.errors, "\n".join(run.errors)
     assert not run.failures, "\n".join(run.failures)
