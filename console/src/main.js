@@ -35,6 +35,7 @@ function SignIn({ onSignedIn, notice }) {
     }
   };
   return html`<main id="main" class="signin">
+    <p class="product">Supply-chain finance ledger · console</p>
     <h1>Sign in</h1>
     <p>Use your participant's API key. It stays in this browser tab only and is forgotten when you sign out or close the tab.</p>
     ${notice && html`<p class="notice" role="status">${notice}</p>`}

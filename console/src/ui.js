@@ -77,7 +77,7 @@ export function Field({ id, label, hint, error, children, ...input }) {
       'aria-describedby': described || undefined,
     })}
     ${hint && html`<small id=${`${id}-hint`} class="hint">${hint}</small>`}
-    ${error && html`<p id=${`${id}-error`} class="field-error" data-field-error=${id}>${error}</p>`}
+    ${error && html`<p id=${`${id}-error`} class="field-error" role="alert" data-field-error=${id}>${error}</p>`}
   </div>`;
 }
 
