@@ -221,3 +221,15 @@ def test_confirm_by_self_signing_participant_says_it_must_sign(
     assert "signs its own transactions" in message
     status = console_service.call("bank2", "GET", f"/v1/receivables/{receivable['id']}").json()
     assert status["status"] == "PENDING"
+
+
+def test_console_loads_only_from_service_origin(console: Console, console_service: Service) -> None:
+    # No CDN, fonts or anything else from another origin: the console works offline.
+    console.sign_in(console_service.keys["auditor"])
+    console.find("#reader-receivables")
+    console.idle()
+    loaded = console.driver.execute_script(
+        "return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]"
+    )
+    assert len(loaded) > 3
+    assert all(url.startswith(f"{console_service.base_url}/") for url in loaded), loaded
