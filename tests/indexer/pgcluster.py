@@ -90,15 +90,7 @@ class PostgresCluster:
                 "initdb", "-D", str(cluster.data), "-U", "postgres", "--auth=trust",
                 "--encoding=UTF8", "--locale=C", "--no-sync",
             )  # fmt: skip
-            options = (
-                f"-p {cluster.port} -c listen_addresses=127.0.0.1 "
-                f"-c unix_socket_directories={directory} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-            )
-            cluster._run(
-                "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.log), "-o", options,
-                "-w", "-t", "60", "start",
-            )  # fmt: skip
+            cluster.start_server()
         except BaseException:
             cluster._remove()
             raise
@@ -124,6 +116,22 @@ class PostgresCluster:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def start_server(self) -> None:
+        """Start the server of the initialised cluster (again)."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.directory} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
+            "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: every session is ended), keeping the cluster."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         """Stop the server (immediate: it is deleted next, so no checkpoint) and delete it."""
