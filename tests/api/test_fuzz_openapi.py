@@ -119,7 +119,12 @@ def fuzz(service: Service, key: str, operations: set[str], phases: set[str], run
             },
             "generation": {"max-examples": EXAMPLES, "no-shrink": True},
             "phases": {name: {"enabled": name in phases} for name in PHASES},
-            "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+            "suppress-health-check": [
+                "too_slow",
+                "filter_too_much",
+                "data_too_large",
+                "large_base_example",
+            ],
         }
     )
     schema = schemathesis.openapi.from_url(f"{service.base_url}/openapi.json", config=config)
