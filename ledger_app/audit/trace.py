@@ -90,10 +90,9 @@ def build_trace(
     if row is None:
         raise ReceivableNotIndexed(receivable_id)
     root_id = int(row.root_id)
-    nodes = [
-        dict(n)
-        for n in conn.execute(select(r).where(r.c.root_id == root_id).order_by(r.c.id)).mappings()
-    ]
+    result = conn.execute(select(r).where(r.c.root_id == root_id).order_by(r.c.id))
+    columns = list(result.keys())  # once, not per row: a tree may have thousands of nodes
+    nodes = [dict(zip(columns, n, strict=True)) for n in result]
     root = next(n for n in nodes if n["id"] == root_id)
     currency = root["currency"]
     tokens = _token_currencies(conn)
@@ -119,7 +118,7 @@ def build_trace(
         "root_id": root_id,
         "as_of_block": _checkpoint(conn, chain_id),
         "registry": _registry_address(steps),
-        "receivables": [_node(n, nodes) for n in nodes],
+        "receivables": _nodes(nodes),
         "steps": steps,
     }
 
@@ -289,8 +288,19 @@ def _registry_address(steps: list[dict[str, Any]]) -> str | None:
     return next((s["contract"] for s in steps if s["contract_kind"] == "ReceivableRegistry"), None)
 
 
-def _node(row: Mapping[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
+def _nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Parents and children looked up in maps built once: a tree of a thousand nodes
+    # would otherwise scan every node for every node.
     by_id = {n["id"]: n for n in nodes}
+    children: dict[int, list[int]] = {}
+    for n in nodes:
+        children.setdefault(n["parent_id"], []).append(n["id"])
+    return [_node(n, by_id, children.get(n["id"], [])) for n in nodes]
+
+
+def _node(
+    row: Mapping[str, Any], by_id: Mapping[int, Mapping[str, Any]], children: list[int]
+) -> dict[str, Any]:
     tier, parent = 0, row["parent_id"]
     while parent:
         tier += 1
@@ -300,7 +310,7 @@ def _node(row: Mapping[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]
         "parent_id": row["parent_id"],
         "root_id": row["root_id"],
         "tier": tier,
-        "children": [n["id"] for n in nodes if n["parent_id"] == row["id"]],
+        "children": children,
         "debtor": row["debtor"],
         "creditor": row["creditor"],
         "holder": row["holder"],
