@@ -73,19 +73,41 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
     artifacts = Artifacts.load(ARTIFACTS)
     chain = generate(work / "chain", cfg["events"], artifacts, log=log)
     try:
+        cluster = PostgresCluster.start()
+    except PostgresUnavailable as exc:
+        cluster = None
+        notes.append(f"indexer_backfill_postgres not run: {str(exc).splitlines()[0]}")
+        log(notes[-1])
+    try:
         groups, fanout = cfg["tree"]
         root = add_tree(chain, groups, fanout)  # on top of the history: the trace's tree
-        limit, events = indexer_bench.raw_limit(chain, cfg["repeats"])
-        log(f"indexer limit: {events:,} events, getLogs+decode {limit:,.0f} events/s")
         half = indexer_bench.backfill(chain, f"sqlite:///{work}/half.db", chain.mid_block)
-        sqlite = indexer_bench.backfill(chain, f"sqlite:///{work}/full.db", chain.head)
-        rate = sqlite["events"] / sqlite["seconds"]
-        log(f"sqlite: {sqlite['events']:,} events in {sqlite['seconds']:.1f} s, "
-            f"RSS {half['peak_rss_mb']:.0f} MB at {half['events']:,}, {sqlite['peak_rss_mb']:.0f} MB")  # fmt: skip
-        results.append(entry("indexer_backfill_sqlite", rate, "events/s", limit, ">= 0.5"))
+        # The limit and each backfill alternate round by round, so a burst of load from
+        # other work on the machine falls on both; figures and limit are medians.
+        limits, sqlite_rates, pg_rates, sqlite, events = [], [], [], {}, 0
+        for i in range(cfg["repeats"]):
+            limit, events = indexer_bench.raw_limit(chain, 1)
+            limits.append(limit)
+            sqlite = indexer_bench.backfill(chain, f"sqlite:///{work}/full{i}.db", chain.head)
+            sqlite_rates.append(sqlite["events"] / sqlite["seconds"])
+            if cluster is not None:
+                pg = indexer_bench.backfill(chain, cluster.create_database(), chain.head)
+                pg_rates.append(pg["events"] / pg["seconds"])
+            log(f"indexer round {i + 1}: limit {limit:,.0f}/s, sqlite {sqlite_rates[-1]:,.0f}/s"
+                + (f", postgres {pg_rates[-1]:,.0f}/s" if pg_rates else ""))  # fmt: skip
+        limit = statistics.median(limits)
+        results.append(entry("indexer_backfill_sqlite", statistics.median(sqlite_rates),
+                             "events/s", limit, ">= 0.5"))  # fmt: skip
+        if pg_rates:
+            results.append(entry("indexer_backfill_postgres", statistics.median(pg_rates),
+                                 "events/s", limit, ">= 0.5"))  # fmt: skip
         results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
                              "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
-        traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full.db", chain, root,
+        notes.append(f"indexer: {cfg['repeats']} rounds, each getLogs+decode over the chain "
+                     f"then a backfill into a fresh SQLite and PostgreSQL database; limit "
+                     f"{[round(x) for x in limits]}, sqlite {[round(x) for x in sqlite_rates]}, "
+                     f"postgres {[round(x) for x in pg_rates]} events/s")  # fmt: skip
+        traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
                                                       cfg["queries"])  # fmt: skip
         p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
         log(
@@ -98,20 +120,9 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
         notes.append(f"indexer chain: {events:,} events, {chain.head:,} blocks, "
                      f"{chain.transactions:,} transactions; RSS at {half['events']:,} events "
                      f"{half['peak_rss_mb']:.0f} MB vs {sqlite['events']:,} events")  # fmt: skip
-        try:
-            cluster = PostgresCluster.start()
-        except PostgresUnavailable as exc:
-            notes.append(f"indexer_backfill_postgres not run: {str(exc).splitlines()[0]}")
-            log(notes[-1])
-            return
-        try:
-            pg = indexer_bench.backfill(chain, cluster.create_database(), chain.head)
-            rate = pg["events"] / pg["seconds"]
-            log(f"postgres: {pg['events']:,} events in {pg['seconds']:.1f} s")
-            results.append(entry("indexer_backfill_postgres", rate, "events/s", limit, ">= 0.5"))
-        finally:
-            cluster.stop()
     finally:
+        if cluster is not None:
+            cluster.stop()
         chain.node.stop()
 
 

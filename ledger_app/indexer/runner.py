@@ -86,6 +86,11 @@ class Indexer:
         self.ceiling = self.config.max_range  # largest span the node has not refused
         for address, kind in self.contracts.items():
             decoder.follow(address, kind)
+        self._listing_topics = {
+            topic
+            for topic, name in decoder.topics_of("ParticipantRegistry").items()
+            if name == "SettlementTokenListed"
+        }
         self.tokens: dict[str, int] = {}
         self._reload_tokens()
         self.tip = -1
@@ -184,7 +189,10 @@ class Indexer:
         seen = {entry["address"].lower() for entry in logs}
         new_tokens: dict[str, int] = {}
         for entry in logs:
-            if entry["address"].lower() not in self.contracts:
+            # Only a listing needs decoding here; the step decodes every log once after.
+            if entry["address"].lower() not in self.contracts or not entry["topics"]:
+                continue
+            if entry["topics"][0] not in self._listing_topics:
                 continue
             event = self.decoder.decode(entry)
             if event.kind == "ParticipantRegistry" and event.name == "SettlementTokenListed":
