@@ -34,8 +34,8 @@ from pgcluster import PostgresCluster, PostgresUnavailable
 MODES = {  # events indexed, API writes, tree shape (groups x fanout), query samples
     "full": {"events": 100_000, "single": 60, "batch_rows": 1000, "batch_repeats": 3,
              "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True, "repeats": 3},
-    "quick": {"events": 12_000, "single": 20, "batch_rows": 300, "batch_repeats": 2,
-              "w2r": 40, "tree": (10, 10), "queries": 40, "clearing": True, "repeats": 3},
+    "quick": {"events": 12_000, "single": 30, "batch_rows": 300, "batch_repeats": 3,
+              "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3},
     "smoke": {"events": 800, "single": 3, "batch_rows": 20, "batch_repeats": 1,
               "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1},
 }  # fmt: skip
