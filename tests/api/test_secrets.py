@@ -141,8 +141,9 @@ def test_secrets_appear_in_no_log_line_and_no_error_body(captured: Captured) -> 
     log = captured.log.getvalue()
     secrets = secrets_of(captured)
 
-    assert "ledger_app" in log  # the capture saw the service talk
+    assert "ledger_app" in log  # the capture saw the service talk, at DEBUG too
     assert "uvicorn" in log
+    assert " DEBUG " in log
     assert [name for name, secret in secrets.items() if secret in log] == []
     in_bodies = {name: sum(secret in body for body in captured.bodies)
                  for name, secret in secrets.items()}  # fmt: skip
