@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from service_stack import Stack, running_stack
-from workload import Recorder, Writers, verify_writes
+from workload import Recorder, Writers, report, verify_writes
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +71,13 @@ def test_indexer_killed_during_backfill_and_at_head_loses_and_duplicates_nothing
     with Writers(stack, recorder, run="head") as writers:
         for _ in range(HEAD_KILLS):
             indexer.start()
-            time.sleep(rng.uniform(1.0, 4.0))  # booting, catching up, or following the head
+            time.sleep(rng.uniform(0.5, 2.5))  # booting, catching up, or following the head
             indexer.kill()
         indexer.start()
         writers.wait_accepted(4)
     verdict = verify_writes(stack, recorder.snapshot())
-    stack.notes.append(f"kills: {backfill_kills} in backfill, {HEAD_KILLS} at the head")
+    report("indexer-kill", verdict, recorder.snapshot(), backfill_kills=backfill_kills,
+           head_kills=HEAD_KILLS, partial_checkpoints=len(set(partial)))  # fmt: skip
 
     assert writers.errors == []
     assert len(set(partial)) >= BACKFILL_KILLS - 2, f"kills not mid-backfill: {partial}"
