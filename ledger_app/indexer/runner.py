@@ -11,8 +11,9 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
-Ranges adapt: halved when the node refuses a query as too large, doubled
-(up to ``max_range``) after a success. Transient RPC failures are retried by
+Ranges adapt: halved when the node refuses a query as too large or answers
+with more than ``max_batch_logs`` logs (memory stays flat), doubled (up to
+``max_range``) after a success with room to spare. Transient RPC failures are retried by
 the RPC client with backoff; if it gives up, the loop waits a poll interval
 and tries again, so a node that goes away and comes back is survived.
 """
@@ -44,6 +45,9 @@ class IndexerConfig:
     poll_interval: float = 1.0  # seconds between polls once caught up
     initial_range: int = 2_000  # blocks per eth_getLogs to begin with
     max_range: int = 50_000
+    # Logs per batch: a denser range is split before anything is decoded, so that a
+    # batch's memory stays flat however many events the chain packs into its blocks.
+    max_batch_logs: int = 5_000
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ class Indexer:
             self.range = max(1, (end - start + 1) // 2)
             log.info("range too large for the node; now %d blocks", self.range)
             return self._result(tip, 0, caught_up=False)
+        if len(logs) > self.config.max_batch_logs and end > start:
+            self.range = max(1, (end - start + 1) // 2)
+            return self._result(tip, 0, caught_up=False)
         numbers = sorted({start, end} | {int(entry["blockNumber"], 16) for entry in logs})
         headers = self.rpc.headers(numbers)
         if any(h is None for h in headers.values()):
@@ -176,7 +183,8 @@ class Indexer:
         for event in events:
             if event.name == "SettlementTokenListed" and event.kind == "ParticipantRegistry":
                 self.tokens.setdefault(event.args["token"], event.block_number)
-        self.range = min(self.config.max_range, self.ceiling, self.range * 2)
+        if len(logs) * 2 <= self.config.max_batch_logs:  # room to double the span
+            self.range = min(self.config.max_range, self.ceiling, self.range * 2)
         return StepResult(indexed_to=end, tip=tip, events=stored, caught_up=end >= target)
 
     # --- internals ------------------------------------------------------------------
