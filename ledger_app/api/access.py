@@ -17,8 +17,10 @@ from typing import Any
 
 import anyio
 from sqlalchemy import Engine, insert
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_app.api.errors import database_unavailable
 from ledger_app.api.identity import Caller, authenticate
 from ledger_app.api.metrics import Metrics
 from ledger_app.db.api_tables import access_log
@@ -54,7 +56,13 @@ class AccessMiddleware:
         key = presented_key(scope)
         caller: Caller | None = None
         if key is not None:
-            caller = await anyio.to_thread.run_sync(authenticate, engine, key)
+            try:
+                caller = await anyio.to_thread.run_sync(authenticate, engine, key)
+            except OperationalError:
+                # The database is locked or away: no caller can be known; a clear 503
+                # (try again) rather than an unhandled 500.
+                await database_unavailable()(scope, receive, send)
+                return
         state: dict[str, Any] = scope.setdefault("state", {})
         state["caller"] = caller
         state["key_presented"] = key is not None

@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -272,8 +273,26 @@ def _jsonable(value: Any, *, small_ints: bool = False) -> Any:
     return value
 
 
+def database_unavailable() -> JSONResponse:
+    """503 for a database that is locked or unreachable (SQLAlchemy's OperationalError):
+    nothing of the request was done, so the caller may simply try again. The driver's
+    message is not passed on: it can carry the database's address and SQL."""
+    return JSONResponse(
+        status_code=503,
+        content={
+            "error": "DatabaseUnavailable",
+            "args": {},
+            "message": "the database is unavailable (locked or unreachable); try again shortly",
+        },
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every LedgerError and every validation failure as described above."""
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, _error: OperationalError) -> JSONResponse:
+        return database_unavailable()
 
     @app.exception_handler(LedgerError)
     async def _ledger_error(request: Request, error: LedgerError) -> JSONResponse:

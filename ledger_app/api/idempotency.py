@@ -14,6 +14,8 @@ caller:
   409 ``IdempotencyKeyInProgress`` (try again).
 
 A 5xx answer is not kept (the row is removed), so the request can be retried.
+Recording the answer is retried while the database is locked or away, so that a
+short outage does not leave the key "in progress" for good.
 """
 
 from __future__ import annotations
@@ -21,21 +23,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_app.api.errors import database_unavailable
 from ledger_app.api.identity import Caller
 from ledger_app.db.api_tables import idempotency_records
 
 HEADER = b"idempotency-key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255
+SETTLE_PATIENCE = 60.0  # seconds the answer's row is retried while the database is away
 #: Response headers kept with the answer and replayed.
 KEPT_HEADERS = frozenset({b"content-type", b"x-ledger-block", b"location"})
 
@@ -70,13 +75,19 @@ class IdempotencyMiddleware:
         engine: Engine = scope["app"].state.engine
         lock = self._locks[(caller.key, idempotency_key)]
         async with lock:
-            stored = await anyio.to_thread.run_sync(_find, engine, caller.key, idempotency_key)
+            try:
+                stored = await anyio.to_thread.run_sync(_find, engine, caller.key, idempotency_key)
+                if stored is None:
+                    claimed = await anyio.to_thread.run_sync(
+                        _claim, engine, caller.key, idempotency_key, fingerprint
+                    )
+            except OperationalError:
+                # Nothing ran: the caller tries again once the database is back.
+                await database_unavailable()(scope, receive, send)
+                return
             if stored is not None:
                 await _replay_or_refuse(send, stored, fingerprint)
                 return
-            claimed = await anyio.to_thread.run_sync(
-                _claim, engine, caller.key, idempotency_key, fingerprint
-            )
             if not claimed:
                 await _answer(
                     send,
@@ -93,7 +104,7 @@ class IdempotencyMiddleware:
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(
-                        _settle, engine, caller.key, idempotency_key, response
+                        _settle_patiently, engine, caller.key, idempotency_key, response
                     )
 
 
@@ -230,6 +241,22 @@ def _claim(engine: Engine, participant: str, key: str, fingerprint: str) -> bool
     except IntegrityError:
         return False
     return True
+
+
+def _settle_patiently(engine: Engine, participant: str, key: str, response: _Captured) -> None:
+    """``_settle``, retried while the database is locked or away (up to SETTLE_PATIENCE s):
+    a RUNNING row left behind would answer 409 in progress to every retry, for good."""
+    deadline = time.monotonic() + SETTLE_PATIENCE
+    pause = 0.2
+    while True:
+        try:
+            _settle(engine, participant, key, response)
+            return
+        except OperationalError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> None:
