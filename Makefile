@@ -14,7 +14,7 @@
 #   make bench-quick  the same at CI size (a few minutes)
 #   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
-#                 (LEDGER_FUZZ_EXAMPLES to change it; `make test` runs 2)
+#                 (LEDGER_API_FUZZ_EXAMPLES to change it; `make test` runs 2)
 #   make fuzz     the contract property suites at length: 2,000 random operation sequences
 #                 (receivables 600, financing 600, settlement 400, whole ledger 400 x 30
 #                 steps), every invariant checked after each step; 2.5-4 hours on 2 cores
@@ -151,7 +151,7 @@ soak: setup
 
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup
-	LEDGER_FUZZ_EXAMPLES=$${LEDGER_FUZZ_EXAMPLES:-50} pytest -p no:ape_test tests/api/test_fuzz_openapi.py -s
+	LEDGER_API_FUZZ_EXAMPLES=$${LEDGER_API_FUZZ_EXAMPLES:-50} pytest -p no:ape_test tests/api/test_fuzz_openapi.py -s
 
 # The contract property suites of `make test` at length (issue 10). Each suite reads its
 # own counts; the figures above are the sequences each runs here.

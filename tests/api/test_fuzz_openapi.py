@@ -20,7 +20,7 @@ address checksum, a date in the future, a participant not onboarded: refusals th
 name the field); ``schema_valid_input_is_not_malformed`` then fails any schema-valid
 request that the request validation refuses for a rule the schema could have stated.
 
-``LEDGER_FUZZ_EXAMPLES`` sets the examples per operation (``make fuzz-api``: many).
+``LEDGER_API_FUZZ_EXAMPLES`` sets the examples per operation (``make fuzz-api``: many).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from ledger_app.api.auth import issue_key
 from ledger_app.api.permissions import PERMISSIONS, Role
 from ledger_app.db.engine import make_engine
 
-EXAMPLES = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "2"))
+EXAMPLES = int(os.environ.get("LEDGER_API_FUZZ_EXAMPLES", "2"))
 SEED = int(os.environ.get("LEDGER_FUZZ_SEED", "20261203"))
 #: Cast member of each role, in the order they fuzz.
 MEMBERS = {
