@@ -1,9 +1,12 @@
 """The benchmark's own anvil, and the generated ledger history the indexer benchmark reads.
 
-anvil runs with automine and a block gas limit of 1e9 (a registerBatch of 150 needs
-about 26M). Transactions are signed here with explicit nonces and sent one after
-another, never pipelined: automine handles one at a time (foundry-rs/foundry#10122),
-so each one's receipt is awaited before the next is sent.
+anvil runs with a block gas limit of 1e9 (a registerBatch of 150 needs about 26M) and
+a first-in-first-out pool. Generation turns automine off: a cycle's transactions are
+signed with explicit nonces, sent in order and mined together by ``evm_mine`` into one
+block, whose receipts are then checked; anvil's cost per block grows with the state,
+so one block per transaction made a 100k-event history take most of an hour. Elsewhere
+(automine) each receipt is awaited before the next send: a second pending transaction
+of one sender stalls automine (foundry-rs/foundry#10122).
 
 The generated chain is cached under bench/.cache/ (anvil's --state dump), keyed by
 the contracts' events and the event target, so a re-run reuses it.
@@ -52,7 +55,7 @@ class BenchAnvil(AnvilNode):
 
     def command(self) -> list[str]:
         """The managed node's command line plus --gas-limit."""
-        return [*super().command(), "--gas-limit", str(GAS_LIMIT)]
+        return [*super().command(), "--gas-limit", str(GAS_LIMIT), "--order", "fifo"]
 
 
 def start_anvil(work: Path, state: Path | None = None) -> BenchAnvil:
@@ -93,14 +96,16 @@ class RawSender:
     nonces: dict[str, int] = field(default_factory=dict)
     hashes: list[str] = field(default_factory=list)
     sent: int = 0
+    packed: bool = False  # automine off: transactions wait in the pool for mine()
     _last: str = ""
 
     def send(self, who: str, name: str, function: str, *args: Any, gas: int = 3_000_000) -> str:
         """``who`` calls ``function(*args)``; waits first for the other senders' transactions,
-        since anvil may still be mining them and this one may depend on them."""
-        if who != self._last:
+        since anvil may still be mining them and this one may depend on them (packed: the
+        pool keeps arrival order, ``--order fifo``, and ``mine()`` mines them all)."""
+        if who != self._last and not self.packed:
             self.check()
-            self._last = who
+        self._last = who
         account: LocalAccount = self.ledger.accounts[who]
         if who not in self.nonces:
             self.nonces[who] = int(
@@ -121,11 +126,18 @@ class RawSender:
         tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
         self.hashes.append(tx_hash)
         self.sent += 1
-        # Mined before the next one goes: anvil may answer the send before its block is
-        # stored, and a second transaction of the same sender in its pool stalls automine
-        # (foundry-rs/foundry#10122), which made generation crawl.
-        self.check()
+        if not self.packed:
+            # Mined before the next one goes: anvil may answer the send before its block is
+            # stored, and a second transaction of the same sender in its pool stalls
+            # automine (foundry-rs/foundry#10122), which made generation crawl.
+            self.check()
         return tx_hash
+
+    def mine(self) -> None:
+        """Mine what the pool holds into one block (packed), then check every receipt."""
+        if self.packed and self.hashes:
+            self.rpc.call("evm_mine", [])
+        self.check()
 
     def check(self) -> None:
         """Every transaction sent since the last check succeeded (a revert would skew the mix)."""
@@ -201,7 +213,7 @@ def _cycle(sender: RawSender, ledger: Ledger, ids: list[int], serial: int) -> No
     sender.send("supplier", "receivables", "split", short, [10_00] * 4)
     leaves = ids[0]
     ids[0] += 4
-    sender.check()  # the warp's block must not take the registration with it
+    sender.mine()  # the warp's block must not take the registration with it
     ledger.warp(DAY + 1)
     sender.send("core", "clearing", "repay", short)
     for leaf in range(leaves, leaves + 4):
@@ -213,7 +225,7 @@ EVENTS_PER_CYCLE = 380  # about; the loop stops on the indexer-visible count any
 
 def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) -> GeneratedChain:
     """A chain of about ``events`` events, from bench/.cache/ if a dump for it exists."""
-    key = f"chain-{events_hash(artifacts)}-{events}"
+    key = f"chain-{events_hash(artifacts)}-{events}-packed"
     dump, meta_file = CACHE / f"{key}.state.json", CACHE / f"{key}.meta.json"
     if dump.is_file() and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
@@ -241,13 +253,16 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
         ledger.send(financier, "cny", "approve", ledger.addresses["desk"], MAX_UINT)
     ledger.send("core", "cny", "approve", ledger.addresses["clearing"], MAX_UINT)
     rpc = RpcClient(node.rpc_url, timeout=120)
-    sender = RawSender(rpc, ledger)
+    # One block per cycle, not per transaction: anvil's cost per block grows with the
+    # state (the 100k-event history took most of an hour one transaction a block).
+    rpc.call("evm_setAutomine", [False])
+    sender = RawSender(rpc, ledger, packed=True)
     ids = [int(ledger.view("receivables", "lastId")) + 1]
     cycles = max(1, -(-events // EVENTS_PER_CYCLE))
     transactions, mid_block = 0, 0
     for serial in range(cycles):
         _cycle(sender, ledger, ids, serial)
-        sender.check()
+        sender.mine()
         transactions = sender.sent
         if serial == cycles // 2:
             mid_block = ledger.head()
