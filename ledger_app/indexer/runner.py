@@ -11,9 +11,9 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
-Ranges adapt: halved when the node refuses a query as too large or answers
-with more than ``max_batch_logs`` logs (memory stays flat), doubled (up to
-``max_range``) after a success with room to spare. Transient RPC failures are retried by
+Ranges adapt: halved when the node refuses a query as too large, cut at a
+block boundary when it answers more than ``max_batch_logs`` logs (memory stays
+flat), doubled (up to ``max_range``) after a success with room to spare. Transient RPC failures are retried by
 the RPC client with backoff; if it gives up, the loop waits a poll interval
 and tries again, so a node that goes away and comes back is survived.
 """
@@ -163,8 +163,12 @@ class Indexer:
             log.info("range too large for the node; now %d blocks", self.range)
             return self._result(tip, 0, caught_up=False)
         if len(logs) > self.config.max_batch_logs and end > start:
-            self.range = max(1, (end - start + 1) // 2)
-            return self._result(tip, 0, caught_up=False)
+            # Keep the whole blocks that fit (a block is never split); the next step
+            # fetches from the first block left out, with the span that fitted.
+            overflow = int(logs[self.config.max_batch_logs]["blockNumber"], 16)
+            end = max(start, overflow - 1)
+            logs = [entry for entry in logs if int(entry["blockNumber"], 16) <= end]
+            self.range = end - start + 1
         numbers = sorted({start, end} | {int(entry["blockNumber"], 16) for entry in logs})
         headers = self.rpc.headers(numbers)
         if any(h is None for h in headers.values()):
