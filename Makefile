@@ -125,9 +125,18 @@ test: setup
 	exit $$status
 
 # Skipped only while tests/contracts holds no test file yet.
+# ape-foundry's anvils write old blocks' states under ~/.foundry/anvil/tmp and never
+# delete them (tens of GB over a contract run); the directories this run added go after
+# it, pass or fail. (ledger_app's own node keeps its cache beside its state file.)
+ANVIL_TMP := $(HOME)/.foundry/anvil/tmp
 test-contracts: setup
 	@if find tests/contracts -name 'test_*.py' 2>/dev/null | grep -q .; then \
-	  echo "ape test tests/contracts"; ape test tests/contracts; \
+	  before=$$(ls $(ANVIL_TMP) 2>/dev/null || true); status=0; \
+	  echo "ape test tests/contracts"; ape test tests/contracts || status=$$?; \
+	  for dir in $$(ls $(ANVIL_TMP) 2>/dev/null || true); do \
+	    grep -qxF "$$dir" <<< "$$before" || rm -rf "$(ANVIL_TMP)/$$dir"; \
+	  done; \
+	  exit $$status; \
 	else \
 	  echo "tests/contracts has no test files yet: ape test skipped"; \
 	fi

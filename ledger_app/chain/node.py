@@ -9,6 +9,11 @@ at ``ledger-app run`` reaches only ledger-app, which then stops the HTTP
 server first and anvil last, with SIGTERM, on which anvil dumps its state. On
 Linux anvil is also told to receive SIGTERM if its parent dies, so even a
 SIGKILLed ledger-app leaves no node behind.
+
+anvil writes the states of older blocks to a cache directory while it runs (so
+calls at past blocks still answer) and never deletes it; left in its default place,
+~/.foundry/anvil/tmp, a busy chain's leftovers filled the disk. The node keeps it
+beside its state file instead and empties it before each start and after each stop.
 """
 
 from __future__ import annotations
@@ -137,6 +142,11 @@ class AnvilNode:
         """Where the running anvil's pid is written (for operators and tests)."""
         return self.state_file.with_name("anvil.pid")
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where anvil writes older blocks' states while it runs (emptied around each run)."""
+        return self.state_file.with_name("anvil-cache")
+
     def command(self) -> list[str]:
         """The anvil command line."""
         argv = [
@@ -146,6 +156,7 @@ class AnvilNode:
             "--chain-id", str(self.chain_id),
             "--mnemonic", ANVIL_MNEMONIC,
             "--state", str(self.state_file),
+            "--cache-path", str(self.cache_dir),
         ]  # fmt: skip
         if self.block_time:
             argv += ["--block-time", f"{self.block_time:g}"]
@@ -167,6 +178,8 @@ class AnvilNode:
             )
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # Left by an anvil that was killed: nothing reads it (the chain is in the state file).
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
         self._log = self.log_file.open("wb")
         log.info(
             "starting anvil on %s (chain id %d, state %s, log %s)",
@@ -207,6 +220,7 @@ class AnvilNode:
                     process.wait()
             log.info("anvil stopped (exit code %s)", process.returncode)
             self.pid_file.unlink(missing_ok=True)
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
         if self._log is not None:
             self._log.close()
             self._log = None

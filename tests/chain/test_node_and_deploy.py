@@ -195,6 +195,26 @@ def test_stop_leaves_no_anvil_process(ledger_settings: Settings) -> None:
     assert not node.pid_file.exists()
 
 
+def test_old_block_states_stay_beside_the_state_file_and_go_with_the_node(
+    ledger_settings: Settings,
+) -> None:
+    node = AnvilNode.from_settings(ledger_settings)
+    node.cache_dir.mkdir(parents=True)
+    (node.cache_dir / "left-by-a-killed-anvil.json").write_text("{}")
+    node.start()
+    try:
+        assert not (node.cache_dir / "left-by-a-killed-anvil.json").exists()
+        client = ChainClient(node.rpc_url)
+        # Enough blocks that anvil moves the oldest states out of memory.
+        for _ in range(3):
+            client.web3.provider.make_request("anvil_mine", [hex(400)])
+        written = [path for path in node.cache_dir.rglob("*") if path.is_file()]
+        assert written, "anvil wrote no old state where the node told it to"
+    finally:
+        node.stop()
+    assert not node.cache_dir.exists()
+
+
 def test_real_plan_deploys_when_contracts_compiled(
     anvil_node: AnvilNode, ledger_settings: Settings
 ) -> None:
