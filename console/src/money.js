@@ -27,6 +27,7 @@ export function formatUnits(minor, decimals, locale) {
   const padded = digits.padStart(decimals + 1, '0');
   const whole = padded.slice(0, padded.length - decimals);
   const fraction = padded.slice(padded.length - decimals);
+  // XXX is ISO 4217's "no currency" code: the locale's digit grouping without a symbol.
   const grouped = template('XXX', locale).grouping.format(BigInt(whole));
   return decimals > 0 ? `${grouped}${decimalSeparator(locale)}${fraction}` : grouped;
 }

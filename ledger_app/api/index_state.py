@@ -8,7 +8,6 @@ block.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 
@@ -32,7 +31,6 @@ def wait_for_block(
     block: int,
     timeout: float,
     *,
-    nudge: Callable[[], None] | None = None,
     poll_interval: float = 0.01,
 ) -> int | None:
     """Wait until the index has ``block``; the indexed block, or None after ``timeout`` s."""
@@ -43,6 +41,4 @@ def wait_for_block(
             return current
         if time.monotonic() >= deadline:
             return None
-        if nudge is not None:
-            nudge()
         time.sleep(poll_interval)

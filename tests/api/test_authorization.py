@@ -115,7 +115,7 @@ UNKNOWN = {
     "address": "0x" + "0" * 39 + "1",
     "document_hash": "0x" + "00" * 32,
     "uetr": "00000000-0000-4000-8000-000000000000",
-    "currency": "XXX",
+    "currency": "XXX",  # ISO 4217 "no currency": well-formed and never listed
     "tx_hash": "0x" + "00" * 32,
 }
 
