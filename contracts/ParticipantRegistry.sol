@@ -21,7 +21,22 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
-    mapping(address account => Participant) private _participants;
+    /// @dev A participant's record plus one bit per role it holds, mirrored from
+    /// AccessControl by {_grantRole} and {_revokeRole}: the standing and the role an
+    /// action needs are then read from one storage slot (slot 1 of the record).
+    struct Record {
+        bytes32 lei;
+        bytes2 jurisdiction;
+        uint64 kycExpiry;
+        bool onboarded;
+        bool suspended;
+        bool frozen;
+        uint16 roles;
+    }
+
+    uint16 private constant _LEDGER_BIT = 1 << 8;
+
+    mapping(address account => Record) private _participants;
     mapping(bytes3 currency => address token) private _settlementTokens;
 
     constructor(address operator) {
@@ -62,14 +77,9 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
             revert RegistryInvalidJurisdiction(jurisdiction);
         }
         if (kycExpiry <= block.timestamp) revert RegistryInvalidKycExpiry(kycExpiry);
-        _participants[account] = Participant({
-            lei: lei,
-            jurisdiction: jurisdiction,
-            kycExpiry: kycExpiry,
-            onboarded: true,
-            suspended: false,
-            frozen: false
-        });
+        Record storage r = _participants[account];
+        // Field by field: the role bits of roles granted before onboarding stay.
+        (r.lei, r.jurisdiction, r.kycExpiry, r.onboarded) = (lei, jurisdiction, kycExpiry, true);
         emit ParticipantOnboarded(account, lei, jurisdiction, kycExpiry, msg.sender);
         for (uint256 i = 0; i < roles.length; ++i) {
             // grantRole (not _grantRole) so that the role admin is checked for each role.
@@ -81,7 +91,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// Requirements: caller has OPERATOR; the participant is onboarded and not suspended.
     /// Emits {ParticipantSuspended}.
     function suspend(address account) external onlyRole(Roles.OPERATOR) {
-        Participant storage p = _onboarded(account);
+        Record storage p = _onboarded(account);
         if (p.suspended) revert RegistryParticipantSuspended(account);
         p.suspended = true;
         emit ParticipantSuspended(account, msg.sender);
@@ -91,7 +101,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// Requirements: caller has OPERATOR; the participant is suspended.
     /// Emits {ParticipantReinstated}.
     function reinstate(address account) external onlyRole(Roles.OPERATOR) {
-        Participant storage p = _onboarded(account);
+        Record storage p = _onboarded(account);
         if (!p.suspended) revert RegistryParticipantNotSuspended(account);
         p.suspended = false;
         emit ParticipantReinstated(account, msg.sender);
@@ -101,7 +111,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// Requirements: caller has OPERATOR; the participant is onboarded; expiry in the future.
     /// Emits {ParticipantKycUpdated}.
     function updateKyc(address account, uint64 kycExpiry) external onlyRole(Roles.OPERATOR) {
-        Participant storage p = _onboarded(account);
+        Record storage p = _onboarded(account);
         if (kycExpiry <= block.timestamp) revert RegistryInvalidKycExpiry(kycExpiry);
         p.kycExpiry = kycExpiry;
         emit ParticipantKycUpdated(account, kycExpiry, msg.sender);
@@ -142,7 +152,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// Emits {AccountFrozen}.
     function freezeAccount(address account) external {
         requireActor(msg.sender, Roles.REGULATOR);
-        Participant storage p = _onboarded(account);
+        Record storage p = _onboarded(account);
         if (p.frozen) revert RegistryAccountFrozen(account);
         p.frozen = true;
         emit AccountFrozen(account, msg.sender);
@@ -153,7 +163,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// Emits {AccountUnfrozen}.
     function unfreezeAccount(address account) external {
         requireActor(msg.sender, Roles.REGULATOR);
-        Participant storage p = _onboarded(account);
+        Record storage p = _onboarded(account);
         if (!p.frozen) revert RegistryAccountNotFrozen(account);
         p.frozen = false;
         emit AccountUnfrozen(account, msg.sender);
@@ -165,19 +175,21 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
 
     /// @notice The participant record of `account` (all zero when never onboarded).
     function participant(address account) external view returns (Participant memory) {
-        return _participants[account];
+        Record storage r = _participants[account];
+        return Participant({
+            lei: r.lei,
+            jurisdiction: r.jurisdiction,
+            kycExpiry: r.kycExpiry,
+            onboarded: r.onboarded,
+            suspended: r.suspended,
+            frozen: r.frozen
+        });
     }
 
     /// @notice Whether `account` may move value now, and if not, why. Ledger contracts
     /// are always ACTIVE.
     function standing(address account) public view returns (Standing) {
-        if (hasRole(Roles.LEDGER, account)) return Standing.ACTIVE;
-        Participant storage p = _participants[account];
-        if (!p.onboarded) return Standing.NOT_ONBOARDED;
-        if (p.suspended) return Standing.SUSPENDED;
-        if (p.kycExpiry < block.timestamp) return Standing.KYC_EXPIRED;
-        if (p.frozen) return Standing.FROZEN;
-        return Standing.ACTIVE;
+        return _standing(_participants[account]);
     }
 
     /// @notice True when `account` is onboarded, not suspended, KYC-valid and not frozen.
@@ -187,27 +199,24 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
 
     /// @notice True when `account` is active and holds `role`.
     function canAct(address account, bytes32 role) external view returns (bool) {
-        return hasRole(role, account) && isActive(account);
+        Record storage r = _participants[account];
+        return _holds(r, account, role) && _standing(r) == Standing.ACTIVE;
     }
 
     /// @notice Reverts, naming the reason, unless `account` is active and holds `role`.
     function requireActor(address account, bytes32 role) public view {
-        Standing s = standing(account);
-        if (s == Standing.NOT_ONBOARDED) revert RegistryUnknownParticipant(account);
-        if (s == Standing.SUSPENDED) revert RegistryParticipantSuspended(account);
-        if (s == Standing.KYC_EXPIRED) revert RegistryKycExpired(account, _participants[account].kycExpiry);
-        if (s == Standing.FROZEN) revert RegistryAccountFrozen(account);
-        if (!hasRole(role, account)) revert RegistryMissingRole(account, role);
+        _requireActor(account, _participants[account], role);
     }
 
     /// @notice Like {requireActor}, for an account that may act in either of two roles.
     function requireActorAny(address account, bytes32 roleA, bytes32 roleB) external view {
-        requireActor(account, hasRole(roleA, account) ? roleA : roleB);
+        Record storage r = _participants[account];
+        _requireActor(account, r, _holds(r, account, roleA) ? roleA : roleB);
     }
 
     /// @notice True for the ledger's own contracts.
     function isLedgerContract(address account) external view returns (bool) {
-        return hasRole(Roles.LEDGER, account);
+        return _participants[account].roles & _LEDGER_BIT != 0;
     }
 
     /// @notice The settlement token listed for `currency`, or the zero address.
@@ -226,12 +235,60 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
 
     /// @dev LEDGER powers are for the ledger's contracts only: an operator cannot hand
     /// them to a person's account.
-    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
         if (role == Roles.LEDGER && account.code.length == 0) revert RegistryInvalidAccount(account);
-        return super._grantRole(role, account);
+        granted = super._grantRole(role, account);
+        uint16 bit = _roleBit(role);
+        if (granted && bit != 0) _participants[account].roles |= bit;
     }
 
-    function _onboarded(address account) private view returns (Participant storage p) {
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        uint16 bit = _roleBit(role);
+        if (revoked && bit != 0) _participants[account].roles &= ~bit;
+    }
+
+    /// @dev The bit a role has in {Record.roles}; 0 for a role without one (checked
+    /// with AccessControl's own storage instead).
+    function _roleBit(bytes32 role) private pure returns (uint16) {
+        if (role == Roles.SUPPLIER) return 1 << 0;
+        if (role == Roles.CORE_ENTERPRISE) return 1 << 1;
+        if (role == Roles.FINANCIER) return 1 << 2;
+        if (role == Roles.SETTLEMENT_BANK) return 1 << 3;
+        if (role == Roles.FX_PROVIDER) return 1 << 4;
+        if (role == Roles.REGULATOR) return 1 << 5;
+        if (role == Roles.AUDITOR) return 1 << 6;
+        if (role == Roles.OPERATOR) return 1 << 7;
+        if (role == Roles.LEDGER) return _LEDGER_BIT;
+        return 0;
+    }
+
+    /// @dev hasRole, from the record's role bits where the role has one.
+    function _holds(Record storage r, address account, bytes32 role) private view returns (bool) {
+        uint16 bit = _roleBit(role);
+        return bit != 0 ? r.roles & bit != 0 : hasRole(role, account);
+    }
+
+    /// @dev Ledger contracts are always ACTIVE; everyone else by their record.
+    function _standing(Record storage r) private view returns (Standing) {
+        if (r.roles & _LEDGER_BIT != 0) return Standing.ACTIVE;
+        if (!r.onboarded) return Standing.NOT_ONBOARDED;
+        if (r.suspended) return Standing.SUSPENDED;
+        if (r.kycExpiry < block.timestamp) return Standing.KYC_EXPIRED;
+        if (r.frozen) return Standing.FROZEN;
+        return Standing.ACTIVE;
+    }
+
+    function _requireActor(address account, Record storage r, bytes32 role) private view {
+        Standing s = _standing(r);
+        if (s == Standing.NOT_ONBOARDED) revert RegistryUnknownParticipant(account);
+        if (s == Standing.SUSPENDED) revert RegistryParticipantSuspended(account);
+        if (s == Standing.KYC_EXPIRED) revert RegistryKycExpired(account, r.kycExpiry);
+        if (s == Standing.FROZEN) revert RegistryAccountFrozen(account);
+        if (!_holds(r, account, role)) revert RegistryMissingRole(account, role);
+    }
+
+    function _onboarded(address account) private view returns (Record storage p) {
         p = _participants[account];
         if (!p.onboarded) revert RegistryUnknownParticipant(account);
     }
