@@ -244,10 +244,11 @@ class ReceivableService:
             self.runtime.contracts.call("receivables", "registerBatch", [_tuple(r) for r in chunk])
             for chunk in chunks
         ]
-        # Simulate all before sending any: all or nothing. The estimates go with the calls,
-        # so the sender does not run each chunk's estimation (a binary search) again.
+        # Simulate all before sending any: all or nothing. One execution a chunk gives its
+        # gas (registerBatch frees nothing and calls only views), and the figures go with
+        # the calls, so the sender does not estimate (a binary search) each chunk again.
         calls = [
-            replace(call, gas=self.runtime.client.estimate_gas(
+            replace(call, gas=self.runtime.client.execution_gas(
                 {"from": caller.address, "to": call.to, "data": call.data}, call.abis))
             for call in calls
         ]  # fmt: skip
