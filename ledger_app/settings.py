@@ -150,7 +150,12 @@ class Settings(BaseSettings):
         description="Recent blocks whose changes can be undone; a deeper reorg stops the indexer.",
     )
     indexer_initial_range: int = Field(
-        default=2_000, ge=1, description="Blocks per eth_getLogs to begin with."
+        default=16,
+        ge=1,
+        description=(
+            "Blocks per eth_getLogs to begin with; doubles while answers stay under half "
+            "the batch cap. Small, so the first answer from a dense chain stays small."
+        ),
     )
     indexer_max_range: int = Field(
         default=50_000,

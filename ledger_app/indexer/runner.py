@@ -43,7 +43,10 @@ class IndexerConfig:
 
     confirmations: int = 0  # index up to head - confirmations (0 suits anvil and QBFT)
     poll_interval: float = 1.0  # seconds between polls once caught up
-    initial_range: int = 2_000  # blocks per eth_getLogs to begin with
+    # Blocks per eth_getLogs to begin with. Small: the first range is fetched whole
+    # before it can be cut, and 2,000 blocks of a dense chain held a million logs (the
+    # backfill's peak memory grew with the chain); doubling reaches max_range in 12 steps.
+    initial_range: int = 16
     max_range: int = 50_000
     # Logs per batch: a denser range is split before anything is decoded, so that a
     # batch's memory stays flat however many events the chain packs into its blocks.

@@ -24,7 +24,7 @@ def test_defaults_suit_a_chain_with_immediate_finality(clean_env):
     settings = Settings()
 
     assert config_from_settings(settings) == IndexerConfig(
-        confirmations=0, poll_interval=0.2, initial_range=2_000, max_range=50_000
+        confirmations=0, poll_interval=0.2, initial_range=16, max_range=50_000
     )
     assert settings.indexer_reorg_window == 64
 
