@@ -267,13 +267,7 @@ class ChainClient:
         (Sent without the list, each slot and address it names costs 100 more: under 1%.)
         A revert, or a node without the method, is asked of eth_estimateGas, which
         raises exactly as ``estimate_gas`` does."""
-        request: dict[str, Any] = {
-            "from": tx["from"],
-            "data": "0x" + bytes(tx["data"]).hex(),
-            "value": hex(tx.get("value", 0)),
-        }
-        if tx.get("to") is not None:
-            request["to"] = tx["to"]
+        request = _call_request(tx)
         with self._translate("eth_createAccessList"):
             answer = self.web3.provider.make_request(  # type: ignore[attr-defined]
                 "eth_createAccessList", [request, "latest"]
@@ -294,13 +288,7 @@ class ChainClient:
         if gas is not None:
             return {"gas": gas, "nonce": self.get_transaction_count(tx["from"], "pending"),
                     **self._fees()}  # fmt: skip
-        request: dict[str, Any] = {
-            "from": tx["from"],
-            "data": "0x" + bytes(tx["data"]).hex(),
-            "value": hex(tx.get("value", 0)),
-        }
-        if tx.get("to") is not None:
-            request["to"] = tx["to"]
+        request = _call_request(tx)
         calls = [
             ("eth_estimateGas", [request]),
             ("eth_getTransactionCount", [tx["from"], "pending"]),
@@ -455,6 +443,18 @@ def _revert_bytes(data: object) -> bytes:
         except ValueError:
             return b""
     return b""
+
+
+def _call_request(tx: dict[str, Any]) -> dict[str, Any]:
+    """``tx`` (with ``from``) as the JSON-RPC call object of eth_estimateGas and kin."""
+    request: dict[str, Any] = {
+        "from": tx["from"],
+        "data": "0x" + bytes(tx["data"]).hex(),
+        "value": hex(tx.get("value", 0)),
+    }
+    if tx.get("to") is not None:
+        request["to"] = tx["to"]
+    return request
 
 
 def _receipt(raw: Any) -> Receipt:
