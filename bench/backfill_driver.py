@@ -2,7 +2,9 @@
 
     python -m bench.backfill_driver RPC_URL DB_URL CONTRACTS_JSON START_BLOCK UNTIL
 
-Prints one JSON line: events, seconds (first request to last commit), peak_rss_mb.
+Prints one JSON line: events, seconds (first request to last commit), peak_rss_mb, and
+calls: every eth_getLogs the indexer made as [from, to, addresses], which the limit
+replays (the same ranges, fetched and decoded, nothing written).
 """
 
 from __future__ import annotations
@@ -32,13 +34,22 @@ def main() -> int:
         start_block=int(start),
         config=IndexerConfig(),
     )
+    calls: list[list] = []
+    get_logs = indexer.rpc.get_logs
+
+    def recorded(start: int, end: int, addresses: list[str]) -> list[dict]:
+        calls.append([start, end, list(addresses)])
+        return get_logs(start, end, addresses)
+
+    indexer.rpc.get_logs = recorded  # type: ignore[method-assign]
     started = time.perf_counter()
     indexer.run(follow=False, until=int(until))
     seconds = time.perf_counter() - started
     events = indexer.store.checkpoint().events_total
     engine.dispose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"events": events, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({"events": events, "seconds": seconds, "peak_rss_mb": peak_kb / 1024,
+                      "calls": calls}))  # fmt: skip
     return 0
 
 

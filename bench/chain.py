@@ -1,10 +1,11 @@
 """The benchmark's own anvil, and the generated ledger history the indexer benchmark reads.
 
 anvil runs with a block gas limit of 1e9 (a registerBatch of 150 needs about 26M) and
-a first-in-first-out pool. Generation turns automine off: a cycle's transactions are
+a first-in-first-out pool. Generation turns automine off: a round's transactions are
 signed with explicit nonces, sent in order and mined together by ``evm_mine`` into one
-block, whose receipts are then checked; anvil's cost per block grows with the state,
-so one block per transaction made a 100k-event history take most of an hour. Elsewhere
+block, whose receipts are then checked. anvil's cost per block grows with the state
+(it recomputes the state root), so one block per transaction made a 100k-event history
+take most of an hour, and large histories put many cycles in a block. Elsewhere
 (automine) each receipt is awaited before the next send: a second pending transaction
 of one sender stalls automine (foundry-rs/foundry#10122).
 
@@ -51,11 +52,14 @@ def free_port() -> int:
 
 
 class BenchAnvil(AnvilNode):
-    """AnvilNode with a block gas limit large enough for registerBatch(150)."""
+    """AnvilNode with a block gas limit large enough for many registerBatch(150), and
+    without old blocks' states: kept, they took 5.8 GB of memory at 60k events, and no
+    benchmark calls at a past block (the blocks, receipts and logs all stay)."""
 
     def command(self) -> list[str]:
-        """The managed node's command line plus --gas-limit."""
-        return [*super().command(), "--gas-limit", str(GAS_LIMIT), "--order", "fifo"]
+        """The managed node's command line plus --gas-limit and --prune-history."""
+        return [*super().command(), "--gas-limit", str(GAS_LIMIT), "--order", "fifo",
+                "--prune-history"]  # fmt: skip
 
 
 def start_anvil(work: Path, state: Path | None = None) -> BenchAnvil:
@@ -64,13 +68,15 @@ def start_anvil(work: Path, state: Path | None = None) -> BenchAnvil:
     state_file = work / "state.json"
     if state is not None:
         shutil.copyfile(state, state_file)
+    else:
+        state_file.unlink(missing_ok=True)  # anvil would load a dump left there
     node = BenchAnvil(
         binary=find_anvil(),
         port=free_port(),
         chain_id=31337,
         state_file=state_file,
         log_file=work / "anvil.log",
-        start_timeout=120,
+        start_timeout=900,  # loading a million events' dump takes minutes
     )
     return node.start()
 
@@ -171,13 +177,13 @@ class GeneratedChain:
     cached: bool
 
 
-def _cycle(sender: RawSender, ledger: Ledger, ids: list[int], serial: int) -> None:
-    """One round of the mix: a registerBatch of 150, confirmations, splits, transfers, one
-    financing, and a short-dated root split, repaid and redeemed (a settlement).
+def _cycle_open(sender: RawSender, ledger: Ledger, ids: list[int], serial: int, now: int) -> int:
+    """The first part of one round of the mix: a registerBatch of 150, confirmations,
+    splits, transfers, one financing, and a short-dated root (due tomorrow) confirmed and
+    split into 4. Returns the short root's id; its first leaf follows it.
 
     ``ids`` holds the next receivable id (the registry numbers ids consecutively)."""
     supplier = ledger.accounts["supplier"].address
-    now = ledger.now()
     rows = [
         (supplier, 100_00, b"CNY", now + 90 * DAY,
          keccak(text=f"bench-{serial}-{i}"), keccak(text="documents"))
@@ -203,29 +209,42 @@ def _cycle(sender: RawSender, ledger: Ledger, ids: list[int], serial: int) -> No
     for financier in ("financier", "financier2"):
         sender.send(financier, "desk", "offer", financing, terms)
     sender.send("supplier", "desk", "accept", financing, 0)
-    # A settlement: a root due tomorrow, confirmed, split into 4, repaid, leaves redeemed.
+    # A settlement: a root due tomorrow, confirmed, split into 4 (repaid and redeemed
+    # by _cycle_close once the clock has passed its due date).
     short = ids[0]
-    ids[0] += 1
+    ids[0] += 5
     sender.send("core", "receivables", "register",
                 (supplier, 40_00, b"CNY", now + DAY, keccak(text=f"bench-short-{serial}"),
                  keccak(text="documents")))  # fmt: skip
     sender.send("supplier", "receivables", "confirm", short)
     sender.send("supplier", "receivables", "split", short, [10_00] * 4)
-    leaves = ids[0]
-    ids[0] += 4
-    sender.mine()  # the warp's block must not take the registration with it
-    ledger.warp(DAY + 1)
+    return short
+
+
+def _cycle_close(sender: RawSender, short: int) -> None:
+    """The settlement of a cycle's short root: the debtor repays it, the leaves are redeemed."""
     sender.send("core", "clearing", "repay", short)
-    for leaf in range(leaves, leaves + 4):
+    for leaf in range(short + 1, short + 5):
         sender.send("supplier", "clearing", "redeem", leaf)
 
 
-EVENTS_PER_CYCLE = 380  # about; the loop stops on the indexer-visible count anyway
+EVENTS_PER_CYCLE = 380  # about
+MAX_CYCLES_PER_BLOCK = 30  # about 31M gas a cycle, inside the 1e9 block gas limit
+
+
+def cycles_per_block(cycles: int) -> int:
+    """How many cycles share a block: one up to 100 cycles (quick mode's history keeps one
+    a block), then enough to keep a history near 200 blocks. Each block costs anvil time
+    in proportion to the whole state (an empty block took 0.05 s at 12k events and 0.5 s
+    at 100k: it recomputes the state root), so a million events one cycle a block would
+    take hours; blocks of many cycles keep generation near linear."""
+    return min(MAX_CYCLES_PER_BLOCK, max(1, cycles // 100))
 
 
 def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) -> GeneratedChain:
     """A chain of about ``events`` events, from bench/.cache/ if a dump for it exists."""
-    key = f"chain-{events_hash(artifacts)}-{events}-packed"
+    per_block = cycles_per_block(max(1, -(-events // EVENTS_PER_CYCLE)))
+    key = f"chain-{events_hash(artifacts)}-{events}-{per_block}perblock"
     dump, meta_file = CACHE / f"{key}.state.json", CACHE / f"{key}.meta.json"
     if dump.is_file() and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
@@ -259,19 +278,26 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
     sender = RawSender(rpc, ledger, packed=True)
     ids = [int(ledger.view("receivables", "lastId")) + 1]
     cycles = max(1, -(-events // EVENTS_PER_CYCLE))
+    per_block = cycles_per_block(cycles)
     transactions, mid_block = 0, 0
-    for serial in range(cycles):
-        _cycle(sender, ledger, ids, serial)
+    for first in range(0, cycles, per_block):
+        serials = range(first, min(cycles, first + per_block))
+        now = ledger.now()
+        shorts = [_cycle_open(sender, ledger, ids, serial, now) for serial in serials]
+        sender.mine()  # the clock moves after the short roots are registered
+        rpc.call("evm_increaseTime", [DAY + 1])
+        for short in shorts:
+            _cycle_close(sender, short)
         sender.mine()
         transactions = sender.sent
-        if serial == cycles // 2:
+        if first <= cycles // 2 < first + per_block:
             mid_block = ledger.head()
-        if serial % 20 == 0:
-            log(f"chain: cycle {serial + 1}/{cycles}, {transactions:,} transactions, "
+        if first % (20 * per_block) == 0:
+            log(f"chain: cycle {first + 1}/{cycles}, {transactions:,} transactions, "
                 f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     seconds = time.perf_counter() - started
     head = ledger.head()
-    node.stop()  # dumps the state
+    node.stop(timeout=900)  # dumps the state: about 3 kB an event
     CACHE.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(node.state_file, dump)
     meta = {"addresses": ledger.addresses, "kinds": ledger.kinds, "head": head,

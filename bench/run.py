@@ -31,12 +31,13 @@ from ledger_app.chain.artifacts import Artifacts
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
 from pgcluster import PostgresCluster, PostgresUnavailable
 
-MODES = {  # events indexed, API writes, tree shape (groups x fanout), query samples
-    "full": {"events": 100_000, "single": 60, "batch_rows": 1000, "batch_repeats": 3,
-             "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True, "repeats": 3},
-    "quick": {"events": 12_000, "single": 30, "batch_rows": 300, "batch_repeats": 3,
+MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups x fanout), query samples
+    "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
+             "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
+             "repeats": 3},
+    "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
               "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3},
-    "smoke": {"events": 800, "single": 3, "batch_rows": 20, "batch_repeats": 1,
+    "smoke": {"histories": [(800, 1)], "single": 3, "batch_rows": 20, "batch_repeats": 1,
               "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1},
 }  # fmt: skip
 KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
@@ -70,8 +71,9 @@ def machine(mode: str, notes: list[str]) -> dict[str, Any]:
 
 
 def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> None:
-    artifacts = Artifacts.load(ARTIFACTS)
-    chain = generate(work / "chain", cfg["events"], artifacts, log=log)
+    """Each history in turn: the first gives the named rows, a larger one (full mode) rows
+    suffixed with its size; the last also gives peak RSS (at half the chain vs the whole)
+    and the trace among all its events."""
     try:
         cluster = PostgresCluster.start()
     except PostgresUnavailable as exc:
@@ -79,34 +81,70 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
         notes.append(f"indexer_backfill_postgres not run: {str(exc).splitlines()[0]}")
         log(notes[-1])
     try:
+        histories = cfg["histories"]
+        for n, (events, rounds) in enumerate(histories):
+            suffix = (
+                ""
+                if n == 0
+                else f"_{events // 1_000_000}m"
+                if events >= 1_000_000
+                else f"_{events // 1000}k"
+            )
+            index_history(cfg, work / f"history-{events}", events, rounds, suffix,
+                          n == len(histories) - 1, cluster, results, notes, log)  # fmt: skip
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, last: bool,
+                  cluster: PostgresCluster | None, results: list, notes: list, log) -> None:  # fmt: skip
+    """Backfills of one generated history into SQLite and PostgreSQL against the limit."""
+    chain = generate(work / "chain", target, Artifacts.load(ARTIFACTS), log=log)
+    try:
         groups, fanout = cfg["tree"]
-        root = add_tree(chain, groups, fanout)  # on top of the history: the trace's tree
-        half = indexer_bench.backfill(chain, f"sqlite:///{work}/half.db", chain.mid_block)
-        # The limit and each backfill alternate round by round, so a burst of load from
-        # other work on the machine falls on both; figures and limit are medians.
+        root = add_tree(chain, groups, fanout) if last else None  # the trace's tree, on top
+        half = (
+            indexer_bench.backfill(chain, f"sqlite:///{work}/half.db", chain.mid_block)
+            if last
+            else None
+        )
+        if half is not None:
+            Path(work / "half.db").unlink(missing_ok=True)
+        # The limit replays each backfill's own eth_getLogs calls; limit and backfills
+        # alternate round by round, so a burst of load from other work on the machine
+        # falls on both. Figures and limit are medians.
         limits, sqlite_rates, pg_rates, sqlite, events = [], [], [], {}, 0
-        for i in range(cfg["repeats"]):
-            limit, events = indexer_bench.raw_limit(chain, 1)
-            limits.append(limit)
+        for i in range(rounds):
             sqlite = indexer_bench.backfill(chain, f"sqlite:///{work}/full{i}.db", chain.head)
             sqlite_rates.append(sqlite["events"] / sqlite["seconds"])
+            limit, events = indexer_bench.raw_limit(chain, sqlite["calls"])
+            limits.append(limit)
             if cluster is not None:
                 pg = indexer_bench.backfill(chain, cluster.create_database(), chain.head)
                 pg_rates.append(pg["events"] / pg["seconds"])
-            log(f"indexer round {i + 1}: limit {limit:,.0f}/s, sqlite {sqlite_rates[-1]:,.0f}/s"
-                + (f", postgres {pg_rates[-1]:,.0f}/s" if pg_rates else ""))  # fmt: skip
+            if i > 0:
+                Path(work / f"full{i}.db").unlink(missing_ok=True)
+            log(f"indexer {events:,} events, round {i + 1}: limit {limit:,.0f}/s, sqlite "
+                f"{sqlite_rates[-1]:,.0f}/s" + (f", postgres {pg_rates[-1]:,.0f}/s" if pg_rates else ""))  # fmt: skip
         limit = statistics.median(limits)
-        results.append(entry("indexer_backfill_sqlite", statistics.median(sqlite_rates),
+        results.append(entry(f"indexer_backfill_sqlite{suffix}", statistics.median(sqlite_rates),
                              "events/s", limit, ">= 0.5"))  # fmt: skip
         if pg_rates:
-            results.append(entry("indexer_backfill_postgres", statistics.median(pg_rates),
+            results.append(entry(f"indexer_backfill_postgres{suffix}", statistics.median(pg_rates),
                                  "events/s", limit, ">= 0.5"))  # fmt: skip
-        results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
-                             "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
-        notes.append(f"indexer: {cfg['repeats']} rounds, each getLogs+decode over the chain "
-                     f"then a backfill into a fresh SQLite and PostgreSQL database; limit "
+        notes.append(f"indexer, {events:,} events ({chain.head:,} blocks, {chain.transactions:,} "
+                     f"transactions): {rounds} round(s), each a backfill into a fresh SQLite "
+                     f"database, the limit (its {len(sqlite['calls']):,} eth_getLogs calls "
+                     f"replayed + decoded), a backfill into a fresh PostgreSQL database; limit "
                      f"{[round(x) for x in limits]}, sqlite {[round(x) for x in sqlite_rates]}, "
                      f"postgres {[round(x) for x in pg_rates]} events/s")  # fmt: skip
+        if half is None or root is None:
+            return
+        results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
+                             "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
+        notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
+                     f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
         traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
                                                       cfg["queries"])  # fmt: skip
         p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
@@ -117,13 +155,9 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
         notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
                      f"among {sqlite['events']:,} events in a backfilled SQLite index, "
                      f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
-        notes.append(f"indexer chain: {events:,} events, {chain.head:,} blocks, "
-                     f"{chain.transactions:,} transactions; RSS at {half['events']:,} events "
-                     f"{half['peak_rss_mb']:.0f} MB vs {sqlite['events']:,} events")  # fmt: skip
     finally:
-        if cluster is not None:
-            cluster.stop()
         chain.node.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
