@@ -102,6 +102,10 @@ class TransactionReverted(ChainError):
         self.transaction_hash = transaction_hash
 
 
+class TransactionNotSent(ChainError):
+    """A transaction queued behind another of the same request that failed: never sent."""
+
+
 class TransactionLost(ChainError):
     """A sent transaction is no longer known to the node and re-sending it failed."""
 

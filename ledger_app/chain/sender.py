@@ -20,6 +20,11 @@ waited for the same way, and a client retrying the write cannot send it twice.
 
 Reverts found by gas estimation raise TransactionReverted before anything is
 sent; a mined transaction that reverted is replayed to decode its error.
+
+A job may be queued ``after`` an earlier one of the same sender (the chunks of one
+batch): the worker takes it only if that one succeeded, and fails it with
+TransactionNotSent otherwise, so a request's later transactions wait in the queue
+while it follows its earlier ones, and none goes out behind a failure.
 """
 
 from __future__ import annotations
@@ -40,7 +45,13 @@ from eth_utils import keccak, to_checksum_address
 from ledger_app.chain.abi import ABI
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
-from ledger_app.errors import ChainTimeout, ChainUnavailable, RPCError, TransactionLost
+from ledger_app.errors import (
+    ChainTimeout,
+    ChainUnavailable,
+    RPCError,
+    TransactionLost,
+    TransactionNotSent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,7 @@ class _Job:
     call: ContractCall
     account: LocalAccount | None = None  # custodial: the worker signs
     raw: bytes | None = None  # external: already signed
+    after: Future[Receipt] | None = None  # sent only if this earlier job succeeded
     future: Future[Receipt] = field(default_factory=Future)
 
 
@@ -96,9 +108,12 @@ class TransactionSender:
         self._guard = threading.Lock()
         self._closed = False
 
-    def send(self, account: LocalAccount, call: ContractCall) -> Future[Receipt]:
-        """Queue ``call`` signed by ``account``; the future gives its receipt or the error."""
-        return self._enqueue(_Job(sender=account.address, call=call, account=account))
+    def send(
+        self, account: LocalAccount, call: ContractCall, *, after: Future[Receipt] | None = None
+    ) -> Future[Receipt]:
+        """Queue ``call`` signed by ``account``; the future gives its receipt or the error.
+        ``after``: an earlier job of the same account; if it fails, this one is not sent."""
+        return self._enqueue(_Job(sender=account.address, call=call, account=account, after=after))
 
     def send_signed(self, sender: str, raw: bytes, call: ContractCall) -> Future[Receipt]:
         """Queue a transaction ``sender`` signed itself (``call`` is what it was checked to do)."""
@@ -148,6 +163,16 @@ class _Worker(threading.Thread):
             if job is None:
                 return
             if not job.future.set_running_or_notify_cancel():
+                continue
+            earlier = job.after
+            if earlier is not None and (
+                not earlier.done() or earlier.cancelled() or earlier.exception() is not None
+            ):
+                # This worker ran the earlier job (same sender, queued before), so it is
+                # done: not done means it was never this sender's, and is refused too.
+                job.future.set_exception(
+                    TransactionNotSent("not sent: an earlier transaction of its request failed")
+                )
                 continue
             try:
                 receipt = self._process(job)

@@ -252,7 +252,7 @@ class ReceivableService:
                 {"from": caller.address, "to": call.to, "data": call.data}, call.abis))
             for call in calls
         ]  # fmt: skip
-        return [self.writer.write(caller, "receivables.register_batch", call) for call in calls]
+        return self.writer.write_all(caller, "receivables.register_batch", calls)
 
     # --- actions on one receivable ----------------------------------------------------
 

@@ -21,8 +21,10 @@ REVERTED (mined and failed), REFUSED (refused before sending) or FAILED.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +92,35 @@ class Writer:
         signer = self.runtime.custody.signer(caller.address)
         future = self.runtime.sender.send(signer, call)
         return self._follow(transaction_id, future)
+
+    def write_all(
+        self, caller: Caller, operation: str, calls: Sequence[ContractCall]
+    ) -> list[WriteOutcome]:
+        """``write`` for the calls of one request, in order. A custodial caller's calls are
+        queued together, each after the one before: the sender sends the next as soon as
+        one is mined while this request waits for the index to reach that one, so the two
+        waits overlap. If one fails, none after it is sent (their rows end FAILED) and its
+        error is raised as ``write`` raises it."""
+        if not self.runtime.custody.holds(caller.address):
+            return [self._prepare(caller, operation, call) for call in calls]
+        signer = self.runtime.custody.signer(caller.address)
+        queued: list[tuple[str, Any]] = []
+        for call in calls:
+            transaction_id = self._record(
+                caller, operation, call, custody="CUSTODIAL", status="QUEUED"
+            )
+            after = queued[-1][1] if queued else None
+            queued.append((transaction_id, self.runtime.sender.send(signer, call, after=after)))
+        outcomes = []
+        for i, (transaction_id, future) in enumerate(queued):
+            try:
+                outcomes.append(self._follow(transaction_id, future))
+            except Exception:
+                for later_id, later in queued[i + 1 :]:
+                    with contextlib.suppress(ChainError):  # TransactionNotSent: row FAILED
+                        self._follow(later_id, later)
+                raise
+        return outcomes
 
     def submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
         """Broadcast the caller's signature of prepared transaction ``transaction_id``."""
