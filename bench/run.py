@@ -83,18 +83,17 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
     try:
         histories = cfg["histories"]
         for n, (events, rounds) in enumerate(histories):
-            suffix = (
-                ""
-                if n == 0
-                else f"_{events // 1_000_000}m"
-                if events >= 1_000_000
-                else f"_{events // 1000}k"
-            )
+            suffix = "" if n == 0 else "_" + _size(events)
             index_history(cfg, work / f"history-{events}", events, rounds, suffix,
                           n == len(histories) - 1, cluster, results, notes, log)  # fmt: skip
     finally:
         if cluster is not None:
             cluster.stop()
+
+
+def _size(events: int) -> str:
+    """1000000 -> "1m", 100000 -> "100k": a history's size in a benchmark's name."""
+    return f"{events // 1_000_000}m" if events >= 1_000_000 else f"{events // 1000}k"
 
 
 def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, last: bool,
@@ -110,7 +109,7 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
             else None
         )
         if half is not None:
-            Path(work / "half.db").unlink(missing_ok=True)
+            (work / "half.db").unlink(missing_ok=True)
         # The limit replays each backfill's own eth_getLogs calls; limit and backfills
         # alternate round by round, so a burst of load from other work on the machine
         # falls on both. Figures and limit are medians.
@@ -124,7 +123,7 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
                 pg = indexer_bench.backfill(chain, cluster.create_database(), chain.head)
                 pg_rates.append(pg["events"] / pg["seconds"])
             if i > 0:
-                Path(work / f"full{i}.db").unlink(missing_ok=True)
+                (work / f"full{i}.db").unlink(missing_ok=True)
             log(f"indexer {events:,} events, round {i + 1}: limit {limit:,.0f}/s, sqlite "
                 f"{sqlite_rates[-1]:,.0f}/s" + (f", postgres {pg_rates[-1]:,.0f}/s" if pg_rates else ""))  # fmt: skip
         limit = statistics.median(limits)

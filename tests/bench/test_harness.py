@@ -19,3 +19,10 @@ def test_smoke_run_writes_the_agreed_shape(tmp_path):
     assert {"indexer_backfill_sqlite", "indexer_peak_rss", "api_write_single",
             "api_write_batch", "write_to_read_p95", "trace_p95", "list_p95"} <= names  # fmt: skip
     assert (tmp_path / "latest.md").read_text().startswith("# Benchmarks (smoke mode)")
+
+
+def test_full_mode_indexes_100k_and_1m_event_histories():
+    # Issue 9: 100k events, and a 1M-event run in full mode (rows suffixed with its size).
+    histories = dict(run.MODES["full"]["histories"])
+    assert {100_000, 1_000_000} <= set(histories)
+    assert "indexer_backfill_sqlite_" + run._size(1_000_000) == "indexer_backfill_sqlite_1m"
