@@ -317,9 +317,7 @@ class ChainClient:
         a transaction whose gas exceeds it outright, though the estimate itself fits (150
         registrations with documents need 25.5M gas of a 30M block, 30.6M with the margin)."""
         gas = estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
-        if block_gas_limit is None:
-            if gas <= 10_000_000:  # far below any block gas limit: no need to ask
-                return gas
+        if block_gas_limit is None:  # read once a minute: a network setting
             cached, now = self._block_gas_limit, time.monotonic()
             if cached is None or now - cached[0] > GAS_LIMIT_TTL:
                 cached = (now, int(self.get_block("latest")["gasLimit"]))
