@@ -95,23 +95,18 @@ def events_hash(artifacts: Artifacts) -> str:
 
 @dataclass
 class RawSender:
-    """Signs and sends transactions with explicit nonces, one after another."""
+    """Signs and sends transactions with explicit nonces into the pool of an anvil whose
+    automine is off; ``mine()`` mines what the pool holds into one block (``--order fifo``
+    keeps arrival order, so a transaction may depend on any sent before it)."""
 
     rpc: RpcClient
     ledger: Ledger
     nonces: dict[str, int] = field(default_factory=dict)
     hashes: list[str] = field(default_factory=list)
     sent: int = 0
-    packed: bool = False  # automine off: transactions wait in the pool for mine()
-    _last: str = ""
 
     def send(self, who: str, name: str, function: str, *args: Any, gas: int = 3_000_000) -> str:
-        """``who`` calls ``function(*args)``; waits first for the other senders' transactions,
-        since anvil may still be mining them and this one may depend on them (packed: the
-        pool keeps arrival order, ``--order fifo``, and ``mine()`` mines them all)."""
-        if who != self._last and not self.packed:
-            self.check()
-        self._last = who
+        """``who`` calls ``function(*args)``: signed and put in the pool, mined by ``mine()``."""
         account: LocalAccount = self.ledger.accounts[who]
         if who not in self.nonces:
             self.nonces[who] = int(
@@ -132,16 +127,11 @@ class RawSender:
         tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
         self.hashes.append(tx_hash)
         self.sent += 1
-        if not self.packed:
-            # Mined before the next one goes: anvil may answer the send before its block is
-            # stored, and a second transaction of the same sender in its pool stalls
-            # automine (foundry-rs/foundry#10122), which made generation crawl.
-            self.check()
         return tx_hash
 
     def mine(self) -> None:
-        """Mine what the pool holds into one block (packed), then check every receipt."""
-        if self.packed and self.hashes:
+        """Mine what the pool holds into one block, then check every receipt."""
+        if self.hashes:
             self.rpc.call("evm_mine", [])
         self.check()
 
@@ -275,7 +265,7 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
     # One block per cycle, not per transaction: anvil's cost per block grows with the
     # state (the 100k-event history took most of an hour one transaction a block).
     rpc.call("evm_setAutomine", [False])
-    sender = RawSender(rpc, ledger, packed=True)
+    sender = RawSender(rpc, ledger)
     ids = [int(ledger.view("receivables", "lastId")) + 1]
     cycles = max(1, -(-events // EVENTS_PER_CYCLE))
     per_block = cycles_per_block(cycles)
