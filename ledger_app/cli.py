@@ -3,18 +3,24 @@
 ``ledger-app run`` brings the whole embedded service up in order (node,
 contracts, database, HTTP) and down in the reverse order on Ctrl-C or
 SIGTERM: the HTTP server drains first, then anvil is stopped and dumps its
-state.
+state. A second ``run`` on the same database refuses to start while the first
+lives (the sending lock); a shutdown ends within ``LEDGER_SHUTDOWN_TIMEOUT``
+seconds even with the node gone: writes still waiting give up at once (their
+transactions stay journaled), and past the bound the process exits anyway.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -30,6 +36,7 @@ from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
+from ledger_app.indexer.lock import SenderLock
 from ledger_app.settings import Settings
 
 log = logging.getLogger("ledger_app")
@@ -105,8 +112,11 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
-    with _sigterm_as_interrupt(), _node(settings, reuse_running=False):
+    _refuse_if_another_sender(settings)
+    with _sigterm_as_interrupt(), _node(settings, reuse_running=False, restart=True) as node:
         outcome = _deploy(settings, force=False)
+        if node is not None and not outcome.reused:
+            node.save_state()  # the deployment is not in the journal: saved at once
         engine = make_engine(settings.database_url)
         try:
             migrate.upgrade(engine)
@@ -114,19 +124,61 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             _announce_first_operator_key(engine, outcome.record.operator)
         finally:
             engine.dispose()
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             log_level=settings.log_level.lower(),
             log_config=None,  # keep the logging configured in main()
+            # Requests still running when a shutdown begins get this long: writes
+            # waiting for the chain give up at once (Runtime.begin_shutdown).
+            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout / 3)),
         )
-        server = uvicorn.Server(config)
+        server = _server(config, app, settings.shutdown_timeout)
         log.info("serving on http://%s:%d (docs at /docs); Ctrl-C stops", host, port)
         server.run()
         if not server.started:
             raise NodeError(f"the HTTP server could not start on {host}:{port}")
     return 0
+
+
+def _server(config: Any, app: Any, timeout: float) -> Any:
+    """uvicorn's server, whose shutdown also stops the writes waiting on the chain and is
+    bounded: past ``timeout`` s after the signal, the process exits anyway (anvil, told
+    to die with its parent, saves its state on the way)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None:
+                runtime.begin_shutdown()
+            if not self.should_exit:
+                _exit_after(timeout)
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
+def _exit_after(timeout: float) -> None:
+    def exit_now() -> None:
+        log.error("not stopped %g s after the signal; exiting now", timeout)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(timeout, exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+def _refuse_if_another_sender(settings: Settings) -> None:
+    """Fail before touching the node when another process sends for this database."""
+    engine = make_engine(settings.database_url)
+    try:
+        SenderLock(engine, settings.chain_id).acquire().release()
+    finally:
+        engine.dispose()
 
 
 def operator_key_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -209,12 +261,15 @@ def _announce_first_operator_key(engine: Engine, operator: str) -> None:
 
 
 @contextmanager
-def _node(settings: Settings, *, reuse_running: bool) -> Iterator[AnvilNode | None]:
-    """The managed anvil for the duration of the block (nothing if not managed)."""
+def _node(
+    settings: Settings, *, reuse_running: bool, restart: bool = False
+) -> Iterator[AnvilNode | None]:
+    """The managed anvil for the duration of the block (nothing if not managed);
+    ``restart``: started again if it dies meanwhile."""
     if not settings.managed_node or (reuse_running and node_answers(settings.rpc_url)):
         yield None
         return
-    node = AnvilNode.from_settings(settings)
+    node = AnvilNode.from_settings(settings, restart_on_exit=restart)
     node.start()
     try:
         yield node

@@ -9,10 +9,13 @@ where they enter the code, and re-raised from the original::
      ├── NodeError               the managed anvil would not start, or stopped unasked
      ├── DeploymentError         the deployment record is unreadable or does not fit the plan
      ├── DatabaseError           the database cannot be reached or migrated
+     ├── SenderLockedError       another process sends for these accounts (refuses to start)
      ├── ChainError              the chain did not do what was asked
      │    ├── ChainUnavailable   no answer from the JSON-RPC endpoint
+     │    │    └── ChainRewound  the node lost blocks this service wrote; being sent again
      │    ├── RPCError           the node answered with a JSON-RPC error
      │    ├── ChainTimeout       a transaction was not mined in time
+     │    ├── TransactionPending  a write's transaction is out, its outcome not known yet
      │    ├── TransactionReverted  the EVM reverted; carries the decoded error
      │    └── TransactionLost    a sent transaction vanished from the node and could not be re-sent
      └── RequestError            a caller's request that cannot be served as asked
@@ -64,6 +67,16 @@ class ChainUnavailable(ChainError):
     """Nothing answered at the JSON-RPC endpoint (refused, reset or timed out)."""
 
 
+class ChainRewound(ChainUnavailable):
+    """The node has forgotten transactions this service sent (restarted from an older
+    state): nothing more is sent until the journal has sent them again."""
+
+
+class SenderLockedError(LedgerError):
+    """Another process holds the sending lock of this database: two senders for the same
+    accounts would pick the same nonces, and one's stale transactions could be mined late."""
+
+
 class RPCError(ChainError):
     """The node answered a JSON-RPC request with an error object."""
 
@@ -73,6 +86,17 @@ class ChainTimeout(ChainError):
 
     def __init__(self, message: str, *, transaction_hash: str) -> None:
         super().__init__(message)
+        self.transaction_hash = transaction_hash
+
+
+class TransactionPending(ChainError):
+    """A write's transaction was signed and journaled, and may be out, but its outcome is
+    not known yet (not mined in time, the node away, the service stopping). Answered 202
+    with the transaction: a retry with the same Idempotency-Key gets its outcome."""
+
+    def __init__(self, message: str, *, transaction_id: str, transaction_hash: str | None) -> None:
+        super().__init__(message)
+        self.transaction_id = transaction_id
         self.transaction_hash = transaction_hash
 
 
@@ -100,6 +124,7 @@ class TransactionReverted(ChainError):
         self.error_name = error_name
         self.error_args = error_args or {}
         self.transaction_hash = transaction_hash
+        self.receipt: Any = None  # a mined transaction's receipt (chain.client.Receipt)
 
 
 class TransactionNotSent(ChainError):

@@ -63,12 +63,16 @@ class Settings(BaseSettings):
     # time gives pure interval mining.
     anvil_automine: bool = True
     anvil_block_time: float = Field(default=10.0, ge=0, description="Seconds; 0 = no interval.")
+    # anvil writes its --state file only on a clean exit: a SIGKILLed node would lose
+    # every block since its start. The managed node's state is saved while it runs
+    # (anvil_dumpState, written atomically: chain/node.py); what a crash still loses, the
+    # last seconds, the service sends again from its transaction journal.
     anvil_state_interval: float = Field(
-        default=0,
+        default=2.0,
         ge=0,
         description=(
-            "Seconds between state dumps while running; 0 = dump only on exit "
-            "(anvil also gets SIGTERM if ledger-app dies, see chain/node.py)."
+            "Seconds between saves of the managed anvil's state while it runs (when its "
+            "head moved); 0 = only on exit. See README 'Durability'."
         ),
     )
 
@@ -113,6 +117,19 @@ class Settings(BaseSettings):
     embedded_indexer: bool = Field(
         default=True,
         description="Run the indexer inside the API process (one process; false for replicas).",
+    )
+    journal_check_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Seconds between checks that the node still has every journaled transaction "
+            "(a node restarted from an older state is sent them again)."
+        ),
+    )
+    shutdown_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds SIGINT/SIGTERM gives the service to stop before it exits anyway.",
     )
     write_index_wait: float = Field(
         default=5.0,

@@ -37,7 +37,8 @@ from ledger_app.api.routes import (
 from ledger_app.api.runtime import Runtime
 from ledger_app.chain.client import ChainClient
 from ledger_app.db.engine import make_engine
-from ledger_app.errors import LedgerError
+from ledger_app.errors import LedgerError, SenderLockedError
+from ledger_app.indexer.errors import IndexerLockedError
 from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime_lock = threading.Lock()
         try:
             app.state.runtime = Runtime.start(settings, app.state.engine, app.state.chain)
+        except (SenderLockedError, IndexerLockedError):
+            # Another process sends for these accounts: serving beside it is what let a
+            # stale process's transactions be mined twice. Refuse to start, loudly.
+            app.state.engine.dispose()
+            raise
         except LedgerError as exc:
             # /health still answers (and says why); the rest retries at its next request.
             log.error("API not ready: %s: %s", type(exc).__name__, exc)

@@ -43,6 +43,7 @@ from ledger_app.errors import (
     PayloadTooLarge,
     RequestError,
     TransactionLost,
+    TransactionPending,
     TransactionReverted,
     Unauthenticated,
     UnsupportedMediaType,
@@ -69,6 +70,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (UnsupportedMediaType, 415),
     (RequestError, 400),
     (TransactionReverted, 409),  # refined by REVERT_STATUS
+    (TransactionPending, 202),  # not an error to the caller: the write is under way
     (ChainTimeout, 504),
     (TransactionLost, 502),
     (ChainUnavailable, 503),
@@ -231,6 +233,22 @@ def error_body(error: LedgerError) -> dict[str, Any]:
         if error.transaction_hash:
             body["transaction_hash"] = error.transaction_hash
         return body
+    if isinstance(error, TransactionPending):
+        # The shape of every write's answer (WriteResponse), status "pending".
+        return {
+            "status": "pending",
+            "transaction": {
+                "id": error.transaction_id,
+                "hash": error.transaction_hash,
+                "block_number": None,
+            },
+            "result": None,
+            "unsigned_transaction": None,
+            "message": (
+                f"sent and not mined yet ({error}); retry with the same Idempotency-Key, or "
+                f"follow GET /v1/transactions/{error.transaction_id}"
+            ),
+        }
     if isinstance(error, RequestError):
         return {
             "error": error.error,

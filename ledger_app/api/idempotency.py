@@ -13,14 +13,21 @@ caller:
   the first and then replay it; across processes the RUNNING row makes it a
   409 ``IdempotencyKeyInProgress`` (try again).
 
-A 5xx answer is not kept (the row is removed), so the request can be retried.
-Recording the answer is retried while the database is locked or away, so that a
-short outage does not leave the key "in progress" for good.
+The transactions a request makes are bound to its key (their journal rows carry it,
+ledger_app/api/services/journal.py). A 5xx answer is not kept (the row is removed,
+so the request can be retried) only when none of them may have reached the chain;
+otherwise the key keeps the answer its transactions give. A kept 202 (pending, or
+mined but not indexed yet) is looked at again at each retry, and replaced by the
+final answer once there is one. A key whose process died before answering is
+answered by recovery at the next start. Recording the answer is retried while the
+database is locked or away, so that a short outage does not leave the key "in
+progress" for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -35,6 +42,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger_app.api.errors import database_unavailable
 from ledger_app.api.identity import Caller
+from ledger_app.api.index_state import indexed_block
+from ledger_app.api.services.journal import (
+    answer_for,
+    bind_idempotency_key,
+    rows_of_key,
+    store_answer,
+    unbind_idempotency_key,
+)
 from ledger_app.db.api_tables import idempotency_records
 
 HEADER = b"idempotency-key"
@@ -86,6 +101,11 @@ class IdempotencyMiddleware:
                 await database_unavailable()(scope, receive, send)
                 return
             if stored is not None:
+                if stored.status_code == 202 and stored.request_hash == fingerprint:
+                    with contextlib.suppress(OperationalError):
+                        stored = await anyio.to_thread.run_sync(
+                            _refreshed, scope["app"], caller.key, idempotency_key, stored
+                        )
                 await _replay_or_refuse(send, stored, fingerprint)
                 return
             if not claimed:
@@ -99,9 +119,11 @@ class IdempotencyMiddleware:
                 )
                 return
             response = _Captured(send)
+            token = bind_idempotency_key(caller.key, idempotency_key)
             try:
                 await self.app(scope, _replaying(body), response.send)
             finally:
+                unbind_idempotency_key(token)
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(
                         _settle_patiently, engine, caller.key, idempotency_key, response
@@ -259,17 +281,42 @@ def _settle_patiently(engine: Engine, participant: str, key: str, response: _Cap
             pause = min(pause * 2, 5.0)
 
 
+def _refreshed(app: Any, participant: str, key: str, stored: Any) -> Any:
+    """A kept 202 made final once its transactions are (``stored`` otherwise)."""
+    rows = rows_of_key(app.state.engine, participant, key)
+    if not rows or any(r.status == "PREPARED" for r in rows):
+        return stored  # awaiting the caller's signature: that 202 is the answer
+    answer = answer_for(rows, _indexed(app))
+    if answer.status == 202:
+        return stored
+    store_answer(app.state.engine, participant, key, answer, only_running=False)
+    return _find(app.state.engine, participant, key)
+
+
+def _indexed(app: Any) -> int:
+    runtime = getattr(app.state, "runtime", None)
+    return indexed_block(app.state.engine, runtime.chain_id) if runtime is not None else -1
+
+
 def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> None:
     where = (idempotency_records.c.participant == participant, idempotency_records.c.key == key)
-    with engine.begin() as conn:
-        if response.status is None or response.status >= 500:
-            conn.execute(delete(idempotency_records).where(*where))
+    if response.status is None or response.status >= 500:
+        rows = rows_of_key(engine, participant, key)
+        if any(r.status not in ("FAILED", "REFUSED", "PREPARED") for r in rows):
+            # Something may reach or have reached the chain: forgetting the key would let
+            # a retry execute it a second time. It answers what its transactions give (a
+            # 202 until they are settled and indexed).
+            store_answer(engine, participant, key, answer_for(rows, -1), only_running=False)
             return
-        kept = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in response.headers
-            if k.lower() in KEPT_HEADERS
-        ]
+        with engine.begin() as conn:
+            conn.execute(delete(idempotency_records).where(*where))
+        return
+    kept = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in response.headers
+        if k.lower() in KEPT_HEADERS
+    ]
+    with engine.begin() as conn:
         conn.execute(
             update(idempotency_records)
             .where(*where)

@@ -1,29 +1,35 @@
 """Everything a running API holds for its lifetime, built once at start-up.
 
-``Runtime.start`` reads the deployment record, unlocks the signing keys,
-starts the per-sender transaction queues and (embedded set-up) the indexer
-thread; ``close`` stops them in reverse order. Routes reach it through
-ledger_app.api.deps.
+``Runtime.start`` reads the deployment record, takes the sending lock (a second
+process refuses to start), unlocks the signing keys, starts the per-sender
+transaction queues (journaling each signed transaction before its broadcast),
+the journal's keeper (recovery at start, then a watch for a node that lost blocks)
+and (embedded set-up) the indexer thread; ``close`` stops them in reverse order,
+within a bound. Routes reach it through ledger_app.api.deps.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger_app.api.index_state import wait_for_block
+from ledger_app.api.index_state import indexed_block, wait_for_block
+from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_signed
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts
 from ledger_app.chain.deploy import read_record
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.sender import TransactionSender
-from ledger_app.errors import DeploymentError
+from ledger_app.errors import ChainRewound, DeploymentError
 from ledger_app.indexer.background import BackgroundIndexer
 from ledger_app.indexer.decode import EventDecoder
-from ledger_app.indexer.lock import WriterLock
+from ledger_app.indexer.lock import SenderLock, WriterLock
 from ledger_app.indexer.runner import IndexerConfig
 from ledger_app.indexer.service import build_decoder, build_indexer, followed_contracts
 from ledger_app.settings import Settings
@@ -45,7 +51,13 @@ class Runtime:
     sender: TransactionSender
     decoder: EventDecoder
     chain_id: int
+    sender_lock: SenderLock
+    recovery: Recovery
     indexer: BackgroundIndexer | None = None
+    #: Why writes are refused just now (the journal being recovered), or None.
+    recovering: str | None = None
+    last_recovery: RecoveryReport | None = None
+    keeper: JournalKeeper | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, settings: Settings, engine: Engine, client: ChainClient) -> Runtime:
@@ -57,6 +69,29 @@ class Runtime:
             )
         artifacts = Artifacts.load(settings.artifacts_file)
         contracts = LedgerContracts(artifacts, record)
+        chain_id = client.chain_id()
+        # Before anything is sent: a second process sending for the same accounts would
+        # take the same nonces. SenderLockedError ends the start (ledger_app.api.app).
+        sender_lock = SenderLock(engine, chain_id).acquire()
+        try:
+            return cls._assemble(settings, engine, client, record, artifacts, contracts,
+                                 chain_id, sender_lock)  # fmt: skip
+        except BaseException:
+            sender_lock.release()
+            raise
+
+    @classmethod
+    def _assemble(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        client: ChainClient,
+        record: Any,
+        artifacts: Artifacts,
+        contracts: LedgerContracts,
+        chain_id: int,
+        sender_lock: SenderLock,
+    ) -> Runtime:
         operator = load_operator(settings, client)
         passphrase = keystore_passphrase(settings, dev_chain=client.is_anvil())
         custody = Custody(engine, passphrase, operator, scrypt_n=settings.keystore_scrypt_n)
@@ -69,11 +104,24 @@ class Runtime:
             client=client,
             contracts=contracts,
             custody=custody,
-            sender=TransactionSender(client),
+            sender=TransactionSender(client, journal=journal_signed(engine)),
             decoder=decoder,
-            chain_id=client.chain_id(),
+            chain_id=chain_id,
+            sender_lock=sender_lock,
+            recovery=Recovery(
+                engine,
+                client,
+                indexed_to=lambda: indexed_block(engine, chain_id),
+                deployment_block=record.deployment_block,
+                receipt_timeout=settings.receipt_timeout,
+            ),
         )
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
+        # Writes wait until the journal is settled against the chain (the keeper's first
+        # pass): a write signed before then could take a nonce a journaled one holds.
+        runtime.recovering = "recovering the transaction journal after a start"
+        runtime.keeper = JournalKeeper(runtime, settings.journal_check_interval)
+        runtime.sender.on_rewound = lambda _account: runtime.keeper.wake()  # type: ignore[union-attr]
         if settings.embedded_indexer:
             indexer = build_indexer(
                 rpc_url=settings.rpc_url,
@@ -88,6 +136,7 @@ class Runtime:
                 indexer, WriterLock(engine, runtime.chain_id), settings.indexer_poll_interval
             ).start()
             log.info("indexer running in this process (from block %d)", record.deployment_block)
+        runtime.keeper.start()
         return runtime
 
     def nudge_indexer(self, block: int | None = None) -> None:
@@ -105,8 +154,108 @@ class Runtime:
             return self.indexer.wait_for(block, timeout)
         return wait_for_block(self.engine, self.chain_id, block, timeout)
 
+    def refuse_writes_if_degraded(self) -> None:
+        """Raise (503) while writes must wait: the journal being recovered."""
+        reason = self.recovering
+        if reason is not None:
+            raise ChainRewound(f"writes are paused: {reason}; try again shortly")
+
+    def begin_shutdown(self) -> None:
+        """The service is stopping: every write still waiting gives up now (its transaction
+        stays journaled), so that requests in flight end within the shutdown bound."""
+        self.sender.stop()
+        if self.keeper is not None:
+            self.keeper.stop()
+
     def close(self) -> None:
-        """Stop the sender's workers, then the indexer."""
-        self.sender.close()
+        """Stop the keeper and the sender's workers, then the indexer, then let go of the
+        sending lock (each within a bound: the node may be gone)."""
+        self.begin_shutdown()
+        if self.keeper is not None:
+            self.keeper.join(timeout=5)
+        self.sender.close(timeout=5)
         if self.indexer is not None:
             self.indexer.stop()
+        self.sender_lock.release()
+
+
+class JournalKeeper(threading.Thread):
+    """Recovery at start, then a watch: a node that lost journaled blocks (restarted from
+    an older state) or a transaction left pending gets a recovery pass; writes are
+    refused (``Runtime.recovering``) while the node lacks what the service acknowledged."""
+
+    def __init__(self, runtime: Runtime, interval: float) -> None:
+        super().__init__(name="journal-keeper", daemon=True)
+        self.runtime = runtime
+        self.interval = interval
+        self.started_at = datetime.now(UTC)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    def wake(self) -> None:
+        """Look at the journal now (the sender saw the node's nonce go back)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the watch after the current pass."""
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        runtime, pause = self.runtime, self.interval
+        # First pass: until it succeeds (the node or the database may still be away).
+        while not self._stop.is_set():
+            if self._pass("start", keys_before=self.started_at):
+                break
+            self._wake.wait(pause)
+            pause = min(pause * 2, 10.0)
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                head = runtime.client.block_number()
+                rewound = runtime.recovery.fork_point(head) is not None
+                stale = not rewound and runtime.recovery.has_stale_rows(
+                    runtime.sender.active_transactions()
+                )
+            except Exception as exc:  # the node or the database away: look again later
+                log.debug("journal keeper: %s", exc)
+                continue
+            if rewound:
+                runtime.recovering = (
+                    "the node lost blocks holding acknowledged transactions (restarted from "
+                    "an older state); the service is sending them again"
+                )
+                while not self._stop.is_set() and not self._pass("node rewound", keys_before=None):
+                    self._wake.wait(self.interval)
+            elif stale:
+                # A transaction no request follows any more (its wait timed out): settled
+                # against the chain without holding writes back.
+                self._pass("pending transactions", keys_before=None)
+
+    def _pass(self, reason: str, *, keys_before: datetime | None) -> bool:
+        runtime = self.runtime
+        try:
+            report = runtime.recovery.run(
+                reason, active=runtime.sender.active_transactions, keys_before=keys_before
+            )
+        except Exception as exc:
+            log.warning("journal recovery (%s) not finished: %s: %s", reason,
+                        type(exc).__name__, exc)  # fmt: skip
+            return False
+        runtime.sender.forget_nonces()
+        runtime.last_recovery = report
+        runtime.recovering = None
+        runtime.nudge_indexer()
+        level = (
+            logging.WARNING if report.resent or report.lost or report.fork_block else logging.INFO
+        )
+        log.log(level, "journal recovery (%s) done in %.3f s: %s", reason, report.seconds,
+                _summary(report))  # fmt: skip
+        return True
+
+
+def _summary(report: RecoveryReport) -> dict[str, Any]:
+    return {k: v for k, v in report.as_dict().items() if k not in ("reason", "started_at")}

@@ -69,6 +69,7 @@ class Receipt:
     gas_used: int
     contract_address: str | None
     logs: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    transaction_index: int = 0
 
 
 class ChainClient:
@@ -461,6 +462,7 @@ def _receipt(raw: Any) -> Receipt:
         transaction_hash="0x" + bytes(raw["transactionHash"]).hex(),
         block_number=int(raw["blockNumber"]),
         block_hash="0x" + bytes(raw["blockHash"]).hex(),
+        transaction_index=int(raw.get("transactionIndex") or 0),
         status=int(raw["status"]),
         gas_used=int(raw["gasUsed"]),
         contract_address=to_checksum_address(address) if address else None,

@@ -10,6 +10,16 @@ server first and anvil last, with SIGTERM, on which anvil dumps its state. On
 Linux anvil is also told to receive SIGTERM if its parent dies, so even a
 SIGKILLed ledger-app leaves no node behind.
 
+anvil writes its state file only on a clean exit, so a SIGKILLed anvil would come
+back without every block since it started. While it runs, the node's state is saved
+every ``state_interval`` seconds when its head moved: anvil_dumpState over JSON-RPC,
+written to a temporary file, fsynced and renamed over the state file, so a kill at any
+moment leaves the previous save or the new one whole (anvil's own --state-interval
+writes the file in place, and a kill mid-write would leave it unreadable). What a
+kill still loses, the blocks since the last save, the service sends again from its
+transaction journal (ledger_app/api/services/journal.py). ``restart_on_exit``: a node
+that dies unasked is started again from its state file (``ledger-app run``).
+
 anvil writes the states of older blocks to a cache directory while it runs (so
 calls at past blocks still answer) and never deletes it; left in its default place,
 ~/.foundry/anvil/tmp, a busy chain's leftovers filled the disk. The node keeps it
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gzip
 import json
 import logging
 import os
@@ -28,6 +39,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -96,6 +108,7 @@ class AnvilNode:
         block_time: float = 0.0,
         state_interval: float = 0.0,
         start_timeout: float = 30.0,
+        restart_on_exit: bool = False,
     ) -> None:
         if not automine and not block_time:
             raise NodeError("anvil needs automine, a block time, or both, to mine at all")
@@ -109,11 +122,18 @@ class AnvilNode:
         self.block_time = block_time
         self.state_interval = state_interval
         self.start_timeout = start_timeout
+        self.restart_on_exit = restart_on_exit
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._keeper: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._saved_head: str | None = None
+        self.saves = 0  # state saves since start
+        self.save_seconds: list[float] = []  # the duration of each (the last 100)
+        self.restarts = 0  # starts after an unasked exit
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AnvilNode:
+    def from_settings(cls, settings: Settings, *, restart_on_exit: bool = False) -> AnvilNode:
         """The node ``settings`` describe (port and host from ``rpc_url``)."""
         return cls(
             binary=find_anvil(settings.anvil_binary),
@@ -125,6 +145,7 @@ class AnvilNode:
             automine=settings.anvil_automine,
             block_time=settings.anvil_block_time,
             state_interval=settings.anvil_state_interval,
+            restart_on_exit=restart_on_exit,
         )
 
     @property
@@ -162,14 +183,99 @@ class AnvilNode:
             argv += ["--block-time", f"{self.block_time:g}"]
             if self.automine:
                 argv.append("--mixed-mining")
-        if self.state_interval:
-            argv += ["--state-interval", f"{self.state_interval:g}"]
         return argv
 
     def start(self) -> Self:
-        """Start anvil and return once it answers JSON-RPC with the right chain id."""
+        """Start anvil and return once it answers JSON-RPC with the right chain id; then
+        save its state every ``state_interval`` s (and restart it if ``restart_on_exit``)."""
+        if self._process is not None and self._process.poll() is not None:
+            self._reap()  # killed from outside: start again from the state file
         if self._process is not None:
             raise NodeError("this anvil node is already started")
+        self._stopping.clear()
+        try:
+            self._spawn()
+        except BaseException:
+            self.stop()
+            raise
+        if self.state_interval or self.restart_on_exit:
+            self._keeper = threading.Thread(target=self._keep, name="anvil-keeper", daemon=True)
+            self._keeper.start()
+        return self
+
+    def save_state(self) -> float:
+        """Save the chain to the state file now, atomically; the seconds it took."""
+        started = time.monotonic()
+        request = urllib.request.Request(
+            self.rpc_url,
+            data=json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+        if "result" not in body:
+            raise NodeError(f"anvil_dumpState answered {body.get('error')}")
+        state = gzip.decompress(bytes.fromhex(body["result"].removeprefix("0x")))
+        temporary = self.state_file.with_name(self.state_file.name + ".saving")
+        with temporary.open("wb") as handle:
+            handle.write(state)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.state_file)
+        directory = os.open(self.state_file.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        seconds = time.monotonic() - started
+        self.saves += 1
+        self.save_seconds = [*self.save_seconds[-99:], seconds]
+        return seconds
+
+    def _keep(self) -> None:
+        """Save the state when the head moved; start anvil again if it died unasked."""
+        interval = self.state_interval or 1.0
+        while not self._stopping.wait(interval):
+            process = self._process
+            if process is None:
+                return
+            if process.poll() is not None:
+                if not self.restart_on_exit:
+                    log.error("anvil exited unasked (code %s)", process.returncode)
+                    return
+                log.error(
+                    "anvil exited unasked (code %s); starting it again from %s",
+                    process.returncode, self.state_file,
+                )  # fmt: skip
+                try:
+                    self._reap()
+                    self._spawn(pdeathsig_tool=True)
+                    self.restarts += 1
+                except (NodeError, OSError) as exc:
+                    log.error("anvil could not be started again: %s", exc)
+                continue
+            if not self.state_interval:
+                continue
+            try:
+                head = _rpc(self.rpc_url, "eth_getBlockByNumber", ["latest", False])["hash"]
+                if head != self._saved_head:
+                    self.save_state()
+                    self._saved_head = head
+            except (OSError, ValueError, KeyError, NodeError) as exc:
+                log.warning("anvil state not saved: %s", exc)
+
+    def _reap(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.wait()
+        self.pid_file.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _spawn(self, *, pdeathsig_tool: bool = False) -> None:
         if _port_in_use(self.host, self.port):
             raise NodeError(
                 f"something already listens on {self.host}:{self.port} (another `ledger-app "
@@ -180,32 +286,44 @@ class AnvilNode:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         # Left by an anvil that was killed: nothing reads it (the chain is in the state file).
         shutil.rmtree(self.cache_dir, ignore_errors=True)
-        self._log = self.log_file.open("wb")
+        self._log = self.log_file.open("ab" if pdeathsig_tool else "wb")
         log.info(
             "starting anvil on %s (chain id %d, state %s, log %s)",
             self.rpc_url, self.chain_id, self.state_file, self.log_file,
         )  # fmt: skip
+        argv, preexec = self.command(), _die_with_parent()
+        setpriv = shutil.which("setpriv")
+        if pdeathsig_tool and platform.system() == "Linux" and setpriv:
+            # A restart from the keeper thread: preexec_fn is unsafe with other threads
+            # running, so util-linux's setpriv sets the parent-death signal instead. (It
+            # is sent when the thread that started anvil ends: the keeper, which lives as
+            # long as the node.)
+            argv, preexec = [setpriv, "--pdeathsig", "TERM", *argv], None
         self._process = subprocess.Popen(
-            self.command(),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # preexec_fn runs between fork and exec: ledger-app starts anvil before
             # any other thread exists, which is when that is safe.
-            preexec_fn=_die_with_parent(),
+            preexec_fn=preexec,
         )
         try:
             self._wait_until_answering()
         except BaseException:
-            self.stop()
+            _signal_group(self._process, signal.SIGKILL)
+            self._reap()
             raise
         self.pid_file.write_text(f"{self._process.pid}\n")
         log.info("anvil answering on %s (pid %d)", self.rpc_url, self._process.pid)
-        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM anvil (it dumps its state on the way out); SIGKILL if it hangs."""
+        self._stopping.set()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join(timeout=timeout)
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
@@ -284,6 +402,19 @@ def rpc_chain_id(rpc_url: str, timeout: float = 2.0) -> int:
     if "result" not in body:
         raise OSError(f"eth_chainId answered {body}")
     return int(body["result"], 16)
+
+
+def _rpc(rpc_url: str, method: str, params: list[object], timeout: float = 5.0) -> dict:
+    request = urllib.request.Request(
+        rpc_url,
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if "result" not in body:
+        raise OSError(f"{method} answered {body.get('error')}")
+    return body["result"]
 
 
 def node_answers(rpc_url: str) -> bool:

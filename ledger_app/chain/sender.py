@@ -21,6 +21,21 @@ waited for the same way, and a client retrying the write cannot send it twice.
 Reverts found by gas estimation raise TransactionReverted before anything is
 sent; a mined transaction that reverted is replayed to decode its error.
 
+Write-ahead: a custodial transaction is signed, then handed to ``journal`` (the
+service stores its bytes, hash and nonce), and only then broadcast; if the journal
+cannot take it, nothing is sent. So every transaction that may be out is on record,
+and a process that dies at any point leaves a row recovery can resolve against the
+chain (ledger_app/api/services/journal.py).
+
+Each worker remembers the next nonce it expects its account to have: a node whose
+count is lower has forgotten transactions this process sent (a node restarted from
+an older state). Nothing is signed on top of that; ChainRewound is raised and
+``on_rewound`` called, so the journal can send the forgotten ones again first.
+
+``stop()`` (the service shutting down) makes every wait give up at once: a job already
+signed fails with ChainTimeout (it stays journaled as pending), one not yet signed
+with TransactionNotSent; so a shutdown is bounded even while the node is away.
+
 A job may be queued ``after`` an earlier one of the same sender (the chunks of one
 batch): the worker takes it only if that one succeeded, and fails it with
 TransactionNotSent otherwise, so a request's later transactions wait in the queue
@@ -46,11 +61,13 @@ from ledger_app.chain.abi import ABI
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
 from ledger_app.errors import (
+    ChainRewound,
     ChainTimeout,
     ChainUnavailable,
     RPCError,
     TransactionLost,
     TransactionNotSent,
+    TransactionReverted,
 )
 
 log = logging.getLogger(__name__)
@@ -76,15 +93,23 @@ class _Job:
     account: LocalAccount | None = None  # custodial: the worker signs
     raw: bytes | None = None  # external: already signed
     after: Future[Receipt] | None = None  # sent only if this earlier job succeeded
+    transaction_id: str | None = None  # its row in the journal
     future: Future[Receipt] = field(default_factory=Future)
 
 
 @dataclass
-class _InFlight:
+class InFlight:
+    """A signed transaction on its way: what the journal stores before the broadcast."""
+
     transaction_hash: str
     raw: bytes
     nonce: int
     tx: dict[str, Any]
+    transaction_id: str | None = None
+
+
+#: Called with (transaction id, the signed transaction) before it is broadcast.
+Journal = Callable[[str, InFlight], None]
 
 
 class TransactionSender:
@@ -98,41 +123,86 @@ class TransactionSender:
         receipt_timeout: float | None = None,
         poll_interval: float = 0.02,
         on_mined: Callable[[Receipt], None] | None = None,
+        journal: Journal | None = None,
+        on_rewound: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.stuck_after = stuck_after
         self.receipt_timeout = receipt_timeout or client.receipt_timeout
         self.poll_interval = poll_interval
         self.on_mined = on_mined
+        self.journal = journal
+        self.on_rewound = on_rewound
+        self.stopping = threading.Event()
         self._workers: dict[str, _Worker] = {}
         self._guard = threading.Lock()
         self._closed = False
 
     def send(
-        self, account: LocalAccount, call: ContractCall, *, after: Future[Receipt] | None = None
+        self,
+        account: LocalAccount,
+        call: ContractCall,
+        *,
+        after: Future[Receipt] | None = None,
+        transaction_id: str | None = None,
     ) -> Future[Receipt]:
         """Queue ``call`` signed by ``account``; the future gives its receipt or the error.
-        ``after``: an earlier job of the same account; if it fails, this one is not sent."""
-        return self._enqueue(_Job(sender=account.address, call=call, account=account, after=after))
+        ``after``: an earlier job of the same account; if it fails, this one is not sent.
+        ``transaction_id``: its journal row, handed to ``journal`` before the broadcast."""
+        job = _Job(
+            sender=account.address,
+            call=call,
+            account=account,
+            after=after,
+            transaction_id=transaction_id,
+        )
+        return self._enqueue(job)
 
-    def send_signed(self, sender: str, raw: bytes, call: ContractCall) -> Future[Receipt]:
-        """Queue a transaction ``sender`` signed itself (``call`` is what it was checked to do)."""
-        return self._enqueue(_Job(sender=to_checksum_address(sender), call=call, raw=raw))
+    def send_signed(
+        self, sender: str, raw: bytes, call: ContractCall, *, transaction_id: str | None = None
+    ) -> Future[Receipt]:
+        """Queue a transaction ``sender`` signed itself (``call`` is what it was checked to do;
+        the caller journaled it already)."""
+        job = _Job(
+            sender=to_checksum_address(sender), call=call, raw=raw, transaction_id=transaction_id
+        )
+        return self._enqueue(job)
+
+    def active_transactions(self) -> set[str]:
+        """Journal rows of the jobs this process has queued or is following."""
+        with self._guard:
+            workers = list(self._workers.values())
+        return {i for worker in workers for i in worker.active_ids()}
 
     def queue_depths(self) -> dict[str, int]:
         """Jobs waiting per sender address (for /metrics)."""
         with self._guard:
             return {address: w.jobs.qsize() for address, w in self._workers.items()}
 
-    def close(self) -> None:
-        """Stop the workers after their current job; queued jobs fail."""
+    def forget_nonces(self) -> None:
+        """Take the node's nonces as they are from now on (after the journal has sent again
+        what a restarted node lacked, or given up on what it could not)."""
+        with self._guard:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.next_nonce = None
+
+    def stop(self) -> None:
+        """Have every wait give up now (the service is stopping): see the module doc."""
+        self.stopping.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the workers within ``timeout`` s in all: queued jobs fail, a job out on the
+        network stays journaled as pending."""
+        self.stop()
         with self._guard:
             self._closed = True
             workers = list(self._workers.values())
         for worker in workers:
             worker.jobs.put(None)
+        deadline = time.monotonic() + timeout
         for worker in workers:
-            worker.join(timeout=self.receipt_timeout)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _enqueue(self, job: _Job) -> Future[Receipt]:
         with self._guard:
@@ -143,7 +213,7 @@ class TransactionSender:
             if worker is None:
                 worker = self._workers[key] = _Worker(self, key)
                 worker.start()
-            worker.jobs.put(job)
+            worker.put(job)
         return job.future
 
 
@@ -155,31 +225,65 @@ class _Worker(threading.Thread):
         self.owner = sender
         self.client = sender.client
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        self.unresolved: _InFlight | None = None
+        self.unresolved: InFlight | None = None
+        self.next_nonce: int | None = None  # the account's nonce after our last send
+        self.current: str | None = None  # the journal row of the job being processed
+        self._queued_ids: list[str] = []
+        self._ids_guard = threading.Lock()
+
+    def active_ids(self) -> set[str]:
+        """Journal rows queued here or being followed."""
+        with self._ids_guard:
+            ids = set(self._queued_ids)
+        if self.current is not None:
+            ids.add(self.current)
+        if self.unresolved is not None and self.unresolved.transaction_id is not None:
+            ids.add(self.unresolved.transaction_id)
+        return ids
+
+    def put(self, job: _Job) -> None:
+        """Queue ``job``."""
+        if job.transaction_id is not None:
+            with self._ids_guard:
+                self._queued_ids.append(job.transaction_id)
+        self.jobs.put(job)
 
     def run(self) -> None:
         while True:
             job = self.jobs.get()
             if job is None:
                 return
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            earlier = job.after
-            if earlier is not None and (
-                not earlier.done() or earlier.cancelled() or earlier.exception() is not None
-            ):
-                # This worker ran the earlier job (same sender, queued before), so it is
-                # done: not done means it was never this sender's, and is refused too.
-                job.future.set_exception(
-                    TransactionNotSent("not sent: an earlier transaction of its request failed")
-                )
-                continue
+            self.current = job.transaction_id
+            if job.transaction_id is not None:
+                with self._ids_guard:
+                    self._queued_ids.remove(job.transaction_id)
             try:
-                receipt = self._process(job)
-            except BaseException as exc:
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(receipt)
+                self._run_one(job)
+            finally:
+                self.current = None
+
+    def _run_one(self, job: _Job) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        if self.owner.stopping.is_set():
+            job.future.set_exception(TransactionNotSent("not sent: the service is stopping"))
+            return
+        earlier = job.after
+        if earlier is not None and (
+            not earlier.done() or earlier.cancelled() or earlier.exception() is not None
+        ):
+            # This worker ran the earlier job (same sender, queued before), so it is
+            # done: not done means it was never this sender's, and is refused too.
+            job.future.set_exception(
+                TransactionNotSent("not sent: an earlier transaction of its request failed")
+            )
+            return
+        try:
+            receipt = self._process(job)
+        except BaseException as exc:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(receipt)
 
     # --- one job --------------------------------------------------------------------
 
@@ -189,14 +293,19 @@ class _Worker(threading.Thread):
             self._wait_mined(previous)  # raises ChainTimeout while still unresolved
             self.unresolved = None
         in_flight = self._signed(job) if job.account is not None else self._external(job)
+        in_flight.transaction_id = job.transaction_id
         receipt = self._wait_mined(in_flight)
         if self.owner.on_mined is not None:
             self.owner.on_mined(receipt)
         if receipt.status != 1:
-            self.client.raise_revert(in_flight.tx, job.sender, receipt, job.call.abis)
+            try:
+                self.client.raise_revert(in_flight.tx, job.sender, receipt, job.call.abis)
+            except TransactionReverted as exc:
+                exc.receipt = receipt  # the journal keeps where it was mined (it took a nonce)
+                raise
         return receipt
 
-    def _signed(self, job: _Job) -> _InFlight:
+    def _signed(self, job: _Job) -> InFlight:
         assert job.account is not None
         call = job.call
         tx: dict[str, Any] = {
@@ -209,11 +318,32 @@ class _Worker(threading.Thread):
             tx["to"] = to_checksum_address(call.to)
         # Gas, nonce and fees in one round trip; a revert stops here: nothing sent.
         tx.update(self.client.prepare(tx, call.abis, gas=call.gas))
+        if self.next_nonce is not None and tx["nonce"] < self.next_nonce:
+            # The node has forgotten transactions this process sent: signing now would
+            # take a nonce one of them holds. The journal sends them again first.
+            if self.owner.on_rewound is not None:
+                self.owner.on_rewound(job.sender)
+            raise ChainRewound(
+                f"the node's nonce for {job.sender} is {tx['nonce']}, but this service has "
+                f"sent up to {self.next_nonce - 1}: the node lost blocks (restarted from an "
+                "older state); the service is sending its journal again. Nothing was sent: "
+                "try again shortly"
+            )
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         raw = bytes(job.account.sign_transaction(unsigned).raw_transaction)
+        in_flight = InFlight(_hash_of(raw), raw, tx["nonce"], tx)
+        if self.owner.journal is not None and job.transaction_id is not None:
+            try:
+                self.owner.journal(job.transaction_id, in_flight)
+            except Exception as exc:
+                # Not on record, so not sent: a transaction out that no row accounts for
+                # is what a crash must never leave behind.
+                raise TransactionNotSent(
+                    f"not sent: the transaction could not be journaled ({type(exc).__name__})"
+                ) from exc
         return self._broadcast(raw, tx["nonce"], tx, call)
 
-    def _external(self, job: _Job) -> _InFlight:
+    def _external(self, job: _Job) -> InFlight:
         assert job.raw is not None
         call = job.call
         tx: dict[str, Any] = {"data": call.data, "value": call.value}
@@ -223,8 +353,9 @@ class _Worker(threading.Thread):
 
     def _broadcast(
         self, raw: bytes, nonce: int, tx: dict[str, Any], call: ContractCall
-    ) -> _InFlight:
+    ) -> InFlight:
         transaction_hash = _hash_of(raw)
+        self.next_nonce = max(self.next_nonce or 0, nonce + 1)
         try:
             self.client.send_raw_transaction(raw, call.abis)
         except ChainUnavailable as exc:
@@ -236,9 +367,9 @@ class _Worker(threading.Thread):
             # Sent before (a re-send after a lost answer): wait for it like any other.
             if "already known" not in str(exc).lower():
                 raise
-        return _InFlight(transaction_hash, raw, nonce, tx)
+        return InFlight(transaction_hash, raw, nonce, tx)
 
-    def _wait_mined(self, in_flight: _InFlight) -> Receipt:
+    def _wait_mined(self, in_flight: InFlight) -> Receipt:
         started = time.monotonic()
         checked_at = started
         # An automining node has the receipt within a few ms of the send: poll soon,
@@ -255,6 +386,14 @@ class _Worker(threading.Thread):
                 receipt = None
             if receipt is not None:
                 return receipt
+            if self.owner.stopping.is_set():
+                self.unresolved = in_flight
+                raise ChainTimeout(
+                    f"transaction {in_flight.transaction_hash} (nonce {in_flight.nonce}) not "
+                    "mined yet and the service is stopping; it stays journaled as pending and "
+                    "is resolved against the chain at the next start",
+                    transaction_hash=in_flight.transaction_hash,
+                )
             now = time.monotonic()
             if now - started >= self.owner.receipt_timeout:
                 self.unresolved = in_flight
@@ -268,10 +407,10 @@ class _Worker(threading.Thread):
                 checked_at = now
                 with contextlib.suppress(ChainUnavailable):  # asked again at the next check
                     self._resend_if_dropped(in_flight)
-            time.sleep(pause)
+            self.owner.stopping.wait(pause)
             pause = min(pause * 2, self.owner.poll_interval)
 
-    def _resend_if_dropped(self, in_flight: _InFlight) -> None:
+    def _resend_if_dropped(self, in_flight: InFlight) -> None:
         if self.client.transaction_known(in_flight.transaction_hash):
             log.warning("transaction %s still pending", in_flight.transaction_hash)
             return

@@ -63,15 +63,31 @@ transactions = Table(
     Column("value", String(78), nullable=False),  # wei, decimal digits
     Column("chain_id", BigInteger, nullable=False),
     Column("custody", String(16), nullable=False),  # CUSTODIAL or EXTERNAL
-    # PREPARED (awaiting a signature), SENT, MINED, REVERTED, FAILED
+    # QUEUED (custodial, not yet signed) or PREPARED (awaiting the caller's signature);
+    # SIGNED (journaled: the signed bytes are stored, then broadcast), SENT (an external
+    # signature taken); then MINED, REVERTED (mined and failed), REFUSED (refused before
+    # sending) or FAILED (never executed). See ledger_app/api/services/journal.py.
     Column("status", String(16), nullable=False),
     Column("tx_hash", String(66), nullable=True),
     Column("block_number", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
     _when("created_at"),
     _when("updated_at"),
+    # The write-ahead journal: the signed bytes and nonce, stored before the broadcast,
+    # so that a transaction that may be out is never forgotten, and the block it was
+    # mined in (hash and position), so that one a restarted node lacks is sent again.
+    Column("raw_transaction", Text, nullable=True),
+    Column("nonce", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
+    Column("transaction_index", Integer, nullable=True),
+    # The Idempotency-Key of the request that made it (with ``participant``): a key's
+    # answer is rebuilt from its transactions when the process died before answering.
+    Column("idempotency_key", String(255), nullable=True),
     Index("ix_transactions_participant", "participant"),
     Index("ix_transactions_tx_hash", "tx_hash"),
+    Index("ix_transactions_status", "status"),
+    Index("ix_transactions_idempotency", "participant", "idempotency_key"),
+    Index("ix_transactions_block", "block_number"),
 )
 
 documents = Table(

@@ -6,6 +6,11 @@ connection ends, also when the process is killed. SQLite: an exclusive
 ``flock`` on a file next to the database, released by the kernel when the
 process ends. A second indexer gets IndexerLockedError at once. ``ensure`` takes
 a PostgreSQL lock again after the server restarted under its holder.
+
+SenderLock is the same lock for another role: the process that sends the custodial
+accounts' transactions. Two senders for one account would take the same nonces, and
+one left running would send its stale transactions into a node the other restarted.
+A second one gets SenderLockedError and must not start.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import IO, Self
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from ledger_app.errors import LedgerError, SenderLockedError
 from ledger_app.indexer.errors import IndexerLockedError
 
 # An arbitrary constant naming "the ledger indexer's writer" among advisory locks.
@@ -27,6 +33,10 @@ _ADVISORY_KEY = 0x1ED6E1
 
 class WriterLock:
     """Held while the indexer writes; use as a context manager."""
+
+    role = "indexer"
+    advisory_key = _ADVISORY_KEY
+    error: type[LedgerError] = IndexerLockedError
 
     def __init__(self, engine: Engine, chain_id: int) -> None:
         self.engine = engine
@@ -40,14 +50,14 @@ class WriterLock:
             conn = self.engine.connect()
             got = conn.execute(
                 text("SELECT pg_try_advisory_lock(:a, :b)"),
-                {"a": _ADVISORY_KEY, "b": self.chain_id % 2**31},
+                {"a": self.advisory_key, "b": self.chain_id % 2**31},
             ).scalar_one()
             conn.commit()
             if not got:
                 conn.close()
-                raise IndexerLockedError(
-                    f"another indexer is writing to {self.engine.url.render_as_string()} "
-                    f"(PostgreSQL advisory lock {_ADVISORY_KEY}/{self.chain_id} is held); "
+                raise self.error(
+                    f"another {self.role} is writing to {self.engine.url.render_as_string()} "
+                    f"(PostgreSQL advisory lock {self.advisory_key}/{self.chain_id} is held); "
                     "this one exits"
                 )
             self._conn = conn
@@ -62,9 +72,9 @@ class WriterLock:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise IndexerLockedError(
-                f"another indexer (pid {holder}) is writing to {path.with_suffix('')}; "
-                "this one exits"
+            raise self.error(
+                f"another {self.role} (pid {holder}) is writing to "
+                f"{path.with_suffix('').with_suffix('')}; this one exits"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -103,7 +113,7 @@ class WriterLock:
         database = self.engine.url.database
         if not database or database == ":memory:":
             return None
-        return Path(database + ".indexer.lock")
+        return Path(f"{database}.{self.role}.lock")
 
     def __enter__(self) -> Self:
         return self.acquire()
@@ -115,3 +125,11 @@ class WriterLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+class SenderLock(WriterLock):
+    """Held by the one process that sends the custodial accounts' transactions."""
+
+    role = "sender"
+    advisory_key = _ADVISORY_KEY + 1
+    error = SenderLockedError

@@ -1,12 +1,10 @@
 """Writer.write_all, the several transactions of one request (a batch's chunks): queued
 together, each sent only after the one before succeeded; a failure sends nothing after it.
 
-Driven through a second runtime on the running service's database and chain (its own
-sender; the service's indexer keeps the index), with calls that fail on purpose."""
+Driven through the running service's own runtime (its sender, its indexer), with calls
+that fail on purpose."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 from apikit import Service
@@ -16,23 +14,16 @@ from sqlalchemy import select
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.writes import Writer
-from ledger_app.chain.client import ChainClient
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import transactions
-from ledger_app.db.engine import make_engine
 from ledger_app.errors import TransactionReverted
 
 
 @pytest.fixture
-def runtime(service: Service) -> Iterator[Runtime]:
-    settings = service.settings.model_copy(update={"embedded_indexer": False})
-    engine = make_engine(settings.database_url)
-    runtime = Runtime.start(settings, engine, ChainClient.from_settings(settings))
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        engine.dispose()
+def runtime(service: Service) -> Runtime:
+    # The service's own runtime: a second one on its database would be refused (one
+    # process sends for the custodial accounts: the sending lock).
+    return service.app.state.runtime
 
 
 def _batch(runtime: Runtime, service: Service, *invoices: str) -> ContractCall:

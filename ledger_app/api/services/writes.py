@@ -15,12 +15,17 @@ Every write of every resource goes through ``Writer.write``::
   ``submit_signed`` takes the signed bytes, checks they are exactly that call
   from the caller's address, and continues like a custodial write.
 
-Each write is a ``transactions`` row: QUEUED / PREPARED, then SENT, MINED,
-REVERTED (mined and failed), REFUSED (refused before sending) or FAILED.
+Each write is a ``transactions`` row: QUEUED / PREPARED, then SIGNED (custodial: the
+signed bytes journaled before the broadcast) or SENT (an external signature, journaled
+the same way), then MINED, REVERTED (mined and failed), REFUSED (refused before
+sending) or FAILED (never executed). A write whose transaction is out but not resolved
+(not mined in time, the node away, the service stopping) raises TransactionPending:
+answered 202 with the transaction, which recovery (services/journal.py) resolves.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import secrets
@@ -29,12 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.journal import current_idempotency_key
 from ledger_app.chain.client import Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
 from ledger_app.chain.sender import ContractCall
@@ -46,6 +52,7 @@ from ledger_app.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TransactionPending,
     TransactionReverted,
 )
 from ledger_app.indexer.decode import DecodedEvent, UnknownEventError
@@ -86,11 +93,12 @@ class Writer:
 
     def write(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
         """Carry out ``call`` for ``caller``; returns when indexed, or when awaiting a signature."""
+        self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return self._prepare(caller, operation, call)
         transaction_id = self._record(caller, operation, call, custody="CUSTODIAL", status="QUEUED")
         signer = self.runtime.custody.signer(caller.address)
-        future = self.runtime.sender.send(signer, call)
+        future = self.runtime.sender.send(signer, call, transaction_id=transaction_id)
         return self._follow(transaction_id, future)
 
     def write_all(
@@ -101,6 +109,7 @@ class Writer:
         one is mined while this request waits for the index to reach that one, so the two
         waits overlap. If one fails, none after it is sent (their rows end FAILED) and its
         error is raised as ``write`` raises it."""
+        self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return [self._prepare(caller, operation, call) for call in calls]
         signer = self.runtime.custody.signer(caller.address)
@@ -110,7 +119,10 @@ class Writer:
                 caller, operation, call, custody="CUSTODIAL", status="QUEUED"
             )
             after = queued[-1][1] if queued else None
-            queued.append((transaction_id, self.runtime.sender.send(signer, call, after=after)))
+            future = self.runtime.sender.send(
+                signer, call, after=after, transaction_id=transaction_id
+            )
+            queued.append((transaction_id, future))
         outcomes = []
         for i, (transaction_id, future) in enumerate(queued):
             try:
@@ -124,6 +136,7 @@ class Writer:
 
     def submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
         """Broadcast the caller's signature of prepared transaction ``transaction_id``."""
+        self.runtime.refuse_writes_if_degraded()
         row = self.find(caller, transaction_id)
         decoded = decode_raw_transaction(raw)
         if decoded.signer.lower() != caller.key:
@@ -154,11 +167,19 @@ class Writer:
                 field="raw_transaction",
                 differing=differing,
             )
+        # Journaled before the broadcast, like a custodial transaction.
         with self.engine.begin() as conn:
             claimed = conn.execute(
                 update(transactions)
                 .where(transactions.c.id == transaction_id, transactions.c.status == "PREPARED")
-                .values(status="SENT", updated_at=_now())
+                .values(
+                    status="SENT",
+                    raw_transaction="0x" + raw.hex(),
+                    tx_hash="0x" + keccak(raw).hex(),
+                    nonce=decoded.nonce,
+                    idempotency_key=current_idempotency_key(caller.key) or row.idempotency_key,
+                    updated_at=_now(),
+                )
             ).rowcount
         if claimed != 1:
             raise Conflict(
@@ -172,7 +193,9 @@ class Writer:
             value=int(row.value),
             abis=self.runtime.contracts.error_abis,
         )
-        future = self.runtime.sender.send_signed(caller.address, raw, call)
+        future = self.runtime.sender.send_signed(
+            caller.address, raw, call, transaction_id=transaction_id
+        )
         return self._follow(transaction_id, future)
 
     def find(self, caller: Caller, transaction_id: str) -> Any:
@@ -220,24 +243,41 @@ class Writer:
         settings = self.runtime.settings
         try:
             receipt: Receipt = future.result(timeout=settings.receipt_timeout * 2 + 30)
+        except concurrent.futures.TimeoutError as exc:
+            # Still queued behind others, or out: either way it may yet be sent and mined.
+            raise TransactionPending(
+                "the transaction is still queued or out after the longest wait",
+                transaction_id=transaction_id,
+                transaction_hash=None,
+            ) from exc
         except TransactionReverted as exc:
             status = "REVERTED" if exc.transaction_hash else "REFUSED"
+            mined = exc.receipt
             self._update(transaction_id, status=status, tx_hash=exc.transaction_hash,
-                         error=exc.error_name or str(exc))  # fmt: skip
+                         error=exc.error_name or str(exc),
+                         block_number=mined.block_number if mined else None,
+                         block_hash=mined.block_hash if mined else None,
+                         transaction_index=mined.transaction_index if mined else None)  # fmt: skip
             raise
         except ChainTimeout as exc:
-            self._update(
-                transaction_id, status="SENT", tx_hash=exc.transaction_hash, error=str(exc)
-            )
-            raise
+            # Out, or possibly out: the row stays SIGNED / SENT with its bytes for recovery.
+            with contextlib.suppress(OperationalError):
+                self._update(transaction_id, error=str(exc))
+            raise TransactionPending(
+                f"transaction {exc.transaction_hash} is sent but not mined yet: {exc}",
+                transaction_id=transaction_id,
+                transaction_hash=exc.transaction_hash,
+            ) from exc
         except ChainError as exc:
+            # Refused before it was broadcast, or by the node at the broadcast: never executed.
             self._update(transaction_id, status="FAILED", error=str(exc))
             raise
         # Mined: the write happened, whatever the database says next. Failing it now (the
         # database locked or away) would have the client send it again: a second mint.
         try:
             self._update(transaction_id, status="MINED", tx_hash=receipt.transaction_hash,
-                         block_number=receipt.block_number)  # fmt: skip
+                         block_number=receipt.block_number, block_hash=receipt.block_hash,
+                         transaction_index=receipt.transaction_index)  # fmt: skip
         except OperationalError as exc:
             log.warning("transaction %s mined; its row not updated: %s", transaction_id, exc)
         try:
@@ -289,6 +329,7 @@ class Writer:
                     chain_id=self.runtime.chain_id,
                     custody=custody,
                     status=status,
+                    idempotency_key=current_idempotency_key(caller.key),
                     created_at=now,
                     updated_at=now,
                 )

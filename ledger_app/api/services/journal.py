@@ -1,0 +1,491 @@
+"""The ``transactions`` table as a write-ahead journal, and recovery from it.
+
+Every custodial transaction is journaled (its row SIGNED with the signed bytes, hash
+and nonce) before it is broadcast, and an external signature the same way (SENT);
+the row carries the Idempotency-Key of the request that made it. So whatever is
+killed, and whenever, each transaction that may be out is on record, and recovery
+can settle it against the chain:
+
+- a row the chain has a receipt for: MINED or REVERTED, with its block;
+- signed but not on chain, its nonce still free: the same bytes sent again (the same
+  transaction hash: it can be mined at most once);
+- signed but its nonce taken by another transaction: FAILED (it can never be mined);
+- never signed (QUEUED): FAILED, "not executed".
+
+The same pass follows a node that lost blocks (an anvil restarted from an older saved
+state): every journaled transaction above the fork point that the node lacks is sent
+again, in the order it was first mined, so the chain comes back to what the service
+acknowledged (the same transaction hashes, in new blocks).
+
+Then every Idempotency-Key whose request died before answering (RUNNING) gets the
+answer its transactions give (``answer_for``): 200 ``done`` once they are mined and
+indexed, 202 while one is pending or not indexed yet (a later retry gets the final
+answer), the revert's error if one reverted, or 409 ``WriteNotExecuted`` when nothing
+was ever sent: safe to send again, with a new key. The answer is recovered from the
+journal, not the route's own rendering: ``result`` is null, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar, Token
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from ledger_app.api.errors import revert_status
+from ledger_app.chain.client import ChainClient, Receipt
+from ledger_app.chain.rawtx import decode_raw_transaction
+from ledger_app.chain.sender import InFlight
+from ledger_app.db.api_tables import idempotency_records, transactions
+from ledger_app.errors import ChainError, RPCError, TransactionReverted
+
+log = logging.getLogger(__name__)
+
+#: Rows whose transaction may be out and is not settled yet.
+PENDING = ("QUEUED", "SIGNED", "SENT")
+#: Rows whose transaction was mined (and so took its sender's nonce).
+ON_CHAIN = ("MINED", "REVERTED")
+NOT_EXECUTED = "WriteNotExecuted"
+
+_request_key: ContextVar[tuple[str, str] | None] = ContextVar("idempotency_key", default=None)
+
+
+def bind_idempotency_key(participant: str, key: str) -> Token[tuple[str, str] | None]:
+    """Bind the transactions the current request makes to its Idempotency-Key."""
+    return _request_key.set((participant, key))
+
+
+def unbind_idempotency_key(token: Token[tuple[str, str] | None]) -> None:
+    """End ``bind_idempotency_key``."""
+    _request_key.reset(token)
+
+
+def current_idempotency_key(participant: str) -> str | None:
+    """The Idempotency-Key of the request running for ``participant``, if any."""
+    bound = _request_key.get()
+    return bound[1] if bound is not None and bound[0] == participant else None
+
+
+def journal_signed(engine: Engine) -> Callable[[str, InFlight], None]:
+    """The sender's ``journal``: stores a signed transaction in its row before the broadcast
+    (raises if it cannot, and then the sender sends nothing)."""
+
+    def record(transaction_id: str, in_flight: InFlight) -> None:
+        with engine.begin() as conn:
+            stored = conn.execute(
+                update(transactions)
+                .where(transactions.c.id == transaction_id, transactions.c.status == "QUEUED")
+                .values(
+                    status="SIGNED",
+                    raw_transaction="0x" + in_flight.raw.hex(),
+                    tx_hash=in_flight.transaction_hash,
+                    nonce=in_flight.nonce,
+                    updated_at=_now(),
+                )
+            ).rowcount
+        if stored != 1:
+            raise RuntimeError(f"transaction {transaction_id} is not QUEUED in the journal")
+
+    return record
+
+
+# --- the answer a key's transactions give ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer rebuilt from the journal."""
+
+    status: int
+    body: dict[str, Any]
+    final: bool  # False: 202, to be looked at again at the next retry
+
+    def encoded(self) -> str:
+        """The body as stored in an idempotency record."""
+        return json.dumps(self.body)
+
+
+def answer_for(rows: Sequence[Any], indexed_to: int) -> Answer:
+    """What a request whose transactions are ``rows`` answers, the index being at
+    ``indexed_to`` (see the module doc). A QUEUED row counts as pending: recovery marks
+    the ones no process will send FAILED before it asks."""
+    info = [_info(r) for r in rows]
+    pending = [r for r in rows if r.status in PENDING]
+    if pending:
+        first = pending[0]
+        where = f"transaction {first.tx_hash} is sent" if first.tx_hash else "it is queued"
+        body = _write_body(
+            "pending",
+            _info(first),
+            info,
+            f"{where} and not mined yet; retry with the same Idempotency-Key, or follow "
+            f"GET /v1/transactions/{first.id}",
+        )
+        return Answer(202, body, final=False)
+    refused = [r for r in rows if r.status in ("REVERTED", "REFUSED")]
+    if refused:
+        return _reverted(refused[0])
+    mined = [r for r in rows if r.status == "MINED"]
+    if not mined:
+        return Answer(409, not_executed_body([r.id for r in rows]), final=True)
+    if len(mined) < len(rows):
+        # Some of a request's transactions mined, a later one never sent (a batch whose
+        # chunk failed): what was mined stays; the rest is not executed.
+        body = not_executed_body([r.id for r in rows if r.status != "MINED"])
+        body["message"] = (
+            "part of this request was executed (args.transactions_mined) and the rest was "
+            "not: send the rest again, with a new Idempotency-Key"
+        )
+        body["args"]["transactions_mined"] = [_info(r) for r in mined]
+        return Answer(409, body, final=True)
+    last = rows[-1]
+    if max(r.block_number for r in rows) > indexed_to:
+        body = _write_body(
+            "indexing",
+            _info(last),
+            info,
+            "mined; the index has not reached its block yet: read again shortly "
+            "(answer recovered from the transaction journal)",
+        )
+        return Answer(202, body, final=False)
+    body = _write_body(
+        "done",
+        _info(last),
+        info,
+        "mined and indexed. This answer was recovered from the transaction journal "
+        "(the service stopped before answering): result is empty; read the resource",
+    )
+    return Answer(200, body, final=True)
+
+
+def not_executed_body(transaction_ids: Iterable[str]) -> dict[str, Any]:
+    """The 409 of a write that never reached the chain."""
+    return {
+        "error": NOT_EXECUTED,
+        "args": {"transactions": list(transaction_ids)},
+        "message": (
+            "this write was not executed: nothing of it was sent to the ledger (the service "
+            "stopped or failed before sending it). It is safe to send it again, with a new "
+            "Idempotency-Key"
+        ),
+    }
+
+
+def _reverted(row: Any) -> Answer:
+    name = row.error if row.error and row.error.isidentifier() else "TransactionReverted"
+    error = TransactionReverted(name, error_name=name, transaction_hash=row.tx_hash)
+    body: dict[str, Any] = {
+        "error": name,
+        "args": {},
+        "message": f"the ledger refused this write: {name} (recovered from the journal)",
+    }
+    if row.tx_hash:
+        body["transaction_hash"] = row.tx_hash
+    return Answer(revert_status(error, row.participant), body, final=True)
+
+
+def _info(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "hash": row.tx_hash, "block_number": row.block_number}
+
+
+def _write_body(
+    state: str, transaction: dict[str, Any], every: list[dict[str, Any]], message: str
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": state,
+        "transaction": transaction,
+        "result": None,
+        "unsigned_transaction": None,
+        "message": message,
+    }
+    if len(every) > 1:
+        body["transactions"] = every
+    return body
+
+
+def rows_of_key(engine: Engine, participant: str, key: str) -> list[Any]:
+    """The transactions the request under (participant, key) made, in order."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(transactions)
+                .where(
+                    transactions.c.participant == participant,
+                    transactions.c.idempotency_key == key,
+                )
+                .order_by(transactions.c.created_at, transactions.c.nonce)
+            )
+        )
+
+
+# --- recovery ------------------------------------------------------------------------
+
+
+@dataclass
+class RecoveryReport:
+    """What one recovery pass did."""
+
+    reason: str
+    started_at: str
+    seconds: float = 0.0
+    fork_block: int | None = None  # the node had lost the blocks above this one
+    found_mined: int = 0  # pending rows the chain had mined
+    resent: int = 0  # signed transactions sent again (pending or lost by the node)
+    not_executed: int = 0  # rows that never reached the chain
+    lost: list[str] = field(default_factory=list)  # mined once, could not be sent again
+    keys_resolved: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """For /health and the log."""
+        return asdict(self)
+
+
+class Recovery:
+    """Settles the journal against the chain (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: ChainClient,
+        *,
+        indexed_to: Callable[[], int],
+        deployment_block: int,
+        receipt_timeout: float = 60.0,
+    ) -> None:
+        self.engine = engine
+        self.deployment_block = deployment_block
+        self.client = client
+        self.indexed_to = indexed_to
+        self.receipt_timeout = receipt_timeout
+        self._pass = threading.Lock()
+
+    def run(
+        self, reason: str, *, active: Callable[[], set[str]] = set, keys_before: datetime | None
+    ) -> RecoveryReport:
+        """One pass: follow a rewound node, settle pending rows not ``active`` in this
+        process, then answer RUNNING keys created before ``keys_before`` (None: none)."""
+        with self._pass:
+            started = time.monotonic()
+            report = RecoveryReport(reason=reason, started_at=_now().isoformat())
+            head = self.client.block_number()
+            report.fork_block = self.fork_point(head)
+            if report.fork_block is not None and report.fork_block < self.deployment_block:
+                # Not an older state of our chain: another chain, or one without the
+                # contracts. Sending the journal into it would execute writes against
+                # whatever sits at those addresses.
+                raise ChainError(
+                    f"the node lacks the blocks up to the deployment (block "
+                    f"{self.deployment_block}); the journal is not sent into it"
+                )
+            suspects = self._rows_after(report.fork_block) if report.fork_block is not None else []
+            skip = active()
+            pending = [r for r in self._pending_rows() if r.id not in skip]
+            self._settle(suspects, pending, report)
+            if keys_before is not None:
+                report.keys_resolved = self.resolve_keys(keys_before)
+            report.seconds = round(time.monotonic() - started, 3)
+            return report
+
+    def fork_point(self, head: int) -> int | None:
+        """The highest journaled block still on the node's chain, when the node lacks a
+        journaled block above it; None when the node has every journaled block."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                select(transactions.c.block_number, transactions.c.block_hash)
+                .where(transactions.c.block_number.is_not(None))
+                .group_by(transactions.c.block_number, transactions.c.block_hash)
+                .order_by(transactions.c.block_number.desc())
+                .limit(1)
+            ).first()
+            if newest is None:
+                return None
+            if newest.block_number <= head and self._on_chain(newest):
+                return None
+            # Walk down the journaled blocks to the first one the node still has.
+            below = conn.execute(
+                select(transactions.c.block_number, transactions.c.block_hash)
+                .where(transactions.c.block_number.is_not(None))
+                .group_by(transactions.c.block_number, transactions.c.block_hash)
+                .order_by(transactions.c.block_number.desc())
+            )
+            for block in below:
+                if block.block_number <= head and self._on_chain(block):
+                    return int(block.block_number)
+        return -1
+
+    def has_stale_rows(self, active: set[str], older_than: float = 5.0) -> bool:
+        """Whether a pending row not ``active`` in this process has waited ``older_than`` s."""
+        cutoff = _now() - timedelta(seconds=older_than)
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(transactions.c.id).where(
+                    transactions.c.status.in_(PENDING), transactions.c.updated_at < cutoff
+                )
+            ).scalars()
+            return any(i not in active for i in ids)
+
+    def resolve_keys(self, created_before: datetime) -> int:
+        """Answer every RUNNING key older than ``created_before`` from its transactions."""
+        with self.engine.connect() as conn:
+            running = list(
+                conn.execute(
+                    select(idempotency_records.c.participant, idempotency_records.c.key).where(
+                        idempotency_records.c.state == "RUNNING",
+                        idempotency_records.c.created_at < created_before,
+                    )
+                )
+            )
+        indexed = self.indexed_to()
+        for participant, key in running:
+            answer = answer_for(rows_of_key(self.engine, participant, key), indexed)
+            store_answer(self.engine, participant, key, answer, only_running=True)
+        return len(running)
+
+    # --- internals ----------------------------------------------------------------
+
+    def _on_chain(self, block: Any) -> bool:
+        if block.block_hash is None:
+            return True  # mined before the journal kept hashes: taken as it is
+        return self.client.block_hash(int(block.block_number)) == block.block_hash
+
+    def _rows_after(self, fork: int) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(transactions)
+                    .where(
+                        transactions.c.block_number > fork,
+                        transactions.c.status.in_(ON_CHAIN),
+                        transactions.c.raw_transaction.is_not(None),
+                    )
+                    .order_by(transactions.c.block_number, transactions.c.transaction_index)
+                )
+            )
+
+    def _pending_rows(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(transactions)
+                    .where(transactions.c.status.in_(PENDING))
+                    .order_by(transactions.c.created_at, transactions.c.nonce)
+                )
+            )
+
+    def _settle(self, suspects: list[Any], pending: list[Any], report: RecoveryReport) -> None:
+        replay: list[tuple[Any, bool]] = []  # (row, acknowledged as mined before)
+        for row in [*suspects, *pending]:
+            if row.raw_transaction is None:
+                if row.status == "QUEUED":
+                    self._mark(row.id, status="FAILED", error="not executed: never signed")
+                    report.not_executed += 1
+                continue
+            receipt = self.client.receipt_if_mined(row.tx_hash)
+            if receipt is not None:
+                self._mark_mined(row, receipt)
+                report.found_mined += row.status in PENDING
+                continue
+            replay.append((row, row.status in ON_CHAIN))
+        # The order they were first mined in (a receivable's id, a balance, depend on it);
+        # within one sender that is nonce order. The never-mined come after, by nonce.
+        replay.sort(
+            key=lambda item: (
+                item[0].block_number if item[1] else float("inf"),
+                item[0].transaction_index or 0,
+                item[0].nonce,
+            )
+        )
+        for row, acknowledged in replay:
+            self._resend(row, acknowledged, report)
+
+    def _resend(self, row: Any, acknowledged: bool, report: RecoveryReport) -> None:
+        raw = bytes.fromhex(row.raw_transaction[2:])
+        signer = decode_raw_transaction(raw).signer
+        expected = self.client.get_transaction_count(signer, "latest")
+        if row.nonce != expected:
+            # Taken by another transaction (lower), or a gap the journal cannot fill
+            # (higher): this transaction can never be mined as it is.
+            why = "taken by another transaction" if row.nonce < expected else "not reachable"
+            error = f"not executed: nonce {row.nonce} {why} (the node's count is {expected})"
+            self._mark(row.id, status="FAILED", error=error)
+            if acknowledged:
+                log.error("journal: acknowledged transaction %s lost: %s", row.tx_hash, error)
+                report.lost.append(row.tx_hash)
+            else:
+                report.not_executed += 1
+            return
+        try:
+            self.client.send_raw_transaction(raw)
+        except RPCError as exc:
+            if "already known" not in str(exc).lower():
+                raise
+        report.resent += 1
+        receipt = self._wait_receipt(row.tx_hash)
+        self._mark_mined(row, receipt)
+        log.warning(
+            "journal: transaction %s (%s, nonce %d) sent again; mined in block %d",
+            row.tx_hash, row.operation, row.nonce, receipt.block_number,
+        )  # fmt: skip
+
+    def _wait_receipt(self, transaction_hash: str) -> Receipt:
+        deadline = time.monotonic() + self.receipt_timeout
+        pause = 0.005
+        while True:
+            receipt = self.client.receipt_if_mined(transaction_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise ChainError(f"transaction {transaction_hash} sent again, not mined in time")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    def _mark_mined(self, row: Any, receipt: Receipt) -> None:
+        status = "MINED" if receipt.status == 1 else "REVERTED"
+        values: dict[str, Any] = {
+            "status": status,
+            "block_number": receipt.block_number,
+            "block_hash": receipt.block_hash,
+            "transaction_index": receipt.transaction_index,
+        }
+        if status == "REVERTED" and row.status != "REVERTED":
+            values["error"] = "TransactionReverted"
+        self._mark(row.id, **values)
+
+    def _mark(self, transaction_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(transactions)
+                .where(transactions.c.id == transaction_id)
+                .values(updated_at=_now(), **values)
+            )
+
+
+def store_answer(
+    engine: Engine, participant: str, key: str, answer: Answer, *, only_running: bool
+) -> None:
+    """Keep ``answer`` as the key's answer (``only_running``: unless it was answered)."""
+    where = [idempotency_records.c.participant == participant, idempotency_records.c.key == key]
+    if only_running:
+        where.append(idempotency_records.c.state == "RUNNING")
+    with engine.begin() as conn:
+        conn.execute(
+            update(idempotency_records)
+            .where(*where)
+            .values(
+                state="DONE",
+                status_code=answer.status,
+                response_body=answer.encoded(),
+                response_headers=json.dumps([("content-type", "application/json")]),
+            )
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
