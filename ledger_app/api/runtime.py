@@ -190,7 +190,7 @@ class JournalKeeper(threading.Thread):
         self.interval = interval
         self.started_at = datetime.now(UTC)
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def wake(self) -> None:
         """Look at the journal now (the sender saw the node's nonce go back)."""
@@ -198,21 +198,21 @@ class JournalKeeper(threading.Thread):
 
     def stop(self) -> None:
         """End the watch after the current pass."""
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
         runtime, pause = self.runtime, self.interval
         # First pass: until it succeeds (the node or the database may still be away).
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if self._pass("start", keys_before=self.started_at):
                 break
             self._wake.wait(pause)
             pause = min(pause * 2, 10.0)
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self._stop.is_set():
+            if self._halt.is_set():
                 return
             try:
                 head = runtime.client.block_number()
@@ -228,7 +228,7 @@ class JournalKeeper(threading.Thread):
                     "the node lost blocks holding acknowledged transactions (restarted from "
                     "an older state); the service is sending them again"
                 )
-                while not self._stop.is_set() and not self._pass("node rewound", keys_before=None):
+                while not self._halt.is_set() and not self._pass("node rewound", keys_before=None):
                     self._wake.wait(self.interval)
             elif stale:
                 # A transaction no request follows any more (its wait timed out): settled
