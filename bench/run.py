@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import api_bench, gas_bench, indexer_bench
+from bench import api_bench, durability_bench, gas_bench, indexer_bench
 from bench.chain import ARTIFACTS, add_tree, generate
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
@@ -101,6 +101,12 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
     """Backfills of one generated history into SQLite and PostgreSQL against the limit."""
     chain = generate(work / "chain", target, Artifacts.load(ARTIFACTS), log=log)
     try:
+        saved = durability_bench.state_save(chain.node)
+        log(f"state save at {target:,} events: {saved['seconds']:.2f} s, {saved['mb']:.0f} MB")
+        results.append(entry(f"state_save{suffix}", saved["seconds"], "s", None,
+                             "report only (anvil_dumpState + fsync + rename)"))  # fmt: skip
+        notes.append(f"state_save{suffix}: the node's state at {target:,} events is "
+                     f"{saved['mb']:.0f} MB; a save takes {saved['seconds']:.2f} s (median of 3)")  # fmt: skip
         groups, fanout = cfg["tree"]
         root = add_tree(chain, groups, fanout) if last else None  # the trace's tree, on top
         half = (
@@ -172,6 +178,10 @@ def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
         single, single_limit = statistics.median(singles), statistics.median(raws)
         log(f"api single: {single:.1f}/s, raw {single_limit:.1f}/s (rounds {singles} / {raws})")
         results.append(entry("api_write_single", single, "receivables/s", single_limit, ">= 0.3"))
+        journal_ms = durability_bench.journal_write(work / "journal")
+        log(f"journal write: {journal_ms:.2f} ms per transaction")
+        results.append(entry("journal_write", journal_ms, "ms", None,
+                             "report only (the write-ahead UPDATE per transaction)"))  # fmt: skip
         batches, ceilings = [], []
         for _ in range(cfg["batch_repeats"]):
             batches.append(api_bench.write_batch(api, cfg["batch_rows"], 1))
