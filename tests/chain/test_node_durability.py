@@ -34,6 +34,7 @@ def test_sigkill_keeps_the_chain_up_to_the_last_save(ledger_settings: Settings) 
         _wait(lambda: node.saves >= 1 and json.loads(node.state_file.read_text()).get("block"))
         _wait(lambda: int(json.loads(node.state_file.read_text())["block"]["number"], 16) >= 7)
         os.kill(node.pid, signal.SIGKILL)  # no clean exit: anvil itself writes nothing
+        _wait(lambda: node.pid is None)
         node.start()
         assert client.block_number() >= 7
         assert client.block_hash(7) == saved_hash
@@ -47,12 +48,15 @@ def test_the_state_file_is_always_whole(ledger_settings: Settings) -> None:
     node = AnvilNode.from_settings(settings).start()
     try:
         client = ChainClient(node.rpc_url)
-        for _ in range(40):
+        reads, deadline = 0, time.monotonic() + 30
+        while node.saves < 5:
+            assert time.monotonic() < deadline, "fewer than 5 saves in 30 s"
             _mine(client, 3)
             if node.state_file.exists():
                 json.loads(node.state_file.read_text())
+                reads += 1
             time.sleep(0.01)
-        assert node.saves > 3
+        assert reads > 10
     finally:
         node.stop()
 
