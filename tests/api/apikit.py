@@ -80,6 +80,7 @@ class Service:
     keys: dict[str, str] = field(default_factory=dict)  # cast name -> API key
     addresses: dict[str, str] = field(default_factory=dict)  # cast name -> address
     external: dict[str, LocalAccount] = field(default_factory=dict)  # self-signing accounts
+    app: Any = None  # the FastAPI application served (its runtime: app.state.runtime)
     _invoices: Any = field(default_factory=lambda: itertools.count(1))
 
     def http(self, who: str | None = None, key: str | None = None) -> httpx.Client:
@@ -170,12 +171,13 @@ def onboard(service: Service, name: str, roles: list[str], address: str | None =
 
 
 @contextmanager
-def serving(settings: Settings, log_level: str = "warning") -> Iterator[str]:
-    """The app under real uvicorn on ``settings.port`` for the duration of the block
-    (uvicorn's own loggers at ``log_level``; handlers are the test's to add)."""
+def serving(settings: Settings, log_level: str = "warning", app: Any = None) -> Iterator[str]:
+    """The app (default: a new one for ``settings``) under real uvicorn on ``settings.port``
+    for the duration of the block (uvicorn's loggers at ``log_level``; handlers are the
+    test's to add)."""
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            app or create_app(settings),
             host="127.0.0.1",
             port=settings.port,
             log_level=log_level,
@@ -230,7 +232,8 @@ def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
         operator_key = first_operator_key(engine, outcome.record.operator)
         assert operator_key is not None
         deployed = client.block_number()
-        with serving(settings, log_level) as base_url:
+        app = create_app(settings)
+        with serving(settings, log_level, app) as base_url:
             # The operator's role reaches the API through the index: onboarding before the
             # indexer has the deployment's blocks is refused (403), so wait for them.
             reached = wait_for_block(engine, client.chain_id(), deployed, timeout=120)
@@ -243,6 +246,7 @@ def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
                 contracts=LedgerContracts(artifacts, outcome.record),
                 operator_key=operator_key.key,
                 operator_address=outcome.record.operator,
+                app=app,
             )
             for name, roles in CAST.items():
                 onboard(svc, name, roles)

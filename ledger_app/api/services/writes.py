@@ -86,6 +86,7 @@ class Writer:
 
     def write(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
         """Carry out ``call`` for ``caller``; returns when indexed, or when awaiting a signature."""
+        self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return self._prepare(caller, operation, call)
         transaction_id = self._record(caller, operation, call, custody="CUSTODIAL", status="QUEUED")
@@ -101,6 +102,7 @@ class Writer:
         one is mined while this request waits for the index to reach that one, so the two
         waits overlap. If one fails, none after it is sent (their rows end FAILED) and its
         error is raised as ``write`` raises it."""
+        self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return [self._prepare(caller, operation, call) for call in calls]
         signer = self.runtime.custody.signer(caller.address)
@@ -124,6 +126,7 @@ class Writer:
 
     def submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
         """Broadcast the caller's signature of prepared transaction ``transaction_id``."""
+        self.runtime.refuse_writes_if_degraded()
         row = self.find(caller, transaction_id)
         decoded = decode_raw_transaction(raw)
         if decoded.signer.lower() != caller.key:
