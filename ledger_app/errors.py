@@ -25,7 +25,8 @@ where they enter the code, and re-raised from the original::
           ├── Conflict           the request conflicts with what exists (idempotency key, state)
           ├── InvalidInput       a value the ledger would refuse, found before anything is sent
           ├── PayloadTooLarge    a request body over its limit, refused before it is read
-          └── UnsupportedMediaType  a body of a media type the operation does not take
+          ├── UnsupportedMediaType  a body of a media type the operation does not take
+          └── ServiceDegraded    a write refused while its result could not be indexed (503)
 
 The HTTP status each one maps to is decided in one place: ledger_app/api/errors.py.
 """
@@ -141,7 +142,8 @@ class TransactionLost(ChainError):
 
 
 class RequestError(LedgerError):
-    """A caller's request that cannot be served as asked (a 4xx at the HTTP boundary).
+    """A caller's request that cannot be served as asked (a 4xx at the HTTP boundary, or a
+    503 for ServiceDegraded: a request that could be served later, not as it stands).
 
     ``error`` names the problem for machines (defaults to the class name) and
     ``args`` carries the offending values.
@@ -179,3 +181,9 @@ class PayloadTooLarge(RequestError):
 
 class UnsupportedMediaType(RequestError):
     """A request body of a media type the operation does not take."""
+
+
+class ServiceDegraded(RequestError):
+    """A write refused before anything was sent, because the service could not index it
+    now (indexer stopped, index ahead of the chain, recovery running); ``reasons`` says
+    why. Nothing was done: the caller may retry once /health says ``ok``."""

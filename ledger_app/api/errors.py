@@ -42,6 +42,7 @@ from ledger_app.errors import (
     NotFound,
     PayloadTooLarge,
     RequestError,
+    ServiceDegraded,
     TransactionLost,
     TransactionPending,
     TransactionReverted,
@@ -68,6 +69,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (InvalidInput, 422),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
+    (ServiceDegraded, 503),
     (RequestError, 400),
     (TransactionReverted, 409),  # refined by REVERT_STATUS
     (TransactionPending, 202),  # not an error to the caller: the write is under way

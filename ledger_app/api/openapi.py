@@ -49,7 +49,8 @@ _DESCRIPTIONS = {
     415: "The body's media type is not one this operation takes",
     422: "A value at fault, named in args",
     502: "The chain answered with an error",
-    503: "The node or the database is not reachable",
+    503: "The node or the database is not reachable, or (ServiceDegraded) the service is "
+    "degraded and refuses writes: see /health's reasons",
     504: "The transaction was not mined in time",
 }
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}

@@ -6,19 +6,27 @@ transaction queues (journaling each signed transaction before its broadcast),
 the journal's keeper (recovery at start, then a watch for a node that lost blocks)
 and (embedded set-up) the indexer thread; ``close`` stops them in reverse order,
 within a bound. Routes reach it through ledger_app.api.deps.
+
+Degraded: while the index cannot take a write's block (the embedded indexer
+thread stopped, the index ahead of the chain, a recovery of the write journal
+running), /health says ``degraded`` and ``refuse_writes_if_degraded`` refuses
+writes with 503 ServiceDegraded before anything is sent, rather than answering
+``done`` for a write the index will not show.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from ledger_app.api.index_state import indexed_block, wait_for_block
+from ledger_app.api.index_state import index_ahead, indexed_block, wait_for_block
 from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_signed
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
@@ -26,7 +34,7 @@ from ledger_app.chain.contracts import LedgerContracts
 from ledger_app.chain.deploy import read_record
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.sender import TransactionSender
-from ledger_app.errors import ChainRewound, DeploymentError
+from ledger_app.errors import ChainError, DeploymentError, ServiceDegraded
 from ledger_app.indexer.background import BackgroundIndexer
 from ledger_app.indexer.decode import EventDecoder
 from ledger_app.indexer.lock import SenderLock, WriterLock
@@ -37,6 +45,10 @@ from ledger_app.signing.custody import Custody
 from ledger_app.signing.passphrase import keystore_passphrase
 
 log = logging.getLogger(__name__)
+
+# Seconds a separate indexer's "index ahead of the chain" verdict is re-used by the write
+# gate: at most one check (a database read and two RPC calls) a second, not one per write.
+AHEAD_CHECK_TTL = 1.0
 
 
 @dataclass
@@ -58,6 +70,10 @@ class Runtime:
     recovering: str | None = None
     last_recovery: RecoveryReport | None = None
     keeper: JournalKeeper | None = field(default=None, repr=False)
+    _ahead_checked: tuple[float, str | None] = field(
+        default=(float("-inf"), None), init=False, repr=False
+    )
+    _ahead_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def start(cls, settings: Settings, engine: Engine, client: ChainClient) -> Runtime:
@@ -154,11 +170,60 @@ class Runtime:
             return self.indexer.wait_for(block, timeout)
         return wait_for_block(self.engine, self.chain_id, block, timeout)
 
+    def degraded_reasons(self, *, fresh: bool = False) -> list[str]:
+        """Why the service is degraded, in the API's words; empty when it is not.
+
+        Embedded set-up: the indexer thread not running, or its last step having found the
+        index ahead of the chain (no RPC: the thread checks at every poll). Separate
+        indexer: the checkpoint row checked against the node, re-used for AHEAD_CHECK_TTL
+        seconds. ``fresh`` (for /health) checks the index against the node now, in both
+        set-ups. A recovery in progress counts in both. An index merely behind the head
+        does not: writes wait for it themselves."""
+        reasons = []
+        if self.recovering:
+            reasons.append(f"a recovery is in progress: {self.recovering}")
+        if self.settings.embedded_indexer:
+            stopped = self._indexer_stopped()
+            if stopped:
+                reasons.append(stopped)
+        if fresh:
+            ahead = index_ahead_reason(self.engine, self.chain_id, self.client)
+        elif self.indexer is not None:
+            diverged = self.indexer.indexer.diverged if self.indexer.alive else None
+            ahead = diverged and f"the index is ahead of the chain: {diverged}"
+        else:
+            ahead = self._index_ahead_cached()
+        if ahead:
+            reasons.append(ahead)
+        return reasons
+
     def refuse_writes_if_degraded(self) -> None:
-        """Raise (503) while writes must wait: the journal being recovered."""
-        reason = self.recovering
-        if reason is not None:
-            raise ChainRewound(f"writes are paused: {reason}; try again shortly")
+        """Raise ServiceDegraded (503) if a write now could not be indexed; see
+        ``degraded_reasons``. Called before a write sends or prepares anything."""
+        reasons = self.degraded_reasons()
+        if reasons:
+            raise ServiceDegraded(
+                "writes are refused while the service is degraded: " + "; ".join(reasons),
+                reasons=reasons,
+            )
+
+    def _indexer_stopped(self) -> str | None:
+        if self.indexer is None:
+            return "the indexer is not running: it was never started"
+        if self.indexer.alive:
+            return None
+        error = self.indexer.error
+        if error is None:
+            return "the indexer is not running"
+        return f"the indexer stopped: {type(error).__name__}: {error}"
+
+    def _index_ahead_cached(self) -> str | None:
+        with self._ahead_lock:
+            checked_at, verdict = self._ahead_checked
+            if time.monotonic() - checked_at >= AHEAD_CHECK_TTL:
+                verdict = index_ahead_reason(self.engine, self.chain_id, self.client)
+                self._ahead_checked = (time.monotonic(), verdict)
+            return verdict
 
     def begin_shutdown(self) -> None:
         """The service is stopping: every write still waiting gives up now (its transaction
@@ -259,3 +324,13 @@ class JournalKeeper(threading.Thread):
 
 def _summary(report: RecoveryReport) -> dict[str, Any]:
     return {k: v for k, v in report.as_dict().items() if k not in ("reason", "started_at")}
+
+
+def index_ahead_reason(engine: Engine, chain_id: int, chain: ChainClient) -> str | None:
+    """ "the index is ahead of the chain: ..." (see index_state.index_ahead), or None, also
+    when the node or the database does not answer: that is /health's ``unavailable``."""
+    try:
+        ahead = index_ahead(engine, chain_id, chain)
+    except (ChainError, SQLAlchemyError):
+        return None
+    return None if ahead is None else f"the index is ahead of the chain: {ahead}"

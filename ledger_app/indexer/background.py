@@ -106,14 +106,15 @@ class BackgroundIndexer:
             except (ChainError, OperationalError) as exc:
                 # The node or the database away or failing (an RPC error, a locked or
                 # unreachable database): nothing was committed; try again, more slowly
-                # while it lasts. Only IndexerError (reorg too deep, another writer, another
-                # chain) and bugs stop the thread.
+                # while it lasts. Only IndexerError (another writer, another chain) and bugs
+                # stop the thread; a chain that changed below the index is followed by step.
                 failures += 1
                 log.warning("indexer: %s: %s; retrying", type(exc).__name__, exc)
                 self._wake.wait(min(self.poll_interval * 2 ** min(failures, 16), MAX_RETRY_WAIT))
                 continue
             except Exception as exc:
-                # ReorgTooDeepError and the like: stop loudly; /health reports it.
+                # IndexerLockedError, ChainMismatchError, a bug: stop loudly; /health and
+                # the write gate report it.
                 log.exception("indexer stopped")
                 self.error = exc
                 return

@@ -4,6 +4,12 @@ Both read the deployment record (``LEDGER_DEPLOYMENT_FILE``) to know which
 contracts to follow and from which block, migrate the database, take the
 writer lock and index. ``backfill`` stops once caught up, printing a progress
 line (blocks, events/s, lag) to stderr.
+
+``index`` runs unattended, so it outlives the node and the database as the
+embedded indexer thread does (background.py): a step failing with an RPC or
+database error is retried after a capped exponential backoff, and the writer
+lock is made sure of again first (a PostgreSQL restart ends the session that
+held it). ``backfill`` is a one-off: there such an error ends it with exit code 1.
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
 
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.deploy import read_record
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
-from ledger_app.errors import DeploymentError
+from ledger_app.errors import ChainError, DeploymentError
+from ledger_app.indexer.background import MAX_RETRY_WAIT
+from ledger_app.indexer.errors import RangeTooLargeError
 from ledger_app.indexer.lock import WriterLock
-from ledger_app.indexer.runner import StepResult
+from ledger_app.indexer.runner import Indexer, ProgressCallback, StepResult
 from ledger_app.indexer.service import build_indexer, config_from_settings, followed_contracts
 from ledger_app.settings import Settings
 
@@ -105,14 +116,60 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
             ),
             rpc_timeout=settings.rpc_timeout,
         )
-        with WriterLock(engine, indexer.store.chain_id):
+        with WriterLock(engine, indexer.store.chain_id) as lock:
             progress = None if args.quiet else Progress()
-            indexer.run(follow=follow, until=until, on_progress=progress)
+            if follow:
+                follow_with_retries(indexer, lock, on_progress=progress)
+            else:
+                indexer.run(follow=False, until=until, on_progress=progress)
             if progress is not None:
                 progress.done()
     finally:
         engine.dispose()
     return 0
+
+
+def follow_with_retries(
+    indexer: Indexer,
+    lock: WriterLock,
+    *,
+    on_progress: ProgressCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Index and follow the head for ever, retrying failed steps (see the module doc).
+
+    Only errors that retrying cannot cure end it: IndexerError (another writer took the
+    lock, another chain), a node refusing even a one-block log query, and bugs."""
+    poll = indexer.config.poll_interval
+    started = time.monotonic()
+    failures = 0  # steps failed in a row
+    while True:
+        if failures:
+            try:
+                lock.ensure()
+            except OperationalError as exc:
+                log.warning("indexer: database still away (%s); retrying", type(exc).__name__)
+                sleep(MAX_RETRY_WAIT)
+                continue
+        try:
+            result = indexer.step()
+        except RangeTooLargeError:
+            raise  # one block is already too much for the node: waiting will not help
+        except (ChainError, OperationalError) as exc:
+            # Nothing was committed: the step is done again once the part is back, more
+            # slowly while it stays away.
+            failures += 1
+            wait = min(poll * 2 ** min(failures, 16), MAX_RETRY_WAIT)
+            log.warning("indexer: %s: %s; retrying in %.1f s", type(exc).__name__, exc, wait)
+            sleep(wait)
+            continue
+        if failures:
+            log.warning("indexer: going again after %d failed steps", failures)
+            failures = 0
+        if on_progress is not None:
+            on_progress(result, time.monotonic() - started)
+        if result.caught_up:
+            sleep(poll)
 
 
 class Progress:

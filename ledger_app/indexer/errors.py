@@ -2,7 +2,8 @@
 
 LedgerError
  ├── IndexerError               the indexer cannot go on safely
- │    ├── ReorgTooDeepError          the chain forked below the kept undo window
+ │    ├── ReorgTooDeepError          a rollback asked to undo blocks the undo log no longer
+ │    │                              covers (the runner rebuilds the index instead)
  │    ├── IndexerLockedError         another indexer is writing to this database
  │    └── ChainMismatchError         the database indexes another chain
  └── ChainError

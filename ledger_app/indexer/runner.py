@@ -11,6 +11,13 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
+A node that comes back lower than the checkpoint, or with other blocks at the
+indexed heights (a node restarted from an older saved state, a reorg deeper than
+the undo window), is followed too: the index is rolled back to the newest indexed
+block the node still has when the undo log reaches it, and otherwise emptied and
+built again from the deployment block. Either is logged loudly; the index never
+keeps rows of blocks the chain no longer has.
+
 Ranges adapt: halved when the node refuses a query as too large, cut at a
 block boundary when it answers more than ``max_batch_logs`` logs (memory stays
 flat), doubled (up to ``max_range``) after a success with room to spare. Transient RPC failures are retried by
@@ -28,7 +35,7 @@ from dataclasses import dataclass
 
 from ledger_app.errors import ChainUnavailable
 from ledger_app.indexer.decode import EventDecoder
-from ledger_app.indexer.errors import RangeTooLargeError, ReorgTooDeepError
+from ledger_app.indexer.errors import RangeTooLargeError
 from ledger_app.indexer.rpc import RpcClient
 from ledger_app.indexer.store import Batch, Store
 
@@ -102,6 +109,9 @@ class Indexer:
         self._reload_tokens()
         self.tip = -1
         self.events_total = 0
+        # Why the index is ahead of the node's chain, from the moment a step finds it so
+        # until a rollback or rebuild has committed (read by /health and the write gate).
+        self.diverged: str | None = None
 
     # --- the loop -------------------------------------------------------------------
 
@@ -115,8 +125,9 @@ class Indexer:
     ) -> None:
         """Index until caught up (``follow=False``) or until ``stop`` is set.
 
-        ``until`` caps the indexed block (a backfill to a given block).
-        ReorgTooDeepError and non-transient errors propagate: the indexer stops.
+        ``until`` caps the indexed block (a backfill to a given block). An unreachable node
+        is waited for; other errors propagate (``ledger-app index`` and the embedded thread
+        retry them with backoff around ``step``).
         """
         stop = stop or threading.Event()
         started = time.monotonic()
@@ -142,6 +153,12 @@ class Indexer:
         ``eth_blockNumber``: the step indexes up to it, and a later step goes further.
         A block since reorged away is caught like any other (its header is missing or
         its hash differs)."""
+        result = self._step(until=until, known_tip=known_tip)
+        # Reached only when the checkpoint is on the chain again (or was all along).
+        self.diverged = None
+        return result
+
+    def _step(self, *, until: int | None, known_tip: int | None) -> StepResult:
         tip = self.rpc.block_number() if known_tip is None else known_tip
         self.tip = tip
         target = tip - self.config.confirmations
@@ -150,8 +167,9 @@ class Indexer:
         cp = self.store.checkpoint()
         start = cp.block_number + 1 if cp else self.start_block
         if start > target:
+            # Also where the node is now lower than the checkpoint (its header is missing).
             if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
-                self._rewind()
+                self._rewind(tip)
                 return self._result(tip, 0, caught_up=False, reorged=True)
             return self._result(tip, 0, caught_up=True)
         end = min(target, start + self.range - 1)
@@ -178,7 +196,7 @@ class Indexer:
             # The chain got shorter since eth_blockNumber: a reorg or rollback.
             return self._result(tip, 0, caught_up=False)
         if cp is not None and headers[start].parent_hash != cp.block_hash:
-            self._rewind()
+            self._rewind(tip)
             return self._result(tip, 0, caught_up=False, reorged=True)
         if any(entry["blockHash"] != headers[int(entry["blockNumber"], 16)].hash for entry in logs):
             log.info("blocks %d..%d changed while being read; reading them again", start, end)
@@ -236,24 +254,45 @@ class Indexer:
         header = self.rpc.headers([number])[number]
         return header is not None and header.hash == block_hash
 
-    def _rewind(self) -> None:
-        """Roll back to the newest stored block still on the chain; loud if none is."""
+    def _rewind(self, tip: int) -> None:
+        """Put the index back on the node's chain, which no longer has the checkpoint block.
+
+        Rolls back to the newest indexed block the node still has, if the undo log reaches
+        it (every stored block above the undo floor); otherwise empties the index and
+        builds it again from the deployment block. Blocks between a kept block and the
+        head are indexed again by the next steps, so a node that is simply lower than the
+        checkpoint ends up indexed exactly to its head."""
+        cp = self.store.checkpoint()
+        if cp is None:
+            return
+        if tip < cp.block_number:
+            change = f"the node's head {tip} is below the indexed block {cp.block_number}"
+        else:
+            change = f"the node no longer has indexed block {cp.block_number} ({cp.block_hash})"
+        self.diverged = change
         candidates = self.store.recent_blocks()
         headers = self.rpc.headers([n for n, _ in candidates]) if candidates else {}
         for number, block_hash in candidates:
             header = headers.get(number)
             if header is not None and header.hash == block_hash:
-                log.warning("reorg: common ancestor is block %d", number)
+                log.warning("chain changed (%s): rolling back to block %d, the newest indexed "
+                            "block still on it", change, number)  # fmt: skip
                 self.store.rollback(number, block_hash)
                 self._reload_tokens()
                 return
-        cp = self.store.checkpoint()
-        floor = cp.undo_floor if cp else self.start_block
-        raise ReorgTooDeepError(
-            f"the chain no longer contains any indexed block above {floor} that the undo log "
-            "covers: the reorg is deeper than the reorg window. The indexer stops; rebuild "
-            "the index, or raise the window"
+        # Logged as an error: the whole index goes, and reads are incomplete until the
+        # rebuild catches up; an operator should know that it happened and why.
+        log.error(
+            "chain changed (%s) below the undo window: no indexed block from the undo floor "
+            "%d up is on the node's chain any more. Emptying the index and building it again "
+            "from deployment block %d",
+            change,
+            cp.undo_floor,
+            self.start_block,
         )
+        self.store.reset()
+        self.range = self.config.initial_range
+        self._reload_tokens()
 
     def _reload_tokens(self) -> None:
         self.tokens = {a.lower(): n for a, n in self.store.followed_tokens().items()}

@@ -323,3 +323,7 @@ READ_MODELS: dict[str, Table] = {
         htlc_locks,
     )
 }
+
+#: Every table the indexer owns, and nothing else: what a rebuild empties (Store.reset).
+#: The API's own tables (ledger_app/db/api_tables.py) are never among them.
+INDEX_TABLES: tuple[Table, ...] = (events, blocks, checkpoint, undo_log, *READ_MODELS.values())

@@ -224,6 +224,23 @@ class Store:
             len(restore),
         )
 
+    def reset(self) -> int:
+        """Empty the index, in one transaction, so that it is built again from the deployment
+        block; returns how many events were dropped.
+
+        For a chain that changed below the undo floor, where no undo log reaches. Only the
+        indexer's own tables (schema.INDEX_TABLES) are emptied, never the API's. Those
+        without a chain id are emptied whole: check_chain keeps one chain per database.
+        """
+        with self.engine.begin() as conn:
+            cp = self._checkpoint(conn)
+            for table in schema.INDEX_TABLES:
+                where = [table.c.chain_id == self.chain_id] if "chain_id" in table.c else []
+                conn.execute(delete(table).where(*where))
+        dropped = cp.events_total if cp else 0
+        log.warning("index emptied: %d events dropped; it is built again from the start", dropped)
+        return dropped
+
     # --- internals --------------------------------------------------------------------
 
     def _checkpoint(self, conn: Connection) -> Checkpoint | None:

@@ -80,7 +80,7 @@ class Service:
     keys: dict[str, str] = field(default_factory=dict)  # cast name -> API key
     addresses: dict[str, str] = field(default_factory=dict)  # cast name -> address
     external: dict[str, LocalAccount] = field(default_factory=dict)  # self-signing accounts
-    app: Any = None  # the FastAPI app, served in this process (its state holds the runtime)
+    app: Any = None  # the FastAPI application served (its runtime: app.state.runtime)
     _invoices: Any = field(default_factory=lambda: itertools.count(1))
 
     def http(self, who: str | None = None, key: str | None = None) -> httpx.Client:
@@ -172,9 +172,9 @@ def onboard(service: Service, name: str, roles: list[str], address: str | None =
 
 @contextmanager
 def serving(settings: Settings, log_level: str = "warning", app: Any = None) -> Iterator[str]:
-    """The app (``app``, or a new one) under real uvicorn on ``settings.port`` for the
-    duration of the block (uvicorn's own loggers at ``log_level``; handlers are the test's
-    to add)."""
+    """The app (default: a new one for ``settings``) under real uvicorn on ``settings.port``
+    for the duration of the block (uvicorn's loggers at ``log_level``; handlers are the
+    test's to add)."""
     server = uvicorn.Server(
         uvicorn.Config(
             app or create_app(settings),

@@ -1,7 +1,9 @@
-"""The indexer as a process: SIGKILLed mid-backfill and restarted, and one writer at a time."""
+"""The indexer as a process: SIGKILLed mid-backfill and restarted, one writer at a time, and
+`ledger-app index` outliving a node or a PostgreSQL server that goes away and comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import index_to_head, mismatches
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ledger_app.chain.deploy import DeployedContract, DeploymentRecord, write_record
 from ledger_app.db import migrate
@@ -140,3 +143,62 @@ def test_second_indexer_exits_with_clear_message(ledger, anvil, database_url, tm
     assert second.returncode == 1
     assert "another indexer" in second.stderr
     assert "IndexerLockedError" in second.stderr
+
+
+def wait_for_checkpoint(engine, block: int, process, timeout: float = 60) -> int | None:
+    """Until the checkpoint reaches ``block`` (or the process exits); the checkpoint."""
+    deadline = time.monotonic() + timeout
+    reached = None
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OperationalError):  # the database may be away
+            reached = checkpoint_of(engine)
+        if reached is not None and reached >= block:
+            break
+        time.sleep(0.1)
+    return reached
+
+
+def test_index_survives_node_stopped_and_restarted(ledger, anvil, database_url, engine, tmp_path):
+    ledger.list_token(b"CNY")
+    env = service_env(ledger, anvil, database_url, tmp_path)
+    process = subprocess.Popen(ledger_app("index", "--quiet", "--poll", "0.1"), env=env)
+    try:
+        assert wait_for_checkpoint(engine, ledger.head(), process) == ledger.head()
+        anvil.stop()  # SIGTERM: anvil saves its chain and comes back with it
+        time.sleep(4)
+        anvil.start()
+        ledger.register()
+        ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, 5)
+
+        reached = wait_for_checkpoint(engine, ledger.head(), process)
+
+        assert process.poll() is None, "ledger-app index exited while the node was away"
+        assert reached == ledger.head()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_index_survives_postgresql_stopped_and_restarted(ledger, anvil, postgres, tmp_path):
+    database_url = postgres.create_database()
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    env = service_env(ledger, anvil, database_url, tmp_path)
+    process = subprocess.Popen(ledger_app("index", "--quiet", "--poll", "0.1"), env=env)
+    try:
+        assert wait_for_checkpoint(engine, ledger.head(), process) == ledger.head()
+        postgres.stop_server()
+        ledger.list_token(b"CNY")  # blocks to index while the database is away
+        ledger.register()
+        time.sleep(3)
+        postgres.start_server()
+        engine.dispose()  # its pooled connections died with the server
+
+        reached = wait_for_checkpoint(engine, ledger.head(), process)
+
+        assert process.poll() is None, "ledger-app index exited while the database was away"
+        assert reached == ledger.head()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        engine.dispose()

@@ -1,13 +1,20 @@
-"""Reorganisations made with anvil's own methods: the index follows the new chain exactly."""
+"""Reorganisations made with anvil's own methods, and a node restarted from an older state:
+the index follows the new chain exactly, beyond the undo window too (by a rebuild)."""
 
 from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
 
 import pytest
 from helpers import index_to_head, mismatches
 from sqlalchemy import func, select
 
 from ledger_app.indexer import schema
-from ledger_app.indexer.errors import ReorgTooDeepError
+from ledger_app.indexer.background import BackgroundIndexer
+from ledger_app.indexer.lock import WriterLock
 from ledger_app.indexer.reconcile import digest
 
 
@@ -120,19 +127,100 @@ def test_reorg_while_indexer_stopped(ledger, make_indexer, artifacts, engine, tm
     assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, ledger)
 
 
-def test_reorg_deeper_than_window_stops_loudly(ledger, make_indexer, engine):
-    active_receivable(ledger)
+def test_reorg_deeper_than_window_rebuilds_the_index(
+    ledger, make_indexer, artifacts, engine, tmp_path, caplog
+):
+    rid = active_receivable(ledger)
     indexer = make_indexer(reorg_window=3)
     snapshot = ledger.rpc("evm_snapshot", [])
+    ledger.send("supplier", "receivables", "transfer", rid, ledger.accounts["supplier2"].address)
     for amount in range(1, 7):
         ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, amount)
-    index_to_head(indexer)
-    before = digest(engine, 31337)
+    indexed = index_to_head(indexer)
 
     ledger.rpc("evm_revert", [snapshot])
-    for _ in range(8):
+    ledger.send("supplier", "receivables", "transfer", rid, ledger.accounts["financier"].address)
+    for _ in range(8):  # other blocks at every indexed height, and beyond
         ledger.rpc("evm_mine", [])
+    with caplog.at_level(logging.WARNING, logger="ledger_app.indexer"):
+        block = index_to_head(indexer)
 
-    with pytest.raises(ReorgTooDeepError, match="deeper than the reorg window"):
-        index_to_head(indexer)
-    assert digest(engine, 31337) == before  # nothing was guessed or half-undone
+    assert block == ledger.head() > indexed
+    assert "building it again from deployment block" in caplog.text
+    assert holder_of(engine, rid) == ledger.accounts["financier"].address.lower()
+    assert events_named(engine, "ReceivableTransferred") == 1
+    assert events_named(engine, "Transfer") == 0  # the old chain's mints are gone
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, ledger)
+
+
+@pytest.mark.parametrize(
+    ("window", "logged"),
+    [(16, "rolling back to block"), (2, "building it again from deployment block")],
+    ids=["within-undo-window", "beyond-undo-window"],
+)
+def test_node_lower_than_checkpoint_is_indexed_to_its_head(
+    ledger, make_indexer, artifacts, engine, tmp_path, caplog, window, logged
+):
+    rid = active_receivable(ledger)
+    indexer = make_indexer(reorg_window=window)
+    snapshot = ledger.rpc("evm_snapshot", [])
+    ledger.send("supplier", "receivables", "transfer", rid, ledger.accounts["supplier2"].address)
+    for amount in range(1, 5):
+        ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, amount)
+    indexed = index_to_head(indexer)
+
+    ledger.rpc("evm_revert", [snapshot])  # the same blocks up to the (lower) head
+    with caplog.at_level(logging.WARNING, logger="ledger_app.indexer"):
+        block = index_to_head(indexer)
+
+    assert block == ledger.head() < indexed
+    assert logged in caplog.text
+    assert holder_of(engine, rid) == ledger.accounts["supplier"].address.lower()
+    assert indexer.diverged is None
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, ledger)
+
+
+def test_background_indexer_follows_a_node_restarted_from_an_older_state(
+    anvil, ledger, make_indexer, artifacts, engine, tmp_path
+):
+    rid = active_receivable(ledger)
+    indexer = make_indexer(reorg_window=4)
+    background = BackgroundIndexer(indexer, WriterLock(engine, 31337), poll_interval=0.05)
+    background.start()
+    try:
+        assert background.wait_for(ledger.head(), timeout=30) is not None
+        anvil.stop()  # SIGTERM: anvil saves this state; the next start loads it
+        anvil.start()
+        ledger.send("supplier", "receivables", "transfer", rid,
+                    ledger.accounts["supplier2"].address)  # fmt: skip
+        for amount in range(1, 7):
+            ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, amount)
+        before_crash = ledger.head()
+        assert background.wait_for(before_crash, timeout=30) is not None
+
+        os.killpg(anvil.pid, signal.SIGKILL)  # nothing saved: it comes back older
+        anvil.stop()
+        anvil.start()
+        assert ledger.head() < before_crash
+        ledger.send("supplier", "receivables", "transfer", rid,
+                    ledger.accounts["financier"].address)  # fmt: skip
+        for _ in range(8):  # other blocks at the heights indexed before the crash
+            ledger.rpc("evm_mine", [])
+        head = ledger.head()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            checkpoint = indexer.store.checkpoint()
+            if checkpoint is not None and checkpoint.block_number == head:
+                break
+            time.sleep(0.05)
+
+        assert background.alive, background.error
+        assert indexer.store.checkpoint().block_hash == ledger.client.block_hash(head)
+        assert background.indexed_to == head
+    finally:
+        background.stop()
+    assert holder_of(engine, rid) == ledger.accounts["financier"].address.lower()
+    assert mismatches(indexer, artifacts, head) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, ledger)
