@@ -92,6 +92,17 @@ def stopped_indexer(runtime: Runtime) -> Iterator[BackgroundIndexer]:
         restart_indexer(runtime)
 
 
+@contextmanager
+def sending_lock_lent(runtime: Runtime) -> Iterator[None]:
+    """The service's sending lock let go for the block, so that a second API (a replica
+    beside a separate indexer) may start on its database; taken back after."""
+    runtime.sender_lock.release()
+    try:
+        yield
+    finally:
+        runtime.sender_lock.acquire()
+
+
 def test_health_ok_and_write_done_when_nothing_is_wrong(service: Service) -> None:
     answer = health(service.base_url)
 
@@ -209,7 +220,11 @@ def test_separate_indexer_api_refuses_writes_while_index_is_ahead(service: Servi
         update={"embedded_indexer": False, "port": free_tcp_port()}
     )
     runtime = runtime_of(service)
-    with serving(settings) as base_url, stopped_indexer(runtime) as background:
+    with (
+        sending_lock_lent(runtime),
+        serving(settings) as base_url,
+        stopped_indexer(runtime) as background,
+    ):
         indexer = background.indexer  # stands in for `ledger-app index`, run by hand
         snapshot = rpc(service, "evm_snapshot", [])
         rpc(service, "anvil_mine", [hex(3)])
