@@ -35,6 +35,7 @@ class WriterLock:
     """Held while the indexer writes; use as a context manager."""
 
     role = "indexer"
+    doing = "is writing to"
     advisory_key = _ADVISORY_KEY
     error: type[LedgerError] = IndexerLockedError
 
@@ -56,7 +57,7 @@ class WriterLock:
             if not got:
                 conn.close()
                 raise self.error(
-                    f"another {self.role} is writing to {self.engine.url.render_as_string()} "
+                    f"another {self.role} {self.doing} {self.engine.url.render_as_string()} "
                     f"(PostgreSQL advisory lock {self.advisory_key}/{self.chain_id} is held); "
                     "this one exits"
                 )
@@ -73,7 +74,7 @@ class WriterLock:
             holder = handle.read().strip() or "unknown"
             handle.close()
             raise self.error(
-                f"another {self.role} (pid {holder}) is writing to "
+                f"another {self.role} (pid {holder}) {self.doing} "
                 f"{path.with_suffix('').with_suffix('')}; this one exits"
             ) from None
         handle.seek(0)
@@ -131,5 +132,6 @@ class SenderLock(WriterLock):
     """Held by the one process that sends the custodial accounts' transactions."""
 
     role = "sender"
+    doing = "sends the custodial accounts' transactions of"
     advisory_key = _ADVISORY_KEY + 1
     error = SenderLockedError

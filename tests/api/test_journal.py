@@ -238,6 +238,9 @@ def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) ->
     assert report.lost == []
     runtime = _runtime(service)
     assert runtime.wait_indexed(client.block_number(), 30) is not None
+    health = service.call("auditor", "GET", "/health").json()
+    assert health["recovery"]["reason"] == "node rewound"
+    assert health["recovery"]["resent"] == 3
     with service.http("auditor") as http:
         reconciled = http.get("/v1/reconcile").json()
     assert reconciled["mismatches"] == []

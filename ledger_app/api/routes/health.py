@@ -8,6 +8,8 @@ chain, a recovery running; see Runtime.degraded_reasons). ``reasons`` says why.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
@@ -50,6 +52,14 @@ class Health(BaseModel):
     database: DatabaseHealth
     deployment_block: int | None = None
     contracts: dict[str, str]
+    recovery: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "the transaction journal's last recovery pass: why, when, how long (seconds), "
+            "the fork block of a node that had lost blocks, transactions found mined, sent "
+            "again, not executed, lost, and keys answered"
+        ),
+    )
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -96,7 +106,14 @@ def health(
         database=database_health,
         deployment_block=record.deployment_block if record else None,
         contracts=record.addresses() if record else {},
+        recovery=_last_recovery(request),
     )
+
+
+def _last_recovery(request: Request) -> dict[str, Any] | None:
+    runtime = getattr(request.app.state, "runtime", None)
+    report = runtime.last_recovery if runtime is not None else None
+    return report.as_dict() if report is not None else None
 
 
 def _degraded_reasons(
