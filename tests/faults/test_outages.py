@@ -96,8 +96,8 @@ def test_sqlite_locked_by_another_process_is_waited_out(stack: Stack) -> None:
 
 def test_service_killed_under_writes_restarts_alone_and_loses_nothing(stack: Stack) -> None:
     recorder, rng = Recorder(), random.Random(11)
-    # A write running when its process died keeps its Idempotency-Key "in progress" (409)
-    # for good: the client gives up on it after 8 s and writes the next.
+    # A write running when its process died is answered from the journal once the service
+    # is back (its key is "in progress", 409, only until then).
     with Writers(stack, recorder, run="svc", patience=8) as writers:
         for _ in range(3):
             writers.wait_accepted(4)
