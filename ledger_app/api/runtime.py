@@ -129,7 +129,9 @@ class Runtime:
                 client,
                 indexed_to=lambda: indexed_block(engine, chain_id),
                 deployment_block=record.deployment_block,
-                receipt_timeout=settings.receipt_timeout,
+                # Writes wait on a pass: one transaction not mined in this long is left
+                # pending (with its sender's later ones) for the next pass.
+                receipt_timeout=min(settings.receipt_timeout, 30.0),
             ),
         )
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)

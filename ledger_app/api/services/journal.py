@@ -402,47 +402,62 @@ class Recovery:
                 item[0].nonce,
             )
         )
+        stuck: set[str] = set()  # senders whose transaction sent again was not mined
         for row, acknowledged in replay:
-            self._resend(row, acknowledged, report)
+            signer = decode_raw_transaction(bytes.fromhex(row.raw_transaction[2:])).signer
+            if signer in stuck:
+                continue  # behind a nonce not mined yet: left pending for the next pass
+            if not self._resend(row, signer, acknowledged, report):
+                stuck.add(signer)
 
-    def _resend(self, row: Any, acknowledged: bool, report: RecoveryReport) -> None:
+    def _resend(self, row: Any, signer: str, acknowledged: bool, report: RecoveryReport) -> bool:
+        """Send ``row`` again; False when it is out but not mined within the wait."""
         raw = bytes.fromhex(row.raw_transaction[2:])
-        signer = decode_raw_transaction(raw).signer
-        expected = self.client.get_transaction_count(signer, "latest")
-        if row.nonce != expected:
-            # Taken by another transaction (lower), or a gap the journal cannot fill
-            # (higher): this transaction can never be mined as it is.
-            why = "taken by another transaction" if row.nonce < expected else "not reachable"
-            error = f"not executed: nonce {row.nonce} {why} (the node's count is {expected})"
-            self._mark(row.id, status="FAILED", error=error)
-            if acknowledged:
-                log.error("journal: acknowledged transaction %s lost: %s", row.tx_hash, error)
-                report.lost.append(row.tx_hash)
-            else:
-                report.not_executed += 1
-            return
+        mined = self.client.get_transaction_count(signer, "latest")
+        waiting = self.client.get_transaction_count(signer, "pending") if row.nonce > mined else 0
+        if row.nonce < mined or row.nonce > max(mined, waiting):
+            # Taken by another transaction, or behind a gap nothing on record fills: this
+            # transaction can never be mined as it is.
+            why = "taken by another transaction" if row.nonce < mined else "not reachable"
+            error = f"not executed: nonce {row.nonce} {why} (the node's count is {mined})"
+            self._give_up(row, acknowledged, error, report)
+            return True
         try:
             self.client.send_raw_transaction(raw)
         except RPCError as exc:
             if "already known" not in str(exc).lower():
-                raise
+                # The node refuses the bytes themselves (funds, gas, nonce): they can
+                # never be mined as they are.
+                self._give_up(row, acknowledged, f"not executed: the node refused it: {exc}",
+                              report)  # fmt: skip
+                return True
         report.resent += 1
         receipt = self._wait_receipt(row.tx_hash)
+        if receipt is None:
+            log.warning("journal: transaction %s sent again, not mined yet", row.tx_hash)
+            return False
         self._mark_mined(row, receipt)
         log.warning(
             "journal: transaction %s (%s, nonce %d) sent again; mined in block %d",
             row.tx_hash, row.operation, row.nonce, receipt.block_number,
         )  # fmt: skip
+        return True
 
-    def _wait_receipt(self, transaction_hash: str) -> Receipt:
+    def _give_up(self, row: Any, acknowledged: bool, error: str, report: RecoveryReport) -> None:
+        self._mark(row.id, status="FAILED", error=error)
+        if acknowledged:
+            log.error("journal: acknowledged transaction %s lost: %s", row.tx_hash, error)
+            report.lost.append(row.tx_hash)
+        else:
+            report.not_executed += 1
+
+    def _wait_receipt(self, transaction_hash: str) -> Receipt | None:
         deadline = time.monotonic() + self.receipt_timeout
         pause = 0.005
         while True:
             receipt = self.client.receipt_if_mined(transaction_hash)
-            if receipt is not None:
+            if receipt is not None or time.monotonic() > deadline:
                 return receipt
-            if time.monotonic() > deadline:
-                raise ChainError(f"transaction {transaction_hash} sent again, not mined in time")
             time.sleep(pause)
             pause = min(pause * 2, 0.2)
 
