@@ -13,6 +13,9 @@
 #   make bench    benchmarks against limits measured in the same run -> bench/results/latest.{json,md}
 #   make bench-quick  the same at CI size (a few minutes)
 #   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
+#   make chaos    the crash-safety suite of `make test` at length: 20 SIGKILLs of the service
+#                 and 5 of the node under 30 writers, on SQLite and PostgreSQL (issue 16;
+#                 LEDGER_CHAOS_SERVICE_KILLS / LEDGER_CHAOS_NODE_KILLS to change them)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
 #                 (LEDGER_API_FUZZ_EXAMPLES to change it; `make test` runs 2)
 #   make fuzz     the contract property suites at length: 2,000 random operation sequences
@@ -55,7 +58,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo soak fuzz-api fuzz slither
+.PHONY: bench bench-quick demo soak chaos fuzz-api fuzz slither
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -157,6 +160,12 @@ bench-quick: setup
 soak: setup
 	LEDGER_SOAK_SECONDS=600 LEDGER_SOAK_REPORT=$(CURDIR)/var/soak-report.json \
 	  pytest -p no:ape_test tests/load -s
+
+# The crash-safety suite of `make test` (4 service and 2 node kills) with many more kills.
+chaos: setup
+	LEDGER_CHAOS_SERVICE_KILLS=$${LEDGER_CHAOS_SERVICE_KILLS:-20} \
+	  LEDGER_CHAOS_NODE_KILLS=$${LEDGER_CHAOS_NODE_KILLS:-5} \
+	  pytest -p no:ape_test tests/faults/test_crash_safety.py -s
 
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup
