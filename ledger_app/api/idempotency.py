@@ -5,7 +5,8 @@ caller:
 
 - first time: the request runs and its answer (status, body, the ledger
   headers) is stored under (participant, key) with a hash of method, path,
-  query and body;
+  query and body, before it is sent (so a client never holds an answer the key
+  would not replay);
 - the same key and the same request again: the stored answer, with
   ``Idempotent-Replayed: true``; nothing runs, nothing is sent on chain;
 - the same key with another request: 409 ``IdempotencyKeyReused``;
@@ -128,6 +129,9 @@ class IdempotencyMiddleware:
                     await anyio.to_thread.run_sync(
                         _settle_patiently, engine, caller.key, idempotency_key, response
                     )
+            # Kept first, sent second: a process killed in between leaves a key that
+            # replays what the client got, never one the client saw answered otherwise.
+            await response.deliver()
 
 
 class _Captured:
@@ -137,13 +141,21 @@ class _Captured:
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
 
+        self._held: list[Message] = []
+
     async def send(self, message: Message) -> None:
+        """Hold the answer (a write's answer is small) until it has been kept."""
         if message["type"] == "http.response.start":
             self.status = message["status"]
             self.headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
             self.body += message.get("body", b"")
-        await self._send(message)
+        self._held.append(message)
+
+    async def deliver(self) -> None:
+        """Send what the application answered."""
+        for message in self._held:
+            await self._send(message)
 
 
 async def _read_body(receive: Receive) -> bytes:

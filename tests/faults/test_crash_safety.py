@@ -415,7 +415,8 @@ def _check_replays(chaos: Chaos, where: str, attempts: list[Attempt], since: flo
                    replay_all: bool) -> str:  # fmt: skip
     """Keys answered 2xx (all, up to REPLAY_MOST, or those answered in the 15 s before
     ``since`` and 20 more) answer the same again: same status, same transaction, marked
-    replayed. Returns "differing/tried"."""
+    replayed (a 202 may have become the final answer of its transaction). Returns
+    "differing/tried"."""
     answered = {
         key: a
         for key, a in _first_finals(attempts).items()
@@ -435,7 +436,10 @@ def _check_replays(chaos: Chaos, where: str, attempts: list[Attempt], since: flo
         replayed = again is not None and again.headers.get("idempotent-replayed") == "true"
         now = (None if again is None else again.status_code,
                _tx_hash(again) if again is not None else None)  # fmt: skip
-        if now != (first.status, first.tx_hash) or not replayed:
+        # A 202 (pending, or mined and not indexed yet) is not final: its replay may have
+        # become the final answer of the same transaction.
+        settled = first.status == 202 and now[0] in (200, 201, 202) and now[1] == first.tx_hash
+        if (now != (first.status, first.tx_hash) and not settled) or not replayed:
             differing.append(f"{key} ({first.status} {first.tx_hash}) -> {now}"
                              f"{'' if replayed else ' not replayed'}")  # fmt: skip
     if differing:
