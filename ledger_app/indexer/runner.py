@@ -173,6 +173,14 @@ class Indexer:
                 return self._result(tip, 0, caught_up=False, reorged=True)
             return self._result(tip, 0, caught_up=True)
         end = min(target, start + self.range - 1)
+        # The end block's hash before the logs are read, compared with it after: a log
+        # query answers no block hash for a block without our logs, so a node that swapped
+        # its blocks in between (restarted from an older state, then mined others) would
+        # otherwise pass an empty range off as checked. Same end hash, same blocks below.
+        fetched_to = end
+        before = self.rpc.headers([end])[end]
+        if before is None:
+            return self._result(tip, 0, caught_up=False)  # shorter than it said
         try:
             logs = self._fetch_logs(start, end)
         except RangeTooLargeError:
@@ -190,7 +198,9 @@ class Indexer:
             end = max(start, overflow - 1)
             logs = [entry for entry in logs if int(entry["blockNumber"], 16) <= end]
             self.range = end - start + 1
-        numbers = sorted({start, end} | {int(entry["blockNumber"], 16) for entry in logs})
+        numbers = sorted(
+            {start, end, fetched_to} | {int(entry["blockNumber"], 16) for entry in logs}
+        )
         headers = self.rpc.headers(numbers)
         if any(h is None for h in headers.values()):
             # The chain got shorter since eth_blockNumber: a reorg or rollback.
@@ -198,9 +208,12 @@ class Indexer:
         if cp is not None and headers[start].parent_hash != cp.block_hash:
             self._rewind(tip)
             return self._result(tip, 0, caught_up=False, reorged=True)
-        if any(entry["blockHash"] != headers[int(entry["blockNumber"], 16)].hash for entry in logs):
+        if headers[fetched_to].hash != before.hash or any(
+            entry["blockHash"] != headers[int(entry["blockNumber"], 16)].hash for entry in logs
+        ):
             log.info("blocks %d..%d changed while being read; reading them again", start, end)
             return self._result(tip, 0, caught_up=False)
+        headers = {number: header for number, header in headers.items() if number <= end}
         events = self.decoder.decode_all(logs)
         batch = Batch(start=start, end=end, tip=tip, headers=headers, events=events)  # type: ignore[arg-type]
         stored = self.store.apply(batch)

@@ -224,3 +224,34 @@ def test_background_indexer_follows_a_node_restarted_from_an_older_state(
     assert holder_of(engine, rid) == ledger.accounts["financier"].address.lower()
     assert mismatches(indexer, artifacts, head) == []
     assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, ledger)
+
+
+def test_blocks_swapped_while_their_logs_are_read_are_read_again(
+    ledger, make_indexer, artifacts, engine
+):
+    # A log query says nothing of a block without our logs: if the node swaps its blocks
+    # between the query and the headers (restarted from an older state, then mined
+    # others: what the chaos suite's node kills do), an empty answer from the old blocks
+    # must not be committed under the new blocks' hashes.
+    active_receivable(ledger)
+    indexer = make_indexer()
+    index_to_head(indexer)
+    registered = events_named(engine, "ReceivableRegistered")
+    snapshot = ledger.rpc("evm_snapshot", [])
+    ledger.rpc("evm_mine", [])  # the old chain's next block: empty
+    real_get_logs, swapped = indexer.rpc.get_logs, []
+
+    def get_logs_then_swap(start, end, addresses):
+        logs = real_get_logs(start, end, addresses)
+        if not swapped:
+            swapped.append(True)
+            ledger.rpc("evm_revert", [snapshot])
+            ledger.register()  # the new chain's block at the same height has a receivable
+        return logs
+
+    indexer.rpc.get_logs = get_logs_then_swap
+    block = index_to_head(indexer)
+
+    assert swapped
+    assert events_named(engine, "ReceivableRegistered") == registered + 1
+    assert mismatches(indexer, artifacts, block) == []

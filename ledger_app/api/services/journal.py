@@ -414,6 +414,13 @@ class Recovery:
         """Send ``row`` again; False when it is out but not mined within the wait."""
         raw = bytes.fromhex(row.raw_transaction[2:])
         mined = self.client.get_transaction_count(signer, "latest")
+        if row.nonce < mined:
+            # Mined meanwhile, perhaps by itself (a sender still following it sent it
+            # again, or the node mined it from the pool its saved state kept).
+            receipt = self.client.receipt_if_mined(row.tx_hash)
+            if receipt is not None:
+                self._mark_mined(row, receipt)
+                return True
         waiting = self.client.get_transaction_count(signer, "pending") if row.nonce > mined else 0
         if row.nonce < mined or row.nonce > max(mined, waiting):
             # Taken by another transaction, or behind a gap nothing on record fills: this
