@@ -234,15 +234,18 @@ class Runtime:
         if self.keeper is not None:
             self.keeper.stop()
 
-    def close(self) -> None:
+    def close(self, budget: float = 7.0) -> None:
         """Stop the keeper and the sender's workers, then the indexer, then let go of the
-        sending lock (each within a bound: the node may be gone)."""
+        sending lock, all within ``budget`` seconds: the node may be gone, and a thread
+        still retrying it then is left to die with the process (each is a daemon; what
+        it was doing is journaled or committed step by step)."""
+        deadline = time.monotonic() + budget
         self.begin_shutdown()
         if self.keeper is not None:
-            self.keeper.join(timeout=5)
-        self.sender.close(timeout=5)
+            self.keeper.join(timeout=max(0.0, deadline - time.monotonic()) / 3)
+        self.sender.close(timeout=max(0.0, deadline - time.monotonic()) / 2)
         if self.indexer is not None:
-            self.indexer.stop()
+            self.indexer.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.sender_lock.release()
 
 

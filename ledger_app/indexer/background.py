@@ -71,11 +71,12 @@ class BackgroundIndexer:
                     self.wake(block)
             return self.indexed_to
 
-    def stop(self) -> None:
-        """Stop after the current step and release the writer lock."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current step (waiting up to ``timeout`` s for it: a step may be
+        retrying a node that is gone) and release the writer lock."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=timeout)
         self.lock.release()
 
     @property
