@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from ledger_app.api.index_state import BLOCK_HEADER
 from ledger_app.api.schemas import TransactionInfo, WriteResponse
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, DONE, INDEXING, WriteOutcome
+from ledger_app.errors import NotFound
 
 T = TypeVar("T")
 
@@ -38,9 +39,11 @@ def write_response(
     if state == DONE and render is not None:
         try:
             result = render(outcome)
-        except OperationalError:
-            # Mined, but the database cannot be read just now: answered as not yet indexed
-            # (202), never as an error that would have the client send the write again.
+        except (OperationalError, NotFound):
+            # Mined, but the database cannot be read just now, or the index no longer holds
+            # the block (it rolled back after a node lost blocks, and follows again):
+            # answered as not yet indexed (202), never as an error that would have the
+            # client send the write again or believe it refused.
             state = INDEXING
     response.status_code = (201 if created else 200) if state == DONE else 202
     return WriteResponse[T](
