@@ -400,6 +400,7 @@ def _check(
         "answered 2xx": "?" if verdict is None else verdict.once + verdict.lost,
         "lost": "?" if verdict is None else verdict.lost,
         "duplicated": "?" if verdict is None else verdict.duplicated,
+        "refused yet on chain": "?" if verdict is None else verdict.refused_on_chain,
         "index ok": verdict is not None and not any(
             p.startswith(("the chain has", "reconcile")) for p in verdict.problems),
         "unaccounted txs": len(audit.unaccounted),
@@ -518,6 +519,7 @@ def _figures(
         "on chain once": getattr(verdict, "once", "?"),
         "lost (2xx, not on chain)": getattr(verdict, "lost", "?"),
         "duplicated (on chain twice)": getattr(verdict, "duplicated", "?"),
+        "refused (final 4xx), yet on chain": getattr(verdict, "refused_on_chain", "?"),
         "stuck keys (no final answer in time)": len(chaos.stuck),
         "  of them never answered": len(chaos.stuck - set(firsts)),
         "longest time to resolve (s)": round(max(chaos.resolve_seconds, default=0.0), 2),
