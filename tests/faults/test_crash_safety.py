@@ -386,7 +386,8 @@ def _check(
     try:
         attempts = chaos.recorder.snapshot()
         try:
-            verdict = verify_writes(chaos.stack, attempts, index_timeout=30)
+            verdict = verify_writes(chaos.stack, attempts, index_timeout=30,
+                                    refusals_off_chain=True)  # fmt: skip
             chaos.note(where, verdict.problems)
         except AssertionError as exc:
             chaos.note(where, [f"index: {str(exc).splitlines()[0]}"])
