@@ -20,14 +20,16 @@ After each kill, once /health answers 200 again, the promises:
 - every Idempotency-Key open at the kill gets a final answer within RESOLVE_BOUND s
   (the longest time is reported; a key past it is *stuck*);
 - every write answered 2xx is on chain exactly once and in the index; nothing is on
-  chain twice; the index holds exactly the chain's logs and reconcile is clean
-  (workload.verify_writes);
+  chain twice; no write refused with a final 4xx is on chain; the index holds exactly
+  the chain's logs and reconcile is clean (workload.verify_writes);
 - every transaction the custodial senders have on chain is accounted for by a
   ``transactions`` row or an answer; no row is left QUEUED/SENT and no key RUNNING
   with nothing in flight (workload.audit_senders);
-- a key answered 2xx replays the same answer (status and transaction).
+- a key answered 2xx replays the same answer (status and transaction, marked replayed;
+  those answered in the 15 s before the kill and 20 others).
 
-At the end the same over every key, a table of the figures, and a last SIGINT under
+At the end the same over every key (replays: up to REPLAY_MOST of them), a table per
+check and one of the figures, and a last SIGINT under
 load: the service exits within STOP_BOUND s and leaves no process behind. Every
 broken promise is collected, with the episode that first showed it, and reported
 together. ``make chaos`` runs it with more kills (LEDGER_CHAOS_SERVICE_KILLS,
