@@ -440,8 +440,9 @@ def _check_replays(chaos: Chaos, where: str, attempts: list[Attempt], since: flo
         now = (None if again is None else again.status_code,
                _tx_hash(again) if again is not None else None)  # fmt: skip
         if now != (first.status, first.tx_hash) or not replayed:
+            error = "" if again is None else (again.text[:120] if again.status_code >= 400 else "")
             differing.append(f"{key} ({first.status} {first.tx_hash}) -> {now}"
-                             f"{'' if replayed else ' not replayed'}")  # fmt: skip
+                             f"{'' if replayed else ' not replayed'} {error}")  # fmt: skip
     if differing:
         chaos.note(where, [f"{len(differing)} of {len(keys)} keys answered 2xx answer "
                            f"otherwise now: {differing[:3]}"])  # fmt: skip
