@@ -46,7 +46,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.keys import ANVIL_MNEMONIC
@@ -129,6 +129,7 @@ class AnvilNode:
         self._keeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._saved_head: str | None = None
+        self._pending_since: float | None = None
         self.saves = 0  # state saves since start
         self.save_seconds: list[float] = []  # the duration of each (the last 100)
         self.restarts = 0  # starts after an unasked exit
@@ -207,18 +208,8 @@ class AnvilNode:
     def save_state(self) -> float:
         """Save the chain to the state file now, atomically; the seconds it took."""
         started = time.monotonic()
-        request = urllib.request.Request(
-            self.rpc_url,
-            data=json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []}
-            ).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            body = json.loads(response.read())
-        if "result" not in body:
-            raise NodeError(f"anvil_dumpState answered {body.get('error')}")
-        state = gzip.decompress(bytes.fromhex(body["result"].removeprefix("0x")))
+        dumped = self._dump_with_mining_paused()
+        state = gzip.decompress(bytes.fromhex(dumped.removeprefix("0x")))
         temporary = self.state_file.with_name(self.state_file.name + ".saving")
         with temporary.open("wb") as handle:
             handle.write(state)
@@ -234,6 +225,46 @@ class AnvilNode:
         self.saves += 1
         self.save_seconds = [*self.save_seconds[-99:], seconds]
         return seconds
+
+    def _dump_with_mining_paused(self) -> str:
+        """anvil_dumpState with no block being mined meanwhile. anvil reads the blocks and
+        the accounts under separate locks: a block mined in between left a dump whose
+        accounts held a mint its blocks did not (a restart then showed a token supply
+        above its own mint logs). Transactions sent meanwhile wait in the pool and are
+        mined right after. (Switching automine back on ends anvil's mixed mining; the
+        keeper mines leftovers itself from then on: ``_mine_leftovers``.)"""
+        if self.automine:
+            _rpc(self.rpc_url, "evm_setAutomine", [False])
+        else:
+            _rpc(self.rpc_url, "evm_setIntervalMining", [0])
+        try:
+            before = _rpc(self.rpc_url, "eth_blockNumber", [])
+            dumped = _rpc(self.rpc_url, "anvil_dumpState", [], timeout=120)
+            if _rpc(self.rpc_url, "eth_blockNumber", []) != before:
+                raise NodeError("a block was mined while the state was read; not saved")
+        finally:
+            if self.automine:
+                _rpc(self.rpc_url, "evm_setAutomine", [True])
+                if int(_rpc(self.rpc_url, "txpool_status", [])["pending"], 16):
+                    _rpc(self.rpc_url, "evm_mine", [])  # what arrived during the dump
+            else:
+                _rpc(self.rpc_url, "evm_setIntervalMining", [max(1, round(self.block_time))])
+        return dumped
+
+    def _mine_leftovers(self) -> None:
+        """The interval tick's job once automine was switched back on: a block when
+        transactions have waited in the pool for a block time (foundry-rs/foundry#10122)."""
+        pending = int(_rpc(self.rpc_url, "txpool_status", [])["pending"], 16)
+        now = time.monotonic()
+        if not pending:
+            self._pending_since = None
+        elif self._pending_since is None:
+            self._pending_since = now
+        elif now - self._pending_since >= self.block_time:
+            log.warning("%d transactions waited %g s in anvil's pool; mining them", pending,
+                        now - self._pending_since)  # fmt: skip
+            _rpc(self.rpc_url, "evm_mine", [])
+            self._pending_since = None
 
     def _keep(self) -> None:
         """Save the state when the head moved; start anvil again if it died unasked."""
@@ -264,6 +295,8 @@ class AnvilNode:
                 if head != self._saved_head:
                     self.save_state()
                     self._saved_head = head
+                if self.automine and self.block_time and self.saves:
+                    self._mine_leftovers()
             except (OSError, ValueError, KeyError, NodeError) as exc:
                 log.warning("anvil state not saved: %s", exc)
 
@@ -412,7 +445,7 @@ def rpc_chain_id(rpc_url: str, timeout: float = 2.0) -> int:
     return int(body["result"], 16)
 
 
-def _rpc(rpc_url: str, method: str, params: list[object], timeout: float = 5.0) -> dict:
+def _rpc(rpc_url: str, method: str, params: list[object], timeout: float = 5.0) -> Any:
     request = urllib.request.Request(
         rpc_url,
         data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
