@@ -316,6 +316,8 @@ class JournalKeeper(threading.Thread):
                         type(exc).__name__, exc)  # fmt: skip
             return False
         runtime.sender.forget_nonces()
+        if report.fork_block is not None:
+            runtime.sender.recheck()  # writes waiting on the lost blocks: sent again now
         runtime.last_recovery = report
         runtime.recovering = None
         runtime.nudge_indexer()

@@ -134,6 +134,7 @@ class TransactionSender:
         self.journal = journal
         self.on_rewound = on_rewound
         self.stopping = threading.Event()
+        self._recheck = 0  # raised by recheck(): every wait asks the node again at once
         self._workers: dict[str, _Worker] = {}
         self._guard = threading.Lock()
         self._closed = False
@@ -178,6 +179,11 @@ class TransactionSender:
         """Jobs waiting per sender address (for /metrics)."""
         with self._guard:
             return {address: w.jobs.qsize() for address, w in self._workers.items()}
+
+    def recheck(self) -> None:
+        """Have every transaction being waited for looked up now, and sent again if the node
+        forgot it (after a node restarted from an older state), not at its stuck timer."""
+        self._recheck += 1
 
     def forget_nonces(self) -> None:
         """Take the node's nonces as they are from now on (after the journal has sent again
@@ -372,6 +378,7 @@ class _Worker(threading.Thread):
     def _wait_mined(self, in_flight: InFlight) -> Receipt:
         started = time.monotonic()
         checked_at = started
+        recheck = self.owner._recheck
         # An automining node has the receipt within a few ms of the send: poll soon,
         # then back off to poll_interval so a slow chain is not hammered.
         pause = min(0.001, self.owner.poll_interval)
@@ -403,8 +410,8 @@ class _Worker(threading.Thread):
                     "sender's next transaction waits for it",
                     transaction_hash=in_flight.transaction_hash,
                 )
-            if now - checked_at >= self.owner.stuck_after:
-                checked_at = now
+            if now - checked_at >= self.owner.stuck_after or recheck != self.owner._recheck:
+                checked_at, recheck = now, self.owner._recheck
                 with contextlib.suppress(ChainUnavailable):  # asked again at the next check
                     self._resend_if_dropped(in_flight)
             self.owner.stopping.wait(pause)
