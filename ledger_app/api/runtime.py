@@ -285,8 +285,7 @@ class JournalKeeper(threading.Thread):
             if self._halt.is_set():
                 return
             try:
-                head = runtime.client.block_number()
-                rewound = runtime.recovery.fork_point(head) is not None
+                rewound = runtime.recovery.fork_point() is not None
                 stale = not rewound and runtime.recovery.has_stale_rows(
                     runtime.sender.active_transactions()
                 )

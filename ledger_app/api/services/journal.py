@@ -274,8 +274,7 @@ class Recovery:
         with self._pass:
             started = time.monotonic()
             report = RecoveryReport(reason=reason, started_at=_now().isoformat())
-            head = self.client.block_number()
-            report.fork_block = self.fork_point(head)
+            report.fork_block = self.fork_point()
             if report.fork_block is not None and report.fork_block < self.deployment_block:
                 # Not an older state of our chain: another chain, or one without the
                 # contracts. Sending the journal into it would execute writes against
@@ -293,9 +292,11 @@ class Recovery:
             report.seconds = round(time.monotonic() - started, 3)
             return report
 
-    def fork_point(self, head: int) -> int | None:
+    def fork_point(self) -> int | None:
         """The highest journaled block still on the node's chain, when the node lacks a
-        journaled block above it; None when the node has every journaled block."""
+        journaled block above it; None when the node has every journaled block. (Each
+        block is asked for by number and compared by hash: a head read first and compared
+        after would count a block mined in between as lost.)"""
         with self.engine.connect() as conn:
             newest = conn.execute(
                 select(transactions.c.block_number, transactions.c.block_hash)
@@ -306,7 +307,7 @@ class Recovery:
             ).first()
             if newest is None:
                 return None
-            if newest.block_number <= head and self._on_chain(newest):
+            if self._on_chain(newest):
                 return None
             # Walk down the journaled blocks to the first one the node still has.
             below = conn.execute(
@@ -316,7 +317,7 @@ class Recovery:
                 .order_by(transactions.c.block_number.desc())
             )
             for block in below:
-                if block.block_number <= head and self._on_chain(block):
+                if self._on_chain(block):
                     return int(block.block_number)
         return -1
 
