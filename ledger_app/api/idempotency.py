@@ -140,7 +140,6 @@ class _Captured:
         self.status: int | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
-
         self._held: list[Message] = []
 
     async def send(self, message: Message) -> None:
