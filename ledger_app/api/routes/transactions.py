@@ -43,8 +43,9 @@ class TransactionOut(BaseModel):
 
 @router.get("/{transaction_id}", operation_id="transactions.show", response_model=TransactionOut)
 def show(transaction_id: str, caller: ActorDep, runtime: RuntimeDep) -> Any:
-    """A write's transaction: its status (PREPARED, QUEUED, SENT, MINED, REVERTED, REFUSED,
-    FAILED), hash and block. The sender's own, or any for an auditor or regulator."""
+    """A write's transaction: its status (PREPARED, QUEUED, SIGNED, SENT, MINED, REVERTED,
+    REFUSED, FAILED; SIGNED and SENT are out or about to be, and settle on their own),
+    hash and block. The sender's own, or any for an auditor or regulator."""
     row = Writer(runtime).find(caller, transaction_id)
     return TransactionOut(
         id=row.id, participant=row.participant, operation=row.operation, custody=row.custody,
