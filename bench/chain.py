@@ -9,7 +9,7 @@ take most of an hour, and large histories put many cycles in a block. Elsewhere
 (automine) each receipt is awaited before the next send: a second pending transaction
 of one sender stalls automine (foundry-rs/foundry#10122).
 
-The generated chain is cached under bench/.cache/ (anvil's --state dump), keyed by
+The generated chain is cached under bench/.cache/ (the node's saved state), keyed by
 the contracts' events and the event target, so a re-run reuses it.
 """
 
@@ -55,6 +55,8 @@ class BenchAnvil(AnvilNode):
     """AnvilNode with a block gas limit large enough for many registerBatch(150), and
     without old blocks' states: kept, they took 5.8 GB of memory at 60k events, and no
     benchmark calls at a past block (the blocks, receipts and logs all stay)."""
+
+    save_on_stop = False  # a benchmark's chain is thrown away, or saved by generate()
 
     def command(self) -> list[str]:
         """The managed node's command line plus --gas-limit and --prune-history."""
@@ -287,7 +289,8 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
                 f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     seconds = time.perf_counter() - started
     head = ledger.head()
-    node.stop(timeout=900)  # dumps the state: about 3 kB an event
+    node.save_state()  # about 3 kB an event
+    node.stop(timeout=900)
     CACHE.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(node.state_file, dump)
     meta = {"addresses": ledger.addresses, "kinds": ledger.kinds, "head": head,

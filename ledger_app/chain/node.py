@@ -1,25 +1,25 @@
 """The managed local node: an anvil process whose state outlives it.
 
-anvil runs with ``--state FILE``: it loads the chain from FILE at start and
-dumps it back on exit, so blocks, contracts and balances survive a restart
-(the genesis hash too, which is how a deployment record recognises its chain).
+anvil loads its chain from the state file at start (``--load-state``), so blocks,
+contracts and balances survive a restart (the genesis hash too, which is how a
+deployment record recognises its chain). anvil itself never writes that file: its
+own dump (on exit, or anvil's --state-interval) reads the blocks and the accounts
+under separate locks, so one taken while a block is mined can hold effects its blocks
+lack, and it rewrites the file in place, so a kill mid-write leaves it unreadable.
+Every save is this module's (``save_state``): mining paused, anvil_dumpState over
+JSON-RPC, a temporary file, fsync, rename; a kill at any moment leaves the previous
+save or the new one whole. The state is saved every ``state_interval`` seconds while
+the head moves (at least ten times the last save's duration apart, so saving a large
+chain stays under a tenth of the node's time) and at ``stop()``. What a kill loses,
+the blocks since the last save, the service sends again from its transaction journal
+(ledger_app/api/services/journal.py). ``restart_on_exit``: a node that dies unasked is
+started again from its state file (``ledger-app run``).
 
 anvil is started in a session (process group) of its own, so a Ctrl-C typed
 at ``ledger-app run`` reaches only ledger-app, which then stops the HTTP
-server first and anvil last, with SIGTERM, on which anvil dumps its state. On
-Linux anvil is also told to receive SIGTERM if its parent dies, so even a
-SIGKILLed ledger-app leaves no node behind.
-
-anvil writes its state file only on a clean exit, so a SIGKILLed anvil would come
-back without every block since it started. While it runs, the node's state is saved
-every ``state_interval`` seconds when its head moved (at least ten times the last
-save's duration apart, so saving a large chain stays under a tenth of the node's time): anvil_dumpState over JSON-RPC,
-written to a temporary file, fsynced and renamed over the state file, so a kill at any
-moment leaves the previous save or the new one whole (anvil's own --state-interval
-writes the file in place, and a kill mid-write would leave it unreadable). What a
-kill still loses, the blocks since the last save, the service sends again from its
-transaction journal (ledger_app/api/services/journal.py). ``restart_on_exit``: a node
-that dies unasked is started again from its state file (``ledger-app run``).
+server first and anvil last (saved, then SIGTERM). On Linux anvil is also told
+to receive SIGTERM if its parent dies, so even a SIGKILLed ledger-app leaves no
+node behind (its chain as of the last save).
 
 anvil writes the states of older blocks to a cache directory while it runs (so
 calls at past blocks still answer) and never deletes it; left in its default place,
@@ -95,6 +95,9 @@ def find_anvil(configured: Path | None = None) -> Path:
 
 class AnvilNode:
     """One anvil process, started and stopped by this service."""
+
+    #: Whether stop() saves the state first (a benchmark's throw-away chain need not).
+    save_on_stop = True
 
     def __init__(
         self,
@@ -178,9 +181,13 @@ class AnvilNode:
             "--port", str(self.port),
             "--chain-id", str(self.chain_id),
             "--mnemonic", ANVIL_MNEMONIC,
-            "--state", str(self.state_file),
             "--cache-path", str(self.cache_dir),
         ]  # fmt: skip
+        if self.state_file.is_file():
+            # Loaded, never dumped by anvil itself: its own dump (on exit or at an
+            # interval) reads blocks and accounts under separate locks, so one taken while
+            # a block is mined can hold effects its blocks lack. Every save is ours.
+            argv += ["--load-state", str(self.state_file)]
         if self.block_time:
             argv += ["--block-time", f"{self.block_time:g}"]
             if self.automine:
@@ -239,7 +246,7 @@ class AnvilNode:
             _rpc(self.rpc_url, "evm_setIntervalMining", [0])
         try:
             before = _rpc(self.rpc_url, "eth_blockNumber", [])
-            dumped = _rpc(self.rpc_url, "anvil_dumpState", [], timeout=120)
+            dumped = _rpc(self.rpc_url, "anvil_dumpState", [], timeout=900)
             if _rpc(self.rpc_url, "eth_blockNumber", []) != before:
                 raise NodeError("a block was mined while the state was read; not saved")
         finally:
@@ -360,21 +367,24 @@ class AnvilNode:
         log.info("anvil answering on %s (pid %d)", self.rpc_url, self._process.pid)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM anvil (it dumps its state on the way out); SIGKILL if it hangs."""
+        """Save the state (``save_on_stop``), then SIGTERM anvil; SIGKILL if it hangs."""
         self._stopping.set()
         keeper, self._keeper = self._keeper, None
         if keeper is not None and keeper is not threading.current_thread():
             keeper.join(timeout=timeout)
         process, self._process = self._process, None
         if process is not None:
+            if process.poll() is None and self.save_on_stop:
+                try:
+                    self.save_state()
+                except (OSError, ValueError, NodeError) as exc:
+                    log.warning("anvil state not saved at stop (the last save stands): %s", exc)
             if process.poll() is None:
                 _signal_group(process, signal.SIGTERM)
                 try:
                     process.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    log.warning(
-                        "anvil ignored SIGTERM for %g s; killing it (state not saved)", timeout
-                    )
+                    log.warning("anvil ignored SIGTERM for %g s; killing it", timeout)
                     _signal_group(process, signal.SIGKILL)
                     process.wait()
             log.info("anvil stopped (exit code %s)", process.returncode)

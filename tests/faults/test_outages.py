@@ -53,7 +53,7 @@ def test_node_stopped_and_restarted_under_the_service_loses_nothing(stack: Stack
     with Writers(stack, recorder, run="node") as writers:
         for _ in range(2):
             writers.wait_accepted(4)
-            stack.node.stop()  # SIGTERM: anvil dumps its chain and comes back with it
+            stack.node.stop()  # saved, then SIGTERM: anvil comes back with its chain
             time.sleep(2)
             stack.node.start()
         writers.wait_accepted(4)
