@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ledger-app`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Everything the service writes (database, node state, documents, logs, the files of
+    # var/) is its owner's alone: files 0600, directories 0700.
+    os.umask(0o077)
     try:
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError

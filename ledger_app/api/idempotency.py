@@ -14,6 +14,12 @@ caller:
   the first and then replay it; across processes the RUNNING row makes it a
   409 ``IdempotencyKeyInProgress`` (try again).
 
+A secret in an answer (an API key issued by onboarding, key issue or rotation) is
+never kept: the stored answer has it replaced by null and says so in
+``secrets_withheld``, and its replay carries ``Idempotent-Secret-Withheld: true``.
+The key was shown once, in the first answer; one lost with it is replaced by
+issuing another.
+
 The transactions a request makes are bound to its key (their journal rows carry it,
 ledger_app/api/services/journal.py). A 5xx answer is not kept (the row is removed,
 so the request can be retried) only when none of them may have reached the chain;
@@ -31,6 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -59,6 +66,37 @@ MAX_KEY_LENGTH = 255
 SETTLE_PATIENCE = 60.0  # seconds the answer's row is retried while the database is away
 #: Response headers kept with the answer and replayed.
 KEPT_HEADERS = frozenset({b"content-type", b"x-ledger-block", b"location"})
+SECRET_WITHHELD = b"idempotent-secret-withheld"
+#: An API key as ledger_app.api.auth issues it: lk_<16 hex id>_<secret>.
+_API_KEY = re.compile(r"lk_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}")
+
+
+def without_secrets(body: str) -> str | None:
+    """``body`` (JSON) with every API key in it replaced by null and a note saying so;
+    None when it holds none."""
+    if not _API_KEY.search(body):
+        return None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return _API_KEY.sub("(withheld)", body)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str) and _API_KEY.fullmatch(value):
+            return None
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    answer = scrub(answer)
+    if isinstance(answer, dict):
+        answer["secrets_withheld"] = (
+            "this is a replay: the API key issued by the first answer is not kept and "
+            "cannot be shown again (it was shown once); issue another if it was lost"
+        )
+    return json.dumps(answer)
 
 
 class IdempotencyMiddleware:
@@ -327,6 +365,11 @@ def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> 
         for k, v in response.headers
         if k.lower() in KEPT_HEADERS
     ]
+    body = response.body.decode("utf-8", errors="replace")
+    withheld = without_secrets(body)
+    if withheld is not None:
+        body = withheld
+        kept.append((SECRET_WITHHELD.decode(), "true"))
     with engine.begin() as conn:
         conn.execute(
             update(idempotency_records)
@@ -334,7 +377,7 @@ def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> 
             .values(
                 state="DONE",
                 status_code=response.status,
-                response_body=response.body.decode("utf-8", errors="replace"),
+                response_body=body,
                 response_headers=json.dumps(kept),
             )
         )
