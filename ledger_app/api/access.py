@@ -71,6 +71,7 @@ class AccessMiddleware:
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message = {**message, "headers": _hardened(scope["path"], message)}
             await send(message)
 
         try:
@@ -91,6 +92,18 @@ class AccessMiddleware:
                     status["code"],
                     duration_ms,
                 )
+
+
+def _hardened(path: str, start: Message) -> list[tuple[bytes, bytes]]:
+    """The answer's headers, with ``nosniff`` on every answer and ``no-store`` on every
+    API answer (each is one caller's view, and some carry a key shown once)."""
+    headers = list(start.get("headers", []))
+    names = {name.lower() for name, _ in headers}
+    if b"x-content-type-options" not in names:
+        headers.append((b"x-content-type-options", b"nosniff"))
+    if path.startswith("/v1/") and b"cache-control" not in names:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
 
 
 def _record(

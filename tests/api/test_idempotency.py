@@ -127,3 +127,15 @@ def test_files_the_service_creates_are_its_owners_alone(service: Service) -> Non
     subprocess.run([sys.executable, "-c", probe, str(target), str(target) + ".d"], check=True)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert stat.S_IMODE(Path(str(target) + ".d").stat().st_mode) == 0o700
+
+
+def test_api_answers_are_not_sniffed_nor_stored(service: Service) -> None:
+    mine = service.call("supplier", "GET", "/v1/participants/me")
+    address = service.addresses["supplier"]
+    issued = service.call("operator", "POST", f"/v1/participants/{address}/api-keys",
+                          json={"label": "spare"})  # fmt: skip
+    assert issued.status_code == 201, issued.text
+
+    for answer in (mine, issued):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Cache-Control"] == "no-store"
