@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -124,7 +125,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         try:
             migrate.upgrade(engine)
             save_deployment(engine, outcome.record)
-            _announce_first_operator_key(engine, outcome.record.operator)
+            _announce_first_operator_key(engine, outcome.record.operator, settings.state_dir)
         finally:
             engine.dispose()
         app = create_app(settings)
@@ -247,16 +248,23 @@ def _deploy(settings: Settings, *, force: bool) -> DeploymentOutcome:
     return outcome
 
 
-def _announce_first_operator_key(engine: Engine, operator: str) -> None:
-    """On the first start, issue the operator's API key and print it, once, to stdout."""
+def _announce_first_operator_key(engine: Engine, operator: str, state_dir: Path) -> None:
+    """On the first start, issue the operator's API key, print it once to stdout and keep
+    it in ``state_dir``/operator-api-key (mode 0600), never in a log."""
     from ledger_app.api.auth import first_operator_key
 
     issued = first_operator_key(engine, operator)
     if issued is None:
         return
+    kept = state_dir / "operator-api-key"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(issued.key + "\n")
     # stdout, not the log: the key must not end up in log files or collectors.
     print(
         f"\n  Operator API key (shown this once; store it now): {issued.key}\n"
+        f"  Also kept in {kept} (mode 0600): move it somewhere safe.\n"
         f"  Use it as:  curl -H 'X-API-Key: {issued.key}' http://.../v1/participants\n"
         "  Lost it? `ledger-app operator-key` issues another.\n",
         flush=True,

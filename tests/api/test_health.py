@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -148,9 +149,12 @@ def test_signal_stops_server_and_anvil_and_restart_keeps_addresses(
     pid_file = Path(ledger_env["LEDGER_STATE_DIR"]) / "anvil.pid"
     anvil_port = int(ledger_env["LEDGER_RPC_URL"].rsplit(":", 1)[1])
 
+    kept_key = Path(ledger_env["LEDGER_STATE_DIR"]) / "operator-api-key"
     with running_ledger_app(ledger_env, tmp_path) as app:
         first = httpx.get(f"{app.base_url}/health").json()
         first_anvil = int(pid_file.read_text())
+        operator_key = kept_key.read_text().strip()
+        listed = httpx.get(f"{app.base_url}/v1/participants", headers={"X-API-Key": operator_key})
         first_exit = stop(app, signal.SIGINT)
     with running_ledger_app(ledger_env, tmp_path) as app:
         second = httpx.get(f"{app.base_url}/health").json()
@@ -159,6 +163,9 @@ def test_signal_stops_server_and_anvil_and_restart_keeps_addresses(
         log = app.log()
 
     assert (first_exit, second_exit) == (0, 0)
+    assert stat.S_IMODE(kept_key.stat().st_mode) == 0o600  # the first start's key, kept
+    assert listed.status_code != 401  # a live key (its role may not be indexed yet: 403)
+    assert operator_key not in log
     assert not process_alive(first_anvil)
     assert not process_alive(second_anvil)
     assert not pid_file.exists()
