@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,6 +54,7 @@ from ledger_app.api.index_state import indexed_block
 from ledger_app.api.services.journal import (
     answer_for,
     bind_idempotency_key,
+    keep_answer,
     rows_of_key,
     store_answer,
     unbind_idempotency_key,
@@ -370,14 +371,4 @@ def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> 
     if withheld is not None:
         body = withheld
         kept.append((SECRET_WITHHELD.decode(), "true"))
-    with engine.begin() as conn:
-        conn.execute(
-            update(idempotency_records)
-            .where(*where)
-            .values(
-                state="DONE",
-                status_code=response.status,
-                response_body=body,
-                response_headers=json.dumps(kept),
-            )
-        )
+    keep_answer(engine, participant, key, response.status, body, kept)

@@ -494,6 +494,21 @@ def store_answer(
     engine: Engine, participant: str, key: str, answer: Answer, *, only_running: bool
 ) -> None:
     """Keep ``answer`` as the key's answer (``only_running``: unless it was answered)."""
+    keep_answer(engine, participant, key, answer.status, answer.encoded(),
+                [("content-type", "application/json")], only_running=only_running)  # fmt: skip
+
+
+def keep_answer(
+    engine: Engine,
+    participant: str,
+    key: str,
+    status: int,
+    body: str,
+    headers: list[tuple[str, str]],
+    *,
+    only_running: bool = False,
+) -> None:
+    """Keep an answer as the key's, DONE (``only_running``: unless it was answered)."""
     where = [idempotency_records.c.participant == participant, idempotency_records.c.key == key]
     if only_running:
         where.append(idempotency_records.c.state == "RUNNING")
@@ -503,9 +518,9 @@ def store_answer(
             .where(*where)
             .values(
                 state="DONE",
-                status_code=answer.status,
-                response_body=answer.encoded(),
-                response_headers=json.dumps([("content-type", "application/json")]),
+                status_code=status,
+                response_body=body,
+                response_headers=json.dumps(headers),
             )
         )
 
