@@ -205,6 +205,44 @@ def test_second_sender_on_the_same_database_is_refused(service: Service) -> None
         engine.dispose()
 
 
+def test_acknowledged_write_that_cannot_be_sent_again_is_reported_lost_once(
+    service: Service, unique: Callable[[], str]
+) -> None:
+    # A journaled, mined transaction the node lacks and whose nonce another took: it can
+    # never be mined again. Reported lost, and its block forgotten: a FAILED row's old
+    # block must not read as a lost block at every later look (writes held back for good).
+    runtime, key, core = _runtime(service), unique(), service.addresses["core"].lower()
+    call = _registration_call(service, runtime, unique())
+    signer = runtime.custody.signer(service.addresses["core"])
+    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
+          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
+    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    tx_hash = "0x" + keccak(raw).hex()
+    gone = service.client.block_number() + 1_000
+    transaction_id = _journal_row(runtime, core, key, call, status="MINED",
+                                  raw_transaction="0x" + raw.hex(), tx_hash=tx_hash, nonce=0,
+                                  block_number=gone, block_hash="0x" + "ab" * 32,
+                                  transaction_index=0)  # fmt: skip
+
+    report = _recover(runtime)
+
+    assert tx_hash in report.lost or (
+        runtime.last_recovery and tx_hash in runtime.last_recovery.lost
+    )
+    row = _row(runtime, transaction_id)
+    assert row.status == "FAILED"
+    assert row.block_number is None
+    assert runtime.recovery.fork_point() is None
+    deadline = time.monotonic() + 10
+    while runtime.recovering is not None:
+        assert time.monotonic() < deadline, runtime.recovering
+        time.sleep(0.05)
+    assert (
+        service.call("core", "POST", "/v1/receivables", json=service.registration()).status_code
+        == 201
+    )
+
+
 def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) -> None:
     # Last in the module: the node is reverted under the running service.
     client = service.client

@@ -300,7 +300,10 @@ class Recovery:
         with self.engine.connect() as conn:
             newest = conn.execute(
                 select(transactions.c.block_number, transactions.c.block_hash)
-                .where(transactions.c.block_number.is_not(None))
+                .where(
+                    transactions.c.block_number.is_not(None),
+                    transactions.c.status.in_(ON_CHAIN),
+                )
                 .group_by(transactions.c.block_number, transactions.c.block_hash)
                 .order_by(transactions.c.block_number.desc())
                 .limit(1)
@@ -312,7 +315,10 @@ class Recovery:
             # Walk down the journaled blocks to the first one the node still has.
             below = conn.execute(
                 select(transactions.c.block_number, transactions.c.block_hash)
-                .where(transactions.c.block_number.is_not(None))
+                .where(
+                    transactions.c.block_number.is_not(None),
+                    transactions.c.status.in_(ON_CHAIN),
+                )
                 .group_by(transactions.c.block_number, transactions.c.block_hash)
                 .order_by(transactions.c.block_number.desc())
             )
@@ -452,7 +458,10 @@ class Recovery:
         return True
 
     def _give_up(self, row: Any, acknowledged: bool, error: str, report: RecoveryReport) -> None:
-        self._mark(row.id, status="FAILED", error=error)
+        # Its block is forgotten with it: a FAILED row's old block would read as lost
+        # at every look, and hold writes back for good.
+        self._mark(row.id, status="FAILED", error=error, block_number=None, block_hash=None,
+                   transaction_index=None)  # fmt: skip
         if acknowledged:
             log.error("journal: acknowledged transaction %s lost: %s", row.tx_hash, error)
             report.lost.append(row.tx_hash)
