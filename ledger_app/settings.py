@@ -63,10 +63,11 @@ class Settings(BaseSettings):
     # time gives pure interval mining.
     anvil_automine: bool = True
     anvil_block_time: float = Field(default=10.0, ge=0, description="Seconds; 0 = no interval.")
-    # anvil writes its --state file only on a clean exit: a SIGKILLed node would lose
-    # every block since its start. The managed node's state is saved while it runs
-    # (anvil_dumpState, written atomically: chain/node.py); what a crash still loses, the
-    # last seconds, the service sends again from its transaction journal.
+    # anvil would write its --state file only on a clean exit: a SIGKILLed node would
+    # lose every block since its start. The managed node's state is saved by the service
+    # while it runs and at a stop (mining paused, anvil_dumpState, written atomically:
+    # chain/node.py); what a crash still loses, the last seconds, the service sends again
+    # from its transaction journal.
     anvil_state_interval: float = Field(
         default=2.0,
         ge=0,
