@@ -297,32 +297,23 @@ class Recovery:
         journaled block above it; None when the node has every journaled block. (Each
         block is asked for by number and compared by hash: a head read first and compared
         after would count a block mined in between as lost.)"""
+        # The rows' own order by block (ix_transactions_block): the watch runs every
+        # second, so its first look reads one row, not a grouping of the whole journal.
+        journaled = (
+            select(transactions.c.block_number, transactions.c.block_hash)
+            .where(transactions.c.block_number.is_not(None), transactions.c.status.in_(ON_CHAIN))
+            .order_by(transactions.c.block_number.desc())
+        )
         with self.engine.connect() as conn:
-            newest = conn.execute(
-                select(transactions.c.block_number, transactions.c.block_hash)
-                .where(
-                    transactions.c.block_number.is_not(None),
-                    transactions.c.status.in_(ON_CHAIN),
-                )
-                .group_by(transactions.c.block_number, transactions.c.block_hash)
-                .order_by(transactions.c.block_number.desc())
-                .limit(1)
-            ).first()
-            if newest is None:
-                return None
-            if self._on_chain(newest):
+            newest = conn.execute(journaled.limit(1)).first()
+            if newest is None or self._on_chain(newest):
                 return None
             # Walk down the journaled blocks to the first one the node still has.
-            below = conn.execute(
-                select(transactions.c.block_number, transactions.c.block_hash)
-                .where(
-                    transactions.c.block_number.is_not(None),
-                    transactions.c.status.in_(ON_CHAIN),
-                )
-                .group_by(transactions.c.block_number, transactions.c.block_hash)
-                .order_by(transactions.c.block_number.desc())
-            )
-            for block in below:
+            seen = None
+            for block in conn.execute(journaled):
+                if (block.block_number, block.block_hash) == seen:
+                    continue  # another transaction of a block already looked at
+                seen = (block.block_number, block.block_hash)
                 if self._on_chain(block):
                     return int(block.block_number)
         return -1
