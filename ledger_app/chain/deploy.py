@@ -227,7 +227,8 @@ def write_record(path: Path, record: DeploymentRecord) -> None:
         tmp.write(record.to_json())
         tmp.flush()
         os.fsync(tmp.fileno())
-    os.chmod(tmp.name, 0o644)  # public facts; NamedTemporaryFile makes it 0600
+    # Left 0600 as NamedTemporaryFile makes it: public facts, but under var/ every file is
+    # the service owner's alone (issue 17).
     os.replace(tmp.name, path)
 
 

@@ -164,6 +164,13 @@ def test_signal_stops_server_and_anvil_and_restart_keeps_addresses(
 
     assert (first_exit, second_exit) == (0, 0)
     assert stat.S_IMODE(kept_key.stat().st_mode) == 0o600  # the first start's key, kept
+    state_dir = Path(ledger_env["LEDGER_STATE_DIR"])
+    opened = {
+        str(p.relative_to(state_dir)): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in state_dir.rglob("*")
+        if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    }
+    assert opened == {}  # every file and directory under var/ is the owner's alone
     assert listed.status_code != 401  # a live key (its role may not be indexed yet: 403)
     assert operator_key not in log
     assert not process_alive(first_anvil)
