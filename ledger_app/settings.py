@@ -138,6 +138,14 @@ class Settings(BaseSettings):
         description="Seconds a write waits for the index to reach its block before answering 202.",
     )
     document_max_bytes: int = Field(default=10 * 2**20, gt=0)
+    document_quota_bytes: int = Field(
+        default=256 * 2**20,
+        gt=0,
+        description=(
+            "Bytes of documents one participant may keep (the sizes of its distinct "
+            "documents); an upload over it is 413 DocumentQuotaExceeded."
+        ),
+    )
     request_max_bytes: int = Field(
         default=2**20,
         gt=0,

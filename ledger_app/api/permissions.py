@@ -83,6 +83,13 @@ PERMISSIONS: dict[str, Permission] = {
     # --- documents -----------------------------------------------------------------------
     "documents.upload": _write(Role.CORE_ENTERPRISE, Role.SUPPLIER),
     "documents.show": _read(TRADERS | READERS, party=True),
+    # An uploader's grants of its document (party: the uploader). Granting shares data: only
+    # while active; a participant that is not may still list and revoke its grants.
+    "documents.grant": _write(Role.CORE_ENTERPRISE, Role.SUPPLIER, party=True),
+    "documents.grants": _read(frozenset({Role.CORE_ENTERPRISE, Role.SUPPLIER}), party=True),
+    "documents.revoke": Permission(
+        frozenset({Role.CORE_ENTERPRISE, Role.SUPPLIER}), write=False, party=True
+    ),
     # --- receivables ---------------------------------------------------------------------
     "receivables.register": _write(Role.CORE_ENTERPRISE),
     "receivables.register_batch": _write(Role.CORE_ENTERPRISE),

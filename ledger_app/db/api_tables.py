@@ -1,8 +1,9 @@
-"""The API's own tables: keys, custody, idempotency, prepared transactions, access log.
+"""The API's own tables: keys, custody, idempotency, prepared transactions, documents and
+their grants, access log.
 
-SQLAlchemy Core tables on SQLModel's metadata, like the indexer's;
-migrations/versions/0003_api.py creates them and must be kept equal to this
-file (tests/db checks). Addresses are lower-case hex; times are UTC.
+SQLAlchemy Core tables on SQLModel's metadata, like the indexer's; the migrations
+(migrations/versions/0003_api.py and later) create them and must be kept equal to
+this file (tests/db checks). Addresses are lower-case hex; times are UTC.
 """
 
 from __future__ import annotations
@@ -90,16 +91,40 @@ transactions = Table(
     Index("ix_transactions_block", "block_number"),
 )
 
+# A document's bytes, stored once whoever uploads them (ledger_app/api/services/documents.py);
+# whose they are is document_uploads, who else may read them document_grants
+# (the rule: ledger_app/domain/documents.py).
 documents = Table(
     "documents",
     metadata,
     Column("sha256", String(64), primary_key=True),
     Column("keccak256", String(66), nullable=False),  # what a receivable commits on chain
-    Column("content_type", String(64), nullable=False),
+    Column("content_type", String(64), nullable=False),  # as first uploaded
     Column("size", BigInteger, nullable=False),
-    Column("uploaded_by", String(42), nullable=False),
-    _when("uploaded_at"),
+    _when("uploaded_at"),  # first upload
     Index("ix_documents_keccak256", "keccak256", unique=True),
+)
+
+# One row per participant that uploaded the bytes: the same bytes twice are one row, and
+# the participant's quota counts the size of each of its rows once.
+document_uploads = Table(
+    "document_uploads",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("participant", String(42), primary_key=True),  # the address, not the key id
+    _when("uploaded_at"),
+    Index("ix_document_uploads_participant", "participant"),
+)
+
+# An uploader's grant of a document to another participant; revoking deletes the row
+# (the access log keeps the grant and revoke requests).
+document_grants = Table(
+    "document_grants",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("grantor", String(42), primary_key=True),  # an uploader
+    Column("grantee", String(42), primary_key=True),
+    _when("granted_at"),
 )
 
 access_log = Table(

@@ -67,6 +67,7 @@ def objects(service: Service) -> dict[str, Any]:
         "key_id": service.keys["supplier"].split("_")[1],
         "transaction_id": registered.json()["transaction"]["id"],
         "document_hash": document["document_hash"],
+        "participant": service.addresses["core"],  # the supplier grants core the document
         "revoked_key": issued["key"],
         **trade_objects(service),
     }
@@ -83,7 +84,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id"):  # fmt: skip
+                 "lock_id", "participant"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -98,6 +99,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "financing.offer": OFFER_TERMS,
         "escrows.claim": {"preimage": "0x" + "01" * 32},
         "clearing.repay_fx": {"quote": {**FX_QUOTE, "provider": service.addresses["fx"]}},
+        "documents.grant": {"participant": service.addresses["core"]},
     }
     return method, path, bodies.get(operation)
 
@@ -117,6 +119,7 @@ UNKNOWN = {
     "uetr": "00000000-0000-4000-8000-000000000000",
     "currency": "XXX",  # ISO 4217 "no currency": well-formed and never listed
     "tx_hash": "0x" + "00" * 32,
+    "participant": "0x" + "0" * 39 + "1",
 }
 
 
@@ -198,6 +201,9 @@ NON_PARTY = {
     "receivables.transfer": "supplier2",
     "receivables.cancel": "core2",
     "documents.show": "supplier2",
+    "documents.grant": "supplier2",
+    "documents.grants": "supplier2",
+    "documents.revoke": "supplier2",
     "transactions.show": "supplier2",
     "transactions.submit": "supplier2",
     "api_keys.list": "supplier2",

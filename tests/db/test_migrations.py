@@ -83,3 +83,26 @@ def test_save_deployment_keeps_old_contracts_inactive(tmp_path: Path) -> None:
     assert rows == {"0x" + "11" * 20: False, "0x" + "22" * 20: True}
     assert block is not None
     assert block.value == "7"
+
+
+def test_documents_uploader_becomes_an_upload_and_back(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO documents (sha256, keccak256, content_type, size, uploaded_by, "
+            "uploaded_at) VALUES ('ab', '0xcd', 'text/plain', 3, '0xAA', '2026-01-01')"))  # fmt: skip
+
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        uploads = connection.execute(
+            text("SELECT sha256, participant FROM document_uploads")).all()  # fmt: skip
+    with engine.begin() as connection:
+        config = migrate.alembic_config(sqlite_url(tmp_path))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    with engine.connect() as connection:
+        uploader = connection.execute(text("SELECT uploaded_by FROM documents")).scalar()
+
+    assert uploads == [("ab", "0xaa")]
+    assert uploader == "0xaa"

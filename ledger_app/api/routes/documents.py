@@ -1,15 +1,18 @@
-"""/v1/documents: upload invoice / PO / delivery evidence; fetch it back if a party."""
+"""/v1/documents: upload invoice / PO / delivery evidence; fetch it back if allowed; grant it
+to another participant and revoke the grant (who may read what:
+ledger_app/domain/documents.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.limits import too_large
-from ledger_app.api.schemas import Bytes32
+from ledger_app.api.schemas import Address, Bytes32
 from ledger_app.api.services.documents import ALLOWED_TYPES, DocumentService, check_content_type
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -44,10 +47,15 @@ class StoredDocument(BaseModel):
     },
 )
 async def upload(request: Request, caller: ActorDep, runtime: RuntimeDep) -> Any:
-    """Store a document (the raw bytes as the body, its media type as Content-Type: 415 for
-    another type; at most ``LEDGER_DOCUMENT_MAX_BYTES``: 413 for more). Answers its keccak256 ``document_hash`` to commit when
-    registering a receivable. Example: ``curl --data-binary @invoice.pdf -H 'Content-Type:
-    application/pdf' ...``"""
+    """Store a document as the caller's (the raw bytes as the body, its media type as
+    Content-Type: 415 for another type; at most ``LEDGER_DOCUMENT_MAX_BYTES``: 413
+    ``RequestBodyTooLarge`` for more). Answers its keccak256 ``document_hash`` to commit when
+    registering a receivable: only its uploaders and those they grant it to may (``POST
+    /v1/documents/{document_hash}/grants``). A participant keeps at most
+    ``LEDGER_DOCUMENT_QUOTA_BYTES`` of documents: an upload over it is 413
+    ``DocumentQuotaExceeded`` (args ``limit``, ``used``, ``size``) and nothing is kept; the
+    same bytes uploaded again count once. Example: ``curl --data-binary @invoice.pdf -H
+    'Content-Type: application/pdf' ...``"""
     media_type = check_content_type(request.headers.get("content-type"))
     # BodyLimitMiddleware refused a longer body before it was read; counted again here
     # so that this route is bounded whatever stack serves it.
@@ -69,7 +77,79 @@ async def upload(request: Request, caller: ActorDep, runtime: RuntimeDep) -> Any
 def fetch(
     document_hash: Bytes32, caller: ActorDep, runtime: RuntimeDep, block: BlockDep
 ) -> Response:
-    """The document, to its uploader, auditors, regulators and the parties of a receivable
-    that committed it (404 to anyone else)."""
-    content, media_type = DocumentService(runtime).fetch(caller, document_hash)
-    return Response(content, media_type=media_type, headers={"X-Ledger-Block": str(block)})
+    """The document, as an attachment named by its sha256 (never shown inline), to its
+    uploaders and grantees, to auditors and regulators, and to the parties of a receivable
+    committing to it that was registered by an uploader or grantee; 404 ``DocumentUnknown``
+    to anyone else. Every fetch, refused ones too, is in the access log (``GET
+    /v1/access-log?operation=documents.show&path_prefix=/v1/documents/<hash>``)."""
+    content, media_type, sha256 = DocumentService(runtime).fetch(caller, document_hash)
+    headers = {
+        "X-Ledger-Block": str(block),
+        "Content-Disposition": f'attachment; filename="{sha256}"',
+    }
+    return Response(content, media_type=media_type, headers=headers)
+
+
+class GrantIn(BaseModel):
+    """The participant to grant the document to."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"participant": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"}]
+        },
+    )
+    participant: Address
+
+
+class Grant(BaseModel):
+    """An uploader's grant of a document to a participant."""
+
+    participant: str
+    granted_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Grants(BaseModel):
+    """The caller's grants of one document."""
+
+    items: list[Grant]
+
+
+@router.post(
+    "/{document_hash}/grants",
+    operation_id="documents.grant",
+    response_model=Grant,
+    status_code=201,
+)
+def grant(
+    document_hash: Bytes32, body: GrantIn, caller: ActorDep, runtime: RuntimeDep,
+    response: Response,
+) -> Any:  # fmt: skip
+    """Grant a document the caller uploaded to another participant (e.g. the supplier's
+    invoice to the core enterprise that will register the receivable): the grantee may read
+    it and commit to it. 201, or 200 when granted before. 404 ``DocumentUnknown`` unless the
+    caller uploaded the document (a grantee cannot pass it on), 404 ``ParticipantUnknown``,
+    422 ``DocumentGrantToSelf``."""
+    found, created = DocumentService(runtime).grant(caller, document_hash, body.participant)
+    if not created:
+        response.status_code = 200
+    return found
+
+
+@router.get("/{document_hash}/grants", operation_id="documents.grants", response_model=Grants)
+def grants(document_hash: Bytes32, caller: ActorDep, runtime: RuntimeDep) -> Any:
+    """The caller's grants of a document it uploaded (404 ``DocumentUnknown`` otherwise)."""
+    return {"items": DocumentService(runtime).grants(caller, document_hash)}
+
+
+@router.delete(
+    "/{document_hash}/grants/{participant}", operation_id="documents.revoke", response_model=Grant
+)
+def revoke(
+    document_hash: Bytes32, participant: Address, caller: ActorDep, runtime: RuntimeDep
+) -> Any:
+    """Revoke the caller's grant of a document: the participant no longer reads it or
+    commits to it, nor do the parties of the receivables it registered with it (the caller
+    and others' grants aside). 404 ``DocumentGrantUnknown`` for no such grant."""
+    return DocumentService(runtime).revoke(caller, document_hash, participant)

@@ -79,7 +79,11 @@ class RegistrationIn(BaseModel):
     due_date: IsoDate = Field(description="ISO date; due at its end (23:59:59 UTC)")
     invoice: Invoice
     document_hash: Bytes32 | None = Field(
-        default=None, description="keccak256 returned by POST /v1/documents (optional)"
+        default=None,
+        description=(
+            "keccak256 returned by POST /v1/documents (optional): a document the caller "
+            "uploaded or was granted, else 404 DocumentUnknown"
+        ),
     )
 
     @field_validator("due_date")
@@ -181,7 +185,8 @@ def register(
     body: RegistrationIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """Register one receivable the caller owes (core enterprise). It starts PENDING until its
-    creditor confirms. 409 ``ReceivableDuplicateInvoice`` if the invoice was registered before."""
+    creditor confirms. 409 ``ReceivableDuplicateInvoice`` if the invoice was registered before;
+    404 ``DocumentUnknown`` for a ``document_hash`` the caller neither uploaded nor was granted."""
     service = ReceivableService(runtime)
     outcome = service.register(caller, _registration(service, body))
 
@@ -209,7 +214,8 @@ class BatchOut(BaseModel):
 def register_batch(body: BatchIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Register up to 1,000 receivables in as few transactions as the registry's MAX_BATCH
     allows. Every row is checked and every transaction simulated before the first is sent;
-    a refusal answers a per-row report (``args.rows``: row, field, error, message)."""
+    a refusal answers a per-row report (``args.rows``: row, field, error, message), with the
+    rows' status when they share one (409 duplicates, 404 ``DocumentUnknown``), else 422."""
     if len(body.items) > runtime.settings.batch_max_rows:
         raise InvalidInput(f"at most {runtime.settings.batch_max_rows} rows", field="items")
     service = ReceivableService(runtime)

@@ -10,7 +10,10 @@ non-party gets 404, as for an id that does not exist.
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
 an invoice key already registered, split amounts that do not sum. The
-contract checks all of it again.
+contract checks all of it again. A document hash is the API's own check (the
+chain cannot know who holds a document): the registering debtor must have
+uploaded the document or been granted it (ledger_app/domain/documents.py), else
+404 ``DocumentUnknown``, as the document itself answers it.
 """
 
 from __future__ import annotations
@@ -24,13 +27,26 @@ from sqlalchemy import Select, and_, or_, select, true
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
-from ledger_app.api.services.lookups import is_active_with, participant_row, token_of
+from ledger_app.api.services.lookups import (
+    document_entitled,
+    is_active_with,
+    participant_row,
+    token_of,
+)
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.domain.documents import may_commit
 from ledger_app.domain.invoices import consortium_salt, invoice_key
-from ledger_app.errors import Conflict, InvalidInput, NotFound
+from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError
 from ledger_app.indexer.schema import receivables
 
 ZERO32 = b"\0" * 32
+#: The refusal a check's error is raised as (InvalidInput for any other): duplicates are the
+#: ledger's state, and a document not the debtor's does not exist for it.
+_REFUSALS: dict[str, type[RequestError]] = {
+    "ReceivableDuplicateInvoice": Conflict,
+    "DuplicateInBatch": Conflict,
+    "DocumentUnknown": NotFound,
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,9 @@ class ReceivableService:
         }
         listed = {c: token_of(self.engine, c) is not None for c in {r.currency for r in batch}}
         existing = self._registered_invoices([r.invoice_key for r in batch])
+        documents = {"0x" + r.document_hash.hex() for r in batch if r.document_hash != ZERO32}
+        with self.engine.connect() as conn:
+            entitled = document_entitled(conn, documents)
         report = []
         for registration in batch:
             problems = []
@@ -202,6 +221,12 @@ class ReceivableService:
             if found is not None:
                 problems.append(("invoice", "ReceivableDuplicateInvoice",
                                  f"this invoice is already receivable {found}"))  # fmt: skip
+            if registration.document_hash != ZERO32:
+                document = "0x" + registration.document_hash.hex()
+                if not may_commit(caller.key, entitled.get(document, ())):
+                    problems.append(("document_hash", "DocumentUnknown",
+                                     f"no document {document}: upload it, or have its "
+                                     "uploader grant it to you"))  # fmt: skip
             report.append(problems)
         return report
 
@@ -210,9 +235,7 @@ class ReceivableService:
         problems = self.check(caller, registration)
         if problems:
             field, error, message = problems[0]
-            raise (Conflict if error == "ReceivableDuplicateInvoice" else InvalidInput)(
-                message, error=error, field=field
-            )
+            raise _REFUSALS.get(error, InvalidInput)(message, error=error, field=field)
         call = self.runtime.contracts.call("receivables", "register", _tuple(registration))
         return self.writer.write(caller, "receivables.register", call)
 
@@ -229,10 +252,9 @@ class ReceivableService:
                 report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
                                "message": f"the same invoice as row {first}"})  # fmt: skip
         if report:
-            duplicate = all(
-                r["error"] in {"ReceivableDuplicateInvoice", "DuplicateInBatch"} for r in report
-            )
-            raise (Conflict if duplicate else InvalidInput)(
+            # One kind of refusal in every row: its status; a mixture: 422 with the report.
+            kinds = {_REFUSALS.get(r["error"], InvalidInput) for r in report}
+            raise (kinds.pop() if len(kinds) == 1 else InvalidInput)(
                 f"{len({r['row'] for r in report})} of {len(batch)} rows would be refused; "
                 "nothing was sent",
                 error="BatchRefused",
