@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger_app.api.identity import Caller
@@ -107,6 +107,11 @@ class DocumentService:
         """The document's row (if new) and the caller's upload of it, in one transaction."""
         sha256, now = stored["sha256"], datetime.now(UTC)
         with self.runtime.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One participant's uploads one at a time (SQLite serialises writers
+                # anyway), so two at the same moment cannot both pass the quota below.
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:who))"),
+                             {"who": "document-quota:" + caller.key})  # fmt: skip
             if not _exists(conn, documents.c.sha256 == sha256):
                 conn.execute(insert(documents).values(
                     sha256=sha256, keccak256=stored["document_hash"],
@@ -114,8 +119,7 @@ class DocumentService:
             if not _exists(conn, _upload_of(caller, sha256)):
                 conn.execute(insert(document_uploads).values(
                     sha256=sha256, participant=caller.key, uploaded_at=now))  # fmt: skip
-                # Again with the upload in: of two uploads at once (SQLite serialises the
-                # transactions) not both pass; on PostgreSQL two at the very same moment can.
+                # Again with the upload in, under the lock: of two uploads at once not both pass.
                 self._check_quota(conn, caller, sha256, 0)
 
     def fetch(self, caller: Caller, document_hash: str) -> tuple[bytes, str, str]:
