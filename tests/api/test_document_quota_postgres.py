@@ -25,7 +25,7 @@ from ledger_app.db.engine import make_engine
 from ledger_app.errors import PayloadTooLarge
 
 sys.path.append(str(Path(__file__).parents[1] / "indexer"))
-from pgcluster import PostgresCluster, PostgresUnavailable  # noqa: E402
+from pgcluster import PostgresCluster, PostgresUnavailable
 
 QUOTA = 1000
 ROUNDS = 12
