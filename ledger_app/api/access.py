@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,6 +104,37 @@ def _hardened(path: str, start: Message) -> list[tuple[bytes, bytes]]:
     if path.startswith("/v1/") and b"cache-control" not in names:
         headers.append((b"cache-control", b"no-store"))
     return headers
+
+
+def access_log_query(
+    *,
+    participant: str | None = None,
+    operation: str | None = None,
+    status: int | None = None,
+    path_prefix: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> Select:
+    """The access log's rows matching every filter given, newest first (at most ``limit``)."""
+    t = access_log
+    query = select(t).order_by(t.c.id.desc()).limit(limit)
+    if participant:
+        query = query.where(t.c.participant == participant.lower())
+    if operation:
+        query = query.where(t.c.operation == operation)
+    if status is not None:
+        query = query.where(t.c.status == status)
+    if path_prefix:
+        query = query.where(t.c.path.startswith(path_prefix))
+    if start:
+        query = query.where(t.c.at >= start)
+    if end:
+        query = query.where(t.c.at < end)
+    if before is not None:
+        query = query.where(t.c.id < before)
+    return query
 
 
 def _record(
