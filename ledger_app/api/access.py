@@ -127,7 +127,9 @@ def access_log_query(
     if status is not None:
         query = query.where(t.c.status == status)
     if path_prefix:
-        query = query.where(t.c.path.startswith(path_prefix))
+        # autoescape: "%" and "_" in the prefix are characters of a path, not wildcards
+        # (and with an explicit ESCAPE, PostgreSQL's default escape, a backslash, is plain too).
+        query = query.where(t.c.path.startswith(path_prefix, autoescape=True))
     if start:
         query = query.where(t.c.at >= start)
     if end:

@@ -48,6 +48,8 @@ CAST: dict[str, list[str]] = {
     "auditor": ["AUDITOR"],
     "regulator": ["REGULATOR"],
 }
+#: Seconds before an operator's key recovery can complete (72 h in production).
+RECOVERY_DELAY = 2.0
 #: LEIs with valid ISO 7064 check digits, one per participant.
 _LEI_BASES = itertools.count(1)
 
@@ -199,7 +201,9 @@ def serving(settings: Settings, log_level: str = "warning", app: Any = None) -> 
 
 
 @contextmanager
-def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
+def running_service(
+    tmp: Path, log_level: str = "warning", key_recovery_delay: float = RECOVERY_DELAY
+) -> Iterator[Service]:
     """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed."""
     node = AnvilNode(
         binary=find_anvil(),
@@ -221,6 +225,7 @@ def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
             keystore_passphrase="api-test-passphrase",
             keystore_scrypt_n=2**10,  # fast to unlock; the default is 2**15
             indexer_poll_interval=0.1,
+            key_recovery_delay=key_recovery_delay,
         )
         client = ChainClient(node.rpc_url, poll_interval=0.01)
         artifacts = Artifacts.load(settings.artifacts_file)

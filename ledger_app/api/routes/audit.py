@@ -404,7 +404,10 @@ def access_log_entries(
     participant: Address | None = None,
     operation: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    path_prefix: Annotated[str | None, Query(max_length=512)] = None,
+    path_prefix: Annotated[
+        str | None,
+        Query(max_length=512, description="paths beginning with this text, % and _ included"),
+    ] = None,
     start: Since = None,
     end: Until = None,
     before: Annotated[
