@@ -3,8 +3,8 @@
 Every route names its operation id (FastAPI's ``operation_id``) and takes the
 ``Actor`` dependency, which looks the operation up here: no key, an unknown
 key or a revoked one is 401; a caller with none of the roles is 403; a write
-by a caller whose participant is not active (suspended, KYC expired, frozen)
-is 403. ``party`` says the operation is on one object the caller must be a
+(or a key issued, ``standing``) by a caller whose participant is not active
+(suspended, KYC expired, frozen) is 403. ``party`` says the operation is on one object the caller must be a
 party to; that check lives with the object's service (ledger_app/api/services)
 and answers 404, so a non-party cannot tell an object exists. Auditors and
 regulators (``READERS``) are parties to everything they may read.

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("api_key_id", sa.String(32), nullable=False),
         _when("at"),
     )
-    op.create_index(
-        "ix_key_recovery_events_recovery", "key_recovery_events", ["recovery_id", "id"]
-    )
+    op.create_index("ix_key_recovery_events_recovery", "key_recovery_events", ["recovery_id", "id"])
 
 
 def downgrade() -> None:

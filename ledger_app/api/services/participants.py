@@ -6,6 +6,11 @@ sends it ether for gas (``onboarding_funding_wei``; the dev chain charges a
 base fee, so a new account cannot act without it) and issues its first API
 key, returned once. A participant that keeps its own key names its address
 instead; it is onboarded and funded the same way, and signs its own writes.
+
+After onboarding, API keys are their owner's alone: only the participant issues, rotates
+and revokes its keys. The operator's one way to a participant's key is a key recovery
+(ledger_app/api/recovery.py): delayed, seen by the participant's keys, cancellable by
+them, and audited.
 """
 
 from __future__ import annotations
