@@ -221,6 +221,28 @@ def test_suspended_participant_can_neither_issue_nor_rotate_its_keys(service: Se
     service.call("operator", "POST", f"/v1/participants/{address}/reinstate")
 
 
+def test_kyc_expired_participant_can_neither_issue_nor_rotate_its_keys(service: Service) -> None:
+    expiry = datetime.now(UTC) + timedelta(seconds=4)
+    body = {"lei": make_lei(), "jurisdiction": "CN", "roles": ["SUPPLIER"],
+            "kyc_expiry": expiry.isoformat()}  # fmt: skip
+    onboarded = service.call("operator", "POST", "/v1/participants", json=body)
+    assert onboarded.status_code == 201, onboarded.text
+    key = onboarded.json()["result"]["api_key"]
+    address = onboarded.json()["result"]["participant"]["address"]
+    time.sleep(max(0.0, expiry.timestamp() - time.time()) + 0.5)
+
+    with service.http(key=key["key"]) as http:
+        issued = http.post(f"/v1/participants/{address}/api-keys")
+        rotated = http.post(f"/v1/api-keys/{key['id']}/rotate")
+        keys = http.get(f"/v1/participants/{address}/api-keys").json()
+
+    for refused in (issued, rotated):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "ParticipantNotActive"
+        assert refused.json()["args"]["standing"] == "KYC_EXPIRED"
+    assert [(k["id"], k["revoked_at"]) for k in keys] == [(key["id"], None)]
+
+
 def test_rotating_a_revoked_key_is_refused_and_issues_nothing(service: Service) -> None:
     onboard(service, "revoker", ["SUPPLIER"])
     first_id = service.keys["revoker"].split("_")[1]
