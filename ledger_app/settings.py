@@ -159,6 +159,15 @@ class Settings(BaseSettings):
         ),
     )
     batch_max_rows: int = Field(default=1_000, gt=0, description="Rows in one batch request.")
+    key_recovery_delay: float = Field(
+        default=72 * 3600.0,
+        ge=0,
+        description=(
+            "Seconds between the operator's request to recover a participant's API key and "
+            "the earliest moment it can complete it; meanwhile the participant's live keys "
+            "see the request and may cancel it."
+        ),
+    )
 
     # --- indexer (ledger-app run's embedded one, index and backfill) -----------------
     # Defaults suit anvil and a QBFT network, where a block is final once mined:

@@ -36,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 BASE = os.environ.get("LEDGER_API", "http://127.0.0.1:8000")
@@ -132,10 +133,37 @@ def mint(issuer: Api, currency: str, to: str, amount: int, whom: str) -> None:
     print(f"  the {currency} issuer mints {money(amount, currency)} to {whom}")
 
 
+def issuer_keys_file() -> Path:
+    """Where the demo keeps the API keys of the banks it onboarded (mode 0600):
+    LEDGER_DEMO_KEYS, else demo-issuer-keys.json in LEDGER_STATE_DIR (var/)."""
+    default = Path(os.environ.get("LEDGER_STATE_DIR", "var")) / "demo-issuer-keys.json"
+    return Path(os.environ.get("LEDGER_DEMO_KEYS", default))
+
+
+def known_issuer_keys() -> dict[str, str]:
+    """Address (lower case) -> API key of the issuing banks earlier runs onboarded."""
+    try:
+        return {a.lower(): k for a, k in json.loads(issuer_keys_file().read_text()).items()}
+    except FileNotFoundError:
+        return {}
+
+
+def remember_issuer_key(address: str, key: str) -> None:
+    """Keep a bank's key for the next run (only the bank issues its keys, not the operator)."""
+    kept = known_issuer_keys() | {address.lower(): key}
+    path = issuer_keys_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file made by hand keeps its mode through O_TRUNC
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(kept, handle)
+
+
 def list_currencies(operator: Api, bank: str, bank_api: Api) -> dict[str, Api]:
     """CNY and USD listed with the bank as issuer; a client of each currency's issuer. A chain
-    an earlier demo ran on lists them already, issued by that run's bank: the operator then
-    issues the demo an API key of that issuer (POST /v1/participants/{address}/api-keys)."""
+    an earlier demo ran on lists them already, issued by that run's bank: the demo then uses
+    the key it kept of that bank (issuer_keys_file). The operator cannot issue one: after
+    onboarding, only a participant issues its own keys."""
     listed = {c["currency"]: c for c in operator.call("GET", "/v1/currencies", expect=200)}
     issuers = {}
     for currency in ("CNY", "USD"):
@@ -149,11 +177,18 @@ def list_currencies(operator: Api, bank: str, bank_api: Api) -> dict[str, Api]:
         if issuer.lower() == bank.lower():
             issuers[currency] = bank_api
             continue
-        key = operator.call("POST", f"/v1/participants/{issuer}/api-keys",
-                            {"label": "demo issuer"}, expect=201)["key"]  # fmt: skip
+        key = known_issuer_keys().get(issuer.lower())
+        if key is None:
+            raise SystemExit(
+                f"{currency} is listed already, issued by {issuer}, and the demo has no key of "
+                f"that bank in {issuer_keys_file()}: only the bank itself issues its keys (the "
+                "operator cannot), so the demo cannot mint. Start from a fresh chain (stop "
+                "the service, delete var/, `make run` again), or put the bank's key in that "
+                f'file as {{"{issuer}": "lk_..."}}.'
+            )
         issuers[currency] = Api(BASE, key)
         print(f"  {currency} is listed already (this chain ran the demo before), issued by "
-              f"{issuer}: the operator issues the demo a key of that bank to mint with")  # fmt: skip
+              f"{issuer}: the demo mints with the key it kept of that bank")  # fmt: skip
     return issuers
 
 
@@ -174,6 +209,7 @@ def main() -> int:
     tier1, tier1_api = onboard(operator, "tier1", ["SUPPLIER"], lei(2), "CN", kyc)
     tier2, tier2_api = onboard(operator, "tier2", ["SUPPLIER"], lei(3), "CN", kyc)
     bank, bank_api = onboard(operator, "bank", ["SETTLEMENT_BANK", "FINANCIER"], lei(4), "CN", kyc)
+    remember_issuer_key(bank, bank_api.key or "")
     fx, fx_api = onboard(operator, "fx", ["FX_PROVIDER"], lei(5), "CN", kyc)
     _, auditor = onboard(operator, "auditor", ["AUDITOR"], lei(6), "CN", kyc)
     issuers = list_currencies(operator, bank, bank_api)

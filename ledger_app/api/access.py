@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +26,8 @@ from ledger_app.api.metrics import Metrics
 from ledger_app.db.api_tables import access_log
 
 log = logging.getLogger(__name__)
+#: On every answer to a participant with a pending key recovery: ``<id>; completable-at=<time>``.
+RECOVERY_HEADER = b"x-ledger-key-recovery"
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -71,7 +73,7 @@ class AccessMiddleware:
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message = {**message, "headers": _hardened(scope["path"], message)}
+                message = {**message, "headers": _hardened(scope["path"], message, caller)}
             await send(message)
 
         try:
@@ -94,16 +96,54 @@ class AccessMiddleware:
                 )
 
 
-def _hardened(path: str, start: Message) -> list[tuple[bytes, bytes]]:
+def _hardened(path: str, start: Message, caller: Caller | None) -> list[tuple[bytes, bytes]]:
     """The answer's headers, with ``nosniff`` on every answer and ``no-store`` on every
-    API answer (each is one caller's view, and some carry a key shown once)."""
+    API answer (each is one caller's view, and some carry a key shown once); and, to a
+    participant whose key the operator asked to recover, the notice of that request."""
     headers = list(start.get("headers", []))
     names = {name.lower() for name, _ in headers}
     if b"x-content-type-options" not in names:
         headers.append((b"x-content-type-options", b"nosniff"))
     if path.startswith("/v1/") and b"cache-control" not in names:
         headers.append((b"cache-control", b"no-store"))
+    if caller is not None and caller.pending_recovery is not None:
+        recovery_id, due = caller.pending_recovery
+        notice = f"{recovery_id}; completable-at={due.isoformat()}"
+        headers.append((RECOVERY_HEADER, notice.encode("latin-1")))
     return headers
+
+
+def access_log_query(
+    *,
+    participant: str | None = None,
+    operation: str | None = None,
+    status: int | None = None,
+    path_prefix: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> Select:
+    """The access log's rows matching every filter given, newest first (at most ``limit``)."""
+    t = access_log
+    query = select(t).order_by(t.c.id.desc()).limit(limit)
+    if participant:
+        query = query.where(t.c.participant == participant.lower())
+    if operation:
+        query = query.where(t.c.operation == operation)
+    if status is not None:
+        query = query.where(t.c.status == status)
+    if path_prefix:
+        # autoescape: "%" and "_" in the prefix are characters of a path, not wildcards
+        # (and with an explicit ESCAPE, PostgreSQL's default escape, a backslash, is plain too).
+        query = query.where(t.c.path.startswith(path_prefix, autoescape=True))
+    if start:
+        query = query.where(t.c.at >= start)
+    if end:
+        query = query.where(t.c.at < end)
+    if before is not None:
+        query = query.where(t.c.id < before)
+    return query
 
 
 def _record(

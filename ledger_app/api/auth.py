@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from ledger_app.db.api_tables import api_keys
-from ledger_app.errors import NotFound
+from ledger_app.errors import Conflict, NotFound
 
 KEY_PREFIX = "lk_"
 
@@ -116,16 +116,44 @@ def revoke_key(engine: Engine, key_id: str) -> KeyRecord:
 
 
 def rotate_key(engine: Engine, key_id: str) -> IssuedKey:
-    """Issue a new key to the owner of ``key_id`` and revoke ``key_id``, in one transaction."""
+    """Issue a new key to the owner of ``key_id`` and revoke ``key_id``, in one transaction.
+
+    Only a live key rotates: a revoked one is Conflict ``ApiKeyRevoked`` and nothing is
+    issued (otherwise a key once revoked, say as compromised, could be turned back into a
+    live one). The revocation is the transaction's first step, so that of two concurrent
+    rotations of one key only one issues.
+    """
     old = find_key(engine, key_id)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
-        issued = issue_key(conn, old.participant, old.label)
-        conn.execute(
+        revoked = conn.execute(
             update(api_keys)
             .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=issued.created_at)
+            .values(revoked_at=now)
         )
-    return issued
+        if revoked.rowcount != 1:
+            raise Conflict(
+                f"API key {key_id} is revoked: only a live key can be rotated",
+                error="ApiKeyRevoked",
+                id=key_id,
+            )
+        return issue_key(conn, old.participant, old.label)
+
+
+def revoke_all(conn: Connection, participant: str, at: datetime) -> list[str]:
+    """Revoke every live key of ``participant`` in ``conn``'s transaction; their ids."""
+    live = (
+        conn.execute(
+            select(api_keys.c.id).where(
+                api_keys.c.participant == participant.lower(), api_keys.c.revoked_at.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if live:
+        conn.execute(update(api_keys).where(api_keys.c.id.in_(live)).values(revoked_at=at))
+    return list(live)
 
 
 def has_live_key(engine: Engine, participant: str) -> bool:

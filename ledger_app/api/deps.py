@@ -59,7 +59,7 @@ def get_actor(request: Request) -> Caller:
     """The caller, allowed by the permission table to call this route's operation.
 
     401 without a live key; 403 when none of the caller's on-chain roles is
-    allowed, or when a write comes from a participant that is not active.
+    allowed, or when a write (or a key issued) is asked by a participant that is not active.
     """
     operation = request.scope["route"].operation_id
     rule = permission(operation)
@@ -80,7 +80,7 @@ def get_actor(request: Request) -> Caller:
             operation=operation,
             allowed=sorted(rule.roles),
         )
-    if rule.write and caller.standing != ACTIVE:
+    if rule.needs_standing and caller.standing != ACTIVE:
         raise Forbidden(
             f"{caller.address} is {caller.standing} and may change nothing",
             error="ParticipantNotActive",

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine, select
 
 from ledger_app.api.auth import verify_key
 from ledger_app.api.permissions import READERS, Role
+from ledger_app.api.recovery import pending_of
+from ledger_app.api.schemas import utc
 from ledger_app.indexer.schema import participants
 
 ACTIVE = "ACTIVE"
@@ -30,6 +33,10 @@ class Caller:
     api_key_id: str
     roles: frozenset[Role]
     standing: str  # ACTIVE, NOT_ONBOARDED, SUSPENDED, KYC_EXPIRED, FROZEN
+    #: (id, completable_at) of a pending operator recovery of this participant's key:
+    #: every answer to it says so (ledger_app/api/access.py), so that any of its keys can
+    #: see the request in time to cancel it.
+    pending_recovery: tuple[str, datetime] | None = None
 
     @property
     def reads_all(self) -> bool:
@@ -57,6 +64,7 @@ def authenticate(engine: Engine, presented: str | None) -> Caller | None:
         row = conn.execute(
             select(participants).where(participants.c.account == record.participant.lower())
         ).first()
+        pending = pending_of(conn, record.participant)
     roles = frozenset(
         Role(name)
         for name in (row.roles.split(",") if row and row.roles else [])
@@ -67,6 +75,7 @@ def authenticate(engine: Engine, presented: str | None) -> Caller | None:
         api_key_id=record.id,
         roles=roles,
         standing=_standing(row, roles),
+        pending_recovery=(pending.id, utc(pending.completable_at)) if pending else None,
     )
 
 

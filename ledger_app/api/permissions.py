@@ -3,8 +3,8 @@
 Every route names its operation id (FastAPI's ``operation_id``) and takes the
 ``Actor`` dependency, which looks the operation up here: no key, an unknown
 key or a revoked one is 401; a caller with none of the roles is 403; a write
-by a caller whose participant is not active (suspended, KYC expired, frozen)
-is 403. ``party`` says the operation is on one object the caller must be a
+(or a key issued, ``standing``) by a caller whose participant is not active
+(suspended, KYC expired, frozen) is 403. ``party`` says the operation is on one object the caller must be a
 party to; that check lives with the object's service (ledger_app/api/services)
 and answers 404, so a non-party cannot tell an object exists. Auditors and
 regulators (``READERS``) are parties to everything they may read.
@@ -46,11 +46,22 @@ TRADERS = frozenset(
 
 @dataclass(frozen=True)
 class Permission:
-    """Roles allowed to call an operation; ``party``: only on an object the caller is party to."""
+    """Roles allowed to call an operation; ``party``: only on an object the caller is party to.
+
+    ``write``: a ledger write (sent on chain). ``standing``: the caller must be active
+    although nothing is sent on chain (issuing itself a key). Both refuse a caller that is
+    not active with 403 ``ParticipantNotActive``.
+    """
 
     roles: frozenset[Role]
     write: bool = False
     party: bool = False
+    standing: bool = False
+
+    @property
+    def needs_standing(self) -> bool:
+        """Whether only an active caller may call the operation."""
+        return self.write or self.standing
 
 
 def _read(roles: frozenset[Role], *, party: bool = False) -> Permission:
@@ -72,11 +83,21 @@ PERMISSIONS: dict[str, Permission] = {
     "participants.update_kyc": _write(Role.OPERATOR),
     "participants.freeze": _write(Role.REGULATOR),
     "participants.unfreeze": _write(Role.REGULATOR),
-    "api_keys.issue": _write(Role.OPERATOR),
-    # Own keys (party), the operator's too: rotating or revoking a key is not a ledger write.
+    # API keys are their owner's alone (the operator's own too; the service refuses anyone
+    # else, the operator included, 403 ApiKeyOwnerOnly): not ledger writes, but a key is
+    # issued (issue, rotate) only to an active participant. Revoking stays open to a
+    # suspended one: taking a key out of use must never be refused.
+    "api_keys.issue": Permission(EVERYONE, standing=True),
     "api_keys.list": _read(EVERYONE, party=True),
-    "api_keys.rotate": Permission(EVERYONE, write=False, party=True),
-    "api_keys.revoke": Permission(EVERYONE, write=False, party=True),
+    "api_keys.rotate": Permission(EVERYONE, party=True, standing=True),
+    "api_keys.revoke": Permission(EVERYONE, party=True),
+    # The operator's one way to a participant's key: a request the participant's keys see
+    # and may cancel, completed only after LEDGER_KEY_RECOVERY_DELAY, every step audited.
+    # Parties: the participant and the operator; the readers (auditors, regulators) read.
+    "key_recoveries.request": Permission(frozenset({Role.OPERATOR})),
+    "key_recoveries.list": _read(EVERYONE, party=True),
+    "key_recoveries.cancel": Permission(EVERYONE, party=True),
+    "key_recoveries.complete": Permission(frozenset({Role.OPERATOR})),
     # --- settlement currencies -----------------------------------------------------------
     "currencies.create": _write(Role.OPERATOR),
     "currencies.list": _read(EVERYONE),

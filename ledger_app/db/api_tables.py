@@ -1,5 +1,5 @@
-"""The API's own tables: keys, custody, idempotency, prepared transactions, documents and
-their grants, access log.
+"""The API's own tables: keys, key recoveries, custody, idempotency, prepared transactions,
+documents and their grants, access log.
 
 SQLAlchemy Core tables on SQLModel's metadata, like the indexer's; the migrations
 (migrations/versions/0003_api.py and later) create them and must be kept equal to
@@ -30,6 +30,37 @@ api_keys = Table(
     _when("revoked_at", nullable=True),
     Index("ix_api_keys_key_hash", "key_hash", unique=True),
     Index("ix_api_keys_participant", "participant"),
+)
+
+#: The operator's requests to recover a participant's API key (ledger_app/domain/key_recovery.py):
+#: one row per request, its state; key_recovery_events holds every step of it, for the audit.
+key_recoveries = Table(
+    "key_recoveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("participant", String(42), nullable=False),  # whose key is recovered
+    Column("reason", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # PENDING, CANCELLED, COMPLETED
+    Column("requested_by", String(42), nullable=False),
+    _when("requested_at"),
+    _when("completable_at"),  # requested_at + the delay in force then
+    Column("closed_by", String(42), nullable=True),  # who cancelled or completed it
+    _when("closed_at", nullable=True),
+    Column("api_key_id", String(32), nullable=True),  # the key a completion issued
+    Index("ix_key_recoveries_participant", "participant", "requested_at"),
+    Index("ix_key_recoveries_status", "status"),
+)
+
+key_recovery_events = Table(
+    "key_recovery_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("recovery_id", String(32), nullable=False),
+    Column("action", String(16), nullable=False),  # REQUESTED, CANCELLED, COMPLETED
+    Column("actor", String(42), nullable=False),  # the participant who took the step
+    Column("api_key_id", String(32), nullable=False),  # with which of its keys
+    _when("at"),
+    Index("ix_key_recovery_events_recovery", "recovery_id", "id"),
 )
 
 custodial_keys = Table(

@@ -48,6 +48,8 @@ CAST: dict[str, list[str]] = {
     "auditor": ["AUDITOR"],
     "regulator": ["REGULATOR"],
 }
+#: Seconds before an operator's key recovery can complete (72 h in production).
+RECOVERY_DELAY = 2.0
 #: LEIs with valid ISO 7064 check digits, one per participant.
 _LEI_BASES = itertools.count(1)
 
@@ -200,7 +202,10 @@ def serving(settings: Settings, log_level: str = "warning", app: Any = None) -> 
 
 @contextmanager
 def running_service(
-    tmp: Path, log_level: str = "warning", **settings_overrides: Any
+    tmp: Path,
+    log_level: str = "warning",
+    key_recovery_delay: float = RECOVERY_DELAY,
+    **settings_overrides: Any,
 ) -> Iterator[Service]:
     """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed
     (``settings_overrides``: settings of the service other than the suite's)."""
@@ -224,6 +229,7 @@ def running_service(
             keystore_passphrase="api-test-passphrase",
             keystore_scrypt_n=2**10,  # fast to unlock; the default is 2**15
             indexer_poll_interval=0.1,
+            key_recovery_delay=key_recovery_delay,
             **settings_overrides,
         )
         client = ChainClient(node.rpc_url, poll_interval=0.01)

@@ -53,13 +53,18 @@ ANONYMOUS = [pytest.param(op, kind, id=f"{op}-{kind}") for op in OPERATIONS
 
 @pytest.fixture(scope="module")
 def objects(service: Service) -> dict[str, Any]:
-    """One object of each kind, owed by core to supplier, and a revoked key."""
+    """One object of each kind, owed by core to supplier, a revoked key and a key recovery
+    of supplier's keys pending."""
     receivable = service.register()
     document = service.call("supplier", "POST", "/v1/documents", content=b"delivery note 7",
                             headers={"Content-Type": "text/plain"}).json()  # fmt: skip
-    issued = service.call("operator", "POST",
+    issued = service.call("supplier", "POST",
                           f"/v1/participants/{service.addresses['supplier']}/api-keys").json()  # fmt: skip
-    service.call("operator", "DELETE", f"/v1/api-keys/{issued['id']}")
+    service.call("supplier", "DELETE", f"/v1/api-keys/{issued['id']}")
+    recovery = service.call("operator", "POST",
+                            f"/v1/participants/{service.addresses['supplier']}/recovery",
+                            json={"reason": "authorization matrix"})  # fmt: skip
+    assert recovery.status_code == 201, recovery.text
     registered = service.call("core", "POST", "/v1/receivables", json=service.registration())
     return {
         "receivable_id": receivable["id"],
@@ -69,6 +74,7 @@ def objects(service: Service) -> dict[str, Any]:
         "document_hash": document["document_hash"],
         "participant": service.addresses["core"],  # the supplier grants core the document
         "revoked_key": issued["key"],
+        "recovery_id": recovery.json()["id"],
         **trade_objects(service),
     }
 
@@ -84,7 +90,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -100,6 +106,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "escrows.claim": {"preimage": "0x" + "01" * 32},
         "clearing.repay_fx": {"quote": {**FX_QUOTE, "provider": service.addresses["fx"]}},
         "documents.grant": {"participant": service.addresses["core"]},
+        "key_recoveries.request": {"reason": "authorization matrix"},
     }
     return method, path, bodies.get(operation)
 
@@ -114,6 +121,7 @@ UNKNOWN = {
     "lock_id": "999999",
     "transaction_id": "no-such-transaction",
     "key_id": "0" * 16,
+    "recovery_id": "0" * 16,
     "address": "0x" + "0" * 39 + "1",
     "document_hash": "0x" + "00" * 32,
     "uetr": "00000000-0000-4000-8000-000000000000",
@@ -209,6 +217,8 @@ NON_PARTY = {
     "api_keys.list": "supplier2",
     "api_keys.rotate": "supplier2",
     "api_keys.revoke": "supplier2",
+    "key_recoveries.list": "supplier2",
+    "key_recoveries.cancel": "supplier2",
     "audit.trace": "supplier2",
     "audit.verify": "supplier2",
     "tokens.balances": "supplier2",
@@ -253,3 +263,32 @@ def test_non_party_gets_404_as_if_nothing_existed(
     response = service.call(NON_PARTY[operation], method, path, json=body)
 
     assert response.status_code == 404, response.text
+
+
+def test_operator_cannot_become_a_participant_by_issuing_itself_its_key(
+    service: Service,
+) -> None:
+    # Issue 17: the operator issued itself a key of the settlement bank and minted as it.
+    bank = service.addresses["bank"]
+    supply = service.token_view("CNY", "totalSupply")
+    bank_key_id = service.keys["bank"].split("_")[1]
+
+    issued = service.call("operator", "POST", f"/v1/participants/{bank}/api-keys",
+                          json={"label": "operator as the bank"})  # fmt: skip
+    rotated = service.call("operator", "POST", f"/v1/api-keys/{bank_key_id}/rotate")
+
+    assert (issued.status_code, issued.json().get("error")) == (403, "ApiKeyOwnerOnly")
+    assert (rotated.status_code, rotated.json().get("error")) == (403, "ApiKeyOwnerOnly")
+
+    recovery = service.call("operator", "POST", f"/v1/participants/{bank}/recovery",
+                            json={"reason": "operator as the bank"})  # fmt: skip
+    at_once = service.call("operator", "POST",
+                           f"/v1/key-recoveries/{recovery.json()['id']}/complete")  # fmt: skip
+    cancelled = service.call("bank", "POST", f"/v1/key-recoveries/{recovery.json()['id']}/cancel")
+
+    assert recovery.status_code == 201, recovery.text
+    assert (at_once.status_code, at_once.json()["error"]) == (409, "KeyRecoveryNotDue")
+    assert cancelled.json()["status"] == "CANCELLED", cancelled.text
+    assert all("lk_" not in r.text for r in (issued, rotated, recovery, at_once, cancelled))
+    assert service.token_view("CNY", "totalSupply") == supply
+    assert service.call("bank", "GET", "/v1/participants/me").status_code == 200

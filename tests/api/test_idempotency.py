@@ -132,7 +132,7 @@ def test_files_the_service_creates_are_its_owners_alone(service: Service) -> Non
 def test_api_answers_are_not_sniffed_nor_stored(service: Service) -> None:
     mine = service.call("supplier", "GET", "/v1/participants/me")
     address = service.addresses["supplier"]
-    issued = service.call("operator", "POST", f"/v1/participants/{address}/api-keys",
+    issued = service.call("supplier", "POST", f"/v1/participants/{address}/api-keys",
                           json={"label": "spare"})  # fmt: skip
     assert issued.status_code == 201, issued.text
 

@@ -3,11 +3,12 @@
 This module's service logs everything, at DEBUG, from before it starts (uvicorn, the
 app, the indexer, the chain client, SQLAlchemy: the root logger). The tests drive
 onboarding, key issue, rotation and revocation, bad and revoked keys, refusals of
-every kind and custodial writes; then every captured log line and every response
-body is searched for every secret: each API key issued (the cast's, the operator's,
-the ones issued here), the keystore passphrase, and every private key the service
-holds (decrypted from its keystores here) or uses (the operator's). A key appears in
-exactly one answer: the one that issued it.
+every kind, custodial writes and an operator's key recovery; then every captured log
+line and every response body is searched for every secret: each API key issued (the
+cast's, the operator's, the ones issued here), the keystore passphrase, and every
+private key the service holds (decrypted from its keystores here) or uses (the
+operator's). A key appears in exactly one answer: the one that issued it. The same
+secrets are then looked for in every idempotency record and in the database's files.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +29,7 @@ from eth_account import Account
 from sqlalchemy import select
 
 from ledger_app.chain.keys import anvil_dev_account
-from ledger_app.db.api_tables import custodial_keys
+from ledger_app.db.api_tables import custodial_keys, idempotency_records
 from ledger_app.db.engine import make_engine
 
 PASSPHRASE = "api-test-passphrase"  # apikit.running_service's
@@ -80,9 +83,10 @@ def exercise(cap: Captured) -> None:
     assert onboarded.status_code == 201, onboarded.text
     first = onboarded.json()["result"]["api_key"]
     address = onboarded.json()["result"]["participant"]["address"]
-    issued = cap.call(operator, "POST", f"/v1/participants/{address}/api-keys",
-                      json={"label": "second"}).json()  # fmt: skip
-    rotated = cap.call(first["key"], "POST", f"/v1/api-keys/{first['id']}/rotate").json()
+    issued = cap.call(first["key"], "POST", f"/v1/participants/{address}/api-keys",
+                      json={"label": "second"}, headers={"Idempotency-Key": "issue-1"}).json()  # fmt: skip
+    rotated = cap.call(first["key"], "POST", f"/v1/api-keys/{first['id']}/rotate",
+                       headers={"Idempotency-Key": "rotate-1"}).json()  # fmt: skip
     cap.issued += [first["key"], issued["key"], rotated["key"]]
     assert cap.call(issued["key"], "DELETE", f"/v1/api-keys/{issued['id']}").status_code == 200
 
@@ -113,6 +117,26 @@ def exercise(cap: Captured) -> None:
     assert cap.call(key, "POST", "/v1/documents", content=key.encode(),
                     headers={"Content-Type": "application/x-secret"}).status_code == 415  # fmt: skip
     assert cap.call(operator, "DELETE", f"/v1/api-keys/{operator.split('_')[1]}").status_code == 403
+    recover(cap, address)
+
+
+def recover(cap: Captured, address: str) -> None:
+    """The operator recovers the participant's key under an Idempotency-Key, and replays it."""
+    operator, once = cap.service.operator_key, {"Idempotency-Key": "complete-1"}
+    requested = cap.call(operator, "POST", f"/v1/participants/{address}/recovery",
+                         json={"reason": "secrets test"},
+                         headers={"Idempotency-Key": "recover-1"})  # fmt: skip
+    assert requested.status_code == 201, requested.text
+    due = datetime.fromisoformat(requested.json()["completable_at"]).timestamp()
+    time.sleep(max(0.0, due - time.time()) + 0.2)
+    path = f"/v1/key-recoveries/{requested.json()['id']}/complete"
+    completed = cap.call(operator, "POST", path, headers=once)
+    assert completed.status_code == 201, completed.text
+    cap.issued.append(completed.json()["api_key"]["key"])
+    replayed = cap.call(operator, "POST", path, headers=once)
+    assert replayed.headers["Idempotent-Secret-Withheld"] == "true"
+    assert replayed.json()["api_key"]["key"] is None
+    assert completed.headers["Cache-Control"] == replayed.headers["Cache-Control"] == "no-store"
 
 
 def secrets_of(cap: Captured) -> dict[str, str]:
@@ -136,8 +160,15 @@ def secrets_of(cap: Captured) -> dict[str, str]:
     return found
 
 
-def test_secrets_appear_in_no_log_line_and_no_error_body(captured: Captured) -> None:
+@pytest.fixture(scope="module")
+def exercised(captured: Captured) -> Captured:
+    """The service after ``exercise``."""
     exercise(captured)
+    return captured
+
+
+def test_secrets_appear_in_no_log_line_and_no_error_body(exercised: Captured) -> None:
+    captured = exercised
     log = captured.log.getvalue()
     secrets = secrets_of(captured)
 
@@ -150,3 +181,26 @@ def test_secrets_appear_in_no_log_line_and_no_error_body(captured: Captured) -> 
     issued_here = {f"api key issued here #{n}" for n in range(len(captured.issued))}
     assert {name for name, n in in_bodies.items() if n} == issued_here
     assert all(in_bodies[name] == 1 for name in issued_here), in_bodies
+
+
+def test_secrets_are_in_no_idempotency_record_nor_the_database_files(exercised: Captured) -> None:
+    secrets = secrets_of(exercised)
+    database = Path(exercised.service.settings.database_url.removeprefix("sqlite:///"))
+    engine = make_engine(exercised.service.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(idempotency_records)).all()
+    finally:
+        engine.dispose()
+    files = {path.name: path.read_bytes() for path in database.parent.glob(database.name + "*")}
+
+    # Every secret-bearing answer above was given under an Idempotency-Key.
+    assert {"issue-1", "rotate-1", "recover-1", "complete-1"} <= {row.key for row in rows}
+    records = [" ".join(str(value) for value in row) for row in rows]
+    assert [n for n, secret in secrets.items() if any(secret in r for r in records)] == []
+    in_files = {n for n, secret in secrets.items()
+                for data in files.values() if secret.encode() in data}  # fmt: skip
+    assert in_files == set()
+    # The scan reads what the service wrote: the public id of the key recovered is there.
+    recovered_id = exercised.issued[-1].split("_")[1].encode()
+    assert any(recovered_id in data for data in files.values()), sorted(files)

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
+from ledger_app.api.access import access_log_query
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
 from ledger_app.api.identity import Caller
 from ledger_app.api.routes.receivables import Status
@@ -30,7 +30,6 @@ from ledger_app.audit.scope import scoped_trace
 from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
-from ledger_app.db.api_tables import access_log
 from ledger_app.errors import Conflict, InvalidInput, NotFound
 from ledger_app.indexer.reconcile import digest, reconcile
 from ledger_app.indexer.rpc import RpcClient
@@ -405,7 +404,10 @@ def access_log_entries(
     participant: Address | None = None,
     operation: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    path_prefix: Annotated[str | None, Query(max_length=512)] = None,
+    path_prefix: Annotated[
+        str | None,
+        Query(max_length=512, description="paths beginning with this text, % and _ included"),
+    ] = None,
     start: Since = None,
     end: Until = None,
     before: Annotated[
@@ -415,22 +417,16 @@ def access_log_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """The append-only access log, newest first, filtered. No route writes or deletes it."""
-    t = access_log
-    query = select(t).order_by(t.c.id.desc()).limit(limit)
-    if participant:
-        query = query.where(t.c.participant == participant.lower())
-    if operation:
-        query = query.where(t.c.operation == operation)
-    if status is not None:
-        query = query.where(t.c.status == status)
-    if path_prefix:
-        query = query.where(t.c.path.startswith(path_prefix))
-    if start:
-        query = query.where(t.c.at >= start)
-    if end:
-        query = query.where(t.c.at < end)
-    if before is not None:
-        query = query.where(t.c.id < before)
+    query = access_log_query(
+        participant=participant,
+        operation=operation,
+        status=status,
+        path_prefix=path_prefix,
+        start=start,
+        end=end,
+        before=before,
+        limit=limit,
+    )
     with runtime.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     for row in rows:

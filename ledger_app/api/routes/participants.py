@@ -1,4 +1,5 @@
-"""/v1/participants: onboard, list, show, suspend, reinstate, KYC, account freeze; API keys."""
+"""/v1/participants: onboard, list, show, suspend, reinstate, KYC, account freeze; API keys
+and their recovery by the operator."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ledger_app.api import auth
+from ledger_app.api import auth, recovery
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
-from ledger_app.api.permissions import BUSINESS_ROLES, Role
+from ledger_app.api.permissions import BUSINESS_ROLES, PERMISSIONS, Role
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, IsoDateTime, Page, WriteResponse, utc
 from ledger_app.api.services.participants import ParticipantService, lei_bytes
@@ -141,6 +143,85 @@ class KeyInfo(BaseModel):
     revoked_at: datetime | None
 
 
+class RecoveryRequest(BaseModel):
+    """Why the operator asks to recover a participant's key (kept in the audit record)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"reason": "ticket 4711: the bank's signatories report every key lost"}]
+        },
+    )
+    reason: str = Field(min_length=3, max_length=256)
+
+
+class KeyRecoveryEvent(BaseModel):
+    """One step of a key recovery: what, by whom (and with which of its keys), when."""
+
+    action: str = Field(description="REQUESTED, CANCELLED or COMPLETED")
+    actor: str
+    api_key_id: str
+    at: datetime
+
+
+class KeyRecovery(BaseModel):
+    """An operator's request to recover a participant's API key, and its steps so far."""
+
+    id: str
+    participant: str
+    reason: str
+    status: str = Field(description="PENDING, CANCELLED or COMPLETED")
+    requested_by: str
+    requested_at: datetime
+    completable_at: datetime = Field(
+        description="the earliest moment the operator can complete it (the request time "
+        "plus LEDGER_KEY_RECOVERY_DELAY); until then the participant's keys may cancel it"
+    )
+    closed_by: str | None = Field(description="who cancelled or completed it")
+    closed_at: datetime | None
+    api_key_id: str | None = Field(description="the key its completion issued")
+    events: list[KeyRecoveryEvent]
+
+
+class RecoveredKey(BaseModel):
+    """A completed recovery and the participant's new key (shown this once)."""
+
+    recovery: KeyRecovery
+    api_key: IssuedKey
+
+
+class Me(Participant):
+    """The caller's own record, what it may call, and any recovery of its keys pending."""
+
+    operations: list[str] = Field(
+        description="the operations the caller's roles may call (the permission table's ids)"
+    )
+    key_recoveries: list[KeyRecovery] = Field(
+        description="pending operator requests to recover the caller's key: cancel one "
+        "with POST /v1/key-recoveries/{id}/cancel"
+    )
+
+
+def _recovery(found: recovery.Recovery) -> KeyRecovery:
+    return KeyRecovery(
+        id=found.id,
+        participant=to_checksum_address(found.participant),
+        reason=found.reason,
+        status=found.status,
+        requested_by=to_checksum_address(found.requested_by),
+        requested_at=found.requested_at,
+        completable_at=found.completable_at,
+        closed_by=to_checksum_address(found.closed_by) if found.closed_by else None,
+        closed_at=found.closed_at,
+        api_key_id=found.api_key_id,
+        events=[
+            KeyRecoveryEvent(action=e.action, actor=to_checksum_address(e.actor),
+                             api_key_id=e.api_key_id, at=e.at)
+            for e in found.events
+        ],
+    )  # fmt: skip
+
+
 def _issued(issued: auth.IssuedKey) -> IssuedKey:
     return IssuedKey(id=issued.id, participant=issued.participant, key=issued.key,
                      label=issued.label, created_at=utc(issued.created_at))  # fmt: skip
@@ -209,10 +290,17 @@ def list_participants(
     return Page[Participant](items=[Participant(**p) for p in items], next_cursor=next_cursor)
 
 
-@router.get("/participants/me", operation_id="participants.me", response_model=Participant)
+@router.get("/participants/me", operation_id="participants.me", response_model=Me)
 def show_me(caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
-    """The caller's own participant record."""
-    return ParticipantService(runtime).show(caller.address)
+    """The caller's own participant record (the operator's too: its roles, not onboarded),
+    the operations it may call, and any pending recovery of its keys by the operator."""
+    service = ParticipantService(runtime)
+    operations = sorted(op for op, rule in PERMISSIONS.items() if rule.roles & caller.roles)
+    return Me(
+        **service.me(caller),
+        operations=operations,
+        key_recoveries=[_recovery(r) for r in service.pending_recoveries(caller)],
+    )
 
 
 @router.get("/participants/{address}", operation_id="participants.show", response_model=Participant)
@@ -272,7 +360,10 @@ def update_kyc(
     return write_response(outcome, response, lambda _o: Participant(**service.show(address)))
 
 
-# --- API keys ---------------------------------------------------------------------------
+# --- API keys: their owner's alone -------------------------------------------------------
+
+#: Path id of a key recovery (16 hex digits).
+RecoveryId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
 @router.post(
@@ -284,8 +375,10 @@ def update_kyc(
 def issue_key(
     address: Address, caller: ActorDep, runtime: RuntimeDep, body: KeyRequest | None = None
 ) -> Any:
-    """Issue another API key to a participant (shown once). Operator only."""
-    return _issued(ParticipantService(runtime).issue_key(address, body.label if body else None))
+    """Issue the caller another API key of its own (shown once). Only the participant itself,
+    while active; the operator gets a participant's key only through a key recovery."""
+    label = body.label if body else None
+    return _issued(ParticipantService(runtime).issue_key(caller, address, label))
 
 
 @router.get(
@@ -304,15 +397,77 @@ def list_keys(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
     status_code=201,
 )
 def rotate_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
-    """Replace a key: a new one is issued (shown once) and the old one revoked at once."""
+    """Replace one of the caller's live keys: a new one is issued (shown once) and the old
+    one revoked at once. A revoked key is 409 ``ApiKeyRevoked``; only an active owner."""
     ParticipantService(runtime).owned_key(caller, key_id)
     return _issued(auth.rotate_key(runtime.engine, key_id))
 
 
 @router.delete("/api-keys/{key_id}", operation_id="api_keys.revoke", response_model=KeyInfo)
 def revoke_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
-    """Revoke a key: from the next request on it is refused (401). Owner or operator."""
+    """Revoke one of the caller's keys: from the next request on it is refused (401). A
+    suspended participant may still revoke."""
     service = ParticipantService(runtime)
     record = service.owned_key(caller, key_id)
     service.refuse_last_operator_key(record)
     return _key_info(auth.revoke_key(runtime.engine, key_id))
+
+
+# --- key recovery: delayed, seen by the participant, cancellable, audited ------------------
+
+
+@router.post(
+    "/participants/{address}/recovery",
+    operation_id="key_recoveries.request",
+    response_model=KeyRecovery,
+    status_code=201,
+)
+def request_recovery(
+    address: Address, body: RecoveryRequest, caller: ActorDep, runtime: RuntimeDep
+) -> Any:
+    """Ask to recover a participant's API key (one that lost its keys). Operator only.
+
+    Nothing is issued now: the request can be completed from ``completable_at`` on
+    (``LEDGER_KEY_RECOVERY_DELAY`` later, 72 h by default). Until then every answer to the
+    participant carries ``X-Ledger-Key-Recovery``, its record (``GET /v1/participants/me``)
+    lists the request, and any of its live keys may cancel it. One pending request per
+    participant (409 ``KeyRecoveryPending``); the operator's own keys are not recovered.
+    """
+    return _recovery(ParticipantService(runtime).request_recovery(caller, address, body.reason))
+
+
+@router.get(
+    "/participants/{address}/recoveries",
+    operation_id="key_recoveries.list",
+    response_model=list[KeyRecovery],
+)
+def list_recoveries(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
+    """Every recovery of a participant's keys, newest first, each with its audit steps.
+    For the participant itself, the operator, auditors and regulators."""
+    return [_recovery(r) for r in ParticipantService(runtime).recoveries(caller, address)]
+
+
+@router.post(
+    "/key-recoveries/{recovery_id}/cancel",
+    operation_id="key_recoveries.cancel",
+    response_model=KeyRecovery,
+)
+def cancel_recovery(recovery_id: RecoveryId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+    """Cancel a pending key recovery: the participant (with any live key of its own, whatever
+    its standing) or the operator. A closed one is 409 ``KeyRecoveryNotPending``."""
+    return _recovery(ParticipantService(runtime).cancel_recovery(caller, recovery_id))
+
+
+@router.post(
+    "/key-recoveries/{recovery_id}/complete",
+    operation_id="key_recoveries.complete",
+    response_model=RecoveredKey,
+    status_code=201,
+)
+def complete_recovery(recovery_id: RecoveryId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+    """Complete a pending key recovery once its delay is over (409 ``KeyRecoveryNotDue``
+    before). Operator only. The participant's other keys are revoked and a new one issued,
+    in the answer this once (never kept, not even by an Idempotency-Key's record): hand it
+    to the participant through its verified contacts."""
+    found, issued = ParticipantService(runtime).complete_recovery(caller, recovery_id)
+    return RecoveredKey(recovery=_recovery(found), api_key=_issued(issued))

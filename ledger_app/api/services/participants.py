@@ -6,6 +6,11 @@ sends it ether for gas (``onboarding_funding_wei``; the dev chain charges a
 base fee, so a new account cannot act without it) and issues its first API
 key, returned once. A participant that keeps its own key names its address
 instead; it is onboarded and funded the same way, and signs its own writes.
+
+After onboarding, API keys are their owner's alone: only the participant issues, rotates
+and revokes its keys. The operator's one way to a participant's key is a key recovery
+(ledger_app/api/recovery.py): delayed, seen by the participant's keys, cancellable by
+them, and audited.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import literal, select
 
-from ledger_app.api import auth
+from ledger_app.api import auth, recovery
 from ledger_app.api.identity import Caller
+from ledger_app.api.permissions import Role
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import participant_row, roles_of
 from ledger_app.api.services.writes import WriteOutcome, Writer
@@ -158,29 +164,43 @@ class ParticipantService:
         call = self.runtime.contracts.call("participants", function, *args)
         return self.writer.write(caller, operation, call)
 
-    # --- API keys ---------------------------------------------------------------------
+    def me(self, caller: Caller) -> dict[str, Any]:
+        """The caller's own record. The operator is not onboarded like the others (it
+        deployed the ledger): its record is its on-chain roles, active by its role."""
+        row = participant_row(self.runtime.engine, caller.address)
+        if Role.OPERATOR in caller.roles and row is not None and not row.onboarded:
+            return {**describe(row, self.runtime.custody.holds(caller.address)),
+                    "standing": caller.standing}  # fmt: skip
+        return self.show(caller.address)
+
+    # --- API keys: their owner's alone --------------------------------------------------
 
     def check_key_owner(self, caller: Caller, participant: str) -> None:
-        """Keys are managed by their owner and by the operator; others get 404."""
-        if not (caller.is_(participant) or "OPERATOR" in caller.roles):
+        """Key lists are read by their owner and the operator; others get 404."""
+        if not (caller.is_(participant) or Role.OPERATOR in caller.roles):
             raise NotFound(f"no participant {participant}", error="ParticipantUnknown",
                            address=participant)  # fmt: skip
 
-    def issue_key(self, participant: str, label: str | None) -> auth.IssuedKey:
-        """A new key for an onboarded participant (the operator's own included)."""
+    def issue_key(self, caller: Caller, participant: str, label: str | None) -> auth.IssuedKey:
+        """A new key for the caller itself (an onboarded participant, or the operator)."""
+        if not caller.is_(participant):
+            raise _owner_only(participant)
         row = participant_row(self.runtime.engine, participant)
-        if row is None or not (row.onboarded or "OPERATOR" in roles_of(row)):
+        if row is None or not (row.onboarded or Role.OPERATOR in roles_of(row)):
             raise NotFound(f"no participant {participant}", error="ParticipantUnknown",
                            address=participant)  # fmt: skip
         with self.runtime.engine.begin() as conn:
             return auth.issue_key(conn, participant, label)
 
     def owned_key(self, caller: Caller, key_id: str) -> auth.KeyRecord:
-        """Key ``key_id`` if the caller owns it or is the operator; NotFound otherwise."""
+        """Key ``key_id`` if the caller owns it. The operator, who sees every key in the
+        lists, is told it is not its own (403); anyone else is told nothing (404)."""
         record = auth.find_key(self.runtime.engine, key_id)
-        if not (caller.is_(record.participant) or "OPERATOR" in caller.roles):
-            raise NotFound(f"no API key {key_id}", error="ApiKeyUnknown", id=key_id)
-        return record
+        if caller.is_(record.participant):
+            return record
+        if Role.OPERATOR in caller.roles:
+            raise _owner_only(record.participant)
+        raise NotFound(f"no API key {key_id}", error="ApiKeyUnknown", id=key_id)
 
     def refuse_last_operator_key(self, record: auth.KeyRecord) -> None:
         """The operator's last live key cannot be revoked (rotate it instead)."""
@@ -196,3 +216,59 @@ class ParticipantService:
                 error="LastOperatorKey",
                 id=record.id,
             )
+
+    # --- key recovery: the operator's delayed, cancellable, audited way in ---------------
+
+    def request_recovery(self, caller: Caller, participant: str, reason: str) -> recovery.Recovery:
+        """Open a recovery of ``participant``'s key (operator only, by the permission table)."""
+        row = participant_row(self.runtime.engine, participant)
+        of_operator = Role.OPERATOR in roles_of(row)
+        if not of_operator:
+            self.show(participant)  # 404 for an address never onboarded
+        return recovery.request(
+            self.runtime.engine,
+            participant,
+            reason,
+            _actor(caller),
+            of_operator=of_operator,
+            delay_seconds=self.runtime.settings.key_recovery_delay,
+        )
+
+    def recoveries(self, caller: Caller, participant: str) -> list[recovery.Recovery]:
+        """The recoveries of ``participant``'s keys: for it, the operator and the readers."""
+        if not (caller.is_(participant) or Role.OPERATOR in caller.roles or caller.reads_all):
+            raise NotFound(f"no participant {participant}", error="ParticipantUnknown",
+                           address=participant)  # fmt: skip
+        return recovery.of_participant(self.runtime.engine, participant)
+
+    def pending_recoveries(self, caller: Caller) -> list[recovery.Recovery]:
+        """The recoveries of the caller's own keys still pending (what it may cancel)."""
+        return recovery.of_participant(self.runtime.engine, caller.address, pending_only=True)
+
+    def cancel_recovery(self, caller: Caller, recovery_id: str) -> recovery.Recovery:
+        """Cancel a pending recovery: the participant (any live key of it) or the operator."""
+        found = recovery.find(self.runtime.engine, recovery_id)
+        if not (caller.is_(found.participant) or Role.OPERATOR in caller.roles):
+            raise NotFound(f"no key recovery {recovery_id}", error="KeyRecoveryUnknown",
+                           id=recovery_id)  # fmt: skip
+        return recovery.cancel(self.runtime.engine, recovery_id, _actor(caller))
+
+    def complete_recovery(
+        self, caller: Caller, recovery_id: str
+    ) -> tuple[recovery.Recovery, auth.IssuedKey]:
+        """Complete a recovery whose delay is over (operator only, by the permission table)."""
+        return recovery.complete(self.runtime.engine, recovery_id, _actor(caller))
+
+
+def _actor(caller: Caller) -> recovery.Actor:
+    return recovery.Actor(caller.address, caller.api_key_id)
+
+
+def _owner_only(participant: str) -> Forbidden:
+    return Forbidden(
+        "only the participant itself issues, rotates or revokes its API keys; the operator's "
+        f"way to a participant's key is a key recovery (POST /v1/participants/{participant}"
+        "/recovery), which the participant sees and may cancel during a delay",
+        error="ApiKeyOwnerOnly",
+        participant=to_checksum_address(participant),
+    )

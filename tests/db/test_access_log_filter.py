@@ -1,0 +1,84 @@
+"""The access log's filters read ``%`` and ``_`` in a path prefix as themselves, not as LIKE
+wildcards, on SQLite and on PostgreSQL (issue 17)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from ledger_app.api.access import access_log_query
+from ledger_app.db import migrate
+from ledger_app.db.api_tables import access_log
+from ledger_app.db.engine import make_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
+from pgcluster import PostgresCluster, PostgresUnavailable
+
+PATHS = (
+    "/v1/receivables/12/trace",
+    "/v1/receivables/1_/trace",
+    "/v1/receivables/100%/trace",
+    "/v1/receivables/1000/trace",
+    "/v1/documents/0xab",
+    "/v1/documents/0x\\b",
+)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of this module, stopped and deleted at its end."""
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresUnavailable as exc:  # failed, never skipped
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=("sqlite", "postgresql"))
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database holding one access-log row per path of PATHS."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/ledger.db"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        for path in PATHS:
+            row = {"at": datetime.now(UTC), "method": "GET", "path": path, "status": 200}
+            conn.execute(insert(access_log).values(**row, duration_ms=1))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def paths_with_prefix(engine: Engine, prefix: str) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(access_log_query(path_prefix=prefix, limit=1000)).all()
+    return {row.path for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("/v1/receivables/1_", {"/v1/receivables/1_/trace"}),
+        ("/v1/receivables/100%", {"/v1/receivables/100%/trace"}),
+        ("/v1/receivables/%", set()),
+        ("%", set()),
+        ("/v1/documents/0x\\", {"/v1/documents/0x\\b"}),
+        ("/v1/receivables/1", {p for p in PATHS if p.startswith("/v1/receivables/1")}),
+    ],
+)
+def test_path_prefix_matches_percent_and_underscore_literally(
+    engine: Engine, prefix: str, expected: set[str]
+) -> None:
+    assert paths_with_prefix(engine, prefix) == expected
