@@ -199,8 +199,9 @@ def serving(settings: Settings, log_level: str = "warning", app: Any = None) -> 
 
 
 @contextmanager
-def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
-    """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed."""
+def running_service(tmp: Path, log_level: str = "warning", **settings_: Any) -> Iterator[Service]:
+    """Anvil, the deployed ledger, the API with its indexer, the cast and CNY listed;
+    ``settings_``: settings of the service other than the suite's own."""
     node = AnvilNode(
         binary=find_anvil(),
         port=free_tcp_port(),
@@ -221,6 +222,7 @@ def running_service(tmp: Path, log_level: str = "warning") -> Iterator[Service]:
             keystore_passphrase="api-test-passphrase",
             keystore_scrypt_n=2**10,  # fast to unlock; the default is 2**15
             indexer_poll_interval=0.1,
+            **settings_,
         )
         client = ChainClient(node.rpc_url, poll_interval=0.01)
         artifacts = Artifacts.load(settings.artifacts_file)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
@@ -140,7 +140,9 @@ class Reconciliation(BaseModel):
 
 
 class AccessEntry(BaseModel):
-    """One request: who, what, the answer's status, when, how long."""
+    """One request: who, from where, what, the answer's status, when, how long. A summary
+    row (operation ``rate_limited.unauthenticated`` or ``rate_limited.auth_failures``,
+    method and path ``*``) stands for ``requests`` refusals of one client address."""
 
     id: int
     at: str
@@ -151,6 +153,8 @@ class AccessEntry(BaseModel):
     operation: str | None
     status: int
     duration_ms: int
+    client: str | None = Field(description="the client address (NULL before it was kept)")
+    requests: int = Field(description="1, or the refused requests a summary row counts")
 
 
 class AccessLog(BaseModel):
@@ -406,6 +410,7 @@ def access_log_entries(
     operation: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     path_prefix: Annotated[str | None, Query(max_length=512)] = None,
+    client: Annotated[str | None, Query(max_length=64, description="client address")] = None,
     start: Since = None,
     end: Until = None,
     before: Annotated[
@@ -425,6 +430,8 @@ def access_log_entries(
         query = query.where(t.c.status == status)
     if path_prefix:
         query = query.where(t.c.path.startswith(path_prefix))
+    if client:
+        query = query.where(t.c.client == client)
     if start:
         query = query.where(t.c.at >= start)
     if end:
