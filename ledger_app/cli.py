@@ -110,9 +110,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
     """``ledger-app run``."""
-    import uvicorn
-
     from ledger_app.api.app import create_app
+    from ledger_app.api.server import server_config
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
@@ -129,16 +128,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             engine.dispose()
         app = create_app(settings)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # keep the logging configured in main()
-            # Requests still running when a shutdown begins get this long: writes
-            # waiting for the chain give up at once (Runtime.begin_shutdown).
-            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout / 3)),
-        )
+        config = server_config(app, settings, host, port)
         server = _server(config, app, settings.shutdown_timeout)
         log.info("serving on http://%s:%d (docs at /docs); Ctrl-C stops", host, port)
         server.run()

@@ -26,6 +26,7 @@ where they enter the code, and re-raised from the original::
           ├── InvalidInput       a value the ledger would refuse, found before anything is sent
           ├── PayloadTooLarge    a request body over its limit, refused before it is read
           ├── UnsupportedMediaType  a body of a media type the operation does not take
+          ├── RateLimited        over a request rate or the writes in flight; retry after a while
           └── ServiceDegraded    a write refused while its result could not be indexed (503)
 
 The HTTP status each one maps to is decided in one place: ledger_app/api/errors.py.
@@ -187,3 +188,15 @@ class ServiceDegraded(RequestError):
     """A write refused before anything was sent, because the service could not index it
     now (indexer stopped, index ahead of the chain, recovery running); ``reasons`` says
     why. Nothing was done: the caller may retry once /health says ``ok``."""
+
+
+class RateLimited(RequestError):
+    """A request over its caller's (or address's) rate, or a write over the writes in
+    flight allowed; nothing was done. ``retry_after``: seconds until one would be taken
+    (answered as the ``Retry-After`` header and in ``args``)."""
+
+    def __init__(
+        self, message: str, *, retry_after: int, error: str | None = None, **args: Any
+    ) -> None:
+        super().__init__(message, error=error or "RateLimited", retry_after=retry_after, **args)
+        self.retry_after = retry_after

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger_app import PROJECT_ROOT
@@ -169,6 +170,48 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- quotas (per API process; several replicas each count on their own) ----------
+    # Rates in the `limits` notation ("600/minute", "10/second"), counted over a moving
+    # window. The defaults leave a normal client (and the test suite) alone and stop a flood.
+    rate_limit_per_key: str = Field(
+        default="6000/minute",
+        description="Requests of one API key; past it 429 RateLimited with Retry-After.",
+    )
+    rate_limit_per_address: str = Field(
+        default="1200/minute",
+        description="Requests without an API key from one client address.",
+    )
+    auth_failure_limit: str = Field(
+        default="300/minute",
+        description=(
+            "Failed authentications (unknown, wrong or revoked key) from one client "
+            "address; past it every request with a key from there is 429, unchecked."
+        ),
+    )
+    access_log_summary_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds between the access log's summary rows of refused requests without a "
+            "valid key (one row per address, with the count, instead of one per request)."
+        ),
+    )
+    writes_in_flight_per_participant: int = Field(
+        default=16,
+        gt=0,
+        description="Writes one participant may have under way; past it 429 at once.",
+    )
+    writes_in_flight: int = Field(
+        default=64,
+        gt=0,
+        description="Writes of all participants under way; keep it under worker_threads.",
+    )
+    worker_threads: int = Field(
+        default=100,
+        gt=0,
+        description="Threads serving requests (AnyIO's pool); writes get writes_in_flight.",
+    )
+
     # --- indexer (ledger-app run's embedded one, index and backfill) -----------------
     # Defaults suit anvil and a QBFT network, where a block is final once mined:
     # no confirmations needed; the reorg window still covers anvil's own reorgs
@@ -215,6 +258,42 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a connection has to send a request's head (line and headers), from "
+            "its opening or the end of the previous answer; then it is closed."
+        ),
+    )
+    http_keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="Open connections (and requests) at once; past it requests are 503.",
+    )
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_address", "auth_failure_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate such as '600/minute' or '10/second'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _threads_left_for_reads(self) -> Settings:
+        if self.writes_in_flight >= self.worker_threads:
+            raise ValueError(
+                f"writes_in_flight {self.writes_in_flight} must be under worker_threads "
+                f"{self.worker_threads}: writes would leave no thread for reads"
+            )
+        return self
 
     @model_validator(mode="after")
     def _indexer_ranges(self) -> Settings:

@@ -1,11 +1,21 @@
-"""The outermost middleware: authenticate the caller, log the access, count the request.
+"""The outermost middleware: authenticate the caller, hold it to its rates, log the access,
+count the request.
 
 Pure ASGI (no BaseHTTPMiddleware), so streaming and background work are not
 disturbed. The caller found from ``X-API-Key`` (or ``Authorization: Bearer``)
 is put in the request state for the ``Actor`` dependency and the idempotency
-middleware; whether the request is then allowed is decided there. Every
-request, allowed or not, gets one append-only ``access_log`` row: who, method,
-path, operation, status, when, how long.
+middleware; whether the request is then allowed is decided there. Before that,
+the rates of ledger_app/api/throttle.py: an address over its failed-authentication
+limit is refused before its key is looked at; a request without a key counts
+against its address, one with a valid key against the key; over a rate: 429 with
+``Retry-After``.
+
+Every request of an authenticated caller, allowed or not, gets one append-only
+``access_log`` row: who, from where, method, path, operation, status, when, how
+long; so does every request without a valid key while its address is under its
+rates. Past them, the refusals of an address are counted and written as one summary
+row per address and kind every ``access_log_summary_interval`` seconds
+(``RefusedRequests``): a flood cannot fill the database, and the log still shows it.
 """
 
 from __future__ import annotations
@@ -20,10 +30,19 @@ from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger_app.api.errors import database_unavailable
+from ledger_app.api.errors import database_unavailable, refusal_response
 from ledger_app.api.identity import Caller, authenticate
 from ledger_app.api.metrics import Metrics
+from ledger_app.api.throttle import (
+    AUTH_FAILURES,
+    UNAUTHENTICATED,
+    RateLimits,
+    RefusedRequests,
+    client_address,
+)
 from ledger_app.db.api_tables import access_log
+from ledger_app.errors import RateLimited
+from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)
 #: On every answer to a participant with a pending key recovery: ``<id>; completable-at=<time>``.
@@ -44,10 +63,12 @@ def presented_key(scope: Scope) -> str | None:
 
 
 class AccessMiddleware:
-    """Authenticates every HTTP request, then logs and counts it."""
+    """Authenticates every HTTP request, holds it to its rates, then logs and counts it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, refused: RefusedRequests) -> None:
         self.app = app
+        self.rates = RateLimits(settings)
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,15 +76,33 @@ class AccessMiddleware:
             return
         engine = scope["app"].state.engine
         started = time.monotonic()
+        address = client_address(scope)
         key = presented_key(scope)
         caller: Caller | None = None
         if key is not None:
+            # A guesser over its limit learns nothing more, not even of a right guess.
+            refused = self.rates.guessing(address)
+            if refused is not None:
+                await self._refuse_unlogged(scope, receive, send, refused, address, AUTH_FAILURES)
+                return
             try:
                 caller = await anyio.to_thread.run_sync(authenticate, engine, key)
             except OperationalError:
                 # The database is locked or away: no caller can be known; a clear 503
                 # (try again) rather than an unhandled 500.
                 await database_unavailable()(scope, receive, send)
+                return
+            if caller is None:
+                refused = self.rates.failed(address)
+                if refused is not None:
+                    await self._refuse_unlogged(scope, receive, send, refused, address,
+                                                AUTH_FAILURES)  # fmt: skip
+                    return
+        else:
+            refused = self.rates.anonymous(address)
+            if refused is not None:
+                await self._refuse_unlogged(scope, receive, send, refused, address,
+                                            UNAUTHENTICATED)  # fmt: skip
                 return
         state: dict[str, Any] = scope.setdefault("state", {})
         state["caller"] = caller
@@ -76,8 +115,15 @@ class AccessMiddleware:
                 message = {**message, "headers": _hardened(scope["path"], message, caller)}
             await send(message)
 
+        # An authenticated caller over its key's rate is refused, and logged like any call.
+        over = self.rates.keyed(caller.api_key_id) if caller is not None else None
         try:
-            await self.app(scope, receive, send_and_note)
+            if over is not None:
+                await refusal_response(over, caller.address if caller else None)(
+                    scope, receive, send_and_note
+                )
+            else:
+                await self.app(scope, receive, send_and_note)
         finally:
             operation = state.get("operation")
             duration_ms = int((time.monotonic() - started) * 1000)
@@ -88,12 +134,34 @@ class AccessMiddleware:
                     _record,
                     engine,
                     caller,
+                    address,
                     scope["method"],
                     scope["path"],
                     operation,
                     status["code"],
                     duration_ms,
                 )
+
+    async def _refuse_unlogged(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        refused: RateLimited,
+        address: str,
+        kind: str,
+    ) -> None:
+        """429 for a request without a valid key over its address's rate: counted for the
+        access log's summary row, not logged on its own (counted in /metrics as ``kind``)."""
+        self.refused.count(address, kind)
+        scope["app"].state.metrics.count_request(scope["method"], kind, 429, 0)
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": _hardened(scope["path"], message, None)}
+            await send(message)
+
+        await refusal_response(refused)(scope, receive, send_hardened)
 
 
 def _hardened(path: str, start: Message, caller: Caller | None) -> list[tuple[bytes, bytes]]:
@@ -119,6 +187,7 @@ def access_log_query(
     operation: str | None = None,
     status: int | None = None,
     path_prefix: str | None = None,
+    client: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     before: int | None = None,
@@ -137,6 +206,8 @@ def access_log_query(
         # autoescape: "%" and "_" in the prefix are characters of a path, not wildcards
         # (and with an explicit ESCAPE, PostgreSQL's default escape, a backslash, is plain too).
         query = query.where(t.c.path.startswith(path_prefix, autoescape=True))
+    if client:
+        query = query.where(t.c.client == client)
     if start:
         query = query.where(t.c.at >= start)
     if end:
@@ -149,6 +220,7 @@ def access_log_query(
 def _record(
     engine: Engine,
     caller: Caller | None,
+    client: str,
     method: str,
     path: str,
     operation: str | None,
@@ -167,6 +239,7 @@ def _record(
                     operation=operation,
                     status=status,
                     duration_ms=duration_ms,
+                    client=client[:64],
                 )
             )
     except Exception:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -35,6 +36,7 @@ from ledger_app.api.routes import (
     transactions,
 )
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.throttle import RefusedRequests, WriteGateMiddleware
 from ledger_app.chain.client import ChainClient
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import LedgerError, SenderLockedError
@@ -74,12 +76,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     live on ``app.state`` for the application's lifetime.
     """
     settings = settings or Settings()
+    refused = RefusedRequests(interval=settings.access_log_summary_interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes and dependencies run in AnyIO's thread pool; writes may hold at most
+        # writes_in_flight of its threads (throttle.WriteGate), reads get the rest.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         app.state.settings = settings
         app.state.chain = ChainClient.from_settings(settings)
         app.state.engine = make_engine(settings.database_url)
+        refused.start(app.state.engine)
         app.state.metrics = Metrics()
         app.state.runtime = None
         app.state.runtime_lock = threading.Lock()
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (SenderLockedError, IndexerLockedError):
             # Another process sends for these accounts: serving beside it is what let a
             # stale process's transactions be mined twice. Refuse to start, loudly.
+            refused.close()
             app.state.engine.dispose()
             raise
         except LedgerError as exc:
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if app.state.runtime is not None:
                 app.state.runtime.close()
+            refused.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -119,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     # Bodies are bounded before idempotency reads them, and the refusal is still logged.
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    app.add_middleware(AccessMiddleware)
+    # Inside the access middleware (which knows the caller, and logs the refusal).
+    app.add_middleware(WriteGateMiddleware, settings=settings)
+    app.add_middleware(AccessMiddleware, settings=settings, refused=refused)
     document_api(app)
     return app
 

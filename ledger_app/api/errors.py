@@ -41,6 +41,7 @@ from ledger_app.errors import (
     LedgerError,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     RequestError,
     ServiceDegraded,
     TransactionLost,
@@ -69,6 +70,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (InvalidInput, 422),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
+    (RateLimited, 429),
     (ServiceDegraded, 503),
     (RequestError, 400),
     (TransactionReverted, 409),  # refined by REVERT_STATUS
@@ -307,6 +309,14 @@ def database_unavailable() -> JSONResponse:
     )
 
 
+def refusal_response(error: LedgerError, sender: str | None = None) -> JSONResponse:
+    """The answer to ``error``: its status and body, and ``Retry-After`` for a rate limit."""
+    response = JSONResponse(status_code=status_for(error, sender), content=error_body(error))
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every LedgerError and every validation failure as described above."""
 
@@ -317,8 +327,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger_error(request: Request, error: LedgerError) -> JSONResponse:
         caller = getattr(request.state, "caller", None)
-        sender = caller.address if caller is not None else None
-        return JSONResponse(status_code=status_for(error, sender), content=error_body(error))
+        return refusal_response(error, caller.address if caller is not None else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

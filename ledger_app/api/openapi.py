@@ -10,8 +10,9 @@ permission table (ledger_app/api/permissions.py) and the way errors become statu
 - every error status an operation can answer, each with the error body
   (``ErrorBody``): 401 and 403 on every keyed operation (no key, role, standing),
   404 where a path names an object or the caller must be a party, 409 and 413 on
-  every write method (idempotency conflicts, body limit), 422 (validation), 503
-  (node or database down), and on ledger writes 202 (indexing or awaiting a
+  every write method (idempotency conflicts, body limit), 422 (validation), 429
+  (a rate limit or the writes in flight, with ``Retry-After``), 503 (node or
+  database down), and on ledger writes 202 (indexing or awaiting a
   signature, the same body as the success), 404, 409, 502 and 504 (the chain);
 - links from each operation that creates an object to the one that shows it, so that a
   client (or a stateful fuzzer) can follow a created id to the object.
@@ -48,12 +49,18 @@ _DESCRIPTIONS = {
     413: "The request body is over its limit",
     415: "The body's media type is not one this operation takes",
     422: "A value at fault, named in args",
+    429: "Over the API key's (or the address's) request rate, or (TooManyWritesInFlight) "
+    "over the writes in flight allowed; nothing was done: retry after Retry-After seconds",
     502: "The chain answered with an error",
     503: "The node or the database is not reachable, or (ServiceDegraded) the service is "
     "degraded and refuses writes: see /health's reasons",
     504: "The transaction was not mined in time",
 }
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
 #: operation that creates -> (operation that shows, its parameter, where the answer has it).
 LINKS = {
     "participants.onboard": ("participants.show", "address", "/result/participant/address"),
@@ -68,7 +75,7 @@ LINKS = {
 def error_statuses(operation_id: str, method: str, path: str) -> set[int]:
     """Every error status ``operation_id`` (``method path``) can answer."""
     rule = PERMISSIONS[operation_id]
-    statuses = {401, 403, 422, 503}
+    statuses = {401, 403, 422, 429, 503}
     if rule.party or "{" in path:
         statuses.add(404)
     if method in WRITE_METHODS:
@@ -124,6 +131,8 @@ def complete(schema: dict[str, Any]) -> None:
                     "description": _DESCRIPTIONS[status],
                     "content": {"application/json": {"schema": _ERROR}},
                 }
+                if status == 429:
+                    responses["429"]["headers"] = {"Retry-After": _RETRY_AFTER}
     # FastAPI's own 422 body is replaced everywhere by ErrorBody.
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

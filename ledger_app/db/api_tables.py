@@ -170,6 +170,9 @@ access_log = Table(
     Column("operation", String(64), nullable=True),  # the permission table's operation id
     Column("status", Integer, nullable=False),
     Column("duration_ms", Integer, nullable=False),
+    Column("client", String(64), nullable=True),  # the caller's address, as the server saw it
+    # 1, or for a summary row (operation rate_limited.*): the refused requests it stands for
+    Column("requests", Integer, nullable=False, server_default="1"),
     Index("ix_access_log_participant_at", "participant", "at"),
     Index("ix_access_log_at", "at"),
 )

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_app.api.access import access_log_query
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
@@ -139,7 +139,9 @@ class Reconciliation(BaseModel):
 
 
 class AccessEntry(BaseModel):
-    """One request: who, what, the answer's status, when, how long."""
+    """One request: who, from where, what, the answer's status, when, how long. A summary
+    row (operation ``rate_limited.unauthenticated`` or ``rate_limited.auth_failures``,
+    method and path ``*``) stands for ``requests`` refusals of one client address."""
 
     id: int
     at: str
@@ -150,6 +152,8 @@ class AccessEntry(BaseModel):
     operation: str | None
     status: int
     duration_ms: int
+    client: str | None = Field(description="the client address (NULL before it was kept)")
+    requests: int = Field(description="1, or the refused requests a summary row counts")
 
 
 class AccessLog(BaseModel):
@@ -408,6 +412,7 @@ def access_log_entries(
         str | None,
         Query(max_length=512, description="paths beginning with this text, % and _ included"),
     ] = None,
+    client: Annotated[str | None, Query(max_length=64, description="client address")] = None,
     start: Since = None,
     end: Until = None,
     before: Annotated[
@@ -422,6 +427,7 @@ def access_log_entries(
         operation=operation,
         status=status,
         path_prefix=path_prefix,
+        client=client,
         start=start,
         end=end,
         before=before,
