@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, Permission] = {
     "participants.suspend": _write(Role.OPERATOR),
     "participants.reinstate": _write(Role.OPERATOR),
     "participants.update_kyc": _write(Role.OPERATOR),
+    "participants.record_tax_id": _write(Role.OPERATOR),
     "participants.freeze": _write(Role.REGULATOR),
     "participants.unfreeze": _write(Role.REGULATOR),
     "api_keys.issue": _write(Role.OPERATOR),

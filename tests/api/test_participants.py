@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from apikit import Service, make_lei, onboard
+from apikit import Service, make_lei, make_tax_id, onboard
 from eth_utils import keccak
 from sqlalchemy import select
 
@@ -83,7 +83,8 @@ def test_unknown_participant_is_404_and_duplicate_onboarding_409(service: Servic
     stranger = "0x" + "12" * 20
     existing = service.addresses["supplier"]
     body = {"lei": make_lei(), "jurisdiction": "CN", "roles": ["SUPPLIER"], "address": existing,
-            "kyc_expiry": (datetime.now(UTC) + timedelta(days=30)).isoformat()}  # fmt: skip
+            "kyc_expiry": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "tax_id": make_tax_id()}  # fmt: skip
 
     unknown = service.call("operator", "POST", f"/v1/participants/{stranger}/suspend")
     duplicate = service.call("operator", "POST", "/v1/participants", json=body)
