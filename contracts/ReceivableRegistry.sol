@@ -40,8 +40,9 @@ contract ReceivableRegistry is IReceivableRegistry {
         bytes32 documentHash;
     }
 
-    /// @dev A registration costs about 170k gas (seven fresh storage slots), so a full
-    /// batch must stay inside a 30M-gas block: 150 rows take about 25.5M.
+    /// @dev A registration costs about 170k gas (seven fresh storage slots, and the
+    /// creditor's LEI read for its invoice key), so a full batch must stay inside a
+    /// 30M-gas block: 150 rows take about 26M.
     uint256 public constant MAX_BATCH = 150;
     uint256 public constant MAX_SPLIT = 100;
 

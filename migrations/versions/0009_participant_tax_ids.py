@@ -27,9 +27,7 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(42), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index(
-        "ix_participant_tax_ids_tax_id", "participant_tax_ids", ["tax_id"], unique=True
-    )
+    op.create_index("ix_participant_tax_ids_tax_id", "participant_tax_ids", ["tax_id"], unique=True)
 
 
 def downgrade() -> None:
