@@ -73,6 +73,7 @@ class Api:
         engine.dispose()
         self.keys: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
+        self.tax_ids: dict[str, str | None] = {}
         self.external = Account.create()
 
     def http(self, who: str) -> httpx.Client:
@@ -82,6 +83,8 @@ class Api:
     def onboard(self, name: str, roles: list[str], address: str | None = None) -> None:
         body: dict[str, Any] = {"lei": _lei(), "jurisdiction": "CN", "roles": roles, "label": name,
                                 "kyc_expiry": (datetime.now(UTC) + timedelta(days=365)).isoformat()}  # fmt: skip
+        if "SUPPLIER" in roles:
+            body["tax_id"] = f"BENCH{name.upper()}{time.time_ns()}"[:64]
         if address:
             body["address"] = address
         with self.http("operator") as http:
@@ -90,11 +93,12 @@ class Api:
         result = response.json()["result"]
         self.keys[name] = result["api_key"]["key"]
         self.addresses[name] = result["participant"]["address"]
+        self.tax_ids[name] = result["participant"]["tax_id"]
 
     def registration(self) -> dict[str, Any]:
         return {"creditor": self.addresses["supplier"], "amount": "100000",
                 "currency": "CNY", "due_date": (date.today() + timedelta(days=90)).isoformat(),
-                "invoice": {"seller_tax_id": "91310000MA1FL0001X",
+                "invoice": {"seller_tax_id": self.tax_ids["supplier"],
                             "number": f"BENCH-{time.time_ns()}-{next(_INVOICES)}"}}  # fmt: skip
 
     @contextmanager

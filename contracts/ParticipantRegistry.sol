@@ -37,6 +37,9 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     uint16 private constant _LEDGER_BIT = 1 << 8;
 
     mapping(address account => Record) private _participants;
+    /// @dev One legal entity, one account: an LEI stays with the account it was onboarded
+    /// with for ever (there is no offboarding; a suspended participant keeps its LEI).
+    mapping(bytes32 lei => address account) private _leiHolders;
     mapping(bytes3 currency => address token) private _settlementTokens;
 
     constructor(address operator) {
@@ -63,8 +66,9 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Onboards a legal entity's account with its roles.
-    /// Requirements: caller has OPERATOR; the account is new; the LEI is non-zero; the
-    /// jurisdiction is two upper-case letters; the KYC expiry lies in the future.
+    /// Requirements: caller has OPERATOR; the account is new; the LEI is non-zero and
+    /// held by no other participant; the jurisdiction is two upper-case letters; the KYC
+    /// expiry lies in the future.
     /// Emits {ParticipantOnboarded} and one {RoleGranted} per role.
     function onboard(address account, bytes32 lei, bytes2 jurisdiction, uint64 kycExpiry, bytes32[] calldata roles)
         external
@@ -73,6 +77,8 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
         if (account == address(0)) revert RegistryInvalidAccount(account);
         if (_participants[account].onboarded) revert RegistryParticipantExists(account);
         if (lei == bytes32(0)) revert RegistryInvalidLei(lei);
+        address holder = _leiHolders[lei];
+        if (holder != address(0)) revert RegistryDuplicateLei(lei, holder);
         if (!_isUpperAlpha(jurisdiction[0]) || !_isUpperAlpha(jurisdiction[1])) {
             revert RegistryInvalidJurisdiction(jurisdiction);
         }
@@ -80,6 +86,7 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
         Record storage r = _participants[account];
         // Field by field: the role bits of roles granted before onboarding stay.
         (r.lei, r.jurisdiction, r.kycExpiry, r.onboarded) = (lei, jurisdiction, kycExpiry, true);
+        _leiHolders[lei] = account;
         emit ParticipantOnboarded(account, lei, jurisdiction, kycExpiry, msg.sender);
         for (uint256 i = 0; i < roles.length; ++i) {
             // grantRole (not _grantRole) so that the role admin is checked for each role.
@@ -184,6 +191,16 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
             suspended: r.suspended,
             frozen: r.frozen
         });
+    }
+
+    /// @notice The LEI `account` was onboarded with (zero when never onboarded).
+    function leiOf(address account) external view returns (bytes32) {
+        return _participants[account].lei;
+    }
+
+    /// @notice The participant onboarded with `lei`, or the zero address.
+    function participantByLei(bytes32 lei) external view returns (address) {
+        return _leiHolders[lei];
     }
 
     /// @notice Whether `account` may move value now, and if not, why. Ledger contracts

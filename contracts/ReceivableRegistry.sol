@@ -40,8 +40,9 @@ contract ReceivableRegistry is IReceivableRegistry {
         bytes32 documentHash;
     }
 
-    /// @dev A registration costs about 170k gas (seven fresh storage slots), so a full
-    /// batch must stay inside a 30M-gas block: 150 rows take about 25.5M.
+    /// @dev A registration costs about 170k gas (seven fresh storage slots, and the
+    /// creditor's LEI read for its invoice key), so a full batch must stay inside a
+    /// 30M-gas block: 150 rows take about 26M.
     uint256 public constant MAX_BATCH = 150;
     uint256 public constant MAX_SPLIT = 100;
 
@@ -77,10 +78,12 @@ contract ReceivableRegistry is IReceivableRegistry {
                                REGISTRATION
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Registers a receivable the caller owes `registration.creditor`.
+    /// @notice Registers a receivable the caller owes `registration.creditor`. Its invoice
+    /// key binds the invoice to the creditor's LEI ({invoiceKeyOf}): a debtor can only
+    /// ever use up invoice numbers of the creditor it names, never another seller's.
     /// Requirements: caller is an active CORE_ENTERPRISE; the creditor an active
-    /// SUPPLIER; amount > 0; due date in the future; currency listed; invoice key
-    /// non-zero and never registered before.
+    /// SUPPLIER; amount > 0; due date in the future; currency listed; invoice ref
+    /// non-zero; the invoice key it gives with the creditor's LEI never registered before.
     /// Emits {ReceivableRegistered} and {ReceivableStatusChanged} (NONE -> PENDING).
     function register(Registration calldata registration) external returns (uint256 id) {
         _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
@@ -356,6 +359,12 @@ contract ReceivableRegistry is IReceivableRegistry {
         return _invoiceKeys[invoiceKey];
     }
 
+    /// @notice The invoice key of invoice `invoiceRef` sold by `creditor`: keccak256 of the
+    /// creditor's LEI and the ref (ledger_app.domain.invoices.invoice_key is its twin).
+    function invoiceKeyOf(address creditor, bytes32 invoiceRef) public view returns (bytes32) {
+        return keccak256(abi.encode(_participants.leiOf(creditor), invoiceRef));
+    }
+
     /// @notice The highest id assigned so far.
     function lastId() external view returns (uint256) {
         return _lastId;
@@ -371,23 +380,25 @@ contract ReceivableRegistry is IReceivableRegistry {
         if (reg.amount == 0) revert ReceivableInvalidAmount(0);
         if (reg.dueDate <= block.timestamp) revert ReceivableInvalidDueDate(reg.dueDate, block.timestamp);
         if (_participants.settlementToken(reg.currency) == address(0)) revert ReceivableUnknownCurrency(reg.currency);
-        if (reg.invoiceKey == bytes32(0)) revert ReceivableInvalidInvoiceKey(reg.invoiceKey);
-        uint256 existing = _invoiceKeys[reg.invoiceKey];
-        if (existing != 0) revert ReceivableDuplicateInvoice(reg.invoiceKey, existing);
-        _invoiceKeys[reg.invoiceKey] = id;
+        if (reg.invoiceRef == bytes32(0)) revert ReceivableInvalidInvoiceRef(reg.invoiceRef);
+        // The creditor is an onboarded supplier (checked above), so its LEI is non-zero.
+        bytes32 invoiceKey = invoiceKeyOf(reg.creditor, reg.invoiceRef);
+        uint256 existing = _invoiceKeys[invoiceKey];
+        if (existing != 0) revert ReceivableDuplicateInvoice(invoiceKey, existing);
+        _invoiceKeys[invoiceKey] = id;
         _roots[id] = RootTerms({
             debtor: msg.sender,
             currency: reg.currency,
             dueDate: reg.dueDate,
             creditor: reg.creditor,
             issueDate: uint64(block.timestamp),
-            invoiceKey: reg.invoiceKey,
+            invoiceKey: invoiceKey,
             documentHash: reg.documentHash
         });
         Node storage n = _nodes[id];
         (n.holder, n.amount, n.rootId) = (reg.creditor, reg.amount, uint48(id));
         emit ReceivableRegistered(
-            id, msg.sender, reg.creditor, reg.amount, reg.currency, reg.dueDate, reg.invoiceKey, reg.documentHash
+            id, msg.sender, reg.creditor, reg.amount, reg.currency, reg.dueDate, invoiceKey, reg.documentHash
         );
         _transition(id, n, 1 << uint8(Status.NONE), Status.PENDING, msg.sender);
         return id;

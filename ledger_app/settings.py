@@ -155,7 +155,8 @@ class Settings(BaseSettings):
     invoice_key_salt: str = Field(
         default="",
         description=(
-            "Consortium salt of invoice keys; default: derived from the chain id and the "
+            "Consortium salt of invoice refs (the invoice number and type, hashed off chain); "
+            "default: derived from the chain id and the "
             "receivable registry's address."
         ),
     )

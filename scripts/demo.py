@@ -100,12 +100,20 @@ def operator_key() -> str:
 
 def onboard(operator: Api, name: str, roles: list[str], lei: str, jurisdiction: str,
             kyc_expiry: datetime) -> tuple[str, Api]:  # fmt: skip
-    """Onboard one participant; its address and a client with its key."""
+    """Onboard one participant; its address and a client with its key. A supplier gets a
+    seller tax id of this run: its invoices must carry it."""
     body = {"lei": lei, "jurisdiction": jurisdiction, "roles": roles, "label": f"demo {name}",
             "kyc_expiry": kyc_expiry.isoformat()}  # fmt: skip
+    if "SUPPLIER" in roles:
+        body["tax_id"] = tax_id(lei)
     result = operator.call("POST", "/v1/participants", body, expect=201)["result"]
     print(f"  onboarded {name:10} {result['participant']['address']} {jurisdiction} {roles}")
     return result["participant"]["address"], Api(BASE, result["api_key"]["key"])
+
+
+def tax_id(lei: str) -> str:
+    """A seller tax id (18 characters, unified-social-credit-code shaped) unique to the LEI."""
+    return "91310000" + lei[8:18]
 
 
 def lei(n: int) -> str:
@@ -206,7 +214,8 @@ def main() -> int:
     print("1. onboarding")
     kyc = now + timedelta(days=365)
     core, core_api = onboard(operator, "core", ["CORE_ENTERPRISE"], lei(1), "US", kyc)
-    tier1, tier1_api = onboard(operator, "tier1", ["SUPPLIER"], lei(2), "CN", kyc)
+    tier1_lei = lei(2)
+    tier1, tier1_api = onboard(operator, "tier1", ["SUPPLIER"], tier1_lei, "CN", kyc)
     tier2, tier2_api = onboard(operator, "tier2", ["SUPPLIER"], lei(3), "CN", kyc)
     bank, bank_api = onboard(operator, "bank", ["SETTLEMENT_BANK", "FINANCIER"], lei(4), "CN", kyc)
     remember_issuer_key(bank, bank_api.key or "")
@@ -218,7 +227,7 @@ def main() -> int:
     due = (now + timedelta(days=90)).date().isoformat()
     run = int(time.time())
     items = [{"creditor": tier1, "amount": str(amount), "currency": "CNY", "due_date": due,
-              "invoice": {"seller_tax_id": "91310000MA1FL0001X", "number": f"DEMO-{run}-{i}"}}
+              "invoice": {"seller_tax_id": tax_id(tier1_lei), "number": f"DEMO-{run}-{i}"}}
              for i, amount in enumerate((100_000_000, 50_000_000, 25_000_000))]  # fmt: skip
     batch = core_api.call("POST", "/v1/receivables/batch", {"items": items}, expect=201)["result"]
     ids = [r["id"] for r in batch["receivables"]]

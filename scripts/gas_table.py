@@ -75,7 +75,7 @@ class Ledger:
     _keys: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def registration(self, amount: int = 1_000_000_00, creditor=None) -> tuple:
-        """An IReceivableRegistry.Registration due in 90 days, with a fresh invoice key."""
+        """An IReceivableRegistry.Registration due in 90 days, with a fresh invoice ref."""
         return (
             (creditor or self.supplier).address,
             amount,

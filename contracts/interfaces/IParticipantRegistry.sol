@@ -59,6 +59,7 @@ interface IParticipantRegistry is IAccessControl {
     error RegistryAccountFrozen(address account);
     error RegistryAccountNotFrozen(address account);
     error RegistryInvalidLei(bytes32 lei);
+    error RegistryDuplicateLei(bytes32 lei, address holder);
     error RegistryInvalidJurisdiction(bytes2 jurisdiction);
     error RegistryInvalidCurrency(bytes3 currency);
     error RegistryCurrencyAlreadyListed(bytes3 currency, address token);
@@ -83,6 +84,8 @@ interface IParticipantRegistry is IAccessControl {
     //////////////////////////////////////////////////////////////*/
 
     function participant(address account) external view returns (Participant memory);
+    function leiOf(address account) external view returns (bytes32);
+    function participantByLei(bytes32 lei) external view returns (address);
     function standing(address account) external view returns (Standing);
     function isActive(address account) external view returns (bool);
     function canAct(address account, bytes32 role) external view returns (bool);

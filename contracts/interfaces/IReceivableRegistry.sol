@@ -31,7 +31,9 @@ interface IReceivableRegistry {
         uint128 amount; // integer minor units of `currency`
         bytes3 currency; // ISO 4217
         uint64 dueDate; // unix seconds
-        bytes32 invoiceKey; // keccak256 of the salted, normalised invoice natural key
+        // keccak256 of the consortium salt and the normalised invoice number and type; the
+        // registry binds it to the creditor's LEI: invoiceKey = keccak256(abi.encode(lei, ref))
+        bytes32 invoiceRef;
         bytes32 documentHash; // commitment to the off-chain invoice, PO and delivery evidence
     }
 
@@ -107,7 +109,7 @@ interface IReceivableRegistry {
     error ReceivableNotCreditor(uint256 id, address account, address creditor);
     error ReceivableNotHolder(uint256 id, address account, address holder);
     error ReceivableDuplicateInvoice(bytes32 invoiceKey, uint256 existingId);
-    error ReceivableInvalidInvoiceKey(bytes32 invoiceKey);
+    error ReceivableInvalidInvoiceRef(bytes32 invoiceRef);
     error ReceivableInvalidAmount(uint256 amount);
     error ReceivableInvalidDueDate(uint64 dueDate, uint256 nowTimestamp);
     error ReceivableNotDue(uint256 id, uint64 dueDate, uint256 nowTimestamp);
@@ -154,6 +156,7 @@ interface IReceivableRegistry {
     function outstanding(uint256 rootId) external view returns (uint256);
     function rootRepaid(uint256 rootId) external view returns (bool);
     function receivableByInvoiceKey(bytes32 invoiceKey) external view returns (uint256);
+    function invoiceKeyOf(address creditor, bytes32 invoiceRef) external view returns (bytes32);
     function lastId() external view returns (uint256);
     function MAX_BATCH() external view returns (uint256);
     function MAX_SPLIT() external view returns (uint256);

@@ -100,13 +100,14 @@ REVERT_STATUS: dict[str, int] = {
     "ReceivableNotLedgerContract": 403,
     "ReceivableInvalidAmount": 422,
     "ReceivableInvalidDueDate": 422,
-    "ReceivableInvalidInvoiceKey": 422,
+    "ReceivableInvalidInvoiceRef": 422,
     "ReceivableUnknownCurrency": 422,
     "ReceivableSelfDealing": 422,
     "ReceivableInvalidSplit": 422,
     "ReceivableBatchSize": 422,
     # ParticipantRegistry
     "RegistryParticipantExists": 409,
+    "RegistryDuplicateLei": 409,
     "RegistryParticipantNotSuspended": 409,
     "RegistryAccountNotFrozen": 409,
     "RegistryCurrencyAlreadyListed": 409,
@@ -327,7 +328,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger_error(request: Request, error: LedgerError) -> JSONResponse:
         caller = getattr(request.state, "caller", None)
-        return refusal_response(error, caller.address if caller is not None else None)
+        sender = caller.address if caller is not None else None
+        if isinstance(error, TransactionReverted):
+            # Whatever route sent it (register, batch, a submitted signature): a duplicate
+            # invoice's existing id only for the parties to that receivable. Imported here:
+            # the services import this module (revert_status) through the runtime.
+            from ledger_app.api.services.receivables import disclosed
+
+            error = disclosed(request.app.state.engine, caller, error)
+        return refusal_response(error, sender)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -81,6 +81,7 @@ PERMISSIONS: dict[str, Permission] = {
     "participants.suspend": _write(Role.OPERATOR),
     "participants.reinstate": _write(Role.OPERATOR),
     "participants.update_kyc": _write(Role.OPERATOR),
+    "participants.record_tax_id": _write(Role.OPERATOR),
     "participants.freeze": _write(Role.REGULATOR),
     "participants.unfreeze": _write(Role.REGULATOR),
     # API keys are their owner's alone (the operator's own too; the service refuses anyone

@@ -176,3 +176,18 @@ access_log = Table(
     Index("ix_access_log_participant_at", "participant", "at"),
     Index("ix_access_log_at", "at"),
 )
+
+#: The seller tax id (统一社会信用代码) each supplier was onboarded with, normalised
+#: (ledger_app.domain.invoices.normalise). A receivable's invoice names its seller by
+#: this id, and the service registers it only to the creditor that holds it (issue 17).
+#: Off chain: the chain binds the invoice to the creditor's LEI, this binds the tax id
+#: the request names to the same creditor. Recorded once; never changed.
+participant_tax_ids = Table(
+    "participant_tax_ids",
+    metadata,
+    Column("account", String(42), primary_key=True),
+    Column("tax_id", String(64), nullable=False),
+    Column("recorded_by", String(42), nullable=False),
+    _when("recorded_at"),
+    Index("ix_participant_tax_ids_tax_id", "tax_id", unique=True),
+)

@@ -1,9 +1,17 @@
 """The invoice key: one invoice, one receivable, for ever, across the whole ledger.
 
-keccak256 over a consortium salt and the invoice's normalised natural key
-(seller tax id, invoice number, invoice type). Normalising makes
-"91310000 MA1FL-0001" and "91310000ma1fl0001" the same seller, so the same
-invoice typed twice cannot pass as two.
+An invoice is known by its seller and its normalised number and type. Off chain,
+the service computes the invoice *ref*: keccak256 over a consortium salt and the
+normalised invoice number and type (so the chain never sees an invoice number).
+On chain, the receivable registry binds the ref to the seller: the invoice *key*
+is keccak256(abi.encode(creditor's LEI, ref)), the LEI the creditor was onboarded
+with. A debtor can therefore use up only invoice numbers of the creditor it names,
+never another seller's. ``invoice_key`` here is the one off-chain copy of the
+contract's ``invoiceKeyOf``.
+
+Normalising makes "INV 2026-0001" and "inv20260001" the same invoice, so the same
+invoice typed twice cannot pass as two; a seller's tax id is normalised the same way
+(``normalise``) where it is recorded and compared.
 """
 
 from __future__ import annotations
@@ -21,12 +29,20 @@ def normalise(part: str) -> str:
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", part)).upper()
 
 
-def invoice_key(salt: bytes, seller_tax_id: str, number: str, invoice_type: str) -> bytes:
-    """The 32-byte invoice key of one invoice under the consortium ``salt``."""
-    parts = [normalise(seller_tax_id), normalise(number), normalise(invoice_type)]
+def invoice_ref(salt: bytes, number: str, invoice_type: str) -> bytes:
+    """The 32-byte invoice ref of one invoice under the consortium ``salt``."""
+    parts = [normalise(number), normalise(invoice_type)]
     if not all(parts):
-        raise ValueError("seller tax id, invoice number and type must not be empty")
+        raise ValueError("invoice number and type must not be empty")
     return keccak(salt + b"\x1f".join(p.encode() for p in parts))
+
+
+def invoice_key(lei: bytes, ref: bytes) -> bytes:
+    """The ledger-wide invoice key of invoice ``ref`` sold by the holder of ``lei``:
+    keccak256(abi.encode(bytes32 lei, bytes32 ref)), as the registry derives it."""
+    if len(lei) != 32 or len(ref) != 32:
+        raise ValueError("the LEI and the invoice ref are 32 bytes each")
+    return keccak(lei + ref)
 
 
 def consortium_salt(configured: str, chain_id: int, registry_address: str) -> bytes:

@@ -54,6 +54,14 @@ RECOVERY_DELAY = 2.0
 _LEI_BASES = itertools.count(1)
 
 
+_TAX_IDS = itertools.count(1)
+
+
+def make_tax_id() -> str:
+    """A fresh seller tax id (unified-social-credit-code shaped, 18 characters)."""
+    return f"9131{next(_TAX_IDS):012d}TX"
+
+
 def make_lei() -> str:
     """A fresh LEI-shaped identifier with correct check digits."""
     base = f"TEST{next(_LEI_BASES):014d}"
@@ -82,6 +90,7 @@ class Service:
     keys: dict[str, str] = field(default_factory=dict)  # cast name -> API key
     addresses: dict[str, str] = field(default_factory=dict)  # cast name -> address
     external: dict[str, LocalAccount] = field(default_factory=dict)  # self-signing accounts
+    tax_ids: dict[str, str] = field(default_factory=dict)  # address (lower) -> its tax id
     app: Any = None  # the FastAPI application served (its runtime: app.state.runtime)
     _invoices: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -127,13 +136,16 @@ class Service:
         return self.client.get_transaction_count(self.addresses[who])
 
     def registration(self, **overrides: Any) -> dict[str, Any]:
-        """A valid registration body owed by ``core`` to ``supplier``."""
+        """A valid registration body owed by ``core`` to ``supplier`` (or the ``creditor``
+        given), the invoice's seller tax id the creditor's."""
+        creditor = overrides.get("creditor", self.addresses["supplier"])
+        seller = self.tax_ids.get(creditor.lower(), "91310000MA1FL0001X")
         body = {
             "creditor": self.addresses["supplier"],
             "amount": "100000000",
             "currency": "CNY",
             "due_date": (date.today() + timedelta(days=90)).isoformat(),
-            "invoice": {"seller_tax_id": "91310000MA1FL0001X",
+            "invoice": {"seller_tax_id": seller,
                         "number": f"INV-{time.time_ns()}-{next(self._invoices)}"},
         }  # fmt: skip
         body.update(overrides)
@@ -154,8 +166,11 @@ class Service:
         return response.json()["result"]
 
 
-def onboard(service: Service, name: str, roles: list[str], address: str | None = None) -> None:
-    """Onboard a participant through the API as the operator."""
+def onboard(
+    service: Service, name: str, roles: list[str], address: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Onboard a participant through the API as the operator (a supplier with a fresh tax
+    id); returns the onboarded participant."""
     body: dict[str, Any] = {
         "lei": make_lei(),
         "jurisdiction": "CN",
@@ -163,13 +178,19 @@ def onboard(service: Service, name: str, roles: list[str], address: str | None =
         "roles": roles,
         "label": name,
     }
+    if "SUPPLIER" in roles:
+        body["tax_id"] = make_tax_id()
     if address is not None:
         body["address"] = address
+    body.update(extra)
     response = service.call("operator", "POST", "/v1/participants", json=body)
     assert response.status_code == 201, response.text
     result = response.json()["result"]
     service.keys[name] = result["api_key"]["key"]
     service.addresses[name] = result["participant"]["address"]
+    if result["participant"].get("tax_id"):
+        service.tax_ids[service.addresses[name].lower()] = result["participant"]["tax_id"]
+    return result["participant"]
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from apikit import Service, make_lei
+from apikit import Service, make_lei, make_tax_id
 from sqlalchemy import select
 
 from ledger_app.db.api_tables import idempotency_records
@@ -84,6 +84,7 @@ def test_replay_of_an_issued_key_withholds_it_and_the_database_never_holds_it(
         "kyc_expiry": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
         "roles": ["SUPPLIER"],
         "label": "replayed onboarding",
+        "tax_id": make_tax_id(),
     }
     headers = {"Idempotency-Key": unique()}
 

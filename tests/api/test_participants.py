@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from apikit import Service, make_lei, onboard
+from apikit import Service, make_lei, make_tax_id, onboard
 from eth_utils import keccak
 from sqlalchemy import select
 
@@ -84,7 +84,8 @@ def test_unknown_participant_is_404_and_duplicate_onboarding_409(service: Servic
     stranger = "0x" + "12" * 20
     existing = service.addresses["supplier"]
     body = {"lei": make_lei(), "jurisdiction": "CN", "roles": ["SUPPLIER"], "address": existing,
-            "kyc_expiry": (datetime.now(UTC) + timedelta(days=30)).isoformat()}  # fmt: skip
+            "kyc_expiry": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "tax_id": make_tax_id()}  # fmt: skip
 
     unknown = service.call("operator", "POST", f"/v1/participants/{stranger}/suspend")
     duplicate = service.call("operator", "POST", "/v1/participants", json=body)
@@ -224,7 +225,7 @@ def test_suspended_participant_can_neither_issue_nor_rotate_its_keys(service: Se
 def test_kyc_expired_participant_can_neither_issue_nor_rotate_its_keys(service: Service) -> None:
     expiry = datetime.now(UTC) + timedelta(seconds=4)
     body = {"lei": make_lei(), "jurisdiction": "CN", "roles": ["SUPPLIER"],
-            "kyc_expiry": expiry.isoformat()}  # fmt: skip
+            "kyc_expiry": expiry.isoformat(), "tax_id": make_tax_id()}  # fmt: skip
     onboarded = service.call("operator", "POST", "/v1/participants", json=body)
     assert onboarded.status_code == 201, onboarded.text
     key = onboarded.json()["result"]["api_key"]

@@ -151,15 +151,16 @@ def test_batch_upload_reports_each_refused_row(
     console: Console, console_service: Service, tmp_path: Path
 ) -> None:
     supplier = console_service.addresses["supplier"]
+    seller = console_service.tax_ids[supplier.lower()]  # the supplier's own tax id
     due = (date.today() + timedelta(days=60)).isoformat()
     stamp = time.time_ns()
     console.sign_in(console_service.keys["core"])
 
     # Problems the console finds itself: nothing is sent.
     checked = _write_csv(tmp_path / "checked.csv", [
-        f"{supplier},100.00,CNY,{due},91310000MA1FL0001X,A-{stamp}",
-        f"{supplier},12.345,CNY,{due},91310000MA1FL0001X,B-{stamp}",
-        f"{supplier},5.00,XYZ,{due},91310000MA1FL0001X,C-{stamp}",
+        f"{supplier},100.00,CNY,{due},{seller},A-{stamp}",
+        f"{supplier},12.345,CNY,{due},{seller},B-{stamp}",
+        f"{supplier},5.00,XYZ,{due},{seller},C-{stamp}",
     ])  # fmt: skip
     console.find("#batch-file").send_keys(str(checked))
     console.click("Check and register")
@@ -173,11 +174,11 @@ def test_batch_upload_reports_each_refused_row(
     # A refusal of the service (an invoice registered before): the row it names, nothing sent.
     registered_invoice = f"DUP-{stamp}"
     registered = console_service.register(
-        invoice={"seller_tax_id": "91310000MA1FL0001X", "number": registered_invoice}
+        invoice={"seller_tax_id": seller, "number": registered_invoice}
     )
     refused = _write_csv(tmp_path / "refused.csv", [
-        f"{supplier},100.00,CNY,{due},91310000MA1FL0001X,D-{stamp}",
-        f"{supplier},200.00,CNY,{due},91310000MA1FL0001X,{registered_invoice}",
+        f"{supplier},100.00,CNY,{due},{seller},D-{stamp}",
+        f"{supplier},200.00,CNY,{due},{seller},{registered_invoice}",
     ])  # fmt: skip
     console.find("#batch-file").send_keys(str(refused))
     console.click("Check and register")

@@ -18,9 +18,10 @@ from selenium.webdriver.common.by import By
 def _csv(tmp_path: Path, service: Service, invoice: str) -> Path:
     due = (date.today() + timedelta(days=120)).isoformat()
     path = tmp_path / "batch.csv"
+    supplier = service.addresses["supplier"]
     path.write_text(
         "creditor,amount,currency,due_date,seller_tax_id,invoice_number\n"
-        f'{service.addresses["supplier"]},"1,000,000.00",CNY,{due},91310000MA1FL0001X,{invoice}\n'
+        f'{supplier},"1,000,000.00",CNY,{due},{service.tax_ids[supplier.lower()]},{invoice}\n'
     )
     return path
 

@@ -10,6 +10,8 @@ import itertools
 import pytest
 from eth_utils import keccak
 
+from ledger_app.domain.invoices import invoice_key
+
 DAY = 86_400
 YEAR = 365 * DAY
 CNY = b"CNY"
@@ -172,13 +174,26 @@ def clearing(project, participants, receivables, operator):
 
 
 @pytest.fixture(scope="session")
-def invoice_keys():
+def invoice_refs():
+    """Fresh invoice refs (what the service derives from an invoice number and type)."""
     counter = itertools.count(1)
     return lambda: keccak(text=f"invoice-{next(counter)}")
 
 
+@pytest.fixture(scope="session")
+def invoice_key_of(participants):
+    """The invoice key the registry derives for ``ref`` sold by ``creditor``, by the
+    service's twin (test_invoice_key_of_equals_domain_derivation compares the two)."""
+
+    def _key(creditor, ref) -> bytes:
+        lei = bytes(participants.leiOf(getattr(creditor, "address", creditor)))
+        return invoice_key(lei, bytes(ref))
+
+    return _key
+
+
 @pytest.fixture
-def register(receivables, core, supplier, invoice_keys, chain):
+def register(receivables, core, supplier, invoice_refs, chain):
     """Registers a receivable (PENDING); keyword arguments override any field."""
 
     def _register(sender=None, **overrides):
@@ -187,7 +202,7 @@ def register(receivables, core, supplier, invoice_keys, chain):
             "amount": 1_000_000_00,
             "currency": CNY,
             "dueDate": chain.pending_timestamp + 90 * DAY,
-            "invoiceKey": invoice_keys(),
+            "invoiceRef": invoice_refs(),
             "documentHash": keccak(text="documents"),
         }
         fields.update(overrides)

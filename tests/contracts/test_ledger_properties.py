@@ -341,7 +341,7 @@ def _replay_financing(ledger: Ledger, name, e, who) -> None:
 @pytest.fixture(scope="module")
 def whole_ledger(
     participants, cny, usd, receivables, desk, clearing, fx, htlc, bank, operator, core,
-    supplier, supplier2, financier, financier2, fx_provider, invoice_keys, chain,
+    supplier, supplier2, financier, financier2, fx_provider, invoice_refs, chain,
 ):  # fmt: skip
     """Balances in both currencies, approvals of every ledger contract, open corridors,
     and a few receivables to start from (two active roots, one split, one pending), so
@@ -371,7 +371,7 @@ def whole_ledger(
         (supplier, 250_000_00, CNY, 4 * DAY, False),
     ]
     for creditor, amount, currency, due_in, confirm in starters:
-        row = (creditor.address, amount, currency, now + due_in, invoice_keys(), b"\1" * 32)
+        row = (creditor.address, amount, currency, now + due_in, invoice_refs(), b"\1" * 32)
         rid = receivables.register(row, sender=core).return_value
         if confirm:
             receivables.confirm(rid, sender=creditor)
@@ -387,7 +387,7 @@ def whole_ledger(
 def test_random_operations_across_all_contracts_keep_every_invariant(
     whole_ledger, reverts, participants, cny, usd, receivables, desk, clearing, fx, htlc,
     operator, core, supplier, supplier2, financier, financier2, bank, regulator, auditor,
-    outsider, fx_provider, sign_quote, invoice_keys, chain,
+    outsider, fx_provider, sign_quote, invoice_refs, invoice_key_of, chain,
 ):  # fmt: skip
     people = {
         "operator": operator, "core": core, "supplier": supplier, "supplier2": supplier2,
@@ -447,6 +447,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             self.replayed = copy.deepcopy(genesis["ledger"])
             # The model's own start: read once from the chain, then only predicted.
             self.m = Ledger()
+            self.refs: list[bytes] = []  # invoice refs this run registered, any creditor
             kyc_now = {n: participants.participant(addresses[n]).kycExpiry for n in JURISDICTION}
             self.m.standings = {n: Standing(kyc=kyc_now[n]) for n in JURISDICTION}
             self.m.balances = {
@@ -634,16 +635,18 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             reuse=st.sampled_from([False, False, False, True]),
         )
         def register(self, creditor, currency, amount, due_in, reuse):
-            key = invoice_keys()
-            if reuse and self.m.keys:
-                key = sorted(self.m.keys)[amount % len(self.m.keys)]
+            ref = invoice_refs()
+            if reuse and self.refs:
+                # An invoice number used before: a duplicate only for the same seller.
+                ref = self.refs[amount % len(self.refs)]
+            key = invoice_key_of(addresses[creditor], ref)
             due = self.t + due_in
             expected = (
                 self.actor_error("core", "CORE_ENTERPRISE")
                 or self.actor_error(creditor, "SUPPLIER")
                 or ((receivables, "ReceivableDuplicateInvoice") if key in self.m.keys else None)
             )
-            registration = (addresses[creditor], amount, currency, due, key, keccak(text="docs"))
+            registration = (addresses[creditor], amount, currency, due, ref, keccak(text="docs"))
             self.send("core", expected, lambda: receivables.register(registration, sender=core))
             self.count("register", expected)
             if expected is None:
@@ -653,6 +656,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     0, rid, "core", creditor, creditor, amount, currency, due, Status.PENDING
                 )
                 self.m.keys[key] = rid
+                self.refs.append(ref)
 
         @precondition(lambda self: self.leaves({Status.PENDING}))
         @rule(data=st.data(), answer=st.sampled_from(["confirm", "confirm", "reject", "cancel"]))

@@ -79,6 +79,26 @@ def test_onboard_refuses_existing_participant(reverts, participants, operator, s
         onboard(participants, operator, supplier, chain)
 
 
+# Issue 17: one legal entity, one account. An LEI onboarded twice would give a second
+# account the first one's invoice keys (the registry binds them to the creditor's LEI).
+def test_onboard_refuses_lei_held_by_another_participant(
+    reverts, participants, operator, supplier, outsider, chain
+):
+    held = participants.leiOf(supplier)
+    assert participants.participantByLei(held) == supplier.address
+    with reverts(participants.RegistryDuplicateLei, lei=held, holder=supplier.address):
+        onboard(participants, operator, outsider, chain, lei=held)
+    assert not participants.participant(outsider).onboarded
+
+
+def test_participant_by_lei_names_onboarded_account(participants, operator, outsider, chain):
+    lei = keccak(text="LEI-new-entity")
+    assert participants.participantByLei(lei) == "0x" + "00" * 20
+    onboard(participants, operator, outsider, chain, lei=lei)
+    assert participants.participantByLei(lei) == outsider.address
+    assert participants.leiOf(outsider) == lei
+
+
 def test_onboard_refuses_zero_address(reverts, participants, operator, chain):
     with reverts(participants.RegistryInvalidAccount):
         participants.onboard(

@@ -106,7 +106,8 @@ def test_random_operations_keep_ledger_consistent(
     financier,
     financier2,
     regulator,
-    invoice_keys,
+    invoice_refs,
+    invoice_key_of,
     chain,
 ):
     # ape builds these classes on every attribute access: look them up once.
@@ -129,7 +130,8 @@ def test_random_operations_keep_ledger_consistent(
             self.replayed: dict[int, Node] = {}
             self.settled: dict[int, int] = {}
             self.replayed_settled: dict[int, int] = {}
-            self.keys: dict[bytes, int] = {}
+            self.keys: dict[bytes, int] = {}  # invoice key -> root id
+            self.refs: dict[bytes, tuple] = {}  # invoice key -> (creditor, invoice ref)
             self.new_keys: list[bytes] = []  # registered by the current step
             self.last_id = receivables.lastId()
             self.touched: set[int] = set()
@@ -155,11 +157,13 @@ def test_random_operations_keep_ledger_consistent(
             self.model[rid] = replace(self.model[rid], **changes)
             self.touched.add(rid)
 
-        def registration(self, creditor, amount, key):
+        def registration(self, creditor, amount, ref):
             due = chain.pending_timestamp + 90 * DAY
-            return (creditor.address, amount, b"CNY", due, key, document)
+            return (creditor.address, amount, b"CNY", due, ref, document)
 
-        def add_root(self, rid, creditor, amount, key):
+        def add_root(self, rid, creditor, amount, ref):
+            key = invoice_key_of(creditor, ref)
+            self.refs[key] = (creditor, ref)
             self.model[rid] = Node(
                 0, rid, core.address, creditor.address, creditor.address, amount, Status.PENDING
             )
@@ -171,30 +175,34 @@ def test_random_operations_keep_ledger_consistent(
 
         @rule(creditor=st.sampled_from(creditors), amount=amounts)
         def register(self, creditor, amount):
-            key = invoice_keys()
+            ref = invoice_refs()
             tx = self.applied(
-                receivables.register(self.registration(creditor, amount, key), sender=core)
+                receivables.register(self.registration(creditor, amount, ref), sender=core)
             )
             self.last_id += 1
             assert tx.return_value == self.last_id
-            self.add_root(self.last_id, creditor, amount, key)
+            self.add_root(self.last_id, creditor, amount, ref)
 
         @precondition(lambda self: self.keys)
         @rule(data=st.data(), amount=amounts)
         def register_reused_key(self, data, amount):
             key = data.draw(st.sampled_from(sorted(self.keys)))
+            creditor, ref = self.refs[key]
             with reverts(duplicate_invoice, invoiceKey=key, existingId=self.keys[key]):
-                receivables.register(self.registration(supplier2, amount, key), sender=core)
+                receivables.register(self.registration(creditor, amount, ref), sender=core)
 
         @rule(
             rows=st.lists(st.tuples(st.sampled_from(creditors), amounts), min_size=1, max_size=5),
             repeat=st.sampled_from([None, None, None, 0]),
         )
         def register_batch(self, rows, repeat):
-            keys = [invoice_keys() for _ in rows]
+            refs = [invoice_refs() for _ in rows]
             if repeat is not None and len(rows) > 1:
-                keys[-1] = keys[repeat]  # the same invoice twice in one batch
-            batch = [self.registration(c, a, k) for (c, a), k in zip(rows, keys, strict=True)]
+                # The same invoice of the same seller twice in one batch.
+                refs[-1] = refs[repeat]
+                rows[-1] = (rows[repeat][0], rows[-1][1])
+            batch = [self.registration(c, a, r) for (c, a), r in zip(rows, refs, strict=True)]
+            keys = [invoice_key_of(c, r) for (c, _), r in zip(rows, refs, strict=True)]
             if len(set(keys)) < len(keys):
                 with reverts(duplicate_invoice, invoiceKey=keys[repeat]):
                     receivables.registerBatch(batch, sender=core)
@@ -203,9 +211,9 @@ def test_random_operations_keep_ledger_consistent(
                 return
             tx = self.applied(receivables.registerBatch(batch, sender=core))
             assert tx.return_value == self.last_id + 1
-            for (creditor, amount), key in zip(rows, keys, strict=True):
+            for (creditor, amount), ref in zip(rows, refs, strict=True):
                 self.last_id += 1
-                self.add_root(self.last_id, creditor, amount, key)
+                self.add_root(self.last_id, creditor, amount, ref)
 
         @precondition(lambda self: self.ids(Status.PENDING))
         @rule(data=st.data(), answer=st.sampled_from(["confirm", "confirm", "reject", "cancel"]))

@@ -3,8 +3,11 @@ transfer, overdue, regulator freezes, the ledger entry points, and DESIGN.md's
 receivable invariants (each section names the invariant it checks)."""
 
 import pytest
+from eth_abi import encode
 from eth_utils import keccak
 from statuses import Status, mask
+
+from ledger_app.domain.invoices import invoice_key
 
 pytestmark = pytest.mark.usefixtures("quiet_reverts")  # hundreds of expected reverts
 
@@ -32,7 +35,7 @@ def status_changed(rid, before, after, actor):
 
 
 @pytest.fixture
-def row(supplier, chain, invoice_keys):
+def row(supplier, chain, invoice_refs):
     """One IReceivableRegistry.Registration tuple; keywords override fields."""
 
     def _row(**overrides):
@@ -41,13 +44,19 @@ def row(supplier, chain, invoice_keys):
             "amount": AMOUNT,
             "currency": CNY,
             "dueDate": chain.pending_timestamp + 90 * DAY,
-            "invoiceKey": invoice_keys(),
+            "invoiceRef": invoice_refs(),
             "documentHash": keccak(text="invoice, purchase order, delivery note"),
         }
         fields.update(overrides)
         return tuple(fields.values())
 
     return _row
+
+
+@pytest.fixture
+def key(invoice_key_of):
+    """The invoice key the registry derives for a registration tuple."""
+    return lambda registration: invoice_key_of(registration[0], registration[4])
 
 
 @pytest.fixture
@@ -67,14 +76,17 @@ def second_debtor(participants, operator, outsider, chain):
 # ------------------------------------------------------------------- registration
 
 
-def test_register_records_pending_root_and_emits_events(receivables, core, supplier, row, chain):
+def test_register_records_pending_root_and_emits_events(
+    receivables, core, supplier, row, key, chain
+):
     registration = row(amount=123_45)
     tx = receivables.register(registration, sender=core)
     rid = tx.return_value
     assert rid == receivables.lastId() == 1
 
     r = receivables.receivable(rid)
-    _, amount, currency, due_date, invoice_key, document_hash = registration
+    _, amount, currency, due_date, _, document_hash = registration
+    invoice_key = key(registration)
     assert (r.id, r.parentId, r.rootId) == (rid, 0, rid)
     assert (r.debtor, r.creditor, r.holder) == (core.address, supplier.address, supplier.address)
     assert (r.amount, r.currency, r.dueDate) == (amount, currency, due_date)
@@ -110,18 +122,18 @@ def test_receivable_refuses_unknown_id(reverts, receivables):
 # Invariant 2: an invoice key is registered at most once, for ever, ledger-wide.
 
 
-def test_register_refuses_duplicate_invoice_key(reverts, receivables, core, row):
+def test_register_refuses_duplicate_invoice_key(reverts, receivables, core, row, key):
     first = row()
     rid = receivables.register(first, sender=core).return_value
-    again = row(invoiceKey=first[4], amount=1)
-    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=first[4], existingId=rid):
+    again = row(invoiceRef=first[4], amount=1)
+    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=key(first), existingId=rid):
         receivables.register(again, sender=core)
     assert receivables.lastId() == rid
 
 
 @pytest.mark.parametrize("answer", ["reject", "cancel"])
 def test_register_refuses_invoice_key_of_withdrawn_receivable(
-    reverts, receivables, core, supplier, row, answer
+    reverts, receivables, core, supplier, row, key, answer
 ):
     first = row()
     rid = receivables.register(first, sender=core).return_value
@@ -129,28 +141,59 @@ def test_register_refuses_invoice_key_of_withdrawn_receivable(
         receivables.reject(rid, sender=supplier)
     else:
         receivables.cancel(rid, sender=core)
-    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=first[4], existingId=rid):
+    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=key(first), existingId=rid):
         receivables.register(first, sender=core)
 
 
 def test_register_refuses_invoice_key_of_another_debtor(
-    reverts, receivables, core, second_debtor, row
+    reverts, receivables, core, second_debtor, row, key
 ):
     first = row()
     rid = receivables.register(first, sender=core).return_value
-    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=first[4], existingId=rid):
+    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=key(first), existingId=rid):
         receivables.register(first, sender=second_debtor)
 
 
 def test_register_refuses_invoice_key_of_split_receivable(
-    reverts, receivables, core, supplier, row
+    reverts, receivables, core, supplier, row, key
 ):
     first = row()
     rid = receivables.register(first, sender=core).return_value
     receivables.confirm(rid, sender=supplier)
     receivables.split(rid, [AMOUNT // 2, AMOUNT // 2], sender=supplier)
-    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=first[4], existingId=rid):
+    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=key(first), existingId=rid):
         receivables.register(first, sender=core)
+
+
+# Issue 17: the invoice key binds the invoice to the creditor's LEI, so a debtor can use up
+# (register, then cancel) only invoice numbers of the creditor it names.
+
+
+def test_register_squat_through_shell_creditor_leaves_victims_invoice_free(
+    receivables, core, supplier, supplier2, second_debtor, row, key
+):
+    # The victim is `supplier`; `supplier2` plays the core's own shell supplier, named
+    # as the creditor of the victim's next invoice number.
+    squatted = row(creditor=supplier2.address)
+    rid = receivables.register(squatted, sender=core).return_value
+    receivables.cancel(rid, sender=core)  # burnt for ever, but only for the shell
+
+    victims = row(creditor=supplier.address, invoiceRef=squatted[4])
+    real = receivables.register(victims, sender=second_debtor).return_value
+    assert key(victims) != key(squatted)
+    assert receivables.receivable(real).invoiceKey == key(victims)
+    assert receivables.receivableByInvoiceKey(key(squatted)) == rid
+
+
+def test_invoice_key_of_equals_domain_derivation(receivables, participants, core, supplier, row):
+    registration = row()
+    rid = receivables.register(registration, sender=core).return_value
+    lei = bytes(participants.leiOf(supplier))
+    ref = registration[4]
+    derived = invoice_key(lei, ref)
+    assert derived == keccak(encode(["bytes32", "bytes32"], [lei, ref]))
+    assert receivables.invoiceKeyOf(supplier, ref) == derived
+    assert receivables.receivable(rid).invoiceKey == derived
 
 
 def invalid_registrations(core, financier, outsider, chain):
@@ -170,9 +213,9 @@ def invalid_registrations(core, financier, outsider, chain):
             {"currency": b"EUR"},
             "receivables",
         ),
-        "zero_invoice_key": (
-            {"invoiceKey": b"\x00" * 32},
-            "ReceivableInvalidInvoiceKey",
+        "zero_invoice_ref": (
+            {"invoiceRef": b"\x00" * 32},
+            "ReceivableInvalidInvoiceRef",
             {},
             "receivables",
         ),
@@ -201,7 +244,7 @@ INVALID_REGISTRATIONS = [
     "zero_amount",
     "due_now",
     "currency_not_listed",
-    "zero_invoice_key",
+    "zero_invoice_ref",
     "debtor_as_creditor",
     "creditor_not_supplier",
     "creditor_not_onboarded",
@@ -233,7 +276,9 @@ def test_register_refuses_creditor_in_bad_standing(
 # ---------------------------------------------------------------- batch registration
 
 
-def test_register_batch_assigns_consecutive_ids(receivables, core, supplier, supplier2, row):
+def test_register_batch_assigns_consecutive_ids(
+    receivables, core, supplier, supplier2, row, key
+):
     receivables.register(row(), sender=core)
     rows = [
         row(creditor=(supplier if i % 2 else supplier2).address, amount=i + 1) for i in range(5)
@@ -247,7 +292,7 @@ def test_register_batch_assigns_consecutive_ids(receivables, core, supplier, sup
         r = receivables.receivable(rid)
         assert (r.rootId, r.debtor, r.creditor, r.amount) == (rid, core.address, *registration[:2])
         assert r.status == Status.PENDING
-        assert receivables.receivableByInvoiceKey(registration[4]) == rid
+        assert receivables.receivableByInvoiceKey(key(registration)) == rid
         expected += ["ReceivableRegistered", "ReceivableStatusChanged"]
     assert [name for name, _ in logged(tx)] == expected
     assert [e.id for e in tx.events] == [rid for rid in range(2, 7) for _ in (0, 1)]
@@ -259,11 +304,11 @@ def bad_rows(row, existing_key, financier):
     return {
         "zero_amount_last": ([*rows[:4], row(amount=0)], "ReceivableInvalidAmount"),
         "registered_key_middle": (
-            [*rows[:2], row(invoiceKey=existing_key), *rows[2:4]],
+            [*rows[:2], row(invoiceRef=existing_key), *rows[2:4]],
             "ReceivableDuplicateInvoice",
         ),
         "repeated_key_within_batch": (
-            [*rows[:4], row(invoiceKey=rows[1][4])],
+            [*rows[:4], row(invoiceRef=rows[1][4])],
             "ReceivableDuplicateInvoice",
         ),
         "creditor_not_supplier_first": (
@@ -283,7 +328,7 @@ def bad_rows(row, existing_key, financier):
     ],
 )
 def test_register_batch_writes_nothing_when_one_row_is_bad(
-    reverts, receivables, participants, core, financier, row, fault
+    reverts, receivables, participants, core, financier, row, key, fault
 ):
     existing = row()
     receivables.register(existing, sender=core)
@@ -295,16 +340,16 @@ def test_register_batch_writes_nothing_when_one_row_is_bad(
     good = [r for r in rows if r[1] and r[4] != existing[4] and r[0] != financier.address]
     good = list({r[4]: r for r in good}.values())  # drop the in-batch repeat
     for registration in good:
-        assert receivables.receivableByInvoiceKey(registration[4]) == 0
+        assert receivables.receivableByInvoiceKey(key(registration)) == 0
     # The keys of the good rows were not used up: the same rows go through alone.
     receivables.registerBatch(good, sender=core)
     assert receivables.lastId() == 1 + len(good)
 
 
-def test_register_batch_reports_duplicate_within_batch(reverts, receivables, core, row):
+def test_register_batch_reports_duplicate_within_batch(reverts, receivables, core, row, key):
     rows = [row(), row(), row()]
-    rows[2] = row(invoiceKey=rows[0][4])
-    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=rows[0][4], existingId=1):
+    rows[2] = row(invoiceRef=rows[0][4])
+    with reverts(receivables.ReceivableDuplicateInvoice, invoiceKey=key(rows[0]), existingId=1):
         receivables.registerBatch(rows, sender=core)
 
 

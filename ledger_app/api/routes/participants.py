@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ledger_app.api import auth, recovery
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
@@ -17,6 +17,7 @@ from ledger_app.api.permissions import BUSINESS_ROLES, PERMISSIONS, Role
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, IsoDateTime, Page, WriteResponse, utc
 from ledger_app.api.services.participants import ParticipantService, lei_bytes
+from ledger_app.domain.invoices import normalise
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
@@ -37,6 +38,28 @@ def _future(value: datetime) -> datetime:
     return value
 
 
+TaxId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The seller tax id (e.g. the 18-character unified social credit code), "
+        "stored normalised: upper case, without spaces, dashes, dots, slashes or underscores. "
+        "A receivable's invoice.seller_tax_id must be its creditor's.",
+        examples=["91440300MA5FL0002Y"],
+    ),
+]
+
+
+def _normalised_tax_id(tax_id: str | None) -> str | None:
+    if tax_id is None:
+        return None
+    normalised = normalise(tax_id)
+    if not normalised or len(normalised) > 64:
+        raise ValueError("a tax id needs letters or digits (at most 64)")
+    return normalised
+
+
 class Onboarding(BaseModel):
     """A participant to onboard. Leave ``address`` out for a custodial participant (the
     service makes and keeps its key); give it for one that signs its own transactions."""
@@ -50,6 +73,7 @@ class Onboarding(BaseModel):
                     "jurisdiction": "CN",
                     "kyc_expiry": "2030-12-31T00:00:00Z",
                     "roles": ["SUPPLIER"],
+                    "tax_id": "91440300MA5FL0002Y",
                     "label": "Shenzhen Parts Co.",
                 }
             ]
@@ -62,8 +86,20 @@ class Onboarding(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=len(BUSINESS_ROLES))
     address: Address | None = None
     label: str | None = Field(default=None, max_length=64)
+    tax_id: TaxId | None = Field(
+        default=None,
+        description="Required with the SUPPLIER role: the seller tax id its invoices carry "
+        "(recorded once, shown in the directory).",
+    )
 
     _kyc_future = field_validator("kyc_expiry")(_future)
+    _tax_id_normalised = field_validator("tax_id")(_normalised_tax_id)
+
+    @model_validator(mode="after")
+    def _supplier_has_tax_id(self) -> Onboarding:
+        if Role.SUPPLIER in self.roles and self.tax_id is None:
+            raise ValueError("tax_id is required with the SUPPLIER role")
+        return self
 
     @field_validator("lei")
     @classmethod
@@ -87,6 +123,9 @@ class Participant(BaseModel):
 
     address: str
     lei: str | None
+    tax_id: str | None = Field(
+        default=None, description="the seller tax id recorded at onboarding (public)"
+    )
     jurisdiction: str | None
     kyc_expiry: datetime | None
     roles: list[str]
@@ -255,6 +294,7 @@ def onboard(body: Onboarding, caller: ActorDep, runtime: RuntimeDep, response: R
         roles=[role.value for role in body.roles],
         address=body.address,
         label=body.label,
+        tax_id=body.tax_id,
     )
     answer = write_response(
         outcome,
@@ -267,7 +307,7 @@ def onboard(body: Onboarding, caller: ActorDep, runtime: RuntimeDep, response: R
     if answer.result is None:  # not indexed yet: the key must still reach its owner
         answer.result = Onboarded(
             participant=Participant(
-                address=address, lei=body.lei, jurisdiction=body.jurisdiction,
+                address=address, lei=body.lei, tax_id=body.tax_id, jurisdiction=body.jurisdiction,
                 kyc_expiry=body.kyc_expiry, roles=[r.value for r in body.roles], onboarded=True,
                 suspended=False, frozen=False, standing="ACTIVE", updated_block=outcome.block_number or 0,
             ),
@@ -358,6 +398,30 @@ def update_kyc(
         caller, "participants.update_kyc", "updateKyc", address, int(body.kyc_expiry.timestamp())
     )
     return write_response(outcome, response, lambda _o: Participant(**service.show(address)))
+
+
+class TaxIdRecord(BaseModel):
+    """The tax id of a participant onboarded before tax ids were recorded."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"tax_id": "91440300MA5FL0002Y"}]}
+    )
+    tax_id: TaxId
+    _normalised = field_validator("tax_id")(_normalised_tax_id)
+
+
+@router.put(
+    "/participants/{address}/tax-id",
+    operation_id="participants.record_tax_id",
+    response_model=Participant,
+)
+def record_tax_id(
+    address: Address, body: TaxIdRecord, caller: ActorDep, runtime: RuntimeDep
+) -> Any:
+    """Record the seller tax id of a participant onboarded without one (before tax ids were
+    recorded at onboarding), so that receivables can name it as creditor. Operator only.
+    Once: 409 ``TaxIdAlreadyRecorded`` if it has one, or if another participant holds it."""
+    return ParticipantService(runtime).record_tax_id(caller, address, body.tax_id)
 
 
 # --- API keys: their owner's alone -------------------------------------------------------

@@ -46,10 +46,17 @@ def _due_timestamp(due: date) -> int:
 
 
 class Invoice(BaseModel):
-    """The invoice's natural key; the service derives the ledger-wide invoice key from it."""
+    """The invoice's natural key. Its seller must be the creditor: ``seller_tax_id`` is
+    the tax id recorded for the creditor at onboarding (else 422 ``SellerNotCreditor``).
+    The ledger-wide invoice key binds the number and type to the creditor's LEI."""
 
     model_config = ConfigDict(extra="forbid")
-    seller_tax_id: str = Field(min_length=1, max_length=64, examples=["91310000MA1FL0001X"])
+    seller_tax_id: str = Field(
+        min_length=1,
+        max_length=64,
+        examples=["91310000MA1FL0001X"],
+        description="the creditor's tax id, as recorded at its onboarding (compared normalised)",
+    )
     number: str = Field(min_length=1, max_length=64, examples=["INV-2026-0001"])
     type: str = Field(default="VAT_SPECIAL", min_length=1, max_length=32)
 
@@ -149,9 +156,8 @@ def _registration(service: ReceivableService, body: RegistrationIn) -> Registrat
         amount=body.amount,
         currency=body.currency,
         due_date=_due_timestamp(body.due_date),
-        invoice_key=service.invoice_key(
-            body.invoice.seller_tax_id, body.invoice.number, body.invoice.type
-        ),
+        seller_tax_id=body.invoice.seller_tax_id,
+        invoice_ref=service.invoice_ref(body.invoice.number, body.invoice.type),
         document_hash=bytes.fromhex(body.document_hash[2:]) if body.document_hash else ZERO32,
     )
 
@@ -185,8 +191,12 @@ def register(
     body: RegistrationIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
     """Register one receivable the caller owes (core enterprise). It starts PENDING until its
-    creditor confirms. 409 ``ReceivableDuplicateInvoice`` if the invoice was registered before;
-    404 ``DocumentUnknown`` for a ``document_hash`` the caller neither uploaded nor was granted."""
+    creditor confirms. 409 ``ReceivableDuplicateInvoice`` if the creditor's invoice was
+    registered before (``args.id`` names that receivable to its parties only); 422
+    ``SellerNotCreditor`` if ``invoice.seller_tax_id`` is not the creditor's recorded tax id;
+    409 ``CreditorTaxIdUnknown`` if none is recorded for the creditor (the operator records
+    it once: ``PUT /v1/participants/{address}/tax-id``); 404 ``DocumentUnknown`` for a
+    ``document_hash`` the caller neither uploaded nor was granted."""
     service = ReceivableService(runtime)
     outcome = service.register(caller, _registration(service, body))
 

@@ -9,7 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, union
 
-from ledger_app.db.api_tables import document_grants, document_uploads, documents
+from ledger_app.db.api_tables import (
+    document_grants,
+    document_uploads,
+    documents,
+    participant_tax_ids,
+)
 from ledger_app.indexer.schema import participants, settlement_tokens
 
 
@@ -67,3 +72,36 @@ def document_entitled(conn: Connection, document_hashes: Iterable[str]) -> dict[
         for document_hash, participant in conn.execute(query):
             entitled.setdefault(document_hash, set()).add(participant)
     return entitled
+
+
+def holder_of_lei(engine: Engine, lei: bytes) -> str | None:
+    """The account the index shows onboarded with the bytes32 ``lei`` (None: none)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(participants.c.account).where(
+                participants.c.lei == "0x" + lei.hex(), participants.c.onboarded.is_(True)
+            )
+        ).scalar()
+
+
+def tax_ids_of(engine: Engine, accounts: set[str]) -> dict[str, str]:
+    """Account (lower-case) -> the tax id recorded for it, of those ``accounts`` that have one."""
+    wanted = sorted(a.lower() for a in accounts)
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(wanted), 500):  # well under SQLite's parameter limit
+            rows = conn.execute(
+                select(participant_tax_ids.c.account, participant_tax_ids.c.tax_id).where(
+                    participant_tax_ids.c.account.in_(wanted[i : i + 500])
+                )
+            )
+            found.update({account: tax_id for account, tax_id in rows})
+    return found
+
+
+def holder_of_tax_id(engine: Engine, tax_id: str) -> str | None:
+    """The account a (normalised) tax id is recorded for (None: none)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(participant_tax_ids.c.account).where(participant_tax_ids.c.tax_id == tax_id)
+        ).scalar()

@@ -21,14 +21,22 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import literal, select
+from sqlalchemy.exc import IntegrityError
 
 from ledger_app.api import auth, recovery
 from ledger_app.api.identity import Caller
 from ledger_app.api.permissions import Role
 from ledger_app.api.runtime import Runtime
-from ledger_app.api.services.lookups import participant_row, roles_of
+from ledger_app.api.services.lookups import (
+    holder_of_lei,
+    holder_of_tax_id,
+    participant_row,
+    roles_of,
+    tax_ids_of,
+)
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
+from ledger_app.db.api_tables import participant_tax_ids
 from ledger_app.errors import Conflict, Forbidden, NotFound
 from ledger_app.indexer.schema import participants
 
@@ -49,8 +57,8 @@ def lei_text(stored: str | None) -> str | None:
     return stored
 
 
-def describe(row: Any, custodial: bool | None = None) -> dict[str, Any]:
-    """A participant as the API answers it."""
+def describe(row: Any, custodial: bool | None = None, tax_id: str | None = None) -> dict[str, Any]:
+    """A participant as the API answers it (``tax_id``: the one recorded at onboarding)."""
     roles = sorted(roles_of(row))
     kyc = row.kyc_expiry
     if row.suspended:
@@ -66,6 +74,7 @@ def describe(row: Any, custodial: bool | None = None) -> dict[str, Any]:
     return {
         "address": to_checksum_address(row.account),
         "lei": lei_text(row.lei),
+        "tax_id": tax_id,
         "jurisdiction": row.jurisdiction,
         "kyc_expiry": datetime.fromtimestamp(kyc, UTC) if kyc else None,
         "roles": roles,
@@ -92,7 +101,8 @@ class ParticipantService:
         row = participant_row(self.runtime.engine, address)
         if row is None or not row.onboarded:
             raise NotFound(f"no participant {address}", error="ParticipantUnknown", address=address)
-        return describe(row, self.runtime.custody.holds(address))
+        tax_id = tax_ids_of(self.runtime.engine, {address}).get(address.lower())
+        return describe(row, self.runtime.custody.holds(address), tax_id)
 
     def list(
         self, role: str | None, cursor: str | None, limit: int
@@ -111,7 +121,8 @@ class ParticipantService:
             rows = conn.execute(query).all()
         page = rows[:limit]
         next_cursor = page[-1].account if len(rows) > limit and page else None
-        return [describe(row) for row in page], next_cursor
+        tax_ids = tax_ids_of(self.runtime.engine, {row.account for row in page})
+        return [describe(row, tax_id=tax_ids.get(row.account)) for row in page], next_cursor
 
     # --- writes -----------------------------------------------------------------------
 
@@ -125,8 +136,13 @@ class ParticipantService:
         roles: list[str],
         address: str | None,
         label: str | None,
+        tax_id: str | None = None,
     ) -> tuple[str, WriteOutcome, auth.IssuedKey]:
-        """Onboard a participant; returns its address, the onboarding outcome and its key."""
+        """Onboard a participant; returns its address, the onboarding outcome and its key.
+        ``tax_id`` (normalised) is recorded with the key, once the chain has the participant."""
+        self.refuse_held_lei(lei)
+        if tax_id is not None:
+            self.refuse_held_tax_id(tax_id)
         if address is not None:
             existing = participant_row(self.runtime.engine, address)
             if existing is not None and existing.onboarded:
@@ -153,8 +169,60 @@ class ParticipantService:
                 caller, "participants.fund", ContractCall(to=address, data=b"", value=funding)
             )
         with self.runtime.engine.begin() as conn:
+            if tax_id is not None:
+                _record_tax_id(conn, address, tax_id, caller.address)
             issued = auth.issue_key(conn, address, label)
         return address, outcome, issued
+
+    def refuse_held_lei(self, lei: bytes) -> None:
+        """409 ``RegistryDuplicateLei`` for an LEI another participant was onboarded with
+        (the registry refuses it too: one legal entity, one account, for ever)."""
+        holder = holder_of_lei(self.runtime.engine, lei)
+        if holder is not None:
+            shown = lei_text("0x" + lei.hex())
+            raise Conflict(
+                f"LEI {shown} is already held by participant {to_checksum_address(holder)}",
+                error="RegistryDuplicateLei",
+                lei=shown,
+                holder=to_checksum_address(holder),
+            )
+
+    def refuse_held_tax_id(self, tax_id: str) -> None:
+        """409 ``TaxIdAlreadyRecorded`` for a tax id recorded for another participant."""
+        holder = holder_of_tax_id(self.runtime.engine, tax_id)
+        if holder is not None:
+            raise Conflict(
+                f"tax id {tax_id} is already recorded for participant "
+                f"{to_checksum_address(holder)}",
+                error="TaxIdAlreadyRecorded",
+                tax_id=tax_id,
+                holder=to_checksum_address(holder),
+            )
+
+    def record_tax_id(self, caller: Caller, address: str, tax_id: str) -> dict[str, Any]:
+        """Record the tax id of a participant onboarded without one (before tax ids were
+        recorded): once; a recorded tax id is never changed."""
+        self.show(address)  # 404 for an address never onboarded
+        recorded = tax_ids_of(self.runtime.engine, {address}).get(address.lower())
+        if recorded is not None:
+            raise Conflict(
+                f"participant {address} already has tax id {recorded}; it is never changed",
+                error="TaxIdAlreadyRecorded",
+                tax_id=recorded,
+                holder=to_checksum_address(address),
+            )
+        self.refuse_held_tax_id(tax_id)
+        try:
+            with self.runtime.engine.begin() as conn:
+                _record_tax_id(conn, address, tax_id, caller.address)
+        except IntegrityError as exc:  # recorded by a concurrent request since the checks
+            raise Conflict(
+                f"a tax id was recorded for {address}, or {tax_id} for another participant, "
+                "at the same time; read the participant again",
+                error="TaxIdAlreadyRecorded",
+                tax_id=tax_id,
+            ) from exc
+        return self.show(address)
 
     def registry_write(
         self, caller: Caller, operation: str, function: str, *args: Any
@@ -272,3 +340,12 @@ def _owner_only(participant: str) -> Forbidden:
         error="ApiKeyOwnerOnly",
         participant=to_checksum_address(participant),
     )
+
+
+def _record_tax_id(conn: Any, account: str, tax_id: str, operator: str) -> None:
+    conn.execute(
+        participant_tax_ids.insert().values(
+            account=account.lower(), tax_id=tax_id, recorded_by=operator.lower(),
+            recorded_at=datetime.now(UTC),
+        )
+    )  # fmt: skip

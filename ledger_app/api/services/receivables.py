@@ -9,11 +9,21 @@ non-party gets 404, as for an id that does not exist.
 
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
-an invoice key already registered, split amounts that do not sum. The
-contract checks all of it again. A document hash is the API's own check (the
-chain cannot know who holds a document): the registering debtor must have
-uploaded the document or been granted it (ledger_app/domain/documents.py), else
-404 ``DocumentUnknown``, as the document itself answers it.
+a seller tax id that is not the creditor's (recorded at onboarding), an
+invoice key already registered, split amounts that do not sum. The contract
+checks all of it again, but for the tax id (which the chain does not hold; it
+binds the invoice to the creditor's LEI instead, see domain/invoices.py).
+
+A document hash is the API's own check too (the chain cannot know who holds a
+document): the registering debtor must have uploaded the document or been
+granted it (ledger_app/domain/documents.py), else 404 ``DocumentUnknown``, as
+the document itself answers it.
+
+A duplicate invoice's existing receivable is named (``args.id``) only to a
+party to it (``visible_to``); anyone else learns that the invoice is taken,
+not by which receivable: the refusal must not be an oracle of who sold what
+to whom. The same rule strips ``existingId`` from the contract's revert
+(``disclosed``, applied where errors become answers).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import to_checksum_address
-from sqlalchemy import Select, and_, or_, select, true
+from sqlalchemy import Engine, Select, and_, or_, select, true
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
@@ -31,12 +41,13 @@ from ledger_app.api.services.lookups import (
     document_entitled,
     is_active_with,
     participant_row,
+    tax_ids_of,
     token_of,
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.domain.documents import may_commit
-from ledger_app.domain.invoices import consortium_salt, invoice_key
-from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError
+from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref, normalise
+from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError, TransactionReverted
 from ledger_app.indexer.schema import receivables
 
 ZERO32 = b"\0" * 32
@@ -45,6 +56,7 @@ ZERO32 = b"\0" * 32
 _REFUSALS: dict[str, type[RequestError]] = {
     "ReceivableDuplicateInvoice": Conflict,
     "DuplicateInBatch": Conflict,
+    "CreditorTaxIdUnknown": Conflict,
     "DocumentUnknown": NotFound,
 }
 
@@ -57,8 +69,25 @@ class Registration:
     amount: int
     currency: str
     due_date: int  # unix seconds
-    invoice_key: bytes
+    seller_tax_id: str  # as the request gave it; compared normalised
+    invoice_ref: bytes  # salted number and type; the registry adds the creditor's LEI
     document_hash: bytes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the ledger would refuse a registration."""
+
+    field: str
+    error: str
+    message: str
+    args: dict[str, Any]
+
+    @property
+    def refusal(self) -> type[RequestError]:
+        """Its error class: the ledger's state (409), a document the caller cannot see
+        (404), else the request's own fault (422)."""
+        return _REFUSALS.get(self.error, InvalidInput)
 
 
 @dataclass(frozen=True)
@@ -109,6 +138,33 @@ def describe(row: Any) -> dict[str, Any]:
         "created_block": row.created_block,
         "updated_block": row.updated_block,
     }
+
+
+def visible_ids(engine: Engine, caller: Caller, ids: set[int]) -> set[int]:
+    """Those of receivables ``ids`` the caller is a party to."""
+    if not ids:
+        return set()
+    query = select(receivables.c.id).where(receivables.c.id.in_(sorted(ids)), visible_to(caller))
+    with engine.connect() as conn:
+        return {int(rid) for rid in conn.execute(query).scalars()}
+
+
+def disclosed(
+    engine: Engine, caller: Caller | None, error: TransactionReverted
+) -> TransactionReverted:
+    """``error`` as ``caller`` may see it: a duplicate invoice's ``existingId`` only for a
+    party to that receivable (the pre-check's rule, applied to the contract's revert)."""
+    if error.error_name != "ReceivableDuplicateInvoice":
+        return error
+    existing = int(error.error_args.get("existingId", 0))
+    if caller is not None and existing in visible_ids(engine, caller, {existing}):
+        return error
+    return TransactionReverted(
+        "ReceivableDuplicateInvoice: this invoice is already registered",
+        error_name=error.error_name,
+        error_args={k: v for k, v in error.error_args.items() if k != "existingId"},
+        transaction_hash=error.transaction_hash,
+    )
 
 
 class ReceivableService:
@@ -178,55 +234,59 @@ class ReceivableService:
 
     # --- registration -----------------------------------------------------------------
 
-    def invoice_key(self, seller_tax_id: str, number: str, invoice_type: str) -> bytes:
-        """The consortium's invoice key of one invoice."""
+    def invoice_ref(self, number: str, invoice_type: str) -> bytes:
+        """The consortium's invoice ref of one invoice (the registry binds it to a seller)."""
         salt = consortium_salt(
             self.runtime.settings.invoice_key_salt,
             self.runtime.chain_id,
             self.runtime.contracts.address("receivables"),
         )
-        return invoice_key(salt, seller_tax_id, number, invoice_type)
+        return invoice_ref(salt, number, invoice_type)
 
-    def check(self, caller: Caller, registration: Registration) -> list[tuple[str, str, str]]:
-        """What the index shows the ledger would refuse: (field, error, message) per problem."""
+    def check(self, caller: Caller, registration: Registration) -> list[Problem]:
+        """What the index shows the ledger would refuse, most basic problem first."""
         return self.check_all(caller, [registration])[0]
 
-    def check_all(
-        self, caller: Caller, batch: list[Registration]
-    ) -> list[list[tuple[str, str, str]]]:
+    def check_all(self, caller: Caller, batch: list[Registration]) -> list[list[Problem]]:
         """``check`` of every row, each creditor, currency and invoice looked up once."""
         creditors = {r.creditor.lower() for r in batch if not caller.is_(r.creditor)}
-        supplier = {
-            c: is_active_with(participant_row(self.engine, c), "SUPPLIER") for c in creditors
-        }
+        rows = {c: participant_row(self.engine, c) for c in creditors}
+        supplier = {c: is_active_with(row, "SUPPLIER") for c, row in rows.items()}
+        tax_ids = tax_ids_of(self.engine, creditors)
         listed = {c: token_of(self.engine, c) is not None for c in {r.currency for r in batch}}
-        existing = self._registered_invoices([r.invoice_key for r in batch])
+        keys = [self._invoice_key(rows.get(r.creditor.lower()), r) for r in batch]
+        existing = self._registered_invoices([k for k in keys if k is not None])
+        shown = visible_ids(self.engine, caller, set(existing.values()))
         documents = {"0x" + r.document_hash.hex() for r in batch if r.document_hash != ZERO32}
         with self.engine.connect() as conn:
             entitled = document_entitled(conn, documents)
         report = []
-        for registration in batch:
+        for registration, key in zip(batch, keys, strict=True):
+            creditor = registration.creditor.lower()
             problems = []
-            if caller.is_(registration.creditor):
-                problems.append(
-                    ("creditor", "ReceivableSelfDealing", "the debtor cannot be the creditor")
-                )
-            elif not supplier[registration.creditor.lower()]:
-                problems.append(("creditor", "CreditorNotActiveSupplier",
-                                 f"{registration.creditor} is not an active supplier"))  # fmt: skip
+            if caller.is_(creditor):
+                problems.append(Problem("creditor", "ReceivableSelfDealing",
+                                        "the debtor cannot be the creditor", {}))  # fmt: skip
+            elif not supplier[creditor]:
+                problems.append(Problem("creditor", "CreditorNotActiveSupplier",
+                                        f"{registration.creditor} is not an active supplier",
+                                        {"creditor": registration.creditor}))  # fmt: skip
+            else:
+                problems += _seller_problems(registration, tax_ids.get(creditor))
             if not listed[registration.currency]:
-                problems.append(("currency", "ReceivableUnknownCurrency",
-                                 f"no settlement token is listed for {registration.currency}"))  # fmt: skip
-            found = existing.get("0x" + registration.invoice_key.hex())
+                problems.append(Problem("currency", "ReceivableUnknownCurrency",
+                                        f"no settlement token is listed for {registration.currency}",
+                                        {"currency": registration.currency}))  # fmt: skip
+            found = existing.get("0x" + key.hex()) if key is not None and not problems else None
             if found is not None:
-                problems.append(("invoice", "ReceivableDuplicateInvoice",
-                                 f"this invoice is already receivable {found}"))  # fmt: skip
+                problems.append(_duplicate(found, found in shown))
             if registration.document_hash != ZERO32:
                 document = "0x" + registration.document_hash.hex()
                 if not may_commit(caller.key, entitled.get(document, ())):
-                    problems.append(("document_hash", "DocumentUnknown",
-                                     f"no document {document}: upload it, or have its "
-                                     "uploader grant it to you"))  # fmt: skip
+                    problems.append(Problem("document_hash", "DocumentUnknown",
+                                            f"no document {document}: upload it, or have its "
+                                            "uploader grant it to you",
+                                            {"document_hash": document}))  # fmt: skip
             report.append(problems)
         return report
 
@@ -234,20 +294,25 @@ class ReceivableService:
         """Register one receivable owed by the caller."""
         problems = self.check(caller, registration)
         if problems:
-            field, error, message = problems[0]
-            raise _REFUSALS.get(error, InvalidInput)(message, error=error, field=field)
+            problem = problems[0]
+            raise problem.refusal(
+                problem.message, error=problem.error, field=problem.field, **problem.args
+            )
         call = self.runtime.contracts.call("receivables", "register", _tuple(registration))
         return self.writer.write(caller, "receivables.register", call)
 
     def register_batch(self, caller: Caller, batch: list[Registration]) -> list[WriteOutcome]:
         """Register every row or none: all rows are checked and every chunk simulated first."""
-        report = []
-        seen: dict[bytes, int] = {}
+        report: list[dict[str, Any]] = []
+        seen: dict[tuple[str, bytes], int] = {}
         checks = self.check_all(caller, batch)
         for row, registration in enumerate(batch):
-            for field, error, message in checks[row]:
-                report.append({"row": row, "field": field, "error": error, "message": message})
-            first = seen.setdefault(registration.invoice_key, row)
+            for problem in checks[row]:
+                report.append({"row": row, "field": problem.field, "error": problem.error,
+                               "message": problem.message, **problem.args})  # fmt: skip
+            # One seller's invoice twice: the same ref to the same creditor (its LEI).
+            invoice = (registration.creditor.lower(), registration.invoice_ref)
+            first = seen.setdefault(invoice, row)
             if first != row:
                 report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
                                "message": f"the same invoice as row {first}"})  # fmt: skip
@@ -299,6 +364,13 @@ class ReceivableService:
         call = self.runtime.contracts.call("receivables", "split", receivable_id, amounts)
         return self.writer.write(caller, "receivables.split", call)
 
+    @staticmethod
+    def _invoice_key(creditor: Any, registration: Registration) -> bytes | None:
+        """The key the registry will derive (None: the creditor has no LEI indexed)."""
+        if creditor is None or not creditor.lei:
+            return None
+        return invoice_key(bytes.fromhex(creditor.lei[2:]), registration.invoice_ref)
+
     def _registered_invoices(self, keys: list[bytes]) -> dict[str, int]:
         """Invoice key (0x-hex) -> root id, of the keys already registered."""
         wanted = sorted({"0x" + k.hex() for k in keys})
@@ -321,6 +393,33 @@ def _tuple(registration: Registration) -> tuple[Any, ...]:
         registration.amount,
         registration.currency.encode(),
         registration.due_date,
-        registration.invoice_key,
+        registration.invoice_ref,
         registration.document_hash,
     )
+
+
+def _seller_problems(registration: Registration, recorded: str | None) -> list[Problem]:
+    """The invoice's seller must be the creditor: its tax id the one recorded for it."""
+    creditor = registration.creditor
+    if recorded is None:
+        return [Problem("creditor", "CreditorTaxIdUnknown",
+                        f"no tax id is recorded for creditor {creditor} (onboarded before tax "
+                        f"ids were): the operator records it once with PUT "
+                        f"/v1/participants/{creditor}/tax-id, then register again",
+                        {"creditor": creditor})]  # fmt: skip
+    given = normalise(registration.seller_tax_id)
+    if given != recorded:
+        return [Problem("invoice.seller_tax_id", "SellerNotCreditor",
+                        f"seller tax id {given} is not the tax id of creditor {creditor}: an "
+                        "invoice is registered only to the seller that issued it",
+                        {"seller_tax_id": given, "creditor": creditor})]  # fmt: skip
+    return []
+
+
+def _duplicate(found: int, party: bool) -> Problem:
+    """The refusal of an invoice already registered: its receivable named to parties only."""
+    if party:
+        return Problem("invoice", "ReceivableDuplicateInvoice",
+                       f"this invoice is already receivable {found}", {"id": found})  # fmt: skip
+    return Problem("invoice", "ReceivableDuplicateInvoice",
+                   "this invoice is already registered", {})  # fmt: skip
