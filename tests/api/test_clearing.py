@@ -210,3 +210,29 @@ def test_repay_fx_the_debtor_pays_usd_and_clearing_receives_cny(service: Service
     assert (twice.status_code, twice.json()["error"]) == (409, "ClearingAlreadyRepaid")
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"
+
+
+def test_a_tier2_holder_of_a_leaf_sees_the_roots_clearing_and_pushes_redemption(
+    service: Service,
+) -> None:
+    root = service.active(due_date=due_soon(service))
+    parts = split(service, "supplier", root["id"], [70_000_000, 30_000_000])
+    moved = service.call("supplier", "POST", f"/v1/receivables/{parts[1]['id']}/transfer",
+                         json={"to": service.addresses["supplier2"]})  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    before = service.call("supplier2", "GET", f"/v1/clearing/{root['id']}")
+    trace = service.call("supplier2", "GET", f"/v1/receivables/{root['id']}/trace")
+    stranger = service.call("financier2", "GET", f"/v1/clearing/{root['id']}")
+    warp_past(service, root)
+    assert service.call("core", "POST", f"/v1/clearing/{root['id']}/repay").status_code == 200
+    supplier2 = service.balance("supplier2")
+
+    redeemed = service.call("supplier2", "POST", f"/v1/clearing/{root['id']}/redeem")
+
+    assert trace.status_code == 200, trace.text
+    assert before.status_code == 200, before.text
+    assert before.json()["unsettled_leaves"] == [p["id"] for p in parts]
+    assert stranger.status_code == 404
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"
+    assert service.balance("supplier2") == supplier2 + 30_000_000

@@ -83,7 +83,8 @@ def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
 
 @router.get("/{root_id}", operation_id="clearing.show", response_model=Clearing)
 def show(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
-    """Repayment and redemption state of a root (404 unless the caller is a party to it)."""
+    """Repayment and redemption state of a root: for a party to any receivable of its tree
+    (a tier-2 supplier holding a leaf too); 404 for anyone else."""
     return _clearing(ClearingService(runtime), caller, root_id)
 
 
@@ -133,7 +134,8 @@ def repay_fx(
 )
 def redeem_all(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Pay every unsettled, unfrozen leaf of a repaid root to its holder, in batches of the
-    contract's MAX_REDEEM_BATCH (one transaction each). Any active party may push it."""
+    contract's MAX_REDEEM_BATCH (one transaction each). Any active party to a receivable of
+    the root's tree may push it (404 for anyone else)."""
     service = ClearingService(runtime)
     leaves, outcomes = service.redeem_all(caller, root_id)
     parts = [write_response(o, Response()) for o in outcomes]

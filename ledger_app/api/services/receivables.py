@@ -7,6 +7,12 @@ supplier sees only its own branch). Auditors and regulators are parties to
 all. The same predicate filters lists and guards single reads and writes; a
 non-party gets 404, as for an id that does not exist.
 
+A caller is a party to a *tree* (its root's clearing, its trace from the root)
+when it is a party to any receivable of it (``party_to_tree``): a tier-2 supplier
+holding a leaf sees the root's clearing and may push its redemption, as its
+trace shows it the path from the root (ledger_app/audit/scope.py). It does not
+thereby read the root receivable itself.
+
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
 an invoice key already registered, split amounts that do not sum. The
@@ -71,6 +77,14 @@ def visible_to(caller: Caller) -> Any:
     )
 
 
+def party_to_tree(caller: Caller) -> Any:
+    """SQL condition: the receivable row belongs to a tree (same root) of which ``caller``
+    is a party to at least one receivable (``visible_to``)."""
+    if caller.reads_all:
+        return true()
+    return receivables.c.root_id.in_(select(receivables.c.root_id).where(visible_to(caller)))
+
+
 def describe(row: Any) -> dict[str, Any]:
     """A receivable as the API answers it."""
     return {
@@ -104,6 +118,16 @@ class ReceivableService:
         self.writer = Writer(runtime)
 
     # --- reads ------------------------------------------------------------------------
+
+    def tree_root(self, caller: Caller, root_id: int) -> Any:
+        """The row of receivable ``root_id`` when ``caller`` is a party to any receivable
+        of its tree; NotFound otherwise (as for an unknown id)."""
+        query = select(receivables).where(receivables.c.id == root_id, party_to_tree(caller))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no receivable {root_id}", error="ReceivableUnknown", id=root_id)
+        return row
 
     def get(self, caller: Caller, receivable_id: int) -> Any:
         """The row of a receivable ``caller`` is a party to; NotFound otherwise."""
