@@ -5,7 +5,8 @@ always ``{"error": <name>, "args": {...}, "message": <text>}``: for a contract
 revert, ``error`` is the custom error's name and ``args`` its values (ints
 as decimal strings, so that uint256 survives JSON); for a request error, the
 name it was raised with; for a pydantic validation failure,
-``ValidationFailed`` with the fields at fault in ``args.fields``.
+``ValidationFailed`` with the fields at fault in ``args.fields``; for a body that is
+not JSON text, ``MalformedJson`` with ``args.position`` (the character) and ``reason``.
 
 A revert's status comes from ``REVERT_STATUS`` by error name; a name it does
 not list gets one by the pattern of the name (``...Invalid...`` 422,
@@ -55,7 +56,9 @@ class ErrorBody(BaseModel):
     """Every error answer: ``error`` names it for machines, ``args`` carries the values."""
 
     error: str = Field(examples=["ReceivableDuplicateInvoice"])
-    args: dict[str, Any] = Field(description="the offending values; ValidationFailed: fields")
+    args: dict[str, Any] = Field(
+        description="the offending values; ValidationFailed: fields; MalformedJson: position"
+    )
     message: str
     transaction_hash: str | None = Field(default=None, description="a revert's transaction")
 
@@ -264,7 +267,11 @@ def error_body(error: LedgerError) -> dict[str, Any]:
 
 
 def validation_body(error: RequestValidationError) -> dict[str, Any]:
-    """The body of a 422 for a request pydantic refused: each field at fault, and why."""
+    """The body of a 422 for a request pydantic refused: each field at fault, and why; for
+    a body that is not JSON at all, ``MalformedJson`` with the character where it broke."""
+    for problem in error.errors():
+        if problem.get("type") == "json_invalid":
+            return malformed_json_body(problem)
     fields = []
     for problem in error.errors():
         location = [str(part) for part in problem.get("loc", ()) if part != "body"]
@@ -274,6 +281,20 @@ def validation_body(error: RequestValidationError) -> dict[str, Any]:
         "error": "ValidationFailed",
         "args": {"fields": fields},
         "message": f"invalid {names}: " + "; ".join(f["message"] for f in fields),
+    }
+
+
+def malformed_json_body(problem: dict[str, Any]) -> dict[str, Any]:
+    """``MalformedJson``: where the body stopped being JSON (a character offset, which
+    pydantic puts where a field name would be) and the parser's reason."""
+    location = [part for part in problem.get("loc", ()) if part != "body"]
+    position = next((part for part in location if isinstance(part, int)), None)
+    reason = str((problem.get("ctx") or {}).get("error") or "not JSON text")
+    where = "" if position is None else f" at character {position}"
+    return {
+        "error": "MalformedJson",
+        "args": {"position": position, "reason": reason},
+        "message": f"the request body is not valid JSON: {reason}{where}",
     }
 
 
@@ -337,12 +358,7 @@ def routing_error(request: Request, error: StarletteHTTPException) -> JSONRespon
     args: dict[str, Any] = {"path": request.url.path}
     if error.status_code == 400:
         # One kind of fault, one status: malformed JSON is already 422 (json_invalid).
-        message = "the body is not valid JSON text"
-        body = {
-            "error": "ValidationFailed",
-            "args": {"fields": [{"field": "body", "message": message}]},
-            "message": f"invalid body: {message}",
-        }
+        body = malformed_json_body({"ctx": {"error": str(error.detail)}})
         return JSONResponse(status_code=422, content=body)
     if error.status_code == 405:
         allowed = sorted(_methods_on_path(request))

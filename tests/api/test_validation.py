@@ -163,6 +163,25 @@ def test_a_boolean_is_a_json_boolean(service: Service) -> None:
     assert response.json()["args"]["fields"][0]["field"] == "open"
 
 
+@pytest.mark.parametrize(
+    ("body", "position"),
+    [('{"to": "0x', 7), ('{"amounts": [1,, 2]}', 15), ('{"open": tru}', 9)],
+)
+def test_malformed_json_names_the_position_not_a_field(
+    service: Service, body: str, position: int
+) -> None:
+    response = service.call("supplier", "POST", "/v1/receivables/1/split", content=body,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["error"] == "MalformedJson"
+    assert answer["args"]["position"] == position
+    assert answer["message"].startswith("the request body is not valid JSON: ")
+    assert answer["message"].endswith(f"at character {position}")
+    assert "field" not in answer["args"]
+
+
 # --- bounded bodies (ledger_app/api/limits.py) -----------------------------------------
 
 
