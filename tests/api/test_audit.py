@@ -154,6 +154,17 @@ def test_exports_stream_csv_and_ndjson_and_reconcile_is_clean(service: Service) 
     assert len(body["digest"]) == 64
 
 
+def test_reconcile_before_deployment_is_409_and_a_malformed_block_422(service: Service) -> None:
+    with service.http("auditor") as http:
+        before = http.get("/v1/reconcile", params={"block": 0})
+        malformed = http.get("/v1/reconcile", params={"block": -1})
+
+    # Block 0 is a well-formed question the ledger's history cannot answer.
+    assert (before.status_code, before.json()["error"]) == (409, "BlockBeforeDeployment")
+    assert before.json()["args"]["field"] == "block"
+    assert (malformed.status_code, malformed.json()["error"]) == (422, "ValidationFailed")
+
+
 def test_access_log_records_every_request_including_refused(service: Service) -> None:
     marker = "/v1/receivables/424242/trace"
     service.call("supplier", "GET", marker)  # 404

@@ -367,13 +367,13 @@ def reconcile_index(
 ) -> Any:
     """Every difference between the read models and the contracts' views at ``block``
     (default: the indexed block, the only one where the answer is exact), and the
-    digest of the index's events up to it. 422 for a block before every followed contract
-    (the ledger's, the listed tokens) existed, 409 for one the index has not reached."""
+    digest of the index's events up to it. 409 for a block before every followed contract
+    (the ledger's, the listed tokens) existed or one the index has not reached."""
     at = indexed if block is None else block
     first = _first_reconcilable_block(runtime)
     if at < first:
         # A contract the index follows had no code there: its views answer nothing.
-        raise InvalidInput(f"block {at} is before every followed contract existed (block {first})",
+        raise Conflict(f"block {at} is before every followed contract existed (block {first})",
                            error="BlockBeforeDeployment", field="block", first_block=first)  # fmt: skip
     if at > indexed:
         raise Conflict(f"block {at} is not indexed yet (indexed: {indexed})",

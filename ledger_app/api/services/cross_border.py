@@ -332,7 +332,7 @@ class CrossBorderService:
         """Set ``account``'s daily limit in ``currency`` (0: none)."""
         self.tokens.token(currency)
         if participant_row(self.engine, account) is None:
-            raise InvalidInput(
+            raise NotFound(
                 f"{account} is not a participant", error="AccountNotParticipant", field="account"
             )
         call = self.runtime.contracts.call(
@@ -365,7 +365,7 @@ class CrossBorderService:
         token = self.tokens.token(currency)
         row = participant_row(self.engine, recipient)
         if row is None or not row.onboarded or row.suspended or row.frozen:
-            raise InvalidInput(
+            raise Conflict(
                 f"{recipient} may not receive tokens",
                 error="HtlcRecipientRefused",
                 field="recipient",
@@ -454,7 +454,7 @@ class CrossBorderService:
         origin = participant_row(self.engine, payer)
         destination = participant_row(self.engine, payment.payee)
         if destination is None or not destination.onboarded:
-            raise InvalidInput(
+            raise NotFound(
                 f"{payment.payee} is not a participant",
                 error="AccountNotParticipant",
                 field="payee",

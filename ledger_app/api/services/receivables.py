@@ -15,8 +15,8 @@ thereby read the root receivable itself.
 
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
-an invoice key already registered, split amounts that do not sum. The
-contract checks all of it again.
+an invoice key already registered (409, the ledger's state), split amounts that
+do not sum (422, the request's). The contract checks all of it again.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from sqlalchemy import Select, and_, or_, select, true
 
+from ledger_app.api.errors import refusal_status
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row, token_of
@@ -234,7 +235,7 @@ class ReceivableService:
         problems = self.check(caller, registration)
         if problems:
             field, error, message = problems[0]
-            raise (Conflict if error == "ReceivableDuplicateInvoice" else InvalidInput)(
+            raise (InvalidInput if refusal_status(error, 422) == 422 else Conflict)(
                 message, error=error, field=field
             )
         call = self.runtime.contracts.call("receivables", "register", _tuple(registration))
@@ -253,10 +254,9 @@ class ReceivableService:
                 report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
                                "message": f"the same invoice as row {first}"})  # fmt: skip
         if report:
-            duplicate = all(
-                r["error"] in {"ReceivableDuplicateInvoice", "DuplicateInBatch"} for r in report
-            )
-            raise (Conflict if duplicate else InvalidInput)(
+            # 422 when a row itself is wrong; 409 when the ledger's state refuses each row.
+            own = any(refusal_status(r["error"], 422) == 422 for r in report)
+            raise (InvalidInput if own else Conflict)(
                 f"{len({r['row'] for r in report})} of {len(batch)} rows would be refused; "
                 "nothing was sent",
                 error="BatchRefused",
