@@ -4,10 +4,13 @@ their holders (one, or all in batches of MAX_REDEEM_BATCH); refusals send nothin
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
+import xmlschema
 from apikit import Service
 
 FACE = 100_000_000
@@ -236,3 +239,62 @@ def test_a_tier2_holder_of_a_leaf_sees_the_roots_clearing_and_pushes_redemption(
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"
     assert service.balance("supplier2") == supplier2 + 30_000_000
+
+
+ISO_SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "iso20022"
+
+
+def test_iso20022_of_a_maturity_payment_names_the_debtor_and_the_holders_paid(
+    service: Service,
+) -> None:
+    listed = service.call("operator", "POST", "/v1/currencies",
+                          json={"currency": "USD", "decimals": 2,
+                                "issuer": service.addresses["bank"]})  # fmt: skip
+    assert listed.status_code in (201, 409), listed.text
+    service.mint("core", FACE, currency="USD")
+    service.mint("fx", 2 * FACE)
+    root = service.active(due_date=due_soon(service))
+    parts = split(service, "supplier", root["id"], [60_000_000, 40_000_000])
+    moved = service.call("supplier", "POST", f"/v1/receivables/{parts[1]['id']}/transfer",
+                         json={"to": service.addresses["supplier2"]})  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    warp_past(service, root)
+    usd_cny = signed_quote(service, "USD", "CNY", USD_CNY)
+    repaid = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay-fx",
+                          json={"quote": usd_cny["quote"], "signature": usd_cny["signature"]})  # fmt: skip
+    assert repaid.status_code == 200, repaid.text
+    uetr = repaid.json()["result"]["settlement"]["uetr"]
+    leis = {
+        who: service.call("auditor", "GET", f"/v1/participants/{service.addresses[who]}").json()[
+            "lei"
+        ]
+        for who in ("core", "supplier", "supplier2")
+    }
+
+    documents = {
+        name: service.call(
+            "core", "GET", f"/v1/fx/settlements/{uetr}/iso20022", params={"message": name}
+        )  # fmt: skip
+        for name in ("pacs.008", "pacs.009", "pacs.002")
+    }
+
+    for name, response in documents.items():
+        assert response.status_code == 200, (name, response.text)
+        version = {"pacs.008": "pacs.008.001.13", "pacs.009": "pacs.009.001.12",
+                   "pacs.002": "pacs.002.001.15"}[name]  # fmt: skip
+        xmlschema.XMLSchema(ISO_SCHEMAS / f"{version}.xsd").validate(response.content)
+        assert service.contracts.address("maturity_clearing")[2:].lower() not in (
+            response.text.lower()
+        )
+    ns = {"d": "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.13"}
+    pacs008 = ET.fromstring(documents["pacs.008"].content)
+    transactions = pacs008.findall("d:FIToFICstmrCdtTrf/d:CdtTrfTxInf", ns)
+    paid = [
+        (tx.findtext("d:Cdtr/d:Id/d:OrgId/d:LEI", namespaces=ns),
+         tx.findtext("d:IntrBkSttlmAmt", namespaces=ns))
+        for tx in transactions
+    ]  # fmt: skip
+    debtors = {tx.findtext("d:Dbtr/d:Id/d:OrgId/d:LEI", namespaces=ns) for tx in transactions}
+    assert paid == [(leis["supplier"], "600000.00"), (leis["supplier2"], "400000.00")]
+    assert debtors == {leis["core"]}
+    assert pacs008.findtext("d:FIToFICstmrCdtTrf/d:GrpHdr/d:NbOfTxs", namespaces=ns) == "2"
