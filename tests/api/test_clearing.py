@@ -274,7 +274,7 @@ def test_iso20022_of_a_maturity_payment_names_the_debtor_and_the_holders_paid(
     documents = {
         name: service.call(
             "core", "GET", f"/v1/fx/settlements/{uetr}/iso20022", params={"message": name}
-        )  # fmt: skip
+        )
         for name in ("pacs.008", "pacs.009", "pacs.002")
     }
 
