@@ -57,6 +57,35 @@ def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
     assert f"#{ids['t2a']} tier 2" in text.text
 
 
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def test_openapi_describes_every_field_of_a_trace_step(service: Service) -> None:
+    ids = _tree(service)
+    spec = service.call("auditor", "GET", "/openapi.json").json()
+    full = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+    scoped = service.call("supplier2", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+
+    answer = spec["paths"]["/v1/receivables/{receivable_id}/trace"]["get"]["responses"]["200"]
+    trace = _resolve(spec, answer["content"]["application/json"]["schema"])
+    step = _resolve(spec, trace["properties"]["steps"]["items"])
+    node = _resolve(spec, trace["properties"]["receivables"]["items"])
+    amount = _resolve(spec, step["properties"]["amounts"]["items"])
+    for shown in (full, scoped):
+        for given in shown["steps"]:
+            assert set(given) <= set(step["properties"]), set(given) - set(step["properties"])
+            for money in given["amounts"]:
+                assert set(money) == set(amount["properties"])
+        for receivable in shown["receivables"]:
+            assert set(receivable) <= set(node["properties"])
+    assert {"seq", "kind", "actors", "amounts", "block_number", "block_hash", "tx_hash",
+            "log_index", "block_timestamp", "details", "raw"} <= set(step["properties"])  # fmt: skip
+    assert all(step["properties"][f].get("description") for f in ("kind", "actors", "details"))
+
+
 def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> None:
     ids = _tree(service)
     supplier, supplier2 = (service.addresses[n].lower() for n in ("supplier", "supplier2"))

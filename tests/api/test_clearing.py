@@ -298,3 +298,20 @@ def test_iso20022_of_a_maturity_payment_names_the_debtor_and_the_holders_paid(
     assert paid == [(leis["supplier"], "600000.00"), (leis["supplier2"], "400000.00")]
     assert debtors == {leis["core"]}
     assert pacs008.findtext("d:FIToFICstmrCdtTrf/d:GrpHdr/d:NbOfTxs", namespaces=ns) == "2"
+
+
+def test_openapi_says_the_fx_provider_funds_the_surplus_and_corridors_open_first(
+    service: Service,
+) -> None:
+    paths = service.call("auditor", "GET", "/openapi.json").json()["paths"]
+
+    repay_fx = paths["/v1/clearing/{root_id}/repay-fx"]["post"]["description"]
+    corridor = paths["/v1/fx/corridors"]["put"]["description"]
+    settle = paths["/v1/fx/settlements"]["post"]["description"]
+
+    assert "funds the rounding" in repay_fx
+    assert "surplus" in repay_fx
+    assert "liquidity" in repay_fx
+    assert "PUT /v1/fx/corridors" in repay_fx
+    assert "starts closed" in corridor
+    assert "FxComplianceCorridorClosed" in settle

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
@@ -50,15 +50,94 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class TraceAmount(BaseModel):
+    """An amount a step moves or names, in integer minor units of ``currency``."""
+
+    role: str = Field(description="what the amount is: face, advance, child 7, payout, ...")
+    amount: str = Field(description="integer minor units, as a decimal string")
+    currency: str = Field(description="ISO 4217 code (``?`` when the index cannot tell)")
+
+
+class TraceRawLog(BaseModel):
+    """The step's log as the chain has it, re-encoded from the ABI (full views only)."""
+
+    address: str
+    topics: list[str]
+    data: str
+
+
+class TraceStep(BaseModel):
+    """One event of the tree: what happened, who did it, what moved, and where it is on
+    chain (enough to check it against the node: block, tx hash, log index)."""
+
+    seq: int = Field(description="position in the trace, from 1, in chain order")
+    receivable_id: int | None = Field(description="the receivable the step belongs to")
+    kind: str = Field(
+        description="registration, confirmation, rejection, cancellation, split, transfer, "
+        "freeze, unfreeze, overdue, default, settled, status_change, settlement, "
+        "financing_request, financing_offer, offer_closed, financing_acceptance, "
+        "financing_default, recourse, repayment, redemption, cross_border_settlement, "
+        "htlc_lock, htlc_claim, htlc_refund, token_transfer"
+    )
+    event: str = Field(description="the contract event's name (ReceivableSplit, ...)")
+    contract_kind: str = Field(description="ReceivableRegistry, FinancingDesk, ...")
+    contract: str = Field(description="the emitting contract's address")
+    actors: dict[str, str] = Field(
+        description="role in the step (debtor, holder, from, to, financier, ...) -> address; "
+        "``masked`` for a participant a scoped viewer may not see"
+    )
+    amounts: list[TraceAmount]
+    details: dict[str, Any] = Field(
+        description="the kind's own facts: due_date and invoice_key of a registration, "
+        "children of a split, from/to statuses, offer terms, UETR, purpose, ..."
+    )
+    block_number: int
+    block_hash: str
+    block_timestamp: int | None = Field(description="unix seconds of the block")
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any] | None = Field(
+        default=None, description="the event's decoded arguments (full views only)"
+    )
+    raw: TraceRawLog | None = Field(default=None, description="full views only")
+
+
+class TraceReceivable(BaseModel):
+    """A receivable of the tree as indexed now (parties masked in a scoped view)."""
+
+    id: int
+    parent_id: int
+    root_id: int
+    tier: int = Field(description="0 for the root, 1 for its parts, ...")
+    children: list[int]
+    debtor: str
+    creditor: str
+    holder: str
+    amount: str = Field(description="integer minor units, as a decimal string")
+    currency: str
+    due_date: int = Field(description="unix seconds")
+    status: str
+    frozen: bool
+
+
+class TraceScope(BaseModel):
+    """Present in a scoped view: whose view it is; other participants are ``masked``."""
+
+    viewer: str
+    masked: bool
+
+
 class Trace(_Open):
-    """A receivable's tree from its root: ``receivables``, ``steps`` (see the route)."""
+    """A receivable's tree from its root: its receivables and every step (see the route)."""
 
     chain_id: int
     receivable_id: int
     root_id: int
     as_of_block: int | None
-    receivables: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
+    registry: str | None = Field(default=None, description="the ReceivableRegistry")
+    scope: TraceScope | None = None
+    receivables: list[TraceReceivable]
+    steps: list[TraceStep]
 
 
 class Verification(_Open):
@@ -195,6 +274,7 @@ def _period(start: datetime | None, end: datetime | None) -> queries.Period:
     "/v1/receivables/{receivable_id}/trace",
     operation_id="audit.trace",
     response_model=Trace,
+    response_model_exclude_unset=True,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def trace(

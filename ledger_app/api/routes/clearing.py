@@ -109,10 +109,18 @@ def repay_fx(
 ) -> Any:
     """At or after the due date, the debtor pays the root in its own currency through an FX
     provider's quote: it pays ceil(amount x 1e18 / rate) of the quote's sell currency, the
-    provider pays the receivable's currency into clearing, in one transaction (what rounding
-    buys beyond the amount goes back to the debtor). The service approves FxSettlement for
-    the sell amount first, on the debtor's queue. The corridor checked is the debtor's
-    jurisdiction to the FX provider's."""
+    provider pays the receivable's currency into clearing, in one transaction. The service
+    approves FxSettlement for the sell amount first, on the debtor's queue.
+
+    The FX provider funds the rounding: its leg is floor(sell x rate / 1e18), which is at
+    least the amount and up to one rate step (rate / 1e18 minor units) more; that surplus
+    goes back to the debtor. So the provider must hold, and have made available as
+    liquidity (``POST /v1/fx/quotes/signed`` ``liquidity``), the whole leg, not just the
+    amount, or the payment answers 409 (``ERC20InsufficientBalance`` or
+    ``ERC20InsufficientAllowance``: the provider's balance or allowance). The corridor checked is the
+    debtor's jurisdiction to the FX provider's: a corridor between two jurisdictions
+    starts closed, so the operator or a regulator opens it first (``PUT /v1/fx/corridors``),
+    or the payment answers 409 ``FxComplianceCorridorClosed``."""
     service = ClearingService(runtime)
     uetr = body.uetr or uuid.uuid4()
     signature = bytes.fromhex(body.signature[2:]) if body.signature else b""
