@@ -3,6 +3,7 @@ their holders (one, or all in batches of MAX_REDEEM_BATCH); refusals send nothin
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,33 @@ def test_openapi_says_the_fx_provider_funds_the_surplus_and_corridors_open_first
     assert "PUT /v1/fx/corridors" in repay_fx
     assert "starts closed" in corridor
     assert "FxComplianceCorridorClosed" in settle
+
+
+def test_exposure_counts_overdue_by_the_chains_clock_not_the_servers(service: Service) -> None:
+    root = service.active(due_date=due_soon(service))
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": root["id"]}).json()["result"]  # fmt: skip
+    offer = service.call("financier", "POST", f"/v1/financings/{asked['id']}/offers", json={
+        "advance_rate_bps": 9000, "discount_rate_bps": 500, "grace_period_days": 0,
+        "expires_at": datetime.fromtimestamp(chain_time(service) + 86_400, UTC).isoformat()})  # fmt: skip
+    assert offer.status_code == 201, offer.text
+    accepted = service.call("supplier", "POST", f"/v1/financings/{asked['id']}/offers/0/accept")
+    assert accepted.status_code == 200, accepted.text
+    due = int(datetime.fromisoformat(root["due_date"]).timestamp())
+    before = service.call("auditor", "GET", "/v1/audit/exposure").json()
+    warp_past(service, root)  # the chain's clock passes the due date; the wall clock does not
+    mined = service.client.block_number()
+    deadline = time.monotonic() + 30
+    while True:
+        report = service.call("auditor", "GET", "/v1/audit/exposure")
+        if int(report.headers["X-Ledger-Block"]) >= mined or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+    assert time.time() < due
+    overdue = [e["receivables"] for e in report.json()["items"]]
+    assert not any(root["id"] in ids for ids in (e["receivables"] for e in before["items"]))
+    assert any(root["id"] in ids for ids in overdue), report.json()
+    assert report.json()["as_of_block"] == int(report.headers["X-Ledger-Block"])
+    as_of = datetime.fromisoformat(report.json()["as_of"]).timestamp()
+    assert as_of == service.client.get_block(report.json()["as_of_block"])["timestamp"] > due

@@ -9,7 +9,7 @@ regulators (the operator also reconciles).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -194,9 +194,15 @@ class ExposureEntry(BaseModel):
 
 
 class Exposure(BaseModel):
-    """Exposure by financier and currency."""
+    """Exposure by financier and currency, as of an indexed block and the chain's clock
+    there (what "past due" is measured against)."""
 
     items: list[ExposureEntry]
+    as_of_block: int = Field(description="the indexed block the answer reflects")
+    as_of: datetime | None = Field(
+        description="that block's timestamp: the chain's time, not the server's "
+        "(null before the first block is indexed)"
+    )
 
 
 class Mismatch(BaseModel):
@@ -394,10 +400,16 @@ def receivables_report(
 
 
 @router.get("/v1/audit/exposure", operation_id="audit.exposure", response_model=Exposure)
-def exposure(_caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
-    """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency."""
+def exposure(_caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency.
+    "Past due" is by the chain's clock at the indexed block the answer reflects (its
+    timestamp, ``as_of``), not the server's: a chain whose time runs ahead or behind the
+    wall clock is judged by its own."""
     with runtime.engine.connect() as conn:
-        return {"items": queries.exposure_by_financier(conn)}
+        now = queries.block_time(conn, runtime.chain_id, block)
+        items = queries.exposure_by_financier(conn, 0 if now is None else now)
+    as_of = None if now is None else datetime.fromtimestamp(now, UTC)
+    return {"items": items, "as_of_block": block, "as_of": as_of}
 
 
 @router.get(
