@@ -161,7 +161,8 @@ def test_queries_activity_transaction_report_and_exposure(service: Service) -> N
     assert ids["root"] in [r["id"] for r in report["items"]]
     assert int(report["totals"]["CNY"]["amount"]) == sum(int(r["amount"]) for r in report["items"])
     assert exposure.status_code == 200
-    assert exposure.json() == {"items": []}
+    assert exposure.json()["items"] == []
+    assert exposure.json()["as_of_block"] == int(exposure.headers["X-Ledger-Block"])
     assert service.call("supplier", "GET", "/v1/audit/exposure").status_code == 403
 
 
