@@ -49,7 +49,9 @@ STAMP_PYTHON := $(VENV)/.stamp-python
 STAMP_NPM := node_modules/.stamp-npm
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 STAMP_COMPILE := .build/.stamp-compile
-# The web console (console/src -> console/dist), bundled by esbuild from node_modules.
+# The web console (console/src -> console/dist), bundled by esbuild from node_modules, and
+# Swagger UI for /docs copied from the swagger-ui-dist package (no CDN: docs work offline).
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE
 STAMP_CONSOLE := console/dist/.stamp-console
 CONSOLE_INPUTS := $(shell find console \( -path console/dist -o -path console/dist.new \) -prune -o -print 2>/dev/null)
 # Directories too: their mtime changes when a source is added or removed.
@@ -106,6 +108,8 @@ $(STAMP_CONSOLE): $(CONSOLE_INPUTS) $(STAMP_NPM)
 	node_modules/.bin/esbuild console/src/main.js --bundle --format=esm --target=es2022 \
 	  --minify --sourcemap --log-level=warning --outfile=console/dist.new/app.js
 	cp console/index.html console/style.css console/dist.new/
+	mkdir -p console/dist.new/swagger-ui
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_UI_FILES)) console/dist.new/swagger-ui/
 	rm -rf console/dist && mv console/dist.new console/dist
 	touch $@
 

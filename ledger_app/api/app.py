@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 
 from ledger_app import __version__
 from ledger_app.api.access import AccessMiddleware
-from ledger_app.api.console import mount_console
+from ledger_app.api.console import mount_console, mount_docs
 from ledger_app.api.errors import install_error_handlers
 from ledger_app.api.idempotency import IdempotencyMiddleware
 from ledger_app.api.limits import BodyLimitMiddleware
@@ -114,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the package's own files (mount_docs), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     check_permissions(app)
     # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.
     mount_console(app)
+    mount_docs(app)
     # Outermost last: AccessMiddleware authenticates before idempotency needs the caller.
     app.add_middleware(IdempotencyMiddleware)
     # Bodies are bounded before idempotency reads them, and the refusal is still logged.

@@ -6,6 +6,12 @@ data and need no key: the page asks for a participant's API key and sends it wit
 every API call, like any other client. They are mounted beside the API routes, not
 as API routes, so the permission table (ledger_app/api/permissions.py) keeps listing
 exactly the operations that need a key.
+
+``/docs`` (Swagger UI over /openapi.json) is served the same way: its script and style
+come from the swagger-ui-dist npm package, copied into console/dist/swagger-ui/ by the
+same build and served under ``/docs/assets``, never from a CDN, so the docs work
+offline like the console. ReDoc (``/redoc``), which only a CDN would serve, is not
+offered.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -24,6 +31,10 @@ from ledger_app import PROJECT_ROOT
 CONSOLE_DIR = PROJECT_ROOT / "console" / "dist"
 #: The console's path prefix.
 PREFIX = "/console"
+#: Swagger UI's files (from node_modules/swagger-ui-dist, copied by the console's build).
+SWAGGER_UI_DIR = CONSOLE_DIR / "swagger-ui"
+#: Where /docs loads them from.
+DOCS_ASSETS = "/docs/assets"
 
 # Everything the page loads comes from this origin (no CDN: the console works offline).
 SECURITY_HEADERS = {
@@ -39,9 +50,9 @@ SECURITY_HEADERS = {
 class ConsoleFiles(StaticFiles):
     """StaticFiles with the console's security headers, and a clear 503 when not built."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, marker: str = "index.html") -> None:
         super().__init__(directory=directory, html=True, check_dir=False)
-        self.index = Path(directory) / "index.html"
+        self.index = Path(directory) / marker
 
     async def check_config(self) -> None:
         """StaticFiles' check that the directory exists, once it is built (until then
@@ -70,3 +81,19 @@ def mount_console(app: FastAPI, directory: Path = CONSOLE_DIR) -> None:
 
     app.router.add_route("/", to_console, include_in_schema=False)
     app.mount(PREFIX, ConsoleFiles(directory), name="console")
+
+
+def mount_docs(app: FastAPI, directory: Path = SWAGGER_UI_DIR) -> None:
+    """Serve Swagger UI at ``/docs`` with its files from ``directory`` (no CDN)."""
+
+    async def docs(_request: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    app.router.add_route("/docs", docs, include_in_schema=False)
+    app.mount(DOCS_ASSETS, ConsoleFiles(directory, marker="swagger-ui-bundle.js"), name="docs")

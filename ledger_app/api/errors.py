@@ -2,24 +2,31 @@
 
 Handlers raise errors from ledger_app.errors and nothing else. The body is
 always ``{"error": <name>, "args": {...}, "message": <text>}``: for a contract
-revert, ``error`` is the custom error's name and ``args`` its values (ints
-as decimal strings, so that uint256 survives JSON); for a request error, the
-name it was raised with; for a pydantic validation failure,
-``ValidationFailed`` with the fields at fault in ``args.fields``.
+revert, ``error`` is the custom error's name, ``args`` its values in the API's
+terms (status and role names, ISO times and codes; ints as decimal strings, so
+that uint256 survives JSON) and ``message`` its row's wording in ``REFUSALS``
+(never the node's words); for a request error, the name it was raised with; for a
+pydantic validation failure, ``ValidationFailed`` with the fields at fault in
+``args.fields``; for a body that is not JSON text, ``MalformedJson`` with
+``args.position`` (the character) and ``reason``.
 
-A revert's status comes from ``REVERT_STATUS`` by error name; a name it does
-not list gets one by the pattern of the name (``...Invalid...`` 422,
-``...Unknown...`` 404, ``...Not<Role>``/``Missing``/``Unauthorized`` 403,
-anything else 409). Starlette's own 404 (no such route) and 405 (a method the path does
-not take, with ``Allow`` listing every method it does) get the same body. Standing errors (unknown, suspended, KYC expired, frozen,
-missing role) are 403 when they are about the caller itself; about another
-account named in the request, 404 for one not onboarded and 409 otherwise.
+``REFUSALS`` is the one refusal table: the status of every contract custom error
+(a test walks the ABIs: none may be missing) and of every named pre-check of the
+services, so that a pre-check and the revert it anticipates answer alike. 422 is
+for what the request itself gets wrong; 409 for what the ledger's state refuses;
+404 for a thing it does not know; 403 for the caller's own role or standing. An
+error without a name is answered by its class (``STATUS_BY_ERROR``). Starlette's
+own 404 (no such route) and 405 (a method the path does not take, with ``Allow``
+listing every method it does) get the same body. Standing errors (unknown,
+suspended, KYC expired, frozen, missing role) are 403 when they are about the
+caller itself; about another account named in the request, 404 for one not
+onboarded and 409 otherwise.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +36,19 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from ledger_app.api.wording import (
+    FINANCING,
+    LOCK,
+    OFFER,
+    RECEIVABLE,
+    RECEIVABLE_MASK,
+    STANDING_WORD,
+    Words,
+    lei,
+    role,
+    spoken,
+    word_args,
+)
 from ledger_app.errors import (
     ChainError,
     ChainTimeout,
@@ -56,7 +76,9 @@ class ErrorBody(BaseModel):
     """Every error answer: ``error`` names it for machines, ``args`` carries the values."""
 
     error: str = Field(examples=["ReceivableDuplicateInvoice"])
-    args: dict[str, Any] = Field(description="the offending values; ValidationFailed: fields")
+    args: dict[str, Any] = Field(
+        description="the offending values; ValidationFailed: fields; MalformedJson: position"
+    )
     message: str
     transaction_hash: str | None = Field(default=None, description="a revert's transaction")
 
@@ -84,100 +106,218 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (LedgerError, 500),
 )
 
-#: Contract errors by name. 409: duplicate, already used, wrong state; 403: role or
-#: standing refusal; 422: bad amount or input; 404: unknown id.
-REVERT_STATUS: dict[str, int] = {
-    # ReceivableRegistry
-    "ReceivableDuplicateInvoice": 409,
-    "ReceivableInvalidStatus": 409,
-    "ReceivableFrozenError": 409,
-    "ReceivableNotFrozen": 409,
-    "ReceivableNotDue": 409,
-    "ReceivableUnknown": 404,
-    "ReceivableNotDebtor": 403,
-    "ReceivableNotCreditor": 403,
-    "ReceivableNotHolder": 403,
-    "ReceivableNotLedgerContract": 403,
-    "ReceivableInvalidAmount": 422,
-    "ReceivableInvalidDueDate": 422,
-    "ReceivableInvalidInvoiceRef": 422,
-    "ReceivableUnknownCurrency": 422,
-    "ReceivableSelfDealing": 422,
-    "ReceivableInvalidSplit": 422,
-    "ReceivableBatchSize": 422,
-    # ParticipantRegistry
-    "RegistryParticipantExists": 409,
-    "RegistryDuplicateLei": 409,
-    "RegistryParticipantNotSuspended": 409,
-    "RegistryAccountNotFrozen": 409,
-    "RegistryCurrencyAlreadyListed": 409,
-    "RegistryInvalidAccount": 422,
-    "RegistryInvalidKycExpiry": 422,
-    "RegistryInvalidLei": 422,
-    "RegistryInvalidJurisdiction": 422,
-    "RegistryInvalidCurrency": 422,
-    "RegistryTokenCurrencyMismatch": 422,
-    # OpenZeppelin
-    "AccessControlUnauthorizedAccount": 403,
-    "AccessControlBadConfirmation": 403,
-    # SettlementToken
-    "SettlementTokenNotIssuer": 403,
-    "SettlementTokenInvalidAmount": 422,
-    "ERC20InsufficientBalance": 409,
-    "ERC20InsufficientAllowance": 409,
-    # FinancingDesk
-    "FinancingInvalidStatus": 409,
-    "FinancingOfferNotOpen": 409,
-    "FinancingTooManyOffers": 409,
-    "FinancingOfferExpired": 409,
-    "FinancingOfferNotExpired": 409,
-    "FinancingReceivableDue": 409,
-    "FinancingDefaultTooEarly": 409,
-    "FinancingNotSupplier": 403,
-    "FinancingNotFinancier": 403,
-    "FinancingInvalidTerms": 422,
-    "FinancingNoProceeds": 422,
-    "FinancingCurrencyNotListed": 422,
-    # MaturityClearing
-    "ClearingNotRoot": 422,
-    "ClearingNotDebtor": 403,
-    "ClearingNotDue": 409,
-    "ClearingAlreadyRepaid": 409,
-    "ClearingNotRepaid": 409,
-    "ClearingNotPayable": 409,
-    "ClearingBatchSize": 422,
-    "ClearingCurrencyNotListed": 422,
-    "ClearingUntrustedFx": 409,
-    "ClearingFxCurrencyMismatch": 422,
-    "ClearingFxShortfall": 409,
-    # FxSettlement: a used, stale or expired quote is the ledger's state (409); a quote
-    # made for another payer or signed by another key is not the caller's to use.
-    "FxQuoteExpired": 409,
-    "FxQuoteStale": 409,
-    "FxQuoteAlreadyUsed": 409,
-    "FxQuoteNotPosted": 409,
-    "FxQuoteWrongPayer": 403,
-    "FxQuoteBadSignature": 422,
-    "FxQuoteInvalid": 422,
-    "FxNotProvider": 403,
-    "FxNotAuthorized": 403,
-    "FxDuplicateUetr": 409,
-    "FxInvalidUetr": 422,
-    "FxInvalidAmount": 422,
-    "FxComplianceStanding": 409,
-    "FxComplianceCorridorClosed": 409,
-    "FxComplianceDailyLimit": 409,
-    "FxCurrencyNotListed": 422,
-    # HashTimeLock
-    "HtlcNotLocked": 409,
-    "HtlcExpired": 409,
-    "HtlcNotExpired": 409,
-    "HtlcWrongPreimage": 422,
-    "HtlcRecipientRefused": 409,
-    "HtlcTokenNotListed": 422,
-    # Compiler
-    "Panic": 422,  # arithmetic overflow and the like: an input out of range
-    "Error": 409,
+
+class Refusal(NamedTuple):
+    """How the API answers one named error: its HTTP status and, for a contract's custom
+    error, its message (``str.format`` over the args as ``words`` put them, see
+    ledger_app/api/wording.py). A service's own pre-check carries its message itself."""
+
+    status: int
+    wording: str | None = None
+    words: Words = MappingProxyType({})
+
+
+# The statuses. 422: the request itself is wrong, whatever the ledger holds (a malformed
+# or out-of-range value, terms that leave nothing, parts that do not sum to what they
+# split, a wrong preimage or signature). 409: a well-formed request the ledger's state
+# refuses (a status, a listing, another account's role or standing, the clock, a limit).
+# 404: a thing the ledger does not know. 403: the caller's own role, standing or place.
+R = Refusal
+REFUSALS: dict[str, Refusal] = {
+    # --- ReceivableRegistry
+    "ReceivableUnknown": R(404, "no receivable {id}"),
+    "ReceivableInvalidStatus": R(
+        409,
+        "receivable {id} is {current}; this needs it {allowed}",
+        {"current": RECEIVABLE, "allowedStatusMask": ("allowed", RECEIVABLE_MASK)},
+    ),
+    "ReceivableFrozenError": R(409, "receivable {id} is frozen by the regulator"),
+    "ReceivableNotFrozen": R(409, "receivable {id} is not frozen"),
+    "ReceivableNotDebtor": R(403, "{account} is not the debtor {debtor} of receivable {id}"),
+    "ReceivableNotCreditor": R(403, "{account} is not the creditor {creditor} of receivable {id}"),
+    "ReceivableNotHolder": R(403, "{account} is not the holder {holder} of receivable {id}"),
+    # Its existingId stays in args, for a party to that receivable only (the receivables
+    # service's ``disclosed``): the message names no receivable.
+    "ReceivableDuplicateInvoice": R(409, "this invoice is already registered"),
+    "ReceivableInvalidInvoiceRef": R(422, "the invoice ref may not be zero"),
+    "ReceivableInvalidAmount": R(422, "amount {amount} is not a positive amount in range"),
+    "ReceivableInvalidDueDate": R(
+        422, "due date {dueDate} is not after the ledger's time {nowTimestamp}"
+    ),
+    "ReceivableNotDue": R(409, "receivable {id} is due at {dueDate}, not yet ({nowTimestamp})"),
+    "ReceivableUnknownCurrency": R(409, "no settlement token is listed for {currency}"),
+    "ReceivableSelfDealing": R(422, "{account} cannot be both debtor and creditor"),
+    "ReceivableInvalidSplit": R(
+        422,
+        "the {parts} parts of receivable {id} sum to {sum}; they must sum to {amount}, "
+        "each above zero",
+    ),
+    "ReceivableBatchSize": R(422, "a batch of {size} rows; at most {maxSize}"),
+    "ReceivableNotLedgerContract": R(403, "{caller} is not one of the ledger's contracts"),
+    "ReceivableRootAlreadyRepaid": R(409, "root {rootId} is repaid already"),
+    # --- ParticipantRegistry (and its AccessControl)
+    "RegistryInvalidAccount": R(422, "{account} cannot be a participant"),
+    "RegistryParticipantExists": R(409, "{account} is a participant already"),
+    "RegistryDuplicateLei": R(409, "LEI {lei} is participant {holder}'s already", {"lei": lei}),
+    "RegistryUnknownParticipant": R(404, "{account} is not a participant"),
+    "RegistryParticipantSuspended": R(409, "participant {account} is suspended"),
+    "RegistryParticipantNotSuspended": R(409, "participant {account} is not suspended"),
+    "RegistryKycExpired": R(409, "the KYC of participant {account} expired at {kycExpiry}"),
+    "RegistryInvalidKycExpiry": R(422, "KYC expiry {kycExpiry} is not in the future"),
+    "RegistryMissingRole": R(409, "{account} does not hold the role {role}", {"role": role}),
+    "RegistryAccountFrozen": R(409, "account {account} is frozen by the regulator"),
+    "RegistryAccountNotFrozen": R(409, "account {account} is not frozen"),
+    "RegistryInvalidLei": R(422, "{lei} is not an LEI", {"lei": lei}),
+    "RegistryInvalidJurisdiction": R(
+        422, "{jurisdiction} is not an ISO 3166-1 alpha-2 jurisdiction"
+    ),
+    "RegistryInvalidCurrency": R(422, "{currency} is not an ISO 4217 currency code"),
+    "RegistryCurrencyAlreadyListed": R(409, "{currency} is listed already, as token {token}"),
+    "RegistryTokenCurrencyMismatch": R(
+        409, "token {token} is of currency {actual}, not {expected}"
+    ),
+    "AccessControlUnauthorizedAccount": R(
+        403, "{account} does not hold the role {neededRole}", {"neededRole": role}
+    ),
+    "AccessControlBadConfirmation": R(403, "only an account itself may renounce its role"),
+    # --- SettlementToken (and OpenZeppelin's ERC-20)
+    "SettlementTokenNotIssuer": R(403, "{account} is not the issuer {issuer} of this currency"),
+    "SettlementTokenAccountRefused": R(
+        409,
+        "account {account} may not hold or move tokens: it is {standing}",
+        {"standing": STANDING_WORD},
+    ),
+    "SettlementTokenInvalidAmount": R(422, "amount {amount} is not a positive amount"),
+    "ERC20InsufficientBalance": R(409, "{sender} holds {balance}; this needs {needed}"),
+    "ERC20InsufficientAllowance": R(
+        409, "{spender} may spend {allowance} for the account; this needs {needed}"
+    ),
+    "ERC20InvalidApprover": R(422, "{approver} cannot approve"),
+    "ERC20InvalidReceiver": R(422, "{receiver} cannot receive tokens"),
+    "ERC20InvalidSender": R(422, "{sender} cannot send tokens"),
+    "ERC20InvalidSpender": R(422, "{spender} cannot be approved"),
+    # --- FinancingDesk
+    "FinancingUnknown": R(404, "no financing {financingId}"),
+    "FinancingUnknownOffer": R(404, "financing {financingId} has no offer {offerIndex}"),
+    "FinancingInvalidStatus": R(
+        409,
+        "financing {financingId} is {current}; this cannot be done to it now",
+        {"current": FINANCING},
+    ),
+    "FinancingOfferNotOpen": R(
+        409,
+        "offer {offerIndex} of financing {financingId} is {current}, not OPEN",
+        {"current": OFFER},
+    ),
+    "FinancingNotSupplier": R(
+        403, "{account} is not the supplier {supplier} of financing {financingId}"
+    ),
+    "FinancingNotFinancier": R(
+        403, "{account} is not the financier {financier} of financing {financingId}"
+    ),
+    "FinancingTooManyOffers": R(409, "financing {financingId} has {maxOffers} offers already"),
+    "FinancingInvalidTerms": R(422, "the offer's {field} is out of range"),
+    "FinancingNoProceeds": R(
+        422, "discount {discount} and fee {fee} leave nothing of the advance {advance}"
+    ),
+    "FinancingOfferExpired": R(
+        409, "offer {offerIndex} of financing {financingId} expired at {expiry}"
+    ),
+    "FinancingOfferNotExpired": R(
+        409, "offer {offerIndex} of financing {financingId} is open until {expiry}"
+    ),
+    "FinancingReceivableDue": R(409, "receivable {receivableId} is due already ({dueDate})"),
+    "FinancingDefaultTooEarly": R(
+        409, "financing {financingId} may be declared in default from {earliest}, not yet"
+    ),
+    "FinancingCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
+    # --- MaturityClearing
+    "ClearingNotRoot": R(422, "receivable {id} is a part of root {rootId}, not a root"),
+    "ClearingNotDebtor": R(403, "{account} is not the debtor {debtor} of root {rootId}"),
+    "ClearingNotDue": R(409, "root {rootId} is due at {dueDate}, not yet ({nowTimestamp})"),
+    "ClearingAlreadyRepaid": R(409, "root {rootId} is repaid already"),
+    "ClearingNotRepaid": R(409, "root {rootId} is not repaid yet"),
+    "ClearingNotPayable": R(
+        409, "root {rootId} is {status}; it cannot be repaid", {"status": RECEIVABLE}
+    ),
+    "ClearingBatchSize": R(422, "a batch of {size} leaves; at most {maxSize}"),
+    "ClearingCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
+    "ClearingUntrustedFx": R(409, "{fx} is not the ledger's FX settlement"),
+    "ClearingFxCurrencyMismatch": R(
+        422, "root {rootId} is owed in {expected}; the quote buys {quoted}"
+    ),
+    "ClearingFxShortfall": R(
+        409, "the FX leg paid {received} into root {rootId}'s clearing; it owes {amount}"
+    ),
+    # --- FxSettlement (and OpenZeppelin's EIP-712 strings)
+    "FxQuoteExpired": R(409, "quote {quoteId} expired at {validUntil} (now {nowTimestamp})"),
+    "FxQuoteStale": R(
+        409, "quote {quoteId} was issued at {issuedAt}, more than {maxQuoteAge} s ago"
+    ),
+    "FxQuoteAlreadyUsed": R(409, "quote {quoteId} is used already"),
+    "FxQuoteNotPosted": R(409, "quote {quoteId} is not posted and carries no signature"),
+    "FxQuoteBadSignature": R(
+        422, "quote {quoteId} is signed by {signer}, not by its provider {provider}"
+    ),
+    "FxQuoteWrongPayer": R(403, "quote {quoteId} is for payer {allowedPayer}, not {payer}"),
+    "FxQuoteInvalid": R(422, "quote {quoteId}: {field} is out of range"),
+    "FxNotProvider": R(403, "{account} is not the quote's provider {provider}"),
+    "FxNotAuthorized": R(403, "{account} may not settle this"),
+    "FxDuplicateUetr": R(409, "UETR {uetr} is used already"),
+    "FxInvalidUetr": R(422, "{uetr} is not a usable UETR"),
+    "FxInvalidAmount": R(422, "amount {amount} is not a positive amount in range"),
+    "FxComplianceStanding": R(
+        409, "{account} may not take part now: it is {standing}", {"standing": STANDING_WORD}
+    ),
+    "FxComplianceCorridorClosed": R(
+        409, "the corridor {fromJurisdiction} to {toJurisdiction} is not open"
+    ),
+    "FxComplianceDailyLimit": R(
+        409,
+        "{account} has used {usedToday} of its daily {currency} limit {limit}; "
+        "{amount} more would exceed it",
+    ),
+    "FxCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
+    "InvalidShortString": R(422, "a name too long for the quote domain"),
+    "StringTooLong": R(422, "{str} is too long"),
+    # --- HashTimeLock
+    "HtlcUnknown": R(404, "no escrow {lockId}"),
+    "HtlcNotLocked": R(409, "escrow {lockId} is {state}, not LOCKED", {"state": LOCK}),
+    "HtlcWrongPreimage": R(422, "the preimage does not match escrow {lockId}'s hashlock"),
+    "HtlcExpired": R(409, "escrow {lockId} timed out at {timeout}"),
+    "HtlcNotExpired": R(409, "escrow {lockId} may be refunded from {timeout}, not yet"),
+    "HtlcInvalidTimeout": R(422, "timeout {timeout} is not in the future"),
+    "HtlcInvalidAmount": R(422, "amount {amount} is not a positive amount"),
+    "HtlcInvalidHashlock": R(422, "the hashlock may not be zero"),
+    "HtlcTokenNotListed": R(409, "token {token} is not a listed settlement token"),
+    "HtlcRecipientRefused": R(
+        409, "{recipient} may not receive now: it is {standing}", {"standing": STANDING_WORD}
+    ),
+    # --- OpenZeppelin guards
+    "ReentrancyGuardReentrantCall": R(409, "a call re-entered the ledger; refused"),
+    "SafeERC20FailedOperation": R(409, "token {token} refused the transfer"),
+    # --- the compiler's own
+    "Panic": R(422, "{reason}", {"code": ("reason", lambda code: panic_reason(int(code)))}),
+    "Error": R(409, "{reason}"),
+    # --- the service's own pre-checks (the message comes with the error)
+    "CurrencyNotListed": R(409),
+    "IssuerNotSettlementBank": R(409),
+    "BlockBeforeDeployment": R(409),
+    "BlockNotIndexed": R(409),
+    "CreditorNotActiveSupplier": R(409),
+    "FinancierNotActive": R(409),
+    "AccountNotParticipant": R(404),
+    "AccountRefused": R(409),
+    "TransferToSelf": R(422),
+    "EmptyDocument": R(422),
+    "InvalidCursor": R(422),
+    "InvalidRawTransaction": R(422),
+    "TransactionMismatch": R(422),
+    "ClearingNothingToRedeem": R(409),
+    "DuplicateInBatch": R(422),
+    "DocumentUnknown": R(404),
+    "CreditorTaxIdUnknown": R(409),
+    "SellerNotCreditor": R(422),
 }
 
 #: Errors about an account's standing: 403 when the account is the caller, else 409.
@@ -192,16 +332,39 @@ STANDING_ERRORS = frozenset(
     }
 )
 
-_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"Invalid|Amount|Expired|TooLarge|TooSmall|Zero"), 422),
-    (re.compile(r"Unknown|NotFound"), 404),
-    (
-        re.compile(
-            r"Not(Debtor|Creditor|Holder|Issuer|Owner|Financier|Supplier|Party|Provider|Sender|Recipient)|Missing|Unauthorized|Forbidden"
-        ),
-        403,
-    ),
-)
+#: Solidity's panic codes, in words.
+_PANICS = {
+    0x01: "an internal check failed",
+    0x11: "an amount is out of range (arithmetic overflow)",
+    0x12: "a division by zero",
+    0x21: "a value out of its enumeration",
+    0x32: "an index out of range",
+    0x41: "too much memory",
+}
+
+
+def refusal_status(name: str, default: int) -> int:
+    """The status the table gives error ``name``; ``default`` for a name it lacks."""
+    refusal = REFUSALS.get(name)
+    return refusal.status if refusal is not None else default
+
+
+def panic_reason(code: int) -> str:
+    """A compiler panic code in words."""
+    return _PANICS.get(code, f"the ledger's code stopped (panic {code})")
+
+
+def revert_message(error: TransactionReverted) -> str:
+    """The refusal of ``error`` in the API's own words (never RPC's)."""
+    refusal = REFUSALS.get(error.error_name or "")
+    if refusal is None or refusal.wording is None:
+        if error.error_name:
+            return f"the ledger refused this: {error.error_name}"
+        if error.transaction_hash:
+            return f"the ledger refused transaction {error.transaction_hash} without a reason"
+        return "the ledger refused this without a reason"
+    words = word_args(error.error_args, refusal.words)
+    return refusal.wording.format_map({k: spoken(v) for k, v in words.items()})
 
 
 def revert_status(error: TransactionReverted, sender: str | None = None) -> int:
@@ -212,28 +375,28 @@ def revert_status(error: TransactionReverted, sender: str | None = None) -> int:
         if sender is None or account.lower() == sender.lower():
             return 403
         return 404 if name == "RegistryUnknownParticipant" else 409
-    if name in REVERT_STATUS:
-        return REVERT_STATUS[name]
-    for pattern, status in _PATTERNS:
-        if pattern.search(name):
-            return status
-    return 409
+    refusal = REFUSALS.get(name)
+    return refusal.status if refusal is not None else 409
 
 
 def status_for(error: LedgerError, sender: str | None = None) -> int:
     """HTTP status for ``error`` (``sender``: the caller's address, for reverts)."""
     if isinstance(error, TransactionReverted):
         return revert_status(error, sender)
+    if isinstance(error, RequestError) and error.error in REFUSALS:
+        return REFUSALS[error.error].status
     return next(status for cls, status in STATUS_BY_ERROR if isinstance(error, cls))
 
 
 def error_body(error: LedgerError) -> dict[str, Any]:
     """``{"error", "args", "message"}`` describing ``error``."""
     if isinstance(error, TransactionReverted):
+        refusal = REFUSALS.get(error.error_name or "")
+        args = word_args(error.error_args, refusal.words if refusal else {})
         body: dict[str, Any] = {
             "error": error.error_name or "TransactionReverted",
-            "args": {k: _jsonable(v) for k, v in error.error_args.items()},
-            "message": str(error),
+            "args": {k: _jsonable(v) for k, v in args.items()},
+            "message": revert_message(error),
         }
         if error.transaction_hash:
             body["transaction_hash"] = error.transaction_hash
@@ -267,7 +430,11 @@ def error_body(error: LedgerError) -> dict[str, Any]:
 
 
 def validation_body(error: RequestValidationError) -> dict[str, Any]:
-    """The body of a 422 for a request pydantic refused: each field at fault, and why."""
+    """The body of a 422 for a request pydantic refused: each field at fault, and why; for
+    a body that is not JSON at all, ``MalformedJson`` with the character where it broke."""
+    for problem in error.errors():
+        if problem.get("type") == "json_invalid":
+            return malformed_json_body(problem)
     fields = []
     for problem in error.errors():
         location = [str(part) for part in problem.get("loc", ()) if part != "body"]
@@ -277,6 +444,20 @@ def validation_body(error: RequestValidationError) -> dict[str, Any]:
         "error": "ValidationFailed",
         "args": {"fields": fields},
         "message": f"invalid {names}: " + "; ".join(f["message"] for f in fields),
+    }
+
+
+def malformed_json_body(problem: dict[str, Any]) -> dict[str, Any]:
+    """``MalformedJson``: where the body stopped being JSON (a character offset, which
+    pydantic puts where a field name would be) and the parser's reason."""
+    location = [part for part in problem.get("loc", ()) if part != "body"]
+    position = next((part for part in location if isinstance(part, int)), None)
+    reason = str((problem.get("ctx") or {}).get("error") or "not JSON text")
+    where = "" if position is None else f" at character {position}"
+    return {
+        "error": "MalformedJson",
+        "args": {"position": position, "reason": reason},
+        "message": f"the request body is not valid JSON: {reason}{where}",
     }
 
 
@@ -355,12 +536,7 @@ def routing_error(request: Request, error: StarletteHTTPException) -> JSONRespon
     args: dict[str, Any] = {"path": request.url.path}
     if error.status_code == 400:
         # One kind of fault, one status: malformed JSON is already 422 (json_invalid).
-        message = "the body is not valid JSON text"
-        body = {
-            "error": "ValidationFailed",
-            "args": {"fields": [{"field": "body", "message": message}]},
-            "message": f"invalid body: {message}",
-        }
+        body = malformed_json_body({"ctx": {"error": str(error.detail)}})
         return JSONResponse(status_code=422, content=body)
     if error.status_code == 405:
         allowed = sorted(_methods_on_path(request))

@@ -7,7 +7,6 @@ SUM over it would go through a float.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -159,13 +158,25 @@ def receivables_report(
     }
 
 
-def exposure_by_financier(conn: Connection, now: int | None = None) -> list[dict[str, Any]]:
+def block_time(conn: Connection, chain_id: int, block: int) -> int | None:
+    """The timestamp of indexed block ``block`` (the chain's clock there); None when the
+    index holds no such block (an empty index). The checkpoint's block is always kept
+    (the indexer prunes only below its undo floor, which never passes the checkpoint)."""
+    b = schema.blocks
+    stamp = conn.execute(
+        select(b.c.timestamp).where(b.c.chain_id == chain_id, b.c.number == block)
+    ).scalar()
+    return None if stamp is None else int(stamp)
+
+
+def exposure_by_financier(conn: Connection, now: int) -> list[dict[str, Any]]:
     """Funded financings past due and unpaid (overdue), and defaulted ones, per financier and currency.
 
-    Overdue: the financing is FUNDED and its receivable is past its due date and not
-    settled. Defaulted: the financing is DEFAULTED (recourse claims are listed).
+    Overdue: the financing is FUNDED and its receivable is past its due date at ``now``
+    (unix seconds: the chain's clock at the block the answer is as of, never the
+    server's: ``block_time``) and not settled. Defaulted: the financing is DEFAULTED
+    (recourse claims are listed).
     """
-    now = int(time.time()) if now is None else now
     f, r = schema.financings, schema.receivables
     query = (
         select(

@@ -7,6 +7,9 @@ that path, and every other participant masked. Steps of receivables off that pat
 (sibling subtrees) are left out, and a split shows only the children on the path.
 Raw logs are left out of a scoped trace: their topics carry the masked addresses.
 Someone who took part in nothing of the tree gets None (the route answers 404).
+So a party to any receivable of a tree sees the root: the rule the API's
+``party_to_tree`` (ledger_app/api/services/receivables.py) applies to the root's
+clearing.
 """
 
 from __future__ import annotations

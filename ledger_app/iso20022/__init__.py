@@ -28,6 +28,7 @@ from ledger_app.iso20022.messages import (
 )
 from ledger_app.iso20022.model import (
     Agent,
+    CreditorShare,
     FxConversion,
     InvalidMessageData,
     Money,
@@ -45,6 +46,7 @@ __all__ = [
     "PACS008",
     "PACS009",
     "Agent",
+    "CreditorShare",
     "FxConversion",
     "InvalidMessageData",
     "Money",

@@ -21,6 +21,7 @@ from ledger_app.iso20022.model import (
     OnChainReference,
     Party,
     Settlement,
+    Transaction,
     iso_date,
     iso_datetime,
 )
@@ -102,25 +103,27 @@ def build_pacs008(settlement: Settlement, created_at: datetime | None = None) ->
     enterprise) pays a customer (the creditor) through their settlement banks."""
     w = _Writer(PACS008, "FIToFICstmrCdtTrf")
     _group_header(w, settlement, created_at)
-    tx = w.sub(w.root, "CdtTrfTxInf")
-    _payment_id(w, tx, settlement)
-    w.amount(tx, "IntrBkSttlmAmt", settlement.amount)
-    w.sub(tx, "IntrBkSttlmDt", iso_date(settlement.settlement_date))
-    if settlement.fx is not None:
-        w.amount(tx, "InstdAmt", settlement.fx.instructed)
-        rate = _base_one_rate(settlement)
-        if rate is not None:
-            w.sub(tx, "XchgRate", rate)
-    w.sub(tx, "ChrgBr", "SHAR")
-    _party(w, w.sub(tx, "Dbtr"), settlement.debtor)
-    _agent(w, w.sub(tx, "DbtrAgt"), settlement.debtor_agent)
-    _agent(w, w.sub(tx, "CdtrAgt"), settlement.creditor_agent)
-    _party(w, w.sub(tx, "Cdtr"), settlement.creditor)
-    if settlement.purpose:
-        w.path(tx, "Purp/Cd", settlement.purpose)
-    if settlement.remittance:
-        w.path(tx, "RmtInf/Ustrd", settlement.remittance)
-    _supplementary(w, tx, settlement, settlement.on_chain)
+    for transaction in settlement.transactions():
+        tx = w.sub(w.root, "CdtTrfTxInf")
+        _payment_id(w, tx, settlement, transaction)
+        w.amount(tx, "IntrBkSttlmAmt", transaction.amount)
+        w.sub(tx, "IntrBkSttlmDt", iso_date(settlement.settlement_date))
+        if settlement.fx is not None:
+            if transaction.instructed is not None:
+                w.amount(tx, "InstdAmt", transaction.instructed)
+            rate = _base_one_rate(settlement)
+            if rate is not None:
+                w.sub(tx, "XchgRate", rate)
+        w.sub(tx, "ChrgBr", "SHAR")
+        _party(w, w.sub(tx, "Dbtr"), settlement.debtor)
+        _agent(w, w.sub(tx, "DbtrAgt"), settlement.debtor_agent)
+        _agent(w, w.sub(tx, "CdtrAgt"), settlement.creditor_agent)
+        _party(w, w.sub(tx, "Cdtr"), transaction.creditor)
+        if settlement.purpose:
+            w.path(tx, "Purp/Cd", settlement.purpose)
+        if settlement.remittance:
+            w.path(tx, "RmtInf/Ustrd", settlement.remittance)
+        _supplementary(w, tx, settlement, settlement.on_chain)
     return w.serialize()
 
 
@@ -130,19 +133,20 @@ def build_pacs009(settlement: Settlement, created_at: datetime | None = None) ->
     financial institutions (identified by BIC and/or LEI)."""
     w = _Writer(PACS009, "FICdtTrf")
     _group_header(w, settlement, created_at)
-    tx = w.sub(w.root, "CdtTrfTxInf")
-    _payment_id(w, tx, settlement)
-    w.amount(tx, "IntrBkSttlmAmt", settlement.amount)
-    w.sub(tx, "IntrBkSttlmDt", iso_date(settlement.settlement_date))
-    _institution(w, w.sub(tx, "Dbtr"), settlement.debtor)
-    _agent(w, w.sub(tx, "DbtrAgt"), settlement.debtor_agent)
-    _agent(w, w.sub(tx, "CdtrAgt"), settlement.creditor_agent)
-    _institution(w, w.sub(tx, "Cdtr"), settlement.creditor)
-    if settlement.purpose:
-        w.path(tx, "Purp/Cd", settlement.purpose)
-    if settlement.remittance:
-        w.path(tx, "RmtInf/Ustrd", settlement.remittance)
-    _supplementary(w, tx, settlement, settlement.on_chain)
+    for transaction in settlement.transactions():
+        tx = w.sub(w.root, "CdtTrfTxInf")
+        _payment_id(w, tx, settlement, transaction)
+        w.amount(tx, "IntrBkSttlmAmt", transaction.amount)
+        w.sub(tx, "IntrBkSttlmDt", iso_date(settlement.settlement_date))
+        _institution(w, w.sub(tx, "Dbtr"), settlement.debtor)
+        _agent(w, w.sub(tx, "DbtrAgt"), settlement.debtor_agent)
+        _agent(w, w.sub(tx, "CdtrAgt"), settlement.creditor_agent)
+        _institution(w, w.sub(tx, "Cdtr"), transaction.creditor)
+        if settlement.purpose:
+            w.path(tx, "Purp/Cd", settlement.purpose)
+        if settlement.remittance:
+            w.path(tx, "RmtInf/Ustrd", settlement.remittance)
+        _supplementary(w, tx, settlement, settlement.on_chain)
     return w.serialize()
 
 
@@ -173,22 +177,24 @@ def build_pacs002(
     group = w.sub(w.root, "OrgnlGrpInfAndSts")
     w.sub(group, "OrgnlMsgId", message_id(settlement))
     w.sub(group, "OrgnlMsgNmId", original)
-    w.sub(group, "OrgnlNbOfTxs", "1")
+    transactions = settlement.transactions()
+    w.sub(group, "OrgnlNbOfTxs", str(len(transactions)))
     w.sub(group, "GrpSts", status)
-    tx = w.sub(w.root, "TxInfAndSts")
-    w.sub(tx, "OrgnlEndToEndId", settlement.end_to_end_id)
-    w.sub(tx, "OrgnlUETR", str(settlement.uetr))
-    w.sub(tx, "TxSts", status)
-    if isinstance(outcome, Refused):
-        reason = w.sub(tx, "StsRsnInf")
-        w.path(reason, "Rsn/Cd", outcome.reason.code)
-        for line in outcome.reason.lines():
-            w.sub(reason, "AddtlInf", line)
-    w.sub(tx, "AccptncDtTm", iso_datetime(outcome.at))
-    if isinstance(outcome, Settled):
-        w.path(tx, "FctvIntrBkSttlmDt/DtTm", iso_datetime(outcome.at))
-    _original_reference(w, w.sub(tx, "OrgnlTxRef"), settlement, original)
-    _supplementary(w, tx, settlement, outcome.on_chain)
+    for transaction in transactions:
+        tx = w.sub(w.root, "TxInfAndSts")
+        w.sub(tx, "OrgnlEndToEndId", transaction.end_to_end_id)
+        w.sub(tx, "OrgnlUETR", str(settlement.uetr))
+        w.sub(tx, "TxSts", status)
+        if isinstance(outcome, Refused):
+            reason = w.sub(tx, "StsRsnInf")
+            w.path(reason, "Rsn/Cd", outcome.reason.code)
+            for line in outcome.reason.lines():
+                w.sub(reason, "AddtlInf", line)
+        w.sub(tx, "AccptncDtTm", iso_datetime(outcome.at))
+        if isinstance(outcome, Settled):
+            w.path(tx, "FctvIntrBkSttlmDt/DtTm", iso_datetime(outcome.at))
+        _original_reference(w, w.sub(tx, "OrgnlTxRef"), settlement, transaction, original)
+        _supplementary(w, tx, settlement, outcome.on_chain)
     return w.serialize()
 
 
@@ -206,15 +212,17 @@ def _group_header(w: _Writer, settlement: Settlement, created_at: datetime | Non
     header = w.sub(w.root, "GrpHdr")
     w.sub(header, "MsgId", message_id(settlement))
     w.sub(header, "CreDtTm", iso_datetime(created_at or datetime.now(UTC)))
-    w.sub(header, "NbOfTxs", "1")
+    w.sub(header, "NbOfTxs", str(len(settlement.transactions())))
     instruction = w.sub(header, "SttlmInf")
     w.sub(instruction, "SttlmMtd", "CLRG")
     w.path(instruction, "ClrSys/Prtry", CLEARING_SYSTEM)
 
 
-def _payment_id(w: _Writer, tx: ET.Element, settlement: Settlement) -> None:
+def _payment_id(
+    w: _Writer, tx: ET.Element, settlement: Settlement, transaction: Transaction
+) -> None:
     ids = w.sub(tx, "PmtId")
-    w.sub(ids, "EndToEndId", settlement.end_to_end_id)
+    w.sub(ids, "EndToEndId", transaction.end_to_end_id)
     w.sub(ids, "UETR", str(settlement.uetr))
 
 
@@ -257,17 +265,21 @@ def _financial_institution(
 
 
 def _original_reference(
-    w: _Writer, reference: ET.Element, settlement: Settlement, original: str
+    w: _Writer,
+    reference: ET.Element,
+    settlement: Settlement,
+    transaction: Transaction,
+    original: str,
 ) -> None:
     """OrgnlTxRef: the key terms of the credit transfer the report answers."""
-    w.amount(reference, "IntrBkSttlmAmt", settlement.amount)
-    if settlement.fx is not None:
-        w.amount(w.sub(reference, "Amt"), "InstdAmt", settlement.fx.instructed)
+    w.amount(reference, "IntrBkSttlmAmt", transaction.amount)
+    if transaction.instructed is not None:
+        w.amount(w.sub(reference, "Amt"), "InstdAmt", transaction.instructed)
     w.sub(reference, "IntrBkSttlmDt", iso_date(settlement.settlement_date))
     _original_party(w, w.sub(reference, "Dbtr"), settlement.debtor, original)
     _agent(w, w.sub(reference, "DbtrAgt"), settlement.debtor_agent)
     _agent(w, w.sub(reference, "CdtrAgt"), settlement.creditor_agent)
-    _original_party(w, w.sub(reference, "Cdtr"), settlement.creditor, original)
+    _original_party(w, w.sub(reference, "Cdtr"), transaction.creditor, original)
     if settlement.purpose:
         w.path(reference, "Purp/Cd", settlement.purpose)
 

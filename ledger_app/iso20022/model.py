@@ -152,9 +152,30 @@ class FxConversion:
 
 
 @dataclass(frozen=True)
+class CreditorShare:
+    """One creditor paid out of a settlement, and what it receives: a maturity payment
+    into clearing pays each holder of the root's leaves its leaves' amounts."""
+
+    creditor: Party
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One CdtTrfTxInf of a credit transfer: its end-to-end id, creditor and amounts."""
+
+    end_to_end_id: str
+    creditor: Party
+    amount: Money
+    instructed: Money | None
+
+
+@dataclass(frozen=True)
 class Settlement:
     """One settlement, as an ISO 20022 credit transfer describes it. `amount` is what
-    the creditor receives (the interbank settlement amount)."""
+    the creditor receives (the interbank settlement amount). With `shares` (a payment
+    into clearing for the holders of a receivable's leaves) each share is a transaction
+    of its own, the holder its creditor; `creditor` is then the first share's."""
 
     uetr: uuid.UUID
     amount: Money
@@ -168,6 +189,7 @@ class Settlement:
     fx: FxConversion | None = None
     on_chain: OnChainReference | None = None
     end_to_end_id: str = field(default="")
+    shares: tuple[CreditorShare, ...] = ()
 
     def __post_init__(self) -> None:
         _require(
@@ -185,6 +207,24 @@ class Settlement:
         _require(len(self.end_to_end_id) <= 35, f"end-to-end id {self.end_to_end_id!r}")
         if not self.end_to_end_id:
             object.__setattr__(self, "end_to_end_id", self.uetr.hex)
+        _require(
+            all(s.amount.currency == self.amount.currency for s in self.shares),
+            "every share is paid in the settlement's currency",
+        )
+
+    def transactions(self) -> list[Transaction]:
+        """The credit transfer's transactions: one, or one per creditor share (each
+        with its own end-to-end id; the instructed amount only when there is one)."""
+        instructed = self.fx.instructed if self.fx is not None else None
+        if not self.shares:
+            return [Transaction(self.end_to_end_id, self.creditor, self.amount, instructed)]
+        if len(self.shares) == 1:
+            share = self.shares[0]
+            return [Transaction(self.end_to_end_id, share.creditor, share.amount, instructed)]
+        return [
+            Transaction(f"{self.end_to_end_id[:24]}/{n}", share.creditor, share.amount, None)
+            for n, share in enumerate(self.shares, start=1)
+        ]
 
 
 def iso_datetime(moment: datetime) -> str:

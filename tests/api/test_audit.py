@@ -57,6 +57,35 @@ def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
     assert f"#{ids['t2a']} tier 2" in text.text
 
 
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def test_openapi_describes_every_field_of_a_trace_step(service: Service) -> None:
+    ids = _tree(service)
+    spec = service.call("auditor", "GET", "/openapi.json").json()
+    full = service.call("auditor", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+    scoped = service.call("supplier2", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+
+    answer = spec["paths"]["/v1/receivables/{receivable_id}/trace"]["get"]["responses"]["200"]
+    trace = _resolve(spec, answer["content"]["application/json"]["schema"])
+    step = _resolve(spec, trace["properties"]["steps"]["items"])
+    node = _resolve(spec, trace["properties"]["receivables"]["items"])
+    amount = _resolve(spec, step["properties"]["amounts"]["items"])
+    for shown in (full, scoped):
+        for given in shown["steps"]:
+            assert set(given) <= set(step["properties"]), set(given) - set(step["properties"])
+            for money in given["amounts"]:
+                assert set(money) == set(amount["properties"])
+        for receivable in shown["receivables"]:
+            assert set(receivable) <= set(node["properties"])
+    assert {"seq", "kind", "actors", "amounts", "block_number", "block_hash", "tx_hash",
+            "log_index", "block_timestamp", "details", "raw"} <= set(step["properties"])  # fmt: skip
+    assert all(step["properties"][f].get("description") for f in ("kind", "actors", "details"))
+
+
 def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> None:
     ids = _tree(service)
     supplier, supplier2 = (service.addresses[n].lower() for n in ("supplier", "supplier2"))
@@ -132,7 +161,8 @@ def test_queries_activity_transaction_report_and_exposure(service: Service) -> N
     assert ids["root"] in [r["id"] for r in report["items"]]
     assert int(report["totals"]["CNY"]["amount"]) == sum(int(r["amount"]) for r in report["items"])
     assert exposure.status_code == 200
-    assert exposure.json() == {"items": []}
+    assert exposure.json()["items"] == []
+    assert exposure.json()["as_of_block"] == int(exposure.headers["X-Ledger-Block"])
     assert service.call("supplier", "GET", "/v1/audit/exposure").status_code == 403
 
 
@@ -152,6 +182,17 @@ def test_exports_stream_csv_and_ndjson_and_reconcile_is_clean(service: Service) 
     body = reconciled.json()
     assert body["mismatches"] == []
     assert len(body["digest"]) == 64
+
+
+def test_reconcile_before_deployment_is_409_and_a_malformed_block_422(service: Service) -> None:
+    with service.http("auditor") as http:
+        before = http.get("/v1/reconcile", params={"block": 0})
+        malformed = http.get("/v1/reconcile", params={"block": -1})
+
+    # Block 0 is a well-formed question the ledger's history cannot answer.
+    assert (before.status_code, before.json()["error"]) == (409, "BlockBeforeDeployment")
+    assert before.json()["args"]["field"] == "block"
+    assert (malformed.status_code, malformed.json()["error"]) == (422, "ValidationFailed")
 
 
 def test_access_log_records_every_request_including_refused(service: Service) -> None:

@@ -3,11 +3,15 @@ their holders (one, or all in batches of MAX_REDEEM_BATCH); refusals send nothin
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
+import xmlschema
 from apikit import Service
 
 FACE = 100_000_000
@@ -210,3 +214,135 @@ def test_repay_fx_the_debtor_pays_usd_and_clearing_receives_cny(service: Service
     assert (twice.status_code, twice.json()["error"]) == (409, "ClearingAlreadyRepaid")
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"
+
+
+def test_a_tier2_holder_of_a_leaf_sees_the_roots_clearing_and_pushes_redemption(
+    service: Service,
+) -> None:
+    root = service.active(due_date=due_soon(service))
+    parts = split(service, "supplier", root["id"], [70_000_000, 30_000_000])
+    moved = service.call("supplier", "POST", f"/v1/receivables/{parts[1]['id']}/transfer",
+                         json={"to": service.addresses["supplier2"]})  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    before = service.call("supplier2", "GET", f"/v1/clearing/{root['id']}")
+    trace = service.call("supplier2", "GET", f"/v1/receivables/{root['id']}/trace")
+    stranger = service.call("financier2", "GET", f"/v1/clearing/{root['id']}")
+    warp_past(service, root)
+    assert service.call("core", "POST", f"/v1/clearing/{root['id']}/repay").status_code == 200
+    supplier2 = service.balance("supplier2")
+
+    redeemed = service.call("supplier2", "POST", f"/v1/clearing/{root['id']}/redeem")
+
+    assert trace.status_code == 200, trace.text
+    assert before.status_code == 200, before.text
+    assert before.json()["unsettled_leaves"] == [p["id"] for p in parts]
+    assert stranger.status_code == 404
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["result"]["clearing"]["status"] == "SETTLED"
+    assert service.balance("supplier2") == supplier2 + 30_000_000
+
+
+ISO_SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "iso20022"
+
+
+def test_iso20022_of_a_maturity_payment_names_the_debtor_and_the_holders_paid(
+    service: Service,
+) -> None:
+    listed = service.call("operator", "POST", "/v1/currencies",
+                          json={"currency": "USD", "decimals": 2,
+                                "issuer": service.addresses["bank"]})  # fmt: skip
+    assert listed.status_code in (201, 409), listed.text
+    service.mint("core", FACE, currency="USD")
+    service.mint("fx", 2 * FACE)
+    root = service.active(due_date=due_soon(service))
+    parts = split(service, "supplier", root["id"], [60_000_000, 40_000_000])
+    moved = service.call("supplier", "POST", f"/v1/receivables/{parts[1]['id']}/transfer",
+                         json={"to": service.addresses["supplier2"]})  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    warp_past(service, root)
+    usd_cny = signed_quote(service, "USD", "CNY", USD_CNY)
+    repaid = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay-fx",
+                          json={"quote": usd_cny["quote"], "signature": usd_cny["signature"]})  # fmt: skip
+    assert repaid.status_code == 200, repaid.text
+    uetr = repaid.json()["result"]["settlement"]["uetr"]
+    leis = {
+        who: service.call("auditor", "GET", f"/v1/participants/{service.addresses[who]}").json()[
+            "lei"
+        ]
+        for who in ("core", "supplier", "supplier2")
+    }
+
+    documents = {
+        name: service.call(
+            "core", "GET", f"/v1/fx/settlements/{uetr}/iso20022", params={"message": name}
+        )
+        for name in ("pacs.008", "pacs.009", "pacs.002")
+    }
+
+    for name, response in documents.items():
+        assert response.status_code == 200, (name, response.text)
+        version = {"pacs.008": "pacs.008.001.13", "pacs.009": "pacs.009.001.12",
+                   "pacs.002": "pacs.002.001.15"}[name]  # fmt: skip
+        xmlschema.XMLSchema(ISO_SCHEMAS / f"{version}.xsd").validate(response.content)
+        assert service.contracts.address("maturity_clearing")[2:].lower() not in (
+            response.text.lower()
+        )
+    ns = {"d": "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.13"}
+    pacs008 = ET.fromstring(documents["pacs.008"].content)
+    transactions = pacs008.findall("d:FIToFICstmrCdtTrf/d:CdtTrfTxInf", ns)
+    paid = [
+        (tx.findtext("d:Cdtr/d:Id/d:OrgId/d:LEI", namespaces=ns),
+         tx.findtext("d:IntrBkSttlmAmt", namespaces=ns))
+        for tx in transactions
+    ]  # fmt: skip
+    debtors = {tx.findtext("d:Dbtr/d:Id/d:OrgId/d:LEI", namespaces=ns) for tx in transactions}
+    assert paid == [(leis["supplier"], "600000.00"), (leis["supplier2"], "400000.00")]
+    assert debtors == {leis["core"]}
+    assert pacs008.findtext("d:FIToFICstmrCdtTrf/d:GrpHdr/d:NbOfTxs", namespaces=ns) == "2"
+
+
+def test_openapi_says_the_fx_provider_funds_the_surplus_and_corridors_open_first(
+    service: Service,
+) -> None:
+    paths = service.call("auditor", "GET", "/openapi.json").json()["paths"]
+
+    repay_fx = paths["/v1/clearing/{root_id}/repay-fx"]["post"]["description"]
+    corridor = paths["/v1/fx/corridors"]["put"]["description"]
+    settle = paths["/v1/fx/settlements"]["post"]["description"]
+
+    assert "funds the rounding" in repay_fx
+    assert "surplus" in repay_fx
+    assert "liquidity" in repay_fx
+    assert "PUT /v1/fx/corridors" in repay_fx
+    assert "starts closed" in corridor
+    assert "FxComplianceCorridorClosed" in settle
+
+
+def test_exposure_counts_overdue_by_the_chains_clock_not_the_servers(service: Service) -> None:
+    root = service.active(due_date=due_soon(service))
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": root["id"]}).json()["result"]  # fmt: skip
+    offer = service.call("financier", "POST", f"/v1/financings/{asked['id']}/offers", json={
+        "advance_rate_bps": 9000, "discount_rate_bps": 500, "grace_period_days": 0,
+        "expires_at": datetime.fromtimestamp(chain_time(service) + 86_400, UTC).isoformat()})  # fmt: skip
+    assert offer.status_code == 201, offer.text
+    accepted = service.call("supplier", "POST", f"/v1/financings/{asked['id']}/offers/0/accept")
+    assert accepted.status_code == 200, accepted.text
+    due = int(datetime.fromisoformat(root["due_date"]).timestamp())
+    before = service.call("auditor", "GET", "/v1/audit/exposure").json()
+    warp_past(service, root)  # the chain's clock passes the due date; the wall clock does not
+    mined = service.client.block_number()
+    deadline = time.monotonic() + 30
+    while True:
+        report = service.call("auditor", "GET", "/v1/audit/exposure")
+        if int(report.headers["X-Ledger-Block"]) >= mined or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+    assert time.time() < due
+    overdue = [e["receivables"] for e in report.json()["items"]]
+    assert not any(root["id"] in ids for ids in (e["receivables"] for e in before["items"]))
+    assert any(root["id"] in ids for ids in overdue), report.json()
+    assert report.json()["as_of_block"] == int(report.headers["X-Ledger-Block"])
+    as_of = datetime.fromisoformat(report.json()["as_of"]).timestamp()
+    assert as_of == service.client.get_block(report.json()["as_of_block"])["timestamp"] > due

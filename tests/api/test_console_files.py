@@ -3,6 +3,7 @@ one; a clear answer when the console was not built (ledger_app/api/console.py)."
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -74,3 +75,29 @@ def test_console_not_built_answers_503_naming_fix(tmp_path: Path) -> None:
         thread.join(timeout=30)
     assert answer.status_code == 503
     assert "make setup" in answer.text
+
+
+def test_docs_load_swagger_ui_from_this_service_not_a_cdn(service: Service) -> None:
+    _built()
+    with httpx.Client(base_url=service.base_url, timeout=30) as http:
+        page = http.get("/docs")
+        assets = {
+            path: http.get(path)
+            for path in re.findall(r'(?:src|href)="(/[^"]+)"', page.text)
+            if not path.startswith("/openapi.json")
+        }
+        redoc = http.get("/redoc")
+
+    assert page.status_code == 200
+    assert "SwaggerUIBundle" in page.text
+    hosts = re.findall(r"https?://[^\s\"'<>]+", page.text)
+    assert hosts == [], hosts
+    assert {p.rsplit("/", 1)[-1] for p in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for path, answer in assets.items():
+        assert answer.status_code == 200, path
+        assert answer.content, path
+    bundle = next(a for p, a in assets.items() if p.endswith("swagger-ui-bundle.js"))
+    assert "javascript" in bundle.headers["content-type"]
+    assert len(bundle.content) > 100_000  # the whole of Swagger UI, from this service
+    assert "/openapi.json" in page.text
+    assert redoc.status_code == 404  # its page would load ReDoc from a CDN: not offered

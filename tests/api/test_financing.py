@@ -215,5 +215,6 @@ def test_bad_request_is_422_and_sends_nothing(service: Service) -> None:
 
     assert zero.json()["args"]["fields"][0]["field"] == "receivable_id"
     assert malformed.json()["args"]["fields"][0]["field"] == "financier"
-    assert (not_financier.status_code, not_financier.json()["args"]["field"]) == (422, "financier")
+    assert (not_financier.status_code, not_financier.json()["args"]["field"]) == (409, "financier")
+    assert not_financier.json()["error"] == "FinancierNotActive"
     assert service.nonce("supplier") == nonce

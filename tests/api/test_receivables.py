@@ -119,6 +119,8 @@ def test_wrong_state_revert_is_409_naming_the_custom_error(service: Service) -> 
     body = again.json()
     assert body["error"] == "ReceivableInvalidStatus"
     assert body["args"]["id"] == str(receivable["id"])
+    assert (body["args"]["current"], body["args"]["allowed"]) == ("ACTIVE", ["PENDING"])
+    assert body["message"] == f"receivable {receivable['id']} is ACTIVE; this needs it PENDING"
     assert service.nonce("supplier") == nonce  # refused at estimation: nothing sent
 
 
@@ -153,7 +155,7 @@ def test_batch_with_a_bad_row_sends_nothing_and_reports_rows(service: Service) -
 
     response = service.call("core", "POST", "/v1/receivables/batch", json={"items": items})
 
-    assert response.status_code == 422
+    assert response.status_code == 409  # every row's refusal is the ledger's state
     rows = response.json()["args"]["rows"]
     assert {(r["row"], r["field"]) for r in rows} == {(2, "invoice"), (4, "currency")}
     assert service.view("receivables", "lastId") == last_id

@@ -76,7 +76,14 @@ def test_transfer_beyond_balance_is_409_with_the_contract_error_and_sends_nothin
                                   "amount": str(service.balance("core") + 1)})  # fmt: skip
 
     assert response.status_code == 409, response.text
-    assert response.json()["error"] == "ERC20InsufficientBalance"
+    body = response.json()
+    assert body["error"] == "ERC20InsufficientBalance"
+    balance = service.balance("core")
+    assert body["args"] == {"sender": service.addresses["core"], "balance": str(balance),
+                            "needed": str(balance + 1)}  # fmt: skip
+    assert (
+        body["message"] == f"{service.addresses['core']} holds {balance}; this needs {balance + 1}"
+    )
     assert service.nonce("core") == nonce
 
 
@@ -88,7 +95,6 @@ CASES: dict[str, tuple[str, str, dict[str, Any] | None, str]] = {
     "malformed recipient": ("mint", "CNY", {"to": "0x12"}, "to"),
     "lower-case currency": ("mint", "cny", {}, "currency"),
     "zero transfer": ("transfers", "CNY", {"amount": 0}, "amount"),
-    "unlisted currency": ("transfers", "XYZ", {}, "currency"),
     "zero burn": ("burn", "CNY", {"amount": "0"}, "amount"),
 }
 
@@ -115,3 +121,15 @@ def test_bad_token_input_is_422_naming_the_field_and_sends_nothing(
     fields = [f["field"] for f in problem["args"].get("fields", [])] or [problem["args"]["field"]]
     assert any(f == field or f.endswith("." + field) for f in fields), fields  # path.currency
     assert service.nonce(who) == nonce
+
+
+def test_a_transfer_in_an_unlisted_currency_is_409_and_sends_nothing(service: Service) -> None:
+    nonce = service.nonce("supplier")
+
+    response = service.call("supplier", "POST", "/v1/tokens/XYZ/transfers",
+                            json={"to": service.addresses["supplier2"], "amount": "100"})  # fmt: skip
+
+    assert response.status_code == 409, response.text
+    assert (response.json()["error"], response.json()["args"]["field"]) == (
+        "CurrencyNotListed", "currency")  # fmt: skip
+    assert service.nonce("supplier") == nonce

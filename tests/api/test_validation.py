@@ -59,7 +59,7 @@ def test_bad_registration_is_422_naming_field_and_sends_nothing(
     assert (service.view("receivables", "lastId"), service.nonce("core")) == (last_id, nonce)
 
 
-def test_unlisted_currency_and_non_supplier_creditor_are_422_before_sending(
+def test_unlisted_currency_and_non_supplier_creditor_are_409_before_sending(
     service: Service,
 ) -> None:
     nonce = service.nonce("core")
@@ -69,8 +69,11 @@ def test_unlisted_currency_and_non_supplier_creditor_are_422_before_sending(
     creditor = service.call("core", "POST", "/v1/receivables",
                             json=_registration(service, creditor=service.addresses["financier"]))  # fmt: skip
 
-    assert (currency.status_code, currency.json()["args"]["field"]) == (422, "currency")
-    assert (creditor.status_code, creditor.json()["args"]["field"]) == (422, "creditor")
+    # The request is well formed: the ledger's state (no listing, no such supplier) refuses it.
+    assert (currency.status_code, currency.json()["args"]["field"]) == (409, "currency")
+    assert currency.json()["error"] == "ReceivableUnknownCurrency"
+    assert (creditor.status_code, creditor.json()["args"]["field"]) == (409, "creditor")
+    assert creditor.json()["error"] == "CreditorNotActiveSupplier"
     assert service.nonce("core") == nonce
 
 
@@ -142,7 +145,7 @@ def test_bad_onboarding_is_422_naming_field_and_sends_nothing(
     assert service.client.get_transaction_count(service.operator_address) == nonce
 
 
-def test_bad_currency_listing_is_422(service: Service) -> None:
+def test_bad_currency_code_is_422_and_a_non_bank_issuer_409(service: Service) -> None:
     nonce = service.client.get_transaction_count(service.operator_address)
 
     bad_code = service.call("operator", "POST", "/v1/currencies",
@@ -151,7 +154,8 @@ def test_bad_currency_listing_is_422(service: Service) -> None:
                               json={"currency": "USD", "issuer": service.addresses["core"]})  # fmt: skip
 
     assert bad_code.json()["args"]["fields"][0]["field"] == "currency"
-    assert (not_a_bank.status_code, not_a_bank.json()["args"]["field"]) == (422, "issuer")
+    assert (not_a_bank.status_code, not_a_bank.json()["args"]["field"]) == (409, "issuer")
+    assert not_a_bank.json()["error"] == "IssuerNotSettlementBank"
     assert service.client.get_transaction_count(service.operator_address) == nonce
 
 
@@ -161,6 +165,25 @@ def test_a_boolean_is_a_json_boolean(service: Service) -> None:
 
     assert response.status_code == 422, response.text
     assert response.json()["args"]["fields"][0]["field"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("body", "position"),
+    [('{"to": "0x', 7), ('{"amounts": [1,, 2]}', 15), ('{"open": tru}', 9)],
+)
+def test_malformed_json_names_the_position_not_a_field(
+    service: Service, body: str, position: int
+) -> None:
+    response = service.call("supplier", "POST", "/v1/receivables/1/split", content=body,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["error"] == "MalformedJson"
+    assert answer["args"]["position"] == position
+    assert answer["message"].startswith("the request body is not valid JSON: ")
+    assert answer["message"].endswith(f"at character {position}")
+    assert "field" not in answer["args"]
 
 
 # --- bounded bodies (ledger_app/api/limits.py) -----------------------------------------

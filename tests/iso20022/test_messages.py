@@ -17,6 +17,7 @@ from ledger_app.iso20022 import (
     PACS008,
     PACS009,
     Agent,
+    CreditorShare,
     FxConversion,
     InvalidMessageData,
     Money,
@@ -124,6 +125,35 @@ def test_pacs008_with_only_mandatory_parts_validates(schemas):
 
 def test_pacs009_validates_against_xsd(schemas):
     schemas[PACS009].validate(build_pacs009(bank_settlement(), created_at=SETTLED_AT))
+
+
+TIER2_LEI = lei("529900TIERTWOVN001")
+
+
+def clearing_settlement() -> Settlement:
+    """A maturity payment into clearing: the holders of the root's leaves are paid."""
+    shares = (
+        CreditorShare(Party("Supplier Vietnam JSC", lei=SUPPLIER_LEI), Money(90_000_00, "USD", 2)),
+        CreditorShare(Party("Tier-2 Supplier", lei=TIER2_LEI), Money(48_000_00, "USD", 2)),
+    )
+    return settlement(creditor=shares[0].creditor, shares=shares)
+
+
+@pytest.mark.parametrize(
+    ("message", "build"),
+    [(PACS008, build_pacs008), (PACS009, build_pacs009),
+     (PACS002, lambda s: build_pacs002(s, Settled(SETTLED_AT, None)))],
+)  # fmt: skip
+def test_a_payment_to_several_holders_is_one_transaction_each_and_validates(
+    schemas, message, build
+):
+    document = build(clearing_settlement())
+
+    schemas[message].validate(document)
+    text = document.decode()
+    assert text.count(SUPPLIER_LEI) >= 1
+    assert text.count(TIER2_LEI) >= 1
+    assert f"{UETR.hex[:24]}/2" in text
 
 
 @pytest.mark.parametrize(("original", "make"), [(PACS008, settlement), (PACS009, bank_settlement)])

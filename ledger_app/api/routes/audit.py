@@ -9,7 +9,7 @@ regulators (the operator also reconciles).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -49,15 +49,94 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class TraceAmount(BaseModel):
+    """An amount a step moves or names, in integer minor units of ``currency``."""
+
+    role: str = Field(description="what the amount is: face, advance, child 7, payout, ...")
+    amount: str = Field(description="integer minor units, as a decimal string")
+    currency: str = Field(description="ISO 4217 code (``?`` when the index cannot tell)")
+
+
+class TraceRawLog(BaseModel):
+    """The step's log as the chain has it, re-encoded from the ABI (full views only)."""
+
+    address: str
+    topics: list[str]
+    data: str
+
+
+class TraceStep(BaseModel):
+    """One event of the tree: what happened, who did it, what moved, and where it is on
+    chain (enough to check it against the node: block, tx hash, log index)."""
+
+    seq: int = Field(description="position in the trace, from 1, in chain order")
+    receivable_id: int | None = Field(description="the receivable the step belongs to")
+    kind: str = Field(
+        description="registration, confirmation, rejection, cancellation, split, transfer, "
+        "freeze, unfreeze, overdue, default, settled, status_change, settlement, "
+        "financing_request, financing_offer, offer_closed, financing_acceptance, "
+        "financing_default, recourse, repayment, redemption, cross_border_settlement, "
+        "htlc_lock, htlc_claim, htlc_refund, token_transfer"
+    )
+    event: str = Field(description="the contract event's name (ReceivableSplit, ...)")
+    contract_kind: str = Field(description="ReceivableRegistry, FinancingDesk, ...")
+    contract: str = Field(description="the emitting contract's address")
+    actors: dict[str, str] = Field(
+        description="role in the step (debtor, holder, from, to, financier, ...) -> address; "
+        "``masked`` for a participant a scoped viewer may not see"
+    )
+    amounts: list[TraceAmount]
+    details: dict[str, Any] = Field(
+        description="the kind's own facts: due_date and invoice_key of a registration, "
+        "children of a split, from/to statuses, offer terms, UETR, purpose, ..."
+    )
+    block_number: int
+    block_hash: str
+    block_timestamp: int | None = Field(description="unix seconds of the block")
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any] | None = Field(
+        default=None, description="the event's decoded arguments (full views only)"
+    )
+    raw: TraceRawLog | None = Field(default=None, description="full views only")
+
+
+class TraceReceivable(BaseModel):
+    """A receivable of the tree as indexed now (parties masked in a scoped view)."""
+
+    id: int
+    parent_id: int
+    root_id: int
+    tier: int = Field(description="0 for the root, 1 for its parts, ...")
+    children: list[int]
+    debtor: str
+    creditor: str
+    holder: str
+    amount: str = Field(description="integer minor units, as a decimal string")
+    currency: str
+    due_date: int = Field(description="unix seconds")
+    status: str
+    frozen: bool
+
+
+class TraceScope(BaseModel):
+    """Present in a scoped view: whose view it is; other participants are ``masked``."""
+
+    viewer: str
+    masked: bool
+
+
 class Trace(_Open):
-    """A receivable's tree from its root: ``receivables``, ``steps`` (see the route)."""
+    """A receivable's tree from its root: its receivables and every step (see the route)."""
 
     chain_id: int
     receivable_id: int
     root_id: int
     as_of_block: int | None
-    receivables: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
+    registry: str | None = Field(default=None, description="the ReceivableRegistry")
+    scope: TraceScope | None = None
+    receivables: list[TraceReceivable]
+    steps: list[TraceStep]
 
 
 class Verification(_Open):
@@ -114,9 +193,15 @@ class ExposureEntry(BaseModel):
 
 
 class Exposure(BaseModel):
-    """Exposure by financier and currency."""
+    """Exposure by financier and currency, as of an indexed block and the chain's clock
+    there (what "past due" is measured against)."""
 
     items: list[ExposureEntry]
+    as_of_block: int = Field(description="the indexed block the answer reflects")
+    as_of: datetime | None = Field(
+        description="that block's timestamp: the chain's time, not the server's "
+        "(null before the first block is indexed)"
+    )
 
 
 class Mismatch(BaseModel):
@@ -198,6 +283,7 @@ def _period(start: datetime | None, end: datetime | None) -> queries.Period:
     "/v1/receivables/{receivable_id}/trace",
     operation_id="audit.trace",
     response_model=Trace,
+    response_model_exclude_unset=True,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def trace(
@@ -317,10 +403,16 @@ def receivables_report(
 
 
 @router.get("/v1/audit/exposure", operation_id="audit.exposure", response_model=Exposure)
-def exposure(_caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
-    """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency."""
+def exposure(_caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+    """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency.
+    "Past due" is by the chain's clock at the indexed block the answer reflects (its
+    timestamp, ``as_of``), not the server's: a chain whose time runs ahead or behind the
+    wall clock is judged by its own."""
     with runtime.engine.connect() as conn:
-        return {"items": queries.exposure_by_financier(conn)}
+        now = queries.block_time(conn, runtime.chain_id, block)
+        items = queries.exposure_by_financier(conn, 0 if now is None else now)
+    as_of = None if now is None else datetime.fromtimestamp(now, UTC)
+    return {"items": items, "as_of_block": block, "as_of": as_of}
 
 
 @router.get(
@@ -370,13 +462,13 @@ def reconcile_index(
 ) -> Any:
     """Every difference between the read models and the contracts' views at ``block``
     (default: the indexed block, the only one where the answer is exact), and the
-    digest of the index's events up to it. 422 for a block before every followed contract
-    (the ledger's, the listed tokens) existed, 409 for one the index has not reached."""
+    digest of the index's events up to it. 409 for a block before every followed contract
+    (the ledger's, the listed tokens) existed or one the index has not reached."""
     at = indexed if block is None else block
     first = _first_reconcilable_block(runtime)
     if at < first:
         # A contract the index follows had no code there: its views answer nothing.
-        raise InvalidInput(f"block {at} is before every followed contract existed (block {first})",
+        raise Conflict(f"block {at} is before every followed contract existed (block {first})",
                            error="BlockBeforeDeployment", field="block", first_block=first)  # fmt: skip
     if at > indexed:
         raise Conflict(f"block {at} is not indexed yet (indexed: {indexed})",

@@ -83,7 +83,8 @@ def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
 
 @router.get("/{root_id}", operation_id="clearing.show", response_model=Clearing)
 def show(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
-    """Repayment and redemption state of a root (404 unless the caller is a party to it)."""
+    """Repayment and redemption state of a root: for a party to any receivable of its tree
+    (a tier-2 supplier holding a leaf too); 404 for anyone else."""
     return _clearing(ClearingService(runtime), caller, root_id)
 
 
@@ -108,10 +109,18 @@ def repay_fx(
 ) -> Any:
     """At or after the due date, the debtor pays the root in its own currency through an FX
     provider's quote: it pays ceil(amount x 1e18 / rate) of the quote's sell currency, the
-    provider pays the receivable's currency into clearing, in one transaction (what rounding
-    buys beyond the amount goes back to the debtor). The service approves FxSettlement for
-    the sell amount first, on the debtor's queue. The corridor checked is the debtor's
-    jurisdiction to the FX provider's."""
+    provider pays the receivable's currency into clearing, in one transaction. The service
+    approves FxSettlement for the sell amount first, on the debtor's queue.
+
+    The FX provider funds the rounding: its leg is floor(sell x rate / 1e18), which is at
+    least the amount and up to one rate step (rate / 1e18 minor units) more; that surplus
+    goes back to the debtor. So the provider must hold, and have made available as
+    liquidity (``POST /v1/fx/quotes/signed`` ``liquidity``), the whole leg, not just the
+    amount, or the payment answers 409 (``ERC20InsufficientBalance`` or
+    ``ERC20InsufficientAllowance``: the provider's balance or allowance). The corridor checked is the
+    debtor's jurisdiction to the FX provider's: a corridor between two jurisdictions
+    starts closed, so the operator or a regulator opens it first (``PUT /v1/fx/corridors``),
+    or the payment answers 409 ``FxComplianceCorridorClosed``."""
     service = ClearingService(runtime)
     uetr = body.uetr or uuid.uuid4()
     signature = bytes.fromhex(body.signature[2:]) if body.signature else b""
@@ -133,7 +142,8 @@ def repay_fx(
 )
 def redeem_all(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """Pay every unsettled, unfrozen leaf of a repaid root to its holder, in batches of the
-    contract's MAX_REDEEM_BATCH (one transaction each). Any active party may push it."""
+    contract's MAX_REDEEM_BATCH (one transaction each). Any active party to a receivable of
+    the root's tree may push it (404 for anyone else)."""
     service = ClearingService(runtime)
     leaves, outcomes = service.redeem_all(caller, root_id)
     parts = [write_response(o, Response()) for o in outcomes]

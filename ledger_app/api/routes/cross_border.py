@@ -130,7 +130,9 @@ class QuoteIn(BaseModel):
     liquidity: Amount | None = Field(
         default=None,
         description="buy-currency minor units to make available to FxSettlement "
-        "(raises the provider's allowance by this much)",
+        "(raises the provider's allowance by this much). For a repayment via FX it must "
+        "cover the whole buy leg, which rounding makes up to one rate step more than the "
+        "root's amount (see POST /v1/clearing/{root_id}/repay-fx)",
     )
 
 
@@ -308,7 +310,10 @@ def _settlement(row: Any) -> PvpSettlement:
 def settle(body: SettlementIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
     """The payer settles at a quote (posted, or signed: give ``signature``). The service
     approves FxSettlement for the sell amount first. Refused before value moves: a stale,
-    expired or used quote, a used UETR, a closed corridor, a daily limit."""
+    expired or used quote, a used UETR, a corridor not opened (``PUT /v1/fx/corridors``
+    first; 409 ``FxComplianceCorridorClosed``), a daily limit. The payee receives
+    floor(sell_amount x rate / 1e18), paid by the FX provider from its balance within
+    the liquidity it made available."""
     service = CrossBorderService(runtime)
     payment = Payment(
         payee=body.payee,
@@ -387,7 +392,11 @@ class Corridor(BaseModel):
 def set_corridor(
     body: CorridorIn, caller: ActorDep, runtime: RuntimeDep, response: Response
 ) -> Any:
-    """The operator or a regulator opens or closes a corridor."""
+    """The operator or a regulator opens or closes a corridor (from the payer's
+    jurisdiction to the payee's, or for a repayment via FX to the FX provider's). Every
+    corridor between two jurisdictions starts closed (a domestic payment needs none):
+    open it before the first payment across it, or that payment answers 409
+    ``FxComplianceCorridorClosed``."""
     service = CrossBorderService(runtime)
     outcome = service.set_corridor(caller, body.from_jurisdiction, body.to_jurisdiction, body.open)
 

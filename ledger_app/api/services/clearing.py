@@ -6,8 +6,10 @@ contract for it first, on the debtor's queue). Redeem: each unsettled leaf of a
 repaid root pays its current holder; one leaf, or every unsettled leaf of a
 root in batches of the contract's MAX_REDEEM_BATCH, one transaction per batch.
 
-Parties are the receivable's (ledger_app.api.services.receivables): a non-party
-gets 404. What the index already shows to be refused (not a root, not the
+A root's clearing is seen, and its redemption pushed, by a party to any receivable
+of its tree (``party_to_tree`` in ledger_app.api.services.receivables, the rule the
+trace follows too): a tier-2 supplier holding a leaf sees its root's clearing. A
+single leaf is redeemed by a party to that leaf. Anyone else gets 404. What the index already shows to be refused (not a root, not the
 debtor, not due, repaid already, not repaid yet) is answered before sending.
 """
 
@@ -176,7 +178,7 @@ class ClearingService:
     # --- internals --------------------------------------------------------------------
 
     def _root(self, caller: Caller, root_id: int) -> Any:
-        root = self.receivables.get(caller, root_id)
+        root = self.receivables.tree_root(caller, root_id)
         if root.parent_id != 0:
             raise InvalidInput(
                 f"receivable {root_id} is a part of root {root.root_id}",

@@ -36,11 +36,18 @@ from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.db.api_tables import api_keys
 from ledger_app.errors import Conflict, InvalidInput, NotFound
-from ledger_app.indexer.schema import fx_quotes, htlc_locks, pvp_settlements, settlement_tokens
+from ledger_app.indexer.schema import (
+    fx_quotes,
+    htlc_locks,
+    pvp_settlements,
+    receivables,
+    settlement_tokens,
+)
 from ledger_app.iso20022 import (
     PACS008,
     PACS009,
     Agent,
+    CreditorShare,
     FxConversion,
     InvalidMessageData,
     Money,
@@ -332,7 +339,7 @@ class CrossBorderService:
         """Set ``account``'s daily limit in ``currency`` (0: none)."""
         self.tokens.token(currency)
         if participant_row(self.engine, account) is None:
-            raise InvalidInput(
+            raise NotFound(
                 f"{account} is not a participant", error="AccountNotParticipant", field="account"
             )
         call = self.runtime.contracts.call(
@@ -365,7 +372,7 @@ class CrossBorderService:
         token = self.tokens.token(currency)
         row = participant_row(self.engine, recipient)
         if row is None or not row.onboarded or row.suspended or row.frozen:
-            raise InvalidInput(
+            raise Conflict(
                 f"{recipient} may not receive tokens",
                 error="HtlcRecipientRefused",
                 field="recipient",
@@ -454,7 +461,7 @@ class CrossBorderService:
         origin = participant_row(self.engine, payer)
         destination = participant_row(self.engine, payment.payee)
         if destination is None or not destination.onboarded:
-            raise InvalidInput(
+            raise NotFound(
                 f"{payment.payee} is not a participant",
                 error="AccountNotParticipant",
                 field="payee",
@@ -497,11 +504,13 @@ class CrossBorderService:
         block = self.runtime.client.get_block(int(row.block_number))
         at = datetime.fromtimestamp(int(block["timestamp"]), UTC)
         purpose = bytes.fromhex(row.purpose[2:]).rstrip(b"\0").decode() or None
+        shares = self._clearing_shares(row, decimals[row.buy_currency])
         return Settlement(
             uetr=uetr,
             amount=Money(int(row.buy_amount), row.buy_currency, decimals[row.buy_currency]),
             debtor=self._party(row.payer),
-            creditor=self._party(row.payee),
+            creditor=shares[0].creditor if shares else self._party(row.payee),
+            shares=shares,
             debtor_agent=self._agent(row.sell_currency),
             creditor_agent=self._agent(row.buy_currency),
             settlement_date=at,
@@ -520,6 +529,30 @@ class CrossBorderService:
                 block_number=int(row.block_number),
                 block_hash=_hex(block["hash"]),
             ),
+        )
+
+    def _clearing_shares(self, row: Any, decimals: int) -> tuple[CreditorShare, ...]:
+        """For a maturity payment into clearing (payee MaturityClearing, reference the
+        root): the creditors are the holders of the root's leaves, each paid its leaves'
+        amounts; the clearing contract is only the account it passes through."""
+        clearing = self.runtime.contracts.address("maturity_clearing").lower()
+        if row.payee.lower() != clearing or not int(row.reference_id):
+            return ()
+        with self.engine.connect() as conn:
+            leaves = conn.execute(
+                select(receivables.c.holder, receivables.c.amount)
+                .where(
+                    receivables.c.root_id == int(row.reference_id),
+                    receivables.c.child_count == 0,
+                )
+                .order_by(receivables.c.id)
+            ).all()
+        owed: dict[str, int] = {}
+        for holder, amount in leaves:
+            owed[holder.lower()] = owed.get(holder.lower(), 0) + int(amount)
+        return tuple(
+            CreditorShare(self._party(holder), Money(amount, row.buy_currency, decimals))
+            for holder, amount in owed.items()
         )
 
     def _decimals(self) -> dict[str, int]:

@@ -11,7 +11,7 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row, token_of
 from ledger_app.api.services.writes import WriteOutcome, Writer
-from ledger_app.errors import Conflict, InvalidInput, NotFound
+from ledger_app.errors import Conflict, NotFound
 from ledger_app.indexer.schema import settlement_tokens
 
 TOKEN = "SettlementToken"
@@ -31,7 +31,7 @@ class CurrencyService:
             raise Conflict(f"{currency} is already listed ({listed})",
                            error="RegistryCurrencyAlreadyListed", currency=currency, token=listed)  # fmt: skip
         if not is_active_with(participant_row(self.runtime.engine, issuer), "SETTLEMENT_BANK"):
-            raise InvalidInput(f"{issuer} is not an active settlement bank",
+            raise Conflict(f"{issuer} is not an active settlement bank",
                                error="IssuerNotSettlementBank", field="issuer")  # fmt: skip
         contracts = self.runtime.contracts
         creation = contracts.creation(

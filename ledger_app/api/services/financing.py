@@ -217,7 +217,7 @@ class FinancingService:
         if financier is not None and not is_active_with(
             participant_row(self.engine, financier), "FINANCIER"
         ):
-            raise InvalidInput(
+            raise Conflict(
                 f"{financier} is not an active financier",
                 error="FinancierNotActive",
                 field="financier",

@@ -7,12 +7,20 @@ supplier sees only its own branch). Auditors and regulators are parties to
 all. The same predicate filters lists and guards single reads and writes; a
 non-party gets 404, as for an id that does not exist.
 
+A caller is a party to a *tree* (its root's clearing, its trace from the root)
+when it is a party to any receivable of it (``party_to_tree``): a tier-2 supplier
+holding a leaf sees the root's clearing and may push its redemption, as its
+trace shows it the path from the root (ledger_app/audit/scope.py). It does not
+thereby read the root receivable itself.
+
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
 a seller tax id that is not the creditor's (recorded at onboarding), an
-invoice key already registered, split amounts that do not sum. The contract
-checks all of it again, but for the tax id (which the chain does not hold; it
-binds the invoice to the creditor's LEI instead, see domain/invoices.py).
+invoice key already registered (409, the ledger's state), split amounts that
+do not sum (422, the request's); statuses from the one refusal table
+(ledger_app/api/errors.py). The contract checks all of it again, but for the
+tax id (which the chain does not hold; it binds the invoice to the creditor's
+LEI instead, see domain/invoices.py).
 
 A document hash is the API's own check too (the chain cannot know who holds a
 document): the registering debtor must have uploaded the document or been
@@ -35,6 +43,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine, Select, and_, or_, select, true
 
+from ledger_app.api.errors import refusal_status
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import (
@@ -51,14 +60,8 @@ from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError, Tr
 from ledger_app.indexer.schema import receivables
 
 ZERO32 = b"\0" * 32
-#: The refusal a check's error is raised as (InvalidInput for any other): duplicates are the
-#: ledger's state, and a document not the debtor's does not exist for it.
-_REFUSALS: dict[str, type[RequestError]] = {
-    "ReceivableDuplicateInvoice": Conflict,
-    "DuplicateInBatch": Conflict,
-    "CreditorTaxIdUnknown": Conflict,
-    "DocumentUnknown": NotFound,
-}
+#: A registration problem's error class, by the status the refusal table gives its name.
+_ERROR_CLASS: dict[int, type[RequestError]] = {404: NotFound, 409: Conflict, 422: InvalidInput}
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,8 @@ class Problem:
     @property
     def refusal(self) -> type[RequestError]:
         """Its error class: the ledger's state (409), a document the caller cannot see
-        (404), else the request's own fault (422)."""
-        return _REFUSALS.get(self.error, InvalidInput)
+        (404), else the request's own fault (422), as the refusal table says."""
+        return _ERROR_CLASS[refusal_status(self.error, 422)]
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,14 @@ def visible_to(caller: Caller) -> Any:
         receivables.c.creditor == me,
         receivables.c.id.in_(select(held.c.id)),
     )
+
+
+def party_to_tree(caller: Caller) -> Any:
+    """SQL condition: the receivable row belongs to a tree (same root) of which ``caller``
+    is a party to at least one receivable (``visible_to``)."""
+    if caller.reads_all:
+        return true()
+    return receivables.c.root_id.in_(select(receivables.c.root_id).where(visible_to(caller)))
 
 
 def describe(row: Any) -> dict[str, Any]:
@@ -176,6 +187,16 @@ class ReceivableService:
         self.writer = Writer(runtime)
 
     # --- reads ------------------------------------------------------------------------
+
+    def tree_root(self, caller: Caller, root_id: int) -> Any:
+        """The row of receivable ``root_id`` when ``caller`` is a party to any receivable
+        of its tree; NotFound otherwise (as for an unknown id)."""
+        query = select(receivables).where(receivables.c.id == root_id, party_to_tree(caller))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no receivable {root_id}", error="ReceivableUnknown", id=root_id)
+        return row
 
     def get(self, caller: Caller, receivable_id: int) -> Any:
         """The row of a receivable ``caller`` is a party to; NotFound otherwise."""
@@ -317,9 +338,9 @@ class ReceivableService:
                 report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
                                "message": f"the same invoice as row {first}"})  # fmt: skip
         if report:
-            # One kind of refusal in every row: its status; a mixture: 422 with the report.
-            kinds = {_REFUSALS.get(r["error"], InvalidInput) for r in report}
-            raise (kinds.pop() if len(kinds) == 1 else InvalidInput)(
+            # One status in every row: that status; a mixture: 422, with the report.
+            statuses = {refusal_status(r["error"], 422) for r in report}
+            raise _ERROR_CLASS[statuses.pop() if len(statuses) == 1 else 422](
                 f"{len({r['row'] for r in report})} of {len(batch)} rows would be refused; "
                 "nothing was sent",
                 error="BatchRefused",

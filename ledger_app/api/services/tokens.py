@@ -31,7 +31,7 @@ from ledger_app.api.services.currencies import TOKEN, _terms
 from ledger_app.api.services.lookups import participant_row, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
-from ledger_app.errors import Forbidden, InvalidInput, NotFound
+from ledger_app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger_app.indexer.schema import settlement_tokens, token_balances
 
 #: (caller, token, spender) -> the lock held from the allowance check to the spending call.
@@ -50,10 +50,10 @@ class TokenService:
     # --- reads ------------------------------------------------------------------------
 
     def token(self, currency: str, field: str = "currency") -> str:
-        """Address of the token listed for ``currency``; 422 naming ``field`` if none is."""
+        """Address of the token listed for ``currency``; 409 naming ``field`` if none is."""
         token = token_of(self.engine, currency)
         if token is None:
-            raise InvalidInput(
+            raise Conflict(
                 f"no settlement token is listed for {currency}",
                 error="CurrencyNotListed",
                 field=field,
@@ -185,10 +185,10 @@ class TokenService:
     def _require_active(self, account: str, field: str) -> None:
         row = participant_row(self.engine, account)
         if row is None or not row.onboarded:
-            raise InvalidInput(
+            raise NotFound(
                 f"{account} is not a participant", error="AccountNotParticipant", field=field
             )
         if row.suspended or row.frozen:
-            raise InvalidInput(
+            raise Conflict(
                 f"{account} may not receive tokens now", error="AccountRefused", field=field
             )

@@ -38,6 +38,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from ledger_app.api.errors import revert_message
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.journal import current_idempotency_key
@@ -254,7 +255,7 @@ class Writer:
             status = "REVERTED" if exc.transaction_hash else "REFUSED"
             mined = exc.receipt
             self._update(transaction_id, status=status, tx_hash=exc.transaction_hash,
-                         error=exc.error_name or str(exc),
+                         error=exc.error_name or revert_message(exc),
                          block_number=mined.block_number if mined else None,
                          block_hash=mined.block_hash if mined else None,
                          transaction_index=mined.transaction_index if mined else None)  # fmt: skip
