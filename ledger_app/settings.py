@@ -196,6 +196,15 @@ class Settings(BaseSettings):
             "valid key (one row per address, with the count, instead of one per request)."
         ),
     )
+    access_log_flush_interval: float = Field(
+        default=0.2,
+        gt=0,
+        le=5,
+        description=(
+            "Seconds between the access log's writes: rows are kept in memory and written "
+            "together, off the request path; a crash loses at most this much of the log."
+        ),
+    )
     writes_in_flight_per_participant: int = Field(
         default=16,
         gt=0,
