@@ -215,6 +215,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Writes of all participants under way; keep it under worker_threads.",
     )
+    authentications_at_once: int = Field(
+        default=4,
+        gt=0,
+        description=(
+            "API keys checked at once (each in a worker thread); waiting requests take "
+            "turns by key, so one tenant's burst does not queue another tenant's requests."
+        ),
+    )
     worker_threads: int = Field(
         default=100,
         gt=0,

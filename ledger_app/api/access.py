@@ -4,7 +4,8 @@ count the request.
 Pure ASGI (no BaseHTTPMiddleware), so streaming and background work are not
 disturbed. The caller found from ``X-API-Key`` (or ``Authorization: Bearer``)
 is put in the request state for the ``Actor`` dependency and the idempotency
-middleware; whether the request is then allowed is decided there. Before that,
+middleware; whether the request is then allowed is decided there. Keys are checked in
+worker threads, a few at once, in turns by key (``throttle.TurnsByKey``). Before that,
 the rates of ledger_app/api/throttle.py: an address over its failed-authentication
 limit is refused before its key is looked at; a request without a key counts
 against its address, one with a valid key against the key; over a rate: 429 with
@@ -35,11 +36,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_app.api.auth import presented_key_id
 from ledger_app.api.errors import database_unavailable, refusal_response
 from ledger_app.api.identity import Caller, authenticate
 from ledger_app.api.metrics import Metrics
@@ -48,6 +49,7 @@ from ledger_app.api.throttle import (
     UNAUTHENTICATED,
     RateLimits,
     RefusedRequests,
+    TurnsByKey,
     client_address,
 )
 from ledger_app.db.api_tables import access_log
@@ -86,6 +88,7 @@ class AccessMiddleware:
         self.rates = RateLimits(settings)
         self.refused = refused
         self.access_log = access_log
+        self.authentications = TurnsByKey(settings.authentications_at_once)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +106,9 @@ class AccessMiddleware:
                 await self._refuse_unlogged(scope, receive, send, refused, address, AUTH_FAILURES)
                 return
             try:
-                caller = await anyio.to_thread.run_sync(authenticate, engine, key)
+                # In turns by the key's id: one tenant's burst does not queue the others.
+                turn = presented_key_id(key) or key[:128]
+                caller = await self.authentications.run(turn, authenticate, engine, key)
             except OperationalError:
                 # The database is locked or away: no caller can be known; a clear 503
                 # (try again) rather than an unhandled 500.
