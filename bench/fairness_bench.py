@@ -7,7 +7,8 @@ flight, the excess is answered 429 at once instead of holding a worker thread.
 
     python -m bench.fairness_bench [--writes 100]
 
-prints B's read p50/p95 at rest and under A's burst. The service runs in a process of
+prints B's read p50/p95 at rest and under A's burst (``make bench`` and ``bench-quick``
+report it as ``fairness_read_p95``, against the p95 at rest). The service runs in a process of
 its own (as ``ledger-app run`` does, with its server configuration), so the clients'
 threads do not compete with it for one interpreter. Nothing asserts a timing.
 """
@@ -131,15 +132,22 @@ def _serve(settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
+def measure(work: Path, writes: int) -> tuple[list[float], list[float], Counter[int]]:
+    """B's read latencies (ms) at rest and under A's burst of ``writes``, and A's answers
+    by status, against a service of its own under ``work``."""
+    with SeparateApi(work).serving() as api:
+        rest = reads_at_rest(api, 50)
+        under, statuses = reads_under_burst(api, writes)
+    return rest, under, statuses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=100)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fairness-"))
     try:
-        with SeparateApi(work).serving() as api:
-            rest = reads_at_rest(api, 50)
-            under, statuses = reads_under_burst(api, args.writes)
+        rest, under, statuses = measure(work, args.writes)
         print(f"B's reads at rest: p50 {percentile(rest, 50):.1f} ms, "
               f"p95 {percentile(rest, 95):.1f} ms ({len(rest)} reads)")  # fmt: skip
         print(f"B's reads under A's {args.writes} concurrent writes: "

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import api_bench, durability_bench, gas_bench, indexer_bench
+from bench import api_bench, durability_bench, fairness_bench, gas_bench, indexer_bench
 from bench.chain import ARTIFACTS, add_tree, generate
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
@@ -34,11 +34,13 @@ from pgcluster import PostgresCluster, PostgresUnavailable
 MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups x fanout), query samples
     "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
              "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
-             "repeats": 3},
+             "repeats": 3, "burst": 100},
     "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
-              "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3},
+              "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3,
+              "burst": 100},
     "smoke": {"histories": [(800, 1)], "single": 3, "batch_rows": 20, "batch_repeats": 1,
-              "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1},
+              "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1,
+              "burst": 16},
 }  # fmt: skip
 KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
 
@@ -214,6 +216,22 @@ def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
                      f"{descendants:,} descendants): p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
 
 
+def bench_fairness(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+    """Tenant B's reads under tenant A's burst of concurrent writes (issue 17), against B's
+    reads at rest on the same service a moment before."""
+    writes = cfg["burst"]
+    rest, under, statuses = fairness_bench.measure(work / "fairness", writes)
+    p = api_bench.percentile
+    log(f"fairness: B's reads p50 {p(under, 50):.1f} / p95 {p(under, 95):.1f} ms under A's "
+        f"{writes} writes, {p(rest, 50):.1f} / {p(rest, 95):.1f} ms at rest")  # fmt: skip
+    results.append(entry("fairness_read_p95", p(under, 95), "ms", p(rest, 95),
+                         "report only (B's read p95 under A's burst / at rest)"))  # fmt: skip
+    notes.append(f"fairness: B's reads under A's {writes} concurrent writes p50 "
+                 f"{p(under, 50):.1f} ms, p95 {p(under, 95):.1f} ms ({len(under)} reads); at "
+                 f"rest p50 {p(rest, 50):.1f} ms, p95 {p(rest, 95):.1f} ms; A's answers "
+                 f"{dict(sorted(statuses.items()))}")  # fmt: skip
+
+
 def bench_gas(cfg: dict, results: list, notes: list, log) -> None:
     rows = gas_bench.run_gas_table(clearing=cfg["clearing"])
     by_operation = {row["operation"]: row for row in rows}
@@ -284,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=list(MODES), default="full")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
-    parser.add_argument("--only", nargs="*", default=["indexer", "api", "gas", "erc1155"])
+    parser.add_argument("--only", nargs="*",
+                        default=["indexer", "api", "fairness", "gas", "erc1155"])  # fmt: skip
     args = parser.parse_args(argv)
     cfg = MODES[args.mode]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -302,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         for part, run in (("gas", lambda: bench_gas(cfg, results, notes, log)),
                           ("erc1155", lambda: bench_erc1155(results, log, work)),
                           ("api", lambda: bench_api(cfg, work, results, notes, log)),
+                          ("fairness", lambda: bench_fairness(cfg, work, results, notes, log)),
                           ("indexer", lambda: bench_indexer(cfg, work, results, notes, log))):  # fmt: skip
             if part in args.only:
                 run()
@@ -309,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
              "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
-             "trace_p95", "list_p95"])}  # fmt: skip
+             "trace_p95", "list_p95", "fairness_read_p95"])}  # fmt: skip
     results.sort(key=lambda b: order.get(b["name"], len(order)))
     document = {"machine": machine(args.mode, notes), "benchmarks": results}
     validate(document)

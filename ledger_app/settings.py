@@ -197,6 +197,15 @@ class Settings(BaseSettings):
             "valid key (one row per address, with the count, instead of one per request)."
         ),
     )
+    access_log_flush_interval: float = Field(
+        default=0.2,
+        gt=0,
+        le=5,
+        description=(
+            "Seconds between the access log's writes: rows are kept in memory and written "
+            "together, off the request path; a crash loses at most this much of the log."
+        ),
+    )
     writes_in_flight_per_participant: int = Field(
         default=16,
         gt=0,
@@ -206,6 +215,14 @@ class Settings(BaseSettings):
         default=64,
         gt=0,
         description="Writes of all participants under way; keep it under worker_threads.",
+    )
+    authentications_at_once: int = Field(
+        default=4,
+        gt=0,
+        description=(
+            "API keys checked at once (each in a worker thread); waiting requests take "
+            "turns by key, so one tenant's burst does not queue another tenant's requests."
+        ),
     )
     worker_threads: int = Field(
         default=100,

@@ -4,7 +4,8 @@ count the request.
 Pure ASGI (no BaseHTTPMiddleware), so streaming and background work are not
 disturbed. The caller found from ``X-API-Key`` (or ``Authorization: Bearer``)
 is put in the request state for the ``Actor`` dependency and the idempotency
-middleware; whether the request is then allowed is decided there. Before that,
+middleware; whether the request is then allowed is decided there. Keys are checked in
+worker threads, a few at once, in turns by key (``throttle.TurnsByKey``). Before that,
 the rates of ledger_app/api/throttle.py: an address over its failed-authentication
 limit is refused before its key is looked at; a request without a key counts
 against its address, one with a valid key against the key; over a rate: 429 with
@@ -16,20 +17,30 @@ long; so does every request without a valid key while its address is under its
 rates. Past them, the refusals of an address are counted and written as one summary
 row per address and kind every ``access_log_summary_interval`` seconds
 (``RefusedRequests``): a flood cannot fill the database, and the log still shows it.
+
+The rows are written off the request path (``AccessLogWriter``): kept in memory and
+written together every ``access_log_flush_interval`` seconds by one thread. A row
+written per request was a write transaction per read: it waited for SQLite's one writer
+lock (held by the indexer's and the journal's transactions) up to the busy timeout,
+holding a worker thread and a pooled connection meanwhile, so that under another
+tenant's burst of writes the reads queued behind their own log rows (issue 17), and a
+row that waited longer than the timeout was lost. Now a locked database delays the rows,
+which are kept and written at the next try; a crash loses at most the last interval's.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_app.api.auth import presented_key_id
 from ledger_app.api.errors import database_unavailable, refusal_response
 from ledger_app.api.identity import Caller, authenticate
 from ledger_app.api.metrics import Metrics
@@ -38,6 +49,7 @@ from ledger_app.api.throttle import (
     UNAUTHENTICATED,
     RateLimits,
     RefusedRequests,
+    TurnsByKey,
     client_address,
 )
 from ledger_app.db.api_tables import access_log
@@ -65,10 +77,18 @@ def presented_key(scope: Scope) -> str | None:
 class AccessMiddleware:
     """Authenticates every HTTP request, holds it to its rates, then logs and counts it."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, refused: RefusedRequests) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        refused: RefusedRequests,
+        access_log: AccessLogWriter,
+    ) -> None:
         self.app = app
         self.rates = RateLimits(settings)
         self.refused = refused
+        self.access_log = access_log
+        self.authentications = TurnsByKey(settings.authentications_at_once)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,7 +106,9 @@ class AccessMiddleware:
                 await self._refuse_unlogged(scope, receive, send, refused, address, AUTH_FAILURES)
                 return
             try:
-                caller = await anyio.to_thread.run_sync(authenticate, engine, key)
+                # In turns by the key's id: one tenant's burst does not queue the others.
+                turn = presented_key_id(key) or key[:128]
+                caller = await self.authentications.run(turn, authenticate, engine, key)
             except OperationalError:
                 # The database is locked or away: no caller can be known; a clear 503
                 # (try again) rather than an unhandled 500.
@@ -129,18 +151,16 @@ class AccessMiddleware:
             duration_ms = int((time.monotonic() - started) * 1000)
             metrics: Metrics = scope["app"].state.metrics
             metrics.count_request(scope["method"], operation, status["code"], duration_ms)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(
-                    _record,
-                    engine,
-                    caller,
-                    address,
-                    scope["method"],
-                    scope["path"],
-                    operation,
-                    status["code"],
-                    duration_ms,
-                )
+            self.access_log.add(
+                participant=caller.key if caller else None,
+                api_key_id=caller.api_key_id if caller else None,
+                method=scope["method"][:8],
+                path=scope["path"][:512],
+                operation=operation,
+                status=status["code"],
+                duration_ms=duration_ms,
+                client=address[:64],
+            )
 
     async def _refuse_unlogged(
         self,
@@ -217,31 +237,71 @@ def access_log_query(
     return query
 
 
-def _record(
-    engine: Engine,
-    caller: Caller | None,
-    client: str,
-    method: str,
-    path: str,
-    operation: str | None,
-    status: int,
-    duration_ms: int,
-) -> None:
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(access_log).values(
-                    at=datetime.now(UTC),
-                    participant=caller.key if caller else None,
-                    api_key_id=caller.api_key_id if caller else None,
-                    method=method[:8],
-                    path=path[:512],
-                    operation=operation,
-                    status=status,
-                    duration_ms=duration_ms,
-                    client=client[:64],
-                )
-            )
-    except Exception:
-        # The answer has gone out; a lost log row must be loud, not a second failure.
-        log.exception("could not write the access log row for %s %s", method, path)
+class AccessLogWriter:
+    """Writes the access log's rows in batches, from a thread of its own (see the module
+    docstring): ``add`` only appends to a list, so no request waits for the database."""
+
+    #: Rows kept while the database cannot take them; past it the oldest are dropped (and
+    #: counted, loudly): a database away for long must not take the process's memory too.
+    MAX_PENDING = 100_000
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.engine: Engine | None = None
+        self.dropped = 0
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # guards _pending (held for an append or a swap)
+        self._writing = threading.Lock()  # one batch at a time: ids follow arrival order
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, **row: Any) -> None:
+        """One request's row, stamped now, written at the next flush."""
+        row["at"] = datetime.now(UTC)
+        with self._lock:
+            self._pending.append(row)
+            excess = len(self._pending) - self.MAX_PENDING
+            if excess > 0:
+                del self._pending[:excess]
+                self.dropped += excess
+        if excess > 0:
+            log.error("access log: %d rows dropped, the database has not taken them", excess)
+
+    def start(self, engine: Engine) -> None:
+        """Write the rows into ``engine``'s access log every ``interval`` seconds."""
+        self.engine = engine
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+
+    def flush(self) -> int:
+        """Write every row added so far, in one transaction; how many. Rows the database
+        refuses (locked or away) are kept, ahead of newer ones, for the next flush."""
+        with self._writing:
+            if self.engine is None:
+                return 0
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return 0
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(access_log), rows)
+            except Exception:
+                log.warning("access log: %d rows not written yet; retrying", len(rows),
+                            exc_info=True)  # fmt: skip
+                with self._lock:
+                    self._pending[:0] = rows
+                return 0
+            return len(rows)
+
+    def close(self) -> None:
+        """Stop, writing what is left (a last try: the process is going away)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.flush() == 0 and self._pending:
+            log.error("access log: %d rows could not be written at shutdown", len(self._pending))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from ledger_app import __version__
-from ledger_app.api.access import AccessMiddleware
+from ledger_app.api.access import AccessLogWriter, AccessMiddleware
 from ledger_app.api.console import mount_console, mount_docs
 from ledger_app.api.errors import install_error_handlers
 from ledger_app.api.idempotency import IdempotencyMiddleware
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings()
     refused = RefusedRequests(interval=settings.access_log_summary_interval)
+    access_log = AccessLogWriter(interval=settings.access_log_flush_interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain = ChainClient.from_settings(settings)
         app.state.engine = make_engine(settings.database_url)
         refused.start(app.state.engine)
+        access_log.start(app.state.engine)
+        app.state.access_log = access_log
         app.state.metrics = Metrics()
         app.state.runtime = None
         app.state.runtime_lock = threading.Lock()
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Another process sends for these accounts: serving beside it is what let a
             # stale process's transactions be mined twice. Refuse to start, loudly.
             refused.close()
+            access_log.close()
             app.state.engine.dispose()
             raise
         except LedgerError as exc:
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.runtime is not None:
                 app.state.runtime.close()
             refused.close()
+            access_log.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -134,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     # Inside the access middleware (which knows the caller, and logs the refusal).
     app.add_middleware(WriteGateMiddleware, settings=settings)
-    app.add_middleware(AccessMiddleware, settings=settings, refused=refused)
+    app.add_middleware(AccessMiddleware, settings=settings, refused=refused, access_log=access_log)
     document_api(app)
     return app
 

@@ -67,15 +67,20 @@ def issue_key(conn: Connection, participant: str, label: str | None = None) -> I
     return IssuedKey(key_id, participant, key, label, now)
 
 
-def verify_key(engine: Engine, presented: str) -> KeyRecord | None:
-    """The live key ``presented`` is, or None (unknown, malformed, wrong secret, revoked)."""
-    if not presented.startswith(KEY_PREFIX):
+def presented_key_id(presented: str) -> str | None:
+    """The id part of a presented key, unchecked (None if it is not shaped like a key)."""
+    if not presented.startswith(KEY_PREFIX) or len(presented) > 128:
         return None
     key_id, _, secret = presented[len(KEY_PREFIX) :].partition("_")
-    if not key_id or not secret or len(presented) > 128:
+    return key_id if key_id and secret else None
+
+
+def verify_key(conn: Connection, presented: str) -> KeyRecord | None:
+    """The live key ``presented`` is, or None (unknown, malformed, wrong secret, revoked)."""
+    key_id = presented_key_id(presented)
+    if key_id is None:
         return None
-    with engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+    row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
     if row is None:
         hmac.compare_digest(hash_key(presented), "0" * 64)  # same work as a known id
         return None

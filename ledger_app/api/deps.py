@@ -1,10 +1,19 @@
-"""Typed dependencies of the route handlers."""
+"""Typed dependencies of the route handlers.
+
+FastAPI runs a plain ``def`` dependency in a worker thread: a hop to AnyIO's pool and
+back to the event loop, each waiting for the interpreter, which under another tenant's
+burst (a hundred threads authenticating and writing) cost a read more than its query
+(issue 17, fairness). So the dependencies that only look at the request or the app's
+state are ``async def`` and run on the loop; only those that touch the database or the
+node (``read_block``, ``get_session``) take a thread.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,17 +27,17 @@ from ledger_app.errors import Forbidden, Unauthenticated
 from ledger_app.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The application's settings."""
     return request.app.state.settings
 
 
-def get_chain(request: Request) -> ChainClient:
+async def get_chain(request: Request) -> ChainClient:
     """The application's chain client."""
     return request.app.state.chain
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The application's database engine."""
     return request.app.state.engine
 
@@ -39,10 +48,14 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_runtime(request: Request) -> Runtime:
-    """Chain, keys, sender and indexer of this process (started now if it could not be
-    at start-up, e.g. while the node was down; its error answers otherwise)."""
-    return ensure_runtime(request.app)
+async def get_runtime(request: Request) -> Runtime:
+    """Chain, keys, sender and indexer of this process (started now, in a worker thread,
+    if it could not be at start-up, e.g. while the node was down; its error answers
+    otherwise)."""
+    runtime = request.app.state.runtime
+    if runtime is not None:
+        return runtime
+    return await anyio.to_thread.run_sync(ensure_runtime, request.app)
 
 
 def ensure_runtime(app: Any) -> Runtime:
@@ -55,7 +68,7 @@ def ensure_runtime(app: Any) -> Runtime:
     return state.runtime
 
 
-def get_actor(request: Request) -> Caller:
+async def get_actor(request: Request) -> Caller:
     """The caller, allowed by the permission table to call this route's operation.
 
     401 without a live key; 403 when none of the caller's on-chain roles is

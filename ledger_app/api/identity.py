@@ -54,13 +54,16 @@ class Caller:
 
 
 def authenticate(engine: Engine, presented: str | None) -> Caller | None:
-    """The caller a presented key belongs to, or None if the key is not a live one."""
+    """The caller a presented key belongs to, or None if the key is not a live one.
+
+    One connection for the key, the participant and its pending recovery: this runs for
+    every request, a burst's included, and each checkout is a trip through the pool."""
     if not presented:
         return None
-    record = verify_key(engine, presented)
-    if record is None:
-        return None
     with engine.connect() as conn:
+        record = verify_key(conn, presented)
+        if record is None:
+            return None
         row = conn.execute(
             select(participants).where(participants.c.account == record.participant.lower())
         ).first()

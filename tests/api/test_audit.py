@@ -4,9 +4,15 @@ reconciliation, and the access log (recorded for every request, editable by none
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from ledger_app.api.app import api_routes, create_app
 from ledger_app.db.api_tables import access_log
@@ -212,6 +218,66 @@ def test_access_log_records_every_request_including_refused(service: Service) ->
     assert {e["participant"] for e in log} == {None, service.addresses["supplier"].lower()}
     assert any(e["operation"] == "audit.exposure" for e in refused["items"])
     assert service.call("supplier", "GET", "/v1/access-log").status_code == 403
+
+
+@contextmanager
+def writer_lock_held(service: Service, at_most: float) -> Iterator[threading.Event]:
+    """SQLite's one writer lock taken by another connection (as the indexer or a journal
+    write takes it) for ``at_most`` seconds or until the block ends; the event is set
+    when it is given back."""
+    path = make_url(service.settings.database_url).database
+    holder = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the writer lock, until COMMIT
+    released = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        done.wait(at_most)
+        holder.execute("COMMIT")
+        holder.close()
+        released.set()
+
+    keeper = threading.Thread(target=hold, daemon=True)
+    keeper.start()
+    try:
+        yield released
+    finally:
+        done.set()
+        keeper.join()
+
+
+# The engine's busy timeout (ledger_app/db/engine.py): how long a writer waits for the lock.
+BUSY_TIMEOUT = 5.0
+
+
+def test_reads_are_answered_while_another_writer_holds_the_database(service: Service) -> None:
+    # More reads than the engine's pool has connections (5 + 10 overflow): a read must not
+    # wait for SQLite's writer lock, nor for a connection held by something that does.
+    with writer_lock_held(service, at_most=BUSY_TIMEOUT - 1) as released:
+        with service.http("auditor") as http:
+            answers = [http.get("/v1/receivables", params={"limit": 1}) for _ in range(20)]
+        answered_while_held = not released.is_set()
+
+    assert [a.status_code for a in answers] == [200] * 20
+    assert answered_while_held
+
+
+def test_access_log_keeps_a_row_while_the_database_is_locked_longer_than_its_timeout(
+    service: Service,
+) -> None:
+    marker = f"/v1/receivables/{time.time_ns() % 10**9}"
+    with writer_lock_held(service, at_most=BUSY_TIMEOUT + 1.5) as released:
+        assert service.call("supplier", "GET", marker).status_code == 404
+        released.wait()
+
+    deadline = time.monotonic() + 20
+    while True:
+        found = service.call("auditor", "GET", "/v1/access-log",
+                             params={"path_prefix": marker}).json()["items"]  # fmt: skip
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(e["path"], e["status"]) for e in found] == [(marker, 404)]
 
 
 def test_no_route_edits_the_access_log(service: Service) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -496,6 +496,7 @@ def reconcile_index(
 def access_log_entries(
     _caller: ActorDep,
     runtime: RuntimeDep,
+    request: Request,
     response: Response,
     participant: Address | None = None,
     operation: Annotated[str | None, Query(max_length=64)] = None,
@@ -513,7 +514,12 @@ def access_log_entries(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    """The append-only access log, newest first, filtered. No route writes or deletes it."""
+    """The append-only access log, newest first, filtered. No route writes or deletes it.
+
+    Rows are written every ``LEDGER_ACCESS_LOG_FLUSH_INTERVAL`` seconds; this process's
+    pending ones are written first, so the answer includes every request it has answered
+    (another replica's may lag by that interval)."""
+    request.app.state.access_log.flush()
     query = access_log_query(
         participant=participant,
         operation=operation,
