@@ -123,6 +123,13 @@ class Api:
         if not server.started:
             raise RuntimeError("the API did not start")
         self.base_url = f"http://127.0.0.1:{self.settings.port}"
+        # The operator's role is read from the index: until the indexer has the deployment's
+        # blocks, the operator's key is live but its role unknown (403).
+        with self.http("operator") as http:
+            while http.get("/v1/participants/me").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the operator's role was not indexed in time")
+                time.sleep(0.05)
         try:
             for name, roles in (("core", ["CORE_ENTERPRISE"]), ("supplier", ["SUPPLIER"]),
                                 ("bank", ["SETTLEMENT_BANK"]), ("auditor", ["AUDITOR"])):  # fmt: skip
