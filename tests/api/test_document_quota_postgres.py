@@ -25,7 +25,7 @@ from ledger_app.db.engine import make_engine
 from ledger_app.errors import PayloadTooLarge
 
 sys.path.append(str(Path(__file__).parents[1] / "indexer"))
-from pgcluster import PostgresCluster, PostgresUnavailable
+from pgcluster import PostgresCluster, running_cluster
 
 QUOTA = 1000
 ROUNDS = 12
@@ -33,14 +33,8 @@ ROUNDS = 12
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PostgresCluster]:
-    try:
-        started = PostgresCluster.start()
-    except PostgresUnavailable as exc:  # failed, never skipped
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with running_cluster() as started:
         yield started
-    finally:
-        started.stop()
 
 
 def test_simultaneous_uploads_cannot_both_pass_the_quota(

@@ -17,7 +17,7 @@ from ledger_app.db.api_tables import access_log
 from ledger_app.db.engine import make_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, PostgresUnavailable
+from pgcluster import PostgresCluster, running_cluster
 
 PATHS = (
     "/v1/receivables/12/trace",
@@ -32,14 +32,8 @@ PATHS = (
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of this module, stopped and deleted at its end."""
-    try:
-        cluster = PostgresCluster.start()
-    except PostgresUnavailable as exc:  # failed, never skipped
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=("sqlite", "postgresql"))

@@ -28,7 +28,7 @@ from ledger_app.indexer.service import build_indexer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ledger import Ledger
-from pgcluster import PostgresCluster, PostgresUnavailable
+from pgcluster import PostgresCluster, running_cluster
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -66,18 +66,8 @@ def ledger(anvil: AnvilNode, artifacts: Artifacts) -> Ledger:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of this test session, stopped and deleted at its end."""
-    try:
-        cluster = PostgresCluster.start()
-    except PostgresUnavailable as exc:
-        problem = str(exc)
-    else:
-        problem = ""
-    if problem:  # failed, never skipped: a green run means both databases passed
-        pytest.fail(problem, pytrace=False)
-    try:
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=DATABASES)

@@ -16,10 +16,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 
 INSTALL_HINT = (
     "the PostgreSQL variants of the indexer tests need PostgreSQL's server binaries "
@@ -155,3 +158,21 @@ class PostgresCluster:
 
     def _remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster for a fixture, stopped and deleted on exit. Missing binaries fail
+    the test, never skip it: a green run means both databases passed."""
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresUnavailable as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
