@@ -34,7 +34,7 @@ from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.keys import anvil_dev_account
 from ledger_app.chain.node import AnvilNode, find_anvil
-from ledger_app.indexer.rpc import RpcClient
+from ledger_app.chain.rpc import RpcClient
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
 from ledger import CAST, DAY, MAX_UINT, Ledger

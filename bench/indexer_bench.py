@@ -13,9 +13,9 @@ from bench.chain import GeneratedChain
 from ledger_app import PROJECT_ROOT
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.trace import build_trace
+from ledger_app.chain.decode import KINDS, build_decoder
+from ledger_app.chain.rpc import RpcClient
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer.rpc import RpcClient
-from ledger_app.indexer.service import KINDS, build_decoder
 
 
 def followed(chain: GeneratedChain) -> dict[str, str]:

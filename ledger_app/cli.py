@@ -35,9 +35,9 @@ from ledger_app.chain.node import AnvilNode, node_answers
 from ledger_app.db import migrate
 from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
+from ledger_app.db.locks import SenderLock
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
-from ledger_app.indexer.lock import SenderLock
 from ledger_app.settings import Settings
 
 log = logging.getLogger("ledger_app")

@@ -10,10 +10,16 @@ where they enter the code, and re-raised from the original::
      ├── DeploymentError         the deployment record is unreadable or does not fit the plan
      ├── DatabaseError           the database cannot be reached or migrated
      ├── SenderLockedError       another process sends for these accounts (refuses to start)
+     ├── IndexerError            the indexer cannot go on safely
+     │    ├── ReorgTooDeepError  a rollback asked to undo blocks the undo log no longer covers
+     │    │                      (the runner rebuilds the index instead)
+     │    ├── IndexerLockedError another indexer is writing to this database
+     │    └── ChainMismatchError the database indexes another chain
      ├── ChainError              the chain did not do what was asked
      │    ├── ChainUnavailable   no answer from the JSON-RPC endpoint
      │    │    └── ChainRewound  the node lost blocks this service wrote; being sent again
      │    ├── RPCError           the node answered with a JSON-RPC error
+     │    │    └── RangeTooLargeError  the node refused an eth_getLogs range as too big
      │    ├── ChainTimeout       a transaction was not mined in time
      │    ├── TransactionPending  a write's transaction is out, its outcome not known yet
      │    ├── TransactionReverted  the EVM reverted; carries the decoded error
@@ -79,8 +85,28 @@ class SenderLockedError(LedgerError):
     accounts would pick the same nonces, and one's stale transactions could be mined late."""
 
 
+class IndexerError(LedgerError):
+    """The indexer stopped because going on could corrupt the index."""
+
+
+class ReorgTooDeepError(IndexerError):
+    """A reorganisation reached below the blocks whose changes can still be undone."""
+
+
+class IndexerLockedError(IndexerError):
+    """Another indexer holds the writer lock of this database."""
+
+
+class ChainMismatchError(IndexerError):
+    """The database was filled from another chain (chain id differs)."""
+
+
 class RPCError(ChainError):
     """The node answered a JSON-RPC request with an error object."""
+
+
+class RangeTooLargeError(RPCError):
+    """The node refused a log query for returning too much or spanning too many blocks."""
 
 
 class ChainTimeout(ChainError):

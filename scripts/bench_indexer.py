@@ -27,12 +27,12 @@ from ledger import Ledger  # noqa: E402
 from pgcluster import PostgresCluster  # noqa: E402
 
 from ledger_app import PROJECT_ROOT  # noqa: E402
+from ledger_app.audit.reconcile import digest  # noqa: E402
 from ledger_app.chain.artifacts import Artifacts  # noqa: E402
 from ledger_app.chain.client import ChainClient  # noqa: E402
 from ledger_app.chain.node import AnvilNode, find_anvil  # noqa: E402
 from ledger_app.db import migrate  # noqa: E402
 from ledger_app.db.engine import make_engine  # noqa: E402
-from ledger_app.indexer.reconcile import digest  # noqa: E402
 from ledger_app.indexer.runner import IndexerConfig  # noqa: E402
 from ledger_app.indexer.service import build_indexer  # noqa: E402
 

@@ -344,8 +344,10 @@ def pay_at_maturity(operator: Api, core_api: Api, issuers: dict[str, Api], fx_ap
               f"({money(int(pvp['buy_amount']) - int(answer['clearing']['repaid']), 'CNY')}) "
               f"back to the core")  # fmt: skip
     else:
-        print("  NOT RUN: repaying in USD through the quote: this service has no "
-              "POST /v1/clearing/{root_id}/repay-fx route; instead, said plainly:")
+        print(
+            "  NOT RUN: repaying in USD through the quote: this service has no "
+            "POST /v1/clearing/{root_id}/repay-fx route; instead, said plainly:"
+        )
         mint(issuers["CNY"], "CNY", who["core"], owed, "the core (to repay in CNY)")
         repaid = core_api.call("POST", f"/v1/clearing/{root}/repay", expect=200)["result"]
         print(f"  the core repays #{root} in CNY: {money(repaid['repaid'], 'CNY')} into clearing")

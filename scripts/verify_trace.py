@@ -104,12 +104,17 @@ def check_step(step: dict[str, Any], abis: dict[str, Any], url: str) -> list[str
         claimed = decode_log(event, raw["topics"], raw["data"])
         for name, value in claimed.items():
             if step["args"].get(name) != value:
-                reasons.append(f"{name}: the raw log says {value!r}, the step {step['args'].get(name)!r}")
+                reasons.append(
+                    f"{name}: the raw log says {value!r}, the step {step['args'].get(name)!r}"
+                )
     receipt = rpc(url, "eth_getTransactionReceipt", [step["tx_hash"]])
     block = rpc(url, "eth_getBlockByNumber", [hex(step["block_number"]), False])
     if block is None or block["hash"] != step["block_hash"]:
         reasons.append(f"block {step['block_number']} on the node is not {step['block_hash']}")
-    elif step.get("block_timestamp") is not None and int(block["timestamp"], 16) != step["block_timestamp"]:
+    elif (
+        step.get("block_timestamp") is not None
+        and int(block["timestamp"], 16) != step["block_timestamp"]
+    ):
         reasons.append("the block's timestamp differs")
     if receipt is None:
         return [*reasons, f"the node knows no transaction {step['tx_hash']}"]
@@ -127,7 +132,9 @@ def check_step(step: dict[str, Any], abis: dict[str, Any], url: str) -> list[str
     return reasons
 
 
-def check_receivable(node: dict[str, Any], registry: str, abis: dict[str, Any], url: str, block: str) -> list[str]:
+def check_receivable(
+    node: dict[str, Any], registry: str, abis: dict[str, Any], url: str, block: str
+) -> list[str]:
     """Reasons the receivable's on-chain state differs from the trace's; empty when equal."""
     function = next(f for f in abis["ReceivableRegistry"] if f.get("type") == "function"
                     and f["name"] == "receivable" and len(f["inputs"]) == 1)  # fmt: skip
@@ -140,7 +147,11 @@ def check_receivable(node: dict[str, Any], registry: str, abis: dict[str, Any], 
         "holder": r[5].lower(), "amount": str(r[6]), "currency": r[7].rstrip(b"\0").decode(),
         "due_date": r[9], "status": STATUS[r[12]], "frozen": bool(r[13]),
     }  # fmt: skip
-    return [f"{k}: trace {node[k]!r}, chain {v!r}" for k, v in chain.items() if k in node and node[k] != v]
+    return [
+        f"{k}: trace {node[k]!r}, chain {v!r}"
+        for k, v in chain.items()
+        if k in node and node[k] != v
+    ]
 
 
 def verify(trace: dict[str, Any], url: str, abis: dict[str, Any]) -> bool:
@@ -157,7 +168,10 @@ def verify(trace: dict[str, Any], url: str, abis: dict[str, Any]) -> bool:
         reasons = check_receivable(node, trace["registry"], abis, url, block)
         ok &= not reasons
         verdict = "ok      " if not reasons else "MISMATCH"
-        print(f"{verdict} receivable #{node['id']} {node['status']}" + "".join(f"\n    {r}" for r in reasons))
+        print(
+            f"{verdict} receivable #{node['id']} {node['status']}"
+            + "".join(f"\n    {r}" for r in reasons)
+        )
     return ok
 
 
@@ -166,7 +180,9 @@ def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         return 2
-    abis_path = Path(argv[3]) if len(argv) == 4 else Path(__file__).parents[1] / ".build" / "__local__.json"
+    abis_path = (
+        Path(argv[3]) if len(argv) == 4 else Path(__file__).parents[1] / ".build" / "__local__.json"
+    )
     trace = json.loads(Path(argv[1]).read_text())
     ok = verify(trace, argv[2], load_abis(abis_path))
     print("trace VERIFIED against the node" if ok else "trace does NOT match the chain")

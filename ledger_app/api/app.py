@@ -39,8 +39,7 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.throttle import RefusedRequests, WriteGateMiddleware
 from ledger_app.chain.client import ChainClient
 from ledger_app.db.engine import make_engine
-from ledger_app.errors import LedgerError, SenderLockedError
-from ledger_app.indexer.errors import IndexerLockedError
+from ledger_app.errors import IndexerLockedError, LedgerError, SenderLockedError
 from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)

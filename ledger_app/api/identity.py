@@ -19,7 +19,7 @@ from ledger_app.api.auth import verify_key
 from ledger_app.api.permissions import READERS, Role
 from ledger_app.api.recovery import pending_of
 from ledger_app.api.schemas import utc
-from ledger_app.indexer.schema import participants
+from ledger_app.db.schema import participants
 
 ACTIVE = "ACTIVE"
 _ROLE_NAMES = frozenset(role.value for role in Role)

@@ -13,7 +13,7 @@ import time
 from sqlalchemy import Engine, select
 
 from ledger_app.chain.client import ChainClient
-from ledger_app.indexer.schema import checkpoint
+from ledger_app.db.schema import checkpoint
 
 BLOCK_HEADER = "X-Ledger-Block"
 

@@ -17,21 +17,8 @@ clear 403, and sends nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Role(StrEnum):
-    """The on-chain roles (contracts/Roles.sol)."""
-
-    OPERATOR = "OPERATOR"
-    CORE_ENTERPRISE = "CORE_ENTERPRISE"
-    SUPPLIER = "SUPPLIER"
-    FINANCIER = "FINANCIER"
-    SETTLEMENT_BANK = "SETTLEMENT_BANK"
-    FX_PROVIDER = "FX_PROVIDER"
-    AUDITOR = "AUDITOR"
-    REGULATOR = "REGULATOR"
-
+from ledger_app.domain.vocabulary import Role
 
 #: Roles that read every object (and are therefore a party to all of them).
 READERS = frozenset({Role.AUDITOR, Role.REGULATOR})

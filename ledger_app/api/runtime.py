@@ -31,15 +31,15 @@ from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_si
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts
+from ledger_app.chain.decode import EventDecoder, build_decoder, followed_contracts
 from ledger_app.chain.deploy import read_record
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.sender import TransactionSender
+from ledger_app.db.locks import SenderLock, WriterLock
 from ledger_app.errors import ChainError, DeploymentError, ServiceDegraded
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.decode import EventDecoder
-from ledger_app.indexer.lock import SenderLock, WriterLock
 from ledger_app.indexer.runner import IndexerConfig
-from ledger_app.indexer.service import build_decoder, build_indexer, followed_contracts
+from ledger_app.indexer.service import build_indexer
 from ledger_app.settings import Settings
 from ledger_app.signing.custody import Custody
 from ledger_app.signing.passphrase import keystore_passphrase

@@ -21,16 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger_app.indexer.handlers import (
+from ledger_app.domain.vocabulary import (
     FINANCING_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
+    STANDING,
     role_name,
 )
-
-#: IParticipantRegistry.Standing, in the order of the Solidity enum.
-STANDING = ("ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN")
 
 Word = Callable[[Any], Any]
 

@@ -12,10 +12,10 @@ from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.decode import KINDS
+from ledger_app.chain.rpc import RpcClient
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import NotFound
-from ledger_app.indexer.rpc import RpcClient
-from ledger_app.indexer.service import KINDS
 from ledger_app.settings import Settings
 
 

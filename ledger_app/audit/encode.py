@@ -1,6 +1,6 @@
 """Indexed event arguments back to the raw log (topics and data) the chain emitted.
 
-The index keeps each event's decoded arguments (ledger_app/indexer/decode.py); this
+The index keeps each event's decoded arguments (ledger_app/chain/decode.py); this
 module inverts that normalisation and ABI-encodes them again. Verification compares
 the result with the node's log byte for byte, so a changed amount, party or id in
 the events table shows up as a different topic or data word.

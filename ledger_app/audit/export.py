@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.queries import Period, event_json, iter_period_events
 from ledger_app.audit.trace import build_trace
-from ledger_app.indexer import schema
+from ledger_app.db import schema
 
 EVENT_COLUMNS = (
     "block_number", "block_timestamp", "block_hash", "tx_hash", "log_index",

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from ledger_app.audit.trace import EventRow, event_columns, iter_events
-from ledger_app.indexer import schema
+from ledger_app.db import schema
 
 
 def event_json(event: EventRow) -> dict[str, Any]:

@@ -29,9 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ledger_app.audit.encode import EventEncoder
-from ledger_app.indexer import schema
-from ledger_app.indexer.handlers import OFFER_STATUS, RECEIVABLE_STATUS
-from ledger_app.indexer.links import TRACED
+from ledger_app.db import schema
+from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, TRACED
 
 #: The events a trace follows, by contract kind (token transfers are found by tx).
 FOLLOWED = TRACED

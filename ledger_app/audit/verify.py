@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from ledger_app.audit.encode import ABI, EventEncoder
 from ledger_app.chain.abi import decode_function_result, encode_function_call
-from ledger_app.indexer.decode import EventDecoder, UnknownEventError
-from ledger_app.indexer.handlers import RECEIVABLE_STATUS
+from ledger_app.chain.decode import EventDecoder, UnknownEventError
+from ledger_app.domain.vocabulary import RECEIVABLE_STATUS
 
 VERIFIED, MISMATCH = "verified", "mismatch"
 _BATCH = 200

@@ -16,6 +16,6 @@ def load_models() -> MetaData:
 
     import ledger_app.db.api_tables  # registers the API's keys, idempotency, access log
     import ledger_app.db.models  # registers meta, deployment
-    import ledger_app.indexer.schema  # noqa: F401 - registers the indexer tables
+    import ledger_app.db.schema  # noqa: F401 - registers the indexer tables
 
     return SQLModel.metadata

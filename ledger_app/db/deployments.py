@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from ledger_app.chain.deploy import DeploymentRecord
 from ledger_app.db.models import DeployedContract, Meta
+
+
+class _Contract(Protocol):
+    address: str
+    contract: str
+    block_number: int
+    transaction_hash: str
+
+
+class DeploymentRecord(Protocol):
+    """What is saved of a deployment record (ledger_app.chain.deploy.DeploymentRecord):
+    described here so that the database layer does not import the chain layer."""
+
+    chain_id: int
+    genesis_hash: str
+    deployment_block: int
+    contracts: Mapping[str, _Contract]
 
 
 def save_deployment(engine: Engine, record: DeploymentRecord) -> None:

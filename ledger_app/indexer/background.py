@@ -16,8 +16,8 @@ import time
 
 from sqlalchemy.exc import OperationalError
 
+from ledger_app.db.locks import WriterLock
 from ledger_app.errors import ChainError
-from ledger_app.indexer.lock import WriterLock
 from ledger_app.indexer.runner import Indexer
 
 log = logging.getLogger(__name__)

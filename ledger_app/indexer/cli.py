@@ -24,15 +24,15 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.decode import followed_contracts
 from ledger_app.chain.deploy import read_record
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
-from ledger_app.errors import ChainError, DeploymentError
+from ledger_app.db.locks import WriterLock
+from ledger_app.errors import ChainError, DeploymentError, RangeTooLargeError
 from ledger_app.indexer.background import MAX_RETRY_WAIT
-from ledger_app.indexer.errors import RangeTooLargeError
-from ledger_app.indexer.lock import WriterLock
 from ledger_app.indexer.runner import Indexer, ProgressCallback, StepResult
-from ledger_app.indexer.service import build_indexer, config_from_settings, followed_contracts
+from ledger_app.indexer.service import build_indexer, config_from_settings
 from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eth_utils import keccak
-
-from ledger_app.indexer.decode import DecodedEvent
+from ledger_app.chain.decode import DecodedEvent
+from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, ZERO_ADDRESS, role_name
 from ledger_app.indexer.mutations import (
     Add,
     CopyFrom,
@@ -25,26 +24,6 @@ from ledger_app.indexer.mutations import (
     SetMember,
     Upsert,
 )
-
-ZERO_ADDRESS = "0x" + "00" * 20
-
-# Enum names, in the order of the Solidity enums (contracts/interfaces).
-RECEIVABLE_STATUS = (
-    "NONE", "PENDING", "ACTIVE", "SPLIT", "FINANCING", "FINANCED",
-    "OVERDUE", "DEFAULTED", "SETTLED", "REJECTED", "CANCELLED",
-)  # fmt: skip
-FINANCING_STATUS = ("NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
-OFFER_STATUS = ("NONE", "OPEN", "ACCEPTED", "REJECTED", "WITHDRAWN", "EXPIRED", "SUPERSEDED")
-LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
-
-ROLE_NAMES = {
-    "0x" + keccak(text=name).hex(): name
-    for name in (
-        "OPERATOR", "CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "SETTLEMENT_BANK",
-        "FX_PROVIDER", "AUDITOR", "REGULATOR", "LEDGER",
-    )
-}  # fmt: skip
-ROLE_NAMES["0x" + "00" * 32] = "DEFAULT_ADMIN"
 
 #: What children of a split copy from their parent (which carries its root's terms).
 INHERITED_TERMS = (
@@ -70,11 +49,6 @@ def mutations_for(event: DecodedEvent, timestamp: int) -> list[Mutation]:
     """The mutations ``event`` implies (none for events only kept as history)."""
     handler = HANDLERS.get((event.kind, event.name))
     return handler(event, timestamp) if handler else []
-
-
-def role_name(role: str) -> str:
-    """A role id's name (``SUPPLIER``), or the id itself when unknown."""
-    return ROLE_NAMES.get(role, role)
 
 
 # --- ParticipantRegistry ------------------------------------------------------------

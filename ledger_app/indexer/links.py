@@ -22,20 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The events a trace follows, by contract kind.
-TRACED: dict[str, tuple[str, ...]] = {
-    "ReceivableRegistry": (
-        "ReceivableRegistered", "ReceivableStatusChanged", "ReceivableSplit",
-        "ReceivableTransferred", "ReceivableFrozen", "ReceivableUnfrozen", "ReceivableSettled",
-    ),
-    "FinancingDesk": (
-        "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
-        "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
-    ),
-    "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
-    "FxSettlement": ("PvpSettled",),
-    "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
-}  # fmt: skip
+from ledger_app.domain.vocabulary import TRACED
 
 _TRACED_PAIRS = frozenset((k, n) for k, names in TRACED.items() for n in names)
 

@@ -33,10 +33,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ledger_app.errors import ChainUnavailable
-from ledger_app.indexer.decode import EventDecoder
-from ledger_app.indexer.errors import RangeTooLargeError
-from ledger_app.indexer.rpc import RpcClient
+from ledger_app.chain.decode import EventDecoder
+from ledger_app.chain.rpc import RpcClient
+from ledger_app.errors import ChainUnavailable, RangeTooLargeError
 from ledger_app.indexer.store import Batch, Store
 
 log = logging.getLogger(__name__)

@@ -7,33 +7,11 @@ from collections.abc import Mapping
 from sqlalchemy import Engine
 
 from ledger_app.chain.artifacts import Artifacts
-from ledger_app.chain.deploy import DeploymentRecord
-from ledger_app.indexer.decode import EventDecoder
-from ledger_app.indexer.rpc import RpcClient
+from ledger_app.chain.decode import build_decoder
+from ledger_app.chain.rpc import RpcClient
 from ledger_app.indexer.runner import Indexer, IndexerConfig
 from ledger_app.indexer.store import Store
 from ledger_app.settings import Settings
-
-#: The contract types whose events the indexer understands.
-KINDS = (
-    "ParticipantRegistry",
-    "SettlementToken",
-    "ReceivableRegistry",
-    "FinancingDesk",
-    "MaturityClearing",
-    "FxSettlement",
-    "HashTimeLock",
-)
-
-
-def build_decoder(artifacts: Artifacts) -> EventDecoder:
-    """A decoder for every kind in KINDS present in the build manifest."""
-    return EventDecoder({k: artifacts[k].abi for k in KINDS if k in artifacts})
-
-
-def followed_contracts(record: DeploymentRecord) -> dict[str, str]:
-    """Address -> contract type of every deployed contract the indexer understands."""
-    return {c.address.lower(): c.contract for c in record.contracts.values() if c.contract in KINDS}
 
 
 def config_from_settings(settings: Settings, **overrides: float | None) -> IndexerConfig:

@@ -29,10 +29,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ledger_app.indexer import schema
-from ledger_app.indexer.blocks import BlockHeader
-from ledger_app.indexer.decode import DecodedEvent
-from ledger_app.indexer.errors import ChainMismatchError, ReorgTooDeepError
+from ledger_app.chain.decode import DecodedEvent
+from ledger_app.chain.rpc import BlockHeader
+from ledger_app.db import schema
+from ledger_app.db.schema import canonical_json
+from ledger_app.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
 from ledger_app.indexer.links import LinkLookups, link
 from ledger_app.indexer.mutations import (
@@ -76,11 +77,6 @@ class Batch:
     tip: int
     headers: dict[int, BlockHeader]
     events: list[DecodedEvent] = field(default_factory=list)
-
-
-def canonical_json(value: Any) -> str:
-    """JSON text that is the same for the same value on every machine and database."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class Store:

@@ -1,6 +1,6 @@
 """Indexer tables: raw events, blocks, checkpoint, undo log and the read models.
 
-Mirrors ledger_app/indexer/schema.py. Amounts are NUMERIC(78,0) on PostgreSQL;
+Mirrors ledger_app/db/schema.py. Amounts are NUMERIC(78,0) on PostgreSQL;
 on SQLite, VARCHAR(78) holding zero-padded digits, because SQLite turns an
 integer beyond 64 bits into a REAL even in a NUMERIC column.
 

@@ -1,7 +1,7 @@
 """Events keep their block's timestamp: the audit trail needs every event's time, and
 the ``blocks`` table only holds the reorg window.
 
-Mirrors ledger_app/indexer/schema.py (events.block_timestamp).
+Mirrors ledger_app/db/schema.py (events.block_timestamp).
 
 Revision ID: 0004
 Revises: 0003

@@ -1,7 +1,7 @@
 """Events carry the receivable and tree they belong to, so that a trace reads its tree's
 events through an index instead of scanning every event since the root's block.
 
-Mirrors ledger_app/indexer/schema.py (events.receivable_id, events.root_id). Events
+Mirrors ledger_app/db/schema.py (events.receivable_id, events.root_id). Events
 already indexed are linked here, in log order, by the indexer's own rule
 (ledger_app/indexer/links.py) against the read models they built.
 

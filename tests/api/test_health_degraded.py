@@ -19,8 +19,8 @@ from sqlalchemy.exc import OperationalError
 
 from ledger_app.api.index_state import indexed_block
 from ledger_app.api.runtime import Runtime
+from ledger_app.errors import ChainMismatchError
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.errors import ChainMismatchError
 
 
 def runtime_of(service: Service) -> Runtime:

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from ledger_app.api.errors import REFUSALS, error_body, status_for
-from ledger_app.api.wording import STANDING
 from ledger_app.chain.artifacts import Artifacts
-from ledger_app.errors import Conflict, InvalidInput, TransactionReverted
-from ledger_app.indexer.handlers import (
+from ledger_app.domain.vocabulary import (
     FINANCING_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     ROLE_NAMES,
+    STANDING,
 )
+from ledger_app.errors import Conflict, InvalidInput, TransactionReverted
 from ledger_app.settings import PROJECT_ROOT
 
 MANIFEST = PROJECT_ROOT / ".build" / "__local__.json"

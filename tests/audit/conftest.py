@@ -14,11 +14,12 @@ from sqlalchemy import Engine
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
+from ledger_app.chain.decode import KINDS
 from ledger_app.chain.node import AnvilNode, find_anvil
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
 from ledger_app.indexer.runner import Indexer, IndexerConfig
-from ledger_app.indexer.service import KINDS, build_indexer
+from ledger_app.indexer.service import build_indexer
 
 # Appended, not prepended: tests/indexer holds a conftest.py too, and tests/api imports
 # its own as ``conftest``; only ``ledger`` (the scenario driver) is wanted from there.

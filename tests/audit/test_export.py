@@ -14,9 +14,8 @@ from sqlalchemy import Engine, insert, select
 
 from ledger_app.audit.export import EVENT_COLUMNS, export_events
 from ledger_app.audit.queries import Period
-from ledger_app.db import migrate
+from ledger_app.db import migrate, schema
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer import schema
 
 
 @pytest.fixture

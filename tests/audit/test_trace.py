@@ -14,8 +14,8 @@ from ledger_app import PROJECT_ROOT
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.trace import build_trace
 from ledger_app.audit.verify import verify_trace
+from ledger_app.db import schema
 from ledger_app.domain.financing import days_to_maturity, discount
-from ledger_app.indexer import schema
 
 ZERO = "0x" + "00" * 20
 SCRIPT = PROJECT_ROOT / "scripts" / "verify_trace.py"

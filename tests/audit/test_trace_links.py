@@ -8,9 +8,8 @@ from scenario import multi_tier
 from sqlalchemy import select
 
 from ledger_app.audit.trace import build_trace
-from ledger_app.db import migrate
+from ledger_app.db import migrate, schema
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer import schema
 from ledger_app.indexer.runner import IndexerConfig
 from ledger_app.indexer.service import build_indexer
 

@@ -66,7 +66,11 @@ def test_repay_via_fx_pays_in_usd_and_holders_receive_cny(
     assert cny.balanceOf(clearing) == amount
     assert clearing.repaidAmount(root) == amount
     settled = tx.decode_logs(fx.PvpSettled)[0]
-    assert (settled.payer, settled.payee, settled.referenceId) == (core.address, clearing.address, root)
+    assert (settled.payer, settled.payee, settled.referenceId) == (
+        core.address,
+        clearing.address,
+        root,
+    )
     repaid = tx.decode_logs(clearing.RootRepaid)[0]
     assert (repaid.rootId, repaid.debtor, repaid.amount) == (root, core.address, amount)
 

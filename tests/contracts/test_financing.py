@@ -1060,4 +1060,3 @@ def test_declare_default_once_the_debtor_has_paid_into_clearing_is_refused(
     assert desk.financing(fid).recourseClaim == 0
     clearing.redeem(rid, sender=financier)  # the financier is paid by redemption instead
     assert desk.financing(fid).status == FinancingStatus.REPAID
-

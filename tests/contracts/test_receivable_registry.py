@@ -276,9 +276,7 @@ def test_register_refuses_creditor_in_bad_standing(
 # ---------------------------------------------------------------- batch registration
 
 
-def test_register_batch_assigns_consecutive_ids(
-    receivables, core, supplier, supplier2, row, key
-):
+def test_register_batch_assigns_consecutive_ids(receivables, core, supplier, supplier2, row, key):
     receivables.register(row(), sender=core)
     rows = [
         row(creditor=(supplier if i % 2 else supplier2).address, amount=i + 1) for i in range(5)
@@ -1251,4 +1249,3 @@ def test_mark_root_repaid_refuses_a_child(
     first = receivables.split(rid, [AMOUNT // 2] * 2, sender=supplier).return_value
     with reverts(receivables.ReceivableUnknown, id=first):
         receivables.markRootRepaid(first, sender=ledger)
-

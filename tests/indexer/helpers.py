@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ledger_app.indexer.reconcile import reconcile
+from ledger_app.audit.reconcile import reconcile
+from ledger_app.chain.decode import KINDS
 from ledger_app.indexer.runner import Indexer
-from ledger_app.indexer.service import KINDS
 
 
 def index_to_head(indexer: Indexer) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ledger_app.db.locks import WriterLock
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.lock import WriterLock
 
 
 def test_wait_for_returns_once_the_woken_step_commits_the_block(make_indexer, ledger, engine):

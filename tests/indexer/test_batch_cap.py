@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ledger_app.indexer import schema
+from ledger_app.db import schema
 from ledger_app.indexer.runner import IndexerConfig
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from helpers import index_to_head, mismatches
 from sqlalchemy import insert, select, text
 
-from ledger_app.db import migrate
+from ledger_app.audit.reconcile import digest
+from ledger_app.db import migrate, schema
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer import schema
-from ledger_app.indexer.reconcile import digest
 from ledger_app.indexer.runner import IndexerConfig
 from ledger_app.indexer.service import build_indexer
 

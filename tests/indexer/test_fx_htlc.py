@@ -6,7 +6,7 @@ from helpers import index_to_head, mismatches
 from ledger import RATE_SCALE
 from sqlalchemy import select, update
 
-from ledger_app.indexer import schema
+from ledger_app.db import schema
 
 
 def rows(engine, table) -> list[dict]:

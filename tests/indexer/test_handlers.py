@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from ledger_app.indexer import schema
-from ledger_app.indexer.decode import DecodedEvent
-from ledger_app.indexer.handlers import INHERITED_TERMS, ZERO_ADDRESS, mutations_for
+from ledger_app.chain.decode import DecodedEvent
+from ledger_app.db import schema
+from ledger_app.domain.vocabulary import ZERO_ADDRESS
+from ledger_app.indexer.handlers import INHERITED_TERMS, mutations_for
 from ledger_app.indexer.mutations import Add, CopyFrom, Patch
 from ledger_app.indexer.store import _key_tuple, _mutate
 

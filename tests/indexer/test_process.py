@@ -17,11 +17,10 @@ from helpers import index_to_head, mismatches
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from ledger_app.audit.reconcile import digest
 from ledger_app.chain.deploy import DeployedContract, DeploymentRecord, write_record
-from ledger_app.db import migrate
+from ledger_app.db import migrate, schema
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer import schema
-from ledger_app.indexer.reconcile import digest
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import pytest
 from helpers import index_to_head, mismatches
 from sqlalchemy import func, select
 
-from ledger_app.indexer import schema
+from ledger_app.audit.reconcile import digest
+from ledger_app.db import schema
+from ledger_app.db.locks import WriterLock
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.lock import WriterLock
-from ledger_app.indexer.reconcile import digest
 
 
 def holder_of(engine, receivable_id: int) -> str:

@@ -13,11 +13,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from helpers import index_to_head, mismatches
 
+from ledger_app.audit.reconcile import digest
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
-from ledger_app.indexer.reconcile import digest
 
-FAULTS = ("ok", "429", "ok", "500", "ok", "503", "ok", "drop", "ok", "ok", "hang", "ok", "502", "ok")
+FAULTS = (
+    "ok",
+    "429",
+    "ok",
+    "500",
+    "ok",
+    "503",
+    "ok",
+    "drop",
+    "ok",
+    "ok",
+    "hang",
+    "ok",
+    "502",
+    "ok",
+)
 MAX_LOG_SPAN = 2  # blocks per eth_getLogs the "provider" accepts
 
 

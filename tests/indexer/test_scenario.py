@@ -5,8 +5,8 @@ from __future__ import annotations
 from helpers import index_to_head, mismatches
 from sqlalchemy import select, update
 
-from ledger_app.indexer import schema
-from ledger_app.indexer.reconcile import digest
+from ledger_app.audit.reconcile import digest
+from ledger_app.db import schema
 from ledger_app.indexer.store import Batch
 
 

@@ -26,14 +26,14 @@ from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.audit import queries
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.export import export_events, export_traces
+from ledger_app.audit.reconcile import digest, reconcile
 from ledger_app.audit.scope import scoped_trace
 from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
+from ledger_app.chain.decode import KINDS
+from ledger_app.chain.rpc import RpcClient
 from ledger_app.errors import Conflict, InvalidInput, NotFound
-from ledger_app.indexer.reconcile import digest, reconcile
-from ledger_app.indexer.rpc import RpcClient
-from ledger_app.indexer.service import KINDS
 
 router = APIRouter(tags=["audit"])
 

@@ -32,8 +32,8 @@ from ledger_app.api.services.receivables import (
     describe,
 )
 from ledger_app.api.services.writes import WriteOutcome
+from ledger_app.domain.vocabulary import RECEIVABLE_STATUS
 from ledger_app.errors import InvalidInput
-from ledger_app.indexer.handlers import RECEIVABLE_STATUS
 
 router = APIRouter(prefix="/v1/receivables", tags=["receivables"])
 

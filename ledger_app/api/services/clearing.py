@@ -26,8 +26,8 @@ from ledger_app.api.services.cross_border import RATE_SCALE, CrossBorderService,
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.db.schema import clearing_roots, receivables
 from ledger_app.errors import Conflict, Forbidden, InvalidInput
-from ledger_app.indexer.schema import clearing_roots, receivables
 
 #: Leaf statuses the registry settles (ReceivableRegistry._SETTLE_FROM).
 REDEEMABLE = ("ACTIVE", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")

@@ -35,14 +35,14 @@ from ledger_app.api.services.participants import lei_text
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.db.api_tables import api_keys
-from ledger_app.errors import Conflict, InvalidInput, NotFound
-from ledger_app.indexer.schema import (
+from ledger_app.db.schema import (
     fx_quotes,
     htlc_locks,
     pvp_settlements,
     receivables,
     settlement_tokens,
 )
+from ledger_app.errors import Conflict, InvalidInput, NotFound
 from ledger_app.iso20022 import (
     PACS008,
     PACS009,

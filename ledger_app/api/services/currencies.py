@@ -11,8 +11,8 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row, token_of
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.db.schema import settlement_tokens
 from ledger_app.errors import Conflict, NotFound
-from ledger_app.indexer.schema import settlement_tokens
 
 TOKEN = "SettlementToken"
 

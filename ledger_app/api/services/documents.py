@@ -30,9 +30,9 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import document_entitled, participant_row
 from ledger_app.api.services.receivables import visible_to
 from ledger_app.db.api_tables import document_grants, document_uploads, documents
+from ledger_app.db.schema import receivables
 from ledger_app.domain.documents import may_grant, may_read
 from ledger_app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
-from ledger_app.indexer.schema import receivables
 
 ALLOWED_TYPES = frozenset(
     {

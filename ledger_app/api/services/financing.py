@@ -29,9 +29,9 @@ from ledger_app.api.services.lookups import is_active_with, participant_row
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.db.schema import financing_offers, financings, receivables
 from ledger_app.domain import financing as arithmetic
 from ledger_app.errors import Conflict, InvalidInput, NotFound
-from ledger_app.indexer.schema import financing_offers, financings, receivables
 
 ZERO_ADDRESS = "0x" + "0" * 40
 OPEN = ("REQUESTED", "OFFERED")

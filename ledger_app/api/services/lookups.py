@@ -15,7 +15,7 @@ from ledger_app.db.api_tables import (
     documents,
     participant_tax_ids,
 )
-from ledger_app.indexer.schema import participants, settlement_tokens
+from ledger_app.db.schema import participants, settlement_tokens
 
 
 def participant_row(engine: Engine, address: str) -> Any:

@@ -37,8 +37,8 @@ from ledger_app.api.services.lookups import (
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import participant_tax_ids
+from ledger_app.db.schema import participants
 from ledger_app.errors import Conflict, Forbidden, NotFound
-from ledger_app.indexer.schema import participants
 
 
 def lei_bytes(lei: str) -> bytes:

@@ -54,10 +54,10 @@ from ledger_app.api.services.lookups import (
     token_of,
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.db.schema import receivables
 from ledger_app.domain.documents import may_commit
 from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref, normalise
 from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError, TransactionReverted
-from ledger_app.indexer.schema import receivables
 
 ZERO32 = b"\0" * 32
 #: A registration problem's error class, by the status the refusal table gives its name.

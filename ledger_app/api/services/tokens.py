@@ -31,8 +31,8 @@ from ledger_app.api.services.currencies import TOKEN, _terms
 from ledger_app.api.services.lookups import participant_row, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
+from ledger_app.db.schema import settlement_tokens, token_balances
 from ledger_app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ledger_app.indexer.schema import settlement_tokens, token_balances
 
 #: (caller, token, spender) -> the lock held from the allowance check to the spending call.
 _SPENDING: defaultdict[tuple[str, str, str], threading.Lock] = defaultdict(threading.Lock)

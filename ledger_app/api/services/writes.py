@@ -43,6 +43,7 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.journal import current_idempotency_key
 from ledger_app.chain.client import Receipt
+from ledger_app.chain.decode import DecodedEvent, UnknownEventError
 from ledger_app.chain.rawtx import decode_raw_transaction
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import transactions
@@ -56,7 +57,6 @@ from ledger_app.errors import (
     TransactionPending,
     TransactionReverted,
 )
-from ledger_app.indexer.decode import DecodedEvent, UnknownEventError
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,12 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from ledger_app.errors import ChainUnavailable, RPCError
-from ledger_app.indexer.blocks import BlockHeader
-from ledger_app.indexer.errors import RangeTooLargeError
+from ledger_app.errors import ChainUnavailable, RangeTooLargeError, RPCError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,16 @@ _RANGE_ERROR = re.compile(
     re.IGNORECASE,
 )
 _RANGE_ERROR_CODES = {-32005}  # "limit exceeded" (EIP-1474)
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """The parts of a block header the indexer keeps."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
 
 
 class TransientError(ChainUnavailable):

@@ -12,6 +12,7 @@ which block last wrote the row (for "as of" answers and debugging).
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,12 @@ from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is the same for the same value on every machine and database
+    (how ``events.args`` and the undo log's keys are stored, and what digests hash)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class U256(TypeDecorator):

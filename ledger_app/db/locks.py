@@ -24,8 +24,7 @@ from typing import IO, Self
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from ledger_app.errors import LedgerError, SenderLockedError
-from ledger_app.indexer.errors import IndexerLockedError
+from ledger_app.errors import IndexerLockedError, LedgerError, SenderLockedError
 
 # An arbitrary constant naming "the ledger indexer's writer" among advisory locks.
 _ADVISORY_KEY = 0x1ED6E1

@@ -21,6 +21,9 @@ from eth_abi.decoding import ContextFramesBytesIO, TupleDecoder
 from eth_abi.registry import registry
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 
+from ledger_app.chain.artifacts import Artifacts
+from ledger_app.chain.deploy import DeploymentRecord
+
 ABI = list[dict[str, Any]]
 
 # Short fixed byte strings of the ledger are ISO codes: bytes2 jurisdiction, bytes3 currency.
@@ -161,3 +164,25 @@ def _normalise(abi_input: dict[str, Any], value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return value
+
+
+#: The contract types whose events the indexer understands.
+KINDS = (
+    "ParticipantRegistry",
+    "SettlementToken",
+    "ReceivableRegistry",
+    "FinancingDesk",
+    "MaturityClearing",
+    "FxSettlement",
+    "HashTimeLock",
+)
+
+
+def build_decoder(artifacts: Artifacts) -> EventDecoder:
+    """A decoder for every kind in KINDS present in the build manifest."""
+    return EventDecoder({k: artifacts[k].abi for k in KINDS if k in artifacts})
+
+
+def followed_contracts(record: DeploymentRecord) -> dict[str, str]:
+    """Address -> contract type of every deployed contract the indexer understands."""
+    return {c.address.lower(): c.contract for c in record.contracts.values() if c.contract in KINDS}

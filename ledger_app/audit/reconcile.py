@@ -21,16 +21,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, select
 
 from ledger_app.chain.abi import ABI, decode_function_result, encode_function_call
-from ledger_app.indexer import schema
-from ledger_app.indexer.handlers import (
+from ledger_app.chain.rpc import RpcClient
+from ledger_app.db import schema
+from ledger_app.db.schema import canonical_json
+from ledger_app.domain.vocabulary import (
     FINANCING_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     ROLE_NAMES,
 )
-from ledger_app.indexer.rpc import RpcClient
-from ledger_app.indexer.store import canonical_json
 
 _BATCH = 200  # eth_calls per JSON-RPC batch
 
