@@ -3,6 +3,7 @@ worded in the API's own terms, and every named refusal answers its pinned status
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ from ledger_app.domain.vocabulary import (
     ROLE_NAMES,
     STANDING,
 )
-from ledger_app.errors import Conflict, InvalidInput, TransactionReverted
+from ledger_app.errors import (
+    ChainTimeout,
+    ChainUnavailable,
+    ConfigurationError,
+    Conflict,
+    DatabaseError,
+    InvalidInput,
+    TransactionReverted,
+)
 from ledger_app.settings import PROJECT_ROOT
 
 MANIFEST = PROJECT_ROOT / ".build" / "__local__.json"
@@ -181,3 +190,148 @@ def test_a_named_refusal_answers_its_pinned_status(name: str, status: int, raise
     assert status_for(precheck) == status
     if name in ERRORS:
         assert status_for(revert) == status
+
+
+# --- the table is complete: every name the ledger or the service can answer has its row
+
+INTERFACES = PROJECT_ROOT / "contracts" / "interfaces"
+DECLARED = re.compile(r"^\s*error\s+(\w+)\s*\(", re.MULTILINE)
+PACKAGE = PROJECT_ROOT / "ledger_app"
+#: The classes a request error is raised as (ledger_app/errors.py): its name defaults to
+#: the class's.
+REQUEST_ERRORS = {
+    "RequestError",
+    "Unauthenticated",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "InvalidInput",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "ServiceDegraded",
+    "RateLimited",
+}
+
+
+def declared_errors() -> dict[str, str]:
+    """Every custom error declared in contracts/interfaces/*.sol -> the file declaring it."""
+    return {
+        name: path.name
+        for path in sorted(INTERFACES.glob("*.sol"))
+        for name in DECLARED.findall(path.read_text())
+    }
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _constants(value: ast.expr) -> list[str] | None:
+    """The names an ``error=`` value can take, or None when it is not spelled out."""
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return [value.value]
+    if isinstance(value, ast.IfExp):
+        body, orelse = _constants(value.body), _constants(value.orelse)
+        return None if body is None or orelse is None else body + orelse
+    return None
+
+
+def raised_names() -> tuple[dict[str, str], list[str]]:
+    """Every error name ledger_app raises (name -> first place), and the places whose name
+    is not spelled out in the source: request errors' ``error=`` (or their class's name) and
+    domain refusals' first argument."""
+    names: dict[str, str] = {}
+    unspelled: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        domain = path.parent.name == "domain"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            where = f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}"
+            called = _called(node)
+            if domain and (called == "Refusal" or called.endswith("Refused")):
+                found = _constants(node.args[0]) if node.args else None
+            elif called in REQUEST_ERRORS or called == "request_error":
+                keyword = next((k for k in node.keywords if k.arg == "error"), None)
+                if called == "request_error":
+                    found = _constants(node.args[0]) if node.args else None
+                elif keyword is None:
+                    found = [called]
+                else:
+                    found = _constants(keyword.value)
+            else:
+                continue
+            if found is None:
+                unspelled.append(where)
+            for name in found or ():
+                names.setdefault(name, where)
+    return names, unspelled
+
+
+DECLARED_ERRORS = declared_errors()
+RAISED, UNSPELLED = raised_names()
+#: Rows for what no source spells: the compiler's string revert and panic, and the answer
+#: to a revert the table lacks.
+GENERIC = {"Error", "Panic", "TransactionReverted"}
+
+
+def test_the_interfaces_declare_the_contracts_errors() -> None:
+    assert "ReceivableInvalidStatus" in DECLARED_ERRORS
+    assert set(DECLARED_ERRORS) <= set(ERRORS), "an interface error missing from the ABIs"
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED_ERRORS))
+def test_every_interface_error_has_its_row(name: str) -> None:
+    assert name in REFUSALS, f"{name} ({DECLARED_ERRORS[name]}) has no row in REFUSALS"
+    assert REFUSALS[name].wording, f"{name} has no wording"
+
+
+def test_every_raised_error_name_is_spelled_out() -> None:
+    assert "ReceivableInvalidSplit" in RAISED
+    assert "ClearingNotDue" in RAISED
+    assert UNSPELLED == [], "an error name the refusal table cannot be checked for"
+
+
+@pytest.mark.parametrize("name", sorted(RAISED))
+def test_every_raised_error_name_has_its_row(name: str) -> None:
+    assert name in REFUSALS, f"{name} (raised at {RAISED[name]}) has no row in REFUSALS"
+
+
+def test_every_row_answers_something_the_ledger_or_the_service_raises() -> None:
+    stale = set(REFUSALS) - set(ERRORS) - set(RAISED) - GENERIC
+    assert stale == set(), "rows no contract declares and no code raises"
+
+
+def test_an_unknown_revert_is_refused_generically() -> None:
+    error = TransactionReverted(
+        "eth_estimateGas reverted: 0x12345678", error_name="FutureContractError",
+        error_args={"id": 7},
+    )  # fmt: skip
+
+    body = error_body(error)
+
+    assert status_for(error) == 409
+    assert body["error"] == "FutureContractError"
+    assert body["message"] == "the ledger refused this: FutureContractError"
+    assert body["args"] == {"id": "7"}
+
+
+def test_a_nameless_revert_is_refused_generically() -> None:
+    error = TransactionReverted("execution reverted", transaction_hash="0x" + "ab" * 32)
+
+    assert status_for(error) == 409
+    assert error_body(error)["error"] == "TransactionReverted"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ChainUnavailable("no answer"), 503),
+        (ChainTimeout("not mined", transaction_hash="0x" + "ab" * 32), 504),
+        (DatabaseError("down"), 503),
+        (ConfigurationError("no key"), 500),
+    ],
+)
+def test_an_error_that_is_no_refusal_is_answered_by_its_class(error: Any, status: int) -> None:
+    assert status_for(error) == status
