@@ -1,6 +1,7 @@
 """The one place where an error becomes an HTTP status and a JSON body.
 
-Handlers raise errors from ledger_app.errors and nothing else. The body is
+Handlers raise errors from ledger_app.errors, or let a domain rule's ``Refusal``
+(ledger_app/domain/refusals.py) through, and nothing else. The body is
 always ``{"error": <name>, "args": {...}, "message": <text>}``: for a contract
 revert, ``error`` is the custom error's name, ``args`` its values in the API's
 terms (status and role names, ISO times and codes; ints as decimal strings, so
@@ -10,21 +11,38 @@ pydantic validation failure, ``ValidationFailed`` with the fields at fault in
 ``args.fields``; for a body that is not JSON text, ``MalformedJson`` with
 ``args.position`` (the character) and ``reason``.
 
-``REFUSALS`` is the one refusal table: the status of every contract custom error
-(a test walks the ABIs: none may be missing) and of every named pre-check of the
-services, so that a pre-check and the revert it anticipates answer alike. 422 is
-for what the request itself gets wrong; 409 for what the ledger's state refuses;
-404 for a thing it does not know; 403 for the caller's own role or standing. An
-error without a name is answered by its class (``STATUS_BY_ERROR``). Starlette's
-own 404 (no such route) and 405 (a method the path does not take, with ``Allow``
-listing every method it does) get the same body. Standing errors (unknown,
-suspended, KYC expired, frozen, missing role) are 403 when they are about the
-caller itself; about another account named in the request, 404 for one not
-onboarded and 409 otherwise.
+``REFUSALS`` is the one refusal table: error name -> HTTP status (and, for a contract's
+custom error, its wording). It has a row for every custom error of every contract (a
+test reads contracts/interfaces/ and the ABIs: none may be missing), for every name a
+request error is raised with and every domain rule's ``Refusal`` (a test reads the
+source: none may be missing, none may be stale), and for the request error classes
+themselves (the name of one raised without its own). So a pre-check and the revert it
+anticipates answer alike. 422 is for what the request itself gets wrong; 409 for what
+the ledger's state refuses; 404 for a thing it does not know; 403 for the caller's own
+role or standing.
+
+How a status is decided (``status_for``), in this order:
+
+1. a contract revert (``TransactionReverted``): its error name's row. Standing errors
+   (unknown, suspended, KYC expired, frozen, missing role) are refined by whom they are
+   about: 403 when the account is the caller itself; about another account named in
+   the request, 404 for one not onboarded and 409 otherwise (``STANDING_ERRORS``). A
+   revert the table lacks (a contract newer than this table; the tests make it
+   impossible for the contracts in contracts/) or one without a name is answered by the
+   ``TransactionReverted`` row: 409, "the ledger refused this: <name>";
+2. a request error (``RequestError``, or a domain ``Refusal`` turned into one by
+   ``refused``): its name's row; a ``BatchRefused`` the status its rows share, 422 when
+   they differ;
+3. anything else is no refusal (the chain unavailable, a timeout, the database down, a
+   write still pending, a misconfiguration): its class (``STATUS_BY_ERROR``).
+
+Starlette's own 404 (no such route) and 405 (a method the path does not take, with
+``Allow`` listing every method it does) get the same body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -49,6 +67,7 @@ from ledger_app.api.wording import (
     spoken,
     word_args,
 )
+from ledger_app.domain.refusals import Refusal as DomainRefusal
 from ledger_app.errors import (
     ChainError,
     ChainTimeout,
@@ -63,7 +82,6 @@ from ledger_app.errors import (
     PayloadTooLarge,
     RateLimited,
     RequestError,
-    ServiceDegraded,
     TransactionLost,
     TransactionPending,
     TransactionReverted,
@@ -83,19 +101,10 @@ class ErrorBody(BaseModel):
     transaction_hash: str | None = Field(default=None, description="a revert's transaction")
 
 
-# Most specific first: the first class the error is an instance of wins.
+# The errors that are no refusal: the request was fine, the service or its chain was not
+# (or the write is under way). Most specific first: the first class the error is an
+# instance of wins. Refusals (reverts and request errors) are answered by REFUSALS.
 STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 422),
-    (PayloadTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (RateLimited, 429),
-    (ServiceDegraded, 503),
-    (RequestError, 400),
-    (TransactionReverted, 409),  # refined by REVERT_STATUS
     (TransactionPending, 202),  # not an error to the caller: the write is under way
     (ChainTimeout, 504),
     (TransactionLost, 502),
@@ -299,7 +308,11 @@ REFUSALS: dict[str, Refusal] = {
     # --- the compiler's own
     "Panic": R(422, "{reason}", {"code": ("reason", lambda code: panic_reason(int(code)))}),
     "Error": R(409, "{reason}"),
-    # --- the service's own pre-checks (the message comes with the error)
+    # --- a revert the table lacks, or without a name (the message names the error)
+    "TransactionReverted": R(409),
+    # --- the service's own refusals (the message comes with the error). Pre-checks of
+    # the ledger's state and of the request; the domain's rules (ledger_app/domain/
+    # receivables.py, clearing_checks.py, tokens.py, key_recovery.py) among them.
     "CurrencyNotListed": R(409),
     "IssuerNotSettlementBank": R(409),
     "BlockBeforeDeployment": R(409),
@@ -318,6 +331,54 @@ REFUSALS: dict[str, Refusal] = {
     "DocumentUnknown": R(404),
     "CreditorTaxIdUnknown": R(409),
     "SellerNotCreditor": R(422),
+    # A batch's per-row report: the status its rows share (``batch_status``); this, when
+    # they differ.
+    "BatchRefused": R(422),
+    "InvalidMessageData": R(409),
+    "ProviderKeepsOwnKey": R(409),
+    "TaxIdAlreadyRecorded": R(409),
+    "TransactionAlreadySubmitted": R(409),
+    "ApiKeyRevoked": R(409),
+    "KeyRecoveryOfOperator": R(409),
+    "KeyRecoveryPending": R(409),
+    "KeyRecoveryNotPending": R(409),
+    "KeyRecoveryNotDue": R(409),
+    "AccountUnknown": R(404),
+    "ApiKeyUnknown": R(404),
+    "CurrencyUnknown": R(404),
+    "DocumentGrantUnknown": R(404),
+    "KeyRecoveryUnknown": R(404),
+    "ParticipantUnknown": R(404),
+    "ReceivableNotFound": R(404),
+    "SettlementUnknown": R(404),
+    "TransactionNotFound": R(404),
+    "TransactionUnknown": R(404),
+    "DocumentGrantToSelf": R(422),
+    # The caller's own key, role, standing or custody.
+    "MissingApiKey": R(401),
+    "InvalidApiKey": R(401),
+    "ApiKeyOwnerOnly": R(403),
+    "LastOperatorKey": R(403),
+    "NotCustodial": R(403),
+    "ParticipantNotActive": R(403),
+    "RoleNotAllowed": R(403),
+    "SignerMismatch": R(403),
+    # Sizes, media types and rates, refused before anything is done.
+    "RequestBodyTooLarge": R(413),
+    "DocumentQuotaExceeded": R(413),
+    "UnsupportedDocumentType": R(415),
+    "TooManyWritesInFlight": R(429),
+    # --- a request error raised without a name of its own is named by its class
+    "RequestError": R(400),
+    "Unauthenticated": R(401),
+    "Forbidden": R(403),
+    "NotFound": R(404),
+    "Conflict": R(409),
+    "PayloadTooLarge": R(413),
+    "UnsupportedMediaType": R(415),
+    "InvalidInput": R(422),
+    "RateLimited": R(429),
+    "ServiceDegraded": R(503),  # nothing done: a write that could not be indexed now
 }
 
 #: Errors about an account's standing: 403 when the account is the caller, else 409.
@@ -341,12 +402,6 @@ _PANICS = {
     0x32: "an index out of range",
     0x41: "too much memory",
 }
-
-
-def refusal_status(name: str, default: int) -> int:
-    """The status the table gives error ``name``; ``default`` for a name it lacks."""
-    refusal = REFUSALS.get(name)
-    return refusal.status if refusal is not None else default
 
 
 def panic_reason(code: int) -> str:
@@ -375,17 +430,61 @@ def revert_status(error: TransactionReverted, sender: str | None = None) -> int:
         if sender is None or account.lower() == sender.lower():
             return 403
         return 404 if name == "RegistryUnknownParticipant" else 409
-    refusal = REFUSALS.get(name)
-    return refusal.status if refusal is not None else 409
+    return REFUSALS.get(name, REFUSALS["TransactionReverted"]).status
+
+
+def batch_status(names: Iterable[str]) -> int:
+    """The status of a batch refused row by row for errors ``names``: the one they share;
+    the ``BatchRefused`` row's when they differ."""
+    statuses = {REFUSALS[name].status for name in names}
+    return statuses.pop() if len(statuses) == 1 else REFUSALS["BatchRefused"].status
+
+
+def request_status(error: RequestError) -> int:
+    """HTTP status for a request error: its name's row."""
+    if error.error == "BatchRefused":
+        return batch_status(row["error"] for row in error.args_.get("rows", ()))
+    refusal = REFUSALS.get(error.error)
+    if refusal is None:
+        # A name without a row (the tests make it impossible for a spelled-out name): the
+        # row of its class, every request error class has one.
+        refusal = next(REFUSALS[c.__name__] for c in type(error).__mro__ if c.__name__ in REFUSALS)
+    return refusal.status
 
 
 def status_for(error: LedgerError, sender: str | None = None) -> int:
     """HTTP status for ``error`` (``sender``: the caller's address, for reverts)."""
     if isinstance(error, TransactionReverted):
         return revert_status(error, sender)
-    if isinstance(error, RequestError) and error.error in REFUSALS:
-        return REFUSALS[error.error].status
+    if isinstance(error, RequestError):
+        return request_status(error)
     return next(status for cls, status in STATUS_BY_ERROR if isinstance(error, cls))
+
+
+#: The class a refusal is raised as, by its status (logs and middleware see what the
+#: caller will: a 409 is a Conflict).
+_CLASS_BY_STATUS: dict[int, type[RequestError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: InvalidInput,
+}
+
+
+def request_error(name: str, message: str, **args: Any) -> RequestError:
+    """The request error refusing as ``name`` (status: its row), with ``args``."""
+    status = request_status(RequestError(message, error=name, **args))
+    return _CLASS_BY_STATUS.get(status, RequestError)(message, error=name, **args)
+
+
+def refused(refusal: DomainRefusal) -> RequestError:
+    """A domain rule's refusal as the request error the API answers."""
+    error = request_error(refusal.name, refusal.message, **refusal.details)
+    error.__cause__ = refusal
+    return error
 
 
 def error_body(error: LedgerError) -> dict[str, Any]:
@@ -518,6 +617,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
             error = disclosed(request.app.state.engine, caller, error)
         return refusal_response(error, sender)
+
+    @app.exception_handler(DomainRefusal)
+    async def _refusal(request: Request, refusal: DomainRefusal) -> JSONResponse:
+        # A domain rule's refusal, raised by a service before anything was sent.
+        return refusal_response(refused(refusal))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

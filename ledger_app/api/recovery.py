@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from ledger_app.api import auth
+from ledger_app.api.errors import refused
 from ledger_app.api.schemas import utc
 from ledger_app.db.api_tables import key_recoveries, key_recovery_events
 from ledger_app.domain import key_recovery as rules
@@ -138,7 +139,7 @@ def _refuse(check: Any, *args: Any) -> None:
     try:
         check(*args)
     except rules.KeyRecoveryRefused as exc:
-        raise Conflict(str(exc), error=exc.name) from exc
+        raise refused(exc) from exc
 
 
 def _row(conn: Connection, recovery_id: str) -> Any:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ledger_app.domain.refusals import Refusal
+
 PENDING = "PENDING"
 CANCELLED = "CANCELLED"
 COMPLETED = "COMPLETED"
@@ -26,12 +28,8 @@ REQUESTED = "REQUESTED"
 ACTIONS = (REQUESTED, CANCELLED, COMPLETED)
 
 
-class KeyRecoveryRefused(ValueError):
+class KeyRecoveryRefused(Refusal):
     """A step the recovery's state does not allow; ``name`` is the API's error name."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
 
 
 def completable_at(requested_at: datetime, delay_seconds: float) -> datetime:

@@ -10,7 +10,8 @@ A root's clearing is seen, and its redemption pushed, by a party to any receivab
 of its tree (``party_to_tree`` in ledger_app.api.services.receivables, the rule the
 trace follows too): a tier-2 supplier holding a leaf sees its root's clearing. A
 single leaf is redeemed by a party to that leaf. Anyone else gets 404. What the index already shows to be refused (not a root, not the
-debtor, not due, repaid already, not repaid yet) is answered before sending.
+debtor, not due, repaid already, not repaid yet) is answered before sending, by the rules
+of ledger_app/domain/clearing_checks.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import clearing_roots, receivables
-from ledger_app.errors import Conflict, Forbidden, InvalidInput
+from ledger_app.domain.clearing_checks import (
+    check_debtor,
+    check_due,
+    check_fx_currency,
+    check_leaves_to_redeem,
+    check_not_repaid,
+    check_repaid,
+    check_root,
+)
 
 #: Leaf statuses the registry settles (ReceivableRegistry._SETTLE_FROM).
 REDEEMABLE = ("ACTIVE", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
@@ -100,15 +109,7 @@ class ClearingService:
         transaction (MaturityClearing.repayViaFx). FxSettlement is approved first, on the
         debtor's queue, for ceil(amount x 1e18 / rate) of the sell currency."""
         root = self._repayable(caller, root_id)
-        if quote.buy_currency != root.currency:
-            raise InvalidInput(
-                f"root {root_id} is owed in {root.currency}; the quote buys {quote.buy_currency}",
-                error="ClearingFxCurrencyMismatch",
-                field="quote.buy_currency",
-                root_id=root_id,
-                expected=root.currency,
-                quoted=quote.buy_currency,
-            )
+        check_fx_currency(root_id, root.currency, quote.buy_currency)
         fx = CrossBorderService(self.runtime)
         amount = int(
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
@@ -156,12 +157,7 @@ class ClearingService:
                     .order_by(receivables.c.id)
                 ).scalars()
             )
-        if not leaves:
-            raise Conflict(
-                f"root {root_id} has no unsettled leaf to redeem",
-                error="ClearingNothingToRedeem",
-                root_id=root_id,
-            )
+        check_leaves_to_redeem(root_id, leaves)
         size = int(
             self.runtime.contracts.view(
                 self.runtime.client, "maturity_clearing", "MAX_REDEEM_BATCH"
@@ -179,40 +175,16 @@ class ClearingService:
 
     def _root(self, caller: Caller, root_id: int) -> Any:
         root = self.receivables.tree_root(caller, root_id)
-        if root.parent_id != 0:
-            raise InvalidInput(
-                f"receivable {root_id} is a part of root {root.root_id}",
-                error="ClearingNotRoot",
-                field="root_id",
-                root_id=root.root_id,
-            )
+        check_root(root_id, root.parent_id, root.root_id)
         return root
 
     def _repayable(self, caller: Caller, root_id: int) -> Any:
         # What the index already shows a repayment would be refused for: not the debtor,
-        # not due, repaid already.
+        # not due, repaid already (in this order: the clock is asked of the debtor only).
         root = self._root(caller, root_id)
-        if not caller.is_(root.debtor):
-            raise Forbidden(
-                f"only the debtor {root.debtor} repays root {root_id}",
-                error="ClearingNotDebtor",
-                root_id=root_id,
-                account=caller.address,
-                debtor=root.debtor,
-            )
-        now = int(self.runtime.client.get_block("latest")["timestamp"])
-        if now < root.due_date:
-            raise Conflict(
-                f"root {root_id} is due at {root.due_date}, not yet",
-                error="ClearingNotDue",
-                root_id=root_id,
-                due_date=root.due_date,
-                now=now,
-            )
-        if self._cleared(root_id) is not None:
-            raise Conflict(
-                f"root {root_id} is repaid already", error="ClearingAlreadyRepaid", root_id=root_id
-            )
+        check_debtor(root_id, caller.address, root.debtor)
+        check_due(root_id, root.due_date, int(self.runtime.client.get_block("latest")["timestamp"]))
+        check_not_repaid(root_id, self._cleared(root_id) is not None)
         return root
 
     def _cleared(self, root_id: int) -> Any:
@@ -222,7 +194,4 @@ class ClearingService:
             ).first()
 
     def _require_repaid(self, root_id: int) -> None:
-        if self._cleared(root_id) is None:
-            raise Conflict(
-                f"root {root_id} is not repaid yet", error="ClearingNotRepaid", root_id=root_id
-            )
+        check_repaid(root_id, self._cleared(root_id) is not None)

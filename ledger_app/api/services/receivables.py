@@ -17,7 +17,8 @@ Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
 a seller tax id that is not the creditor's (recorded at onboarding), an
 invoice key already registered (409, the ledger's state), split amounts that
-do not sum (422, the request's); statuses from the one refusal table
+do not sum (422, the request's). The rules are ledger_app/domain/receivables.py's
+(this service gathers the facts they judge); the statuses the one refusal table's
 (ledger_app/api/errors.py). The contract checks all of it again, but for the
 tax id (which the chain does not hold; it binds the invoice to the creditor's
 LEI instead, see domain/invoices.py).
@@ -43,7 +44,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine, Select, and_, or_, select, true
 
-from ledger_app.api.errors import refusal_status
+from ledger_app.api.errors import request_error
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import (
@@ -55,13 +56,17 @@ from ledger_app.api.services.lookups import (
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import receivables
-from ledger_app.domain.documents import may_commit
-from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref, normalise
-from ledger_app.errors import Conflict, InvalidInput, NotFound, RequestError, TransactionReverted
+from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref
+from ledger_app.domain.receivables import (
+    RegistrationFacts,
+    batch_duplicates,
+    check_split,
+    registration_refusals,
+)
+from ledger_app.domain.refusals import Refusal
+from ledger_app.errors import NotFound, TransactionReverted
 
 ZERO32 = b"\0" * 32
-#: A registration problem's error class, by the status the refusal table gives its name.
-_ERROR_CLASS: dict[int, type[RequestError]] = {404: NotFound, 409: Conflict, 422: InvalidInput}
 
 
 @dataclass(frozen=True)
@@ -75,22 +80,6 @@ class Registration:
     seller_tax_id: str  # as the request gave it; compared normalised
     invoice_ref: bytes  # salted number and type; the registry adds the creditor's LEI
     document_hash: bytes
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the ledger would refuse a registration."""
-
-    field: str
-    error: str
-    message: str
-    args: dict[str, Any]
-
-    @property
-    def refusal(self) -> type[RequestError]:
-        """Its error class: the ledger's state (409), a document the caller cannot see
-        (404), else the request's own fault (422), as the refusal table says."""
-        return _ERROR_CLASS[refusal_status(self.error, 422)]
 
 
 @dataclass(frozen=True)
@@ -264,11 +253,11 @@ class ReceivableService:
         )
         return invoice_ref(salt, number, invoice_type)
 
-    def check(self, caller: Caller, registration: Registration) -> list[Problem]:
+    def check(self, caller: Caller, registration: Registration) -> list[Refusal]:
         """What the index shows the ledger would refuse, most basic problem first."""
         return self.check_all(caller, [registration])[0]
 
-    def check_all(self, caller: Caller, batch: list[Registration]) -> list[list[Problem]]:
+    def check_all(self, caller: Caller, batch: list[Registration]) -> list[list[Refusal]]:
         """``check`` of every row, each creditor, currency and invoice looked up once."""
         creditors = {r.creditor.lower() for r in batch if not caller.is_(r.creditor)}
         rows = {c: participant_row(self.engine, c) for c in creditors}
@@ -284,66 +273,54 @@ class ReceivableService:
         report = []
         for registration, key in zip(batch, keys, strict=True):
             creditor = registration.creditor.lower()
-            problems = []
-            if caller.is_(creditor):
-                problems.append(Problem("creditor", "ReceivableSelfDealing",
-                                        "the debtor cannot be the creditor", {}))  # fmt: skip
-            elif not supplier[creditor]:
-                problems.append(Problem("creditor", "CreditorNotActiveSupplier",
-                                        f"{registration.creditor} is not an active supplier",
-                                        {"creditor": registration.creditor}))  # fmt: skip
-            else:
-                problems += _seller_problems(registration, tax_ids.get(creditor))
-            if not listed[registration.currency]:
-                problems.append(Problem("currency", "ReceivableUnknownCurrency",
-                                        f"no settlement token is listed for {registration.currency}",
-                                        {"currency": registration.currency}))  # fmt: skip
-            found = existing.get("0x" + key.hex()) if key is not None and not problems else None
-            if found is not None:
-                problems.append(_duplicate(found, found in shown))
-            if registration.document_hash != ZERO32:
-                document = "0x" + registration.document_hash.hex()
-                if not may_commit(caller.key, entitled.get(document, ())):
-                    problems.append(Problem("document_hash", "DocumentUnknown",
-                                            f"no document {document}: upload it, or have its "
-                                            "uploader grant it to you",
-                                            {"document_hash": document}))  # fmt: skip
-            report.append(problems)
+            found = existing.get("0x" + key.hex()) if key is not None else None
+            document = (
+                "0x" + registration.document_hash.hex()
+                if registration.document_hash != ZERO32
+                else None
+            )
+            facts = RegistrationFacts(
+                debtor=caller.key,
+                creditor=registration.creditor,
+                creditor_is_active_supplier=supplier.get(creditor, False),
+                creditor_tax_id=tax_ids.get(creditor),
+                seller_tax_id=registration.seller_tax_id,
+                currency=registration.currency,
+                currency_listed=listed[registration.currency],
+                registered_as=found,
+                registered_shown=found in shown,
+                document=document,
+                document_entitled=frozenset(entitled.get(document, ()))
+                if document
+                else frozenset(),
+            )
+            report.append(registration_refusals(facts))
         return report
 
     def register(self, caller: Caller, registration: Registration) -> WriteOutcome:
         """Register one receivable owed by the caller."""
-        problems = self.check(caller, registration)
-        if problems:
-            problem = problems[0]
-            raise problem.refusal(
-                problem.message, error=problem.error, field=problem.field, **problem.args
-            )
+        refusals = self.check(caller, registration)
+        if refusals:
+            raise refusals[0]
         call = self.runtime.contracts.call("receivables", "register", _tuple(registration))
         return self.writer.write(caller, "receivables.register", call)
 
     def register_batch(self, caller: Caller, batch: list[Registration]) -> list[WriteOutcome]:
         """Register every row or none: all rows are checked and every chunk simulated first."""
         report: list[dict[str, Any]] = []
-        seen: dict[tuple[str, bytes], int] = {}
         checks = self.check_all(caller, batch)
-        for row, registration in enumerate(batch):
-            for problem in checks[row]:
-                report.append({"row": row, "field": problem.field, "error": problem.error,
-                               "message": problem.message, **problem.args})  # fmt: skip
-            # One seller's invoice twice: the same ref to the same creditor (its LEI).
-            invoice = (registration.creditor.lower(), registration.invoice_ref)
-            first = seen.setdefault(invoice, row)
-            if first != row:
-                report.append({"row": row, "field": "invoice", "error": "DuplicateInBatch",
-                               "message": f"the same invoice as row {first}"})  # fmt: skip
+        # One seller's invoice twice: the same ref to the same creditor (its LEI).
+        twice = batch_duplicates([(r.creditor.lower(), r.invoice_ref) for r in batch])
+        for row in range(len(batch)):
+            for refusal in [*checks[row], *filter(None, [twice[row]])]:
+                report.append({"row": row, "field": refusal.field, "error": refusal.name,
+                               "message": refusal.message, **refusal.values})  # fmt: skip
         if report:
-            # One status in every row: that status; a mixture: 422, with the report.
-            statuses = {refusal_status(r["error"], 422) for r in report}
-            raise _ERROR_CLASS[statuses.pop() if len(statuses) == 1 else 422](
+            # One status in every row: that status; a mixture: 422 (the refusal table's).
+            raise request_error(
+                "BatchRefused",
                 f"{len({r['row'] for r in report})} of {len(batch)} rows would be refused; "
                 "nothing was sent",
-                error="BatchRefused",
                 rows=report,
             )
         size = int(self.runtime.contracts.view(self.runtime.client, "receivables", "MAX_BATCH"))
@@ -374,14 +351,7 @@ class ReceivableService:
     def split(self, caller: Caller, receivable_id: int, amounts: list[int]) -> WriteOutcome:
         """Split into parts summing exactly to the receivable's amount."""
         row = self.get(caller, receivable_id)
-        if sum(amounts) != row.amount:
-            raise InvalidInput(
-                f"the parts sum to {sum(amounts)}, the receivable is {row.amount}",
-                error="ReceivableInvalidSplit",
-                field="amounts",
-                sum=sum(amounts),
-                amount=row.amount,
-            )
+        check_split(row.amount, amounts)
         call = self.runtime.contracts.call("receivables", "split", receivable_id, amounts)
         return self.writer.write(caller, "receivables.split", call)
 
@@ -417,30 +387,3 @@ def _tuple(registration: Registration) -> tuple[Any, ...]:
         registration.invoice_ref,
         registration.document_hash,
     )
-
-
-def _seller_problems(registration: Registration, recorded: str | None) -> list[Problem]:
-    """The invoice's seller must be the creditor: its tax id the one recorded for it."""
-    creditor = registration.creditor
-    if recorded is None:
-        return [Problem("creditor", "CreditorTaxIdUnknown",
-                        f"no tax id is recorded for creditor {creditor} (onboarded before tax "
-                        f"ids were): the operator records it once with PUT "
-                        f"/v1/participants/{creditor}/tax-id, then register again",
-                        {"creditor": creditor})]  # fmt: skip
-    given = normalise(registration.seller_tax_id)
-    if given != recorded:
-        return [Problem("invoice.seller_tax_id", "SellerNotCreditor",
-                        f"seller tax id {given} is not the tax id of creditor {creditor}: an "
-                        "invoice is registered only to the seller that issued it",
-                        {"seller_tax_id": given, "creditor": creditor})]  # fmt: skip
-    return []
-
-
-def _duplicate(found: int, party: bool) -> Problem:
-    """The refusal of an invoice already registered: its receivable named to parties only."""
-    if party:
-        return Problem("invoice", "ReceivableDuplicateInvoice",
-                       f"this invoice is already receivable {found}", {"id": found})  # fmt: skip
-    return Problem("invoice", "ReceivableDuplicateInvoice",
-                   "this invoice is already registered", {})  # fmt: skip

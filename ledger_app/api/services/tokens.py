@@ -32,7 +32,8 @@ from ledger_app.api.services.lookups import participant_row, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.schema import settlement_tokens, token_balances
-from ledger_app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledger_app.domain.tokens import check_transfer
+from ledger_app.errors import Conflict, Forbidden, NotFound
 
 #: (caller, token, spender) -> the lock held from the allowance check to the spending call.
 _SPENDING: defaultdict[tuple[str, str, str], threading.Lock] = defaultdict(threading.Lock)
@@ -122,10 +123,7 @@ class TokenService:
 
     def transfer(self, caller: Caller, currency: str, to: str, amount: int) -> WriteOutcome:
         """The caller pays ``amount`` to another active participant."""
-        if caller.is_(to):
-            raise InvalidInput(
-                "a transfer to oneself moves nothing", error="TransferToSelf", field="to"
-            )
+        check_transfer(caller.address, to)
         self._require_active(to, "to")
         call = self._call(currency, "transfer", to, amount)
         return self.writer.write(caller, "tokens.transfer", call)
