@@ -20,8 +20,9 @@ from ledger_app.api.permissions import READERS, Role
 from ledger_app.api.recovery import pending_of
 from ledger_app.api.schemas import utc
 from ledger_app.db.schema import participants
+from ledger_app.domain.standing import ACTIVE, caller_standing
 
-ACTIVE = "ACTIVE"
+__all__ = ["ACTIVE", "Caller", "authenticate"]
 _ROLE_NAMES = frozenset(role.value for role in Role)
 
 
@@ -83,15 +84,14 @@ def authenticate(engine: Engine, presented: str | None) -> Caller | None:
 
 
 def _standing(row: object | None, roles: frozenset[Role]) -> str:
-    # The same order as ParticipantRegistry.standing().
-    if Role.OPERATOR in roles:
-        return ACTIVE
-    if row is None or not row.onboarded:  # type: ignore[attr-defined]
-        return "NOT_ONBOARDED"
-    if row.suspended:  # type: ignore[attr-defined]
-        return "SUSPENDED"
-    if (row.kyc_expiry or 0) < time.time():  # type: ignore[attr-defined]
-        return "KYC_EXPIRED"
-    if row.frozen:  # type: ignore[attr-defined]
-        return "FROZEN"
-    return ACTIVE
+    if row is None:
+        return caller_standing(onboarded=False, suspended=False, frozen=False,
+                               kyc_expiry=None, roles=roles, now=time.time())  # fmt: skip
+    return caller_standing(
+        onboarded=row.onboarded,  # type: ignore[attr-defined]
+        suspended=row.suspended,  # type: ignore[attr-defined]
+        frozen=row.frozen,  # type: ignore[attr-defined]
+        kyc_expiry=row.kyc_expiry,  # type: ignore[attr-defined]
+        roles=roles,
+        now=time.time(),
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from ledger_app.audit.trace import EventRow, event_columns, iter_events
 from ledger_app.db import schema
+from ledger_app.domain.financing import shown_status
 
 
 def event_json(event: EventRow) -> dict[str, Any]:
@@ -194,10 +195,10 @@ def exposure_by_financier(conn: Connection, now: int) -> list[dict[str, Any]]:
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in conn.execute(query).mappings():
+        # FUNDED as shown: not REPAID by the settlement of its receivable.
         overdue = (
-            row["status"] == "FUNDED"
+            shown_status(row["status"], row["receivable_status"]) == "FUNDED"
             and row["due_date"] < now
-            and row["receivable_status"] != "SETTLED"
         )
         defaulted = row["status"] == "DEFAULTED"
         if not (overdue or defaulted):

@@ -24,6 +24,7 @@ from ledger_app.chain.abi import ABI, decode_function_result, encode_function_ca
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.db import schema
 from ledger_app.db.schema import canonical_json
+from ledger_app.domain.financing import shown_status
 from ledger_app.domain.vocabulary import (
     FINANCING_STATUS,
     LOCK_STATE,
@@ -243,10 +244,10 @@ def _financing_checks(
 
         def compare(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
             (f,) = values
-            status = row["status"]
             # The view reports a funded or defaulted financing of a settled receivable as REPAID.
-            if status in ("FUNDED", "DEFAULTED") and row["receivable_id"] in settled:
-                status = "REPAID"
+            status = shown_status(
+                row["status"], "SETTLED" if row["receivable_id"] in settled else ""
+            )
             chain = {
                 "receivable_id": f[0], "supplier": _lower(f[1]), "financier": _lower(f[2]),
                 "status": FINANCING_STATUS[f[3]], "offer_count": f[4], "accepted_offer": f[5],

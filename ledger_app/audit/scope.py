@@ -1,21 +1,23 @@
 """What of a trace a participant may see.
 
-Auditors and regulators, and the debtor (it owes every leaf and pays every holder),
-see the whole tree. Anyone else sees only the path from the root to the receivables
-it took part in (any step of theirs names it), with the debtor and the amounts on
-that path, and every other participant masked. Steps of receivables off that path
-(sibling subtrees) are left out, and a split shows only the children on the path.
-Raw logs are left out of a scoped trace: their topics carry the masked addresses.
-Someone who took part in nothing of the tree gets None (the route answers 404).
-So a party to any receivable of a tree sees the root: the rule the API's
-``party_to_tree`` (ledger_app/api/services/receivables.py) applies to the root's
-clearing.
+Which receivables: the one rule of ledger_app/domain/visibility.py, the rule the API's
+reads apply too (``visible_to`` in ledger_app/api/services/receivables.py), so a trace
+shows a participant exactly the receivables ``GET /v1/receivables/{id}`` answers it.
+
+How: the debtor (it owes every leaf and pays every holder) gets the whole trace.
+Anyone else sees the debtor and the amounts of the receivables it may see, and every
+other participant masked. Steps of receivables it may not see (sibling subtrees) are
+left out, and a split shows only the children it may see. Raw logs are left out of a
+scoped trace: their topics carry the masked addresses. Someone who may see nothing of
+the tree, or not the receivable asked for, gets None (the route answers 404).
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from ledger_app.domain.visibility import Node, names_party, visible
 
 MASKED = "masked"
 
@@ -27,15 +29,18 @@ def scoped_trace(trace: dict[str, Any], viewer: str) -> dict[str, Any] | None:
     root = nodes[trace["root_id"]]
     if root["debtor"] == viewer:
         return trace
-    involved = {s["receivable_id"] for s in trace["steps"] if viewer in s["actors"].values()} | {
-        n["id"] for n in nodes.values() if viewer in (n["holder"], n["creditor"])
+    took_part = {
+        s["receivable_id"] for s in trace["steps"] if names_party(s["event"], s["args"], viewer)
     }
-    visible: set[int] = set()
-    for rid in involved:
-        while rid and rid in nodes and rid not in visible:
-            visible.add(rid)
-            rid = nodes[rid]["parent_id"]
-    if trace["receivable_id"] not in visible:
+    seeable = visible(
+        (
+            Node(n["id"], n["parent_id"], n["debtor"], n["creditor"], n["holder"])
+            for n in nodes.values()
+        ),
+        viewer,
+        took_part=took_part,
+    )
+    if trace["receivable_id"] not in seeable:
         return None
     known = {viewer, root["debtor"]}
 
@@ -46,15 +51,15 @@ def scoped_trace(trace: dict[str, Any], viewer: str) -> dict[str, Any] | None:
     out["scope"] = {"viewer": viewer, "masked": True}
     out["receivables"] = []
     for node in trace["receivables"]:
-        if node["id"] in visible:
+        if node["id"] in seeable:
             shown = dict(node)
-            shown["children"] = [c for c in node["children"] if c in visible]
+            shown["children"] = [c for c in node["children"] if c in seeable]
             for field in ("debtor", "creditor", "holder"):
                 shown[field] = mask(node[field])
             out["receivables"].append(shown)
     out["steps"] = []
     for step in trace["steps"]:
-        if step["receivable_id"] not in visible:
+        if step["receivable_id"] not in seeable:
             continue
         party = viewer in step["actors"].values()
         shown = {k: copy.deepcopy(v) for k, v in step.items() if k not in ("raw", "args")}
@@ -64,7 +69,7 @@ def scoped_trace(trace: dict[str, Any], viewer: str) -> dict[str, Any] | None:
             for role, a in step["actors"].items()
         }
         if step["kind"] == "split":
-            keep = [c for c in step["details"]["children"] if c in visible]
+            keep = [c for c in step["details"]["children"] if c in seeable]
             shown["details"]["children"] = keep
             shown["amounts"] = [m for m in step["amounts"] if int(m["role"].split()[-1]) in keep]
         out["steps"].append(shown)

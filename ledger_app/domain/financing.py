@@ -185,3 +185,30 @@ def _checked_mul(a: int, b: int) -> int:
     if product > UINT256_MAX:
         raise OverflowError(f"{a} x {b} exceeds uint256: FinancingDesk.discount would revert")
     return product
+
+
+# --- the status a financing is shown with ----------------------------------------------
+
+#: Stored statuses the desk's ``financing`` view reports as REPAID once the financed
+#: receivable is SETTLED (the indexer stores what the events said; repayment at maturity
+#: emits no FinancingDesk event).
+REPAID_ONCE_SETTLED = ("FUNDED", "DEFAULTED")
+
+
+def shown_status(status: str, receivable_status: str) -> str:
+    """A financing's status as the desk's view reports it: its stored ``status``, but
+    REPAID for a FUNDED or DEFAULTED one whose receivable is SETTLED."""
+    if status in REPAID_ONCE_SETTLED and receivable_status == "SETTLED":
+        return "REPAID"
+    return status
+
+
+def stored_for(shown: str) -> tuple[tuple[str, ...], bool | None]:
+    """What a filter on shown status ``shown`` asks of the stored rows: the stored
+    statuses, and whether the receivable must be SETTLED (True), must not be (False),
+    or either (None); the inverse of ``shown_status``."""
+    if shown == "REPAID":
+        return REPAID_ONCE_SETTLED, True
+    if shown in REPAID_ONCE_SETTLED:
+        return (shown,), False
+    return (shown,), None

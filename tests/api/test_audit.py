@@ -143,6 +143,40 @@ def test_non_party_gets_404_and_supplier_not_sibling_trace(service: Service) -> 
     assert service.call("auditor", "GET", "/v1/receivables/999999/trace").status_code == 404
 
 
+def test_tier2_holder_reads_every_receivable_its_trace_shows_and_no_other(
+    service: Service,
+) -> None:
+    ids = _tree(service)
+
+    trace = service.call("supplier2", "GET", f"/v1/receivables/{ids['t2a']}/trace").json()
+    listed = service.call("supplier2", "GET", "/v1/receivables",
+                          params={"root_id": ids["root"]}).json()  # fmt: skip
+    reads = {
+        key: service.call("supplier2", "GET", f"/v1/receivables/{rid}").status_code
+        for key, rid in ids.items()
+    }
+
+    shown = [n["id"] for n in trace["receivables"]]
+    assert shown == [ids[k] for k in ("root", "passed", "t2a", "t2b")]
+    # The root of its leaf is its provenance: the trace shows it, and so does the API.
+    assert reads == {"root": 200, "kept": 404, "passed": 200, "t2a": 200, "t2b": 200}
+    assert [r["id"] for r in listed["items"]] == shown
+
+
+def test_sibling_holder_gets_404_and_the_sibling_is_not_in_its_trace(service: Service) -> None:
+    ids = _tree(service)
+
+    read = service.call("supplier2", "GET", f"/v1/receivables/{ids['kept']}")
+    sibling_trace = service.call("supplier2", "GET", f"/v1/receivables/{ids['kept']}/trace")
+    root_trace = service.call("supplier2", "GET", f"/v1/receivables/{ids['root']}/trace")
+
+    assert read.status_code == 404
+    assert sibling_trace.status_code == 404
+    assert root_trace.status_code == 200, root_trace.text
+    assert ids["kept"] not in [n["id"] for n in root_trace.json()["receivables"]]
+    assert all(s["receivable_id"] != ids["kept"] for s in root_trace.json()["steps"])
+
+
 def test_queries_activity_transaction_report_and_exposure(service: Service) -> None:
     ids = _tree(service)
     supplier2 = service.addresses["supplier2"]

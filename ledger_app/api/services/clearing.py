@@ -28,6 +28,7 @@ from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import clearing_roots, receivables
+from ledger_app.domain.clearing import SETTLE_FROM
 from ledger_app.domain.clearing_checks import (
     check_debtor,
     check_due,
@@ -38,8 +39,8 @@ from ledger_app.domain.clearing_checks import (
     check_root,
 )
 
-#: Leaf statuses the registry settles (ReceivableRegistry._SETTLE_FROM).
-REDEEMABLE = ("ACTIVE", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
+#: Leaf statuses the registry settles: the contract's, from domain/clearing.py.
+REDEEMABLE = SETTLE_FROM
 
 
 class ClearingService:

@@ -107,17 +107,14 @@ class FinancingService:
     ) -> tuple[list[Any], int | None]:
         """Financings the caller is a party to, by id, ``limit`` after id ``after``."""
         query = select(financings).where(visible_to(caller))
-        if status == "REPAID":
-            query = query.where(
-                financings.c.status.in_(("FUNDED", "DEFAULTED")),
-                financings.c.receivable_id.in_(self._settled()),
-            )
-        elif status in ("FUNDED", "DEFAULTED"):
-            query = query.where(
-                financings.c.status == status, financings.c.receivable_id.not_in(self._settled())
-            )
-        elif status:
-            query = query.where(financings.c.status == status)
+        if status:
+            # The shown status (arithmetic.shown_status), asked of the stored rows.
+            stored, settled = arithmetic.stored_for(status)
+            query = query.where(financings.c.status.in_(stored))
+            if settled is True:
+                query = query.where(financings.c.receivable_id.in_(self._settled()))
+            elif settled is False:
+                query = query.where(financings.c.receivable_id.not_in(self._settled()))
         if after is not None:
             query = query.where(financings.c.id > after)
         with self.engine.connect() as conn:
@@ -135,9 +132,7 @@ class FinancingService:
             if not (caller.reads_all or caller.is_(row.supplier)):
                 query = query.where(financing_offers.c.financier == caller.key)
             offers = conn.execute(query.order_by(financing_offers.c.offer_index)).all()
-        status = row.status
-        if status in ("FUNDED", "DEFAULTED") and receivable.status == "SETTLED":
-            status = "REPAID"  # as the desk's view reports it
+        status = arithmetic.shown_status(row.status, receivable.status)  # as the desk's view
         return {
             "id": row.id,
             "receivable_id": row.receivable_id,

@@ -16,6 +16,7 @@ from ledger_app.db.api_tables import (
     participant_tax_ids,
 )
 from ledger_app.db.schema import participants, settlement_tokens
+from ledger_app.domain.standing import ACTIVE, NOT_ONBOARDED, standing_of
 
 
 def participant_row(engine: Engine, address: str) -> Any:
@@ -31,17 +32,18 @@ def roles_of(row: Any) -> set[str]:
     return set(row.roles.split(",")) if row is not None and row.roles else set()
 
 
+def standing(row: Any) -> str:
+    """The standing of an indexed participant row now (ledger_app/domain/standing.py)."""
+    if row is None:
+        return NOT_ONBOARDED
+    return standing_of(onboarded=row.onboarded, suspended=row.suspended, frozen=row.frozen,
+                       kyc_expiry=row.kyc_expiry, roles=roles_of(row), now=time.time())  # fmt: skip
+
+
 def is_active_with(row: Any, *roles: str) -> bool:
-    """Whether the participant is active (onboarded, not suspended/frozen, KYC valid)
+    """Whether the participant is ACTIVE (onboarded, not suspended/frozen, KYC valid)
     and holds one of ``roles``."""
-    return (
-        row is not None
-        and row.onboarded
-        and not row.suspended
-        and not row.frozen
-        and (row.kyc_expiry or 0) >= time.time()
-        and bool(roles_of(row) & set(roles))
-    )
+    return standing(row) == ACTIVE and bool(roles_of(row) & set(roles))
 
 
 def token_of(engine: Engine, currency: str) -> str | None:

@@ -15,7 +15,6 @@ them, and audited.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from ledger_app.api.services.lookups import (
     holder_of_tax_id,
     participant_row,
     roles_of,
+    standing,
     tax_ids_of,
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
@@ -61,16 +61,6 @@ def describe(row: Any, custodial: bool | None = None, tax_id: str | None = None)
     """A participant as the API answers it (``tax_id``: the one recorded at onboarding)."""
     roles = sorted(roles_of(row))
     kyc = row.kyc_expiry
-    if row.suspended:
-        standing = "SUSPENDED"
-    elif not row.onboarded:
-        standing = "NOT_ONBOARDED"
-    elif (kyc or 0) < time.time():
-        standing = "KYC_EXPIRED"
-    elif row.frozen:
-        standing = "FROZEN"
-    else:
-        standing = "ACTIVE"
     return {
         "address": to_checksum_address(row.account),
         "lei": lei_text(row.lei),
@@ -81,7 +71,7 @@ def describe(row: Any, custodial: bool | None = None, tax_id: str | None = None)
         "onboarded": row.onboarded,
         "suspended": row.suspended,
         "frozen": row.frozen,
-        "standing": standing,
+        "standing": standing(row),
         "custodial": custodial,
         "updated_block": row.updated_block,
     }

@@ -1,17 +1,16 @@
 """Receivables: who is a party to which, reads from the index, and the writes.
 
-A caller is a party to receivable R when it is R's debtor or its root's
-original creditor, or holds R or any ancestor of R (so a supplier that split a
-receivable and passed a part upstream still sees that part, and a tier-2
-supplier sees only its own branch). Auditors and regulators are parties to
-all. The same predicate filters lists and guards single reads and writes; a
-non-party gets 404, as for an id that does not exist.
+Who may read which receivable is the one rule of ledger_app/domain/visibility.py
+(the debtor and the original creditor: the whole tree; a party to a receivable: it
+and its ancestors up to the root, and what a receivable it holds was split into;
+never a sibling's subtree; auditors and regulators: all). ``visible_to`` is that
+rule as SQL, built from the rule's own constants; the audit trace's scope applies
+the same rule (ledger_app/audit/scope.py). The same predicate filters lists and
+guards single reads and writes; a non-party gets 404, as for an id that does not
+exist.
 
-A caller is a party to a *tree* (its root's clearing, its trace from the root)
-when it is a party to any receivable of it (``party_to_tree``): a tier-2 supplier
-holding a leaf sees the root's clearing and may push its redemption, as its
-trace shows it the path from the root (ledger_app/audit/scope.py). It does not
-thereby read the root receivable itself.
+A caller is a party to a *tree* (its root's clearing) when it may read any
+receivable of it (``party_to_tree``): by the rule, it then reads the root too.
 
 Before anything is sent, what the index already shows to be refused is
 answered: an unlisted currency, a creditor that is not an active supplier,
@@ -55,7 +54,7 @@ from ledger_app.api.services.lookups import (
     token_of,
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
-from ledger_app.db.schema import receivables
+from ledger_app.db.schema import events, receivables
 from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref
 from ledger_app.domain.receivables import (
     RegistrationFacts,
@@ -64,6 +63,7 @@ from ledger_app.domain.receivables import (
     registration_refusals,
 )
 from ledger_app.domain.refusals import Refusal
+from ledger_app.domain.visibility import PARTY_EVENTS, WHOLE_TREE_FIELDS
 from ledger_app.errors import NotFound, TransactionReverted
 
 ZERO32 = b"\0" * 32
@@ -95,16 +95,30 @@ class Filters:
 
 
 def visible_to(caller: Caller) -> Any:
-    """SQL condition: the receivable row is one ``caller`` is a party to."""
+    """SQL condition: the receivable row is one ``caller`` may read, by the rule of
+    ledger_app/domain/visibility.py (``visible``), clause by clause."""
     if caller.reads_all:
         return true()
     me = caller.key
-    held = select(receivables.c.id).where(receivables.c.holder == me).cte("held", recursive=True)
-    held = held.union(select(receivables.c.id).where(receivables.c.parent_id == held.c.id))
+    r, e = receivables.c, events.c
+    # Parties: it holds the receivable now, or one of its events names it in a party
+    # field (canonical JSON: sorted keys, no spaces, addresses in lower case).
+    named = or_(*(
+        and_(e.event_name == name, e.args.contains(f'"{field}":"{me}"'))
+        for name, fields in PARTY_EVENTS.items() for field in fields
+    ))  # fmt: skip
+    took_part = select(e.receivable_id).where(e.receivable_id.is_not(None), named)
+    party = select(r.id).where(or_(r.holder == me, r.id.in_(took_part)))
+    # ... and each ancestor of those up to the root (its provenance) ...
+    up = party.cte("provenance", recursive=True)
+    up = up.union(select(r.parent_id).where(r.id == up.c.id, r.parent_id != 0))
+    # ... and what a receivable it holds now was split into.
+    down = select(r.id).where(r.holder == me).cte("split_into", recursive=True)
+    down = down.union(select(r.id).where(r.parent_id == down.c.id))
     return or_(
-        receivables.c.debtor == me,
-        receivables.c.creditor == me,
-        receivables.c.id.in_(select(held.c.id)),
+        *(getattr(r, field) == me for field in WHOLE_TREE_FIELDS),
+        r.id.in_(select(up.c.id)),
+        r.id.in_(select(down.c.id)),
     )
 
 
