@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
-from ledger_app.api.services.cross_border import RATE_SCALE, CrossBorderService, Payment, Quote
+from ledger_app.api.services.fx import RATE_SCALE, FxService, Payment, Quote
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
@@ -109,7 +109,7 @@ class ClearingService:
                 expected=root.currency,
                 quoted=quote.buy_currency,
             )
-        fx = CrossBorderService(self.runtime)
+        fx = FxService(self.runtime)
         amount = int(
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
         )
