@@ -24,10 +24,11 @@ from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
     audit,
     clearing,
-    cross_border,
     currencies,
     documents,
+    escrows,
     financing,
+    fx,
     health,
     metrics,
     participants,
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
     app.include_router(audit.router)
-    for module in (tokens, financing, clearing, cross_border):
+    for module in (tokens, financing, clearing, fx, escrows):
         app.include_router(module.router)
     check_permissions(app)
     # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.

@@ -6,12 +6,16 @@ burst (a hundred threads authenticating and writing) cost a read more than its q
 (issue 17, fairness). So the dependencies that only look at the request or the app's
 state are ``async def`` and run on the loop; only those that touch the database or the
 node (``read_block``, ``get_session``) take a thread.
+
+Handlers never build a service: they name it by its alias (``ReceivablesDep``, ...),
+and ``service_of`` builds it for the request from the runtime. A service's constructor
+only wires (no query, no call to the node), so it is built on the loop too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request, Response
@@ -22,9 +26,22 @@ from ledger_app.api.identity import ACTIVE, Caller
 from ledger_app.api.index_state import BLOCK_HEADER, indexed_block
 from ledger_app.api.permissions import permission
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.audit import AuditService
+from ledger_app.api.services.clearing import ClearingService
+from ledger_app.api.services.currencies import CurrencyService
+from ledger_app.api.services.documents import DocumentService
+from ledger_app.api.services.escrows import EscrowService
+from ledger_app.api.services.financing import FinancingService
+from ledger_app.api.services.fx import FxService
+from ledger_app.api.services.participants import ParticipantService
+from ledger_app.api.services.receivables import ReceivableService
+from ledger_app.api.services.tokens import TokenService
+from ledger_app.api.services.writes import Writer
 from ledger_app.chain.client import ChainClient
 from ledger_app.errors import Forbidden, Unauthenticated
 from ledger_app.settings import Settings
+
+S = TypeVar("S")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -117,3 +134,32 @@ SessionDep = Annotated[Session, Depends(get_session)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ActorDep = Annotated[Caller, Depends(get_actor)]
 BlockDep = Annotated[int, Depends(read_block)]
+
+
+def service_of(cls: Callable[[Runtime], S]) -> Callable[[Runtime], Awaitable[S]]:
+    """The dependency that builds a ``cls`` service for one request from the runtime.
+
+    Made once per service, at import (below): FastAPI caches a dependency's value per
+    request by its callable, so a handler and a dependency asking for the same service
+    share one instance.
+    """
+
+    async def provide(runtime: RuntimeDep) -> S:
+        return cls(runtime)
+
+    provide.__name__ = provide.__qualname__ = f"provide_{getattr(cls, '__name__', 'service')}"
+    provide.__doc__ = f"A {getattr(cls, '__name__', 'service')} for this request."
+    return provide
+
+
+AuditDep = Annotated[AuditService, Depends(service_of(AuditService))]
+ClearingDep = Annotated[ClearingService, Depends(service_of(ClearingService))]
+CurrenciesDep = Annotated[CurrencyService, Depends(service_of(CurrencyService))]
+DocumentsDep = Annotated[DocumentService, Depends(service_of(DocumentService))]
+EscrowsDep = Annotated[EscrowService, Depends(service_of(EscrowService))]
+FinancingDep = Annotated[FinancingService, Depends(service_of(FinancingService))]
+FxDep = Annotated[FxService, Depends(service_of(FxService))]
+ParticipantsDep = Annotated[ParticipantService, Depends(service_of(ParticipantService))]
+ReceivablesDep = Annotated[ReceivableService, Depends(service_of(ReceivableService))]
+TokensDep = Annotated[TokenService, Depends(service_of(TokenService))]
+WriterDep = Annotated[Writer, Depends(service_of(Writer))]

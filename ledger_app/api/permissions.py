@@ -155,7 +155,7 @@ PERMISSIONS: dict[str, Permission] = {
     "clearing.repay_fx": _write(Role.CORE_ENTERPRISE, party=True),
     "clearing.redeem": _write(*TRADERS, party=True),
     "clearing.redeem_all": _write(*TRADERS, party=True),
-    # --- cross-border (ledger_app/api/routes/cross_border.py) ----------------------------
+    # --- cross-border (ledger_app/api/routes/fx.py, escrows.py) ---------------------------
     "fx.post_quote": _write(Role.FX_PROVIDER),
     "fx.sign_quote": _write(Role.FX_PROVIDER),
     "fx.settle": _write(*(TRADERS - {Role.FX_PROVIDER})),

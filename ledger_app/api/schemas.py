@@ -9,6 +9,7 @@ codes are ISO 4217 letters, bytes32 values 0x-hex.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -119,6 +120,28 @@ IsoDateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 #: An id in a path: a non-negative integer a database column can hold (404 when unknown).
 PathId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
+
+
+def _uuid4(value: Any) -> uuid.UUID:
+    try:
+        parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValueError("a UETR is a UUID") from exc
+    if parsed.version != 4 or str(parsed) != str(value).lower():
+        raise ValueError("a UETR is a lower-case UUID version 4 (ISO 20022 UUIDv4Identifier)")
+    return parsed
+
+
+#: A settlement's UETR (SWIFT gpi, ISO 20022): a lower-case UUID version 4.
+Uetr = Annotated[
+    uuid.UUID,
+    BeforeValidator(_uuid4),
+    Field(
+        json_schema_extra={
+            "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+        }
+    ),
+]
 
 
 def utc(moment: datetime | None) -> datetime | None:

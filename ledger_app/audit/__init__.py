@@ -2,5 +2,5 @@
 the node, scoped views, queries and streamed exports.
 
 Pure-ish modules: they read the index through SQLAlchemy and the chain through plain
-JSON-RPC; the HTTP routes (ledger_app/api/routes/audit.py) and the CLI only call them.
+JSON-RPC; the API (ledger_app/api/services/audit.py) and the CLI only call them.
 """

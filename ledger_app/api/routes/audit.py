@@ -1,7 +1,8 @@
 """Auditors' routes: receivable traces and their verification against the node, queries,
 streamed exports, reconciliation of the index and the access log (read only).
 
-The work is in ledger_app/audit; these handlers only pick the caller's view. Traces
+The work is in ledger_app/audit, the caller's view of it in
+ledger_app/api/services/audit.py; these handlers only read the request. Traces
 are for every trader who took part (scoped: ledger_app/audit/scope.py) and in full for
 auditors, regulators and the debtor; everything else here is for auditors and
 regulators (the operator also reconciles).
@@ -9,31 +10,19 @@ regulators (the operator also reconciles).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger_app.api.access import access_log_query
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
-from ledger_app.api.identity import Caller
+from ledger_app.api.deps import ActorDep, AuditDep, BlockDep
 from ledger_app.api.routes.receivables import Status
-from ledger_app.api.runtime import Runtime
-from ledger_app.api.schemas import MAX_SAFE_INTEGER, Address, Bytes32, IsoDateTime, PathId, utc
-from ledger_app.api.services.currencies import CurrencyService
+from ledger_app.api.schemas import MAX_SAFE_INTEGER, Address, Bytes32, IsoDateTime, PathId
+from ledger_app.api.services.audit import period
 from ledger_app.audit import queries
-from ledger_app.audit.encode import EventEncoder
-from ledger_app.audit.export import export_events, export_traces
-from ledger_app.audit.reconcile import digest, reconcile
-from ledger_app.audit.scope import scoped_trace
 from ledger_app.audit.text import render_tree
-from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
-from ledger_app.audit.verify import verify_trace
-from ledger_app.chain.decode import KINDS
-from ledger_app.chain.rpc import RpcClient
-from ledger_app.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(tags=["audit"])
 
@@ -248,37 +237,6 @@ class AccessLog(BaseModel):
     next_before: int | None
 
 
-def _abis(runtime: Runtime) -> dict[str, Any]:
-    return {kind: runtime.contracts.abi(kind) for kind in KINDS}
-
-
-def _rpc(runtime: Runtime) -> RpcClient:
-    return RpcClient(runtime.settings.rpc_url, timeout=runtime.settings.rpc_timeout)
-
-
-def _trace_for(runtime: Runtime, caller: Caller, receivable_id: int) -> tuple[dict, dict]:
-    """(full trace, the caller's view of it); 404 when unknown or the caller is no party."""
-    with runtime.engine.connect() as conn:
-        try:
-            full = build_trace(conn, runtime.chain_id, receivable_id, EventEncoder(_abis(runtime)))
-        except ReceivableNotIndexed:
-            full = None
-    view = None
-    if full is not None:
-        view = full if caller.reads_all else scoped_trace(full, caller.key)
-    if full is None or view is None:
-        raise NotFound(
-            f"no receivable {receivable_id}", error="ReceivableNotFound", id=receivable_id
-        )
-    return full, view
-
-
-def _period(start: datetime | None, end: datetime | None) -> queries.Period:
-    return queries.Period(
-        start=int(start.timestamp()) if start else None, end=int(end.timestamp()) if end else None
-    )
-
-
 @router.get(
     "/v1/receivables/{receivable_id}/trace",
     operation_id="audit.trace",
@@ -289,7 +247,7 @@ def _period(start: datetime | None, end: datetime | None) -> queries.Period:
 def trace(
     receivable_id: PathId,
     caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     _block: BlockDep,
     format: Literal["json", "text"] = "json",
 ) -> Any:
@@ -297,7 +255,7 @@ def trace(
     block number, timestamp and hash, tx hash, log index; raw log for full views).
     Auditors, regulators and the debtor see it all; another party sees its path from the
     root, other participants masked. ``format=text``: the readable tree."""
-    _, view = _trace_for(runtime, caller, receivable_id)
+    view = audit.trace(caller, receivable_id)
     if format == "text":
         return PlainTextResponse(render_tree(view) + "\n")
     return view
@@ -308,21 +266,11 @@ def trace(
     operation_id="audit.verify",
     response_model=Verification,
 )
-def verify(receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+def verify(receivable_id: PathId, caller: ActorDep, audit: AuditDep, _block: BlockDep) -> Any:
     """Re-fetch every step's receipt and block from the node and each receivable's state
     (``receivable(id)`` at the indexed block); per step and receivable verified/mismatch
     with the reason. A scoped caller gets the verdicts of the steps it may see."""
-    full, view = _trace_for(runtime, caller, receivable_id)
-    result = verify_trace(full, _rpc(runtime), _abis(runtime))
-    if view is not full:
-        seqs = {s["seq"] for s in view["steps"]}
-        ids = {n["id"] for n in view["receivables"]}
-        result["steps"] = [s for s in result["steps"] if s["seq"] in seqs]
-        result["receivables"] = [r for r in result["receivables"] if r["id"] in ids]
-        result["verified"] = all(
-            r["status"] == "verified" for r in result["steps"] + result["receivables"]
-        )
-    return result
+    return audit.verify(caller, receivable_id)
 
 
 @router.get(
@@ -333,7 +281,7 @@ def verify(receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, _block:
 def participant_events(
     address: Address,
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     _block: BlockDep,
     start: Since = None,
     end: Until = None,
@@ -347,17 +295,7 @@ def participant_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Every event naming the participant in the period [from, to), oldest first, paginated."""
-    cursor = None
-    if after:
-        block, _, index = after.partition(":")
-        if not (block.isdigit() and index.isdigit()):
-            raise InvalidInput("after is BLOCK:LOG_INDEX", error="InvalidCursor", field="after")
-        cursor = (int(block), int(index))
-    with runtime.engine.connect() as conn:
-        items, following = queries.participant_activity(
-            conn, runtime.chain_id, address, _period(start, end), after=cursor, limit=limit
-        )
-    return {"items": items, "next_cursor": f"{following[0]}:{following[1]}" if following else None}
+    return audit.participant_events(address, period(start, end), after, limit)
 
 
 @router.get(
@@ -365,13 +303,9 @@ def participant_events(
     operation_id="audit.transaction",
     response_model=TransactionEvents,
 )
-def transaction(tx_hash: Bytes32, _caller: ActorDep, runtime: RuntimeDep, _block: BlockDep) -> Any:
+def transaction(tx_hash: Bytes32, _caller: ActorDep, audit: AuditDep, _block: BlockDep) -> Any:
     """Every indexed event of one transaction, in log order."""
-    with runtime.engine.connect() as conn:
-        items = queries.transaction_events(conn, runtime.chain_id, tx_hash)
-    if not items:
-        raise NotFound(f"no indexed transaction {tx_hash}", error="TransactionNotFound")
-    return {"tx_hash": tx_hash.lower(), "events": items}
+    return audit.transaction(tx_hash)
 
 
 @router.get(
@@ -379,7 +313,7 @@ def transaction(tx_hash: Bytes32, _caller: ActorDep, runtime: RuntimeDep, _block
 )
 def receivables_report(
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     _block: BlockDep,
     status: Status | None = None,
     debtor: Address | None = None,
@@ -398,21 +332,16 @@ def receivables_report(
         due_to=int(due_to.timestamp()) if due_to else None,
         leaves_only=leaves_only,
     )
-    with runtime.engine.connect() as conn:
-        return queries.receivables_report(conn, where, offset=offset, limit=limit)
+    return audit.receivables_report(where, offset, limit)
 
 
 @router.get("/v1/audit/exposure", operation_id="audit.exposure", response_model=Exposure)
-def exposure(_caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def exposure(_caller: ActorDep, audit: AuditDep, block: BlockDep) -> Any:
     """Overdue (funded, past due, unpaid) and defaulted financings by financier and currency.
     "Past due" is by the chain's clock at the indexed block the answer reflects (its
     timestamp, ``as_of``), not the server's: a chain whose time runs ahead or behind the
     wall clock is judged by its own."""
-    with runtime.engine.connect() as conn:
-        now = queries.block_time(conn, runtime.chain_id, block)
-        items = queries.exposure_by_financier(conn, 0 if now is None else now)
-    as_of = None if now is None else datetime.fromtimestamp(now, UTC)
-    return {"items": items, "as_of_block": block, "as_of": as_of}
+    return audit.exposure(block)
 
 
 @router.get(
@@ -423,13 +352,13 @@ def exposure(_caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
 )
 def events_export(
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     start: Since = None,
     end: Until = None,
     format: Format = "ndjson",
 ) -> StreamingResponse:
     """Every event of [from, to) by block time, streamed as CSV or NDJSON."""
-    chunks = export_events(runtime.engine, runtime.chain_id, _period(start, end), format)
+    chunks = audit.export_events(period(start, end), format)
     return StreamingResponse(chunks, media_type=_MEDIA[format])
 
 
@@ -441,22 +370,21 @@ def events_export(
 )
 def traces_export(
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     start: Since = None,
     end: Until = None,
     format: Format = "ndjson",
 ) -> StreamingResponse:
     """The trace of every root registered in [from, to), streamed: NDJSON one full trace
     (with raw logs, for scripts/verify_trace.py) per line, or CSV one step per row."""
-    encoder = EventEncoder(_abis(runtime))
-    chunks = export_traces(runtime.engine, runtime.chain_id, _period(start, end), format, encoder)
+    chunks = audit.export_traces(period(start, end), format)
     return StreamingResponse(chunks, media_type=_MEDIA[format])
 
 
 @router.get("/v1/reconcile", operation_id="audit.reconcile", response_model=Reconciliation)
 def reconcile_index(
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     indexed: BlockDep,
     block: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INTEGER)] = None,
 ) -> Any:
@@ -464,38 +392,13 @@ def reconcile_index(
     (default: the indexed block, the only one where the answer is exact), and the
     digest of the index's events up to it. 409 for a block before every followed contract
     (the ledger's, the listed tokens) existed or one the index has not reached."""
-    at = indexed if block is None else block
-    first = _first_reconcilable_block(runtime)
-    if at < first:
-        # A contract the index follows had no code there: its views answer nothing.
-        raise Conflict(f"block {at} is before every followed contract existed (block {first})",
-                           error="BlockBeforeDeployment", field="block", first_block=first)  # fmt: skip
-    if at > indexed:
-        raise Conflict(f"block {at} is not indexed yet (indexed: {indexed})",
-                       error="BlockNotIndexed", field="block", indexed_block=indexed)  # fmt: skip
-    contracts = {a: k for a, k in runtime.contracts.followed().items() if k in KINDS}
-    found = reconcile(runtime.engine, _rpc(runtime), _abis(runtime), contracts, at)
-    return {
-        "block": at,
-        "indexed_block": indexed,
-        "mismatches": [
-            {
-                "table": m.table,
-                "key": m.key,
-                "column": m.column,
-                "index": _plain(m.indexed),
-                "chain": _plain(m.on_chain),
-            }
-            for m in found
-        ],
-        "digest": digest(runtime.engine, runtime.chain_id, at),
-    }
+    return audit.reconcile(block, indexed)
 
 
 @router.get("/v1/access-log", operation_id="audit.access_log", response_model=AccessLog)
 def access_log_entries(
     _caller: ActorDep,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     request: Request,
     response: Response,
     participant: Address | None = None,
@@ -520,7 +423,7 @@ def access_log_entries(
     pending ones are written first, so the answer includes every request it has answered
     (another replica's may lag by that interval)."""
     request.app.state.access_log.flush()
-    query = access_log_query(
+    return audit.access_log(
         participant=participant,
         operation=operation,
         status=status,
@@ -531,19 +434,3 @@ def access_log_entries(
         before=before,
         limit=limit,
     )
-    with runtime.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-    for row in rows:
-        row["at"] = utc(row["at"]).isoformat()
-    return {"items": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None}
-
-
-def _first_reconcilable_block(runtime: Runtime) -> int:
-    # The ledger's contracts, and the settlement tokens listed since.
-    deployed = [c.block_number for c in runtime.contracts.record.contracts.values()]
-    listed = [c["listed_block"] or 0 for c in CurrencyService(runtime).list()]
-    return max(deployed + listed)
-
-
-def _plain(value: Any) -> Any:
-    return value if isinstance(value, str | bool | type(None)) else str(value)

@@ -10,18 +10,11 @@ from eth_utils import to_checksum_address
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, BlockDep, ClearingDep, FxDep
 from ledger_app.api.responses import write_response
-from ledger_app.api.routes.cross_border import (
-    SIGNATURE_PATTERN,
-    PvpSettlement,
-    QuoteBody,
-    Uetr,
-    _settlement,
-)
-from ledger_app.api.schemas import PathId, WriteResponse
+from ledger_app.api.routes.fx import SIGNATURE_PATTERN, PvpSettlement, QuoteBody, pvp_settlement
+from ledger_app.api.schemas import PathId, Uetr, WriteResponse
 from ledger_app.api.services.clearing import ClearingService
-from ledger_app.api.services.cross_border import CrossBorderService
 from ledger_app.api.services.receivables import describe
 from ledger_app.api.services.writes import WriteOutcome
 
@@ -82,19 +75,18 @@ def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
 
 
 @router.get("/{root_id}", operation_id="clearing.show", response_model=Clearing)
-def show(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show(root_id: PathId, caller: ActorDep, service: ClearingDep, block: BlockDep) -> Any:
     """Repayment and redemption state of a root: for a party to any receivable of its tree
     (a tier-2 supplier holding a leaf too); 404 for anyone else."""
-    return _clearing(ClearingService(runtime), caller, root_id)
+    return _clearing(service, caller, root_id)
 
 
 @router.post(
     "/{root_id}/repay", operation_id="clearing.repay", response_model=WriteResponse[Clearing]
 )
-def repay(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def repay(root_id: PathId, caller: ActorDep, service: ClearingDep, response: Response) -> Any:
     """At or after the due date, the debtor pays the root's whole outstanding amount into
     clearing (the service approves the clearing contract for it first)."""
-    service = ClearingService(runtime)
     outcome = service.repay(caller, root_id)
     return write_response(outcome, response, lambda _o: _clearing(service, caller, root_id))
 
@@ -105,7 +97,12 @@ def repay(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Resp
     response_model=WriteResponse[RepaymentFx],
 )
 def repay_fx(
-    root_id: PathId, body: RepayFxIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    root_id: PathId,
+    body: RepayFxIn,
+    caller: ActorDep,
+    service: ClearingDep,
+    fx: FxDep,
+    response: Response,
 ) -> Any:
     """At or after the due date, the debtor pays the root in its own currency through an FX
     provider's quote: it pays ceil(amount x 1e18 / rate) of the quote's sell currency, the
@@ -121,7 +118,6 @@ def repay_fx(
     debtor's jurisdiction to the FX provider's: a corridor between two jurisdictions
     starts closed, so the operator or a regulator opens it first (``PUT /v1/fx/corridors``),
     or the payment answers 409 ``FxComplianceCorridorClosed``."""
-    service = ClearingService(runtime)
     uetr = body.uetr or uuid.uuid4()
     signature = bytes.fromhex(body.signature[2:]) if body.signature else b""
     outcome = service.repay_fx(caller, root_id, body.quote.quote(), signature, uetr)
@@ -129,7 +125,7 @@ def repay_fx(
     def render(_o: WriteOutcome) -> RepaymentFx:
         return RepaymentFx(
             clearing=_clearing(service, caller, root_id),
-            settlement=_settlement(CrossBorderService(runtime).settlement(caller, uetr)),
+            settlement=pvp_settlement(fx.settlement(caller, uetr)),
         )
 
     return write_response(outcome, response, render)
@@ -140,11 +136,10 @@ def repay_fx(
     operation_id="clearing.redeem_all",
     response_model=WriteResponse[Redemption],
 )
-def redeem_all(root_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def redeem_all(root_id: PathId, caller: ActorDep, service: ClearingDep, response: Response) -> Any:
     """Pay every unsettled, unfrozen leaf of a repaid root to its holder, in batches of the
     contract's MAX_REDEEM_BATCH (one transaction each). Any active party to a receivable of
     the root's tree may push it (404 for anyone else)."""
-    service = ClearingService(runtime)
     leaves, outcomes = service.redeem_all(caller, root_id)
     parts = [write_response(o, Response()) for o in outcomes]
 
@@ -170,9 +165,8 @@ class Leaf(BaseModel):
 @router.post(
     "/leaves/{leaf_id}/redeem", operation_id="clearing.redeem", response_model=WriteResponse[Leaf]
 )
-def redeem(leaf_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def redeem(leaf_id: PathId, caller: ActorDep, service: ClearingDep, response: Response) -> Any:
     """Pay one unsettled leaf of a repaid root to its current holder."""
-    service = ClearingService(runtime)
     outcome = service.redeem(caller, leaf_id)
 
     def render(_o: WriteOutcome) -> Leaf:

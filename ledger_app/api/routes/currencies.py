@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, BlockDep, CurrenciesDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, Currency, WriteResponse
-from ledger_app.api.services.currencies import CurrencyService
 
 router = APIRouter(prefix="/v1/currencies", tags=["currencies"])
 
@@ -49,10 +48,9 @@ class CurrencyOut(BaseModel):
 @router.post(
     "", operation_id="currencies.create", response_model=WriteResponse[CurrencyOut], status_code=201
 )
-def create(body: CurrencyIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def create(body: CurrencyIn, caller: ActorDep, service: CurrenciesDep, response: Response) -> Any:
     """Deploy the currency's SettlementToken (minted and burned only by ``issuer``, a
     settlement bank) and list it in the registry. Operator only."""
-    service = CurrencyService(runtime)
     outcome = service.create(caller, body.currency, body.decimals, body.issuer)
     return write_response(
         outcome, response, lambda _o: CurrencyOut(**service.show(body.currency)), created=True
@@ -60,6 +58,6 @@ def create(body: CurrencyIn, caller: ActorDep, runtime: RuntimeDep, response: Re
 
 
 @router.get("", operation_id="currencies.list", response_model=list[CurrencyOut])
-def list_currencies(caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def list_currencies(caller: ActorDep, service: CurrenciesDep, block: BlockDep) -> Any:
     """Every listed settlement currency."""
-    return [CurrencyOut(**c) for c in CurrencyService(runtime).list()]
+    return [CurrencyOut(**c) for c in service.list()]

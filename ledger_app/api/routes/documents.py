@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, BlockDep, DocumentsDep, RuntimeDep
 from ledger_app.api.limits import too_large
 from ledger_app.api.schemas import Address, Bytes32
-from ledger_app.api.services.documents import ALLOWED_TYPES, DocumentService, check_content_type
+from ledger_app.api.services.documents import ALLOWED_TYPES, check_content_type
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -46,7 +46,9 @@ class StoredDocument(BaseModel):
         }
     },
 )
-async def upload(request: Request, caller: ActorDep, runtime: RuntimeDep) -> Any:
+async def upload(
+    request: Request, caller: ActorDep, runtime: RuntimeDep, service: DocumentsDep
+) -> Any:
     """Store a document as the caller's (the raw bytes as the body, its media type as
     Content-Type: 415 for another type; at most ``LEDGER_DOCUMENT_MAX_BYTES``: 413
     ``RequestBodyTooLarge`` for more). Answers its keccak256 ``document_hash`` to commit when
@@ -65,7 +67,7 @@ async def upload(request: Request, caller: ActorDep, runtime: RuntimeDep) -> Any
         content += chunk
         if len(content) > limit:
             raise too_large(limit)
-    return DocumentService(runtime).store(caller, bytes(content), media_type)
+    return service.store(caller, bytes(content), media_type)
 
 
 @router.get(
@@ -75,14 +77,14 @@ async def upload(request: Request, caller: ActorDep, runtime: RuntimeDep) -> Any
     responses={200: {"content": {t: _raw(t) for t in sorted(ALLOWED_TYPES)}}},
 )
 def fetch(
-    document_hash: Bytes32, caller: ActorDep, runtime: RuntimeDep, block: BlockDep
+    document_hash: Bytes32, caller: ActorDep, service: DocumentsDep, block: BlockDep
 ) -> Response:
     """The document, as an attachment named by its sha256 (never shown inline), to its
     uploaders and grantees, to auditors and regulators, and to the parties of a receivable
     committing to it that was registered by an uploader or grantee; 404 ``DocumentUnknown``
     to anyone else. Every fetch, refused ones too, is in the access log (``GET
     /v1/access-log?operation=documents.show&path_prefix=/v1/documents/<hash>``)."""
-    content, media_type, sha256 = DocumentService(runtime).fetch(caller, document_hash)
+    content, media_type, sha256 = service.fetch(caller, document_hash)
     headers = {
         "X-Ledger-Block": str(block),
         "Content-Disposition": f'attachment; filename="{sha256}"',
@@ -123,7 +125,7 @@ class Grants(BaseModel):
     status_code=201,
 )
 def grant(
-    document_hash: Bytes32, body: GrantIn, caller: ActorDep, runtime: RuntimeDep,
+    document_hash: Bytes32, body: GrantIn, caller: ActorDep, service: DocumentsDep,
     response: Response,
 ) -> Any:  # fmt: skip
     """Grant a document the caller uploaded to another participant (e.g. the supplier's
@@ -131,25 +133,25 @@ def grant(
     it and commit to it. 201, or 200 when granted before. 404 ``DocumentUnknown`` unless the
     caller uploaded the document (a grantee cannot pass it on), 404 ``ParticipantUnknown``,
     422 ``DocumentGrantToSelf``."""
-    found, created = DocumentService(runtime).grant(caller, document_hash, body.participant)
+    found, created = service.grant(caller, document_hash, body.participant)
     if not created:
         response.status_code = 200
     return found
 
 
 @router.get("/{document_hash}/grants", operation_id="documents.grants", response_model=Grants)
-def grants(document_hash: Bytes32, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def grants(document_hash: Bytes32, caller: ActorDep, service: DocumentsDep) -> Any:
     """The caller's grants of a document it uploaded (404 ``DocumentUnknown`` otherwise)."""
-    return {"items": DocumentService(runtime).grants(caller, document_hash)}
+    return {"items": service.grants(caller, document_hash)}
 
 
 @router.delete(
     "/{document_hash}/grants/{participant}", operation_id="documents.revoke", response_model=Grant
 )
 def revoke(
-    document_hash: Bytes32, participant: Address, caller: ActorDep, runtime: RuntimeDep
+    document_hash: Bytes32, participant: Address, caller: ActorDep, service: DocumentsDep
 ) -> Any:
     """Revoke the caller's grant of a document: the participant no longer reads it or
     commits to it, nor do the parties of the receivables it registered with it (the caller
     and others' grants aside). 404 ``DocumentGrantUnknown`` for no such grant."""
-    return DocumentService(runtime).revoke(caller, document_hash, participant)
+    return service.revoke(caller, document_hash, participant)

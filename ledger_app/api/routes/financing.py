@@ -19,7 +19,8 @@ from pydantic import (
     field_validator,
 )
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.actions import action_route
+from ledger_app.api.deps import ActorDep, BlockDep, FinancingDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import (
     MAX_SAFE_INTEGER,
@@ -186,10 +187,9 @@ def _show(service: FinancingService, caller: Any, financing_id: int) -> Financin
 @router.post(
     "", operation_id="financing.request", response_model=WriteResponse[Financing], status_code=201
 )
-def request(body: RequestIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def request(body: RequestIn, caller: ActorDep, service: FinancingDep, response: Response) -> Any:
     """The holder (a supplier) asks for financing of an ACTIVE receivable, from ``financier``
     or from any financier. The receivable is locked (FINANCING) until funded or cancelled."""
-    service = FinancingService(runtime)
     outcome = service.request(caller, body.receivable_id, body.financier)
 
     def render(o: WriteOutcome) -> Financing:
@@ -201,7 +201,7 @@ def request(body: RequestIn, caller: ActorDep, runtime: RuntimeDep, response: Re
 @router.get("", operation_id="financing.list", response_model=Page[Financing])
 def list_financings(
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: FinancingDep,
     block: BlockDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
     cursor: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INTEGER)] = None,
@@ -209,7 +209,6 @@ def list_financings(
 ) -> Any:
     """Financings the caller is a party to: a supplier its own; a financier those named to
     it, those open to any financier, and those it offered on or funded; readers all."""
-    service = FinancingService(runtime)
     rows, next_id = service.list(caller, status, cursor, limit)
     return Page[Financing](
         items=[Financing(**service.describe(caller, r)) for r in rows],
@@ -218,16 +217,16 @@ def list_financings(
 
 
 @router.get("/{financing_id}", operation_id="financing.show", response_model=Financing)
-def show(financing_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show(financing_id: PathId, caller: ActorDep, service: FinancingDep, block: BlockDep) -> Any:
     """One financing (404 unless the caller is a party to it)."""
-    return _show(FinancingService(runtime), caller, financing_id)
+    return _show(service, caller, financing_id)
 
 
 @router.post("/{financing_id}/quote", operation_id="financing.quote", response_model=Quote)
-def quote(financing_id: PathId, body: TermsIn, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def quote(financing_id: PathId, body: TermsIn, caller: ActorDep, service: FinancingDep) -> Any:
     """Advance, discount, fee and proceeds the terms would give if offered now: the figures
     the desk will record, computed the same way. Sends nothing."""
-    return Quote(**FinancingService(runtime).quote(caller, financing_id, body.terms()))
+    return Quote(**service.quote(caller, financing_id, body.terms()))
 
 
 @router.post(
@@ -237,12 +236,15 @@ def quote(financing_id: PathId, body: TermsIn, caller: ActorDep, runtime: Runtim
     status_code=201,
 )
 def offer(
-    financing_id: PathId, body: TermsIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    financing_id: PathId,
+    body: TermsIn,
+    caller: ActorDep,
+    service: FinancingDep,
+    response: Response,
 ) -> Any:
     """A financier offers terms; the proceeds are escrowed from its balance now (the service
     approves the desk for them first, on the financier's own queue). A financier keeping
     its own key signs the approval first, then posts the offer again."""
-    service = FinancingService(runtime)
     outcome = service.offer(caller, financing_id, body.terms())
     return write_response(
         outcome, response, lambda _o: _show(service, caller, financing_id), created=True
@@ -250,24 +252,19 @@ def offer(
 
 
 def _offer_action(suffix: str, operation: str, function: str, doc: str) -> None:
-    def handler(
-        financing_id: PathId,
-        offer_index: OfferIndex,
-        caller: ActorDep,
-        runtime: RuntimeDep,
-        response: Response,
-    ) -> Any:
-        service = FinancingService(runtime)
-        outcome = service.act(caller, operation, financing_id, function, offer_index)
-        return write_response(outcome, response, lambda _o: _show(service, caller, financing_id))
-
-    handler.__doc__ = doc
-    handler.__name__ = operation.replace(".", "_")
-    router.post(
+    action_route(
+        router,
         f"/{{financing_id}}/offers/{{offer_index}}/{suffix}",
-        operation_id=operation,
-        response_model=WriteResponse[Financing],
-    )(handler)
+        operation,
+        doc,
+        ids={"financing_id": PathId, "offer_index": OfferIndex},
+        service=FinancingDep,
+        send=lambda service, caller, fid, index: service.act(
+            caller, operation, fid, function, index
+        ),
+        render=lambda service, caller, fid, _index: _show(service, caller, fid),
+        result=Financing,
+    )
 
 
 _offer_action(
@@ -298,20 +295,17 @@ _offer_action(
 
 
 def _action(suffix: str, operation: str, function: str, doc: str) -> None:
-    def handler(
-        financing_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response
-    ) -> Any:
-        service = FinancingService(runtime)
-        outcome = service.act(caller, operation, financing_id, function)
-        return write_response(outcome, response, lambda _o: _show(service, caller, financing_id))
-
-    handler.__doc__ = doc
-    handler.__name__ = operation.replace(".", "_")
-    router.post(
+    action_route(
+        router,
         f"/{{financing_id}}/{suffix}",
-        operation_id=operation,
-        response_model=WriteResponse[Financing],
-    )(handler)
+        operation,
+        doc,
+        ids={"financing_id": PathId},
+        service=FinancingDep,
+        send=lambda service, caller, fid: service.act(caller, operation, fid, function),
+        render=lambda service, caller, fid: _show(service, caller, fid),
+        result=Financing,
+    )
 
 
 _action(

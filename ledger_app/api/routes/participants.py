@@ -12,11 +12,12 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ledger_app.api import auth, recovery
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.actions import action_route
+from ledger_app.api.deps import ActorDep, BlockDep, ParticipantsDep
 from ledger_app.api.permissions import BUSINESS_ROLES, PERMISSIONS, Role
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, IsoDateTime, Page, WriteResponse, utc
-from ledger_app.api.services.participants import ParticipantService, lei_bytes
+from ledger_app.api.services.participants import lei_bytes
 from ledger_app.domain.invoices import normalise
 
 router = APIRouter(prefix="/v1", tags=["participants"])
@@ -280,12 +281,13 @@ def _key_info(record: auth.KeyRecord) -> KeyInfo:
     response_model=WriteResponse[Onboarded],
     status_code=201,
 )
-def onboard(body: Onboarding, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def onboard(
+    body: Onboarding, caller: ActorDep, service: ParticipantsDep, response: Response
+) -> Any:
     """Onboard a participant on chain with its roles, and issue its first API key.
 
     Operator only. The API key is in the answer once and never again.
     """
-    service = ParticipantService(runtime)
     address, outcome, issued = service.onboard(
         caller,
         lei=lei_bytes(body.lei),
@@ -319,22 +321,21 @@ def onboard(body: Onboarding, caller: ActorDep, runtime: RuntimeDep, response: R
 @router.get("/participants", operation_id="participants.list", response_model=Page[Participant])
 def list_participants(
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: ParticipantsDep,
     block: BlockDep,
     role: Role | None = None,
     cursor: Annotated[str | None, Query(max_length=42, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """The participant directory (everyone may read it), by address."""
-    items, next_cursor = ParticipantService(runtime).list(role, cursor, limit)
+    items, next_cursor = service.list(role, cursor, limit)
     return Page[Participant](items=[Participant(**p) for p in items], next_cursor=next_cursor)
 
 
 @router.get("/participants/me", operation_id="participants.me", response_model=Me)
-def show_me(caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show_me(caller: ActorDep, service: ParticipantsDep, block: BlockDep) -> Any:
     """The caller's own participant record (the operator's too: its roles, not onboarded),
     the operations it may call, and any pending recovery of its keys by the operator."""
-    service = ParticipantService(runtime)
     operations = sorted(op for op, rule in PERMISSIONS.items() if rule.roles & caller.roles)
     return Me(
         **service.me(caller),
@@ -345,21 +346,26 @@ def show_me(caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
 
 @router.get("/participants/{address}", operation_id="participants.show", response_model=Participant)
 def show_participant(
-    address: Address, caller: ActorDep, runtime: RuntimeDep, block: BlockDep
+    address: Address, caller: ActorDep, service: ParticipantsDep, block: BlockDep
 ) -> Any:
     """One participant."""
-    return ParticipantService(runtime).show(address)
+    return service.show(address)
 
 
 def _registry_route(path: str, operation: str, function: str, doc: str) -> None:
-    def handler(address: Address, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
-        service = ParticipantService(runtime)
-        outcome = service.registry_write(caller, operation, function, address)
-        return write_response(outcome, response, lambda _o: Participant(**service.show(address)))
-
-    handler.__doc__ = doc
-    handler.__name__ = operation.replace(".", "_")
-    router.post(path, operation_id=operation, response_model=WriteResponse[Participant])(handler)
+    action_route(
+        router,
+        path,
+        operation,
+        doc,
+        ids={"address": Address},
+        service=ParticipantsDep,
+        send=lambda service, caller, address: service.registry_write(
+            caller, operation, function, address
+        ),
+        render=lambda service, _caller, address: Participant(**service.show(address)),
+        result=Participant,
+    )
 
 
 _registry_route(
@@ -390,10 +396,13 @@ _registry_route("/participants/{address}/unfreeze", "participants.unfreeze", "un
     response_model=WriteResponse[Participant],
 )
 def update_kyc(
-    address: Address, body: KycUpdate, caller: ActorDep, runtime: RuntimeDep, response: Response
+    address: Address,
+    body: KycUpdate,
+    caller: ActorDep,
+    service: ParticipantsDep,
+    response: Response,
 ) -> Any:
     """Set a participant's KYC expiry. Operator only."""
-    service = ParticipantService(runtime)
     outcome = service.registry_write(
         caller, "participants.update_kyc", "updateKyc", address, int(body.kyc_expiry.timestamp())
     )
@@ -416,12 +425,12 @@ class TaxIdRecord(BaseModel):
     response_model=Participant,
 )
 def record_tax_id(
-    address: Address, body: TaxIdRecord, caller: ActorDep, runtime: RuntimeDep
+    address: Address, body: TaxIdRecord, caller: ActorDep, service: ParticipantsDep
 ) -> Any:
     """Record the seller tax id of a participant onboarded without one (before tax ids were
     recorded at onboarding), so that receivables can name it as creditor. Operator only.
     Once: 409 ``TaxIdAlreadyRecorded`` if it has one, or if another participant holds it."""
-    return ParticipantService(runtime).record_tax_id(caller, address, body.tax_id)
+    return service.record_tax_id(caller, address, body.tax_id)
 
 
 # --- API keys: their owner's alone -------------------------------------------------------
@@ -437,21 +446,23 @@ RecoveryId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
     status_code=201,
 )
 def issue_key(
-    address: Address, caller: ActorDep, runtime: RuntimeDep, body: KeyRequest | None = None
+    address: Address,
+    caller: ActorDep,
+    service: ParticipantsDep,
+    body: KeyRequest | None = None,
 ) -> Any:
     """Issue the caller another API key of its own (shown once). Only the participant itself,
     while active; the operator gets a participant's key only through a key recovery."""
     label = body.label if body else None
-    return _issued(ParticipantService(runtime).issue_key(caller, address, label))
+    return _issued(service.issue_key(caller, address, label))
 
 
 @router.get(
     "/participants/{address}/api-keys", operation_id="api_keys.list", response_model=list[KeyInfo]
 )
-def list_keys(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def list_keys(address: Address, caller: ActorDep, service: ParticipantsDep) -> Any:
     """A participant's keys, revoked ones included (never the keys). Owner or operator."""
-    ParticipantService(runtime).check_key_owner(caller, address)
-    return [_key_info(k) for k in auth.list_keys(runtime.engine, address)]
+    return [_key_info(k) for k in service.keys(caller, address)]
 
 
 @router.post(
@@ -460,21 +471,17 @@ def list_keys(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
     response_model=IssuedKey,
     status_code=201,
 )
-def rotate_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def rotate_key(key_id: KeyId, caller: ActorDep, service: ParticipantsDep) -> Any:
     """Replace one of the caller's live keys: a new one is issued (shown once) and the old
     one revoked at once. A revoked key is 409 ``ApiKeyRevoked``; only an active owner."""
-    ParticipantService(runtime).owned_key(caller, key_id)
-    return _issued(auth.rotate_key(runtime.engine, key_id))
+    return _issued(service.rotate_key(caller, key_id))
 
 
 @router.delete("/api-keys/{key_id}", operation_id="api_keys.revoke", response_model=KeyInfo)
-def revoke_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def revoke_key(key_id: KeyId, caller: ActorDep, service: ParticipantsDep) -> Any:
     """Revoke one of the caller's keys: from the next request on it is refused (401). A
     suspended participant may still revoke."""
-    service = ParticipantService(runtime)
-    record = service.owned_key(caller, key_id)
-    service.refuse_last_operator_key(record)
-    return _key_info(auth.revoke_key(runtime.engine, key_id))
+    return _key_info(service.revoke_key(caller, key_id))
 
 
 # --- key recovery: delayed, seen by the participant, cancellable, audited ------------------
@@ -487,7 +494,7 @@ def revoke_key(key_id: KeyId, caller: ActorDep, runtime: RuntimeDep) -> Any:
     status_code=201,
 )
 def request_recovery(
-    address: Address, body: RecoveryRequest, caller: ActorDep, runtime: RuntimeDep
+    address: Address, body: RecoveryRequest, caller: ActorDep, service: ParticipantsDep
 ) -> Any:
     """Ask to recover a participant's API key (one that lost its keys). Operator only.
 
@@ -497,7 +504,7 @@ def request_recovery(
     lists the request, and any of its live keys may cancel it. One pending request per
     participant (409 ``KeyRecoveryPending``); the operator's own keys are not recovered.
     """
-    return _recovery(ParticipantService(runtime).request_recovery(caller, address, body.reason))
+    return _recovery(service.request_recovery(caller, address, body.reason))
 
 
 @router.get(
@@ -505,10 +512,10 @@ def request_recovery(
     operation_id="key_recoveries.list",
     response_model=list[KeyRecovery],
 )
-def list_recoveries(address: Address, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def list_recoveries(address: Address, caller: ActorDep, service: ParticipantsDep) -> Any:
     """Every recovery of a participant's keys, newest first, each with its audit steps.
     For the participant itself, the operator, auditors and regulators."""
-    return [_recovery(r) for r in ParticipantService(runtime).recoveries(caller, address)]
+    return [_recovery(r) for r in service.recoveries(caller, address)]
 
 
 @router.post(
@@ -516,10 +523,10 @@ def list_recoveries(address: Address, caller: ActorDep, runtime: RuntimeDep) -> 
     operation_id="key_recoveries.cancel",
     response_model=KeyRecovery,
 )
-def cancel_recovery(recovery_id: RecoveryId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def cancel_recovery(recovery_id: RecoveryId, caller: ActorDep, service: ParticipantsDep) -> Any:
     """Cancel a pending key recovery: the participant (with any live key of its own, whatever
     its standing) or the operator. A closed one is 409 ``KeyRecoveryNotPending``."""
-    return _recovery(ParticipantService(runtime).cancel_recovery(caller, recovery_id))
+    return _recovery(service.cancel_recovery(caller, recovery_id))
 
 
 @router.post(
@@ -528,10 +535,10 @@ def cancel_recovery(recovery_id: RecoveryId, caller: ActorDep, runtime: RuntimeD
     response_model=RecoveredKey,
     status_code=201,
 )
-def complete_recovery(recovery_id: RecoveryId, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def complete_recovery(recovery_id: RecoveryId, caller: ActorDep, service: ParticipantsDep) -> Any:
     """Complete a pending key recovery once its delay is over (409 ``KeyRecoveryNotDue``
     before). Operator only. The participant's other keys are revoked and a new one issued,
     in the answer this once (never kept, not even by an Idempotency-Key's record): hand it
     to the participant through its verified contacts."""
-    found, issued = ParticipantService(runtime).complete_recovery(caller, recovery_id)
+    found, issued = service.complete_recovery(caller, recovery_id)
     return RecoveredKey(recovery=_recovery(found), api_key=_issued(issued))

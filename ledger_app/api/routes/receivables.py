@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.actions import action_route
+from ledger_app.api.deps import ActorDep, BlockDep, ReceivablesDep, RuntimeDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import (
     MAX_SAFE_INTEGER,
@@ -188,7 +189,7 @@ def _touched(outcome: WriteOutcome) -> list[int]:
     status_code=201,
 )
 def register(
-    body: RegistrationIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    body: RegistrationIn, caller: ActorDep, service: ReceivablesDep, response: Response
 ) -> Any:
     """Register one receivable the caller owes (core enterprise). It starts PENDING until its
     creditor confirms. 409 ``ReceivableDuplicateInvoice`` if the creditor's invoice was
@@ -197,7 +198,6 @@ def register(
     409 ``CreditorTaxIdUnknown`` if none is recorded for the creditor (the operator records
     it once: ``PUT /v1/participants/{address}/tax-id``); 404 ``DocumentUnknown`` for a
     ``document_hash`` the caller neither uploaded nor was granted."""
-    service = ReceivableService(runtime)
     outcome = service.register(caller, _registration(service, body))
 
     def render(o: WriteOutcome) -> Receivable:
@@ -221,14 +221,19 @@ class BatchOut(BaseModel):
     response_model=WriteResponse[BatchOut],
     status_code=201,
 )
-def register_batch(body: BatchIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def register_batch(
+    body: BatchIn,
+    caller: ActorDep,
+    service: ReceivablesDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> Any:
     """Register up to 1,000 receivables in as few transactions as the registry's MAX_BATCH
     allows. Every row is checked and every transaction simulated before the first is sent;
     a refusal answers a per-row report (``args.rows``: row, field, error, message), with the
     rows' status when they share one (409 duplicates, 404 ``DocumentUnknown``), else 422."""
     if len(body.items) > runtime.settings.batch_max_rows:
         raise InvalidInput(f"at most {runtime.settings.batch_max_rows} rows", field="items")
-    service = ReceivableService(runtime)
     outcomes = service.register_batch(caller, [_registration(service, item) for item in body.items])
     ids = [e.args["id"] for o in outcomes for e in o.all("ReceivableRegistered")]
     parts = [write_response(o, Response()) for o in outcomes]
@@ -245,7 +250,7 @@ def register_batch(body: BatchIn, caller: ActorDep, runtime: RuntimeDep, respons
 @router.get("", operation_id="receivables.list", response_model=Page[Receivable])
 def list_receivables(
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: ReceivablesDep,
     block: BlockDep,
     status: Status | None = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
@@ -269,7 +274,7 @@ def list_receivables(
         counterparty=counterparty,
         root_id=root_id,
     )
-    rows, next_id = ReceivableService(runtime).list(caller, filters, cursor, limit)
+    rows, next_id = service.list(caller, filters, cursor, limit)
     return Page[Receivable](
         items=[Receivable(**describe(r)) for r in rows],
         next_cursor=None if next_id is None else str(next_id),
@@ -278,24 +283,23 @@ def list_receivables(
 
 # ``:int`` so that GET /batch is the 405 of the batch route, not a malformed id here.
 @router.get("/{receivable_id:int}", operation_id="receivables.show", response_model=Receivable)
-def show(receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show(receivable_id: PathId, caller: ActorDep, service: ReceivablesDep, block: BlockDep) -> Any:
     """One receivable (404 unless the caller is a party to it)."""
-    return Receivable(**describe(ReceivableService(runtime).get(caller, receivable_id)))
+    return Receivable(**describe(service.get(caller, receivable_id)))
 
 
 def _action(path: str, operation: str, function: str, doc: str) -> None:
-    def handler(
-        receivable_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response
-    ) -> Any:
-        service = ReceivableService(runtime)
-        outcome = service.act(caller, operation, receivable_id, function)
-        return write_response(
-            outcome, response, lambda o: Receivable(**describe(service.get(caller, receivable_id)))
-        )
-
-    handler.__doc__ = doc
-    handler.__name__ = operation.replace(".", "_")
-    router.post(path, operation_id=operation, response_model=WriteResponse[Receivable])(handler)
+    action_route(
+        router,
+        path,
+        operation,
+        doc,
+        ids={"receivable_id": PathId},
+        service=ReceivablesDep,
+        send=lambda service, caller, rid: service.act(caller, operation, rid, function),
+        render=lambda service, caller, rid: Receivable(**describe(service.get(caller, rid))),
+        result=Receivable,
+    )
 
 
 _action(
@@ -332,11 +336,14 @@ _action("/{receivable_id}/unfreeze", "receivables.unfreeze", "unfreeze",
     response_model=WriteResponse[list[Receivable]],
 )
 def split(
-    receivable_id: PathId, body: SplitIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    receivable_id: PathId,
+    body: SplitIn,
+    caller: ActorDep,
+    service: ReceivablesDep,
+    response: Response,
 ) -> Any:
     """The holder splits an ACTIVE receivable into 2..100 parts summing exactly to it; the
     answer lists the parent (now SPLIT) and the new children (ACTIVE, held by the caller)."""
-    service = ReceivableService(runtime)
     outcome = service.split(caller, receivable_id, body.amounts)
     return write_response(outcome, response, lambda o: _render(service, caller, _touched(o))(o))
 
@@ -350,11 +357,10 @@ def transfer(
     receivable_id: PathId,
     body: TransferIn,
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: ReceivablesDep,
     response: Response,
 ) -> Any:
     """The holder passes an ACTIVE receivable to another supplier or financier."""
-    service = ReceivableService(runtime)
     outcome = service.act(caller, "receivables.transfer", receivable_id, "transfer", body.to)
     # The caller may be no party once it gave the receivable away; it still sees the
     # state its own transfer left.

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, BlockDep, TokensDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, Amount, WriteResponse
 from ledger_app.api.services.tokens import TokenService
@@ -71,11 +71,10 @@ def _balances(service: TokenService, caller: Any, account: str) -> Balances:
     "/v1/tokens/{currency}/mint", operation_id="tokens.mint", response_model=WriteResponse[Balances]
 )
 def mint(
-    currency: CurrencyPath, body: MintIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    currency: CurrencyPath, body: MintIn, caller: ActorDep, service: TokensDep, response: Response
 ) -> Any:
     """The settlement bank issuing ``currency`` mints ``amount`` minor units to ``to`` (an
     active participant) against a deposit. The answer shows the bank's own balances."""
-    service = TokenService(runtime)
     outcome = service.mint(caller, currency, body.to, body.amount)
     return write_response(outcome, response, lambda _o: _balances(service, caller, caller.address))
 
@@ -84,11 +83,10 @@ def mint(
     "/v1/tokens/{currency}/burn", operation_id="tokens.burn", response_model=WriteResponse[Balances]
 )
 def burn(
-    currency: CurrencyPath, body: BurnIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    currency: CurrencyPath, body: BurnIn, caller: ActorDep, service: TokensDep, response: Response
 ) -> Any:
     """The issuing settlement bank burns ``amount`` of its own balance (a withdrawal: the
     holder first transfers the tokens back to the bank)."""
-    service = TokenService(runtime)
     outcome = service.burn(caller, currency, body.amount)
     return write_response(outcome, response, lambda _o: _balances(service, caller, caller.address))
 
@@ -102,18 +100,17 @@ def transfer(
     currency: CurrencyPath,
     body: TransferIn,
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: TokensDep,
     response: Response,
 ) -> Any:
     """The caller pays ``amount`` of ``currency`` to another active participant. The answer
     shows the caller's balances after the payment."""
-    service = TokenService(runtime)
     outcome = service.transfer(caller, currency, body.to, body.amount)
     return write_response(outcome, response, lambda _o: _balances(service, caller, caller.address))
 
 
 @router.get("/v1/balances/{address}", operation_id="tokens.balances", response_model=Balances)
-def balances(address: Address, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def balances(address: Address, caller: ActorDep, service: TokensDep, block: BlockDep) -> Any:
     """The settlement-token balances of ``address``: one's own, or (auditors, regulators)
     anyone's; 404 otherwise."""
-    return _balances(TokenService(runtime), caller, address)
+    return _balances(service, caller, address)

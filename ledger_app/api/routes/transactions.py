@@ -7,10 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger_app.api.deps import ActorDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, WriterDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import WriteResponse
-from ledger_app.api.services.writes import Writer
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
 
@@ -42,11 +41,11 @@ class TransactionOut(BaseModel):
 
 
 @router.get("/{transaction_id}", operation_id="transactions.show", response_model=TransactionOut)
-def show(transaction_id: str, caller: ActorDep, runtime: RuntimeDep) -> Any:
+def show(transaction_id: str, caller: ActorDep, writer: WriterDep) -> Any:
     """A write's transaction: its status (PREPARED, QUEUED, SIGNED, SENT, MINED, REVERTED,
     REFUSED, FAILED; SIGNED and SENT are out or about to be, and settle on their own),
     hash and block. The sender's own, or any for an auditor or regulator."""
-    row = Writer(runtime).find(caller, transaction_id)
+    row = writer.find(caller, transaction_id)
     return TransactionOut(
         id=row.id, participant=row.participant, operation=row.operation, custody=row.custody,
         status=row.status, to=row.to_address, data=row.data, value=row.value,
@@ -63,13 +62,11 @@ def submit(
     transaction_id: str,
     body: SignedTransaction,
     caller: ActorDep,
-    runtime: RuntimeDep,
+    writer: WriterDep,
     response: Response,
 ) -> Any:
     """Broadcast a prepared transaction the caller signed itself. Refused unless it is exactly
     the prepared call (to, data, value, chain id: 422 ``TransactionMismatch``) and signed by
     the caller's address (403 ``SignerMismatch``)."""
-    outcome = Writer(runtime).submit_signed(
-        caller, transaction_id, bytes.fromhex(body.raw_transaction[2:])
-    )
+    outcome = writer.submit_signed(caller, transaction_id, bytes.fromhex(body.raw_transaction[2:]))
     return write_response(outcome, response)

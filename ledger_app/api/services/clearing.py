@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
-from ledger_app.api.services.cross_border import RATE_SCALE, CrossBorderService, Payment, Quote
+from ledger_app.api.services.fx import RATE_SCALE, FxService, Payment, Quote
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
@@ -111,7 +111,7 @@ class ClearingService:
         debtor's queue, for ceil(amount x 1e18 / rate) of the sell currency."""
         root = self._repayable(caller, root_id)
         check_fx_currency(root_id, root.currency, quote.buy_currency)
-        fx = CrossBorderService(self.runtime)
+        fx = FxService(self.runtime)
         amount = int(
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
         )

@@ -275,6 +275,22 @@ class ParticipantService:
                 id=record.id,
             )
 
+    def keys(self, caller: Caller, participant: str) -> list[auth.KeyRecord]:
+        """A participant's keys, revoked ones included, for its owner or the operator."""
+        self.check_key_owner(caller, participant)
+        return auth.list_keys(self.runtime.engine, participant)
+
+    def rotate_key(self, caller: Caller, key_id: str) -> auth.IssuedKey:
+        """A new key in place of the caller's own key ``key_id``, revoked at once."""
+        self.owned_key(caller, key_id)
+        return auth.rotate_key(self.runtime.engine, key_id)
+
+    def revoke_key(self, caller: Caller, key_id: str) -> auth.KeyRecord:
+        """Revoke the caller's own key ``key_id`` (never the operator's last live one)."""
+        record = self.owned_key(caller, key_id)
+        self.refuse_last_operator_key(record)
+        return auth.revoke_key(self.runtime.engine, key_id)
+
     # --- key recovery: the operator's delayed, cancellable, audited way in ---------------
 
     def request_recovery(self, caller: Caller, participant: str, reason: str) -> recovery.Recovery:

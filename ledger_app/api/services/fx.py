@@ -1,5 +1,5 @@
-"""Cross-border settlement: FX quotes, PvP settlements, compliance rules, HTLC escrows and
-the ISO 20022 documents of a settlement.
+"""FX and PvP settlement: quotes, payment-versus-payment settlements, the corridor and
+daily-limit rules they pass, and the ISO 20022 documents of a settlement.
 
 - A quote is an FX provider's: posted on chain (``postQuote``), or signed off chain
   as EIP-712 typed data of FxSettlement's domain with the provider's custodial key
@@ -9,18 +9,18 @@ the ISO 20022 documents of a settlement.
   amount on the payer's queue, then settles; the UETR is generated (UUIDv4) unless
   given. Parties: payer, payee, provider (and readers).
 - Corridor and daily-limit rules are set by the operator or a regulator.
-- An escrow is a HashTimeLock lock: approved and locked by its sender, claimed
-  with the sha256 preimage before the timeout, refunded from the timeout on.
-  Parties: sender and recipient (and readers).
+- A settlement's pacs.008, pacs.009 and pacs.002 are assembled in
+  ledger_app.api.services.fx_messages.
+
+The hash-time-locked leg of a settlement on another ledger is
+ledger_app.api.services.escrows.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from eth_account import Account
@@ -30,35 +30,12 @@ from sqlalchemy import or_, select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.fx_messages import SettlementMessages
 from ledger_app.api.services.lookups import participant_row
-from ledger_app.api.services.participants import lei_text
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
-from ledger_app.db.api_tables import api_keys
-from ledger_app.db.schema import (
-    fx_quotes,
-    htlc_locks,
-    pvp_settlements,
-    receivables,
-    settlement_tokens,
-)
+from ledger_app.db.schema import fx_quotes, pvp_settlements
 from ledger_app.errors import Conflict, InvalidInput, NotFound
-from ledger_app.iso20022 import (
-    PACS008,
-    PACS009,
-    Agent,
-    CreditorShare,
-    FxConversion,
-    InvalidMessageData,
-    Money,
-    OnChainReference,
-    Party,
-    Settled,
-    Settlement,
-    build_pacs002,
-    build_pacs008,
-    build_pacs009,
-)
 
 RATE_SCALE = 10**18
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -136,8 +113,8 @@ def uetr_hex(uetr: uuid.UUID) -> str:
     return "0x" + uetr.hex
 
 
-class CrossBorderService:
-    """The cross-border operations of one request."""
+class FxService:
+    """The FX operations of one request: quotes, settlements and their rules."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -302,21 +279,7 @@ class CrossBorderService:
     def iso20022(self, caller: Caller, uetr: uuid.UUID, message: str) -> bytes:
         """The settlement as pacs.008, pacs.009 or (its status, ACSC) pacs.002."""
         row = self.settlement(caller, uetr)
-        try:
-            settlement = self._iso_settlement(row, uetr)
-            if message == PACS008:
-                return build_pacs008(settlement)
-            if message == PACS009:
-                return build_pacs009(settlement)
-            return build_pacs002(
-                settlement, Settled(settlement.settlement_date, settlement.on_chain)
-            )
-        except InvalidMessageData as exc:
-            raise Conflict(
-                f"the settlement cannot be expressed as {message}: {exc}",
-                error="InvalidMessageData",
-                message_name=message,
-            ) from exc
+        return SettlementMessages(self.runtime, self.tokens).document(row, uetr, message)
 
     # --- rules ------------------------------------------------------------------------
 
@@ -355,82 +318,6 @@ class CrossBorderService:
             "limit": str(self._view("dailyLimit", account, currency.encode())),
             "used_today": str(self._view("usedToday", account, currency.encode())),
         }
-
-    # --- escrows ----------------------------------------------------------------------
-
-    def lock(
-        self,
-        caller: Caller,
-        currency: str,
-        recipient: str,
-        amount: int,
-        hashlock: str,
-        timeout: int,
-        uetr: uuid.UUID,
-    ) -> WriteOutcome:
-        """Approve the escrow contract for ``amount``, then lock it for ``recipient``."""
-        token = self.tokens.token(currency)
-        row = participant_row(self.engine, recipient)
-        if row is None or not row.onboarded or row.suspended or row.frozen:
-            raise Conflict(
-                f"{recipient} may not receive tokens",
-                error="HtlcRecipientRefused",
-                field="recipient",
-            )
-        balance = self.tokens.balance_of(currency, caller.address)
-        if balance < amount:
-            raise Conflict(
-                f"the balance is {balance} {currency}",
-                error="ERC20InsufficientBalance",
-                sender=caller.address,
-                balance=balance,
-                needed=amount,
-            )
-        escrow = self.runtime.contracts.address("hash_time_lock")
-        call = self.runtime.contracts.call(
-            "hash_time_lock",
-            "lock",
-            token,
-            recipient,
-            amount,
-            bytes.fromhex(hashlock[2:]),
-            timeout,
-            uetr.bytes,
-        )
-        return self.tokens.spend(caller, currency, escrow, amount, "escrows.lock", call)
-
-    def escrow(self, caller: Caller, lock_id: int) -> Any:
-        """The indexed lock, for its sender, its recipient or a reader."""
-        query = select(htlc_locks).where(htlc_locks.c.lock_id == lock_id)
-        if not caller.reads_all:
-            query = query.where(
-                or_(htlc_locks.c.sender == caller.key, htlc_locks.c.recipient == caller.key)
-            )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"no escrow {lock_id}", error="HtlcUnknown", lock_id=lock_id)
-        return row
-
-    def claim(self, caller: Caller, lock_id: int, preimage: str) -> WriteOutcome:
-        """Release the lock to its recipient against the preimage."""
-        row = self.escrow(caller, lock_id)
-        secret = bytes.fromhex(preimage[2:])
-        if "0x" + hashlib.sha256(secret).hexdigest() != row.hashlock:
-            raise InvalidInput(
-                "sha256 of the preimage is not the hashlock",
-                error="HtlcWrongPreimage",
-                field="preimage",
-                lock_id=lock_id,
-            )
-        call = self.runtime.contracts.call("hash_time_lock", "claim", lock_id, secret)
-        return self.writer.write(caller, "escrows.claim", call)
-
-    def refund(self, caller: Caller, lock_id: int) -> WriteOutcome:
-        """Return the lock to its sender once the timeout has passed."""
-        self.escrow(caller, lock_id)
-        call = self.runtime.contracts.call("hash_time_lock", "refund", lock_id)
-        return self.writer.write(caller, "escrows.refund", call)
 
     # --- internals --------------------------------------------------------------------
 
@@ -498,117 +385,3 @@ class CrossBorderService:
 
     def _chain_time(self) -> int:
         return int(self.runtime.client.get_block("latest")["timestamp"])
-
-    def _iso_settlement(self, row: Any, uetr: uuid.UUID) -> Settlement:
-        decimals = self._decimals()
-        block = self.runtime.client.get_block(int(row.block_number))
-        at = datetime.fromtimestamp(int(block["timestamp"]), UTC)
-        purpose = bytes.fromhex(row.purpose[2:]).rstrip(b"\0").decode() or None
-        shares = self._clearing_shares(row, decimals[row.buy_currency])
-        return Settlement(
-            uetr=uetr,
-            amount=Money(int(row.buy_amount), row.buy_currency, decimals[row.buy_currency]),
-            debtor=self._party(row.payer),
-            creditor=shares[0].creditor if shares else self._party(row.payee),
-            shares=shares,
-            debtor_agent=self._agent(row.sell_currency),
-            creditor_agent=self._agent(row.buy_currency),
-            settlement_date=at,
-            purpose=purpose,
-            remittance=f"reference {row.reference_id}" if int(row.reference_id) else None,
-            fx=FxConversion(
-                instructed=Money(
-                    int(row.sell_amount), row.sell_currency, decimals[row.sell_currency]
-                ),
-                rate=int(self._quote_rate(row.quote_id)),
-                quote_id=row.quote_id,
-            ),
-            on_chain=OnChainReference(
-                chain_id=self.runtime.chain_id,
-                tx_hash=row.tx_hash,
-                block_number=int(row.block_number),
-                block_hash=_hex(block["hash"]),
-            ),
-        )
-
-    def _clearing_shares(self, row: Any, decimals: int) -> tuple[CreditorShare, ...]:
-        """For a maturity payment into clearing (payee MaturityClearing, reference the
-        root): the creditors are the holders of the root's leaves, each paid its leaves'
-        amounts; the clearing contract is only the account it passes through."""
-        clearing = self.runtime.contracts.address("maturity_clearing").lower()
-        if row.payee.lower() != clearing or not int(row.reference_id):
-            return ()
-        with self.engine.connect() as conn:
-            leaves = conn.execute(
-                select(receivables.c.holder, receivables.c.amount)
-                .where(
-                    receivables.c.root_id == int(row.reference_id),
-                    receivables.c.child_count == 0,
-                )
-                .order_by(receivables.c.id)
-            ).all()
-        owed: dict[str, int] = {}
-        for holder, amount in leaves:
-            owed[holder.lower()] = owed.get(holder.lower(), 0) + int(amount)
-        return tuple(
-            CreditorShare(self._party(holder), Money(amount, row.buy_currency, decimals))
-            for holder, amount in owed.items()
-        )
-
-    def _decimals(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            listed = (
-                conn.execute(
-                    select(settlement_tokens.c.currency).where(
-                        settlement_tokens.c.currency.is_not(None)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return {currency: self.tokens.terms(currency)[1] for currency in listed}
-
-    def _quote_rate(self, quote_id: str) -> int:
-        with self.engine.connect() as conn:
-            rate = conn.execute(
-                select(fx_quotes.c.rate).where(fx_quotes.c.quote_id == quote_id)
-            ).scalar()
-        return int(rate or 0)
-
-    def _party(self, address: str) -> Party:
-        row = participant_row(self.engine, address)
-        return Party(
-            name=self._name(address),
-            lei=_lei(row),
-            country=row.jurisdiction if row is not None else None,
-        )
-
-    def _agent(self, currency: str) -> Agent:
-        issuer, _decimals = self.tokens.terms(currency)
-        lei = _lei(participant_row(self.engine, issuer))
-        if lei is None:
-            raise InvalidMessageData(f"the settlement bank of {currency} has no LEI")
-        return Agent(lei=lei, name=self._name(issuer))
-
-    def _name(self, address: str) -> str:
-        with self.engine.connect() as conn:
-            label = conn.execute(
-                select(api_keys.c.label)
-                .where(
-                    api_keys.c.participant.in_((address.lower(), to_checksum_address(address))),
-                    api_keys.c.label.is_not(None),
-                )
-                .limit(1)
-            ).scalar()
-        return label or f"Participant {to_checksum_address(address)}"
-
-
-def _lei(row: Any) -> str | None:
-    text = lei_text(row.lei) if row is not None else None
-    return text if text and len(text) == 20 and not text.startswith("0x") else None
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, str):
-        return value if value.startswith("0x") else "0x" + value
-    return "0x" + bytes(value).hex()

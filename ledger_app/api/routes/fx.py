@@ -1,12 +1,11 @@
-"""/v1/fx and /v1/escrows: FX quotes, PvP settlements and their ISO 20022 documents,
-corridor and daily-limit rules, and hash-time-locked escrows."""
+"""/v1/fx: FX quotes, PvP settlements and their ISO 20022 documents, corridor and
+daily-limit rules. (The hash-time-locked escrows of cross-border settlement are
+/v1/escrows: ledger_app/api/routes/escrows.py.)"""
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
@@ -18,10 +17,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
-    field_validator,
 )
 
-from ledger_app.api.deps import ActorDep, BlockDep, RuntimeDep
+from ledger_app.api.deps import ActorDep, BlockDep, FxDep
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import (
     MAX_SAFE_INTEGER,
@@ -29,19 +27,17 @@ from ledger_app.api.schemas import (
     Amount,
     Bytes32,
     Currency,
-    IsoDateTime,
-    PathId,
+    Uetr,
     WriteResponse,
     money_schema,
 )
-from ledger_app.api.services.cross_border import CrossBorderService, Payment, Quote
+from ledger_app.api.services.fx import Payment, Quote
 from ledger_app.api.services.writes import WriteOutcome
 from ledger_app.iso20022 import PACS002, PACS008, PACS009
 
 router = APIRouter(tags=["cross-border"])
 
 MAX_UINT256 = 2**256 - 1
-MAX_UINT64 = 2**64 - 1
 Jurisdiction = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["CN"])]
 MESSAGES = {"pacs.008": PACS008, "pacs.009": PACS009, "pacs.002": PACS002}
 
@@ -78,27 +74,6 @@ Limit = Annotated[
 Timestamp = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER, description="unix seconds")]
 #: An ECDSA signature (r, s, v: 65 bytes), or nothing for a posted quote.
 SIGNATURE_PATTERN = r"^0x([0-9a-fA-F]{130})?$"
-
-
-def _uuid4(value: Any) -> uuid.UUID:
-    try:
-        parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError as exc:
-        raise ValueError("a UETR is a UUID") from exc
-    if parsed.version != 4 or str(parsed) != str(value).lower():
-        raise ValueError("a UETR is a lower-case UUID version 4 (ISO 20022 UUIDv4Identifier)")
-    return parsed
-
-
-Uetr = Annotated[
-    uuid.UUID,
-    BeforeValidator(_uuid4),
-    Field(
-        json_schema_extra={
-            "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-        }
-    ),
-]
 
 
 # --- quotes ---------------------------------------------------------------------------
@@ -178,10 +153,9 @@ class QuoteOut(BaseModel):
     response_model=WriteResponse[QuoteOut],
     status_code=201,
 )
-def post_quote(body: QuoteIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def post_quote(body: QuoteIn, caller: ActorDep, service: FxDep, response: Response) -> Any:
     """The FX provider posts a firm quote on chain; any payer (or the one named) may then
     settle at it without a signature. Issued at the latest block's time."""
-    service = CrossBorderService(runtime)
     quote = service.new_quote(
         caller, body.sell_currency, body.buy_currency, body.rate, body.valid_for_seconds, body.payer
     )
@@ -197,11 +171,10 @@ def post_quote(body: QuoteIn, caller: ActorDep, runtime: RuntimeDep, response: R
 @router.post(
     "/v1/fx/quotes/signed", operation_id="fx.sign_quote", response_model=QuoteOut, status_code=201
 )
-def sign_quote(body: QuoteIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def sign_quote(body: QuoteIn, caller: ActorDep, service: FxDep, response: Response) -> Any:
     """The service signs a quote of the FX provider with its custodial key (EIP-712, domain
     ``LedgerFxSettlement`` 1, FxSettlement's address) and returns it: nothing is posted. The
     payer presents quote and signature to ``POST /v1/fx/settlements``."""
-    service = CrossBorderService(runtime)
     quote = service.new_quote(
         caller, body.sell_currency, body.buy_currency, body.rate, body.valid_for_seconds, body.payer
     )
@@ -283,7 +256,8 @@ class PvpSettlement(BaseModel):
     transaction_hash: str
 
 
-def _settlement(row: Any) -> PvpSettlement:
+def pvp_settlement(row: Any) -> PvpSettlement:
+    """A settlement row of the index as the API answers it."""
     return PvpSettlement(
         uetr=str(uuid.UUID(row.uetr[2:])),
         payer=to_checksum_address(row.payer),
@@ -307,14 +281,13 @@ def _settlement(row: Any) -> PvpSettlement:
     response_model=WriteResponse[PvpSettlement],
     status_code=201,
 )
-def settle(body: SettlementIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
+def settle(body: SettlementIn, caller: ActorDep, service: FxDep, response: Response) -> Any:
     """The payer settles at a quote (posted, or signed: give ``signature``). The service
     approves FxSettlement for the sell amount first. Refused before value moves: a stale,
     expired or used quote, a used UETR, a corridor not opened (``PUT /v1/fx/corridors``
     first; 409 ``FxComplianceCorridorClosed``), a daily limit. The payee receives
     floor(sell_amount x rate / 1e18), paid by the FX provider from its balance within
     the liquidity it made available."""
-    service = CrossBorderService(runtime)
     payment = Payment(
         payee=body.payee,
         sell_amount=body.sell_amount,
@@ -327,7 +300,7 @@ def settle(body: SettlementIn, caller: ActorDep, runtime: RuntimeDep, response: 
     return write_response(
         outcome,
         response,
-        lambda _o: _settlement(service.settlement(caller, payment.uetr)),
+        lambda _o: pvp_settlement(service.settlement(caller, payment.uetr)),
         created=True,
     )
 
@@ -335,9 +308,9 @@ def settle(body: SettlementIn, caller: ActorDep, runtime: RuntimeDep, response: 
 @router.get(
     "/v1/fx/settlements/{uetr}", operation_id="fx.show_settlement", response_model=PvpSettlement
 )
-def show_settlement(uetr: Uetr, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
+def show_settlement(uetr: Uetr, caller: ActorDep, service: FxDep, block: BlockDep) -> Any:
     """One PvP settlement, for its payer, payee, provider (404 for anyone else) and readers."""
-    return _settlement(CrossBorderService(runtime).settlement(caller, uetr))
+    return pvp_settlement(service.settlement(caller, uetr))
 
 
 @router.get(
@@ -349,13 +322,13 @@ def show_settlement(uetr: Uetr, caller: ActorDep, runtime: RuntimeDep, block: Bl
 def iso20022(
     uetr: Uetr,
     caller: ActorDep,
-    runtime: RuntimeDep,
+    service: FxDep,
     block: BlockDep,
     message: Annotated[Literal["pacs.008", "pacs.009", "pacs.002"], Query()] = "pacs.008",
 ) -> Response:
     """The settlement as an ISO 20022 message: pacs.008 (customer credit transfer), pacs.009
     (financial-institution credit transfer) or pacs.002 (status report, ACSC)."""
-    document = CrossBorderService(runtime).iso20022(caller, uetr, MESSAGES[message])
+    document = service.iso20022(caller, uetr, MESSAGES[message])
     return Response(
         content=document, media_type="application/xml", headers={"X-Ledger-Block": str(block)}
     )
@@ -389,15 +362,12 @@ class Corridor(BaseModel):
 @router.put(
     "/v1/fx/corridors", operation_id="fx.set_corridor", response_model=WriteResponse[Corridor]
 )
-def set_corridor(
-    body: CorridorIn, caller: ActorDep, runtime: RuntimeDep, response: Response
-) -> Any:
+def set_corridor(body: CorridorIn, caller: ActorDep, service: FxDep, response: Response) -> Any:
     """The operator or a regulator opens or closes a corridor (from the payer's
     jurisdiction to the payee's, or for a repayment via FX to the FX provider's). Every
     corridor between two jurisdictions starts closed (a domestic payment needs none):
     open it before the first payment across it, or that payment answers 409
     ``FxComplianceCorridorClosed``."""
-    service = CrossBorderService(runtime)
     outcome = service.set_corridor(caller, body.from_jurisdiction, body.to_jurisdiction, body.open)
 
     def render(_o: WriteOutcome) -> Corridor:
@@ -445,152 +415,10 @@ class DailyLimit(BaseModel):
     response_model=WriteResponse[DailyLimit],
 )
 def set_daily_limit(
-    body: DailyLimitIn, caller: ActorDep, runtime: RuntimeDep, response: Response
+    body: DailyLimitIn, caller: ActorDep, service: FxDep, response: Response
 ) -> Any:
     """The operator or a regulator sets an account's daily limit in a currency."""
-    service = CrossBorderService(runtime)
     outcome = service.set_daily_limit(caller, body.account, body.currency, body.limit)
     return write_response(
         outcome, response, lambda _o: DailyLimit(**service.daily_limit(body.account, body.currency))
     )
-
-
-# --- escrows --------------------------------------------------------------------------
-
-
-class LockIn(BaseModel):
-    """Tokens to lock for ``recipient`` under ``hashlock`` = sha256(preimage) until
-    ``timeout``."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "currency": "CNY",
-                    "recipient": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
-                    "amount": "100000",
-                    "hashlock": "0x" + "ab" * 32,
-                    "timeout": "2027-01-31T00:00:00Z",
-                }
-            ]
-        },
-    )
-    currency: Currency
-    recipient: Address
-    amount: Amount
-    hashlock: Bytes32
-    timeout: IsoDateTime
-    uetr: Uetr | None = Field(default=None, description="generated (UUIDv4) if left out")
-
-    @field_validator("timeout")
-    @classmethod
-    def _future(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("give a time zone (e.g. Z)")
-        if value.timestamp() <= time.time() or value.timestamp() > MAX_UINT64:
-            raise ValueError("must be in the future")
-        return value
-
-    @field_validator("hashlock")
-    @classmethod
-    def _nonzero(cls, value: str) -> str:
-        if int(value, 16) == 0:
-            raise ValueError("a zero hashlock locks nothing")
-        return value
-
-
-class ClaimIn(BaseModel):
-    """The secret whose sha256 is the lock's hashlock."""
-
-    model_config = ConfigDict(extra="forbid")
-    preimage: Bytes32
-
-
-class Escrow(BaseModel):
-    """A hash-time lock as indexed."""
-
-    lock_id: int
-    sender: str
-    recipient: str
-    token: str
-    amount: str
-    hashlock: str
-    timeout: datetime
-    uetr: str
-    state: str
-    preimage: str | None
-
-
-def _escrow(row: Any) -> Escrow:
-    return Escrow(
-        lock_id=row.lock_id,
-        sender=to_checksum_address(row.sender),
-        recipient=to_checksum_address(row.recipient),
-        token=to_checksum_address(row.token),
-        amount=str(row.amount),
-        hashlock=row.hashlock,
-        timeout=datetime.fromtimestamp(row.timeout, UTC),
-        uetr=str(uuid.UUID(row.uetr[2:])),
-        state=row.state,
-        preimage=row.preimage,
-    )
-
-
-@router.post(
-    "/v1/escrows",
-    operation_id="escrows.lock",
-    response_model=WriteResponse[Escrow],
-    status_code=201,
-)
-def lock(body: LockIn, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
-    """Lock settlement tokens for a recipient until a timeout (the leg of a settlement that
-    completes on another ledger). The service approves the escrow contract first."""
-    service = CrossBorderService(runtime)
-    outcome = service.lock(
-        caller,
-        body.currency,
-        body.recipient,
-        body.amount,
-        body.hashlock,
-        int(body.timeout.timestamp()),
-        body.uetr or uuid.uuid4(),
-    )
-
-    def render(o: WriteOutcome) -> Escrow:
-        return _escrow(service.escrow(caller, o.event("HtlcLocked").args["lockId"]))
-
-    return write_response(outcome, response, render, created=True)
-
-
-@router.get("/v1/escrows/{lock_id}", operation_id="escrows.show", response_model=Escrow)
-def show_escrow(lock_id: PathId, caller: ActorDep, runtime: RuntimeDep, block: BlockDep) -> Any:
-    """One escrow, for its sender, its recipient (404 for anyone else) and readers."""
-    return _escrow(CrossBorderService(runtime).escrow(caller, lock_id))
-
-
-@router.post(
-    "/v1/escrows/{lock_id}/claim",
-    operation_id="escrows.claim",
-    response_model=WriteResponse[Escrow],
-)
-def claim(
-    lock_id: PathId, body: ClaimIn, caller: ActorDep, runtime: RuntimeDep, response: Response
-) -> Any:
-    """Release the escrow to its recipient with the preimage, before the timeout (the
-    preimage becomes public, for the other ledger's leg)."""
-    service = CrossBorderService(runtime)
-    outcome = service.claim(caller, lock_id, body.preimage)
-    return write_response(outcome, response, lambda _o: _escrow(service.escrow(caller, lock_id)))
-
-
-@router.post(
-    "/v1/escrows/{lock_id}/refund",
-    operation_id="escrows.refund",
-    response_model=WriteResponse[Escrow],
-)
-def refund(lock_id: PathId, caller: ActorDep, runtime: RuntimeDep, response: Response) -> Any:
-    """Return the escrow to its sender, from the timeout on."""
-    service = CrossBorderService(runtime)
-    outcome = service.refund(caller, lock_id)
-    return write_response(outcome, response, lambda _o: _escrow(service.escrow(caller, lock_id)))
