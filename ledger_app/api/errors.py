@@ -312,7 +312,7 @@ REFUSALS: dict[str, Refusal] = {
     "TransactionReverted": R(409),
     # --- the service's own refusals (the message comes with the error). Pre-checks of
     # the ledger's state and of the request; the domain's rules (ledger_app/domain/
-    # receivables.py, clearing_checks.py, tokens.py, key_recovery.py) among them.
+    # receivables.py, clearing.py, tokens.py, key_recovery.py) among them.
     "CurrencyNotListed": R(409),
     "IssuerNotSettlementBank": R(409),
     "BlockBeforeDeployment": R(409),

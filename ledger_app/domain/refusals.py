@@ -1,6 +1,6 @@
 """The refusal a rule of the ledger raises, before anything is sent.
 
-A domain rule (``receivables.check_split``, ``clearing_checks.check_repayable``, ...)
+A domain rule (``receivables.check_split``, ``clearing.check_repaid``, ...)
 knows why a request would be refused but nothing of HTTP: it raises ``Refusal`` with
 the name the API answers (``ReceivableInvalidSplit``: the contract's own error when
 the rule anticipates a revert), a message in the API's words, the request field at

@@ -1,5 +1,5 @@
 """The pre-checks of the ledger's writes (ledger_app/domain/receivables.py,
-clearing_checks.py, tokens.py) answered through the API: the status, name, values and
+clearing.py, tokens.py) answered through the API: the status, name, values and
 words of each refusal, and nothing sent."""
 
 from __future__ import annotations

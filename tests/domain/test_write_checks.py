@@ -1,5 +1,5 @@
 """The pre-checks of the ledger's writes, as pure rules: registration, batch, split,
-clearing, token transfer (ledger_app/domain/receivables.py, clearing_checks.py,
+clearing, token transfer (ledger_app/domain/receivables.py, clearing.py,
 tokens.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from ledger_app.domain import clearing_checks
+from ledger_app.domain import clearing as clearing_checks
 from ledger_app.domain.receivables import (
     RegistrationFacts,
     batch_duplicates,

@@ -11,7 +11,7 @@ of its tree (``party_to_tree`` in ledger_app.api.services.receivables, the rule 
 trace follows too): a tier-2 supplier holding a leaf sees its root's clearing. A
 single leaf is redeemed by a party to that leaf. Anyone else gets 404. What the index already shows to be refused (not a root, not the
 debtor, not due, repaid already, not repaid yet) is answered before sending, by the rules
-of ledger_app/domain/clearing_checks.py.
+of ledger_app/domain/clearing.py.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import clearing_roots, receivables
-from ledger_app.domain.clearing import SETTLE_FROM
-from ledger_app.domain.clearing_checks import (
+from ledger_app.domain.clearing import (
+    SETTLE_FROM,
     check_debtor,
     check_due,
     check_fx_currency,
