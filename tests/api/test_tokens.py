@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from apikit import Service
+from apikit import Service, make_lei, make_tax_id
 
 
 def balances(service: Service, who: str, of: str | None = None) -> dict[str, int]:
@@ -132,4 +134,29 @@ def test_a_transfer_in_an_unlisted_currency_is_409_and_sends_nothing(service: Se
     assert response.status_code == 409, response.text
     assert (response.json()["error"], response.json()["args"]["field"]) == (
         "CurrencyNotListed", "currency")  # fmt: skip
+    assert service.nonce("supplier") == nonce
+
+
+def test_a_transfer_to_a_kyc_expired_participant_is_409_naming_its_standing(
+    service: Service,
+) -> None:
+    """The pre-check is the one standing rule (ledger_app/domain/standing.py): a KYC
+    expiry refuses a recipient as a suspension does, before anything is sent (the token
+    contract would refuse it too)."""
+    expiry = datetime.now(UTC) + timedelta(seconds=4)
+    body = {"lei": make_lei(), "jurisdiction": "CN", "roles": ["SUPPLIER"],
+            "kyc_expiry": expiry.isoformat(), "tax_id": make_tax_id()}  # fmt: skip
+    onboarded = service.call("operator", "POST", "/v1/participants", json=body)
+    assert onboarded.status_code == 201, onboarded.text
+    recipient = onboarded.json()["result"]["participant"]["address"]
+    time.sleep(max(0.0, expiry.timestamp() - time.time()) + 0.5)
+    nonce = service.nonce("supplier")
+
+    response = service.call("supplier", "POST", "/v1/tokens/CNY/transfers",
+                            json={"to": recipient, "amount": "100"})  # fmt: skip
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "AccountRefused"
+    assert response.json()["args"]["standing"] == "KYC_EXPIRED"
+    assert response.json()["args"]["field"] == "to"
     assert service.nonce("supplier") == nonce

@@ -16,10 +16,11 @@ from sqlalchemy import or_, select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
-from ledger_app.api.services.lookups import participant_row
+from ledger_app.api.services.lookups import participant_row, standing
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import htlc_locks
+from ledger_app.domain.standing import ACTIVE
 from ledger_app.errors import Conflict, InvalidInput, NotFound
 
 
@@ -47,11 +48,12 @@ class EscrowService:
         """Approve the escrow contract for ``amount``, then lock it for ``recipient``."""
         token = self.tokens.token(currency)
         row = participant_row(self.engine, recipient)
-        if row is None or not row.onboarded or row.suspended or row.frozen:
+        if (now := standing(row)) != ACTIVE:
             raise Conflict(
-                f"{recipient} may not receive tokens",
+                f"{recipient} may not receive tokens: it is {now}",
                 error="HtlcRecipientRefused",
                 field="recipient",
+                standing=now,
             )
         balance = self.tokens.balance_of(currency, caller.address)
         if balance < amount:

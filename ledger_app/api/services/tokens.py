@@ -28,10 +28,11 @@ from sqlalchemy import select
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.currencies import TOKEN, _terms
-from ledger_app.api.services.lookups import participant_row, token_of
+from ledger_app.api.services.lookups import participant_row, standing, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.schema import settlement_tokens, token_balances
+from ledger_app.domain.standing import ACTIVE
 from ledger_app.domain.tokens import check_transfer
 from ledger_app.errors import Conflict, Forbidden, NotFound
 
@@ -186,7 +187,10 @@ class TokenService:
             raise NotFound(
                 f"{account} is not a participant", error="AccountNotParticipant", field=field
             )
-        if row.suspended or row.frozen:
+        if (now := standing(row)) != ACTIVE:
             raise Conflict(
-                f"{account} may not receive tokens now", error="AccountRefused", field=field
+                f"{account} may not receive tokens now: it is {now}",
+                error="AccountRefused",
+                field=field,
+                standing=now,
             )
