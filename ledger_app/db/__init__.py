@@ -15,7 +15,7 @@ def load_models() -> MetaData:
     from sqlmodel import SQLModel
 
     import ledger_app.db.api_tables  # registers the API's keys, idempotency, access log
-    import ledger_app.db.models  # registers meta, deployment
+    import ledger_app.db.deployment_tables  # registers meta, deployment
     import ledger_app.db.schema  # noqa: F401 - registers the indexer tables
 
     return SQLModel.metadata

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ledger_app.db.models import DeployedContract, Meta
+from ledger_app.db.deployment_tables import deployment, meta
 
 
 class _Contract(Protocol):
@@ -32,25 +32,26 @@ class DeploymentRecord(Protocol):
 def save_deployment(engine: Engine, record: DeploymentRecord) -> None:
     """Make ``record``'s contracts the active ones of its chain, in one transaction."""
     now = datetime.now(UTC)
-    with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
-            update(DeployedContract)
-            .where(DeployedContract.chain_id == record.chain_id)  # type: ignore[arg-type]
-            .values(active=False)
+    dialect_insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
+    with engine.begin() as conn:
+        conn.execute(
+            update(deployment).where(deployment.c.chain_id == record.chain_id).values(active=False)
         )
         for name, contract in record.contracts.items():
-            session.merge(
-                DeployedContract(
-                    chain_id=record.chain_id,
-                    address=contract.address,
-                    name=name,
-                    contract=contract.contract,
-                    genesis_hash=record.genesis_hash,
-                    block_number=contract.block_number,
-                    transaction_hash=contract.transaction_hash,
-                    active=True,
-                    recorded_at=now,
-                )
+            row = {
+                "chain_id": record.chain_id,
+                "address": contract.address,
+                "name": name,
+                "contract": contract.contract,
+                "genesis_hash": record.genesis_hash,
+                "block_number": contract.block_number,
+                "transaction_hash": contract.transaction_hash,
+                "active": True,
+                "recorded_at": now,
+            }
+            upsert = dialect_insert(deployment).values(**row)
+            conn.execute(
+                upsert.on_conflict_do_update(index_elements=["chain_id", "address"], set_=row)
             )
         facts = {
             "chain_id": str(record.chain_id),
@@ -58,5 +59,9 @@ def save_deployment(engine: Engine, record: DeploymentRecord) -> None:
             "deployment_block": str(record.deployment_block),
         }
         for key, value in facts.items():
-            session.merge(Meta(key=key, value=value, updated_at=now))
-        session.commit()
+            upsert = dialect_insert(meta).values(key=key, value=value, updated_at=now)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["key"], set_={"value": value, "updated_at": now}
+                )
+            )

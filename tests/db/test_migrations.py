@@ -9,14 +9,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
-from sqlmodel import Session
 
 from ledger_app.chain.deploy import DeployedContract as DeployedContractRecord
 from ledger_app.chain.deploy import DeploymentRecord
 from ledger_app.db import load_models, migrate
+from ledger_app.db.deployment_tables import deployment, meta
 from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
-from ledger_app.db.models import DeployedContract, Meta
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -77,12 +76,13 @@ def test_save_deployment_keeps_old_contracts_inactive(tmp_path: Path) -> None:
     save_deployment(engine, old)
     save_deployment(engine, new)
 
-    with Session(engine) as session:
-        rows = {r.address: r.active for r in session.exec(select(DeployedContract)).scalars()}
-        block = session.get(Meta, "deployment_block")
+    with engine.connect() as connection:
+        rows = dict(connection.execute(select(deployment.c.address, deployment.c.active)).all())
+        block = connection.execute(
+            select(meta.c.value).where(meta.c.key == "deployment_block")
+        ).scalar_one()
     assert rows == {"0x" + "11" * 20: False, "0x" + "22" * 20: True}
-    assert block is not None
-    assert block.value == "7"
+    assert block == "7"
 
 
 def test_documents_uploader_becomes_an_upload_and_back(tmp_path: Path) -> None:
