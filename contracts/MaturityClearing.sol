@@ -123,7 +123,7 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         if (s.rootId != rootId) revert ClearingNotRoot(rootId, s.rootId);
         if (payer != s.debtor) revert ClearingNotDebtor(rootId, payer, s.debtor);
         _participants.requireActor(payer, Roles.CORE_ENTERPRISE);
-        if ((1 << uint8(s.status)) & _PAYABLE == 0) revert ClearingNotPayable(rootId, uint8(s.status));
+        if ((1 << uint8(s.status)) & _PAYABLE == 0) revert ClearingNotPayable(rootId, s.status, _PAYABLE);
         if (block.timestamp < s.dueDate) revert ClearingNotDue(rootId, s.dueDate, block.timestamp);
         if (_repaid[rootId] != 0) revert ClearingAlreadyRepaid(rootId);
     }

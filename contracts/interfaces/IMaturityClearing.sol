@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IFxSettlement} from "./IFxSettlement.sol";
+import {IReceivableRegistry} from "./IReceivableRegistry.sol";
 
 /// @title Maturity clearing (清分) of receivables.
 /// @notice At or after the due date the debtor pays a root's outstanding amount in one
@@ -16,7 +17,7 @@ interface IMaturityClearing {
     error ClearingNotDue(uint256 rootId, uint64 dueDate, uint256 nowTimestamp);
     error ClearingAlreadyRepaid(uint256 rootId);
     error ClearingNotRepaid(uint256 rootId);
-    error ClearingNotPayable(uint256 rootId, uint8 status);
+    error ClearingNotPayable(uint256 rootId, IReceivableRegistry.Status status, uint256 allowedStatusMask);
     error ClearingBatchSize(uint256 size, uint256 maxSize);
     error ClearingCurrencyNotListed(bytes3 currency);
     error ClearingUntrustedFx(address fx);
