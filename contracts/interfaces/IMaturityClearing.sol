@@ -9,8 +9,16 @@ import {IReceivableRegistry} from "./IReceivableRegistry.sol";
 /// transaction; each unsettled leaf of that root is then redeemed, one by one or in
 /// bounded batches, paying its current holder its leaf amount. No leaf is paid twice.
 interface IMaturityClearing {
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
     event RootRepaid(uint256 indexed rootId, address indexed debtor, bytes3 currency, uint256 amount);
     event LeafRedeemed(uint256 indexed leafId, uint256 indexed rootId, address indexed holder, uint128 amount);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
 
     error ClearingNotRoot(uint256 id, uint256 rootId);
     error ClearingNotDebtor(uint256 rootId, address account, address debtor);
@@ -23,6 +31,10 @@ interface IMaturityClearing {
     error ClearingUntrustedFx(address fx);
     error ClearingFxCurrencyMismatch(uint256 rootId, bytes3 expected, bytes3 quoted);
     error ClearingFxShortfall(uint256 rootId, uint256 received, uint256 amount);
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
 
     function repay(uint256 rootId) external returns (uint256 amount);
     function repayViaFx(
