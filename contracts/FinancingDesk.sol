@@ -15,8 +15,8 @@ import {Roles} from "./Roles.sol";
 /// be neither split, transferred nor financed elsewhere; acceptance pays the supplier
 /// and hands the receivable to the financier in the same transaction. Every status
 /// change of a request passes through {_transition}, every one of an offer through
-/// {_transitionOffer} (in {FinancingDeskBase}): each checks the current status and
-/// emits the event recording it.
+/// {_transitionOffer} (in {FinancingDeskBase}), which check the current status; the
+/// events recording them come from {_recordRequest} and {_recordOffer}.
 contract FinancingDesk is FinancingDeskBase {
     using SafeERC20 for IERC20;
 
@@ -43,7 +43,8 @@ contract FinancingDesk is FinancingDeskBase {
         (r.receivableId, r.supplier, r.financier) = (uint48(receivableId), msg.sender, financier);
         (r.currency, r.dueDate) = (s.currency, s.dueDate);
         _activeFinancing[receivableId] = financingId;
-        _transition(financingId, r, _NEW, FinancingStatus.REQUESTED, OfferStatus.NONE);
+        _transition(financingId, r, _NEW, FinancingStatus.REQUESTED);
+        _recordRequest(financingId, r, OfferStatus.NONE);
     }
 
     /// @notice Offers terms on a request; the proceeds are escrowed from the caller now.
@@ -65,7 +66,8 @@ contract FinancingDesk is FinancingDeskBase {
         (o.financier, o.terms, o.advance, o.discount, o.proceeds) = (msg.sender, terms, advance, disc, proceeds);
         _transitionOffer(financingId, offerIndex, o, _OFFER_NEW, OfferStatus.OPEN);
         (r.offerCount, r.openOffers) = (r.offerCount + 1, r.openOffers + 1);
-        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.OFFERED, OfferStatus.NONE);
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.OFFERED);
+        _recordOffer(financingId, offerIndex, o);
         // Escrow last: state is final before the token is called.
         _token(r.currency).safeTransferFrom(msg.sender, address(this), proceeds);
     }
@@ -86,10 +88,11 @@ contract FinancingDesk is FinancingDeskBase {
         _transitionOffer(financingId, offerIndex, o, _OFFER_OPEN, OfferStatus.ACCEPTED);
         (r.acceptedOffer, r.financier, r.openOffers) = (uint8(offerIndex + 1), o.financier, 0);
         delete _activeFinancing[r.receivableId];
-        // Every state change (and its event) before the first external call, the registry's.
-        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.FUNDED, OfferStatus.NONE);
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.FUNDED);
+        // Every state change before the first external call (the registry's).
         _supersedeOpenOffers(financingId, r.offerCount);
         _receivables.completeFinancing(r.receivableId, o.financier);
+        _recordRequest(financingId, r, OfferStatus.NONE);
         IERC20 token = _token(r.currency);
         token.safeTransfer(r.supplier, o.proceeds);
         _refundSuperseded(financingId, r.offerCount, token);
@@ -135,9 +138,8 @@ contract FinancingDesk is FinancingDeskBase {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
         r.openOffers = 0;
-        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.CLOSED, OfferStatus.NONE);
         _supersedeOpenOffers(financingId, r.offerCount);
-        _release(r);
+        _closeRequest(financingId, r, OfferStatus.NONE);
         _refundSuperseded(financingId, r.offerCount, _token(r.currency));
     }
 
@@ -156,13 +158,13 @@ contract FinancingDesk is FinancingDeskBase {
         Offer storage o = _offers[financingId][r.acceptedOffer - 1];
         uint256 earliest = uint256(r.dueDate) + o.terms.gracePeriod + 1;
         if (block.timestamp < earliest) revert FinancingDefaultTooEarly(financingId, earliest);
-        _transition(financingId, r, _FUNDED, FinancingStatus.DEFAULTED, OfferStatus.NONE);
+        _transition(financingId, r, _FUNDED, FinancingStatus.DEFAULTED);
+        _receivables.markDefaulted(r.receivableId);
+        _recordRequest(financingId, r, OfferStatus.NONE);
         if (o.terms.recourse) {
             r.recourseClaim = o.advance;
             emit RecourseClaimRecorded(financingId, msg.sender, r.supplier, o.advance);
         }
-        // The registry last: this desk's state is final before the call.
-        _receivables.markDefaulted(r.receivableId);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -240,22 +242,25 @@ contract FinancingDesk is FinancingDeskBase {
         proceeds = advance - disc - t.fee;
     }
 
-    /// @dev Closes every offer still open (at most MAX_OFFERS). State and events only, so
-    /// that it runs before any external call; {_refundSuperseded} then pays the escrows back.
+    /// @dev Closes every offer still open (at most MAX_OFFERS). State only, so that it runs
+    /// before the token is called; {_refundSuperseded} then announces and refunds them.
     function _supersedeOpenOffers(uint256 financingId, uint256 offerCount) private {
         for (uint256 i = 0; i < offerCount; ++i) {
             Offer storage o = _offers[financingId][i];
-            if (o.status == OfferStatus.OPEN) _transitionOffer(financingId, i, o, _OFFER_OPEN, OfferStatus.SUPERSEDED);
+            if (o.status != OfferStatus.OPEN) continue;
+            _transitionOffer(financingId, i, o, _OFFER_OPEN, OfferStatus.SUPERSEDED);
         }
     }
 
-    /// @dev Refunds the offers {_supersedeOpenOffers} closed. Only the accept or cancel
-    /// running now supersedes offers, and it ends the request for good, so every
-    /// SUPERSEDED offer of this request is one of them.
+    /// @dev Announces and refunds the offers {_supersedeOpenOffers} closed, each event
+    /// next to its refund. Only the accept or cancel running now supersedes offers, and it
+    /// ends the request for good, so every SUPERSEDED offer of this request is one of them.
     function _refundSuperseded(uint256 financingId, uint256 offerCount, IERC20 token) private {
         for (uint256 i = 0; i < offerCount; ++i) {
             Offer storage o = _offers[financingId][i];
-            if (o.status == OfferStatus.SUPERSEDED) token.safeTransfer(o.financier, o.proceeds);
+            if (o.status != OfferStatus.SUPERSEDED) continue;
+            _recordOffer(financingId, i, o);
+            token.safeTransfer(o.financier, o.proceeds);
         }
     }
 
@@ -263,22 +268,22 @@ contract FinancingDesk is FinancingDeskBase {
         Offer storage o = _openOffer(financingId, offerIndex);
         _transitionOffer(financingId, offerIndex, o, _OFFER_OPEN, outcome);
         r.openOffers -= 1;
+        _recordOffer(financingId, offerIndex, o);
         // The last open offer gone: the request closes and the receivable is free again
         // (DESIGN: REQUESTED/OFFERED -> CLOSED on reject or expiry). Asking again is a new request.
-        if (r.openOffers == 0) {
-            _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.CLOSED, outcome);
-            _release(r);
-        }
+        if (r.openOffers == 0) _closeRequest(financingId, r, outcome);
         _token(r.currency).safeTransfer(o.financier, o.proceeds);
     }
 
-    /// @dev Frees the receivable of a request that closed unfunded, if it is still locked
-    /// for it: a leaf redeemed at maturity meanwhile is SETTLED and stays so.
-    function _release(Request storage r) private {
+    /// @dev Ends an unfunded request (`cause` as in {_recordRequest}). The receivable is
+    /// released only if it is still locked for it: a leaf redeemed at maturity meanwhile
+    /// is SETTLED and stays so.
+    function _closeRequest(uint256 financingId, Request storage r, OfferStatus cause) private {
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.CLOSED);
         delete _activeFinancing[r.receivableId];
         if (_receivables.summary(r.receivableId).status == IReceivableRegistry.Status.FINANCING) {
             _receivables.releaseFromFinancing(r.receivableId);
         }
+        _recordRequest(financingId, r, cause);
     }
-
 }

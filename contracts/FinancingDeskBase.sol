@@ -9,8 +9,8 @@ import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title FinancingDeskBase
-/// @notice The storage of {FinancingDesk} and the two functions every status change of
-/// a request and of an offer passes through.
+/// @notice The storage of {FinancingDesk}, the two functions every status change of a
+/// request and of an offer passes through, and the two that emit the events recording them.
 /// @dev ReentrancyGuard comes first so that its slot stays slot 0, where it was when
 /// the desk was one contract: the desk's storage layout is unchanged.
 abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
@@ -60,43 +60,42 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     /// @dev The one place a request's status changes: checks the current status is one of
-    /// `allowedMask`, writes `next` and emits the event that records it ({_recordRequest}).
-    function _transition(
-        uint256 financingId,
-        Request storage r,
-        uint256 allowedMask,
-        FinancingStatus next,
-        OfferStatus cause
-    ) internal {
+    /// `allowedMask` and writes `next`. {_recordRequest} emits the event recording it:
+    /// right after, or, where the registry is called, after the registry's own events.
+    /// The write stays before that call (checks, effects, interactions), and the log
+    /// keeps the order the indexer and the audit trace were built on.
+    function _transition(uint256 financingId, Request storage r, uint256 allowedMask, FinancingStatus next)
+        internal
+    {
         _requireStatus(financingId, r.status, allowedMask);
         r.status = next;
-        _recordRequest(financingId, r, next, cause);
     }
 
-    /// @dev The event recording a request's new status. OFFERED has none of its own: the
-    /// offer's {FinancingOffered} records it. A CLOSED request was cancelled by its supplier
-    /// when `cause` is NONE, else closed by its last open offer's `cause`.
-    function _recordRequest(uint256 financingId, Request storage r, FinancingStatus next, OfferStatus cause) internal {
+    /// @dev The event recording a request's current status. OFFERED has none of its own:
+    /// the offer's {FinancingOffered} records it. A CLOSED request was cancelled by its
+    /// supplier when `cause` is NONE, else closed by its last open offer's `cause`.
+    function _recordRequest(uint256 financingId, Request storage r, OfferStatus cause) internal {
+        FinancingStatus status = r.status;
         uint256 receivableId = r.receivableId;
-        if (next == FinancingStatus.REQUESTED) {
+        if (status == FinancingStatus.REQUESTED) {
             emit FinancingRequested(financingId, receivableId, r.supplier, r.financier);
-        } else if (next == FinancingStatus.FUNDED) {
+        } else if (status == FinancingStatus.FUNDED) {
             uint256 index = r.acceptedOffer - 1;
             uint128 proceeds = _offers[financingId][index].proceeds;
             emit FinancingAccepted(financingId, receivableId, r.financier, index, r.supplier, proceeds);
-        } else if (next == FinancingStatus.DEFAULTED) {
+        } else if (status == FinancingStatus.DEFAULTED) {
             bool recourse = _offers[financingId][r.acceptedOffer - 1].terms.recourse;
             emit FinancingDefaulted(financingId, receivableId, r.financier, recourse);
-        } else if (next == FinancingStatus.CLOSED && cause == OfferStatus.NONE) {
+        } else if (status == FinancingStatus.CLOSED && cause == OfferStatus.NONE) {
             emit FinancingCancelled(financingId, receivableId, r.supplier);
-        } else if (next == FinancingStatus.CLOSED) {
+        } else if (status == FinancingStatus.CLOSED) {
             emit FinancingClosed(financingId, receivableId, cause, msg.sender);
         }
     }
 
     /// @dev The one place an offer's status changes: checks the current status is one of
-    /// `allowedMask`, writes `next` and emits the event that records it. ACCEPTED has none
-    /// of its own: the request's {FinancingAccepted} records it.
+    /// `allowedMask` and writes `next`; {_recordOffer} emits the event recording it (a
+    /// superseded offer's with its refund, after the supplier is paid).
     function _transitionOffer(
         uint256 financingId,
         uint256 offerIndex,
@@ -107,10 +106,16 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
         OfferStatus current = o.status;
         if ((1 << uint8(current)) & allowedMask == 0) revert FinancingOfferNotOpen(financingId, offerIndex, current);
         o.status = next;
-        if (next == OfferStatus.OPEN) {
+    }
+
+    /// @dev The event recording an offer's current status. ACCEPTED has none of its own:
+    /// the request's {FinancingAccepted} records it. A closed offer's escrow goes back.
+    function _recordOffer(uint256 financingId, uint256 offerIndex, Offer storage o) internal {
+        OfferStatus status = o.status;
+        if (status == OfferStatus.OPEN) {
             emit FinancingOffered(financingId, offerIndex, o.financier, o.terms, o.advance, o.discount, o.proceeds);
-        } else if (next != OfferStatus.ACCEPTED) {
-            emit FinancingOfferClosed(financingId, offerIndex, next, o.proceeds, msg.sender);
+        } else if (status != OfferStatus.ACCEPTED) {
+            emit FinancingOfferClosed(financingId, offerIndex, status, o.proceeds, msg.sender);
         }
     }
 
