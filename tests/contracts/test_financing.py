@@ -533,7 +533,7 @@ def test_offer_with_bad_terms_is_refused(
 
 
 @pytest.mark.parametrize(
-    "field,overrides,value",
+    ("field", "overrides", "value"),
     [
         ("advanceRateBps", {"advanceRateBps": 10_001}, 10_001),
         ("dayCountBasis", {"dayCountBasis": 364}, 364),
