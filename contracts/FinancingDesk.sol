@@ -3,9 +3,8 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {IFinancingDesk} from "./interfaces/IFinancingDesk.sol";
+import {FinancingDeskBase} from "./FinancingDeskBase.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
 import {Roles} from "./Roles.sol";
@@ -14,42 +13,16 @@ import {Roles} from "./Roles.sol";
 /// @notice Factoring of receivables with escrowed offers and atomic acceptance.
 /// @dev A request locks the receivable in the registry (status FINANCING) so it can
 /// be neither split, transferred nor financed elsewhere; acceptance pays the supplier
-/// and hands the receivable to the financier in the same transaction.
-contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
+/// and hands the receivable to the financier in the same transaction. Every status
+/// change of a request passes through {_transition}, every one of an offer through
+/// {_transitionOffer} (in {FinancingDeskBase}), which check the current status; the
+/// events recording them come from {_recordRequest} and {_recordOffer}.
+contract FinancingDesk is FinancingDeskBase {
     using SafeERC20 for IERC20;
 
-    /*//////////////////////////////////////////////////////////////
-                                 STORAGE
-    //////////////////////////////////////////////////////////////*/
-
-    uint256 public constant MAX_OFFERS = 8;
-    uint256 private constant _BPS = 10_000;
-
-    struct Request {
-        uint48 receivableId;
-        FinancingStatus status;
-        uint8 offerCount;
-        uint8 openOffers;
-        uint8 acceptedOffer; // index + 1
-        address supplier;
-        address financier;
-        bytes3 currency;
-        uint64 dueDate;
-        uint128 recourseClaim;
-    }
-
-    IParticipantRegistry private immutable _participants;
-    IReceivableRegistry private immutable _receivables;
-
-    mapping(uint256 financingId => Request) private _requests;
-    mapping(uint256 financingId => mapping(uint256 offerIndex => Offer)) private _offers;
-    mapping(uint256 receivableId => uint256 financingId) private _activeFinancing;
-    uint256 private _lastFinancingId;
-
-    constructor(IParticipantRegistry participants, IReceivableRegistry receivables) {
-        _participants = participants;
-        _receivables = receivables;
-    }
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables)
+        FinancingDeskBase(participants, receivables)
+    {}
 
     /*//////////////////////////////////////////////////////////////
                                  LOGIC
@@ -67,11 +40,11 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         if (block.timestamp >= s.dueDate) revert FinancingReceivableDue(receivableId, s.dueDate);
         financingId = ++_lastFinancingId;
         Request storage r = _requests[financingId];
-        (r.receivableId, r.status, r.supplier, r.financier) =
-            (uint48(receivableId), FinancingStatus.REQUESTED, msg.sender, financier);
+        (r.receivableId, r.supplier, r.financier) = (uint48(receivableId), msg.sender, financier);
         (r.currency, r.dueDate) = (s.currency, s.dueDate);
         _activeFinancing[receivableId] = financingId;
-        emit FinancingRequested(financingId, receivableId, msg.sender, financier);
+        _transition(financingId, r, _NEW, FinancingStatus.REQUESTED);
+        _recordRequest(financingId, r, OfferStatus.NONE);
     }
 
     /// @notice Offers terms on a request; the proceeds are escrowed from the caller now.
@@ -87,21 +60,14 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         }
         if (r.offerCount >= MAX_OFFERS) revert FinancingTooManyOffers(financingId, MAX_OFFERS);
         _checkTerms(terms, r.receivableId, r.dueDate);
-        uint128 face = _receivables.summary(r.receivableId).amount;
-        uint256 daysToMaturity = (r.dueDate - block.timestamp) / 1 days;
-        uint128 advance = uint128(face * uint256(terms.advanceRateBps) / _BPS);
-        uint256 fullDiscount = discount(face, terms.advanceRateBps, terms.discountRateBps, daysToMaturity, terms.dayCountBasis);
-        // Compare before narrowing: a discount above 2^128 (huge face, far due date) must
-        // not wrap to a small number. The error reports it saturated to uint128.
-        if (fullDiscount + terms.fee >= advance) {
-            revert FinancingNoProceeds(advance, uint128(Math.min(fullDiscount, type(uint128).max)), terms.fee);
-        }
-        uint128 disc = uint128(fullDiscount); // < advance <= type(uint128).max
-        uint128 proceeds = advance - disc - terms.fee;
+        (uint128 advance, uint128 disc, uint128 proceeds) = _price(terms, r.receivableId, r.dueDate);
         offerIndex = r.offerCount;
-        _offers[financingId][offerIndex] = Offer(msg.sender, OfferStatus.OPEN, terms, advance, disc, proceeds);
-        (r.offerCount, r.openOffers, r.status) = (r.offerCount + 1, r.openOffers + 1, FinancingStatus.OFFERED);
-        emit FinancingOffered(financingId, offerIndex, msg.sender, terms, advance, disc, proceeds);
+        Offer storage o = _offers[financingId][offerIndex];
+        (o.financier, o.terms, o.advance, o.discount, o.proceeds) = (msg.sender, terms, advance, disc, proceeds);
+        _transitionOffer(financingId, offerIndex, o, _OFFER_NEW, OfferStatus.OPEN);
+        (r.offerCount, r.openOffers) = (r.offerCount + 1, r.openOffers + 1);
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.OFFERED);
+        _recordOffer(financingId, offerIndex, o);
         // Escrow last: state is final before the token is called.
         _token(r.currency).safeTransferFrom(msg.sender, address(this), proceeds);
     }
@@ -119,14 +85,14 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         Offer storage o = _openOffer(financingId, offerIndex);
         if (block.timestamp > o.terms.expiry) revert FinancingOfferExpired(financingId, offerIndex, o.terms.expiry);
         if (block.timestamp >= r.dueDate) revert FinancingReceivableDue(r.receivableId, r.dueDate);
-        o.status = OfferStatus.ACCEPTED;
-        (r.status, r.acceptedOffer, r.financier, r.openOffers) =
-            (FinancingStatus.FUNDED, uint8(offerIndex + 1), o.financier, 0);
+        _transitionOffer(financingId, offerIndex, o, _OFFER_OPEN, OfferStatus.ACCEPTED);
+        (r.acceptedOffer, r.financier, r.openOffers) = (uint8(offerIndex + 1), o.financier, 0);
         delete _activeFinancing[r.receivableId];
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.FUNDED);
         // Every state change before the first external call (the registry's).
         _supersedeOpenOffers(financingId, r.offerCount);
         _receivables.completeFinancing(r.receivableId, o.financier);
-        emit FinancingAccepted(financingId, r.receivableId, o.financier, offerIndex, r.supplier, o.proceeds);
+        _recordRequest(financingId, r, OfferStatus.NONE);
         IERC20 token = _token(r.currency);
         token.safeTransfer(r.supplier, o.proceeds);
         _refundSuperseded(financingId, r.offerCount, token);
@@ -173,8 +139,7 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         _onlySupplier(financingId, r);
         r.openOffers = 0;
         _supersedeOpenOffers(financingId, r.offerCount);
-        _closeRequest(r);
-        emit FinancingCancelled(financingId, r.receivableId, r.supplier);
+        _closeRequest(financingId, r, OfferStatus.NONE);
         _refundSuperseded(financingId, r.offerCount, _token(r.currency));
     }
 
@@ -187,15 +152,15 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
     /// registry's -> DEFAULTED change.
     function declareDefault(uint256 financingId) external {
         Request storage r = _existing(financingId);
-        if (r.status != FinancingStatus.FUNDED) revert FinancingInvalidStatus(financingId, r.status);
+        _requireStatus(financingId, r.status, _FUNDED);
         if (msg.sender != r.financier) revert FinancingNotFinancier(financingId, msg.sender, r.financier);
         _participants.requireActor(msg.sender, Roles.FINANCIER);
         Offer storage o = _offers[financingId][r.acceptedOffer - 1];
         uint256 earliest = uint256(r.dueDate) + o.terms.gracePeriod + 1;
         if (block.timestamp < earliest) revert FinancingDefaultTooEarly(financingId, earliest);
-        r.status = FinancingStatus.DEFAULTED;
+        _transition(financingId, r, _FUNDED, FinancingStatus.DEFAULTED);
         _receivables.markDefaulted(r.receivableId);
-        emit FinancingDefaulted(financingId, r.receivableId, msg.sender, o.terms.recourse);
+        _recordRequest(financingId, r, OfferStatus.NONE);
         if (o.terms.recourse) {
             r.recourseClaim = o.advance;
             emit RecourseClaimRecorded(financingId, msg.sender, r.supplier, o.advance);
@@ -218,6 +183,7 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         f = Financing(r.receivableId, r.supplier, r.financier, status, r.offerCount, r.acceptedOffer, r.recourseClaim);
     }
 
+    /// @notice Offer `offerIndex` of a financing request.
     function offerOf(uint256 financingId, uint256 offerIndex) external view returns (Offer memory) {
         _existing(financingId);
         if (offerIndex >= _requests[financingId].offerCount) revert FinancingUnknownOffer(financingId, offerIndex);
@@ -239,6 +205,7 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
         return (face * advanceRateBps * discountRateBps * daysToMaturity) / (_BPS * _BPS * basis);
     }
 
+    /// @notice The highest financing id assigned so far.
     function lastFinancingId() external view returns (uint256) {
         return _lastFinancingId;
     }
@@ -248,84 +215,75 @@ contract FinancingDesk is IFinancingDesk, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     function _checkTerms(OfferTerms calldata t, uint256 receivableId, uint64 dueDate) private view {
-        if (t.advanceRateBps == 0 || t.advanceRateBps > _BPS) revert FinancingInvalidTerms("advanceRateBps");
-        if (t.dayCountBasis != 365 && t.dayCountBasis != 360) revert FinancingInvalidTerms("dayCountBasis");
-        if (t.expiry < block.timestamp) revert FinancingInvalidTerms("expiry");
+        if (t.advanceRateBps == 0 || t.advanceRateBps > _BPS) {
+            revert FinancingInvalidTerms("advanceRateBps", t.advanceRateBps);
+        }
+        if (t.dayCountBasis != 365 && t.dayCountBasis != 360) revert FinancingInvalidTerms("dayCountBasis", t.dayCountBasis);
+        if (t.expiry < block.timestamp) revert FinancingInvalidTerms("expiry", t.expiry);
         if (block.timestamp >= dueDate) revert FinancingReceivableDue(receivableId, dueDate);
     }
 
-    /// @dev Closes every offer still open (at most MAX_OFFERS). State only, so that it
-    /// runs before any external call; {_refundSuperseded} then pays the escrows back.
+    /// @dev What an offer on `t` advances, discounts and pays out now (see {discount}).
+    function _price(OfferTerms calldata t, uint256 receivableId, uint64 dueDate)
+        private
+        view
+        returns (uint128 advance, uint128 disc, uint128 proceeds)
+    {
+        uint128 face = _receivables.summary(receivableId).amount;
+        uint256 daysToMaturity = (dueDate - block.timestamp) / 1 days;
+        advance = uint128(face * uint256(t.advanceRateBps) / _BPS);
+        uint256 fullDiscount = discount(face, t.advanceRateBps, t.discountRateBps, daysToMaturity, t.dayCountBasis);
+        // Compare before narrowing: a discount above 2^128 (huge face, far due date) must
+        // not wrap to a small number. The error reports it saturated to uint128.
+        if (fullDiscount + t.fee >= advance) {
+            revert FinancingNoProceeds(advance, uint128(Math.min(fullDiscount, type(uint128).max)), t.fee);
+        }
+        disc = uint128(fullDiscount); // < advance <= type(uint128).max
+        proceeds = advance - disc - t.fee;
+    }
+
+    /// @dev Closes every offer still open (at most MAX_OFFERS). State only, so that it runs
+    /// before the token is called; {_refundSuperseded} then announces and refunds them.
     function _supersedeOpenOffers(uint256 financingId, uint256 offerCount) private {
         for (uint256 i = 0; i < offerCount; ++i) {
             Offer storage o = _offers[financingId][i];
-            if (o.status == OfferStatus.OPEN) o.status = OfferStatus.SUPERSEDED;
+            if (o.status != OfferStatus.OPEN) continue;
+            _transitionOffer(financingId, i, o, _OFFER_OPEN, OfferStatus.SUPERSEDED);
         }
     }
 
-    /// @dev Announces and refunds the offers {_supersedeOpenOffers} closed. Only the
-    /// accept or cancel running now supersedes offers, and it ends the request for good,
-    /// so every SUPERSEDED offer of this request is one of them.
+    /// @dev Announces and refunds the offers {_supersedeOpenOffers} closed, each event
+    /// next to its refund. Only the accept or cancel running now supersedes offers, and it
+    /// ends the request for good, so every SUPERSEDED offer of this request is one of them.
     function _refundSuperseded(uint256 financingId, uint256 offerCount, IERC20 token) private {
         for (uint256 i = 0; i < offerCount; ++i) {
             Offer storage o = _offers[financingId][i];
             if (o.status != OfferStatus.SUPERSEDED) continue;
-            emit FinancingOfferClosed(financingId, i, OfferStatus.SUPERSEDED, o.proceeds, msg.sender);
+            _recordOffer(financingId, i, o);
             token.safeTransfer(o.financier, o.proceeds);
         }
     }
 
     function _closeOffer(uint256 financingId, Request storage r, uint256 offerIndex, OfferStatus outcome) private {
         Offer storage o = _openOffer(financingId, offerIndex);
-        o.status = outcome;
+        _transitionOffer(financingId, offerIndex, o, _OFFER_OPEN, outcome);
         r.openOffers -= 1;
-        emit FinancingOfferClosed(financingId, offerIndex, outcome, o.proceeds, msg.sender);
+        _recordOffer(financingId, offerIndex, o);
         // The last open offer gone: the request closes and the receivable is free again
         // (DESIGN: REQUESTED/OFFERED -> CLOSED on reject or expiry). Asking again is a new request.
-        if (r.openOffers == 0) {
-            _closeRequest(r);
-            emit FinancingClosed(financingId, r.receivableId, outcome, msg.sender);
-        }
+        if (r.openOffers == 0) _closeRequest(financingId, r, outcome);
         _token(r.currency).safeTransfer(o.financier, o.proceeds);
     }
 
-    /// @dev Ends an unfunded request. The receivable is released only if it is still
-    /// locked for it: a leaf redeemed at maturity meanwhile is SETTLED and stays so.
-    function _closeRequest(Request storage r) private {
-        r.status = FinancingStatus.CLOSED;
+    /// @dev Ends an unfunded request (`cause` as in {_recordRequest}). The receivable is
+    /// released only if it is still locked for it: a leaf redeemed at maturity meanwhile
+    /// is SETTLED and stays so.
+    function _closeRequest(uint256 financingId, Request storage r, OfferStatus cause) private {
+        _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.CLOSED);
         delete _activeFinancing[r.receivableId];
         if (_receivables.summary(r.receivableId).status == IReceivableRegistry.Status.FINANCING) {
             _receivables.releaseFromFinancing(r.receivableId);
         }
-    }
-
-    function _onlySupplier(uint256 financingId, Request storage r) private view {
-        if (msg.sender != r.supplier) revert FinancingNotSupplier(financingId, msg.sender, r.supplier);
-        _participants.requireActor(msg.sender, Roles.SUPPLIER);
-    }
-
-    function _existing(uint256 financingId) private view returns (Request storage r) {
-        r = _requests[financingId];
-        if (r.status == FinancingStatus.NONE) revert FinancingUnknown(financingId);
-    }
-
-    /// @dev A request still taking offers: REQUESTED or OFFERED.
-    function _open(uint256 financingId) private view returns (Request storage r) {
-        r = _existing(financingId);
-        if (r.status != FinancingStatus.REQUESTED && r.status != FinancingStatus.OFFERED) {
-            revert FinancingInvalidStatus(financingId, r.status);
-        }
-    }
-
-    function _openOffer(uint256 financingId, uint256 offerIndex) private view returns (Offer storage o) {
-        if (offerIndex >= _requests[financingId].offerCount) revert FinancingUnknownOffer(financingId, offerIndex);
-        o = _offers[financingId][offerIndex];
-        if (o.status != OfferStatus.OPEN) revert FinancingOfferNotOpen(financingId, offerIndex, o.status);
-    }
-
-    function _token(bytes3 currency) private view returns (IERC20) {
-        address token = _participants.settlementToken(currency);
-        if (token == address(0)) revert FinancingCurrencyNotListed(currency);
-        return IERC20(token);
+        _recordRequest(financingId, r, cause);
     }
 }

@@ -98,11 +98,7 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         returns (uint256 buyAmount)
     {
         _useQuote(quote, signature, payer);
-        if (payment.uetr == bytes16(0)) revert FxInvalidUetr(payment.uetr);
-        if (_usedUetrs[payment.uetr]) revert FxDuplicateUetr(payment.uetr);
-        if (payment.sellAmount == 0) revert FxInvalidAmount(payment.sellAmount);
-        buyAmount = buyAmountFor(payment.sellAmount, quote.rate);
-        if (buyAmount == 0) revert FxInvalidAmount(buyAmount);
+        buyAmount = _checkPayment(payment, quote.rate);
         _checkCompliance(payer, payment.payee, quote, payment.sellAmount, buyAmount);
         _usedUetrs[payment.uetr] = true;
         emit PvpSettled(
@@ -182,26 +178,33 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         return sellAmount * rate / RATE_SCALE;
     }
 
+    /// @notice True when payments may flow from `fromJurisdiction` to `toJurisdiction`
+    /// (always within one jurisdiction).
     function corridorOpen(bytes2 fromJurisdiction, bytes2 toJurisdiction) public view returns (bool) {
         return fromJurisdiction == toJurisdiction || _corridors[fromJurisdiction][toJurisdiction];
     }
 
+    /// @notice The daily limit of `account` in `currency` (0: no limit set).
     function dailyLimit(address account, bytes3 currency) external view returns (uint256) {
         return _dailyLimits[account][currency];
     }
 
+    /// @notice What `account` has used of its `currency` limit on the current UTC day.
     function usedToday(address account, bytes3 currency) external view returns (uint256) {
         return _used[account][currency][block.timestamp / 1 days];
     }
 
+    /// @notice True once a settlement has used UETR `uetr`.
     function uetrUsed(bytes16 uetr) external view returns (bool) {
         return _usedUetrs[uetr];
     }
 
+    /// @notice True once a settlement has used quote `quoteId`.
     function quoteUsed(bytes32 quoteId) external view returns (bool) {
         return _usedQuotes[quoteId];
     }
 
+    /// @notice How many seconds after its issue a quote may still be used.
     function maxQuoteAge() external view returns (uint64) {
         return _maxQuoteAge;
     }
@@ -222,21 +225,36 @@ contract FxSettlement is IFxSettlement, EIP712, ReentrancyGuard {
         if (quote.payer != address(0) && quote.payer != payer) {
             revert FxQuoteWrongPayer(quote.quoteId, payer, quote.payer);
         }
+        _checkProviderConsent(quote, signature);
+        _participants.requireActor(quote.provider, Roles.FX_PROVIDER);
+        _usedQuotes[quote.quoteId] = true;
+    }
+
+    /// @dev The provider agreed to this very quote: it posted it (no signature) or signed
+    /// it (EIP-712).
+    function _checkProviderConsent(Quote calldata quote, bytes calldata signature) private view {
         bytes32 digest = quoteDigest(quote);
         if (signature.length == 0) {
             if (_postedQuotes[quote.quoteId] != digest) revert FxQuoteNotPosted(quote.quoteId);
-        } else {
-            // A malformed signature recovers no signer: refused as such, not left to the
-            // provider's standing check to catch a zero provider. Slither (accepted): the
-            // third value only details what is malformed, and all of it is refused alike.
-            // slither-disable-next-line unused-return
-            (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecover(digest, signature);
-            if (recoverError != ECDSA.RecoverError.NoError || signer != quote.provider) {
-                revert FxQuoteBadSignature(quote.quoteId, signer, quote.provider);
-            }
+            return;
         }
-        _participants.requireActor(quote.provider, Roles.FX_PROVIDER);
-        _usedQuotes[quote.quoteId] = true;
+        // A malformed signature recovers no signer: refused as such, not left to the
+        // provider's standing check to catch a zero provider. Slither (accepted): the
+        // third value only details what is malformed, and all of it is refused alike.
+        // slither-disable-next-line unused-return
+        (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecover(digest, signature);
+        if (recoverError != ECDSA.RecoverError.NoError || signer != quote.provider) {
+            revert FxQuoteBadSignature(quote.quoteId, signer, quote.provider);
+        }
+    }
+
+    /// @dev A fresh, non-zero UETR and two legs above zero; returns the buy leg.
+    function _checkPayment(Payment calldata payment, uint256 rate) private view returns (uint256 buyAmount) {
+        if (payment.uetr == bytes16(0)) revert FxInvalidUetr(payment.uetr);
+        if (_usedUetrs[payment.uetr]) revert FxDuplicateUetr(payment.uetr);
+        if (payment.sellAmount == 0) revert FxInvalidAmount(payment.sellAmount);
+        buyAmount = buyAmountFor(payment.sellAmount, rate);
+        if (buyAmount == 0) revert FxInvalidAmount(buyAmount);
     }
 
     function _checkQuoteShape(Quote calldata quote) private pure {

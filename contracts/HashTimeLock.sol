@@ -14,6 +14,10 @@ import {ISettlementToken} from "./interfaces/ISettlementToken.sol";
 contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
     IParticipantRegistry private immutable _participants;
     mapping(uint256 lockId => Lock) private _locks;
     uint256 private _lastLockId;
@@ -21,6 +25,10 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
     constructor(IParticipantRegistry participants) {
         _participants = participants;
     }
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
 
     /// @notice Locks `amount` of a listed settlement token for `recipient`.
     /// Requirements: sender and recipient in good standing (the token checks both);
@@ -67,6 +75,11 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
         IERC20(l.token).safeTransfer(l.sender, l.amount);
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Escrow `lockId`; refused when there is none.
     function lockOf(uint256 lockId) external view returns (Lock memory) {
         if (_locks[lockId].state == LockState.NONE) revert HtlcUnknown(lockId);
         return _locks[lockId];
@@ -74,6 +87,10 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
 
     /// @dev An address without code, or a contract without `currency()`, would otherwise
     /// make the lookup revert bare: it is refused by name like any unlisted token.
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
     function _isListedToken(address token) private view returns (bool) {
         if (token.code.length == 0) return false;
         try ISettlementToken(token).currency() returns (bytes3 currency) {

@@ -18,6 +18,10 @@ import {Roles} from "./Roles.sol";
 contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
     uint256 public constant MAX_REDEEM_BATCH = 250;
 
     uint256 private constant _PAYABLE = (1 << uint8(IReceivableRegistry.Status.ACTIVE))
@@ -35,6 +39,10 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         _participants = participants;
         _receivables = receivables;
     }
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
 
     /// @notice The debtor pays the root's whole outstanding amount into clearing.
     /// Requirements: caller is the root's debtor, an active CORE_ENTERPRISE; `rootId` is
@@ -101,6 +109,8 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
     }
 
     /// @notice Redeems up to MAX_REDEEM_BATCH leaves, all or none.
+    /// Requirements: 1..MAX_REDEEM_BATCH leaves; as {redeem}, for every leaf.
+    /// Emits, per leaf, {LeafRedeemed} and the registry's settlement events.
     function redeemBatch(uint256[] calldata leafIds) external nonReentrant {
         uint256 count = leafIds.length;
         if (count == 0 || count > MAX_REDEEM_BATCH) revert ClearingBatchSize(count, MAX_REDEEM_BATCH);
@@ -110,20 +120,30 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         }
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice What the debtor paid into clearing for root `rootId` (0: not yet).
     function repaidAmount(uint256 rootId) external view returns (uint256) {
         return _repaid[rootId];
     }
 
+    /// @notice What of root `rootId`'s repayment is not yet paid out to its leaves.
     function unredeemedAmount(uint256 rootId) external view returns (uint256) {
         return _unredeemed[rootId];
     }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
 
     function _checkRepayable(uint256 rootId, address payer) private view returns (IReceivableRegistry.Summary memory s) {
         s = _receivables.summary(rootId);
         if (s.rootId != rootId) revert ClearingNotRoot(rootId, s.rootId);
         if (payer != s.debtor) revert ClearingNotDebtor(rootId, payer, s.debtor);
         _participants.requireActor(payer, Roles.CORE_ENTERPRISE);
-        if ((1 << uint8(s.status)) & _PAYABLE == 0) revert ClearingNotPayable(rootId, uint8(s.status));
+        if ((1 << uint8(s.status)) & _PAYABLE == 0) revert ClearingNotPayable(rootId, s.status, _PAYABLE);
         if (block.timestamp < s.dueDate) revert ClearingNotDue(rootId, s.dueDate, block.timestamp);
         if (_repaid[rootId] != 0) revert ClearingAlreadyRepaid(rootId);
     }

@@ -2,43 +2,23 @@
 pragma solidity ^0.8.24;
 
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
-import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {ReceivableLedgerEntryPoints} from "./ReceivableLedgerEntryPoints.sol";
+import {ReceivableRegistryBase} from "./ReceivableRegistryBase.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title ReceivableRegistry
 /// @notice The receivables ledger: registration by the debtor, confirmation by the
 /// creditor, split and transfer by the holder, freezing by the regulator, and narrow
 /// entry points through which the ledger's financing and clearing contracts lock a
-/// receivable, change its holder and settle it.
-/// @dev Every status change passes through {_transition}, which checks the current
-/// status against the allowed ones and emits {ReceivableStatusChanged}. Children of
-/// a split get consecutive ids, so a node stores only its first child and count.
-contract ReceivableRegistry is IReceivableRegistry {
+/// receivable, change its holder and settle it ({ReceivableLedgerEntryPoints}).
+/// @dev Every status change passes through {_transition} ({ReceivableRegistryBase}),
+/// which checks the current status against the allowed ones and emits
+/// {ReceivableStatusChanged}. Children of a split get consecutive ids, so a node stores
+/// only its first child and count.
+contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
-
-    /// @dev Two slots per receivable; what children inherit lives once, in `_roots`.
-    struct Node {
-        address holder;
-        uint48 parentId;
-        Status status;
-        bool frozen;
-        uint128 amount;
-        uint48 rootId;
-        uint48 firstChildId;
-        uint16 childCount;
-    }
-
-    struct RootTerms {
-        address debtor;
-        bytes3 currency;
-        uint64 dueDate;
-        address creditor;
-        uint64 issueDate;
-        bytes32 invoiceKey;
-        bytes32 documentHash;
-    }
 
     /// @dev A registration costs about 170k gas (seven fresh storage slots, and the
     /// creditor's LEI read for its invoice key), so a full batch must stay inside a
@@ -46,33 +26,13 @@ contract ReceivableRegistry is IReceivableRegistry {
     uint256 public constant MAX_BATCH = 150;
     uint256 public constant MAX_SPLIT = 100;
 
-    uint256 private constant _SPLITTABLE = 1 << uint8(Status.ACTIVE);
     uint256 private constant _OVERDUE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCED));
-    uint256 private constant _DEFAULT_FROM = (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE));
     /// @dev Every status but NONE and SPLIT: a split parent changes no more, and
     /// freezing it would stop nothing (its children carry the value).
     uint256 private constant _FREEZABLE =
         ((1 << (uint8(type(Status).max) + 1)) - 1) & ~((1 << uint8(Status.NONE)) | (1 << uint8(Status.SPLIT)));
-    uint256 private constant _SETTLE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCING))
-        | (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE)) | (1 << uint8(Status.DEFAULTED));
 
-    IParticipantRegistry private immutable _participants;
-
-    mapping(uint256 id => Node) private _nodes;
-    mapping(uint256 rootId => RootTerms) private _roots;
-    mapping(uint256 rootId => uint256 amount) private _settledAmount;
-    mapping(uint256 rootId => bool) private _rootRepaid;
-    mapping(bytes32 invoiceKey => uint256 id) private _invoiceKeys;
-    uint48 private _lastId;
-
-    constructor(IParticipantRegistry participants) {
-        _participants = participants;
-    }
-
-    modifier onlyLedger() {
-        if (!_participants.isLedgerContract(msg.sender)) revert ReceivableNotLedgerContract(msg.sender);
-        _;
-    }
+    constructor(IParticipantRegistry participants) ReceivableRegistryBase(participants) {}
 
     /*//////////////////////////////////////////////////////////////
                                REGISTRATION
@@ -142,17 +102,10 @@ contract ReceivableRegistry is IReceivableRegistry {
     /// Emits {ReceivableSplit} and {ReceivableStatusChanged} (ACTIVE -> SPLIT).
     function split(uint256 id, uint128[] calldata amounts) external returns (uint256 firstChildId) {
         Node storage parent = _holderAction(id);
-        uint256 parts = amounts.length;
-        uint256 sum = 0;
-        for (uint256 i = 0; i < parts; ++i) {
-            if (amounts[i] == 0) revert ReceivableInvalidAmount(0);
-            sum += amounts[i];
-        }
-        if (parts < 2 || parts > MAX_SPLIT || sum != parent.amount) {
-            revert ReceivableInvalidSplit(id, parts, sum, parent.amount);
-        }
+        _checkSplit(id, parent.amount, amounts);
         // The parent's status changes first: a split parent can change no more.
         _transition(id, parent, _SPLITTABLE, Status.SPLIT, msg.sender);
+        uint256 parts = amounts.length;
         firstChildId = _lastId + 1;
         parent.firstChildId = uint48(firstChildId);
         parent.childCount = uint16(parts);
@@ -223,82 +176,6 @@ contract ReceivableRegistry is IReceivableRegistry {
         if (!n.frozen) revert ReceivableNotFrozen(id);
         n.frozen = false;
         emit ReceivableUnfrozen(id, msg.sender);
-    }
-
-    /*//////////////////////////////////////////////////////////////
-                 LEDGER ENTRY POINTS (financing, clearing)
-    //////////////////////////////////////////////////////////////*/
-
-    /// @notice Locks an active receivable for a financing request by its holder.
-    /// Requirements: caller is a ledger contract; `requester` is the holder; status
-    /// ACTIVE; not frozen. Emits {ReceivableStatusChanged} (ACTIVE -> FINANCING).
-    function lockForFinancing(uint256 id, address requester) external onlyLedger returns (Summary memory) {
-        Node storage n = _existing(id);
-        if (n.holder != requester) revert ReceivableNotHolder(id, requester, n.holder);
-        if (n.frozen) revert ReceivableFrozenError(id);
-        _transition(id, n, _SPLITTABLE, Status.FINANCING, requester);
-        return _summary(n);
-    }
-
-    /// @notice Frees a receivable whose financing request closed unfunded.
-    /// Requirements: caller is a ledger contract; status FINANCING.
-    /// Emits {ReceivableStatusChanged} (FINANCING -> ACTIVE).
-    function releaseFromFinancing(uint256 id) external onlyLedger {
-        Node storage n = _existing(id);
-        _transition(id, n, 1 << uint8(Status.FINANCING), Status.ACTIVE, msg.sender);
-    }
-
-    /// @notice Completes a financing: the financier becomes the holder.
-    /// Requirements: caller is a ledger contract; status FINANCING; not frozen.
-    /// Emits {ReceivableTransferred} and {ReceivableStatusChanged} (FINANCING -> FINANCED).
-    function completeFinancing(uint256 id, address financier) external onlyLedger {
-        Node storage n = _existing(id);
-        if (n.frozen) revert ReceivableFrozenError(id);
-        _transition(id, n, 1 << uint8(Status.FINANCING), Status.FINANCED, msg.sender);
-        emit ReceivableTransferred(id, n.holder, financier, msg.sender);
-        n.holder = financier;
-    }
-
-    /// @notice Records the default of a financed receivable.
-    /// Requirements: caller is a ledger contract; status FINANCED or OVERDUE; its root
-    /// not yet paid into clearing (its leaves are then paid at redemption: nothing to
-    /// default on).
-    /// Emits {ReceivableStatusChanged} (-> DEFAULTED).
-    function markDefaulted(uint256 id) external onlyLedger {
-        Node storage n = _existing(id);
-        if (_rootRepaid[n.rootId]) revert ReceivableRootAlreadyRepaid(n.rootId);
-        _transition(id, n, _DEFAULT_FROM, Status.DEFAULTED, msg.sender);
-    }
-
-    /// @notice Records that the debtor paid root `rootId` into clearing.
-    /// Requirements: caller is a ledger contract; `rootId` is a root not marked before.
-    /// Emits {ReceivableRootRepaid}.
-    function markRootRepaid(uint256 rootId) external onlyLedger {
-        Node storage root = _existing(rootId);
-        if (root.rootId != rootId) revert ReceivableUnknown(rootId);
-        if (_rootRepaid[rootId]) revert ReceivableRootAlreadyRepaid(rootId);
-        _rootRepaid[rootId] = true;
-        emit ReceivableRootRepaid(rootId, msg.sender);
-    }
-
-    /// @notice Settles a leaf paid at maturity; its root settles with its last leaf.
-    /// Requirements: caller is a ledger contract; a leaf that is not settled, frozen,
-    /// pending, rejected or cancelled.
-    /// Emits {ReceivableStatusChanged} (-> SETTLED) and {ReceivableSettled}; for the
-    /// last leaf of a split root also the root's {ReceivableStatusChanged}.
-    function settle(uint256 id) external onlyLedger returns (address holder, uint128 amount, uint256 rootId) {
-        Node storage n = _existing(id);
-        if (n.frozen) revert ReceivableFrozenError(id);
-        _transition(id, n, _SETTLE_FROM, Status.SETTLED, msg.sender);
-        (holder, amount, rootId) = (n.holder, n.amount, n.rootId);
-        uint256 settled = _settledAmount[rootId] + amount;
-        _settledAmount[rootId] = settled;
-        Node storage root = _nodes[rootId];
-        uint256 remaining = root.amount - settled;
-        emit ReceivableSettled(id, rootId, holder, amount, remaining);
-        if (remaining == 0 && rootId != id) {
-            _transition(rootId, root, 1 << uint8(Status.SPLIT), Status.SETTLED, msg.sender);
-        }
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -375,16 +252,7 @@ contract ReceivableRegistry is IReceivableRegistry {
     //////////////////////////////////////////////////////////////*/
 
     function _register(Registration calldata reg, uint256 id) private returns (uint256) {
-        if (reg.creditor == msg.sender) revert ReceivableSelfDealing(msg.sender);
-        _participants.requireActor(reg.creditor, Roles.SUPPLIER);
-        if (reg.amount == 0) revert ReceivableInvalidAmount(0);
-        if (reg.dueDate <= block.timestamp) revert ReceivableInvalidDueDate(reg.dueDate, block.timestamp);
-        if (_participants.settlementToken(reg.currency) == address(0)) revert ReceivableUnknownCurrency(reg.currency);
-        if (reg.invoiceRef == bytes32(0)) revert ReceivableInvalidInvoiceRef(reg.invoiceRef);
-        // The creditor is an onboarded supplier (checked above), so its LEI is non-zero.
-        bytes32 invoiceKey = invoiceKeyOf(reg.creditor, reg.invoiceRef);
-        uint256 existing = _invoiceKeys[invoiceKey];
-        if (existing != 0) revert ReceivableDuplicateInvoice(invoiceKey, existing);
+        bytes32 invoiceKey = _checkRegistration(reg);
         _invoiceKeys[invoiceKey] = id;
         _roots[id] = RootTerms({
             debtor: msg.sender,
@@ -402,6 +270,31 @@ contract ReceivableRegistry is IReceivableRegistry {
         );
         _transition(id, n, 1 << uint8(Status.NONE), Status.PENDING, msg.sender);
         return id;
+    }
+
+    /// @dev The checks of one registration; returns its invoice key, not yet used.
+    function _checkRegistration(Registration calldata reg) private view returns (bytes32 invoiceKey) {
+        if (reg.creditor == msg.sender) revert ReceivableSelfDealing(msg.sender);
+        _participants.requireActor(reg.creditor, Roles.SUPPLIER);
+        if (reg.amount == 0) revert ReceivableInvalidAmount(0);
+        if (reg.dueDate <= block.timestamp) revert ReceivableInvalidDueDate(reg.dueDate, block.timestamp);
+        if (_participants.settlementToken(reg.currency) == address(0)) revert ReceivableUnknownCurrency(reg.currency);
+        if (reg.invoiceRef == bytes32(0)) revert ReceivableInvalidInvoiceRef(reg.invoiceRef);
+        // The creditor is an onboarded supplier (checked above), so its LEI is non-zero.
+        invoiceKey = invoiceKeyOf(reg.creditor, reg.invoiceRef);
+        uint256 existing = _invoiceKeys[invoiceKey];
+        if (existing != 0) revert ReceivableDuplicateInvoice(invoiceKey, existing);
+    }
+
+    /// @dev 2..MAX_SPLIT parts, each above zero, summing exactly to the parent's amount.
+    function _checkSplit(uint256 id, uint128 amount, uint128[] calldata amounts) private pure {
+        uint256 parts = amounts.length;
+        uint256 sum = 0;
+        for (uint256 i = 0; i < parts; ++i) {
+            if (amounts[i] == 0) revert ReceivableInvalidAmount(0);
+            sum += amounts[i];
+        }
+        if (parts < 2 || parts > MAX_SPLIT || sum != amount) revert ReceivableInvalidSplit(id, parts, sum, amount);
     }
 
     function _answerAsCreditor(uint256 id, Status answer) private {
@@ -423,34 +316,5 @@ contract ReceivableRegistry is IReceivableRegistry {
         if (n.frozen) revert ReceivableFrozenError(id);
     }
 
-    /// @dev The one place a status changes: checks the current status is allowed and
-    /// emits the change with its actor.
-    function _transition(uint256 id, Node storage n, uint256 allowedMask, Status next, address actor) private {
-        Status current = n.status;
-        if ((1 << uint8(current)) & allowedMask == 0) revert ReceivableInvalidStatus(id, current, allowedMask);
-        n.status = next;
-        emit ReceivableStatusChanged(id, current, next, actor);
-    }
 
-    /// @dev Every node has a holder (an onboarded creditor, holder or financier), so a
-    /// zero holder means no node: existence costs the slot that holder, status and
-    /// frozen share, which most actions read anyway.
-    function _existing(uint256 id) private view returns (Node storage n) {
-        n = _nodes[id];
-        if (n.holder == address(0)) revert ReceivableUnknown(id);
-    }
-
-    function _summary(Node storage n) private view returns (Summary memory) {
-        RootTerms storage t = _roots[n.rootId];
-        return Summary({
-            holder: n.holder,
-            status: n.status,
-            frozen: n.frozen,
-            amount: n.amount,
-            rootId: n.rootId,
-            debtor: t.debtor,
-            currency: t.currency,
-            dueDate: t.dueDate
-        });
-    }
 }

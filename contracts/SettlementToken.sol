@@ -35,6 +35,10 @@ contract SettlementToken is ERC20, ISettlementToken {
         _issuer = issuer_;
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
+
     /// @notice Mints `amount` minor units to `to` against a deposit held by the bank.
     /// Requirements: caller is this token's issuer and an active SETTLEMENT_BANK; `to`
     /// is an active participant; amount > 0.
@@ -57,21 +61,33 @@ contract SettlementToken is ERC20, ISettlementToken {
         emit SettlementTokenBurned(msg.sender, amount);
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The ISO 4217 code of the currency this token settles.
     function currency() external view returns (bytes3) {
         return _currency;
     }
 
+    /// @notice The settlement bank that alone mints and burns this token.
     function issuer() external view returns (address) {
         return _issuer;
     }
 
+    /// @notice The participant registry whose standing gates every balance change.
     function registry() external view returns (IParticipantRegistry) {
         return _registry;
     }
 
+    /// @notice The decimals of the currency's minor unit, fixed at deployment.
     function decimals() public view override returns (uint8) {
         return _decimals;
     }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
 
     /// @dev Every balance change passes here: both ends must be in good standing.
     function _update(address from, address to, uint256 value) internal override {

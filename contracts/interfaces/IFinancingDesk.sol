@@ -108,12 +108,12 @@ interface IFinancingDesk {
 
     error FinancingUnknown(uint256 financingId);
     error FinancingUnknownOffer(uint256 financingId, uint256 offerIndex);
-    error FinancingInvalidStatus(uint256 financingId, FinancingStatus current);
+    error FinancingInvalidStatus(uint256 financingId, FinancingStatus current, uint256 allowedStatusMask);
     error FinancingOfferNotOpen(uint256 financingId, uint256 offerIndex, OfferStatus current);
     error FinancingNotSupplier(uint256 financingId, address account, address supplier);
     error FinancingNotFinancier(uint256 financingId, address account, address financier);
     error FinancingTooManyOffers(uint256 financingId, uint256 maxOffers);
-    error FinancingInvalidTerms(string field);
+    error FinancingInvalidTerms(string field, uint256 value);
     error FinancingOfferExpired(uint256 financingId, uint256 offerIndex, uint64 expiry);
     error FinancingOfferNotExpired(uint256 financingId, uint256 offerIndex, uint64 expiry);
     error FinancingReceivableDue(uint256 receivableId, uint64 dueDate);

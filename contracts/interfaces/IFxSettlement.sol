@@ -9,6 +9,10 @@ import {IParticipantRegistry} from "./IParticipantRegistry.sol";
 /// the other: both legs or neither. Compliance (standing, corridor, daily limits) is
 /// checked before any value moves.
 interface IFxSettlement {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
     /// @notice An FX provider's firm quote; `rate` is buy-currency minor units per
     /// sell-currency minor unit, scaled by 1e18. Signed off chain (EIP-712) or posted.
     struct Quote {
@@ -30,6 +34,10 @@ interface IFxSettlement {
         uint256 referenceId; // e.g. the receivable this payment settles
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
     event FxQuotePosted(bytes32 indexed quoteId, address indexed provider, Quote quote);
     event PvpSettled(
         bytes16 indexed uetr,
@@ -48,6 +56,10 @@ interface IFxSettlement {
     event DailyLimitSet(address indexed account, bytes3 indexed currency, uint256 limit, address indexed actor);
     event MaxQuoteAgeSet(uint64 maxQuoteAge, address indexed actor);
 
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
     error FxQuoteExpired(bytes32 quoteId, uint64 validUntil, uint256 nowTimestamp);
     error FxQuoteStale(bytes32 quoteId, uint64 issuedAt, uint64 maxQuoteAge);
     error FxQuoteAlreadyUsed(bytes32 quoteId);
@@ -64,6 +76,10 @@ interface IFxSettlement {
     error FxComplianceDailyLimit(address account, bytes3 currency, uint256 limit, uint256 usedToday, uint256 amount);
     error FxCurrencyNotListed(bytes3 currency);
     error FxNotAuthorized(address account);
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
 
     function postQuote(Quote calldata quote) external;
     function settle(Payment calldata payment, Quote calldata quote, bytes calldata signature)

@@ -9,6 +9,10 @@ import {IParticipantRegistry} from "./IParticipantRegistry.sol";
 /// releases them to the recipient (revealing p for the other ledger); from the
 /// timeout on, the sender may take them back. Never both.
 interface IHashTimeLock {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
     enum LockState {
         NONE,
         LOCKED,
@@ -27,6 +31,10 @@ interface IHashTimeLock {
         bytes16 uetr;
     }
 
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
     event HtlcLocked(
         uint256 indexed lockId,
         address indexed sender,
@@ -40,6 +48,10 @@ interface IHashTimeLock {
     event HtlcClaimed(uint256 indexed lockId, address indexed recipient, bytes32 preimage, address actor);
     event HtlcRefunded(uint256 indexed lockId, address indexed sender);
 
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
     error HtlcUnknown(uint256 lockId);
     error HtlcNotLocked(uint256 lockId, LockState state);
     error HtlcWrongPreimage(uint256 lockId);
@@ -50,6 +62,10 @@ interface IHashTimeLock {
     error HtlcInvalidHashlock(bytes32 hashlock);
     error HtlcTokenNotListed(address token);
     error HtlcRecipientRefused(address recipient, IParticipantRegistry.Standing standing);
+
+    /*//////////////////////////////////////////////////////////////
+                                 LOGIC
+    //////////////////////////////////////////////////////////////*/
 
     function lock(address token, address recipient, uint256 amount, bytes32 hashlock, uint64 timeout, bytes16 uetr)
         external

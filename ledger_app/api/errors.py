@@ -56,6 +56,7 @@ from starlette.routing import Match
 
 from ledger_app.api.wording import (
     FINANCING,
+    FINANCING_MASK,
     LOCK,
     OFFER,
     RECEIVABLE,
@@ -210,8 +211,8 @@ REFUSALS: dict[str, Refusal] = {
     "FinancingUnknownOffer": R(404, "financing {financingId} has no offer {offerIndex}"),
     "FinancingInvalidStatus": R(
         409,
-        "financing {financingId} is {current}; this cannot be done to it now",
-        {"current": FINANCING},
+        "financing {financingId} is {current}; this needs it {allowed}",
+        {"current": FINANCING, "allowedStatusMask": ("allowed", FINANCING_MASK)},
     ),
     "FinancingOfferNotOpen": R(
         409,
@@ -225,7 +226,7 @@ REFUSALS: dict[str, Refusal] = {
         403, "{account} is not the financier {financier} of financing {financingId}"
     ),
     "FinancingTooManyOffers": R(409, "financing {financingId} has {maxOffers} offers already"),
-    "FinancingInvalidTerms": R(422, "the offer's {field} is out of range"),
+    "FinancingInvalidTerms": R(422, "the offer's {field} {value} is out of range"),
     "FinancingNoProceeds": R(
         422, "discount {discount} and fee {fee} leave nothing of the advance {advance}"
     ),
@@ -247,7 +248,9 @@ REFUSALS: dict[str, Refusal] = {
     "ClearingAlreadyRepaid": R(409, "root {rootId} is repaid already"),
     "ClearingNotRepaid": R(409, "root {rootId} is not repaid yet"),
     "ClearingNotPayable": R(
-        409, "root {rootId} is {status}; it cannot be repaid", {"status": RECEIVABLE}
+        409,
+        "root {rootId} is {status}; it can be repaid only when {allowed}",
+        {"status": RECEIVABLE, "allowedStatusMask": ("allowed", RECEIVABLE_MASK)},
     ),
     "ClearingBatchSize": R(422, "a batch of {size} leaves; at most {maxSize}"),
     "ClearingCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),

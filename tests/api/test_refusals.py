@@ -88,6 +88,12 @@ def sample(entry: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def masked_enum(entry: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the enum an error's status mask allows values of: that of its status."""
+    (status,) = [p for p in entry["inputs"] if p["internalType"].startswith("enum ")]
+    return ENUMS[status["internalType"].split(" ", 1)[1]]
+
+
 ERRORS = contract_errors()
 
 
@@ -120,8 +126,9 @@ def test_every_contract_error_is_worded_in_the_apis_terms(name: str) -> None:
             assert body["args"][put["name"]] == names[1], (name, body["args"])
             assert names[1] in message
         if "mask" in put["name"].lower():
-            assert RECEIVABLE_STATUS[1] in message
-            assert RECEIVABLE_STATUS[2] in message
+            names = masked_enum(entry)
+            assert names[1] in message
+            assert names[2] in message
             assert put["name"] not in body["args"], "a mask is shown as the names it allows"
         if put["type"] == "bytes32" and "role" in put["name"].lower():
             assert body["args"][put["name"]] == ROLE_NAMES[next(iter(ROLE_NAMES))]
@@ -143,6 +150,55 @@ def test_a_receivable_status_refusal_names_the_statuses() -> None:
         "args": {"id": "4", "current": "CANCELLED", "allowed": ["PENDING"]},
         "message": "receivable 4 is CANCELLED; this needs it PENDING",
     }
+
+
+def test_a_financing_status_refusal_names_the_statuses() -> None:
+    mask = (1 << FINANCING_STATUS.index("REQUESTED")) | (1 << FINANCING_STATUS.index("OFFERED"))
+    error = TransactionReverted(
+        "eth_estimateGas reverted: FinancingInvalidStatus(...)",
+        error_name="FinancingInvalidStatus",
+        error_args={"financingId": 7, "current": FINANCING_STATUS.index("FUNDED"),
+                    "allowedStatusMask": mask},
+    )  # fmt: skip
+
+    body = error_body(error)
+
+    assert body == {
+        "error": "FinancingInvalidStatus",
+        "args": {"financingId": "7", "current": "FUNDED", "allowed": ["REQUESTED", "OFFERED"]},
+        "message": "financing 7 is FUNDED; this needs it REQUESTED or OFFERED",
+    }
+
+
+def test_a_clearing_refusal_names_the_payable_statuses() -> None:
+    mask = (1 << RECEIVABLE_STATUS.index("ACTIVE")) | (1 << RECEIVABLE_STATUS.index("SPLIT"))
+    error = TransactionReverted(
+        "eth_estimateGas reverted: ClearingNotPayable(...)",
+        error_name="ClearingNotPayable",
+        error_args={"rootId": 3, "status": RECEIVABLE_STATUS.index("PENDING"),
+                    "allowedStatusMask": mask},
+    )  # fmt: skip
+
+    body = error_body(error)
+
+    assert body == {
+        "error": "ClearingNotPayable",
+        "args": {"rootId": "3", "status": "PENDING", "allowed": ["ACTIVE", "SPLIT"]},
+        "message": "root 3 is PENDING; it can be repaid only when ACTIVE or SPLIT",
+    }
+
+
+def test_invalid_offer_terms_name_the_value_refused() -> None:
+    error = TransactionReverted(
+        "eth_estimateGas reverted: FinancingInvalidTerms(...)",
+        error_name="FinancingInvalidTerms",
+        error_args={"field": "dayCountBasis", "value": 364},
+    )
+
+    body = error_body(error)
+
+    assert body["args"] == {"field": "dayCountBasis", "value": "364"}
+    assert body["message"] == "the offer's dayCountBasis 364 is out of range"
 
 
 def test_an_unnamed_revert_speaks_no_rpc() -> None:

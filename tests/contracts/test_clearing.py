@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import DAY, ROLES
 from eth_utils import keccak
-from statuses import FinancingStatus, Status
+from statuses import FinancingStatus, Status, mask
 
 ZERO = "0x0000000000000000000000000000000000000000"
 CNY = b"CNY"
@@ -230,6 +230,22 @@ def test_repay_of_an_unconfirmed_root_is_refused(
     root = register()
     chain.pending_timestamp = due_of(receivables, root)
     with reverts(clearing.ClearingNotPayable, rootId=root, status=Status.PENDING):
+        clearing.repay(root, sender=core)
+
+
+def test_repay_of_an_unconfirmed_root_names_the_payable_statuses(
+    clearing, receivables, register, funded, reverts, chain, core
+):
+    root = register()
+    chain.pending_timestamp = due_of(receivables, root)
+    payable = (Status.ACTIVE, Status.SPLIT, Status.FINANCING, Status.FINANCED, Status.OVERDUE,
+               Status.DEFAULTED)  # fmt: skip
+    with reverts(
+        clearing.ClearingNotPayable,
+        rootId=root,
+        status=Status.PENDING,
+        allowedStatusMask=mask(*payable),
+    ):
         clearing.repay(root, sender=core)
 
 

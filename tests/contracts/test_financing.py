@@ -532,6 +532,23 @@ def test_offer_with_bad_terms_is_refused(
         desk.offer(fid, terms(**overrides), sender=financier)
 
 
+@pytest.mark.parametrize(
+    ("field", "overrides", "value"),
+    [
+        ("advanceRateBps", {"advanceRateBps": 10_001}, 10_001),
+        ("dayCountBasis", {"dayCountBasis": 364}, 364),
+        ("expiry", {"expiry": 1}, 1),
+    ],
+)
+def test_offer_with_bad_terms_reports_the_value_refused(
+    desk, active_receivable, terms, funded, reverts, supplier, financier, field, overrides, value
+):
+    rid = active_receivable()
+    fid = desk.request(rid, financier, sender=supplier).return_value
+    with reverts(desk.FinancingInvalidTerms, field=field, value=value):
+        desk.offer(fid, terms(**overrides), sender=financier)
+
+
 def test_offer_with_an_expiry_already_past_by_one_second_is_refused(
     desk, active_receivable, terms, funded, reverts, chain, supplier, financier
 ):
@@ -643,6 +660,20 @@ def test_offer_on_a_funded_request_is_refused(
     rid = active_receivable()
     fid = finance(rid)
     with reverts(desk.FinancingInvalidStatus, financingId=fid, current=FinancingStatus.FUNDED):
+        desk.offer(fid, terms(), sender=financier2)
+
+
+def test_offer_on_a_funded_request_names_the_statuses_it_needs(
+    desk, active_receivable, finance, terms, reverts, financier2
+):
+    rid = active_receivable()
+    fid = finance(rid)
+    with reverts(
+        desk.FinancingInvalidStatus,
+        financingId=fid,
+        current=FinancingStatus.FUNDED,
+        allowedStatusMask=mask(FinancingStatus.REQUESTED, FinancingStatus.OFFERED),
+    ):
         desk.offer(fid, terms(), sender=financier2)
 
 
@@ -997,6 +1028,20 @@ def test_declare_default_before_funding_is_refused(
     rid, fid = offered
     chain.pending_timestamp = receivables.summary(rid).dueDate + 30 * DAY
     with reverts(desk.FinancingInvalidStatus, financingId=fid, current=FinancingStatus.OFFERED):
+        desk.declareDefault(fid, sender=financier)
+
+
+def test_declare_default_before_funding_names_the_status_it_needs(
+    desk, offered, reverts, chain, receivables, financier
+):
+    rid, fid = offered
+    chain.pending_timestamp = receivables.summary(rid).dueDate + 30 * DAY
+    with reverts(
+        desk.FinancingInvalidStatus,
+        financingId=fid,
+        current=FinancingStatus.OFFERED,
+        allowedStatusMask=mask(FinancingStatus.FUNDED),
+    ):
         desk.declareDefault(fid, sender=financier)
 
 
