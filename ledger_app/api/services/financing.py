@@ -227,10 +227,11 @@ class FinancingService:
         row = self.get(caller, financing_id)
         if row.status not in OPEN:
             raise Conflict(
-                f"financing {financing_id} is {row.status}: it takes no offers",
+                f"financing {financing_id} is {row.status}; an offer needs it {' or '.join(OPEN)}",
                 error="FinancingInvalidStatus",
                 id=financing_id,
                 current=row.status,
+                allowed=list(OPEN),
             )
         if row.financier not in (ZERO_ADDRESS, caller.key):
             raise NotFound(
