@@ -6,7 +6,7 @@ the index shows (not a root, not the debtor, not due, repaid already, not repaid
 the contract checks them again. The statuses are the refusal table's
 (ledger_app/api/errors.py).
 
-``SETTLE_FROM`` mirrors ``ReceivableRegistry._SETTLE_FROM`` (contracts/ReceivableRegistry.sol),
+``SETTLE_FROM`` mirrors ``_SETTLE_FROM`` (contracts/ReceivableLedgerEntryPoints.sol),
 the statuses ``ReceivableRegistry.settle`` accepts: a leaf in one of them is unsettled
 and MaturityClearing's ``redeem`` pays its holder; any other status (SETTLED, and those
 a repaid root's leaf cannot be in) is not redeemed.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from ledger_app.domain.refusals import Refusal
 
-#: Leaf statuses the registry settles (ReceivableRegistry._SETTLE_FROM), in enum order.
+#: Leaf statuses the registry settles (_SETTLE_FROM of ReceivableLedgerEntryPoints.sol), in enum order.
 SETTLE_FROM = ("ACTIVE", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
 
 

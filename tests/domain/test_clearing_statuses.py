@@ -8,13 +8,13 @@ from ledger_app import PROJECT_ROOT
 from ledger_app.domain.clearing import SETTLE_FROM
 from ledger_app.domain.vocabulary import RECEIVABLE_STATUS
 
-REGISTRY = PROJECT_ROOT / "contracts" / "ReceivableRegistry.sol"
+REGISTRY = PROJECT_ROOT / "contracts" / "ReceivableLedgerEntryPoints.sol"
 
 
 def test_settle_from_is_the_registrys_settle_from():
     source = REGISTRY.read_text()
     constant = re.search(r"_SETTLE_FROM\s*=(.*?);", source, re.S)
-    assert constant is not None, "ReceivableRegistry._SETTLE_FROM is gone"
+    assert constant is not None, "ReceivableLedgerEntryPoints._SETTLE_FROM is gone"
     in_contract = re.findall(r"Status\.(\w+)", constant.group(1))
 
     assert in_contract, constant.group(1)
