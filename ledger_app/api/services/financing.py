@@ -31,9 +31,9 @@ from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import financing_offers, financings, receivables
 from ledger_app.domain import financing as arithmetic
+from ledger_app.domain.vocabulary import ZERO_ADDRESS
 from ledger_app.errors import Conflict, InvalidInput, NotFound
 
-ZERO_ADDRESS = "0x" + "0" * 40
 OPEN = ("REQUESTED", "OFFERED")
 #: An offer is priced at the time of its block; the escrow is approved for the price a
 #: little later (fewer days, so a smaller discount), in case a day boundary passes.

@@ -35,10 +35,10 @@ from ledger_app.api.services.lookups import participant_row
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.db.schema import fx_quotes, pvp_settlements
+from ledger_app.domain.vocabulary import ZERO_ADDRESS
 from ledger_app.errors import Conflict, InvalidInput, NotFound
 
 RATE_SCALE = 10**18
-ZERO_ADDRESS = "0x" + "0" * 40
 QUOTE_TYPES = [
     {"name": "quoteId", "type": "bytes32"},
     {"name": "provider", "type": "address"},
