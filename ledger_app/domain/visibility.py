@@ -34,6 +34,9 @@ WHOLE_TREE_FIELDS = ("debtor", "creditor")
 
 #: Event name -> its fields that make the participant they name a party to the event's
 #: receivable (the receivable the indexer links the event to, events.receivable_id).
+#: The index stores what it names (event_parties) as it stores each event: a change here
+#: needs event_parties filled again for the events already indexed (a migration, as
+#: 0011 filled it, or a rebuild of the index).
 PARTY_EVENTS: dict[str, tuple[str, ...]] = {
     "ReceivableTransferred": ("from", "to"),
     "FinancingRequested": ("supplier", "financier"),

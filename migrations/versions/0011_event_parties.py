@@ -39,9 +39,9 @@ def upgrade() -> None:
         sa.Column("receivable_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", "tx_hash", "log_index", "party"),
     )
+    _fill(op.get_bind())  # before the indexes: building them once is quicker
     op.create_index("ix_event_parties_party", "event_parties", ["party", "receivable_id"])
     op.create_index("ix_event_parties_block", "event_parties", ["chain_id", "block_number"])
-    _fill(op.get_bind())
 
 
 def downgrade() -> None:
@@ -52,26 +52,27 @@ def downgrade() -> None:
 
 
 def _fill(conn: sa.Connection) -> None:
-    # A page at a time in key order, so that a large index is never held in memory.
-    page = sa.text(
-        "SELECT chain_id, tx_hash, log_index, block_number, receivable_id, event_name, args "
-        "FROM events WHERE receivable_id IS NOT NULL AND event_name IN :names "
-        "AND (chain_id, tx_hash, log_index) > (:c, :t, :i) "
-        "ORDER BY chain_id, tx_hash, log_index LIMIT :n"
-    ).bindparams(sa.bindparam("names", expanding=True))
+    # One pass over the events, streamed (a server-side cursor on PostgreSQL), a page at a
+    # time: a large index is never held in memory, nor read more than once.
+    found = conn.execute(
+        sa.text(
+            "SELECT chain_id, tx_hash, log_index, block_number, receivable_id, event_name, args "
+            "FROM events WHERE receivable_id IS NOT NULL AND event_name IN :names"
+        ).bindparams(sa.bindparam("names", expanding=True)),
+        {"names": sorted(PARTY_EVENTS)},
+        execution_options={"stream_results": True},  # this statement's only
+    )
     insert = sa.text(
         "INSERT INTO event_parties "
         "(chain_id, tx_hash, log_index, party, block_number, receivable_id) "
         "VALUES (:chain_id, :tx_hash, :log_index, :party, :block_number, :receivable_id)"
     )
-    after: dict[str, object] = {"c": -1, "t": "", "i": -1}
-    while found := conn.execute(page, {"names": sorted(PARTY_EVENTS), "n": _BATCH, **after}).all():
+    for page in found.partitions(_BATCH):
         rows = [
             {"chain_id": chain_id, "tx_hash": tx_hash, "log_index": log_index, "party": party,
              "block_number": block, "receivable_id": receivable_id}
-            for chain_id, tx_hash, log_index, block, receivable_id, name, args in found
+            for chain_id, tx_hash, log_index, block, receivable_id, name, args in page
             for party in sorted(named_parties(name, json.loads(args)))
         ]  # fmt: skip
         if rows:
             conn.execute(insert, rows)
-        after = {"c": found[-1][0], "t": found[-1][1], "i": found[-1][2]}
