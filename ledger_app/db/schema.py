@@ -112,6 +112,23 @@ events = Table(
     Index("ix_events_block_timestamp", "block_timestamp"),
 )
 
+# Who each stored event makes a party to its receivable (domain/visibility.py's
+# ``named_parties``), one row per event and party: the API's visibility filter reads it by
+# party instead of scanning ``events``. Written with its events, in their transaction, and
+# dropped with them on a rollback (block_number); only events linked to a receivable.
+event_parties = Table(
+    "event_parties",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tx_hash", String(66), primary_key=True),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    _address("party", primary_key=True),
+    Column("block_number", BigInteger, nullable=False),
+    Column("receivable_id", BigInteger, nullable=False),
+    Index("ix_event_parties_party", "party", "receivable_id"),
+    Index("ix_event_parties_block", "chain_id", "block_number"),
+)
+
 blocks = Table(
     "blocks",
     metadata,
@@ -333,4 +350,11 @@ READ_MODELS: dict[str, Table] = {
 
 #: Every table the indexer owns, and nothing else: what a rebuild empties (Store.reset).
 #: The API's own tables (ledger_app/db/api_tables.py) are never among them.
-INDEX_TABLES: tuple[Table, ...] = (events, blocks, checkpoint, undo_log, *READ_MODELS.values())
+INDEX_TABLES: tuple[Table, ...] = (
+    events,
+    event_parties,
+    blocks,
+    checkpoint,
+    undo_log,
+    *READ_MODELS.values(),
+)

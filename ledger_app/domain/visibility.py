@@ -17,7 +17,9 @@ that offered sees what it offered on, funded or not).
 
 The API's SQL filter (``visible_to`` in ledger_app/api/services/receivables.py) and the
 trace's scope (ledger_app/audit/scope.py) are both built from this module: the SQL from
-``WHOLE_TREE_FIELDS`` and ``PARTY_EVENTS``, the scope by calling ``visible``.
+``WHOLE_TREE_FIELDS`` and the ``event_parties`` index, which the indexer fills with
+``named_parties`` of each event it stores (ledger_app/indexer/store.py); the scope by
+calling ``names_party`` and ``visible``.
 tests/audit/test_trace_scope.py reads one story as every participant both ways.
 """
 
@@ -32,6 +34,9 @@ WHOLE_TREE_FIELDS = ("debtor", "creditor")
 
 #: Event name -> its fields that make the participant they name a party to the event's
 #: receivable (the receivable the indexer links the event to, events.receivable_id).
+#: The index stores what it names (event_parties) as it stores each event: a change here
+#: needs event_parties filled again for the events already indexed (a migration, as
+#: 0011 filled it, or a rebuild of the index).
 PARTY_EVENTS: dict[str, tuple[str, ...]] = {
     "ReceivableTransferred": ("from", "to"),
     "FinancingRequested": ("supplier", "financier"),
@@ -53,13 +58,17 @@ class Node:
     holder: str
 
 
+def named_parties(event_name: str, args: Mapping[str, Any]) -> frozenset[str]:
+    """The participants (lower case) an event (its name and decoded args) makes parties to
+    its receivable; what the indexer stores in ``event_parties`` for the API's filter."""
+    named = (str(args.get(field, "")).lower() for field in PARTY_EVENTS.get(event_name, ()))
+    return frozenset(party for party in named if party)
+
+
 def names_party(event_name: str, args: Mapping[str, Any], viewer: str) -> bool:
     """Whether an event (its name and decoded args) makes ``viewer`` a party to its
     receivable."""
-    viewer = viewer.lower()
-    return any(
-        str(args.get(field, "")).lower() == viewer for field in PARTY_EVENTS.get(event_name, ())
-    )
+    return viewer.lower() in named_parties(event_name, args)
 
 
 def sees_whole_tree(root: Node, viewer: str, *, reads_all: bool = False) -> bool:

@@ -1,7 +1,7 @@
 """Writing batches of indexed blocks, and undoing them after a reorg.
 
-One batch = one database transaction holding the batch's raw events, the read
-model rows its events change, the headers of its blocks, the undo log of its
+One batch = one database transaction holding the batch's raw events (with the
+parties each names, ``event_parties``), the read model rows its events change, the headers of its blocks, the undo log of its
 recent blocks and the checkpoint (block number *and* hash). A crash at any
 instant leaves all of a batch or none of it.
 
@@ -33,6 +33,7 @@ from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rpc import BlockHeader
 from ledger_app.db import schema
 from ledger_app.db.schema import canonical_json
+from ledger_app.domain.visibility import named_parties
 from ledger_app.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
 from ledger_app.indexer.links import LinkLookups, link
@@ -204,10 +205,13 @@ class Store:
                 conn.execute(delete(table).where(*where))
                 if before is not None:
                     conn.execute(table.insert().values(**_decode_row(table, before)))
-            e, b = schema.events, schema.blocks
+            e, p, b = schema.events, schema.event_parties, schema.blocks
             dropped = conn.execute(
                 delete(e).where(e.c.chain_id == self.chain_id, e.c.block_number > ancestor)
             ).rowcount
+            conn.execute(
+                delete(p).where(p.c.chain_id == self.chain_id, p.c.block_number > ancestor)
+            )
             conn.execute(delete(b).where(b.c.chain_id == self.chain_id, b.c.number > ancestor))
             conn.execute(delete(u).where(u.c.block_number > ancestor))
             self._write_checkpoint(
@@ -287,16 +291,36 @@ class Store:
             }
             for ev, linked in zip(events, links, strict=True)
         ]
+        # Who each event makes a party to its receivable: the API's visibility filter.
+        parties = [
+            {
+                "chain_id": self.chain_id,
+                "tx_hash": ev.tx_hash,
+                "log_index": ev.log_index,
+                "party": party,
+                "block_number": ev.block_number,
+                "receivable_id": linked[0],
+            }
+            for ev, linked in zip(events, links, strict=True)
+            if linked is not None
+            for party in sorted(named_parties(ev.name, ev.args))
+        ]
         if self.engine.dialect.name == "postgresql":
             # _new_events left out every stored event and the writer lock keeps other
             # indexers away, so nothing can conflict: COPY, several times faster than
             # one INSERT per row, in the batch's own transaction.
             _copy(conn, schema.events, rows)
+            if parties:
+                _copy(conn, schema.event_parties, parties)
             return
         stmt = self._insert(schema.events).on_conflict_do_nothing(
             index_elements=["chain_id", "tx_hash", "log_index"]
         )
         conn.execute(stmt, rows)
+        if parties:
+            keys = [c.name for c in schema.event_parties.primary_key.columns]
+            stmt = self._insert(schema.event_parties).on_conflict_do_nothing(index_elements=keys)
+            conn.execute(stmt, parties)
 
     def _insert_blocks(self, conn: Connection, headers: Iterable[BlockHeader]) -> None:
         rows = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import index_to_head, mismatches
 from sqlalchemy import insert, select, text
 
@@ -82,3 +84,34 @@ def test_uint256_extremes_round_trip_exactly(engine):
                 )
             ).one()
             assert tuple(column_type) == ("numeric", 78, 0)
+
+
+def test_migration_0011_back_fills_event_parties_page_by_page(database_url):
+    # More events than one page of the back-fill (5,000), streamed while it inserts: on
+    # PostgreSQL from a server-side cursor, which must stay that one statement's.
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0010")
+        sender, receiver = "0x" + "a1" * 20, "0x" + "B2" * 20
+        rows = [
+            {
+                "chain_id": 31337, "tx_hash": f"0x{n:064x}", "log_index": 0, "block_number": n,
+                "block_hash": f"0x{n:064x}", "block_timestamp": 1, "contract": "0x" + "ee" * 20,
+                "contract_kind": "ReceivableRegistry", "event_name": "ReceivableTransferred",
+                "args": json.dumps({"from": sender, "id": n % 7, "to": receiver}),
+                "receivable_id": n % 7, "root_id": n % 7,
+            }
+            for n in range(1, 12_002)
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(insert(schema.events), rows)
+        migrate.upgrade(engine)
+        p = schema.event_parties
+        with engine.connect() as conn:
+            stored = conn.execute(select(p.c.party, p.c.block_number, p.c.receivable_id)).all()
+    finally:
+        engine.dispose()
+
+    expected = {(a, n, n % 7) for n in range(1, 12_002) for a in (sender, receiver.lower())}
+    assert len(stored) == len(expected)
+    assert set(stored) == expected

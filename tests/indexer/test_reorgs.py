@@ -255,3 +255,75 @@ def test_blocks_swapped_while_their_logs_are_read_are_read_again(
     assert swapped
     assert events_named(engine, "ReceivableRegistered") == registered + 1
     assert mismatches(indexer, artifacts, block) == []
+
+
+def party_rows(engine) -> list[tuple]:
+    """The index's event_parties, in key order."""
+    p = schema.event_parties
+    with engine.connect() as conn:
+        columns = ("chain_id", "tx_hash", "log_index", "party", "block_number", "receivable_id")
+        rows = conn.execute(select(*(p.c[name] for name in columns))).all()
+    return sorted(tuple(row) for row in rows)
+
+
+def fresh_party_rows(make_indexer, tmp_path, ledger) -> list[tuple]:
+    """event_parties of a brand-new index of the same chain, built from scratch."""
+    from ledger_app.db import migrate
+    from ledger_app.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/fresh-parties-{ledger.head()}.db")
+    migrate.upgrade(engine)
+    index_to_head(make_indexer(engine=engine))
+    return party_rows(engine)
+
+
+def sees(engine, who: str, receivable_id: int) -> bool:
+    """Whether ``who`` may read the receivable, by the API's own filter."""
+    from ledger_app.api.identity import Caller
+    from ledger_app.api.services.receivables import visible_to
+
+    caller = Caller(address=who, api_key_id="k", roles=frozenset(), standing="ACTIVE")
+    r = schema.receivables
+    with engine.connect() as conn:
+        found = conn.execute(select(r.c.id).where(r.c.id == receivable_id, visible_to(caller)))
+        return found.first() is not None
+
+
+@pytest.mark.parametrize(
+    ("window", "logged"),
+    [(16, "rolling back to block"), (2, "building it again from deployment block")],
+    ids=["rollback", "rebuild"],
+)
+def test_a_party_named_only_in_a_dropped_block_loses_the_receivable(
+    ledger, make_indexer, engine, tmp_path, caplog, window, logged
+):
+    rid = active_receivable(ledger)
+    indexer = make_indexer(reorg_window=window)
+    index_to_head(indexer)
+    snapshot = ledger.rpc("evm_snapshot", [])
+    supplier2 = ledger.accounts["supplier2"].address
+    ledger.send("supplier", "receivables", "transfer", rid, supplier2)
+    ledger.send("supplier2", "receivables", "transfer", rid, ledger.accounts["financier"].address)
+    for amount in range(1, 5):  # the fork point falls below a window of 2
+        ledger.send("bank", "cny", "mint", ledger.accounts["core"].address, amount)
+    index_to_head(indexer)
+    # supplier2 holds nothing now: only the two transfers name it, a past holder.
+    assert holder_of(engine, rid) == ledger.accounts["financier"].address.lower()
+    assert sees(engine, supplier2, rid)
+    assert supplier2.lower() in {row[3] for row in party_rows(engine)}
+
+    ledger.rpc("evm_revert", [snapshot])
+    ledger.send("supplier", "receivables", "transfer", rid, ledger.accounts["financier"].address)
+    for _ in range(8):  # other blocks at every height indexed before, and beyond
+        ledger.rpc("evm_mine", [])
+    with caplog.at_level(logging.WARNING, logger="ledger_app.indexer"):
+        index_to_head(indexer)
+
+    assert logged in caplog.text
+    assert holder_of(engine, rid) == ledger.accounts["financier"].address.lower()
+    assert not sees(engine, supplier2, rid)
+    assert sees(engine, ledger.accounts["supplier"].address, rid)  # the creditor still does
+    rows = party_rows(engine)
+    assert supplier2.lower() not in {row[3] for row in rows}
+    assert rows
+    assert rows == fresh_party_rows(make_indexer, tmp_path, ledger)

@@ -54,7 +54,7 @@ from ledger_app.api.services.lookups import (
     token_of,
 )
 from ledger_app.api.services.writes import WriteOutcome, Writer
-from ledger_app.db.schema import events, receivables
+from ledger_app.db.schema import event_parties, receivables
 from ledger_app.domain.invoices import consortium_salt, invoice_key, invoice_ref
 from ledger_app.domain.receivables import (
     RegistrationFacts,
@@ -63,7 +63,7 @@ from ledger_app.domain.receivables import (
     registration_refusals,
 )
 from ledger_app.domain.refusals import Refusal
-from ledger_app.domain.visibility import PARTY_EVENTS, WHOLE_TREE_FIELDS
+from ledger_app.domain.visibility import WHOLE_TREE_FIELDS
 from ledger_app.errors import NotFound, TransactionReverted
 
 ZERO32 = b"\0" * 32
@@ -100,14 +100,11 @@ def visible_to(caller: Caller) -> Any:
     if caller.reads_all:
         return true()
     me = caller.key
-    r, e = receivables.c, events.c
+    r, p = receivables.c, event_parties.c
     # Parties: it holds the receivable now, or one of its events names it in a party
-    # field (canonical JSON: sorted keys, no spaces, addresses in lower case).
-    named = or_(*(
-        and_(e.event_name == name, e.args.contains(f'"{field}":"{me}"'))
-        for name, fields in PARTY_EVENTS.items() for field in fields
-    ))  # fmt: skip
-    took_part = select(e.receivable_id).where(e.receivable_id.is_not(None), named)
+    # field: the rule's ``named_parties``, which the indexer stores per event and party
+    # (event_parties, read through its (party, receivable_id) index).
+    took_part = select(p.receivable_id).where(p.party == me)
     party = select(r.id).where(or_(r.holder == me, r.id.in_(took_part)))
     # ... and each ancestor of those up to the root (its provenance) ...
     up = party.cte("provenance", recursive=True)
