@@ -29,8 +29,21 @@ class BlockHeader:
     timestamp: int
 
 
+class _RetrySetting:
+    """An attribute of RpcClient that is a field of its RetryPolicy, read and set."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: RpcClient | None, owner: type | None = None) -> Any:
+        return self if client is None else getattr(client.retry, self.name)
+
+    def __set__(self, client: RpcClient, value: Any) -> None:
+        setattr(client.retry, self.name, value)
+
+
 class RpcClient:
-    """JSON-RPC over HTTP with retries; one persistent connection."""
+    """JSON-RPC over HTTP with retries; a persistent connection per thread."""
 
     def __init__(
         self,
@@ -45,24 +58,21 @@ class RpcClient:
         self.retry = RetryPolicy(backoff_initial, backoff_max, give_up_after, sleep)
         self.transport = JsonRpcTransport(url, timeout=timeout, retry=self.retry)
 
-    # The retry settings, read and set by callers and tests, are the transport's.
-    url = property(lambda self: self.transport.url)
-    timeout = property(lambda self: self.transport.timeout)
-    backoff_initial = property(
-        lambda self: self.retry.backoff_initial,
-        lambda self, value: setattr(self.retry, "backoff_initial", value),
-    )
-    backoff_max = property(
-        lambda self: self.retry.backoff_max,
-        lambda self, value: setattr(self.retry, "backoff_max", value),
-    )
-    give_up_after = property(
-        lambda self: self.retry.give_up_after,
-        lambda self, value: setattr(self.retry, "give_up_after", value),
-    )
-    sleep = property(
-        lambda self: self.retry.sleep, lambda self, value: setattr(self.retry, "sleep", value)
-    )
+    # The retry settings, read and set by callers and tests, are the transport's policy.
+    backoff_initial = _RetrySetting()
+    backoff_max = _RetrySetting()
+    give_up_after = _RetrySetting()
+    sleep = _RetrySetting()
+
+    @property
+    def url(self) -> str:
+        """The node's JSON-RPC endpoint."""
+        return self.transport.url
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one HTTP request may take."""
+        return self.transport.timeout
 
     @property
     def errors(self) -> int:
