@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from ledger_app import PROJECT_ROOT
+from ledger_app.chain.abi import encode_function_call
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.decode import UnknownEventError, build_decoder
 from ledger_app.chain.node import AnvilNode, find_anvil
 from ledger_app.chain.rpc import RpcClient
+from ledger_app.chain.sender import ContractCall, TransactionSender
 from ledger_app.chain.transport import JsonRpcTransport, RetryPolicy, TransientError
 from ledger_app.errors import ChainUnavailable, RangeTooLargeError, RPCError
 
@@ -34,8 +37,9 @@ Script = Callable[[Any], tuple[int, Any]]
 class ScriptedNode(ThreadingHTTPServer):
     """An HTTP endpoint answering each POST with the next of ``answers``."""
 
-    def __init__(self, answers: list[Script]) -> None:
+    def __init__(self, answers: list[Script], forward: Script | None = None) -> None:
         self.answers = answers
+        self.forward = forward  # once the answers are used up
         self.received: list[Any] = []
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -50,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.received.append(body)
-        status, answer = self.server.answers.pop(0)(body)
+        script = self.server.answers.pop(0) if self.server.answers else self.server.forward
+        assert script is not None, "no answer scripted"
+        status, answer = script(body)
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -63,11 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[[list[Script]], ScriptedNode]]:
+def scripted() -> Iterator[Callable[..., ScriptedNode]]:
     servers: list[ScriptedNode] = []
 
-    def start(answers: list[Script]) -> ScriptedNode:
-        server = ScriptedNode(answers)
+    def start(answers: list[Script], forward: Script | None = None) -> ScriptedNode:
+        server = ScriptedNode(answers, forward)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -85,6 +91,10 @@ def _result(value: Any) -> Script:
         return 200, {"jsonrpc": "2.0", "id": body["id"], "result": value(body)}
 
     return answer
+
+
+def _forward(url: str) -> Script:
+    return lambda body: (200, requests.post(url, json=body, timeout=30).json())
 
 
 def _status(code: int) -> Script:
@@ -190,3 +200,42 @@ def test_receipt_logs_of_contracts_not_followed_are_skipped(ledger: Ledger) -> N
     with pytest.raises(UnknownEventError):
         decoder.decode(receipt.logs[0])
     assert decoder.decode_known(receipt.logs) == []
+
+
+def _steps(received: list[Any]) -> list[Any]:
+    """The methods asked, a batch as a tuple, a poll repeated counted once."""
+    steps: list[Any] = []
+    for body in received:
+        step = tuple(r["method"] for r in body) if isinstance(body, list) else body["method"]
+        if not steps or steps[-1] != step:
+            steps.append(step)
+    return steps
+
+
+def test_send_transaction_and_the_sender_take_the_same_steps(ledger: Ledger, scripted) -> None:
+    node = scripted([], forward=_forward(ledger.client.rpc_url))
+    client = ChainClient(node.url, poll_interval=0.01)
+    client.chain_id()
+    abi = ledger.artifacts["ReceivableRegistry"].abi
+    core = ledger.accounts["core"]
+
+    def call(invoice_key: bytes) -> ContractCall:
+        registration = (ledger.accounts["supplier"].address, 1_000_00, b"CNY",
+                        ledger.now() + 86_400, invoice_key, b"\x02" * 32)  # fmt: skip
+        data = encode_function_call(abi, "register", (registration,))
+        return ContractCall(ledger.addresses["receivables"], data, abis=[abi])
+
+    first = call(b"\x05" * 32)
+    node.received.clear()
+    client.send_transaction(core, to=first.to, data=first.data, abis=first.abis)
+    direct = _steps(node.received)
+    sender = TransactionSender(client)
+    try:
+        node.received.clear()
+        sender.send(core, call(b"\x06" * 32)).result(timeout=60)
+        queued = _steps(node.received)
+    finally:
+        sender.close()
+
+    prepare = ("eth_estimateGas", "eth_getTransactionCount", "eth_getBlockByNumber")
+    assert direct == queued == [prepare, "eth_sendRawTransaction", "eth_getTransactionReceipt"]
