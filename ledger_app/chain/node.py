@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gzip
+import json
 import logging
 import os
 import platform
@@ -41,14 +42,15 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.keys import ANVIL_MNEMONIC
-from ledger_app.chain.transport import JsonRpcTransport
-from ledger_app.errors import ChainError, NodeError
+from ledger_app.errors import NodeError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -302,7 +304,7 @@ class AnvilNode:
                     self._saved_head = head
                 if self.automine and self.block_time and self.saves:
                     self._mine_leftovers()
-            except (OSError, ValueError, KeyError, NodeError, ChainError) as exc:
+            except (OSError, ValueError, KeyError, NodeError) as exc:
                 log.warning("anvil state not saved: %s", exc)
 
     def _pause(self, interval: float) -> float:
@@ -375,7 +377,7 @@ class AnvilNode:
             if process.poll() is None and self.save_on_stop:
                 try:
                     self.save_state()
-                except (OSError, ValueError, NodeError, ChainError) as exc:
+                except (OSError, ValueError, NodeError) as exc:
                     log.warning("anvil state not saved at stop (the last save stands): %s", exc)
             if process.poll() is None:
                 _signal_group(process, signal.SIGTERM)
@@ -415,7 +417,7 @@ class AnvilNode:
                 )
             try:
                 chain_id = rpc_chain_id(self.rpc_url, timeout=1.0)
-            except (OSError, ChainError) as exc:
+            except OSError as exc:
                 last_error = str(exc)
                 time.sleep(0.05)
                 continue
@@ -438,21 +440,39 @@ class AnvilNode:
 
 
 def rpc_chain_id(rpc_url: str, timeout: float = 2.0) -> int:
-    """``eth_chainId`` of the node at ``rpc_url``; ChainUnavailable if nothing answers."""
-    return int(_rpc(rpc_url, "eth_chainId", [], timeout=timeout), 16)
+    """``eth_chainId`` of the node at ``rpc_url``; raises OSError if nothing answers."""
+    request = urllib.request.Request(
+        rpc_url,
+        data=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if "result" not in body:
+        raise OSError(f"eth_chainId answered {body}")
+    return int(body["result"], 16)
 
 
 def _rpc(rpc_url: str, method: str, params: list[object], timeout: float = 5.0) -> Any:
-    # Over the one transport (its errors translated there), without retries: the keeper
-    # and the start-up wait decide themselves when to ask again.
-    return JsonRpcTransport(rpc_url, timeout=timeout).call(method, params)
+    request = urllib.request.Request(
+        rpc_url,
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if "result" not in body:
+        raise OSError(f"{method} answered {body.get('error')}")
+    return body["result"]
 
 
 def node_answers(rpc_url: str) -> bool:
     """Whether a JSON-RPC node answers at ``rpc_url``."""
     try:
         rpc_chain_id(rpc_url, timeout=1.0)
-    except (OSError, ValueError, ChainError):
+    except (OSError, ValueError):
         return False
     return True
 
