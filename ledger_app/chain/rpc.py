@@ -11,7 +11,6 @@ than retrying.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +52,7 @@ class RpcClient:
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
         give_up_after: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.retry = RetryPolicy(backoff_initial, backoff_max, give_up_after, sleep)
         self.transport = JsonRpcTransport(url, timeout=timeout, retry=self.retry)
@@ -78,6 +77,11 @@ class RpcClient:
     def errors(self) -> int:
         """Transient failures seen (for metrics)."""
         return self.transport.errors
+
+    def halt(self) -> None:
+        """Stop retrying for good (its owner is stopping): a call retrying now, or later,
+        raises its TransientError instead of waiting for the node to come back."""
+        self.retry.halt()
 
     # --- the methods the indexer uses ---------------------------------------------------
 

@@ -17,8 +17,9 @@ here, once, into the ledger_app tree, and raised ``from`` the original::
 
 A transport with a ``RetryPolicy`` retries TransientError with exponential backoff
 and jitter (for ever unless ``give_up_after`` is set: the indexer outlives a node
-that goes away); one without (the service's writes) reports it at once, and the
-caller decides, since a write must never be sent twice blindly.
+that goes away, until its owner ``halt``s the policy to stop it); one without (the
+service's writes) reports it at once, and the caller decides, since a write must
+never be sent twice blindly.
 
 ``TransportProvider`` lets web3 (for its result formatting and revert detection)
 speak through the same transport, so the session, the ids and the translation of
@@ -66,12 +67,27 @@ class TransientError(ChainUnavailable):
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter for TransientError; ``give_up_after`` None: never."""
+    """Exponential backoff with jitter for TransientError; ``give_up_after`` None: never.
+    ``sleep`` None waits between tries on ``halted``, which ``halt()`` sets."""
 
     backoff_initial: float = 0.1
     backoff_max: float = 10.0
     give_up_after: float | None = None
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
+    halted: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def halt(self) -> None:
+        """Stop retrying, for good: the wait between tries ends now, and a transient
+        failure is raised at once (the caller is stopping: a thread retrying a node that
+        is gone must not hold up a shutdown)."""
+        self.halted.set()
+
+    def pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` before the next try; whether the policy was halted."""
+        if self.sleep is None:
+            return self.halted.wait(seconds)
+        self.sleep(seconds)
+        return self.halted.is_set()
 
 
 class JsonRpcTransport:
@@ -119,8 +135,11 @@ class JsonRpcTransport:
                 waited = time.monotonic() - started
                 if self.retry.give_up_after is not None and waited >= self.retry.give_up_after:
                     raise
+                if self.retry.halted.is_set():
+                    raise
                 log.warning("%s; retrying in %.2f s", exc, delay)
-                self.retry.sleep(delay * random.uniform(0.5, 1.0))
+                if self.retry.pause(delay * random.uniform(0.5, 1.0)):
+                    raise
                 delay = min(delay * 2, self.retry.backoff_max)
 
     def _session(self) -> requests.Session:

@@ -6,8 +6,10 @@ as the node sent them, with the indexer's decoder."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,6 +129,47 @@ def test_transient_failure_is_retried_with_a_policy_and_reported_without(scripte
     node.answers[:] = [_status(503), _result(lambda r: "0x7a69")]
     with pytest.raises(TransientError, match="HTTP 503"):
         JsonRpcTransport(node.url).call("eth_chainId", [])
+
+
+def test_a_halted_policy_ends_a_retry_loop_at_once(free_port) -> None:
+    rpc = RpcClient(f"http://127.0.0.1:{free_port()}", timeout=1.0)  # nothing listens
+    failed: list[BaseException] = []
+
+    def index() -> None:
+        try:
+            rpc.block_number()
+        except TransientError as exc:
+            failed.append(exc)
+
+    retrying = threading.Thread(target=index, daemon=True)
+    retrying.start()
+    deadline = time.monotonic() + 30
+    while rpc.errors < 5 and time.monotonic() < deadline:  # backing off 0.1 s .. 1.6 s
+        retrying.join(0.01)
+    assert rpc.errors >= 5, "the call never retried"
+    rpc.halt()
+    retrying.join(0.5)
+
+    assert not retrying.is_alive(), "still retrying half a second after halt()"
+    assert len(failed) == 1, "the call did not raise its TransientError"
+    with pytest.raises(TransientError):  # halted for good: no wait any more
+        rpc.block_number()
+
+
+def test_a_node_that_accepts_and_never_answers_is_given_up_after_the_timeout() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel accepts connections; nothing ever reads or answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(ChainUnavailable, match="ReadTimeout"):
+            ChainClient(url, timeout=0.5).receipt_if_mined("0x" + "00" * 32)
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+
+    assert 0.5 <= took < 2.0, f"gave up after {took:.2f} s"
 
 
 def test_http_and_json_rpc_errors_are_translated_once(scripted) -> None:
