@@ -119,6 +119,18 @@ class EventDecoder:
         """Decode many logs, in the order given."""
         return [self.decode(log) for log in logs]
 
+    def decode_known(self, logs: Iterable[Mapping[str, Any]]) -> list[DecodedEvent]:
+        """Decode the logs of followed contracts, in the order given, and skip the others:
+        a receipt's logs (as eth_getTransactionReceipt returns them, the shape of
+        eth_getLogs) may come from a contract not followed yet, e.g. a token being deployed."""
+        events = []
+        for log in logs:
+            try:
+                events.append(self.decode(log))
+            except UnknownEventError:
+                continue
+        return events
+
 
 def _compile(event: dict[str, Any]) -> _EventDecoder:
     inputs = event.get("inputs", [])

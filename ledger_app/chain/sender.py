@@ -58,8 +58,10 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
 from ledger_app.chain.abi import ABI
-from ledger_app.chain.client import ChainClient, Receipt
+from ledger_app.chain.client import ChainClient
 from ledger_app.chain.rawtx import decode_raw_transaction
+from ledger_app.chain.reads import Receipt
+from ledger_app.chain.sending import signed_bytes, transaction_request
 from ledger_app.errors import (
     ChainRewound,
     ChainTimeout,
@@ -314,14 +316,9 @@ class _Worker(threading.Thread):
     def _signed(self, job: _Job) -> InFlight:
         assert job.account is not None
         call = job.call
-        tx: dict[str, Any] = {
-            "from": job.account.address,
-            "data": call.data,
-            "value": call.value,
-            "chainId": self.client.chain_id(),
-        }
-        if call.to is not None:
-            tx["to"] = to_checksum_address(call.to)
+        tx = transaction_request(
+            job.account.address, call.to, call.data, call.value, self.client.chain_id()
+        )
         # Gas, nonce and fees in one round trip; a revert stops here: nothing sent.
         tx.update(self.client.prepare(tx, call.abis, gas=call.gas))
         if self.next_nonce is not None and tx["nonce"] < self.next_nonce:
@@ -335,8 +332,7 @@ class _Worker(threading.Thread):
                 "older state); the service is sending its journal again. Nothing was sent: "
                 "try again shortly"
             )
-        unsigned = {k: v for k, v in tx.items() if k != "from"}
-        raw = bytes(job.account.sign_transaction(unsigned).raw_transaction)
+        raw = signed_bytes(job.account, tx)
         in_flight = InFlight(_hash_of(raw), raw, tx["nonce"], tx)
         if self.owner.journal is not None and job.transaction_id is not None:
             try:
@@ -352,9 +348,7 @@ class _Worker(threading.Thread):
     def _external(self, job: _Job) -> InFlight:
         assert job.raw is not None
         call = job.call
-        tx: dict[str, Any] = {"data": call.data, "value": call.value}
-        if call.to is not None:
-            tx["to"] = to_checksum_address(call.to)
+        tx = transaction_request(job.sender, call.to, call.data, call.value)
         return self._broadcast(job.raw, decode_raw_transaction(job.raw).nonce, tx, call)
 
     def _broadcast(

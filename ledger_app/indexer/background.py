@@ -72,10 +72,12 @@ class BackgroundIndexer:
             return self.indexed_to
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current step (waiting up to ``timeout`` s for it: a step may be
-        retrying a node that is gone) and release the writer lock."""
+        """Stop after the current step (waiting up to ``timeout`` s for it) and release the
+        writer lock. A step retrying a node that is gone gives up at once: its RPC client
+        is halted (nothing is committed by a step that fails)."""
         self._stop.set()
         self._wake.set()
+        self.indexer.rpc.halt()
         self._thread.join(timeout=timeout)
         self.lock.release()
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -42,10 +42,11 @@ from ledger_app.api.errors import revert_message
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.journal import current_idempotency_key
-from ledger_app.chain.client import Receipt
-from ledger_app.chain.decode import DecodedEvent, UnknownEventError
+from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rawtx import decode_raw_transaction
+from ledger_app.chain.reads import Receipt
 from ledger_app.chain.sender import ContractCall
+from ledger_app.chain.sending import transaction_request
 from ledger_app.db.api_tables import transactions
 from ledger_app.errors import (
     ChainError,
@@ -214,29 +215,16 @@ class Writer:
     # --- internals ------------------------------------------------------------------
 
     def _prepare(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
-        client = self.runtime.client
-        tx: dict[str, Any] = {
-            "from": caller.address,
-            "data": call.data,
-            "value": call.value,
-            "chainId": self.runtime.chain_id,
-        }
-        if call.to is not None:
-            tx["to"] = to_checksum_address(call.to)
-        gas = client.estimate_gas(tx, call.abis)  # a revert is answered now
-        nonce = client.get_transaction_count(caller.address, "pending")
-        fees = client.fee_fields()
+        tx = transaction_request(
+            caller.address, call.to, call.data, call.value, self.runtime.chain_id
+        )
+        tx.update(self.runtime.client.prepare(tx, call.abis))  # a revert is answered now
         transaction_id = self._record(
             caller, operation, call, custody="EXTERNAL", status="PREPARED"
         )
-        unsigned = {
-            "to": tx.get("to"),
-            "data": "0x" + call.data.hex(),
-            "value": hex(call.value),
-            "nonce": hex(nonce),
-            "gas": hex(gas),
-            "chainId": hex(self.runtime.chain_id),
-            **{name: hex(value) for name, value in fees.items()},
+        # What the caller signs, as JSON: every field of ``tx`` but ``from``, in hex.
+        unsigned = {"to": tx.get("to"), "data": "0x" + call.data.hex()} | {
+            name: hex(value) for name, value in tx.items() if name not in ("from", "to", "data")
         }
         return WriteOutcome(AWAITING_SIGNATURE, transaction_id, unsigned=unsigned)
 
@@ -292,26 +280,8 @@ class Writer:
             block_number=receipt.block_number,
             indexed_block=indexed,
             contract_address=receipt.contract_address,
-            events=self._decode(receipt),
+            events=self.runtime.decoder.decode_known(receipt.logs),
         )
-
-    def _decode(self, receipt: Receipt) -> list[DecodedEvent]:
-        events = []
-        for log in receipt.logs:
-            raw = {
-                "address": str(log["address"]),
-                "topics": ["0x" + bytes(t).hex() for t in log["topics"]],
-                "data": "0x" + bytes(log["data"]).hex(),
-                "blockNumber": hex(receipt.block_number),
-                "blockHash": receipt.block_hash,
-                "transactionHash": receipt.transaction_hash,
-                "logIndex": hex(int(log["logIndex"])),
-            }
-            try:
-                events.append(self.runtime.decoder.decode(raw))
-            except UnknownEventError:
-                continue  # a contract not (yet) followed, e.g. a token being deployed
-        return events
 
     def _record(
         self, caller: Caller, operation: str, call: ContractCall, *, custody: str, status: str
