@@ -17,6 +17,7 @@ where they enter the code, and re-raised from the original::
      │    └── ChainMismatchError the database indexes another chain
      ├── ChainError              the chain did not do what was asked
      │    ├── ChainUnavailable   no answer from the JSON-RPC endpoint
+     │    │    ├── TransientError  no answer, a timeout, 429 or 5xx: worth retrying
      │    │    └── ChainRewound  the node lost blocks this service wrote; being sent again
      │    ├── RPCError           the node answered with a JSON-RPC error
      │    │    └── RangeTooLargeError  the node refused an eth_getLogs range as too big
@@ -73,6 +74,11 @@ class ChainError(LedgerError):
 
 class ChainUnavailable(ChainError):
     """Nothing answered at the JSON-RPC endpoint (refused, reset or timed out)."""
+
+
+class TransientError(ChainUnavailable):
+    """A failure worth retrying: no answer, a timeout, 429 or 5xx (the chain transport
+    retries it with backoff where it was asked to)."""
 
 
 class ChainRewound(ChainUnavailable):

@@ -45,7 +45,13 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.providers.base import JSONBaseProvider
 
 from ledger_app.chain.abi import ABI, decode_revert
-from ledger_app.errors import ChainUnavailable, RangeTooLargeError, RPCError, TransactionReverted
+from ledger_app.errors import (
+    ChainUnavailable,
+    RangeTooLargeError,
+    RPCError,
+    TransactionReverted,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +65,6 @@ _RANGE_ERROR = re.compile(
 _RANGE_ERROR_CODES = {-32005}  # "limit exceeded" (EIP-1474)
 
 Call = tuple[str, Sequence[Any]]
-
-
-class TransientError(ChainUnavailable):
-    """A failure worth retrying: no answer, a timeout, 429 or 5xx."""
 
 
 @dataclass

@@ -26,8 +26,8 @@ from ledger_app.chain.decode import UnknownEventError, build_decoder
 from ledger_app.chain.node import AnvilNode, find_anvil
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.chain.sender import ContractCall, TransactionSender
-from ledger_app.chain.transport import JsonRpcTransport, RetryPolicy, TransientError
-from ledger_app.errors import ChainUnavailable, RangeTooLargeError, RPCError
+from ledger_app.chain.transport import JsonRpcTransport, RetryPolicy
+from ledger_app.errors import ChainUnavailable, RangeTooLargeError, RPCError, TransientError
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
 from ledger import Ledger
