@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +19,8 @@ import requests
 
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.abi import encode_function_call
-from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.decode import UnknownEventError, build_decoder
-from ledger_app.chain.node import AnvilNode, find_anvil
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.chain.sender import ContractCall, TransactionSender
 from ledger_app.chain.transport import JsonRpcTransport, RetryPolicy
@@ -198,21 +195,6 @@ def test_chain_client_reads_and_receipts_go_through_the_transport(scripted) -> N
     assert client.block_number() == 42
     assert [request["method"] for request in node.received] == [
         "eth_blockNumber", "eth_getTransactionReceipt", "eth_blockNumber"]  # fmt: skip
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, free_port) -> Iterator[Ledger]:
-    node = AnvilNode(binary=find_anvil(), port=free_port(), chain_id=31337,
-                     state_file=tmp_path / "anvil" / "state.json",
-                     log_file=tmp_path / "anvil" / "anvil.log")  # fmt: skip
-    node.start()
-    try:
-        client = ChainClient(node.rpc_url, poll_interval=0.01)
-        ledger = Ledger(client, Artifacts.load(PROJECT_ROOT / ".build" / "__local__.json")).deploy()
-        ledger.list_token(b"CNY")
-        yield ledger
-    finally:
-        node.stop()
 
 
 def _register(ledger: Ledger, invoice_key: bytes) -> Receipt:
