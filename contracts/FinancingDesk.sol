@@ -5,8 +5,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {FinancingDeskBase} from "./FinancingDeskBase.sol";
+import {ICreditLines} from "./interfaces/ICreditLines.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {IRiskControl} from "./interfaces/IRiskControl.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title FinancingDesk
@@ -20,8 +22,8 @@ import {Roles} from "./Roles.sol";
 contract FinancingDesk is FinancingDeskBase {
     using SafeERC20 for IERC20;
 
-    constructor(IParticipantRegistry participants, IReceivableRegistry receivables)
-        FinancingDeskBase(participants, receivables)
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines)
+        FinancingDeskBase(participants, receivables, lines)
     {}
 
     /*//////////////////////////////////////////////////////////////
@@ -31,13 +33,15 @@ contract FinancingDesk is FinancingDeskBase {
     /// @notice Asks for financing of an active receivable the caller holds, from
     /// `financier` or, when it is the zero address, from any financier.
     /// Requirements: caller is an active SUPPLIER holding the receivable; status
-    /// ACTIVE; not frozen; not yet due; a named financier is an active FINANCIER.
+    /// ACTIVE; not frozen; not yet due; a named financier is an active FINANCIER; the
+    /// debtor not restricted by the overdue trigger.
     /// Emits {FinancingRequested} (and the registry's ACTIVE -> FINANCING change).
     function request(uint256 receivableId, address financier) external returns (uint256 financingId) {
         _participants.requireActor(msg.sender, Roles.SUPPLIER);
         if (financier != address(0)) _participants.requireActor(financier, Roles.FINANCIER);
         IReceivableRegistry.Summary memory s = _receivables.lockForFinancing(receivableId, msg.sender);
         if (block.timestamp >= s.dueDate) revert FinancingReceivableDue(receivableId, s.dueDate);
+        IRiskControl(_receivables.riskControl()).requireUnrestricted(s.debtor);
         financingId = ++_lastFinancingId;
         Request storage r = _requests[financingId];
         (r.receivableId, r.supplier, r.financier) = (uint48(receivableId), msg.sender, financier);
@@ -76,9 +80,11 @@ contract FinancingDesk is FinancingDeskBase {
     /// proceeds, the financier becomes the receivable's holder, and every other open
     /// offer is closed with its escrow refunded.
     /// Requirements: caller is the requesting supplier, active; the offer is open and
-    /// not expired; the receivable is still locked for this request and not frozen.
-    /// Emits {FinancingAccepted}, {FinancingOfferClosed} per other open offer, and the
-    /// registry's transfer and status change.
+    /// not expired; the receivable is still locked for this request and not frozen; the
+    /// offer's financier has an open line to the debtor with room for the face amount
+    /// (and for this supplier, on a programme), and the debtor is not restricted.
+    /// Emits {FinancingAccepted}, {FinancingOfferClosed} per other open offer, the
+    /// credit line's {CreditLineConsumed}, and the registry's transfer and status change.
     function accept(uint256 financingId, uint256 offerIndex) external nonReentrant {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
@@ -91,6 +97,8 @@ contract FinancingDesk is FinancingDeskBase {
         _transition(financingId, r, _TAKING_OFFERS, FinancingStatus.FUNDED);
         // Every state change before the first external call (the registry's).
         _supersedeOpenOffers(financingId, r.offerCount);
+        // The line is drawn in this same transaction: no funding without it.
+        _lines.consume(r.receivableId, financingId, o.financier, r.supplier);
         _receivables.completeFinancing(r.receivableId, o.financier);
         _recordRequest(financingId, r, OfferStatus.NONE);
         IERC20 token = _token(r.currency);

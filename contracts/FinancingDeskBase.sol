@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ICreditLines} from "./interfaces/ICreditLines.sol";
 import {IFinancingDesk} from "./interfaces/IFinancingDesk.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
@@ -44,15 +45,17 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
 
     IParticipantRegistry internal immutable _participants;
     IReceivableRegistry internal immutable _receivables;
+    ICreditLines internal immutable _lines;
 
     mapping(uint256 financingId => Request) internal _requests;
     mapping(uint256 financingId => mapping(uint256 offerIndex => Offer)) internal _offers;
     mapping(uint256 receivableId => uint256 financingId) internal _activeFinancing;
     uint256 internal _lastFinancingId;
 
-    constructor(IParticipantRegistry participants, IReceivableRegistry receivables) {
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines) {
         _participants = participants;
         _receivables = receivables;
+        _lines = lines;
     }
 
     /*//////////////////////////////////////////////////////////////

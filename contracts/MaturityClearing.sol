@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ICreditLines} from "./interfaces/ICreditLines.sol";
 import {IFxSettlement} from "./interfaces/IFxSettlement.sol";
 import {IMaturityClearing} from "./interfaces/IMaturityClearing.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
@@ -31,13 +32,15 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
 
     IParticipantRegistry private immutable _participants;
     IReceivableRegistry private immutable _receivables;
+    ICreditLines private immutable _lines;
 
     mapping(uint256 rootId => uint256 amount) private _repaid;
     mapping(uint256 rootId => uint256 amount) private _unredeemed;
 
-    constructor(IParticipantRegistry participants, IReceivableRegistry receivables) {
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines) {
         _participants = participants;
         _receivables = receivables;
+        _lines = lines;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -102,7 +105,8 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
     /// @notice Pays one leaf of a repaid root to its current holder and settles it.
     /// Requirements: caller is an active participant; the leaf's root is repaid; the
     /// leaf is unsettled and not frozen; its holder may receive the token.
-    /// Emits {LeafRedeemed} and the registry's settlement events.
+    /// Emits {LeafRedeemed}, the registry's settlement events, and, for a financed leaf,
+    /// the credit line's {CreditLineReleased}.
     function redeem(uint256 leafId) external nonReentrant {
         _requireActiveCaller();
         _redeem(leafId);
@@ -149,12 +153,16 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
     }
 
     function _redeem(uint256 leafId) private {
+        // Read before settling: whether a financed leaf had defaulted (its line is then
+        // freed as recovered), and the currency, its root's.
+        IReceivableRegistry.Summary memory before = _receivables.summary(leafId);
         // settle() refuses anything not payable (already settled, frozen, split...).
         (address holder, uint128 amount, uint256 rootId) = _receivables.settle(leafId);
         if (_repaid[rootId] == 0) revert ClearingNotRepaid(rootId);
         _unredeemed[rootId] -= amount;
         emit LeafRedeemed(leafId, rootId, holder, amount);
-        _token(_receivables.summary(rootId).currency).safeTransfer(holder, amount);
+        _lines.release(leafId, amount, before.status == IReceivableRegistry.Status.DEFAULTED);
+        _token(before.currency).safeTransfer(holder, amount);
     }
 
     function _requireActiveCaller() private view {

@@ -68,13 +68,17 @@ abstract contract ReceivableLedgerEntryPoints is ReceivableRegistryBase {
 
     /// @notice Records that the debtor paid root `rootId` into clearing.
     /// Requirements: caller is a ledger contract; `rootId` is a root not marked before.
-    /// Emits {ReceivableRootRepaid}.
+    /// Emits {ReceivableRootRepaid} (and the risk control's {RootOverdueCured} when the
+    /// root was flagged).
     function markRootRepaid(uint256 rootId) external onlyLedger {
         Node storage root = _existing(rootId);
         if (root.rootId != rootId) revert ReceivableUnknown(rootId);
         if (_rootRepaid[rootId]) revert ReceivableRootAlreadyRepaid(rootId);
         _rootRepaid[rootId] = true;
         emit ReceivableRootRepaid(rootId, msg.sender);
+        RootTerms storage t = _roots[rootId];
+        // What the root was registered for: its leaves are paid out of clearing now.
+        _riskControl().recordRootRepaid(rootId, t.debtor, t.currency, root.amount);
     }
 
     /// @notice Settles a leaf paid at maturity; its root settles with its last leaf.

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {ReceivableLedgerEntryPoints} from "./ReceivableLedgerEntryPoints.sol";
 import {ReceivableRegistryBase} from "./ReceivableRegistryBase.sol";
+import {IRiskControl} from "./interfaces/IRiskControl.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title ReceivableRegistry
@@ -35,6 +36,24 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     constructor(IParticipantRegistry participants) ReceivableRegistryBase(participants) {}
 
     /*//////////////////////////////////////////////////////////////
+                                 SET-UP
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Binds the risk control (issuance caps, overdue trigger) that every
+    /// registration, void and repayment is reported to. Once, before the first
+    /// registration, so that it counts every payable from the start.
+    /// Requirements: caller holds OPERATOR; nothing bound or registered yet.
+    /// Emits {ReceivableRiskControlBound}.
+    function bindRiskControl(address riskControl_) external {
+        if (!_participants.hasRole(Roles.OPERATOR, msg.sender)) revert ReceivableNotOperator(msg.sender);
+        if (address(_risk) != address(0)) revert ReceivableRiskControlAlreadyBound(address(_risk));
+        if (_lastId != 0) revert ReceivableRegistryInUse(_lastId);
+        if (riskControl_.code.length == 0) revert ReceivableRiskControlUnbound();
+        _risk = IRiskControl(riskControl_);
+        emit ReceivableRiskControlBound(riskControl_, msg.sender);
+    }
+
+    /*//////////////////////////////////////////////////////////////
                                REGISTRATION
     //////////////////////////////////////////////////////////////*/
 
@@ -43,12 +62,15 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     /// ever use up invoice numbers of the creditor it names, never another seller's.
     /// Requirements: caller is an active CORE_ENTERPRISE; the creditor an active
     /// SUPPLIER; amount > 0; due date in the future; currency listed; invoice ref
-    /// non-zero; the invoice key it gives with the creditor's LEI never registered before.
+    /// non-zero; the invoice key it gives with the creditor's LEI never registered before;
+    /// the risk control's issuance cap and overdue trigger allow it.
     /// Emits {ReceivableRegistered} and {ReceivableStatusChanged} (NONE -> PENDING).
     function register(Registration calldata registration) external returns (uint256 id) {
         _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
+        IRiskControl risk = _riskControl();
         id = _register(registration, _lastId + 1);
         _lastId = uint48(id);
+        risk.recordIssued(msg.sender, registration.currency, registration.amount);
     }
 
     /// @notice Registers up to MAX_BATCH receivables in one transaction, all or none.
@@ -59,11 +81,22 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         uint256 count = registrations.length;
         if (count == 0 || count > MAX_BATCH) revert ReceivableBatchSize(count, MAX_BATCH);
         _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
+        IRiskControl risk = _riskControl();
         firstId = _lastId + 1;
+        // The risk control hears each run of one currency once, not each row.
+        bytes3 currency = registrations[0].currency;
+        uint256 run = 0;
         for (uint256 i = 0; i < count; ++i) {
-            _register(registrations[i], firstId + i);
+            Registration calldata reg = registrations[i];
+            if (reg.currency != currency) {
+                risk.recordIssued(msg.sender, currency, run);
+                (currency, run) = (reg.currency, 0);
+            }
+            _register(reg, firstId + i);
+            run += reg.amount;
         }
         _lastId = uint48(firstId + count - 1);
+        risk.recordIssued(msg.sender, currency, run);
     }
 
     /// @notice The named creditor accepts a pending receivable.
@@ -89,6 +122,7 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         if (msg.sender != debtor) revert ReceivableNotDebtor(id, msg.sender, debtor);
         _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
         _transition(id, n, 1 << uint8(Status.PENDING), Status.CANCELLED, msg.sender);
+        _riskControl().recordVoided(debtor, _roots[id].currency, n.amount);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -242,6 +276,11 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         return keccak256(abi.encode(_participants.leiOf(creditor), invoiceRef));
     }
 
+    /// @notice The risk control bound by {bindRiskControl}, or 0.
+    function riskControl() external view returns (address) {
+        return address(_risk);
+    }
+
     /// @notice The highest id assigned so far.
     function lastId() external view returns (uint256) {
         return _lastId;
@@ -305,6 +344,7 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         if (!isRoot || msg.sender != creditor) revert ReceivableNotCreditor(id, msg.sender, creditor);
         _participants.requireActor(msg.sender, Roles.SUPPLIER);
         _transition(id, n, 1 << uint8(Status.PENDING), answer, msg.sender);
+        if (answer == Status.REJECTED) _riskControl().recordVoided(_roots[id].debtor, _roots[id].currency, n.amount);
     }
 
     /// @dev The checks every holder action shares: the caller holds it, may act, and
@@ -315,6 +355,4 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         _participants.requireActorAny(msg.sender, Roles.SUPPLIER, Roles.FINANCIER);
         if (n.frozen) revert ReceivableFrozenError(id);
     }
-
-
 }

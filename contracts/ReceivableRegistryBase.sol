@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
+import {IRiskControl} from "./interfaces/IRiskControl.sol";
 
 /// @title ReceivableRegistryBase
 /// @notice The storage of {ReceivableRegistry} and the one function every status change
@@ -46,6 +47,9 @@ abstract contract ReceivableRegistryBase is IReceivableRegistry {
     mapping(uint256 rootId => bool) internal _rootRepaid;
     mapping(bytes32 invoiceKey => uint256 id) internal _invoiceKeys;
     uint48 internal _lastId;
+    /// @dev Bound once, before the first registration ({bindRiskControl}); shares
+    /// `_lastId`'s slot, which every registration reads anyway.
+    IRiskControl internal _risk;
 
     constructor(IParticipantRegistry participants) {
         _participants = participants;
@@ -62,6 +66,12 @@ abstract contract ReceivableRegistryBase is IReceivableRegistry {
         if ((1 << uint8(current)) & allowedMask == 0) revert ReceivableInvalidStatus(id, current, allowedMask);
         n.status = next;
         emit ReceivableStatusChanged(id, current, next, actor);
+    }
+
+    /// @dev The risk control every change of what a debtor owes is reported to.
+    function _riskControl() internal view returns (IRiskControl risk) {
+        risk = _risk;
+        if (address(risk) == address(0)) revert ReceivableRiskControlUnbound();
     }
 
     /// @dev Every node has a holder (an onboarded creditor, holder or financier), so a

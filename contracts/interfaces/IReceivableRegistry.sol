@@ -92,6 +92,8 @@ interface IReceivableRegistry {
     event ReceivableUnfrozen(uint256 indexed id, address indexed regulator);
     /// @notice `amount` of root `rootId` is paid; `outstanding` is what remains of it.
     /// @notice The debtor paid root `rootId` into clearing: its leaves await redemption.
+    /// @notice The risk control that caps issuance and holds the overdue trigger.
+    event ReceivableRiskControlBound(address indexed riskControl, address actor);
     event ReceivableRootRepaid(uint256 indexed rootId, address indexed actor);
     event ReceivableSettled(
         uint256 indexed id, uint256 indexed rootId, address indexed holder, uint128 amount, uint256 outstanding
@@ -119,11 +121,17 @@ interface IReceivableRegistry {
     error ReceivableBatchSize(uint256 size, uint256 maxSize);
     error ReceivableNotLedgerContract(address caller);
     error ReceivableRootAlreadyRepaid(uint256 rootId);
+    error ReceivableNotOperator(address account);
+    error ReceivableRiskControlUnbound();
+    error ReceivableRiskControlAlreadyBound(address riskControl);
+    error ReceivableRegistryInUse(uint256 lastId);
 
     /*//////////////////////////////////////////////////////////////
                           PARTICIPANT ACTIONS
     //////////////////////////////////////////////////////////////*/
 
+    function bindRiskControl(address riskControl) external;
+    function riskControl() external view returns (address);
     function register(Registration calldata registration) external returns (uint256 id);
     function registerBatch(Registration[] calldata registrations) external returns (uint256 firstId);
     function confirm(uint256 id) external;

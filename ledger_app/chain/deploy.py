@@ -91,11 +91,36 @@ class Call:
 
 Step = Deploy | Call
 
+#: Days past its due date after which an unpaid root restricts its debtor, at deployment
+#: (the operator changes it with ``PUT /v1/risk/overdue-trigger``).
+OVERDUE_TRIGGER_DAYS = 30
+
 PLAN: tuple[Step, ...] = (
     Deploy("participants", "ParticipantRegistry", (OPERATOR,)),
     Deploy("receivables", "ReceivableRegistry", (Ref("participants"),)),
-    Deploy("financing_desk", "FinancingDesk", (Ref("participants"), Ref("receivables"))),
-    Deploy("maturity_clearing", "MaturityClearing", (Ref("participants"), Ref("receivables"))),
+    # Risk control (issuance caps, overdue trigger) is bound to the registry before the
+    # first registration; credit lines are drawn by the desk and freed by clearing.
+    Deploy(
+        "risk_control",
+        "RiskControl",
+        (Ref("participants"), Ref("receivables"), OVERDUE_TRIGGER_DAYS),
+    ),
+    Call("receivables", "bindRiskControl", (Ref("risk_control"),)),
+    Deploy(
+        "credit_lines",
+        "CreditLines",
+        (Ref("participants"), Ref("receivables"), Ref("risk_control")),
+    ),
+    Deploy(
+        "financing_desk",
+        "FinancingDesk",
+        (Ref("participants"), Ref("receivables"), Ref("credit_lines")),
+    ),
+    Deploy(
+        "maturity_clearing",
+        "MaturityClearing",
+        (Ref("participants"), Ref("receivables"), Ref("credit_lines")),
+    ),
     Call("participants", "registerLedgerContract", (Ref("financing_desk"),)),
     Call("participants", "registerLedgerContract", (Ref("maturity_clearing"),)),
     # Cross-border settlement, appended so that a deployment of the steps above is

@@ -154,21 +154,50 @@ def usd(project, participants, operator, bank):
     return token
 
 
+#: The overdue trigger the session's risk control starts with (days past due).
+TRIGGER_DAYS = 30
+#: What the session's credit lines allow: room for any financing a test does, unless the
+#: test amends the line (`credit_lines.amend`) to test the limit itself.
+LINE_LIMIT = 2**120
+
+
 @pytest.fixture(scope="session")
 def receivables(project, participants, operator, cny, usd):
-    return operator.deploy(project.ReceivableRegistry, participants)
+    """The registry, bound to its risk control (it registers nothing unbound)."""
+    registry = operator.deploy(project.ReceivableRegistry, participants)
+    risk = operator.deploy(project.RiskControl, participants, registry, TRIGGER_DAYS)
+    registry.bindRiskControl(risk, sender=operator)
+    return registry
 
 
 @pytest.fixture(scope="session")
-def desk(project, participants, receivables, operator):
-    contract = operator.deploy(project.FinancingDesk, participants, receivables)
+def risk(project, receivables):
+    """The risk control bound to the registry (issuance caps, overdue trigger)."""
+    return project.RiskControl.at(receivables.riskControl())
+
+
+@pytest.fixture(scope="session")
+def credit_lines(project, participants, receivables, risk, operator, core, financier, financier2, chain):
+    """Credit lines, with an open line (LINE_LIMIT, ten years) from each financier to
+    the core in CNY and USD, so that financing tests are not about lines; lines 1-4."""
+    contract = operator.deploy(project.CreditLines, participants, receivables, risk)
+    expiry = chain.pending_timestamp + 10 * YEAR
+    for lender in (financier, financier2):
+        for currency in (CNY, USD):
+            contract.grant(core, currency, LINE_LIMIT, expiry, sender=lender)
+    return contract
+
+
+@pytest.fixture(scope="session")
+def desk(project, participants, receivables, credit_lines, operator):
+    contract = operator.deploy(project.FinancingDesk, participants, receivables, credit_lines)
     participants.registerLedgerContract(contract, sender=operator)
     return contract
 
 
 @pytest.fixture(scope="session")
-def clearing(project, participants, receivables, operator):
-    contract = operator.deploy(project.MaturityClearing, participants, receivables)
+def clearing(project, participants, receivables, credit_lines, operator):
+    contract = operator.deploy(project.MaturityClearing, participants, receivables, credit_lines)
     participants.registerLedgerContract(contract, sender=operator)
     return contract
 

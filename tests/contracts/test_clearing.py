@@ -415,7 +415,10 @@ def deploy_for_clearing(project, chain, operator, core, supplier, supplier2, ban
     cny = operator.deploy(project.SettlementToken, participants, CNY, 2, bank)
     participants.listSettlementToken(CNY, cny, sender=operator)
     receivables = operator.deploy(project.ReceivableRegistry, participants)
-    clearing = operator.deploy(project.MaturityClearing, participants, receivables)
+    risk = operator.deploy(project.RiskControl, participants, receivables, 30)
+    receivables.bindRiskControl(risk, sender=operator)
+    lines = operator.deploy(project.CreditLines, participants, receivables, risk)
+    clearing = operator.deploy(project.MaturityClearing, participants, receivables, lines)
     participants.registerLedgerContract(clearing, sender=operator)
     return cny, receivables, clearing
 
