@@ -83,7 +83,12 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         _participants.requireActor(msg.sender, Roles.CORE_ENTERPRISE);
         IRiskControl risk = _riskControl();
         firstId = _lastId + 1;
-        // The risk control hears each run of one currency once, not each row.
+        for (uint256 i = 0; i < count; ++i) {
+            _register(registrations[i], firstId + i);
+        }
+        _lastId = uint48(firstId + count - 1);
+        // Every row is written before the risk control is called; it hears each run of
+        // one currency once, not each row.
         bytes3 currency = registrations[0].currency;
         uint256 run = 0;
         for (uint256 i = 0; i < count; ++i) {
@@ -92,10 +97,8 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
                 risk.recordIssued(msg.sender, currency, run);
                 (currency, run) = (reg.currency, 0);
             }
-            _register(reg, firstId + i);
             run += reg.amount;
         }
-        _lastId = uint48(firstId + count - 1);
         risk.recordIssued(msg.sender, currency, run);
     }
 
