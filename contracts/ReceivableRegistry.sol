@@ -177,13 +177,18 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     }
 
     /// @notice Records that an active or financed receivable passed its due date unpaid.
-    /// Requirements: caller is an active participant; now > due date; status ACTIVE or FINANCED.
+    /// Requirements: caller is an active participant or the operator (whose service
+    /// keeps the ledger's time-driven marks); now > due date; status ACTIVE or FINANCED;
+    /// its root not paid into clearing (a paid root's leaves are redeemed, not overdue).
     /// Emits {ReceivableStatusChanged} (-> OVERDUE).
     function markOverdue(uint256 id) external {
-        if (!_participants.isActive(msg.sender)) _participants.requireActor(msg.sender, bytes32(0));
+        if (!_participants.isActive(msg.sender) && !_participants.hasRole(Roles.OPERATOR, msg.sender)) {
+            _participants.requireActor(msg.sender, bytes32(0));
+        }
         Node storage n = _existing(id);
         uint64 dueDate = _roots[n.rootId].dueDate;
         if (block.timestamp <= dueDate) revert ReceivableNotDue(id, dueDate, block.timestamp);
+        if (_rootRepaid[n.rootId]) revert ReceivableRootAlreadyRepaid(n.rootId);
         _transition(id, n, _OVERDUE_FROM, Status.OVERDUE, msg.sender);
     }
 

@@ -113,11 +113,14 @@ contract RiskControl is IRiskControl {
     }
 
     /// @notice Flags root `rootId` as overdue past the trigger, restricting its debtor.
-    /// Requirements: caller is an active participant; `rootId` is a root that is
-    /// confirmed, not paid into clearing and not flagged; now > due date + trigger days.
+    /// Requirements: caller is an active participant or the operator (whose service runs
+    /// the keeper); `rootId` is a root that is confirmed, not paid into clearing and not
+    /// flagged; now > due date + trigger days.
     /// Emits {RootOverdueFlagged}.
     function flagOverdue(uint256 rootId) external {
-        if (!_participants.isActive(msg.sender)) _participants.requireActor(msg.sender, Roles.SUPPLIER);
+        if (!_participants.isActive(msg.sender) && !_participants.hasRole(Roles.OPERATOR, msg.sender)) {
+            _participants.requireActor(msg.sender, Roles.SUPPLIER);
+        }
         IReceivableRegistry.Summary memory s = _receivables.summary(rootId);
         if (s.rootId != rootId) revert RiskNotRoot(rootId, s.rootId);
         if ((1 << uint8(s.status)) & _OPEN_ROOT == 0 || _receivables.rootRepaid(rootId)) {

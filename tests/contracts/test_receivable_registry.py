@@ -1171,8 +1171,9 @@ def refusal(function, account, rid, receivables, participants, names):
 
 def wrong_callers(function):
     rightful, right = CALLERS[function]
-    if right == "participant":  # any active participant may record an overdue
-        return sorted(NOT_ONBOARDED)
+    if right == "participant":
+        # Any active participant may record an overdue, and the operator (its keeper).
+        return sorted(NOT_ONBOARDED - {"operator"})
     return [name for name in EVERYONE if name != rightful]
 
 
