@@ -74,4 +74,6 @@ TRACED: dict[str, tuple[str, ...]] = {
     "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
     "FxSettlement": ("PvpSettled",),
     "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
+    "CreditLines": ("CreditLineConsumed", "CreditLineReleased"),
+    "RiskControl": ("RootOverdueFlagged", "RootOverdueCured"),
 }  # fmt: skip
