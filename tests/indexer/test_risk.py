@@ -9,6 +9,8 @@ everything else. Each test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
+
 from helpers import index_to_head, mismatches
 from ledger import DAY, OVERDUE_TRIGGER_DAYS
 from sqlalchemy import select, update
@@ -45,6 +47,12 @@ def test_risk_read_models_agree_with_the_contracts_after_every_stage(
         ).scalars()
         trigger = risk_queries.trigger_days(conn)
         restricted = risk_queries.restricted_cores(conn)
+        bound = conn.execute(
+            select(schema.events.c.args).where(
+                schema.events.c.event_name == "ReceivableRiskControlBound"
+            )
+        ).scalar_one()
+    assert json.loads(bound)["riskControl"] == ledger.addresses["risk"].lower()
     assert list(history) == [
         "CreditLineGranted", "CreditLineConsumed", "CreditLineFrozen", "CreditLineUnfrozen",
         "CreditLineReleased",
