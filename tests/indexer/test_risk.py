@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from helpers import index_to_head, mismatches
-from ledger import DAY, OVERDUE_TRIGGER_DAYS
+from ledger import DAY, MAX_UINT, OVERDUE_TRIGGER_DAYS
 from sqlalchemy import select, update
 
 from ledger_app.audit.reconcile import digest
@@ -295,3 +295,34 @@ def _fresh_digest(make_indexer, tmp_path, ledger) -> str:
     migrate.upgrade(engine)
     index_to_head(make_indexer(engine=engine))
     return digest(engine, CHAIN)
+
+
+def test_a_write_off_frees_the_line_and_the_later_redemption_frees_nothing_twice(
+    ledger, make_indexer, artifacts, engine
+):
+    ledger.list_token(b"CNY")
+    for who in ("core", "financier", "financier2"):
+        ledger.send("bank", "cny", "mint", ledger.accounts[who].address, 10_000_000_00)
+    line = ledger.grant_line("financier", 1_000_000_00)
+    rid = ledger.register(400_000_00, due_in=5 * DAY)
+    ledger.send("supplier", "receivables", "confirm", rid)
+    financing = ledger._finance(rid, accepted="financier")
+    ledger.warp(13 * DAY)  # past the due date and the offer's 7-day grace
+    ledger.send("financier", "desk", "declareDefault", financing)
+    ledger.send("financier", "lines", "writeOff", rid)
+    indexer = make_indexer()
+    block = index_to_head(indexer)
+    assert mismatches(indexer, artifacts, block) == []
+
+    ledger.send("core", "cny", "approve", ledger.addresses["clearing"], MAX_UINT)
+    ledger.send("core", "clearing", "repay", rid)
+    ledger.send("financier", "clearing", "redeem", rid)
+    block = index_to_head(indexer)
+
+    assert mismatches(indexer, artifacts, block) == []
+    with engine.connect() as conn:
+        shown = risk_queries.line(conn, line, at=ledger.now())
+    assert shown["utilised"] == 0
+    assert [(d["receivable_id"], d["release_cause"]) for d in shown["drawings"]] == [
+        (rid, "WRITTEN_OFF")
+    ]
