@@ -87,9 +87,10 @@ def lines(
     status: str | None = None,
     viewer: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Lines matching the filters, by id, each with its figures and its suppliers (a
-    supplier viewer: its own only); ``at`` is the timestamp expiry is judged at (the index
-    head's, ``head``). ``viewer`` None: every line."""
+    """Lines matching the filters, by id, each as ``line`` shows it; ``at`` is the
+    timestamp expiry is judged at (the index head's, ``head``). ``viewer`` None: every
+    line; else the lines it may see, a supplier's with its own sub-limit and drawings only.
+    """
     cl, sup = schema.credit_lines, schema.credit_line_suppliers
     query = select(cl).order_by(cl.c.line_id)
     for column, value in (("financier", financier), ("obligor", obligor),
@@ -101,39 +102,49 @@ def lines(
         named = exists().where(sup.c.line_id == cl.c.line_id, sup.c.supplier == viewer)
         query = query.where(or_(cl.c.financier == viewer, cl.c.obligor == viewer, named))
     rows = [dict(r) for r in conn.execute(query).mappings()]
-    suppliers = _suppliers(conn, [r["line_id"] for r in rows])
-    return [_line_json(r, suppliers.get(r["line_id"], []), at, viewer) for r in rows]
+    ids = [r["line_id"] for r in rows]
+    suppliers, drawings = _suppliers(conn, ids), _drawings(conn, ids)
+    shown = (
+        _line_json(r, suppliers.get(r["line_id"], []), drawings.get(r["line_id"], []), at, viewer)
+        for r in rows
+    )
+    return [line for line in shown if line is not None]
 
 
 def line(
     conn: Connection, line_id: int, *, at: int, viewer: str | None = None
 ) -> dict[str, Any] | None:
-    """One line with its suppliers and drawings (a supplier viewer: its own only), or
-    None when it does not exist or ``viewer`` may not see it."""
-    cl, dr = schema.credit_lines, schema.credit_line_drawings
+    """One line with its figures, suppliers and drawings (a supplier viewer: its own
+    only), or None when it does not exist or ``viewer`` may not see it."""
+    cl = schema.credit_lines
     row = conn.execute(select(cl).where(cl.c.line_id == line_id)).mappings().first()
     if row is None:
         return None
     suppliers = _suppliers(conn, [line_id]).get(line_id, [])
-    access = risk.line_access(
-        viewer, row["financier"], row["obligor"], [s["supplier"] for s in suppliers]
+    drawings = _drawings(conn, [line_id]).get(line_id, [])
+    return _line_json(dict(row), suppliers, drawings, at, viewer)
+
+
+def _drawings(conn: Connection, line_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    dr = schema.credit_line_drawings
+    ids = sorted(set(line_ids))
+    found: dict[int, list[dict[str, Any]]] = {}
+    if not ids:
+        return found
+    query = (
+        select(dr)
+        .where(dr.c.line_id.in_(ids))
+        .order_by(dr.c.line_id, dr.c.drawn_block, dr.c.receivable_id)
     )
-    if access is None:
-        return None
-    out = _line_json(dict(row), suppliers, at, viewer)
-    drawings = conn.execute(
-        select(dr).where(dr.c.line_id == line_id).order_by(dr.c.drawn_block, dr.c.receivable_id)
-    ).mappings()
-    out["drawings"] = [
-        {
-            "receivable_id": d["receivable_id"], "financing_id": d["financing_id"],
-            "supplier": d["supplier"], "amount": d["amount"], "drawn_block": d["drawn_block"],
-            "released_block": d["released_block"], "release_cause": d["release_cause"],
-        }
-        for d in drawings
-        if access == risk.LINE_ALL or d["supplier"] == (viewer or "").lower()
-    ]  # fmt: skip
-    return out
+    for d in conn.execute(query).mappings():
+        found.setdefault(d["line_id"], []).append(
+            {
+                "receivable_id": d["receivable_id"], "financing_id": d["financing_id"],
+                "supplier": d["supplier"], "amount": d["amount"], "drawn_block": d["drawn_block"],
+                "released_block": d["released_block"], "release_cause": d["release_cause"],
+            }
+        )  # fmt: skip
+    return found
 
 
 def _suppliers(conn: Connection, line_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
@@ -156,12 +167,20 @@ def _suppliers(conn: Connection, line_ids: Iterable[int]) -> dict[int, list[dict
 
 
 def _line_json(
-    row: Mapping[str, Any], suppliers: list[dict[str, Any]], at: int, viewer: str | None
-) -> dict[str, Any]:
+    row: Mapping[str, Any],
+    suppliers: list[dict[str, Any]],
+    drawings: list[dict[str, Any]],
+    at: int,
+    viewer: str | None,
+) -> dict[str, Any] | None:
     access = risk.line_access(viewer, row["financier"], row["obligor"],
                               [s["supplier"] for s in suppliers])  # fmt: skip
+    if access is None:
+        return None
     if access == risk.LINE_OWN_SUB_LIMIT:
-        suppliers = [s for s in suppliers if s["supplier"] == (viewer or "").lower()]
+        own = (viewer or "").lower()
+        suppliers = [s for s in suppliers if s["supplier"] == own]
+        drawings = [d for d in drawings if d["supplier"] == own]
     limit, utilised = row["limit"], row["utilised"]
     return {
         "line_id": row["line_id"],
@@ -178,6 +197,7 @@ def _line_json(
         "expired": risk.is_expired(row["expiry"], at),
         "programme": bool(row["programme"]),
         "suppliers": suppliers,
+        "drawings": drawings,
         "granted_block": row["granted_block"],
         "updated_block": row["updated_block"],
     }

@@ -176,12 +176,17 @@ def test_line_visibility_and_score_inputs(ledger, make_indexer, engine):
         supplier_view = risk_queries.line(conn, ids["line1"], at=now, viewer=a["supplier"])
         outsider = risk_queries.line(conn, ids["line1"], at=now, viewer=a["supplier2"])
         listed = risk_queries.lines(conn, at=now, viewer=a["financier2"])
+        supplier_list = risk_queries.lines(conn, at=now, viewer=a["supplier"], status="open")
         inputs = risk_queries.score_inputs(conn, CHAIN, a["core"], now)
 
     assert supplier_view is not None
     assert [s["supplier"] for s in supplier_view["suppliers"]] == [a["supplier"]]
     assert outsider is None
     assert [line["line_id"] for line in listed] == [ids["line2"]]
+    assert [d["receivable_id"] for d in listed[0]["drawings"]] == [ids["root_d"]]
+    # A supplier sees the programme line naming it (not line 2, which names nobody).
+    assert [line["line_id"] for line in supplier_list] == [ids["line1"]]
+    assert [d["receivable_id"] for d in supplier_list[0]["drawings"]] == [ids["part"]]
     assert [r["root_id"] for r in inputs["roots"]] == [ids["root_a"], ids["root_d"]]
     # D was paid 41 days after registration, 31 days past its due date; A a day late.
     assert (inputs["repaid_on_time"], inputs["repaid_late"]) == (0, 2)
