@@ -231,10 +231,13 @@ def test_real_plan_deploys_when_contracts_compiled(
     assert set(outcome.record.contracts) == {
         "participants",
         "receivables",
+        "risk_control",
+        "credit_lines",
         "financing_desk",
         "maturity_clearing",
         "fx_settlement",
         "hash_time_lock",
     }
     assert all(client.get_code(a) for a in outcome.record.addresses().values())
-    assert len(outcome.record.calls) == 4
+    # bindRiskControl, then four ledger contracts registered.
+    assert len(outcome.record.calls) == 5

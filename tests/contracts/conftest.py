@@ -177,7 +177,9 @@ def risk(project, receivables):
 
 
 @pytest.fixture(scope="session")
-def credit_lines(project, participants, receivables, risk, operator, core, financier, financier2, chain):
+def credit_lines(
+    project, participants, receivables, risk, operator, core, financier, financier2, chain
+):
     """Credit lines, with an open line (LINE_LIMIT, ten years) from each financier to
     the core in CNY and USD, so that financing tests are not about lines; lines 1-4."""
     contract = operator.deploy(project.CreditLines, participants, receivables, risk)
