@@ -140,3 +140,25 @@ def test_inputs_before_a_repayment_see_the_root_unpaid() -> None:
     assert (before.open_past_due_roots, before.repaid_roots) == (1, 0)
     assert (after.open_past_due_roots, after.repaid_roots) == (0, 1)
     assert after.worst_days_past_due == 18
+
+
+def test_worked_example_of_docs_risk_md() -> None:
+    roots = [
+        _root(1, "0xs1", -200, -100, -100),  # on time
+        _root(2, "0xs2", -150, -60, -60),  # on time
+        _root(3, "0xs1", -80, -40, -28),  # 12 days late
+        _root(4, "0xs1", -60, -2, None, amount=600),  # open, 2 days past due
+        _root(5, "0xs2", -30, 50, None, amount=400),  # open, not due
+    ]
+    repaid_later = [*roots[:3], _root(4, "0xs1", -60, -2, 1, amount=600), roots[4]]
+
+    example = score(inputs_at(roots, NOW))
+    after = score(inputs_at(repaid_later, NOW + DAY))
+
+    points = {name: given["points"] for name, given in example.inputs.items()}
+    assert points == {"on_time_rate_bps": 8, "worst_days_past_due": 5,
+                      "average_days_past_due": 7, "open_past_due_roots": 8,
+                      "concentration_bps": 4, "volume_trend_pct": 5, "age_days": 4,
+                      "repaid_roots": None, "volume_recent": None, "volume_prior": None}  # fmt: skip
+    assert (example.score, example.grade) == (41, "D")
+    assert (after.score, after.grade) == (49, "D")
