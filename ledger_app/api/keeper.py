@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 from ledger_app.api.identity import Caller
 from ledger_app.api.index_state import indexed_block
 from ledger_app.api.services.writes import Writer
-from ledger_app.db import obligor_queries
+from ledger_app.db import obligor_queries, risk_queries
 from ledger_app.db.schema import blocks
 from ledger_app.domain.risk_score import DAY
 from ledger_app.domain.vocabulary import Role
@@ -71,9 +71,9 @@ def _head_time(engine: Engine, chain_id: int) -> tuple[int, int | None]:
 class OverdueKeeper:
     """One keeper account's passes over the index."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, account: str | None = None) -> None:
         self.runtime = runtime
-        account = runtime.settings.keeper_account or runtime.custody.operator.address
+        account = account or runtime.settings.keeper_account or runtime.custody.operator.address
         if not runtime.custody.holds(account):
             raise ConfigurationError(
                 f"LEDGER_KEEPER_ACCOUNT {account}: the service holds no key for it"
@@ -93,7 +93,7 @@ class OverdueKeeper:
             return report
         with runtime.engine.connect() as conn:
             leaves = obligor_queries.leaves_to_mark(conn, now)
-            days = obligor_queries.trigger_days(conn)
+            days = risk_queries.trigger_days(conn)
             roots = [] if days is None else obligor_queries.roots_to_flag(conn, now - days * DAY)
         for leaf in leaves:
             call = runtime.contracts.call("receivables", "markOverdue", leaf)

@@ -10,8 +10,8 @@ monotonic in it (tests/domain/test_risk_score.py holds the rule to that).
 ========================  ==========================================  ======
 input                     points                                      max
 ========================  ==========================================  ======
-on_time_rate_bps          of its repaid roots, the share paid on or    30
-                          before the due date: >= 9500: 30;
+on_time_rate_bps          of its repaid roots, the share paid less     30
+                          than a day past the due date: >= 9500: 30;
                           >= 8500: 22; >= 7000: 15; >= 5000: 8;
                           below: 0. No root repaid yet: 15 (unknown)
 worst_days_past_due       the most days any root was (or is) past      15
@@ -110,7 +110,8 @@ def inputs_at(roots: Iterable[RootHistory], as_of: int) -> ScoreInputs:
     known = [r for r in roots if r.registered_at <= as_of and not r.voided]
     history = [r if r.repaid_at is None or r.repaid_at <= as_of else _unpaid(r) for r in known]
     repaid = [r for r in history if r.repaid_at is not None]
-    on_time = sum(1 for r in repaid if r.repaid_at is not None and r.repaid_at <= r.due_date)
+    # Clearing takes a repayment from the due date on: on time is within that first day.
+    on_time = sum(1 for r in repaid if _days_past_due(r, as_of) == 0)
     due = [r for r in history if r.due_date < as_of or r.repaid_at is not None]
     late = [_days_past_due(r, as_of) for r in due]
     open_past_due = sum(1 for r in history if r.repaid_at is None and r.due_date < as_of)

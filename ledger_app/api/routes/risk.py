@@ -92,7 +92,6 @@ class IssuanceCap(BaseModel):
     headroom: str | None
     utilisation_bps: int | None
     manager: str | None
-    updated_block: int
 
 
 class CapManager(BaseModel):

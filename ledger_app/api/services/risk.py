@@ -9,7 +9,7 @@ contract's to decide: a financier that is not the manager is refused by the esti
 (``RiskNotCapSetter``, 403) before anything is sent.
 
 The reads come from the index (the read models of ledger_app/db/schema.py, queried in
-ledger_app/db/risk_queries.py and obligor_queries.py); the rules that turn them into
+ledger_app/db/risk_queries.py, and obligor_queries.py for what it lacks); the rules that turn them into
 figures (the score, utilisation bands, headroom) are ledger_app/domain's.
 """
 
@@ -27,11 +27,12 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row, roles_of, token_of
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db import obligor_queries as q
+from ledger_app.db import risk_queries as rq
 from ledger_app.db.schema import receivables
 from ledger_app.domain import risk as figures
 from ledger_app.domain import risk_score
 from ledger_app.domain.vocabulary import ZERO_ADDRESS
-from ledger_app.errors import ChainError, Conflict, Forbidden, InvalidInput, NotFound
+from ledger_app.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 #: Roles that see every obligor's figures (the operator runs the consortium's risk).
 OVERSEERS = frozenset({Role.AUDITOR, Role.REGULATOR, Role.OPERATOR})
@@ -138,48 +139,50 @@ class RiskService:
     def caps(self, core: str | None = None) -> list[dict[str, Any]]:
         """What each core owes per currency and its cap (``core``: one core's)."""
         with self.engine.connect() as conn:
-            rows = q.payables(conn, core)
-        out = []
-        for row in rows:
-            cap = int(row.cap) if row.capped else None
-            outstanding = int(row.outstanding)
-            out.append({
-                "core": to_checksum_address(row.core),
-                "currency": row.currency,
-                "cap": None if cap is None else str(cap),
-                "outstanding": str(outstanding),
-                "headroom": None if cap is None else str(figures.headroom(cap, outstanding)),
-                "utilisation_bps": None
-                if cap is None
-                else figures.utilisation_bps(cap, outstanding),
-                "manager": _address(row.manager),
-                "updated_block": row.updated_block,
-            })  # fmt: skip
-        return out
+            rows = rq.payables(conn, core=core)
+        return [
+            {
+                "core": to_checksum_address(row["core"]),
+                "currency": row["currency"],
+                "cap": _amount(row["cap"]),
+                "outstanding": str(row["outstanding"]),
+                "headroom": _amount(row["headroom"]),
+                "utilisation_bps": row["utilisation_bps"],
+                "manager": _address(row["manager"]),
+            }
+            for row in rows
+        ]
 
     def cap_manager(self, core: str) -> dict[str, Any]:
         """The bank that may set ``core``'s caps."""
         with self.engine.connect() as conn:
-            manager = q.cap_manager(conn, core)
+            manager = rq.cap_manager(conn, core)
         return {"core": to_checksum_address(core), "manager": _address(manager)}
 
     def restricted(self) -> list[dict[str, Any]]:
         """The cores restricted by the overdue trigger now."""
         with self.engine.connect() as conn:
-            rows = q.restricted_cores(conn)
-        return [{"core": to_checksum_address(r.core), "overdue_roots": int(r.overdue_roots),
-                 "oldest_due_date": _time(r.oldest_due_date)} for r in rows]  # fmt: skip
+            rows = rq.restricted_cores(conn)
+        return [
+            {
+                "core": to_checksum_address(r["core"]),
+                "overdue_roots": r["overdue_roots"],
+                "oldest_due_date": _time(r["oldest_due_date"]),
+            }
+            for r in rows
+        ]
 
     def trigger(self) -> dict[str, Any]:
         """The trigger's days and the cores it restricts."""
         with self.engine.connect() as conn:
-            days = q.trigger_days(conn)
+            days = rq.trigger_days(conn)
         return {"days": 0 if days is None else days, "restricted_cores": self.restricted()}
 
     def flags(self, debtor: str | None, open_: bool | None) -> list[dict[str, Any]]:
         """Overdue flags (``debtor``: one core's; ``open_``: unpaid or cured only)."""
         with self.engine.connect() as conn:
-            return [_flag(r) for r in q.flags(conn, debtor, open_)]
+            rows = rq.open_flags(conn, debtor=debtor, open_only=open_ is True)
+        return [_flag(r) for r in rows if open_ is not False or not r["open"]]
 
     def flag_row(self, root_id: int) -> dict[str, Any]:
         """The flag of one root; NotFound before the index holds it."""
@@ -188,26 +191,21 @@ class RiskService:
         if row is None:
             raise NotFound(f"root {root_id} is not flagged", error="ReceivableNotFound",
                            id=root_id)  # fmt: skip
-        return _flag(row)
+        return _flag(row._mapping)
 
     # --- reads: scores ---------------------------------------------------------------------
 
     def block_time(self, block: int) -> int | None:
-        """The chain's clock at ``block``: the index's record of it, else the node's."""
+        """The chain's clock at indexed ``block`` (None before the index has a block)."""
         with self.engine.connect() as conn:
-            stamp = q.head_time(conn, self.runtime.chain_id, block)
-        if stamp is None and block >= 0:
             try:
-                stamp = int(self.runtime.client.get_block(block)["timestamp"])
-            except ChainError:
+                return rq.block_timestamp(conn, self.runtime.chain_id, block)
+            except rq.BlockNotIndexed:
                 return None
-        return stamp
 
     def score_of(self, caller: Caller, core: str, block: int) -> dict[str, Any]:
         """``core``'s score at the indexed ``block``'s time (a core: only its own)."""
-        if Role.CORE_ENTERPRISE in caller.roles and not (
-            caller.is_(core) or caller.roles & (OVERSEERS | {Role.FINANCIER})
-        ):
+        if not (caller.is_(core) or caller.roles & (OVERSEERS | {Role.FINANCIER})):
             raise Forbidden(f"a core enterprise sees only its own score, not {core}'s",
                             error="ScoreNotVisible", core=core)  # fmt: skip
         self.require_core(core)
@@ -230,9 +228,21 @@ class RiskService:
         return {"score": found["score"], "grade": found["grade"]}
 
     def _score(self, core: str, block: int, now: int | None) -> dict[str, Any]:
+        at = now or 0
         with self.engine.connect() as conn:
-            history = q.root_histories(conn, self.runtime.chain_id, core)
-        result = risk_score.score(risk_score.inputs_at(history, now or 0))
+            facts = rq.score_inputs(conn, self.runtime.chain_id, core, at)
+        history = [
+            risk_score.RootHistory(
+                root_id=r["root_id"],
+                creditor=r["supplier"],
+                amount=r["amount"],
+                registered_at=r["issue_date"],
+                due_date=r["due_date"],
+                repaid_at=r["repaid_at"],
+            )
+            for r in facts["roots"]
+        ]
+        result = risk_score.score(risk_score.inputs_at(history, at))
         return {
             "core": to_checksum_address(core),
             "score": result.score,
@@ -269,7 +279,7 @@ class RiskService:
         used, expiring = [], []
         for line in lines:
             limit, utilised = int(line.limit), int(line.utilised)
-            bps = figures.utilisation_bps(limit, utilised)
+            bps = figures.utilisation_bps(utilised, limit)
             shown = {"line_id": line.line_id, "financier": to_checksum_address(line.financier),
                      "obligor": to_checksum_address(line.obligor), "currency": line.currency,
                      "limit": str(limit), "utilised": str(utilised)}  # fmt: skip
@@ -290,42 +300,24 @@ class RiskService:
 
     def exposure(self, caller: Caller, by: str, block: int, head: int) -> dict[str, Any]:
         """Lines grouped ``by`` financier, obligor or currency as they stood at ``block``."""
-        if block > head:
-            raise Conflict(f"block {block} is not indexed yet (the index holds up to {head})",
-                           error="BlockNotIndexed", field="block", block=block, indexed=head)  # fmt: skip
         if block < self.runtime.contracts.record.deployment_block:
             raise Conflict(f"block {block} is before the ledger's deployment",
                            error="BlockBeforeDeployment", field="block", block=block)  # fmt: skip
-        now = self.block_time(block)
-        if now is None:
-            raise Conflict(f"block {block} is not known", error="BlockNotIndexed",
-                           field="block", block=block, indexed=head)  # fmt: skip
-        party = None if sees_all(caller) else caller.key
-        groups: dict[tuple[str, ...], dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            rows = q.lines_at(conn, block, party)
-        for line in rows:
-            if line.status != "OPEN":
-                continue
-            key = (line.currency,) if by == "currency" else (getattr(line, by), line.currency)
-            limit, utilised = int(line.limit), int(line.utilised)
-            # An expired or frozen line still carries what is drawn on it; it has no room.
-            room = 0 if int(line.expiry) < now or line.frozen else figures.headroom(limit, utilised)
-            group = groups.setdefault(key, {"limit": 0, "utilised": 0, "headroom": 0, "lines": 0})
-            group["limit"] += limit
-            group["utilised"] += utilised
-            group["headroom"] += room
-            group["lines"] += 1
-        out = []
-        for key, g in sorted(groups.items()):
-            row: dict[str, Any] = {"currency": key[-1]}
+        viewer = None if sees_all(caller) else caller.key
+        try:
+            with self.engine.connect() as conn:
+                found = rq.exposure_at(conn, self.runtime.chain_id, block, by, viewer)  # type: ignore[arg-type]
+        except rq.BlockNotIndexed as exc:
+            raise Conflict(f"block {block}: {exc} (the index holds up to {head})",
+                           error="BlockNotIndexed", field="block", block=block,
+                           indexed=head) from exc  # fmt: skip
+        rows = []
+        for row in found["rows"]:
+            shown = {k: str(row[k]) for k in ("limit", "utilised", "headroom")}
             if by != "currency":
-                row[by] = to_checksum_address(key[0])
-            row |= {"limit": str(g["limit"]), "utilised": str(g["utilised"]),
-                    "headroom": str(g["headroom"]), "lines": g["lines"],
-                    "utilisation_bps": figures.utilisation_bps(g["limit"], g["utilised"])}  # fmt: skip
-            out.append(row)
-        return {"block": block, "timestamp": _time(now), "rows": out}
+                shown[by] = to_checksum_address(row[by])
+            rows.append(row | shown)
+        return {"block": found["block"], "timestamp": _time(found["timestamp"]), "rows": rows}
 
     def financing_risk(
         self, caller: Caller, debtor: str, currency: str, block: int
@@ -339,17 +331,21 @@ class RiskService:
             if row is not None:
                 limit, utilised = int(row.limit), int(row.utilised)
                 line = {"line_id": row.line_id, "headroom": str(figures.headroom(limit, utilised)),
-                        "utilisation_bps": figures.utilisation_bps(limit, utilised)}  # fmt: skip
+                        "utilisation_bps": figures.utilisation_bps(utilised, limit)}  # fmt: skip
         return {"debtor_score": self.grade(debtor, block), "line": line}
 
 
 def _flag(row: Any) -> dict[str, Any]:
     return {
-        "root_id": row.root_id,
-        "debtor": to_checksum_address(row.debtor),
-        "due_date": _time(row.due_date),
-        "flagged_by": to_checksum_address(row.flagged_by),
-        "flagged_block": row.flagged_block,
-        "cured_block": row.cured_block,
-        "open": row.cured_block is None,
+        "root_id": row["root_id"],
+        "debtor": to_checksum_address(row["debtor"]),
+        "due_date": _time(row["due_date"]),
+        "flagged_by": to_checksum_address(row["flagged_by"]),
+        "flagged_block": row["flagged_block"],
+        "cured_block": row["cured_block"],
+        "open": row["cured_block"] is None,
     }
+
+
+def _amount(value: int | None) -> str | None:
+    return None if value is None else str(value)
