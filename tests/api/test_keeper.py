@@ -4,12 +4,15 @@ those, journaled like any write; a second pass sends nothing."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from apikit import Service, onboard
 from riskkit import DAY, active, chain_time, due_at, due_in, new_core, register, warp
 from sqlalchemy import select
 
 from ledger_app.api.keeper import OverdueKeeper
+from ledger_app.cli import main
 from ledger_app.db.api_tables import transactions
 from ledger_app.errors import ConfigurationError
 
@@ -58,3 +61,30 @@ def test_keeper_refuses_an_account_that_is_no_active_participant(service: Servic
     # The operator's own account is not onboarded: the contracts would refuse every mark.
     with pytest.raises(ConfigurationError, match="LEDGER_KEEPER_ACCOUNT"):
         OverdueKeeper(service.app.state.runtime)
+
+
+def test_keeper_command_refuses_to_send_beside_a_running_service(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two senders for the same accounts would take the same nonces: `ledger-app keeper`
+    # takes the sending lock like `run`, so beside a service it stops before sending.
+    settings = service.settings
+    for name, value in {"RPC_URL": settings.rpc_url, "MANAGED_NODE": "false",
+                        "DATABASE_URL": settings.database_url,
+                        "DEPLOYMENT_FILE": str(settings.deployment_file),
+                        "ARTIFACTS_FILE": str(settings.artifacts_file),
+                        "STATE_DIR": str(settings.state_dir),
+                        "KEYSTORE_PASSPHRASE": "api-test-passphrase",
+                        "KEYSTORE_SCRYPT_N": "1024"}.items():  # fmt: skip
+        monkeypatch.setenv(f"LEDGER_{name}", value)
+    nonce = service.client.get_transaction_count(service.operator_address)
+
+    umask = os.umask(0o022)
+    try:
+        code = main(["keeper", "--once"])
+    finally:
+        os.umask(umask)  # main sets the service's own (0077) for the process
+
+    assert code == 1
+    assert "SenderLockedError" in caplog.text
+    assert service.client.get_transaction_count(service.operator_address) == nonce
