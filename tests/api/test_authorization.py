@@ -75,6 +75,7 @@ def objects(service: Service) -> dict[str, Any]:
         "participant": service.addresses["core"],  # the supplier grants core the document
         "revoked_key": issued["key"],
         "recovery_id": recovery.json()["id"],
+        "core": service.addresses["core"],
         **trade_objects(service),
     }
 
@@ -90,7 +91,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant", "recovery_id"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id", "core"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -107,6 +108,10 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "clearing.repay_fx": {"quote": {**FX_QUOTE, "provider": service.addresses["fx"]}},
         "documents.grant": {"participant": service.addresses["core"]},
         "key_recoveries.request": {"reason": "authorization matrix"},
+        "risk.set_issuance_cap": {"cap": "1"},
+        "risk.set_cap_manager": {"manager": None},
+        "risk.set_overdue_trigger": {"days": 30},
+        "risk.flag_overdue": {"root_id": objects["root_id"]},
     }
     return method, path, bodies.get(operation)
 
@@ -128,6 +133,7 @@ UNKNOWN = {
     "currency": "XXX",  # ISO 4217 "no currency": well-formed and never listed
     "tx_hash": "0x" + "00" * 32,
     "participant": "0x" + "0" * 39 + "1",
+    "core": "0x" + "0" * 39 + "1",
 }
 
 
