@@ -129,20 +129,21 @@ class Settings(BaseSettings):
         ),
     )
     keeper_interval: float = Field(
-        default=0.0,
+        default=60.0,
         ge=0,
         description=(
             "Seconds between the overdue keeper's passes inside `ledger-app run` (marks "
-            "leaves past due, flags roots past the overdue trigger); 0 = off."
+            "leaves past due, flags roots past the overdue trigger); 0 = off (then run "
+            "`ledger-app keeper`, or nothing marks them)."
         ),
     )
     keeper_account: str | None = Field(
         default=None,
         pattern=r"^0x[0-9a-fA-F]{40}$",
         description=(
-            "The account the keeper sends as: an active participant whose key the service "
-            "holds (the contracts take marks only from active participants). Default: "
-            "the operator's."
+            "The account the keeper sends as: the operator's (the default) or an active "
+            "participant whose key the service holds; the contracts take the marks from "
+            "either, only when they are true."
         ),
     )
     shutdown_timeout: float = Field(

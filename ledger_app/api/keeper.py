@@ -7,16 +7,17 @@ A pass reads the index at its head block's timestamp (the chain's clock) and sen
 - RiskControl's ``flagOverdue(rootId)`` for every root unpaid more than the trigger's days
   past its due date, not flagged and not paid into clearing,
 
-as one account (``LEDGER_KEEPER_ACCOUNT``, a participant whose key the service holds;
-the contracts take these marks from any active participant only when they are true).
+as one account (the operator's, or ``LEDGER_KEEPER_ACCOUNT``, an active participant whose
+key the service holds; the contracts take these marks from either, only when they are true).
 Each goes through the API's own send path (``Writer.write``): journaled before its
 broadcast, resolved by the journal's recovery after a crash, and followed until the
 index holds it, so the next pass does not see it again. What the chain refuses (another
 keeper or a participant got there first, the index a block behind) is refused by the
 estimate before anything is sent: logged and skipped, never retried blindly.
 
-``ledger-app keeper`` runs passes in a process of its own; ``ledger-app run`` runs them
-every ``LEDGER_KEEPER_INTERVAL`` seconds (0: off) in a thread (``KeeperThread``).
+``ledger-app run`` runs them every ``LEDGER_KEEPER_INTERVAL`` seconds (60 by default; 0:
+off) in a thread (``KeeperThread``); ``ledger-app keeper`` runs passes in a process of its
+own, for a service started with the interval 0.
 """
 
 from __future__ import annotations
@@ -80,14 +81,17 @@ class OverdueKeeper:
             raise ConfigurationError(
                 f"LEDGER_KEEPER_ACCOUNT {account}: the service holds no key for it"
             )
-        if standing(participant_row(runtime.engine, account)) != ACTIVE:
-            # The operator's own account is no onboarded participant: name one that is.
+        operator = runtime.custody.operator.address
+        if account.lower() != operator.lower() and (
+            standing(participant_row(runtime.engine, account)) != ACTIVE
+        ):
             raise ConfigurationError(
-                f"the keeper's account {account} is not an active participant, and the "
-                "contracts take marks only from one: set LEDGER_KEEPER_ACCOUNT"
+                f"the keeper's account {account} is neither the operator nor an active "
+                "participant, and the contracts take marks only from those: set "
+                "LEDGER_KEEPER_ACCOUNT"
             )
         # Roles matter to the API's permission table, not here: the contracts take the
-        # marks from any active participant.
+        # marks from the operator and from any active participant.
         self.caller = Caller(address=account, api_key_id="keeper", roles=frozenset({Role.OPERATOR}),
                              standing="ACTIVE")  # fmt: skip
         self.writer = Writer(runtime)

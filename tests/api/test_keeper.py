@@ -57,10 +57,36 @@ def test_keeper_marks_and_flags_exactly_what_is_due_and_a_second_pass_sends_noth
                                   + [("keeper.flag_overdue", "MINED")] * 2)  # fmt: skip
 
 
-def test_keeper_refuses_an_account_that_is_no_active_participant(service: Service) -> None:
-    # The operator's own account is not onboarded: the contracts would refuse every mark.
+def test_keeper_as_the_operator_by_default_marks_and_flags_what_is_due(
+    service: Service,
+) -> None:
+    # The operator is no onboarded participant; the contracts take its marks (the
+    # service's keeper needs no participant of its own).
+    new_core(service, "operator_kept_core")
+    due = active(service, "operator_kept_core", due_date=due_in(service, 2))
+    warp(service, due_at(due) - chain_time(service) + 31 * DAY)
+
+    report = OverdueKeeper(service.app.state.runtime).run_once()
+
+    assert due["id"] in report.marked
+    assert report.flagged == [due["id"]]
+    assert report.skipped == []
+    flag = service.call("regulator", "GET", "/v1/risk/overdue-flags",
+                        params={"open": "true"}).json()  # fmt: skip
+    assert (due["id"], service.operator_address.lower()) in {
+        (f["root_id"], f["flagged_by"].lower()) for f in flag}  # fmt: skip
+
+
+def test_keeper_refuses_an_account_neither_operator_nor_active_participant(
+    service: Service,
+) -> None:
+    benched = onboard(service, "benched_keeper", ["AUDITOR"])
+    address = benched["address"]
+    suspended = service.call("operator", "POST", f"/v1/participants/{address}/suspend")
+    assert suspended.status_code < 300, suspended.text
+
     with pytest.raises(ConfigurationError, match="LEDGER_KEEPER_ACCOUNT"):
-        OverdueKeeper(service.app.state.runtime)
+        OverdueKeeper(service.app.state.runtime, account=address)
 
 
 def test_keeper_command_refuses_to_send_beside_a_running_service(
