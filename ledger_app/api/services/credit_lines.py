@@ -28,7 +28,6 @@ from ledger_app.api.services.lookups import participant_row, roles_of, standing,
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db import line_queries as queries
-from ledger_app.db import risk_queries
 from ledger_app.domain import credit_lines as rules
 from ledger_app.errors import Conflict, NotFound
 
@@ -62,7 +61,7 @@ class CreditLineService:
         """A line ``caller`` may see, as the index has it; 404 ``CreditLineUnknown``
         otherwise (as if it did not exist)."""
         with self.engine.connect() as conn:
-            found = risk_queries.line(
+            found = queries.line(
                 conn, line_id, at=self._head_time(conn), viewer=self.viewer(caller)
             )
         if found is None:
@@ -85,10 +84,10 @@ class CreditLineService:
         viewer = self.viewer(caller)
         with self.engine.connect() as conn:
             at = self._head_time(conn)
-            found = risk_queries.lines(conn, at=at, financier=financier, obligor=obligor,
+            found = queries.lines(conn, at=at, financier=financier, obligor=obligor,
                                        currency=currency, status=status, viewer=viewer)  # fmt: skip
             ids = [f["line_id"] for f in found if after is None or f["line_id"] > after]
-            page = [risk_queries.line(conn, i, at=at, viewer=viewer) for i in ids[:limit]]
+            page = [queries.line(conn, i, at=at, viewer=viewer) for i in ids[:limit]]
         return [p for p in page if p is not None], (ids[limit - 1] if len(ids) > limit else None)
 
     @staticmethod
@@ -205,7 +204,7 @@ class CreditLineService:
 
     def _head_time(self, conn: Any) -> int:
         # Expiry is judged at the index head block's time, never the server's clock.
-        head = risk_queries.head(conn, self.runtime.chain_id)
+        head = queries.head(conn, self.runtime.chain_id)
         return head[1] if head is not None else 0
 
     def _chain_time(self) -> int:
