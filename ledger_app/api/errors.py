@@ -400,6 +400,7 @@ REFUSALS: dict[str, Refusal] = {
     "AccountNotParticipant": R(404),
     "AccountRefused": R(409),
     "CounterpartyLacksRole": R(422),
+    "CreditLineSupplierNotNamed": R(404),
     "TransferToSelf": R(422),
     "EmptyDocument": R(422),
     "InvalidCursor": R(422),

@@ -16,6 +16,8 @@ AccountNotParticipant                   obligor / supplier not onboarded        
 CounterpartyLacksRole                   obligor not a core enterprise,          422
                                         supplier not a supplier
 AccountRefused                          suspended, KYC expired or frozen        409
+CreditLineSupplierNotNamed              a supplier taken off a line it is not   404
+                                        named on
 =====================================  ======================================  ======
 
 The statuses are the refusal table's (ledger_app/api/errors.py); the contract checks
@@ -114,4 +116,18 @@ def check_financier(line_id: int, account: str, financier: str) -> None:
             line_id=line_id,
             account=account,
             financier=financier,
+        )
+
+
+def check_supplier_named(line_id: int, supplier: str, named: bool) -> None:
+    """Only a supplier named on a line is taken off it. (CreditLines.setSupplierLimit with
+    0 for one never named would make the line a programme with nobody on it: no one could
+    draw on it again.)"""
+    if not named:
+        raise Refusal(
+            "CreditLineSupplierNotNamed",
+            f"{supplier} is not named on credit line {line_id}",
+            field="supplier",
+            line_id=line_id,
+            supplier=supplier,
         )

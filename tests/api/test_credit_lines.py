@@ -419,6 +419,23 @@ def test_a_supplier_over_its_sub_limit_is_refused_with_the_figures(service: Serv
         "requested": str(FACE)})  # fmt: skip
 
 
+def test_taking_off_a_supplier_never_named_is_refused_and_the_line_stays_open_to_all(
+    service: Service,
+) -> None:
+    # CreditLines.setSupplierLimit(line, supplier, 0) for a supplier never named would make
+    # the line a programme with nobody on it: every accept on it refused from then on.
+    line = granted(service, "financier5", obligor="core")
+    path = f"/v1/credit-lines/{line['line_id']}/suppliers/{service.addresses['supplier2']}"
+    nonce = service.nonce("financier5")
+
+    removed = service.call("financier5", "DELETE", path)
+
+    assert (removed.status_code, removed.json()["error"]) == (404, "CreditLineSupplierNotNamed")
+    assert removed.json()["args"]["field"] == "supplier"
+    assert service.nonce("financier5") == nonce
+    assert service.view("credit_lines", "creditLine", line["line_id"])[5] is False
+
+
 # --- accept draws on the line -------------------------------------------------------------
 
 
@@ -588,7 +605,7 @@ def test_write_off_needs_a_drawing_of_the_callers(service: Service) -> None:
 
 
 def test_write_off_of_a_defaulted_receivable_frees_the_line(service: Service) -> None:
-    line = granted(service, "financier5", obligor="core")
+    line = service.credit_line("financier5", "core")
     financing = offered(service, "financier5", due_date=day(chain_time(service) + 2 * DAY))
     accepted = accept(service, financing)
     assert accepted.status_code == 200, accepted.text

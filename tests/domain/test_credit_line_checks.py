@@ -89,3 +89,11 @@ def test_a_currency_without_a_token_is_refused() -> None:
     refusal = refusal_of(rules.check_currency_listed, "USD", False)
 
     assert (refusal.name, refusal.field) == ("CreditLineCurrencyNotListed", "currency")
+
+
+def test_only_a_named_supplier_is_taken_off_a_line() -> None:
+    rules.check_supplier_named(2, ACCOUNT, True)
+
+    refusal = refusal_of(rules.check_supplier_named, 2, ACCOUNT, False)
+
+    assert (refusal.name, refusal.field) == ("CreditLineSupplierNotNamed", "supplier")

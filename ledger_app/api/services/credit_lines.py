@@ -149,10 +149,13 @@ class CreditLineService:
     ) -> WriteOutcome:
         """Name ``supplier`` on the line's programme with sub-limit ``limit`` (0: take it
         off)."""
-        self._own(caller, line_id)
+        row = self._own(caller, line_id)
         if limit:
             self._check_party("supplier", supplier, "SUPPLIER")
             rules.check_sub_limit(line_id, limit, self._chain_line(line_id)["limit"])
+        else:
+            named = {s["supplier"].lower() for s in row["suppliers"]}
+            rules.check_supplier_named(line_id, supplier, supplier.lower() in named)
         call = self.runtime.contracts.call(
             "credit_lines", "setSupplierLimit", line_id, supplier, limit
         )
