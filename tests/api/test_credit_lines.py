@@ -228,6 +228,18 @@ def test_an_unknown_line_is_404_naming_the_line(service: Service) -> None:
         assert response.json()["args"]["field"] == "line_id"
 
 
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_another_method_on_write_offs_is_405_not_a_malformed_line_id(
+    service: Service, method: str
+) -> None:
+    # /write-offs is no line id: the write-off route's 405, with what it allows.
+    response = service.call("financier", method, "/v1/credit-lines/write-offs",
+                            json={"receivable_id": 7})  # fmt: skip
+
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == "POST"
+
+
 # --- roles and visibility ---------------------------------------------------------------
 
 
