@@ -337,6 +337,17 @@ def test_the_list_filters_by_financier_obligor_currency_and_status(service: Serv
     assert line["line_id"] not in ids("auditor", financier=service.addresses["financier2"])
     bad = service.call("auditor", "GET", "/v1/credit-lines", params={"status": "SHUT"})
     assert bad.status_code == 422, bad.text
+    # Paged by id: one at a time, each page's cursor to the next, every line once.
+    every = ids("auditor", limit=500)
+    paged, cursor = [], None
+    while True:
+        params = {"limit": 1} | ({} if cursor is None else {"cursor": cursor})
+        page = service.call("auditor", "GET", "/v1/credit-lines", params=params).json()
+        paged += [item["line_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == sorted(every)
 
 
 # --- amend, programme, close ------------------------------------------------------------

@@ -27,7 +27,7 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import participant_row, roles_of, standing, token_of
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.writes import WriteOutcome, Writer
-from ledger_app.db import line_queries as queries
+from ledger_app.db import line_queries, risk_queries
 from ledger_app.domain import credit_lines as rules
 from ledger_app.errors import Conflict, NotFound
 
@@ -61,7 +61,7 @@ class CreditLineService:
         """A line ``caller`` may see, as the index has it; 404 ``CreditLineUnknown``
         otherwise (as if it did not exist)."""
         with self.engine.connect() as conn:
-            found = queries.line(
+            found = risk_queries.line(
                 conn, line_id, at=self._head_time(conn), viewer=self.viewer(caller)
             )
         if found is None:
@@ -81,14 +81,13 @@ class CreditLineService:
     ) -> tuple[list[dict[str, Any]], int | None]:
         """The lines ``caller`` may see, filtered, by id: a page (each line whole, with its
         drawings) and the next cursor."""
-        viewer = self.viewer(caller)
         with self.engine.connect() as conn:
-            at = self._head_time(conn)
-            found = queries.lines(conn, at=at, financier=financier, obligor=obligor,
-                                       currency=currency, status=status, viewer=viewer)  # fmt: skip
-            ids = [f["line_id"] for f in found if after is None or f["line_id"] > after]
-            page = [queries.line(conn, i, at=at, viewer=viewer) for i in ids[:limit]]
-        return [p for p in page if p is not None], (ids[limit - 1] if len(ids) > limit else None)
+            found = risk_queries.lines(conn, at=self._head_time(conn), financier=financier,
+                                       obligor=obligor, currency=currency, status=status,
+                                       viewer=self.viewer(caller))  # fmt: skip
+        after_cursor = [f for f in found if after is None or f["line_id"] > after]
+        page = after_cursor[:limit]
+        return page, (page[-1]["line_id"] if len(after_cursor) > limit else None)
 
     @staticmethod
     def describe(found: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +113,7 @@ class CreditLineService:
             ],
             "drawings": [
                 {**d, "supplier": to_checksum_address(d["supplier"]), "amount": str(d["amount"])}
-                for d in found.get("drawings", [])
+                for d in found["drawings"]
             ],
         }
 
@@ -176,7 +175,7 @@ class CreditLineService:
         the line. Returns the outcome and the line's id."""
         ReceivableService(self.runtime).get(caller, receivable_id)  # 404 to a non-party
         with self.engine.connect() as conn:
-            drawing = queries.open_drawing(conn, receivable_id)
+            drawing = line_queries.open_drawing(conn, receivable_id)
         if drawing is None:
             raise Conflict(
                 f"receivable {receivable_id} holds nothing of a credit line",
@@ -207,7 +206,7 @@ class CreditLineService:
 
     def _head_time(self, conn: Any) -> int:
         # Expiry is judged at the index head block's time, never the server's clock.
-        head = queries.head(conn, self.runtime.chain_id)
+        head = risk_queries.head(conn, self.runtime.chain_id)
         return head[1] if head is not None else 0
 
     def _chain_time(self) -> int:
