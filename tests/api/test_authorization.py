@@ -77,6 +77,8 @@ def objects(service: Service) -> dict[str, Any]:
         "recovery_id": recovery.json()["id"],
         "core": service.addresses["core"],
         **trade_objects(service),
+        "line_id": service.credit_line("financier")["line_id"],
+        "supplier": service.addresses["supplier"],
     }
 
 
@@ -91,7 +93,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant", "recovery_id", "core"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id", "core", "line_id", "supplier"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -112,6 +114,15 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "risk.set_cap_manager": {"manager": None},
         "risk.set_overdue_trigger": {"days": 30},
         "risk.flag_overdue": {"root_id": objects["root_id"]},
+        "credit_lines.grant": {
+            "obligor": service.addresses["core2"],
+            "currency": "CNY",
+            "limit": "1",
+            "expiry": "2099-01-01T00:00:00Z",
+        },
+        "credit_lines.amend": {"limit": "1"},
+        "credit_lines.set_supplier_limit": {"limit": "1"},
+        "credit_lines.write_off": {"receivable_id": objects["receivable_id"]},
     }
     return method, path, bodies.get(operation)
 
@@ -134,6 +145,8 @@ UNKNOWN = {
     "tx_hash": "0x" + "00" * 32,
     "participant": "0x" + "0" * 39 + "1",
     "core": "0x" + "0" * 39 + "1",
+    "line_id": "999999",
+    "supplier": "0x" + "0" * 39 + "1",
 }
 
 
@@ -248,6 +261,13 @@ NON_PARTY = {
     "escrows.show": "supplier2",
     "escrows.claim": "supplier2",
     "escrows.refund": "supplier2",
+    # Another financier cannot tell the line (or the financed receivable) exists.
+    "credit_lines.show": "financier2",
+    "credit_lines.amend": "financier2",
+    "credit_lines.set_supplier_limit": "financier2",
+    "credit_lines.remove_supplier": "financier2",
+    "credit_lines.close": "financier2",
+    "credit_lines.write_off": "financier2",
 }
 
 
