@@ -99,7 +99,7 @@ contract CreditLines is ICreditLines {
     }
 
     /// @notice Names `supplier` on the line's programme with sub-limit `limit`, changes
-    /// its sub-limit, or (0) takes it off. The first sub-limit makes the line a
+    /// its sub-limit, or (0) takes it off. The first non-zero sub-limit makes the line a
     /// programme for good: from then on only named suppliers draw on it.
     /// Requirements: caller is the line's financier, active; the line open; `supplier`
     /// an onboarded SUPPLIER (when named); limit not above the line's limit nor below
@@ -112,7 +112,8 @@ contract CreditLines is ICreditLines {
         SupplierLimit storage s = _supplierLimits[lineId][supplier];
         if (limit < s.utilised) revert CreditLineSubLimitBelowUtilisation(lineId, supplier, limit, s.utilised);
         s.limit = limit;
-        l.programme = true;
+        // Taking off a supplier never named must not make an open line a programme of none.
+        if (limit != 0) l.programme = true;
         emit CreditLineSupplierLimitSet(lineId, supplier, limit, msg.sender);
     }
 
