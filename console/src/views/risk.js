@@ -39,29 +39,25 @@ export const itemsOf = (body) => (Array.isArray(body) ? body : body?.items ?? []
 
 const INPUT_NAMES = {
   on_time_rate_bps: 'On-time repayment rate',
-  on_time_repayment_rate_bps: 'On-time repayment rate',
   worst_days_past_due: 'Worst days past due',
-  max_days_past_due: 'Worst days past due',
   average_days_past_due: 'Average days past due',
-  avg_days_past_due: 'Average days past due',
-  open_past_due: 'Roots past due now',
-  open_roots_past_due: 'Roots past due now',
+  open_past_due_roots: 'Roots past due now',
   concentration_bps: 'Largest supplier\'s share',
-  supplier_concentration_bps: 'Largest supplier\'s share',
-  volume_trend_bps: 'Volume trend (90 days vs the 90 before)',
+  volume_trend_pct: 'Volume, last 90 days vs the 90 before',
   age_days: 'Days on the ledger',
 };
 
 /** "On-time repayment rate" for ``on_time_rate_bps`` (the API's own name when unknown). */
 const inputName = (name) => INPUT_NAMES[name] ?? name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 
-/** An input's value: basis points as a percentage, anything else as the API gives it. */
+/** An input's value: basis points and percentages as such, anything else as the API gives it. */
 function inputValue(name, value) {
   if (value === null || value === undefined) return '—';
   if (/_bps$/.test(name) && /^-?[0-9]+$/.test(String(value))) {
     const n = Number(value);
     return n < 0 ? `−${percent(-n)}` : percent(n);
   }
+  if (/_pct$/.test(name)) return `${value} %`;
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
