@@ -12,6 +12,10 @@ What belongs to a tree:
 - FinancingDesk events of financings requested on them (request, offers, acceptance,
   cancellation, default, recourse);
 - MaturityClearing's repayment of the root and redemption of its leaves;
+- CreditLines' drawing of a financier's line by a financed receivable (at accept) and
+  its release (at clearing, or a write-off), each shown with the line's financier
+  (from the line's own CreditLineGranted event); RiskControl's overdue flag on the root
+  and its cure;
 - FxSettlement PvP settlements whose ``referenceId`` is one of its receivables, and
   HashTimeLock locks carrying such a settlement's UETR (the other ledger's leg);
 - settlement-token transfers in the same transaction as any of those (disbursement,
@@ -30,7 +34,7 @@ from sqlalchemy import Connection, select
 
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.db import schema
-from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, TRACED
+from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, RELEASE_CAUSE, TRACED
 
 #: The events a trace follows, by contract kind (token transfers are found by tx).
 FOLLOWED = TRACED
@@ -99,12 +103,14 @@ def build_trace(
     events += _token_transfers(conn, chain_id, {e.tx_hash for e, _ in events})
     events.sort(key=lambda pair: (pair[0].block_number, pair[0].log_index))
     timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
+    financiers = _line_financiers(conn, chain_id, [e for e, _ in events])
     anchors = _anchors(events)
     steps = []
     for seq, (event, rid) in enumerate(events, start=1):
         if rid is None:  # a token transfer: the receivable of the step it pays for
             rid = _anchor_for(anchors, event)
-        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event))
+        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event),
+                        line_financiers=financiers)  # fmt: skip
         step["seq"] = seq
         step["block_timestamp"] = timestamps.get(event.block_number)
         if encoder is not None:
@@ -129,12 +135,21 @@ def describe(
     tokens: Mapping[str, str],
     *,
     anchors_purpose: str | None = None,
+    line_financiers: Mapping[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
-    """One event as a trace step: kind, actors, amounts with currency, and where it is."""
+    """One event as a trace step: kind, actors, amounts with currency, and where it is.
+
+    ``line_financiers``: (CreditLines address, line id) -> the financier that granted it,
+    named as the actor of a line's drawing and release (their events name the line only).
+    """
     a = event.args
     kind, actors, amounts, details = _STEP_BUILDERS[event.event_name](a, currency, tokens, event)
     if event.event_name == "Transfer" and anchors_purpose:
         details["purpose"] = anchors_purpose
+    if event.contract_kind == "CreditLines" and line_financiers is not None:
+        financier = line_financiers.get((event.contract, a["lineId"]))
+        if financier is not None:
+            actors["financier"] = financier
     return {
         "receivable_id": receivable_id,
         "kind": kind,
@@ -270,6 +285,28 @@ def _fill_timestamps(
         ):
             stamps[int(number)] = int(timestamp)
     return stamps
+
+
+def _line_financiers(
+    conn: Connection, chain_id: int, events: list[EventRow]
+) -> dict[tuple[str, int], str]:
+    # Who granted each line the tree drew on, from the line's CreditLineGranted event
+    # (the events table, like every step; not the credit_lines read model).
+    wanted = {(e.contract, e.args["lineId"]) for e in events if e.contract_kind == "CreditLines"}
+    if not wanted:
+        return {}
+    e = schema.events
+    query = select(e.c.contract, e.c.args).where(
+        e.c.chain_id == chain_id,
+        e.c.event_name == "CreditLineGranted",
+        e.c.contract.in_(sorted({c for c, _ in wanted})),
+    )
+    found = {}
+    for contract, args in conn.execute(query):
+        granted = json.loads(args)
+        if (contract, granted["lineId"]) in wanted:
+            found[(contract, granted["lineId"])] = granted["financier"]
+    return found
 
 
 def _token_currencies(conn: Connection) -> dict[str, str]:
@@ -427,6 +464,27 @@ def _redeemed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
     return "redemption", {"holder": a["holder"]}, [_money(a["amount"], cur, "paid")], {}
 
 
+def _line_consumed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("credit_line_drawing", {"supplier": a["supplier"]},
+            [_money(a["amount"], cur, "drawn"), _money(a["utilised"], cur, "line utilised")],
+            {"line_id": a["lineId"], "financing_id": a["financingId"]})  # fmt: skip
+
+
+def _line_released(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("credit_line_release", {},
+            [_money(a["amount"], cur, "released"), _money(a["utilised"], cur, "line utilised")],
+            {"line_id": a["lineId"], "cause": RELEASE_CAUSE[a["cause"]]})  # fmt: skip
+
+
+def _overdue_flagged(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("overdue_flag", {"debtor": a["debtor"], "actor": a["actor"]}, [],
+            {"due_date": a["dueDate"], "overdue_roots": a["overdueRoots"]})  # fmt: skip
+
+
+def _overdue_cured(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "overdue_cure", {"debtor": a["debtor"]}, [], {"overdue_roots": a["overdueRoots"]}
+
+
 def _pvp(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
     return ("cross_border_settlement",
             {"payer": a["payer"], "payee": a["payee"], "provider": a["provider"]},
@@ -471,6 +529,10 @@ _STEP_BUILDERS = {
     "RecourseClaimRecorded": _recourse,
     "RootRepaid": _repaid,
     "LeafRedeemed": _redeemed,
+    "CreditLineConsumed": _line_consumed,
+    "CreditLineReleased": _line_released,
+    "RootOverdueFlagged": _overdue_flagged,
+    "RootOverdueCured": _overdue_cured,
     "PvpSettled": _pvp,
     "HtlcLocked": _htlc_locked,
     "HtlcClaimed": _htlc_claimed,

@@ -187,6 +187,8 @@ KINDS = (
     "MaturityClearing",
     "FxSettlement",
     "HashTimeLock",
+    "CreditLines",
+    "RiskControl",
 )
 
 

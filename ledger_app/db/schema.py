@@ -331,6 +331,116 @@ htlc_locks = Table(
     Column("updated_block", BigInteger, nullable=False),
 )
 
+# --- risk control (CreditLines, RiskControl; the registry's hooks) --------------------
+
+credit_lines = Table(
+    "credit_lines",
+    metadata,
+    Column("line_id", BigInteger, primary_key=True, autoincrement=False),
+    _address("financier", nullable=False),
+    _address("obligor", nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("limit", Amount(), nullable=False),
+    Column("utilised", Amount(), nullable=False, default=0),
+    Column("expiry", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # OPEN, CLOSED
+    Column("frozen", Boolean, nullable=False, default=False),
+    # Named a supplier once: from then on only named suppliers draw on it.
+    Column("programme", Boolean, nullable=False, default=False),
+    Column("granted_block", BigInteger, nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_credit_lines_financier", "financier"),
+    Index("ix_credit_lines_obligor", "obligor"),
+)
+
+credit_line_suppliers = Table(
+    "credit_line_suppliers",
+    metadata,
+    Column("line_id", BigInteger, primary_key=True, autoincrement=False),
+    _address("supplier", primary_key=True),
+    Column("limit", Amount(), nullable=False, default=0),  # 0: off the programme
+    Column("utilised", Amount(), nullable=False, default=0),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_credit_line_suppliers_supplier", "supplier"),
+)
+
+# One row per drawing (a financed receivable draws once), kept after its release.
+credit_line_drawings = Table(
+    "credit_line_drawings",
+    metadata,
+    Column("receivable_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("line_id", BigInteger, nullable=False),
+    Column("financing_id", BigInteger, nullable=False),
+    _address("supplier", nullable=False),
+    Column("amount", Amount(), nullable=False),
+    # The line was a programme when drawn: the supplier's sub-limit counted it too.
+    Column("programme", Boolean, nullable=False, default=False),
+    Column("drawn_block", BigInteger, nullable=False),
+    Column("released_block", BigInteger, nullable=True),
+    Column("release_cause", String(16), nullable=True),  # REPAID, RECOVERED, WRITTEN_OFF
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_credit_line_drawings_line", "line_id"),
+)
+
+# One row per event of a line, with the line's terms after it: its terms at any block.
+credit_line_history = Table(
+    "credit_line_history",
+    metadata,
+    Column("line_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("event_name", String(64), nullable=False),
+    Column("limit", Amount(), nullable=False),
+    Column("utilised", Amount(), nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("frozen", Boolean, nullable=False),
+    Column("programme", Boolean, nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+# What a core enterprise owes per currency (registered, not repaid nor voided), its cap.
+core_payables = Table(
+    "core_payables",
+    metadata,
+    _address("core", primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("outstanding", Amount(), nullable=False, default=0),
+    Column("cap", Amount(), nullable=False, default=0),  # meaningful only when capped
+    Column("capped", Boolean, nullable=False, default=False),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+cap_managers = Table(
+    "cap_managers",
+    metadata,
+    _address("core", primary_key=True),
+    _address("manager", nullable=True),  # NULL: none named (any more)
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+# One row per RiskControl contract (one per deployment).
+risk_settings = Table(
+    "risk_settings",
+    metadata,
+    _address("contract", primary_key=True),
+    Column("overdue_trigger_days", Integer, nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+overdue_flags = Table(
+    "overdue_flags",
+    metadata,
+    Column("root_id", BigInteger, primary_key=True, autoincrement=False),
+    _address("debtor", nullable=False),
+    Column("due_date", BigInteger, nullable=False),
+    _address("flagged_by", nullable=False),
+    Column("flagged_block", BigInteger, nullable=False),
+    Column("cured_block", BigInteger, nullable=True),  # NULL while open
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_overdue_flags_debtor", "debtor"),
+)
+
 #: The read models, by table name: what handlers write and the undo log restores.
 READ_MODELS: dict[str, Table] = {
     t.name: t
@@ -345,6 +455,14 @@ READ_MODELS: dict[str, Table] = {
         fx_quotes,
         pvp_settlements,
         htlc_locks,
+        credit_lines,
+        credit_line_suppliers,
+        credit_line_drawings,
+        credit_line_history,
+        core_payables,
+        cap_managers,
+        risk_settings,
+        overdue_flags,
     )
 }
 

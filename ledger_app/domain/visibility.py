@@ -44,6 +44,11 @@ PARTY_EVENTS: dict[str, tuple[str, ...]] = {
     "FinancingAccepted": ("supplier", "financier"),
     "FinancingDefaulted": ("financier",),
     "RecourseClaimRecorded": ("financier", "supplier"),
+    "CreditLineConsumed": ("supplier",),
+    # The debtor sees its whole tree anyway; the flag's actor (any participant, a keeper)
+    # is no party to the receivable and is not named.
+    "RootOverdueFlagged": ("debtor",),
+    "RootOverdueCured": ("debtor",),
 }
 
 

@@ -24,6 +24,10 @@ FINANCING_STATUS = ("NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOS
 OFFER_STATUS = ("NONE", "OPEN", "ACCEPTED", "REJECTED", "WITHDRAWN", "EXPIRED", "SUPERSEDED")
 #: IHashTimeLock.LockState
 LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
+#: ICreditLines.LineStatus
+LINE_STATUS = ("NONE", "OPEN", "CLOSED")
+#: ICreditLines.ReleaseCause
+RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF")
 #: IParticipantRegistry.Standing
 STANDING = ("ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN")
 
@@ -70,4 +74,6 @@ TRACED: dict[str, tuple[str, ...]] = {
     "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
     "FxSettlement": ("PvpSettled",),
     "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
+    "CreditLines": ("CreditLineConsumed", "CreditLineReleased"),
+    "RiskControl": ("RootOverdueFlagged", "RootOverdueCured"),
 }  # fmt: skip

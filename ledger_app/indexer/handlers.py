@@ -15,9 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger_app.chain.decode import DecodedEvent
-from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, ZERO_ADDRESS, role_name
+from ledger_app.domain.vocabulary import (
+    OFFER_STATUS,
+    RECEIVABLE_STATUS,
+    RELEASE_CAUSE,
+    ZERO_ADDRESS,
+    role_name,
+)
 from ledger_app.indexer.mutations import (
     Add,
+    AddFrom,
     CopyFrom,
     Mutation,
     Patch,
@@ -183,16 +190,51 @@ def receivable_registered(e: DecodedEvent, timestamp: int) -> list[Mutation]:
                 "outstanding": a["amount"],
                 "created_block": e.block_number,
             },
-        )
+        ),
+        # The registry reports it to the risk control in the same transaction.
+        Add("core_payables", _payables(a["debtor"], a["currency"]), "outstanding", a["amount"]),
     ]
+
+
+#: A pending root's answers that void it: what its debtor owes drops by its amount.
+_VOIDED = frozenset({RECEIVABLE_STATUS.index("CANCELLED"), RECEIVABLE_STATUS.index("REJECTED")})
 
 
 @handles("ReceivableRegistry", "ReceivableStatusChanged")
 def receivable_status_changed(e: DecodedEvent, _ts: int) -> list[Mutation]:
-    """The one event every status change emits."""
-    return [
-        Patch("receivables", _receivable(e.args["id"]), {"status": RECEIVABLE_STATUS[e.args["to"]]})
+    """The one event every status change emits; a pending root cancelled or rejected is
+    no longer owed (the registry's ``recordVoided``)."""
+    a = e.args
+    out: list[Mutation] = [
+        Patch("receivables", _receivable(a["id"]), {"status": RECEIVABLE_STATUS[a["to"]]})
     ]
+    if a["from"] == RECEIVABLE_STATUS.index("PENDING") and a["to"] in _VOIDED:
+        out.append(_owed_no_more(a["id"]))
+    return out
+
+
+@handles("ReceivableRegistry", "ReceivableRootRepaid")
+def receivable_root_repaid(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The debtor paid the root into clearing: it owes its amount no more (the
+    registry's ``recordRootRepaid``)."""
+    return [_owed_no_more(e.args["rootId"])]
+
+
+def _payables(core: str, currency: str) -> dict[str, Any]:
+    return {"core": core, "currency": currency}
+
+
+def _owed_no_more(root_id: int) -> Mutation:
+    """The root's amount off its debtor's payables in its currency."""
+    return AddFrom(
+        "core_payables",
+        source_table="receivables",
+        source_key=_receivable(root_id),
+        key_from=(("core", "debtor"), ("currency", "currency")),
+        column="outstanding",
+        amount_column="amount",
+        sign=-1,
+    )
 
 
 @handles("ReceivableRegistry", "ReceivableSplit")
@@ -523,3 +565,229 @@ def htlc_claimed(e: DecodedEvent, _ts: int) -> list[Mutation]:
 def htlc_refunded(e: DecodedEvent, _ts: int) -> list[Mutation]:
     """Taken back by the sender after the timeout."""
     return [Patch("htlc_locks", {"lock_id": e.args["lockId"]}, {"state": "REFUNDED"})]
+
+
+# --- CreditLines --------------------------------------------------------------------
+
+
+def _line(line_id: int) -> dict[str, Any]:
+    return {"line_id": line_id}
+
+
+#: What a line's history row records of the line after each of its events.
+LINE_TERMS = ("limit", "utilised", "expiry", "status", "frozen", "programme")
+
+
+def _line_history(e: DecodedEvent) -> Mutation:
+    """The line's terms after ``e``, kept by (line, block, log index): its terms at any
+    block are those of its last history row at or before it."""
+    line_id = e.args["lineId"]
+    return CopyFrom(
+        "credit_line_history",
+        {"line_id": line_id, "block_number": e.block_number, "log_index": e.log_index},
+        source_key=_line(line_id),
+        columns=LINE_TERMS,
+        values={"event_name": e.name},
+        source_table="credit_lines",
+    )
+
+
+def _line_change(e: DecodedEvent, values: dict[str, Any]) -> list[Mutation]:
+    return [Patch("credit_lines", _line(e.args["lineId"]), values), _line_history(e)]
+
+
+@handles("CreditLines", "CreditLineGranted")
+def credit_line_granted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A new open line, nothing drawn, no programme yet."""
+    a = e.args
+    return [
+        Upsert(
+            "credit_lines",
+            _line(a["lineId"]),
+            {
+                "financier": a["financier"],
+                "obligor": a["obligor"],
+                "currency": a["currency"],
+                "limit": a["limit"],
+                "utilised": 0,
+                "expiry": a["expiry"],
+                "status": "OPEN",
+                "frozen": False,
+                "programme": False,
+                "granted_block": e.block_number,
+            },
+        ),
+        _line_history(e),
+    ]
+
+
+@handles("CreditLines", "CreditLineAmended")
+def credit_line_amended(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A new limit and expiry."""
+    return _line_change(e, {"limit": e.args["limit"], "expiry": e.args["expiry"]})
+
+
+@handles("CreditLines", "CreditLineSupplierLimitSet")
+def credit_line_supplier_limit_set(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A supplier's sub-limit (0: off the programme); the line is a programme for good."""
+    a = e.args
+    return [
+        Upsert(
+            "credit_line_suppliers",
+            {"line_id": a["lineId"], "supplier": a["supplier"]},
+            {"limit": a["limit"]},
+        ),
+        *_line_change(e, {"programme": True}),
+    ]
+
+
+@handles("CreditLines", "CreditLineClosed")
+def credit_line_closed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Closed: nothing draws on it any more; what is drawn is still freed."""
+    return _line_change(e, {"status": "CLOSED"})
+
+
+@handles("CreditLines", "CreditLineFrozen")
+def credit_line_frozen(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The regulator froze it."""
+    return _line_change(e, {"frozen": True})
+
+
+@handles("CreditLines", "CreditLineUnfrozen")
+def credit_line_unfrozen(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The freeze was lifted."""
+    return _line_change(e, {"frozen": False})
+
+
+@handles("CreditLines", "CreditLineConsumed")
+def credit_line_consumed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """An accept drew the receivable's face amount: the line's utilisation is the
+    event's; on a programme line the supplier's sub-limit counts it too."""
+    a = e.args
+    drawing = {"receivable_id": a["receivableId"]}
+    return [
+        CopyFrom(
+            "credit_line_drawings",
+            drawing,
+            source_key=_line(a["lineId"]),
+            columns=("programme",),
+            values={
+                "line_id": a["lineId"],
+                "financing_id": a["financingId"],
+                "supplier": a["supplier"],
+                "amount": a["amount"],
+                "drawn_block": e.block_number,
+                "released_block": None,
+                "release_cause": None,
+            },
+            source_table="credit_lines",
+        ),
+        _supplier_drawn(drawing, sign=1),
+        *_line_change(e, {"utilised": a["utilised"]}),
+    ]
+
+
+@handles("CreditLines", "CreditLineReleased")
+def credit_line_released(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Repaid, recovered or written off: the drawing is freed (and kept, released)."""
+    a = e.args
+    drawing = {"receivable_id": a["receivableId"]}
+    return [
+        Patch(
+            "credit_line_drawings",
+            drawing,
+            {"released_block": e.block_number, "release_cause": RELEASE_CAUSE[a["cause"]]},
+        ),
+        _supplier_drawn(drawing, sign=-1),
+        *_line_change(e, {"utilised": a["utilised"]}),
+    ]
+
+
+def _supplier_drawn(drawing: dict[str, Any], *, sign: int) -> Mutation:
+    """The drawing's amount on (off) its supplier's sub-limit, when the line was a
+    programme as it was drawn (what the contract counted is what it uncounts)."""
+    return AddFrom(
+        "credit_line_suppliers",
+        source_table="credit_line_drawings",
+        source_key=drawing,
+        key_from=(("line_id", "line_id"), ("supplier", "supplier")),
+        column="utilised",
+        amount_column="amount",
+        sign=sign,
+        when="programme",
+    )
+
+
+# --- RiskControl --------------------------------------------------------------------
+
+
+@handles("RiskControl", "IssuanceCapSet")
+def issuance_cap_set(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A cap on what the core may owe in the currency."""
+    a = e.args
+    return [
+        Upsert(
+            "core_payables",
+            _payables(a["core"], a["currency"]),
+            {"cap": a["cap"], "capped": True},
+        )
+    ]
+
+
+@handles("RiskControl", "IssuanceCapRemoved")
+def issuance_cap_removed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """No cap any more."""
+    a = e.args
+    return [
+        Upsert("core_payables", _payables(a["core"], a["currency"]), {"cap": 0, "capped": False})
+    ]
+
+
+@handles("RiskControl", "IssuanceCapManagerSet")
+def issuance_cap_manager_set(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The bank that may set the core's caps besides the operator (none: NULL)."""
+    manager = e.args["manager"]
+    return [
+        Upsert(
+            "cap_managers",
+            {"core": e.args["core"]},
+            {"manager": None if manager == ZERO_ADDRESS else manager},
+        )
+    ]
+
+
+@handles("RiskControl", "OverdueTriggerSet")
+def overdue_trigger_set(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Days past due after which an unpaid root may be flagged (also at deployment)."""
+    return [
+        Upsert(
+            "risk_settings",
+            {"contract": e.address},
+            {"overdue_trigger_days": e.args["triggerDays"]},
+        )
+    ]
+
+
+@handles("RiskControl", "RootOverdueFlagged")
+def root_overdue_flagged(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A root flagged past the trigger: its debtor is restricted while a flag is open."""
+    a = e.args
+    return [
+        Upsert(
+            "overdue_flags",
+            {"root_id": a["rootId"]},
+            {
+                "debtor": a["debtor"],
+                "due_date": a["dueDate"],
+                "flagged_by": a["actor"],
+                "flagged_block": e.block_number,
+                "cured_block": None,
+            },
+        )
+    ]
+
+
+@handles("RiskControl", "RootOverdueCured")
+def root_overdue_cured(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The flagged root was paid into clearing."""
+    return [Patch("overdue_flags", {"root_id": e.args["rootId"]}, {"cured_block": e.block_number})]

@@ -10,6 +10,8 @@ What links an event to a receivable:
 - FinancingRequested: its receivable; the financing's later FinancingDesk events
   through that financing;
 - RootRepaid: its root; LeafRedeemed: its leaf;
+- CreditLineConsumed / CreditLineReleased: the financed receivable that drew or freed
+  the line; RootOverdueFlagged / RootOverdueCured: the root;
 - PvpSettled: its ``referenceId`` when that is a receivable; HtlcLocked through the
   PvP settlement of its UETR; HtlcClaimed / HtlcRefunded through their lock.
 
@@ -97,8 +99,10 @@ def _receivable(kind: str, name: str, a: Mapping[str, Any], lookups: LinkLookups
                 return None
             lookups.financings[fid] = found
         return lookups.financings[fid]
-    if name == "RootRepaid":
+    if name in ("RootRepaid", "RootOverdueFlagged", "RootOverdueCured"):
         return int(a["rootId"])
+    if kind == "CreditLines":  # CreditLineConsumed, CreditLineReleased
+        return int(a["receivableId"])
     if name == "LeafRedeemed":
         return int(a["leafId"])
     if name == "PvpSettled":

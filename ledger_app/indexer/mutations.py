@@ -43,10 +43,12 @@ class Add:
 
 @dataclass(frozen=True, slots=True)
 class CopyFrom:
-    """Create a row whose ``columns`` are copied from the row at ``source_key``.
+    """Create a row whose ``columns`` are copied from the row at ``source_key`` (of
+    ``source_table``, by default the same table).
 
     How split children inherit their root's terms without the pure handler
-    reading the root.
+    reading the root, and how a credit line's history row records the line's terms
+    after the event.
     """
 
     table: str
@@ -54,6 +56,29 @@ class CopyFrom:
     source_key: Key
     columns: tuple[str, ...]
     values: dict[str, Any]
+    source_table: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddFrom:
+    """Add ``sign`` times the source row's ``amount_column`` to ``column`` of the row of
+    ``table`` whose key the source row gives (``key_from``: key column -> source
+    column), creating it at its defaults if missing; nothing when ``when`` names a
+    source column that is false.
+
+    How an event that names only a receivable (a void, a root's repayment, a line's
+    release) reaches the row of its debtor's payables or of its supplier's sub-limit,
+    without the pure handler reading the receivable or the drawing.
+    """
+
+    table: str
+    source_table: str
+    source_key: Key
+    key_from: tuple[tuple[str, str], ...]
+    column: str
+    amount_column: str
+    sign: int = 1
+    when: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +92,4 @@ class SetMember:
     present: bool
 
 
-Mutation = Upsert | Patch | Add | CopyFrom | SetMember
+Mutation = Upsert | Patch | Add | CopyFrom | AddFrom | SetMember

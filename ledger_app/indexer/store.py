@@ -39,6 +39,7 @@ from ledger_app.indexer.handlers import mutations_for
 from ledger_app.indexer.links import LinkLookups, link
 from ledger_app.indexer.mutations import (
     Add,
+    AddFrom,
     CopyFrom,
     Mutation,
     Patch,
@@ -377,28 +378,45 @@ class _RowWork:
         """Read every row the mutations touch, one IN query per table and chunk."""
         wanted: dict[str, set[RowKey]] = {}
         for m in mutations:
+            if isinstance(m, CopyFrom | AddFrom):
+                source = m.source_table or m.table
+                source_table = schema.READ_MODELS[source]
+                wanted.setdefault(source, set()).add(_key_tuple(source_table, m.source_key))
+            if isinstance(m, AddFrom):
+                continue  # its row's key is known once its source row is (_target)
             table = schema.READ_MODELS[m.table]
             wanted.setdefault(m.table, set()).add(_key_tuple(table, m.key))
-            if isinstance(m, CopyFrom):
-                wanted[m.table].add(_key_tuple(table, m.source_key))
         for name, keys in wanted.items():
-            table = schema.READ_MODELS[name]
-            cache = self.rows.setdefault(name, {})
-            pk = list(table.primary_key.columns)
-            key_list = sorted(keys)
-            for i in range(0, len(key_list), _IN_CHUNK):
-                chunk = key_list[i : i + _IN_CHUNK]
-                single = len(pk) == 1
-                where = pk[0].in_([k[0] for k in chunk]) if single else tuple_(*pk).in_(chunk)
-                for row in self.conn.execute(select(table).where(where)).mappings():
-                    cache[_key_tuple(table, row)] = dict(row)
-            for k in keys:
-                cache.setdefault(k, None)
+            self._read(name, keys)
+
+    def _read(self, name: str, keys: Iterable[RowKey]) -> None:
+        table = schema.READ_MODELS[name]
+        cache = self.rows.setdefault(name, {})
+        pk = list(table.primary_key.columns)
+        key_list = sorted(k for k in keys if k not in cache)
+        for i in range(0, len(key_list), _IN_CHUNK):
+            chunk = key_list[i : i + _IN_CHUNK]
+            single = len(pk) == 1
+            where = pk[0].in_([k[0] for k in chunk]) if single else tuple_(*pk).in_(chunk)
+            for row in self.conn.execute(select(table).where(where)).mappings():
+                cache[_key_tuple(table, row)] = dict(row)
+        for k in key_list:
+            cache.setdefault(k, None)
+
+    def _target(self, m: Mutation) -> RowKey | None:
+        """The key of the row ``m`` changes (read into the cache if it is not there), or
+        None when an AddFrom's condition leaves it nothing to do."""
+        key = target_key(m, self.rows)
+        if key is not None and isinstance(m, AddFrom):
+            self._read(m.table, [key])
+        return key
 
     def apply(self, m: Mutation, block_number: int, *, undo: bool) -> None:
         """Apply one mutation to the cached row, logging its before-image if ``undo``."""
         table = schema.READ_MODELS[m.table]
-        key = _key_tuple(table, m.key)
+        key = self._target(m)
+        if key is None:
+            return
         cache = self.rows[m.table]
         current = cache[key]
         if undo and (block_number, m.table, key) not in self._undone:
@@ -411,7 +429,7 @@ class _RowWork:
                     "before": None if current is None else _encode_row(current),
                 }
             )
-        updated = _mutate(table, m, current, cache)
+        updated = _mutate(table, m, current, self.rows)
         if updated is current:
             return
         if "updated_block" in table.c:
@@ -472,8 +490,25 @@ def _links(
     return [link(ev.kind, ev.name, ev.args, lookups) for ev in events]
 
 
-def _mutate(table: Table, m: Mutation, current: Row | None, cache: dict) -> Row | None:
-    """The row after ``m``; ``current`` itself when nothing changes."""
+def target_key(m: Mutation, rows: Mapping[str, Mapping[RowKey, Row | None]]) -> RowKey | None:
+    """The key of the row ``m`` changes: its own key, or for an AddFrom the one its source
+    row (in ``rows``, by table) gives, None when the AddFrom's condition does not hold."""
+    table = schema.READ_MODELS[m.table]
+    if not isinstance(m, AddFrom):
+        return _key_tuple(table, m.key)
+    source_key = _key_tuple(schema.READ_MODELS[m.source_table], m.source_key)
+    source = rows.get(m.source_table, {}).get(source_key)
+    if source is None:
+        raise LookupError(f"{m.source_table} {m.source_key} does not exist; cannot apply {m}")
+    if m.when is not None and not source[m.when]:
+        return None
+    columns = dict(m.key_from)
+    return tuple(source[columns[c]] for c in _pk_names(table))
+
+
+def _mutate(table: Table, m: Mutation, current: Row | None, rows: dict) -> Row | None:
+    """The row after ``m``; ``current`` itself when nothing changes. ``rows``: the
+    batch's cached rows by table, where CopyFrom and AddFrom find their source."""
     if isinstance(m, Upsert):
         base = dict(current) if current is not None else _new_row(table, m.key)
         base.update(m.values)
@@ -486,8 +521,17 @@ def _mutate(table: Table, m: Mutation, current: Row | None, cache: dict) -> Row 
         base = dict(current) if current is not None else _new_row(table, m.key)
         base[m.column] = int(base.get(m.column) or 0) + m.delta
         return base
+    if isinstance(m, AddFrom):
+        source_table = schema.READ_MODELS[m.source_table]
+        source = rows[m.source_table][_key_tuple(source_table, m.source_key)]  # target_key saw it
+        base = dict(current) if current is not None else _new_row(table, {})
+        base.update({c: source[s] for c, s in m.key_from})
+        base[m.column] = int(base.get(m.column) or 0) + m.sign * int(source[m.amount_column])
+        return base
     if isinstance(m, CopyFrom):
-        source = cache.get(_key_tuple(table, m.source_key))
+        source_name = m.source_table or m.table
+        source_table = schema.READ_MODELS[source_name]
+        source = rows.get(source_name, {}).get(_key_tuple(source_table, m.source_key))
         if source is None:
             raise LookupError(f"{m.table} {m.source_key} does not exist; cannot apply {m}")
         base = _new_row(table, m.key)

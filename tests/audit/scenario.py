@@ -3,8 +3,8 @@
 core owes supplier (tier 1) 1,000,000.00 CNY; supplier confirms and splits it
 600,000.00 / 400,000.00, and passes the 400,000.00 part to supplier2 (tier 2);
 supplier2 splits that 250,000.00 / 150,000.00 and finances the 250,000.00 part:
-two financiers offer, the first is accepted (disbursement), the second's escrow is
-refunded. At maturity core repays the root, and the leaves are redeemed. A CNY->USD
+two financiers offer, the first is accepted (disbursement, drawing on the credit line
+the first financier granted core), the second's escrow is refunded. At maturity core repays the root, and the leaves are redeemed. A CNY->USD
 PvP to supplier2 names the root as its reference (the cross-border leg).
 """
 
@@ -23,6 +23,7 @@ def multi_tier(ledger: Ledger) -> dict[str, Any]:
     for who in ("core", "financier", "financier2"):
         ledger.send("bank", "cny", "mint", ledger.accounts[who].address, 10_000_000_00)
     ledger.send("bank", "usd", "mint", ledger.accounts["fxdesk"].address, 1_000_000_00)
+    line = ledger.grant_line("financier")  # the accepted offer draws on it
     root = ledger.register(1_000_000_00)
     ledger.send("supplier", "receivables", "confirm", root)
     ledger.send("supplier", "receivables", "split", root, [600_000_00, 400_000_00])
@@ -52,4 +53,4 @@ def multi_tier(ledger: Ledger) -> dict[str, Any]:
     ledger.send("supplier", "clearing", "redeem", kept)
     ledger.send("financier", "clearing", "redeem", financed)
     return {"root": root, "kept": kept, "passed": passed, "financed": financed,
-            "tier2_kept": tier2_kept, "financing": financing, "uetr": "0x" + uetr.hex()}  # fmt: skip
+            "tier2_kept": tier2_kept, "financing": financing, "uetr": "0x" + uetr.hex(), "line": line}  # fmt: skip

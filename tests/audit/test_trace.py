@@ -76,6 +76,9 @@ def test_trace_of_multi_tier_story_matches_expected_tree(ledger, indexer, engine
          [("advance", "22500000", "CNY"), ("discount", cut, "CNY"), ("fee", "1000", "CNY"),
           ("proceeds", proceeds, "CNY")], None),
         (financed, "token_transfer", {"from": a["financier2"], "to": desk}, [("value", proceeds, "CNY")], "escrow"),
+        # The accept draws the face amount on the line financier granted core.
+        (financed, "credit_line_drawing", {"supplier": a["supplier2"], "financier": a["financier"]},
+         [("drawn", "25000000", "CNY"), ("line utilised", "25000000", "CNY")], None),
         (financed, "status_change", {"actor": desk}, [], "FINANCED"),
         (financed, "transfer", {"from": a["supplier2"], "to": a["financier"], "actor": desk}, [], None),
         (financed, "financing_acceptance", {"supplier": a["supplier2"], "financier": a["financier"]},
@@ -101,11 +104,19 @@ def test_trace_of_multi_tier_story_matches_expected_tree(ledger, indexer, engine
         (financed, "settlement", {"holder": a["financier"]},
          [("paid", "25000000", "CNY"), ("root outstanding", "15000000", "CNY")], None),
         (financed, "redemption", {"holder": a["financier"]}, [("paid", "25000000", "CNY")], None),
+        # Its redemption frees the line.
+        (financed, "credit_line_release", {"financier": a["financier"]},
+         [("released", "25000000", "CNY"), ("line utilised", "0", "CNY")], None),
         (financed, "token_transfer", {"from": clearing, "to": a["financier"]}, [("value", "25000000", "CNY")],
          "redemption_payout"),
     ]  # fmt: skip
-    assert fx == trace["steps"][20]["contract"]
-    assert [s["seq"] for s in trace["steps"]] == list(range(1, 34))
+    assert fx == trace["steps"][21]["contract"]
+    assert [s["seq"] for s in trace["steps"]] == list(range(1, 36))
+    drawing, release = (next(s for s in trace["steps"] if s["kind"] == kind)
+                        for kind in ("credit_line_drawing", "credit_line_release"))  # fmt: skip
+    assert drawing["details"] == {"line_id": ids["line"], "financing_id": ids["financing"]}
+    assert release["details"] == {"line_id": ids["line"], "cause": "REPAID"}
+    assert drawing["contract"] == release["contract"] == ledger.addresses["lines"].lower()
     positions = [(s["block_number"], s["log_index"]) for s in trace["steps"]]
     assert positions == sorted(positions)
     for step in trace["steps"]:
@@ -123,8 +134,34 @@ def test_verify_reports_every_step_verified_on_untouched_index(ledger, indexer, 
     result = verify_trace(_trace(engine, abis, ids["root"]), indexer.rpc, abis)
 
     assert result["verified"] is True
-    assert len(result["steps"]) == 33
+    assert len(result["steps"]) == 35
     assert {s["status"] for s in result["steps"] + result["receivables"]} == {"verified"}
+    kinds = [s["kind"] for s in result["steps"]]
+    assert kinds.count("credit_line_drawing") == kinds.count("credit_line_release") == 1
+
+
+def test_verify_detects_a_credit_line_drawing_changed_in_sql(ledger, indexer, engine, abis):
+    ids = multi_tier(ledger)
+    indexer.run(follow=False)
+    e = schema.events
+    with engine.begin() as conn:
+        tx, index, args = conn.execute(
+            select(e.c.tx_hash, e.c.log_index, e.c.args)
+            .where(e.c.event_name == "CreditLineConsumed")
+        ).one()  # fmt: skip
+        conn.execute(update(e).where(e.c.tx_hash == tx, e.c.log_index == index)
+                     .values(args=args.replace('"amount":25000000', '"amount":2500000')))  # fmt: skip
+
+    result = verify_trace(_trace(engine, abis, ids["financed"]), indexer.rpc, abis)
+
+    assert result["verified"] is False
+    bad = [s for s in result["steps"] if s["status"] == "mismatch"]
+    assert [(s["tx_hash"], s["log_index"], s["kind"]) for s in bad] == [
+        (tx, index, "credit_line_drawing")
+    ]
+    assert bad[0]["reasons"] == [
+        "arguments differ from the chain's log: amount: trace 2500000, chain 25000000"
+    ]
 
 
 def test_verify_detects_amount_changed_in_sql(ledger, indexer, engine, abis):

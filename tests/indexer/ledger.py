@@ -31,7 +31,8 @@ CAST = {  # name -> (dev account index, jurisdiction, roles)
     "regulator": (7, b"CN", ["REGULATOR"]),
     "fxdesk": (8, b"SG", ["FX_PROVIDER"]),
 }
-RATE_SCALE = 10**18  # FxSettlement's rate: buy minor units per sell minor unit, * 1e18
+RATE_SCALE = 10**18
+OVERDUE_TRIGGER_DAYS = 30  # FxSettlement's rate: buy minor units per sell minor unit, * 1e18
 
 
 def role(name: str) -> bytes:
@@ -104,8 +105,14 @@ class Ledger:
         registry = self.addresses["participants"]
         self._deploy("receivables", "ReceivableRegistry", registry)
         receivables = self.addresses["receivables"]
-        self._deploy("desk", "FinancingDesk", registry, receivables)
-        self._deploy("clearing", "MaturityClearing", registry, receivables)
+        # As the deployment plan: risk control bound before the first registration, the
+        # credit lines drawn by the desk and freed by clearing.
+        self._deploy("risk", "RiskControl", registry, receivables, OVERDUE_TRIGGER_DAYS)
+        self.send("operator", "receivables", "bindRiskControl", self.addresses["risk"])
+        self._deploy("lines", "CreditLines", registry, receivables, self.addresses["risk"])
+        lines = self.addresses["lines"]
+        self._deploy("desk", "FinancingDesk", registry, receivables, lines)
+        self._deploy("clearing", "MaturityClearing", registry, receivables, lines)
         self._deploy("fx", "FxSettlement", registry)
         self._deploy("htlc", "HashTimeLock", registry)
         for name in ("desk", "clearing", "fx", "htlc"):
@@ -171,12 +178,23 @@ class Ledger:
         ]
         self.send("core", "receivables", "registerBatch", rows)
 
+    def grant_line(
+        self, financier: str = "financier", limit: int = 5_000_000_00, *, expires_in: int = YEAR
+    ) -> int:
+        """``financier`` grants the core a CNY credit line; returns its id."""
+        core = self.accounts["core"].address
+        self.send(financier, "lines", "grant", core, b"CNY", limit, self.now() + expires_in)
+        return int(self.view("lines", "lastLineId"))
+
     def scenario(self) -> dict[str, int]:
-        """Onboard, list CNY, mint, register, confirm, split, transfer, finance, repay, redeem."""
+        """Onboard, list CNY, mint, grant lines, register, confirm, split, transfer,
+        finance, repay, redeem."""
         self.list_token(b"CNY")
         self.send("bank", "cny", "mint", self.accounts["core"].address, 10_000_000_00)
         self.send("bank", "cny", "mint", self.accounts["financier"].address, 10_000_000_00)
         self.send("bank", "cny", "mint", self.accounts["financier2"].address, 10_000_000_00)
+        self.grant_line("financier")
+        self.grant_line("financier2")
         root = self.register(1_000_000_00)
         self.send("supplier", "receivables", "confirm", root)
         self.send("supplier", "receivables", "split", root, [600_000_00, 300_000_00, 100_000_00])

@@ -15,7 +15,7 @@ from ledger_app.db import schema
 from ledger_app.domain.vocabulary import ZERO_ADDRESS
 from ledger_app.indexer.handlers import INHERITED_TERMS, mutations_for
 from ledger_app.indexer.mutations import Add, CopyFrom, Patch
-from ledger_app.indexer.store import _key_tuple, _mutate
+from ledger_app.indexer.store import _mutate, target_key
 
 REGISTRY = "0x" + "a0" * 20
 TOKEN = "0x" + "70" * 20
@@ -37,9 +37,11 @@ def apply(events: list[DecodedEvent], rows: dict | None = None) -> dict[str, dic
     for e in events:
         for m in mutations_for(e, T0 + e.block_number):
             table = schema.READ_MODELS[m.table]
+            key = target_key(m, rows)
+            if key is None:
+                continue
             cache = rows.setdefault(m.table, {})
-            key = _key_tuple(table, m.key)
-            cache[key] = _mutate(table, m, cache.get(key), cache)
+            cache[key] = _mutate(table, m, cache.get(key), rows)
     return rows
 
 
@@ -157,3 +159,137 @@ def test_transfer_mutations_are_exact_for_uint256_values():
 
 def test_events_without_a_handler_change_nothing():
     assert mutations_for(event("FxSettlement", "CorridorSet", fromJurisdiction="CN"), T0) == []
+
+
+# --- risk control: payables, credit lines, overdue flags -------------------------------
+
+LINES, RISK = "0x" + "11" * 20, "0x" + "12" * 20
+FINANCIER = "0x" + "f1" * 20
+PENDING, ACTIVE, REJECTED, CANCELLED = 1, 2, 9, 10
+
+
+def status(rid: int, old: int, new: int) -> DecodedEvent:
+    return event("ReceivableRegistry", "ReceivableStatusChanged", id=rid, actor=SUPPLIER,
+                 **{"from": old, "to": new})  # fmt: skip
+
+
+def line_event(name: str, block: int = 20, **args: Any) -> DecodedEvent:
+    return event("CreditLines", name, address=LINES, block=block, **args)
+
+
+def granted(line_id: int = 1, limit: int = 10_000) -> DecodedEvent:
+    return line_event("CreditLineGranted", block=8, lineId=line_id, financier=FINANCIER,
+                      obligor=CORE, currency="CNY", limit=limit, expiry=T0 + 365 * 86_400)  # fmt: skip
+
+
+def consumed(rid: int, amount: int, utilised: int, supplier: str = SUPPLIER) -> DecodedEvent:
+    return line_event("CreditLineConsumed", block=30, lineId=1, receivableId=rid,
+                      supplier=supplier, financingId=rid + 100, amount=amount, utilised=utilised)  # fmt: skip
+
+
+def released(rid: int, amount: int, utilised: int, cause: int = 0) -> DecodedEvent:
+    return line_event("CreditLineReleased", block=40, lineId=1, receivableId=rid, cause=cause,
+                      amount=amount, utilised=utilised)  # fmt: skip
+
+
+def test_registration_adds_to_the_debtors_payables_and_voids_and_repayments_take_it_off():
+    rows = apply(
+        [
+            registered(1, 1_000),
+            registered(2, 300),
+            registered(3, 50),
+            registered(4, 7),
+            status(1, 0, PENDING),
+            status(1, PENDING, ACTIVE),  # confirmed: still owed
+            status(2, PENDING, REJECTED),
+            status(3, PENDING, CANCELLED),
+        ]
+    )
+    assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 1_000 + 7
+
+    repaid = event("ReceivableRegistry", "ReceivableRootRepaid", rootId=1, actor=SUPPLIER)
+    apply([repaid], rows)
+    assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 7
+
+
+def test_caps_and_their_manager_are_kept_per_core_and_currency():
+    cap_set = event("RiskControl", "IssuanceCapSet", address=RISK, core=CORE, currency="CNY",
+                    cap=5_000, actor=FINANCIER)  # fmt: skip
+    rows = apply([registered(1, 1_000), cap_set])
+    assert rows["core_payables"][(CORE, "CNY")] | {"updated_block": None} == {
+        "core": CORE, "currency": "CNY", "outstanding": 1_000, "cap": 5_000, "capped": True,
+        "updated_block": None,
+    }  # fmt: skip
+    removed = event("RiskControl", "IssuanceCapRemoved", address=RISK, core=CORE,
+                    currency="CNY", actor=FINANCIER)  # fmt: skip
+    manager = event("RiskControl", "IssuanceCapManagerSet", address=RISK, core=CORE,
+                    manager=ZERO_ADDRESS, actor=FINANCIER)  # fmt: skip
+    apply([removed, manager], rows)
+    payables = rows["core_payables"][(CORE, "CNY")]
+    assert (payables["cap"], payables["capped"], payables["outstanding"]) == (0, False, 1_000)
+    assert rows["cap_managers"][(CORE,)]["manager"] is None  # zero: none named
+
+
+def test_a_programme_drawing_counts_on_the_suppliers_sub_limit_until_released():
+    sub_limit = line_event("CreditLineSupplierLimitSet", block=9, lineId=1, supplier=SUPPLIER,
+                           limit=4_000, actor=FINANCIER)  # fmt: skip
+    rows = apply([granted(), sub_limit, consumed(7, 1_500, 1_500)])
+
+    line = rows["credit_lines"][(1,)]
+    assert (line["programme"], line["utilised"], line["status"]) == (True, 1_500, "OPEN")
+    assert rows["credit_line_suppliers"][(1, SUPPLIER)]["utilised"] == 1_500
+    drawing = rows["credit_line_drawings"][(7,)]
+    assert (drawing["line_id"], drawing["financing_id"], drawing["programme"]) == (1, 107, True)
+
+    apply([released(7, 1_500, 0, cause=1)], rows)
+    assert rows["credit_lines"][(1,)]["utilised"] == 0
+    assert rows["credit_line_suppliers"][(1, SUPPLIER)]["utilised"] == 0
+    drawing = rows["credit_line_drawings"][(7,)]  # kept, released
+    assert (drawing["released_block"], drawing["release_cause"]) == (40, "RECOVERED")
+
+
+def test_a_drawing_made_before_the_line_became_a_programme_never_touches_a_sub_limit():
+    # As CreditLines._repay: only what was counted against the supplier is uncounted.
+    rows = apply([granted(), consumed(7, 1_000, 1_000)])
+    assert "credit_line_suppliers" not in rows
+    sub_limit = line_event("CreditLineSupplierLimitSet", block=35, lineId=1, supplier=SUPPLIER,
+                           limit=4_000, actor=FINANCIER)  # fmt: skip
+    apply([sub_limit, released(7, 1_000, 0)], rows)
+    assert rows["credit_line_suppliers"][(1, SUPPLIER)]["utilised"] == 0
+    assert rows["credit_line_drawings"][(7,)]["programme"] is False
+
+
+def test_every_line_event_leaves_a_history_row_with_the_terms_after_it():
+    amended = line_event("CreditLineAmended", block=12, lineId=1, limit=20_000,
+                         expiry=T0 + 400 * 86_400, actor=FINANCIER)  # fmt: skip
+    frozen = line_event("CreditLineFrozen", block=32, lineId=1, regulator=FINANCIER)
+    closed = line_event("CreditLineClosed", block=34, lineId=1, actor=FINANCIER)
+    rows = apply([granted(limit=10_000), amended, consumed(7, 500, 500), frozen, closed])
+
+    history = sorted(rows["credit_line_history"].items())
+    assert [(k[1], r["event_name"], r["limit"], r["frozen"], r["status"], r["utilised"])
+            for k, r in history] == [
+        (8, "CreditLineGranted", 10_000, False, "OPEN", 0),
+        (12, "CreditLineAmended", 20_000, False, "OPEN", 0),
+        (30, "CreditLineConsumed", 20_000, False, "OPEN", 500),
+        (32, "CreditLineFrozen", 20_000, True, "OPEN", 500),
+        (34, "CreditLineClosed", 20_000, True, "CLOSED", 500),
+    ]  # fmt: skip
+
+
+def test_an_overdue_flag_stays_open_until_its_root_is_cured():
+    flagged = event("RiskControl", "RootOverdueFlagged", address=RISK, rootId=1, debtor=CORE,
+                    dueDate=T0, overdueRoots=1, actor=SUPPLIER)  # fmt: skip
+    rows = apply([flagged])
+    flag = rows["overdue_flags"][(1,)]
+    assert (flag["debtor"], flag["due_date"], flag["cured_block"]) == (CORE, T0, None)
+    cured = event("RiskControl", "RootOverdueCured", address=RISK, block=50, rootId=1,
+                  debtor=CORE, overdueRoots=0)  # fmt: skip
+    apply([cured], rows)
+    assert rows["overdue_flags"][(1,)]["cured_block"] == 50
+
+
+def test_the_trigger_days_are_kept_per_risk_control_contract():
+    rows = apply([event("RiskControl", "OverdueTriggerSet", address=RISK, triggerDays=45,
+                        actor=FINANCIER)])  # fmt: skip
+    assert rows["risk_settings"][(RISK,)]["overdue_trigger_days"] == 45

@@ -64,7 +64,8 @@ class TraceStep(BaseModel):
         description="registration, confirmation, rejection, cancellation, split, transfer, "
         "freeze, unfreeze, overdue, default, settled, status_change, settlement, "
         "financing_request, financing_offer, offer_closed, financing_acceptance, "
-        "financing_default, recourse, repayment, redemption, cross_border_settlement, "
+        "financing_default, recourse, repayment, redemption, credit_line_drawing, "
+        "credit_line_release, overdue_flag, overdue_cure, cross_border_settlement, "
         "htlc_lock, htlc_claim, htlc_refund, token_transfer"
     )
     event: str = Field(description="the contract event's name (ReceivableSplit, ...)")
