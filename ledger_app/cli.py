@@ -1,4 +1,4 @@
-"""The ``ledger-app`` command: run, deploy, migrate.
+"""The ``ledger-app`` command: run, deploy, migrate, keeper.
 
 ``ledger-app run`` brings the whole embedded service up in order (node,
 contracts, database, HTTP) and down in the reverse order on Ctrl-C or
@@ -100,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--label", default="operator (command line)")
     key.set_defaults(command=operator_key_command)
 
+    keeper = commands.add_parser(
+        "keeper",
+        help="mark receivables past due and flag roots past the overdue trigger "
+        "(a process of its own; `run` does it every LEDGER_KEEPER_INTERVAL s)",
+    )
+    keeper.add_argument("--once", action="store_true", help="one pass, print what it did, exit")
+    keeper.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between passes (default LEDGER_KEEPER_INTERVAL, else 60)",
+    )
+    keeper.set_defaults(command=keeper_command)
+
     add_indexer_commands(commands)  # index, backfill
     add_audit_commands(commands)  # trace
     return parser
@@ -173,6 +186,37 @@ def _refuse_if_another_sender(settings: Settings) -> None:
         SenderLock(engine, settings.chain_id).acquire().release()
     finally:
         engine.dispose()
+
+
+def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app keeper``: the overdue keeper's passes (ledger_app/api/keeper.py), sent
+    through the service's own journaled send path. It holds the sending lock like ``run``:
+    next to a running service, use that service's LEDGER_KEEPER_INTERVAL instead."""
+    import json
+    import time
+
+    from ledger_app.api.keeper import OverdueKeeper
+    from ledger_app.api.runtime import Runtime
+
+    interval = args.interval or settings.keeper_interval or 60.0
+    engine = make_engine(settings.database_url)
+    client = ChainClient.from_settings(settings)
+    with _sigterm_as_interrupt():
+        runtime = Runtime.start(settings, engine, client)
+        try:
+            deadline = time.monotonic() + settings.receipt_timeout
+            while runtime.recovering and time.monotonic() < deadline:
+                time.sleep(0.1)  # the journal's first recovery pass, before any write
+            keeper = OverdueKeeper(runtime)
+            while True:
+                report = keeper.run_once()
+                if args.once:
+                    print(json.dumps(report.as_dict()), flush=True)
+                    return 0
+                time.sleep(interval)
+        finally:
+            runtime.close()
+            engine.dispose()
 
 
 def operator_key_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -128,6 +128,23 @@ class Settings(BaseSettings):
             "(a node restarted from an older state is sent them again)."
         ),
     )
+    keeper_interval: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Seconds between the overdue keeper's passes inside `ledger-app run` (marks "
+            "leaves past due, flags roots past the overdue trigger); 0 = off."
+        ),
+    )
+    keeper_account: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description=(
+            "The account the keeper sends as: an active participant whose key the service "
+            "holds (the contracts take marks only from active participants). Default: "
+            "the operator's."
+        ),
+    )
     shutdown_timeout: float = Field(
         default=15.0,
         gt=0,

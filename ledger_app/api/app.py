@@ -33,6 +33,7 @@ from ledger_app.api.routes import (
     metrics,
     participants,
     receivables,
+    risk,
     tokens,
     transactions,
 )
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
     app.include_router(audit.router)
-    for module in (tokens, financing, clearing, fx, escrows):
+    for module in (tokens, financing, clearing, fx, escrows, risk):
         app.include_router(module.router)
     check_permissions(app)
     # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.

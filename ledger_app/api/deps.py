@@ -35,6 +35,7 @@ from ledger_app.api.services.financing import FinancingService
 from ledger_app.api.services.fx import FxService
 from ledger_app.api.services.participants import ParticipantService
 from ledger_app.api.services.receivables import ReceivableService
+from ledger_app.api.services.risk import RiskService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import Writer
 from ledger_app.chain.client import ChainClient
@@ -160,6 +161,7 @@ EscrowsDep = Annotated[EscrowService, Depends(service_of(EscrowService))]
 FinancingDep = Annotated[FinancingService, Depends(service_of(FinancingService))]
 FxDep = Annotated[FxService, Depends(service_of(FxService))]
 ParticipantsDep = Annotated[ParticipantService, Depends(service_of(ParticipantService))]
+RiskDep = Annotated[RiskService, Depends(service_of(RiskService))]
 ReceivablesDep = Annotated[ReceivableService, Depends(service_of(ReceivableService))]
 TokensDep = Annotated[TokenService, Depends(service_of(TokenService))]
 WriterDep = Annotated[Writer, Depends(service_of(Writer))]

@@ -165,6 +165,36 @@ REFUSALS: dict[str, Refusal] = {
     "ReceivableBatchSize": R(422, "a batch of {size} rows; at most {maxSize}"),
     "ReceivableNotLedgerContract": R(403, "{caller} is not one of the ledger's contracts"),
     "ReceivableRootAlreadyRepaid": R(409, "root {rootId} is repaid already"),
+    "ReceivableNotOperator": R(403, "{account} is not the operator"),
+    "ReceivableRiskControlUnbound": R(409, "the registry has no risk control bound yet"),
+    "ReceivableRiskControlAlreadyBound": R(409, "risk control {riskControl} is bound already"),
+    "ReceivableRegistryInUse": R(
+        409, "the registry has registered receivables already (last id {lastId})"
+    ),
+    # --- RiskControl
+    "RiskNotOperator": R(403, "{account} is not the operator"),
+    "RiskNotCapSetter": R(
+        403, "{account} may not set the caps of {core}: the operator or its manager {manager}"
+    ),
+    "RiskNotRegistry": R(403, "{account} is not the receivable registry"),
+    "RiskInvalidTriggerDays": R(422, "{triggerDays} days is out of range (0..3650)"),
+    "RiskCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
+    "RiskCapNotSet": R(409, "{core} has no issuance cap in {currency}"),
+    "RiskIssuanceCapExceeded": R(
+        409,
+        "{core} owes {outstanding} {currency} of its cap {cap}; {requested} more would exceed it",
+    ),
+    "RiskObligorRestricted": R(
+        409,
+        "{core} has {overdueRoots} root(s) overdue past the trigger: it can register nothing "
+        "and have nothing newly financed until they are paid",
+    ),
+    "RiskNotRoot": R(422, "receivable {id} is a part of root {rootId}, not a root"),
+    "RiskRootNotOpen": R(409, "root {rootId} is paid, voided or not confirmed: nothing to flag"),
+    "RiskRootNotPastTrigger": R(
+        409, "root {rootId} may be flagged from {flaggableFrom}, not yet ({nowTimestamp})"
+    ),
+    "RiskRootAlreadyFlagged": R(409, "root {rootId} is flagged already"),
     # --- ParticipantRegistry (and its AccessControl)
     "RegistryInvalidAccount": R(422, "{account} cannot be a participant"),
     "RegistryParticipantExists": R(409, "{account} is a participant already"),
@@ -322,11 +352,13 @@ REFUSALS: dict[str, Refusal] = {
     "BlockNotIndexed": R(409),
     "CreditorNotActiveSupplier": R(409),
     "FinancierNotActive": R(409),
+    "CounterpartyLacksRole": R(422),
     "AccountNotParticipant": R(404),
     "AccountRefused": R(409),
     "TransferToSelf": R(422),
     "EmptyDocument": R(422),
     "InvalidCursor": R(422),
+    "ScoreNotVisible": R(403),
     "InvalidRawTransaction": R(422),
     "TransactionMismatch": R(422),
     "ClearingNothingToRedeem": R(409),

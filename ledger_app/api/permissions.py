@@ -169,6 +169,27 @@ PERMISSIONS: dict[str, Permission] = {
     "escrows.show": _read(TRADERS | READERS, party=True),
     "escrows.claim": _write(*TRADERS, party=True),
     "escrows.refund": _write(*TRADERS, party=True),
+    # --- obligor risk (ledger_app/api/routes/risk.py) ------------------------------------
+    # A core's caps: the operator, or the bank (FINANCIER) it named the core's cap manager
+    # (the contract decides which: RiskNotCapSetter, 403). The trigger and managers: the
+    # operator's. Any active participant may flag a root past the trigger (the contract
+    # takes it only when true). Reads: the figures of every core (scores: a core its own).
+    "risk.issuance_caps": _read(EVERYONE),
+    "risk.set_issuance_cap": _write(Role.OPERATOR, Role.FINANCIER),
+    "risk.remove_issuance_cap": _write(Role.OPERATOR, Role.FINANCIER),
+    "risk.set_cap_manager": _write(Role.OPERATOR),
+    "risk.overdue_trigger": _read(EVERYONE),
+    "risk.set_overdue_trigger": _write(Role.OPERATOR),
+    "risk.flag_overdue": _write(*(EVERYONE - {Role.OPERATOR})),
+    "risk.overdue_flags": _read(EVERYONE),
+    "risk.warnings": _read(EVERYONE),
+    "risk.scores": _read(
+        frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.OPERATOR}) | READERS
+    ),
+    "risk.score": _read(frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.OPERATOR}) | READERS),
+    "risk.exposure": _read(
+        frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.OPERATOR}) | READERS
+    ),
 }
 
 

@@ -3,8 +3,9 @@
 ``Runtime.start`` reads the deployment record, takes the sending lock (a second
 process refuses to start), unlocks the signing keys, starts the per-sender
 transaction queues (journaling each signed transaction before its broadcast),
-the journal's keeper (recovery at start, then a watch for a node that lost blocks)
-and (embedded set-up) the indexer thread; ``close`` stops them in reverse order,
+the journal's keeper (recovery at start, then a watch for a node that lost blocks),
+(embedded set-up) the indexer thread and (``LEDGER_KEEPER_INTERVAL`` > 0) the overdue
+keeper's thread (ledger_app/api/keeper.py); ``close`` stops them in reverse order,
 within a bound. Routes reach it through ledger_app.api.deps.
 
 Degraded: while the index cannot take a write's block (the embedded indexer
@@ -70,6 +71,8 @@ class Runtime:
     recovering: str | None = None
     last_recovery: RecoveryReport | None = None
     keeper: JournalKeeper | None = field(default=None, repr=False)
+    #: The overdue keeper's thread (LEDGER_KEEPER_INTERVAL > 0; ledger_app/api/keeper.py).
+    overdue_keeper: Any = field(default=None, repr=False)
     _ahead_checked: tuple[float, str | None] = field(
         default=(float("-inf"), None), init=False, repr=False
     )
@@ -155,6 +158,13 @@ class Runtime:
             ).start()
             log.info("indexer running in this process (from block %d)", record.deployment_block)
         runtime.keeper.start()
+        if settings.keeper_interval > 0:
+            # Imported here: the keeper sends through the services, which import this module.
+            from ledger_app.api.keeper import KeeperThread
+
+            runtime.overdue_keeper = KeeperThread(runtime, settings.keeper_interval)
+            runtime.overdue_keeper.start()
+            log.info("overdue keeper every %g s", settings.keeper_interval)
         return runtime
 
     def nudge_indexer(self, block: int | None = None) -> None:
@@ -230,6 +240,8 @@ class Runtime:
     def begin_shutdown(self) -> None:
         """The service is stopping: every write still waiting gives up now (its transaction
         stays journaled), so that requests in flight end within the shutdown bound."""
+        if self.overdue_keeper is not None:
+            self.overdue_keeper.stop()
         self.sender.stop()
         if self.keeper is not None:
             self.keeper.stop()

@@ -87,7 +87,7 @@ STANDING_WORD = enum(STANDING)
 #: Arguments worded by their name wherever they appear: unix-second times.
 TIME_ARGS = frozenset(
     {"dueDate", "nowTimestamp", "expiry", "validUntil", "issuedAt", "timeout", "kycExpiry",
-     "earliest"}
+     "earliest", "flaggableFrom"}
 )  # fmt: skip
 
 

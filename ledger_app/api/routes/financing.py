@@ -131,6 +131,29 @@ class TermsIn(BaseModel):
         )
 
 
+class DebtorScore(BaseModel):
+    """The debtor's risk score and grade (GET /v1/risk/scores/{core})."""
+
+    score: int
+    grade: str
+
+
+class LineRoom(BaseModel):
+    """The caller's (a financier's) open credit line to the debtor in the currency."""
+
+    line_id: int
+    headroom: str
+    utilisation_bps: int
+
+
+class FinancingRisk(BaseModel):
+    """What a financier weighs before offering: the debtor's score and its own line's room
+    (null: it has no open line to the debtor in this currency, so it cannot fund)."""
+
+    debtor_score: DebtorScore
+    line: LineRoom | None
+
+
 class Quote(BaseModel):
     """What terms give on this financing, priced at ``priced_at`` (integer minor units)."""
 
@@ -142,6 +165,7 @@ class Quote(BaseModel):
     discount: str
     fee: str
     proceeds: str
+    risk: FinancingRisk
 
 
 class Offer(BaseModel):
@@ -178,6 +202,7 @@ class Financing(BaseModel):
     recourse_claim: str
     offers: list[Offer]
     updated_block: int
+    risk: FinancingRisk
 
 
 def _show(service: FinancingService, caller: Any, financing_id: int) -> Financing:

@@ -23,10 +23,12 @@ from eth_utils import to_checksum_address
 from sqlalchemy import and_, or_, select, true
 
 from ledger_app.api.identity import Caller
+from ledger_app.api.index_state import indexed_block
 from ledger_app.api.permissions import Role
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row
 from ledger_app.api.services.receivables import ReceivableService
+from ledger_app.api.services.risk import RiskService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db.schema import financing_offers, financings, receivables
@@ -149,7 +151,16 @@ class FinancingService:
             "recourse_claim": str(row.recourse_claim),
             "offers": [_offer(o) for o in offers],
             "updated_block": row.updated_block,
+            "risk": self.risk(caller, receivable),
         }
+
+    def risk(self, caller: Caller, receivable: Any) -> dict[str, Any]:
+        """The debtor's score and the caller's open line to it (services/risk.py), at the
+        indexed head."""
+        block = indexed_block(self.engine, self.runtime.chain_id)
+        return RiskService(self.runtime).financing_risk(
+            caller, receivable.debtor, receivable.currency, block
+        )
 
     def quote(
         self, caller: Caller, financing_id: int, terms: Terms, at: int | None = None
@@ -202,6 +213,7 @@ class FinancingService:
             "discount": str(amounts.discount),
             "fee": str(terms.fee),
             "proceeds": str(amounts.proceeds),
+            "risk": self.risk(caller, receivable),
         }
 
     # --- writes -----------------------------------------------------------------------
