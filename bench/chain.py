@@ -262,6 +262,8 @@ def generate(work: Path, events: int, artifacts: Artifacts, log: Any = print) ->
     for financier in ("financier", "financier2"):
         ledger.send("bank", "cny", "mint", ledger.accounts[financier].address, 10**15)
         ledger.send(financier, "cny", "approve", ledger.addresses["desk"], MAX_UINT)
+        # A financier funds only within a line it granted (tests/indexer/ledger.py).
+        ledger.grant_line(financier, limit=2**120, expires_in=10 * 365 * DAY)
     ledger.send("core", "cny", "approve", ledger.addresses["clearing"], MAX_UINT)
     rpc = RpcClient(node.rpc_url, timeout=120)
     # One block per cycle, not per transaction: anvil's cost per block grows with the

@@ -10,8 +10,9 @@
 2. the core enterprise registers a batch of CNY receivables owed to the tier-1 supplier;
 3. the supplier confirms them;
 4. tier 1 splits the first and passes part to tier 2;
-5. tier 2 finances its part at the bank: request, quote, offer (the bank mints the CNY it
-   lends first), accept;
+5. tier 2 finances its part at the bank: the bank grants the core a CNY credit line (it
+   funds only within one), then request, quote, offer (the bank mints the CNY it lends
+   first), accept (which draws on the line);
 6. maturity: the due date lies in the future, so on the local dev anvil (chain id 31337)
    the demo moves the chain's clock past it (evm_increaseTime + evm_mine, on the node's
    JSON-RPC) and says so; on any other chain it stops here, before maturity;
@@ -247,6 +248,12 @@ def main() -> int:
 
     print(f"5. tier 2 finances #{passed} at the bank")
     mint(issuers["CNY"], "CNY", bank, 40_000_000, "the bank, as financier (to lend)")
+    line = bank_api.call("POST", "/v1/credit-lines",
+                         {"obligor": core, "currency": "CNY", "limit": "100000000",
+                          "expiry": (now + timedelta(days=365)).isoformat()},
+                         expect=201)["result"]  # fmt: skip
+    print(f"  the bank grants the core credit line #{line['line_id']}: "
+          f"{money(line['limit'], 'CNY')} until {line['expiry']}")  # fmt: skip
     asked = tier2_api.call("POST", "/v1/financings",
                            {"receivable_id": passed, "financier": bank}, expect=201)["result"]  # fmt: skip
     financing = asked["id"]
@@ -265,6 +272,9 @@ def main() -> int:
     print(f"  offer 0 made (proceeds escrowed) and accepted: financing "
           f"{funded['result']['status']}, tier 2 received {money(received, 'CNY')}, "
           f"the bank now holds #{passed}")  # fmt: skip
+    drawn = bank_api.call("GET", f"/v1/credit-lines/{line['line_id']}", expect=200)
+    print(f"  credit line #{line['line_id']}: {money(drawn['utilised'], 'CNY')} used of "
+          f"{money(drawn['limit'], 'CNY')} ({drawn['utilisation_bps'] // 100}.{drawn['utilisation_bps'] % 100:02d} %)")  # fmt: skip
 
     print("6. maturity")
     chain_id = int(rpc(rpc_url, "eth_chainId"), 16)

@@ -28,6 +28,7 @@ from ledger_app.api.permissions import permission
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.audit import AuditService
 from ledger_app.api.services.clearing import ClearingService
+from ledger_app.api.services.credit_lines import CreditLineService
 from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.api.services.documents import DocumentService
 from ledger_app.api.services.escrows import EscrowService
@@ -155,6 +156,7 @@ def service_of(cls: Callable[[Runtime], S]) -> Callable[[Runtime], Awaitable[S]]
 
 AuditDep = Annotated[AuditService, Depends(service_of(AuditService))]
 ClearingDep = Annotated[ClearingService, Depends(service_of(ClearingService))]
+CreditLinesDep = Annotated[CreditLineService, Depends(service_of(CreditLineService))]
 CurrenciesDep = Annotated[CurrencyService, Depends(service_of(CurrencyService))]
 DocumentsDep = Annotated[DocumentService, Depends(service_of(DocumentService))]
 EscrowsDep = Annotated[EscrowService, Depends(service_of(EscrowService))]

@@ -5,8 +5,8 @@ Handlers raise errors from ledger_app.errors, or let a domain rule's ``Refusal``
 always ``{"error": <name>, "args": {...}, "message": <text>}``: for a contract
 revert, ``error`` is the custom error's name, ``args`` its values in the API's
 terms (status and role names, ISO times and codes; ints as decimal strings, so
-that uint256 survives JSON) and ``message`` its row's wording in ``REFUSALS``
-(never the node's words); for a request error, the name it was raised with; for a
+that uint256 survives JSON), led by ``field`` (what it is about) when its row names
+one, and ``message`` its row's wording in ``REFUSALS`` (never the node's words); for a request error, the name it was raised with; for a
 pydantic validation failure, ``ValidationFailed`` with the fields at fault in
 ``args.fields``; for a body that is not JSON text, ``MalformedJson`` with
 ``args.position`` (the character) and ``reason``.
@@ -125,6 +125,10 @@ class Refusal(NamedTuple):
     status: int
     wording: str | None = None
     words: Words = MappingProxyType({})
+    #: For a contract's custom error: what it is about, answered as ``args.field`` (the
+    #: request field, or the object the ledger refused, e.g. ``line_id``) unless the error
+    #: names its field itself (``CreditLineInvalidTerms``).
+    field: str | None = None
 
 
 # The statuses. 422: the request itself is wrong, whatever the ledger holds (a malformed
@@ -335,6 +339,77 @@ REFUSALS: dict[str, Refusal] = {
     "HtlcRecipientRefused": R(
         409, "{recipient} may not receive now: it is {standing}", {"standing": STANDING_WORD}
     ),
+    # --- CreditLines (the field: the request field or the line at fault)
+    "CreditLineUnknown": R(404, "no credit line {lineId}", field="line_id"),
+    "CreditLineNotFinancier": R(
+        403, "{account} is not the financier {financier} of credit line {lineId}", field="line_id"
+    ),
+    # Its own ``field`` names the term: limit or expiry.
+    "CreditLineInvalidTerms": R(422, "the line's {field} {value} is out of range"),
+    "CreditLineCurrencyNotListed": R(
+        409, "no settlement token is listed for {currency}", field="currency"
+    ),
+    "CreditLineExists": R(
+        409,
+        "{financier} has an open line {lineId} to {obligor} in {currency} already",
+        field="obligor",
+    ),
+    "CreditLineMissing": R(
+        409, "{financier} has no open credit line to {obligor} in {currency}", field="line_id"
+    ),
+    "CreditLineClosedError": R(409, "credit line {lineId} is closed", field="line_id"),
+    "CreditLineExpired": R(
+        409, "credit line {lineId} expired at {expiry} (now {nowTimestamp})", field="line_id"
+    ),
+    "CreditLineFrozenError": R(
+        409, "credit line {lineId} is frozen by the regulator", field="line_id"
+    ),
+    "CreditLineNotFrozen": R(409, "credit line {lineId} is not frozen", field="line_id"),
+    "CreditLineExceeded": R(
+        409,
+        "credit line {lineId} has {utilised} of its limit {limit} used; {requested} more "
+        "would exceed it",
+        field="line_id",
+    ),
+    "CreditLineBelowUtilisation": R(
+        409,
+        "a limit of {limit} is below the {utilised} credit line {lineId} has used",
+        field="limit",
+    ),
+    "CreditLineSupplierNotEligible": R(
+        409, "{supplier} is not on the programme of credit line {lineId}", field="supplier"
+    ),
+    "CreditLineSubLimitExceeded": R(
+        409,
+        "{supplier} has {utilised} of its sub-limit {limit} on credit line {lineId} used; "
+        "{requested} more would exceed it",
+        field="supplier",
+    ),
+    "CreditLineSubLimitAboveLimit": R(
+        422,
+        "a sub-limit of {subLimit} is above credit line {lineId}'s limit {limit}",
+        field="limit",
+    ),
+    "CreditLineSubLimitBelowUtilisation": R(
+        409,
+        "a sub-limit of {limit} is below the {utilised} {supplier} has used of credit line "
+        "{lineId}",
+        field="limit",
+    ),
+    "CreditLineNotDrawn": R(
+        409, "receivable {receivableId} drew on no credit line", field="receivable_id"
+    ),
+    "CreditLineNotDefaulted": R(
+        409, "receivable {receivableId} is not in default", field="receivable_id"
+    ),
+    "CreditLineNotLedgerContract": R(403, "{caller} is not one of the ledger's contracts"),
+    # --- RiskControl: the overdue trigger (the debtor of the receivable at fault)
+    "RiskObligorRestricted": R(
+        409,
+        "{core} has {overdueRoots} root(s) overdue past the trigger: it can neither issue "
+        "nor have its receivables newly financed until they are paid",
+        field="debtor",
+    ),
     # --- OpenZeppelin guards
     "ReentrancyGuardReentrantCall": R(409, "a call re-entered the ledger; refused"),
     "SafeERC20FailedOperation": R(409, "token {token} refused the transfer"),
@@ -355,6 +430,8 @@ REFUSALS: dict[str, Refusal] = {
     "CounterpartyLacksRole": R(422),
     "AccountNotParticipant": R(404),
     "AccountRefused": R(409),
+    "CounterpartyLacksRole": R(422),
+    "CreditLineSupplierNotNamed": R(404),
     "TransferToSelf": R(422),
     "EmptyDocument": R(422),
     "InvalidCursor": R(422),
@@ -527,6 +604,8 @@ def error_body(error: LedgerError) -> dict[str, Any]:
     if isinstance(error, TransactionReverted):
         refusal = REFUSALS.get(error.error_name or "")
         args = word_args(error.error_args, refusal.words if refusal else {})
+        if refusal is not None and refusal.field is not None and "field" not in args:
+            args = {"field": refusal.field, **args}
         body: dict[str, Any] = {
             "error": error.error_name or "TransactionReverted",
             "args": {k: _jsonable(v) for k, v in args.items()},

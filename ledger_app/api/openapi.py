@@ -67,6 +67,7 @@ LINKS = {
     "documents.upload": ("documents.show", "document_hash", "/document_hash"),
     "receivables.register": ("receivables.show", "receivable_id", "/result/id"),
     "financing.request": ("financing.show", "financing_id", "/result/id"),
+    "credit_lines.grant": ("credit_lines.show", "line_id", "/result/line_id"),
     "fx.settle": ("fx.show_settlement", "uetr", "/result/uetr"),
     "escrows.lock": ("escrows.show", "lock_id", "/result/lock_id"),
 }

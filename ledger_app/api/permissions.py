@@ -30,6 +30,12 @@ TRADERS = frozenset(
     {Role.CORE_ENTERPRISE, Role.SUPPLIER, Role.FINANCIER, Role.SETTLEMENT_BANK, Role.FX_PROVIDER}
 )
 
+#: Who may read credit lines: their parties (financier, obligor, programme supplier), the
+#: readers and the operator.
+LINE_READERS = (
+    frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.SUPPLIER, Role.OPERATOR}) | READERS
+)
+
 
 @dataclass(frozen=True)
 class Permission:
@@ -190,6 +196,20 @@ PERMISSIONS: dict[str, Permission] = {
     "risk.exposure": _read(
         frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.OPERATOR}) | READERS
     ),
+    # --- credit lines (ledger_app/api/routes/credit_lines.py) ---------------------------
+    # Parties to a line: its financier, its obligor, a supplier named on its programme (its
+    # own sub-limit only); readers and the operator see all (api/services/credit_lines.py).
+    "credit_lines.grant": _write(Role.FINANCIER),
+    "credit_lines.list": _read(LINE_READERS),
+    "credit_lines.show": _read(LINE_READERS, party=True),
+    "credit_lines.amend": _write(Role.FINANCIER, party=True),
+    "credit_lines.set_supplier_limit": _write(Role.FINANCIER, party=True),
+    "credit_lines.remove_supplier": _write(Role.FINANCIER, party=True),
+    "credit_lines.close": _write(Role.FINANCIER, party=True),
+    "credit_lines.freeze": _write(Role.REGULATOR, party=True),
+    "credit_lines.unfreeze": _write(Role.REGULATOR, party=True),
+    # Party: the financier whose line the defaulted receivable drew on.
+    "credit_lines.write_off": _write(Role.FINANCIER, party=True),
 }
 
 

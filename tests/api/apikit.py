@@ -135,6 +135,30 @@ class Service:
         """The chain's transaction count of a cast member."""
         return self.client.get_transaction_count(self.addresses[who])
 
+    def credit_line(
+        self,
+        financier: str = "financier",
+        obligor: str = "core",
+        currency: str = "CNY",
+        limit: int = 10**15,
+    ) -> dict[str, Any]:
+        """``financier``'s open credit line to ``obligor`` in ``currency``, granted through
+        the API (``limit``, ten years on the chain's clock) if it has none: a financier
+        funds only within a line it granted."""
+        wanted = {"financier": self.addresses[financier], "obligor": self.addresses[obligor],
+                  "currency": currency, "status": "OPEN"}  # fmt: skip
+        listed = self.call(financier, "GET", "/v1/credit-lines", params=wanted)
+        assert listed.status_code == 200, listed.text
+        if listed.json()["items"]:
+            return listed.json()["items"][0]
+        now = int(self.client.get_block("latest")["timestamp"])
+        expiry = datetime.fromtimestamp(now + 10 * 365 * 86_400, UTC).isoformat()
+        granted = self.call(financier, "POST", "/v1/credit-lines",
+                            json={"obligor": self.addresses[obligor], "currency": currency,
+                                  "limit": str(limit), "expiry": expiry})  # fmt: skip
+        assert granted.status_code == 201, granted.text
+        return granted.json()["result"]
+
     def registration(self, **overrides: Any) -> dict[str, Any]:
         """A valid registration body owed by ``core`` to ``supplier`` (or the ``creditor``
         given), the invoice's seller tax id the creditor's."""

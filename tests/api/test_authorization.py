@@ -76,6 +76,8 @@ def objects(service: Service) -> dict[str, Any]:
         "revoked_key": issued["key"],
         "recovery_id": recovery.json()["id"],
         **trade_objects(service),
+        "line_id": service.credit_line("financier")["line_id"],
+        "supplier": service.addresses["supplier"],
     }
 
 
@@ -90,7 +92,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant", "recovery_id"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id", "line_id", "supplier"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -107,6 +109,15 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "clearing.repay_fx": {"quote": {**FX_QUOTE, "provider": service.addresses["fx"]}},
         "documents.grant": {"participant": service.addresses["core"]},
         "key_recoveries.request": {"reason": "authorization matrix"},
+        "credit_lines.grant": {
+            "obligor": service.addresses["core2"],
+            "currency": "CNY",
+            "limit": "1",
+            "expiry": "2099-01-01T00:00:00Z",
+        },
+        "credit_lines.amend": {"limit": "1"},
+        "credit_lines.set_supplier_limit": {"limit": "1"},
+        "credit_lines.write_off": {"receivable_id": objects["receivable_id"]},
     }
     return method, path, bodies.get(operation)
 
@@ -128,6 +139,8 @@ UNKNOWN = {
     "currency": "XXX",  # ISO 4217 "no currency": well-formed and never listed
     "tx_hash": "0x" + "00" * 32,
     "participant": "0x" + "0" * 39 + "1",
+    "line_id": "999999",
+    "supplier": "0x" + "0" * 39 + "1",
 }
 
 
@@ -242,6 +255,13 @@ NON_PARTY = {
     "escrows.show": "supplier2",
     "escrows.claim": "supplier2",
     "escrows.refund": "supplier2",
+    # Another financier cannot tell the line (or the financed receivable) exists.
+    "credit_lines.show": "financier2",
+    "credit_lines.amend": "financier2",
+    "credit_lines.set_supplier_limit": "financier2",
+    "credit_lines.remove_supplier": "financier2",
+    "credit_lines.close": "financier2",
+    "credit_lines.write_off": "financier2",
 }
 
 

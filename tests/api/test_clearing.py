@@ -19,9 +19,11 @@ FACE = 100_000_000
 
 @pytest.fixture(scope="module", autouse=True)
 def funds(service: Service) -> None:
-    """The debtor holds enough CNY to repay every root of the module."""
+    """The debtor holds enough CNY to repay every root of the module; the financier holds
+    CNY and a line to the debtor to fund within."""
     service.mint("core", 100 * FACE)
     service.mint("financier", 10 * FACE)
+    service.credit_line("financier")
 
 
 def chain_time(service: Service) -> int:

@@ -48,9 +48,11 @@ def offer(service: Service, financing_id: int, who: str = "financier", **overrid
 
 @pytest.fixture(scope="module", autouse=True)
 def funded(service: Service) -> None:
-    """Both financiers hold CNY to escrow offers with."""
+    """Both financiers hold CNY to escrow offers with, and a line to core to fund within."""
     service.mint("financier", 10 * FACE)
     service.mint("financier2", 10 * FACE)
+    service.credit_line("financier")
+    service.credit_line("financier2")
 
 
 def test_request_quote_offer_accept_pays_the_supplier_and_hands_over_the_receivable(

@@ -98,7 +98,8 @@ def test_story_from_batch_upload_to_verified_lineage(
     console.screenshot("05-financier-offer-made")
     console.sign_out()
 
-    # The supplier accepts the offer.
+    # The supplier accepts the offer (the financier funds within the line it granted core).
+    service.credit_line("financier")
     console.sign_in(service.keys["supplier"])
     offer = console.find("#supplier-offers li")
     assert f"#{first_part}" in offer.text

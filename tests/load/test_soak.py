@@ -86,6 +86,8 @@ def test_soak_fifty_clients_lose_nothing_and_memory_stays_flat(stack: Stack) -> 
                                 "amount": str(mint_amount() * 10**3)})  # fmt: skip
         assert response is not None
         assert response.status_code == 200, response.text
+        for c in range(CORES):  # each financier funds every core's receivables, within a line
+            stack.service.credit_line(f"financier{i}", f"core{c}")
     setup.close()
     stop = threading.Event()
     workers = [
