@@ -3,7 +3,9 @@
 ``reconcile`` reads every read-model row and asks the contract's own view
 function for the same thing at the same block (receivable(id), balanceOf,
 participant(account), hasRole, financing(id), offerOf, repaidAmount, lockOf,
-quoteUsed, uetrUsed), and reports each difference. The calls go out as batched
+quoteUsed, uetrUsed; for risk control creditLine, supplierLimit, drawingOf,
+lastLineId, payables, capManager, overdueTriggerDays, isFlagged, overdueRoots), and
+reports each difference. The calls go out as batched
 ``eth_call``s.
 
 ``digest`` is a sha256 over the canonical, ordered rows of the events table
@@ -27,10 +29,12 @@ from ledger_app.db.schema import canonical_json
 from ledger_app.domain.financing import shown_status
 from ledger_app.domain.vocabulary import (
     FINANCING_STATUS,
+    LINE_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     ROLE_NAMES,
+    ZERO_ADDRESS,
 )
 
 _BATCH = 200  # eth_calls per JSON-RPC batch
@@ -93,6 +97,10 @@ def reconcile(
         checks += _htlc_checks(tables["htlc_locks"], by_kind["HashTimeLock"], abis)
     if "FxSettlement" in by_kind:
         checks += _fx_checks(tables, by_kind["FxSettlement"], abis)
+    if "CreditLines" in by_kind:
+        checks += _credit_line_checks(tables, by_kind["CreditLines"], abis)
+    if "RiskControl" in by_kind:
+        checks += _risk_checks(tables, by_kind["RiskControl"], abis)
     mismatches = []
     for i in range(0, len(checks), _BATCH):
         chunk = checks[i : i + _BATCH]
@@ -339,6 +347,98 @@ def _fx_checks(
                (bytes.fromhex(row["uetr"][2:]),), lambda v: [("uetr used", True, v[0])])
         for row in tables["pvp_settlements"]
     ]  # fmt: skip
+    return checks
+
+
+def _credit_line_checks(
+    tables: dict[str, list[dict]], address: str, abis: Mapping[str, ABI]
+) -> list[_Check]:
+    abi = abis["CreditLines"]
+    checks = []
+    for row in tables["credit_lines"]:
+
+        def compare(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
+            (line,) = values
+            chain = {
+                "financier": _lower(line[0]), "obligor": _lower(line[1]),
+                "currency": _ascii(line[2]), "status": LINE_STATUS[line[3]],
+                "frozen": line[4], "programme": line[5], "expiry": line[6], "limit": line[7],
+                "utilised": line[8],
+            }  # fmt: skip
+            return [(c, row[c], v) for c, v in chain.items()]
+
+        line_id = row["line_id"]
+        checks.append(
+            _Check("credit_lines", str(line_id), address, abi, "creditLine", (line_id,), compare)
+        )
+    count = len(tables["credit_lines"])
+    checks.append(
+        _Check(
+            "credit_lines", "*", address, abi, "lastLineId", (), lambda v: [("count", count, v[0])]
+        )
+    )
+    for row in tables["credit_line_suppliers"]:
+        key = (row["line_id"], row["supplier"])
+        checks.append(
+            _Check("credit_line_suppliers", f"{key[0]}/{key[1]}", address, abi, "supplierLimit",
+                   key, lambda v, row=row: [("limit", row["limit"], v[0][0]),
+                                            ("utilised", row["utilised"], v[0][1])])
+        )  # fmt: skip
+    for row in tables["credit_line_drawings"]:
+
+        def compare_drawing(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
+            (d,) = values
+            if row["released_block"] is not None:  # the contract forgets a released drawing
+                return [("line_id (released: none)", 0, d[0])]
+            chain = {"line_id": d[0], "supplier": _lower(d[1]), "amount": d[2]}
+            return [(c, row[c], v) for c, v in chain.items()]
+
+        rid = row["receivable_id"]
+        checks.append(
+            _Check("credit_line_drawings", str(rid), address, abi, "drawingOf", (rid,),
+                   compare_drawing)
+        )  # fmt: skip
+    return checks
+
+
+def _risk_checks(
+    tables: dict[str, list[dict]], address: str, abis: Mapping[str, ABI]
+) -> list[_Check]:
+    abi = abis["RiskControl"]
+    checks = []
+    for row in tables["core_payables"]:
+        key = (row["core"], row["currency"].encode("ascii"))
+        checks.append(
+            _Check("core_payables", f"{row['core']}/{row['currency']}", address, abi, "payables",
+                   key, lambda v, row=row: [("outstanding", row["outstanding"], v[0][0]),
+                                            ("cap", row["cap"], v[0][1]),
+                                            ("capped", row["capped"], v[0][2])])
+        )  # fmt: skip
+    for row in tables["cap_managers"]:
+        checks.append(
+            _Check("cap_managers", row["core"], address, abi, "capManager", (row["core"],),
+                   lambda v, row=row: [("manager", row["manager"] or ZERO_ADDRESS, _lower(v[0]))])
+        )  # fmt: skip
+    settings = [r for r in tables["risk_settings"] if r["contract"] == address.lower()]
+    trigger = settings[0]["overdue_trigger_days"] if settings else None
+    checks.append(
+        _Check("risk_settings", address.lower(), address, abi, "overdueTriggerDays", (),
+               lambda v: [("overdue_trigger_days", trigger, v[0])])
+    )  # fmt: skip
+    # Every core the index knows (payables or flags): a flag the index lacks shows here.
+    open_by_debtor: dict[str, int] = {row["core"]: 0 for row in tables["core_payables"]}
+    for row in tables["overdue_flags"]:
+        flagged = row["cured_block"] is None
+        open_by_debtor[row["debtor"]] = open_by_debtor.get(row["debtor"], 0) + int(flagged)
+        checks.append(
+            _Check("overdue_flags", str(row["root_id"]), address, abi, "isFlagged",
+                   (row["root_id"],), lambda v, flagged=flagged: [("open", flagged, v[0])])
+        )  # fmt: skip
+    for debtor, count in sorted(open_by_debtor.items()):
+        checks.append(
+            _Check("overdue_flags", debtor, address, abi, "overdueRoots", (debtor,),
+                   lambda v, count=count: [("open flags", count, v[0])])
+        )  # fmt: skip
     return checks
 
 

@@ -246,3 +246,30 @@ def test_standalone_verifier_accepts_export_and_rejects_tampered_one(
     assert "amount: the raw log says 100000000, the step 999" in claim.stdout
     assert raw.returncode == 1
     assert "the log's data differs" in raw.stdout
+
+
+def test_an_overdue_flag_and_its_cure_are_verified_steps_of_the_root(ledger, indexer, engine, abis):
+    ids = ledger.risk_story()
+    indexer.run(follow=False)
+    a = {n: acc.address.lower() for n, acc in ledger.accounts.items()}
+
+    trace = _trace(engine, abis, ids["root_d"])
+    result = verify_trace(trace, indexer.rpc, abis)
+
+    risk_steps = [
+        (s["receivable_id"], s["kind"], s["actors"], s["details"])
+        for s in trace["steps"]
+        if s["contract_kind"] in ("RiskControl", "CreditLines")
+    ]
+    due = trace["receivables"][0]["due_date"]
+    assert risk_steps == [
+        (ids["root_d"], "credit_line_drawing", {"supplier": a["supplier"], "financier": a["financier2"]},
+         {"line_id": ids["line2"], "financing_id": ids["financing_d"]}),
+        (ids["root_d"], "overdue_flag", {"debtor": a["core"], "actor": a["supplier2"]},
+         {"due_date": due, "overdue_roots": 1}),
+        (ids["root_d"], "overdue_cure", {"debtor": a["core"]}, {"overdue_roots": 0}),
+        (ids["root_d"], "credit_line_release", {"financier": a["financier2"]},
+         {"line_id": ids["line2"], "cause": "REPAID"}),
+    ]  # fmt: skip
+    assert result["verified"] is True
+    assert {s["status"] for s in result["steps"]} == {"verified"}

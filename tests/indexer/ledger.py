@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +247,66 @@ class Ledger:
         self.send("core", "htlc", "refund", 2)
         return {"quote": used[0], "spare_quote": spare[0], "uetr": uetr, "preimage": secrets[0]}
 
+    def risk_story(self, step: Callable[[str], None] = lambda _name: None) -> dict[str, int]:
+        """Credit lines, an issuance cap and the overdue trigger at work, calling
+        ``step(name)`` after each stage (a test indexes and reconciles there):
+
+        financier grants line 1 (2,000,000.00, a year) and names supplier on it with a
+        1,500,000.00 sub-limit; financier2 grants line 2 (500,000.00, 60 days). The
+        operator names financier core's cap manager, which caps core at 5,000,000.00.
+        Root A (1,000,000.00, due in 90 days) is confirmed and split 600,000 / 400,000;
+        root B (300,000.00) is rejected, root C (50,000.00) cancelled; the 600,000 part
+        is financed on line 1 (a programme drawing), root D (200,000.00, due in 10 days)
+        on line 2. 41 days on, D is flagged past the 30-day trigger; line 1 is raised and
+        line 2 frozen and unfrozen; core repays D (the flag is cured) and D is redeemed
+        (line 2 freed). At A's maturity line 2 has expired; core repays A and its parts
+        are redeemed (line 1 freed).
+        """
+        core = self.accounts["core"].address
+        self.list_token(b"CNY")
+        for who in ("core", "financier", "financier2"):
+            self.send("bank", "cny", "mint", self.accounts[who].address, 10_000_000_00)
+        line1 = self.grant_line("financier", 2_000_000_00)
+        self.send("financier", "lines", "setSupplierLimit", line1,
+                  self.accounts["supplier"].address, 1_500_000_00)  # fmt: skip
+        line2 = self.grant_line("financier2", 500_000_00, expires_in=60 * DAY)
+        self.send("operator", "risk", "setCapManager", core, self.accounts["financier"].address)
+        self.send("financier", "risk", "setIssuanceCap", core, b"CNY", 5_000_000_00)
+        step("lines and cap")
+        root_a = self.register(1_000_000_00, due_in=90 * DAY)
+        self.send("supplier", "receivables", "confirm", root_a)
+        root_b = self.register(300_000_00)
+        self.send("supplier", "receivables", "reject", root_b)
+        root_c = self.register(50_000_00)
+        self.send("core", "receivables", "cancel", root_c)
+        self.send("supplier", "receivables", "split", root_a, [600_000_00, 400_000_00])
+        kept = int(self.view("receivables", "lastId"))  # split parts take the next ids
+        part = kept - 1
+        root_d = self.register(200_000_00, due_in=10 * DAY)
+        self.send("supplier", "receivables", "confirm", root_d)
+        step("registered")
+        financing_a = self._finance(part, accepted="financier")
+        financing_d = self._finance(root_d, accepted="financier2")
+        step("financed")
+        self.warp(41 * DAY)
+        self.send("supplier2", "risk", "flagOverdue", root_d)
+        self.send("financier", "lines", "amend", line1, 3_000_000_00, self.now() + YEAR)
+        self.send("regulator", "lines", "freeze", line2)
+        self.send("regulator", "lines", "unfreeze", line2)
+        step("flagged")
+        self.send("core", "cny", "approve", self.addresses["clearing"], MAX_UINT)
+        self.send("core", "clearing", "repay", root_d)
+        self.send("financier2", "clearing", "redeem", root_d)
+        step("D repaid")
+        self.warp(50 * DAY)
+        self.send("core", "clearing", "repay", root_a)
+        self.send("financier", "clearing", "redeem", part)
+        self.send("supplier", "clearing", "redeem", kept)
+        step("A repaid")
+        return {"line1": line1, "line2": line2, "root_a": root_a, "root_b": root_b,
+                "root_c": root_c, "root_d": root_d, "part": part, "kept": kept,
+                "financing_a": financing_a, "financing_d": financing_d}  # fmt: skip
+
     def _post_quote(self, rate: int) -> tuple[Any, ...]:
         now = self.now()
         quote = (
@@ -261,13 +322,15 @@ class Ledger:
         self.send("fxdesk", "fx", "postQuote", quote)
         return quote
 
-    def _finance(self, receivable: int) -> int:
+    def _finance(self, receivable: int, accepted: str = "financier") -> int:
+        """Both financiers offer on the supplier's request; ``accepted``'s offer is taken."""
         self.send("supplier", "desk", "request", receivable, "0x" + "00" * 20)
         financing = int(self.view("desk", "lastFinancingId"))
         expiry = self.now() + 30 * DAY
         terms = (9_000, 800, 365, False, 7 * DAY, expiry, 1_000)
-        for financier in ("financier", "financier2"):
+        offerors = ("financier", "financier2")
+        for financier in offerors:
             self.send(financier, "cny", "approve", self.addresses["desk"], MAX_UINT)
             self.send(financier, "desk", "offer", financing, terms)
-        self.send("supplier", "desk", "accept", financing, 0)
+        self.send("supplier", "desk", "accept", financing, offerors.index(accepted))
         return financing
