@@ -30,10 +30,12 @@ from sqlalchemy import Engine, select
 
 from ledger_app.api.identity import Caller
 from ledger_app.api.index_state import indexed_block
+from ledger_app.api.services.lookups import participant_row, standing
 from ledger_app.api.services.writes import Writer
 from ledger_app.db import obligor_queries, risk_queries
 from ledger_app.db.schema import blocks
 from ledger_app.domain.risk_score import DAY
+from ledger_app.domain.standing import ACTIVE
 from ledger_app.domain.vocabulary import Role
 from ledger_app.errors import ConfigurationError, RequestError, ServiceDegraded, TransactionReverted
 
@@ -77,6 +79,12 @@ class OverdueKeeper:
         if not runtime.custody.holds(account):
             raise ConfigurationError(
                 f"LEDGER_KEEPER_ACCOUNT {account}: the service holds no key for it"
+            )
+        if standing(participant_row(runtime.engine, account)) != ACTIVE:
+            # The operator's own account is no onboarded participant: name one that is.
+            raise ConfigurationError(
+                f"the keeper's account {account} is not an active participant, and the "
+                "contracts take marks only from one: set LEDGER_KEEPER_ACCOUNT"
             )
         # Roles matter to the API's permission table, not here: the contracts take the
         # marks from any active participant.

@@ -75,6 +75,7 @@ def objects(service: Service) -> dict[str, Any]:
         "participant": service.addresses["core"],  # the supplier grants core the document
         "revoked_key": issued["key"],
         "recovery_id": recovery.json()["id"],
+        "core": service.addresses["core"],
         **trade_objects(service),
         "line_id": service.credit_line("financier")["line_id"],
         "supplier": service.addresses["supplier"],
@@ -92,7 +93,8 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant", "recovery_id", "line_id", "supplier"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id", "line_id", "supplier",
+                 "core"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -118,6 +120,10 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "credit_lines.amend": {"limit": "1"},
         "credit_lines.set_supplier_limit": {"limit": "1"},
         "credit_lines.write_off": {"receivable_id": objects["receivable_id"]},
+        "risk.set_issuance_cap": {"cap": "1"},
+        "risk.set_cap_manager": {"manager": None},
+        "risk.set_overdue_trigger": {"days": 30},
+        "risk.flag_overdue": {"root_id": objects["root_id"]},
     }
     return method, path, bodies.get(operation)
 
@@ -141,6 +147,7 @@ UNKNOWN = {
     "participant": "0x" + "0" * 39 + "1",
     "line_id": "999999",
     "supplier": "0x" + "0" * 39 + "1",
+    "core": "0x" + "0" * 39 + "1",
 }
 
 

@@ -360,7 +360,7 @@ def test_warnings_show_the_callers_own_due_soon_lines_and_restricted_cores(
     assert as_core["as_of_block"] >= 0
     assert as_core["as_of"]
     assert bad.status_code == 422
-    assert bad.json()["args"]["fields"][0]["field"] == "within_days"
+    assert bad.json()["args"]["fields"][0]["field"] == "query.within_days"
 
 
 def test_exposure_by_each_key_at_a_block_and_per_viewer(service: Service) -> None:
