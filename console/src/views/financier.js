@@ -11,12 +11,18 @@ import { ScoreBadge, RiskScore, LineHeadroom } from './risk.js';
 
 /**
  * The financing's ``risk`` block as the financier reads it: the debtor's score and its own
- * line's headroom; the score's inputs on demand (the debtor read from the receivable).
+ * line's headroom; the score's inputs on demand.
  */
 function DebtorRisk({ financing }) {
   const [open, setOpen] = useState(false);
   const risk = financing.risk;
-  const receivable = useLoad(async () => (open ? get(`/v1/receivables/${financing.receivable_id}`) : null), [open]);
+  // The risk block names no debtor: it is the obligor of the financier's own line, else the
+  // receivable's debtor (which a financier reads only once the receivable is shown to it).
+  const debtor = useLoad(async () => {
+    if (!open) return null;
+    if (risk?.line) return (await get(`/v1/credit-lines/${risk.line.line_id}`)).obligor;
+    return (await get(`/v1/receivables/${financing.receivable_id}`)).debtor;
+  }, [open]);
   const over = risk?.line && BigInt(risk.line.headroom) < BigInt(financing.face_amount);
   return html`<div class="risk-note" id=${`risk-${financing.id}`}>
     <p><span class="muted">Debtor's score</span> <${ScoreBadge} score=${risk?.debtor_score} />
@@ -25,8 +31,8 @@ function DebtorRisk({ financing }) {
         none=${`no open line to this debtor in ${financing.currency}: an accept would be refused`} />
       ${over && html` <span class="bad">the face amount is over the headroom: an accept would be refused</span>`}</p>
     <details onToggle=${(e) => setOpen(e.target.open)}><summary>The debtor's score and its inputs</summary>
-      ${receivable.data && html`<${RiskScore} core=${receivable.data.debtor} />`}
-      <${FormError} error=${receivable.error} /></details>
+      ${debtor.data && html`<${RiskScore} core=${debtor.data} />`}
+      <${FormError} error=${debtor.error} /></details>
   </div>`;
 }
 

@@ -55,7 +55,7 @@ function GrantForm({ onDone }) {
       if (!body.obligor) fail('obligor', 'choose the core enterprise the line is to');
       await write('/v1/credit-lines', body, progress);
       form.reset();
-      onDone(`Line granted to ${body.obligor}.`);
+      onDone('Line granted.');
     });
   };
   const names = ['obligor', 'currency', 'limit', 'expiry'];

@@ -45,6 +45,9 @@ const INPUT_NAMES = {
   concentration_bps: 'Largest supplier\'s share',
   volume_trend_pct: 'Volume, last 90 days vs the 90 before',
   age_days: 'Days on the ledger',
+  repaid_roots: 'Roots repaid',
+  volume_recent: 'Roots registered, last 90 days',
+  volume_prior: 'Roots registered, the 90 days before',
 };
 
 /** "On-time repayment rate" for ``on_time_rate_bps`` (the API's own name when unknown). */
@@ -94,7 +97,7 @@ export function RiskScore({ core }) {
 export function LineHeadroom({ line, currency, none = 'no open line' }) {
   if (!line) return html`<span class="muted">${none}</span>`;
   return html`<span class="line-headroom" data-line=${line.line_id}>
-    headroom <strong><${Money} amount=${line.headroom} currency=${currency} /></strong>
+    headroom <strong><${Money} amount=${line.headroom} currency=${currency} /></strong>${' '}
     on line ${line.line_id} <${UtilisationBar} bps=${line.utilisation_bps} label=${`Line ${line.line_id} utilisation`} />
   </span>`;
 }
@@ -125,9 +128,14 @@ export function lineExplainer(ledger, currency) {
     if (error.error === 'CreditLineBelowUtilisation' && args.utilised !== undefined) {
       return `the line has ${money(args.utilised)} drawn: the limit cannot go below it (asked ${money(args.limit)})`;
     }
-    if (error.error === 'CreditLineSubLimitAboveLimit' && args.limit !== undefined) {
+    if (error.error === 'CreditLineSubLimitAboveLimit') {
+      // The contract's revert names them subLimit and limit; the API's pre-check
+      // sub_limit and line_limit (its ``field`` is the sub-limit's, "limit").
       const sub = args.subLimit ?? args.sub_limit;
-      return `a sub-limit of ${money(sub)} is above the line's limit of ${money(args.limit)}`;
+      const limit = args.line_limit ?? args.limit;
+      if (sub !== undefined && limit !== undefined) {
+        return `a sub-limit of ${money(sub)} is above the line's limit of ${money(limit)}`;
+      }
     }
     return null;
   };
