@@ -42,8 +42,7 @@ async function visibleLine(financier, debtor, currency) {
 function OfferLine({ line, currency, me }) {
   if (!line) return html`<span class="muted">not shown to you</span>`;
   const mine = (line.suppliers ?? []).find((s) => s.supplier.toLowerCase() === me);
-  return html`<${LineHeadroom} line=${line} currency=${currency} />
-    ${mine && html`<span class="sub-headroom">; your sub-limit's headroom <strong><${Money} amount=${mine.headroom} currency=${currency} /></strong></span>`}`;
+  return html`<${LineHeadroom} line=${line} currency=${currency} />${mine && html`<span class="sub-headroom">; your sub-limit's headroom <strong><${Money} amount=${mine.headroom} currency=${currency} /></strong></span>`}`;
 }
 
 function OfferItem({ financing: f, offer: o, risk, onDone }) {
