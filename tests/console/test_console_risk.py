@@ -210,7 +210,7 @@ def test_financier_sees_the_score_of_a_core_that_repaid_late(
     note = console.find(f"#risk-{financing['id']}")
     shown = console.wait_text(f"#risk-{financing['id']}", "headroom CNY 1,000,000.00")
     assert f"{score['score']} / 100 · grade {score['grade']}" in shown, shown
-    note.find_element(By.TAG_NAME, "summary").click()
+    console.click("Show the score's inputs", note)
     inputs = console.find(f'#risk-{financing["id"]} .risk-score[data-core="{core2}"] table')
     rows = inputs.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert {r.get_attribute("data-input") for r in rows} == set(score["inputs"]), inputs.text
