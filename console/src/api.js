@@ -76,14 +76,14 @@ export async function getAll(path, max = 5000) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * A write: POST, then, when the answer is "indexing" (mined, the index not there yet),
+ * A write (POST unless ``method`` says PATCH, PUT or DELETE), then, when the answer is "indexing" (mined, the index not there yet),
  * wait until reads reflect the transaction's block. ``onProgress`` hears each stage.
  * A participant keeping its own key gets its unsigned transaction back: the console
  * cannot sign for it, so that is an error here.
  */
-export async function write(path, body, onProgress = () => {}) {
+export async function write(path, body, onProgress = () => {}, method = 'POST') {
   onProgress('Sending the transaction and waiting for its block…');
-  const answer = await call('POST', path, { body });
+  const answer = await call(method, path, { body });
   const outcome = answer.body;
   if (outcome?.status === 'awaiting_signature') {
     throw new ApiError(202, {

@@ -1,5 +1,6 @@
 // The console's shell: sign-in with an API key, the header, and the hash router
-// (#/ the role's worklist, #/receivables/ID a receivable and its lineage, #/search).
+// (#/ the role's worklist, #/receivables/ID a receivable and its lineage, #/search,
+// #/credit-lines the lines, #/warnings the early-warning worklist).
 
 import { render } from 'preact';
 import { useState, useEffect, useRef } from 'preact/hooks';
@@ -9,6 +10,8 @@ import { timeZone } from './dates.js';
 import { Worklist } from './views/worklist.js';
 import { ReceivablePage } from './views/receivable.js';
 import { SearchPage } from './views/search.js';
+import { CreditLinesPage } from './views/lines.js';
+import { WarningsPage } from './views/warnings.js';
 
 function SignIn({ onSignedIn, notice }) {
   const [error, setError] = useState(null);
@@ -67,6 +70,8 @@ function Header({ me, onSignOut }) {
     <nav aria-label="Main">
       <ul>
         <li><a href="#/">Worklist</a></li>
+        <li><a href="#/credit-lines">Credit lines</a></li>
+        <li><a href="#/warnings">Early warning</a></li>
         ${readers && html`<li><a href="#/search">Search</a></li>`}
       </ul>
     </nav>
@@ -99,6 +104,8 @@ function Shell({ me, onSignOut }) {
   let page;
   const receivable = /^\/receivables\/([0-9]+)$/.exec(route);
   if (receivable) page = html`<${ReceivablePage} id=${Number(receivable[1])} key=${receivable[1]} />`;
+  else if (route === '/credit-lines') page = html`<${CreditLinesPage} />`;
+  else if (route === '/warnings') page = html`<${WarningsPage} />`;
   else if (route.startsWith('/search')) page = html`<${SearchPage} query=${decodeURIComponent(route.split('?q=')[1] ?? '')} />`;
   else page = html`<${Worklist} />`;
   return html`<${Ledger.Provider} value=${ledger}>

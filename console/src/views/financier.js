@@ -1,4 +1,5 @@
-// A financier: open requests to offer on, its offers, its portfolio and overdue exposure.
+// A financier: open requests to offer on (each with the debtor's risk score and the
+// headroom of its own line to the debtor), its offers, its portfolio and overdue exposure.
 
 import { useState } from 'preact/hooks';
 import { call, get, getAll, write, ApiError } from '../api.js';
@@ -6,6 +7,32 @@ import { useLoad } from '../load.js';
 import { html, useLedger, decimalsOf, Money, DateTime, Address, Status, Section, Empty, ReceivableLink, Field, FormError, Progress, useAction } from '../ui.js';
 import { parseAmount, parsePercent, sumMinor, percent } from '../money.js';
 import { isPast } from '../dates.js';
+import { ScoreBadge, RiskScore, LineHeadroom } from './risk.js';
+
+/**
+ * The financing's ``risk`` block as the financier reads it: the debtor's score and its own
+ * line's headroom; the score's inputs on demand.
+ */
+function DebtorRisk({ financing }) {
+  const [open, setOpen] = useState(false);
+  const risk = financing.risk;
+  // The risk block names no debtor: it is the obligor of the financier's own line (a
+  // financier may not read a receivable it does not hold).
+  const debtor = useLoad(async () => (open && risk?.line ? (await get(`/v1/credit-lines/${risk.line.line_id}`)).obligor : null), [open]);
+  const over = risk?.line && BigInt(risk.line.headroom) < BigInt(financing.face_amount);
+  return html`<div class="risk-note" id=${`risk-${financing.id}`}>
+    <p><span class="muted">Debtor's score</span> <${ScoreBadge} score=${risk?.debtor_score} />
+      <span class="sep">·</span> <span class="muted">Your line to the debtor</span>${' '}
+      <${LineHeadroom} line=${risk?.line} currency=${financing.currency}
+        none=${`no open line to this debtor in ${financing.currency}: an accept would be refused`} />
+      ${over && html` <span class="bad">the face amount is over the headroom: an accept would be refused</span>`}</p>
+    ${risk?.line && html`<button type="button" class="link" aria-expanded=${open ? 'true' : 'false'} aria-controls=${`risk-${financing.id}-inputs`}
+      onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} the score's inputs</button>`}
+    <div id=${`risk-${financing.id}-inputs`}>
+      ${open && debtor.data && html`<${RiskScore} core=${debtor.data} />`}
+      <${FormError} error=${debtor.error} /></div>
+  </div>`;
+}
 
 function defaultExpiry() {
   const d = new Date(Date.now() + 14 * 86_400_000);
@@ -70,7 +97,9 @@ function OfferForm({ financing, onDone }) {
     <${FormError} error=${action.shownFields(names)} />
     ${quote && html`<p class="quote" role="status">At ${quote.days_to_maturity} days to maturity: advance <${Money} amount=${quote.advance} currency=${quote.currency} />,
       discount <${Money} amount=${quote.discount} currency=${quote.currency} />, fee <${Money} amount=${quote.fee} currency=${quote.currency} />,
-      proceeds to the supplier <strong><${Money} amount=${quote.proceeds} currency=${quote.currency} /></strong> (escrowed from your balance when you offer).</p>`}
+      proceeds to the supplier <strong><${Money} amount=${quote.proceeds} currency=${quote.currency} /></strong> (escrowed from your balance when you offer).
+      ${quote.risk && html`Debtor's score <${ScoreBadge} score=${quote.risk.debtor_score} />; your line:${' '}
+        <${LineHeadroom} line=${quote.risk.line} currency=${quote.currency} none="none open to this debtor" />.`}</p>`}
   </form>`;
 }
 
@@ -105,6 +134,7 @@ export function FinancierWorklist() {
           <p>Financing ${f.id}: <${Address} value=${f.supplier} /> asks to finance <${ReceivableLink} id=${f.receivable_id} />,${' '}
             <strong><${Money} amount=${f.face_amount} currency=${f.currency} /></strong> due <${DateTime} value=${f.due_date} />${' '}
             (asked of <${Address} value=${f.financier} none="any financier" />; ${f.offer_count === 1 ? '1 offer' : `${f.offer_count} offers`} so far).</p>
+          <${DebtorRisk} financing=${f} />
           <details><summary>Make an offer on financing ${f.id}</summary><${OfferForm} financing=${f} onDone=${data.reload} /></details>
         </li>`)}</ul>`}
     <//>
