@@ -8,7 +8,7 @@ Every refusal is checked with its custom error and the values it carries.
 
 import pytest
 from conftest import CNY, DAY, LINE_LIMIT, ROLES, TRIGGER_DAYS, USD
-from statuses import FinancingStatus, Status
+from statuses import FinancingStatus
 
 FACE = 1_000_000_00  # 1,000,000.00 CNY
 LINE = 1  # financier -> core, CNY
@@ -36,35 +36,6 @@ def later(chain, days: int) -> int:
 
 def line_expiry(credit_lines, line_id: int = LINE) -> int:
     return credit_lines.creditLine(line_id).expiry
-
-
-@pytest.fixture
-def offered(desk, active_receivable, terms, supplier, financier):
-    """A receivable of FACE with an open offer of `financier` awaiting acceptance:
-    returns (receivable id, financing id)."""
-
-    def _offered(amount=FACE, holder=supplier, funder=financier, **overrides):
-        rid = active_receivable(amount=amount, creditor=holder, **overrides)
-        fid = desk.request(rid, funder, sender=holder).return_value
-        desk.offer(fid, terms(), sender=funder)
-        return rid, fid
-
-    return _offered
-
-
-@pytest.fixture
-def defaulted(desk, receivables, active_receivable, finance, chain, financier):
-    """A receivable financed by `financier` on line 1 and then declared in default."""
-
-    def _defaulted(amount=FACE):
-        rid = active_receivable(amount=amount)
-        fid = finance(rid, gracePeriod=DAY)
-        chain.pending_timestamp = receivables.summary(rid).dueDate + DAY + 1
-        desk.declareDefault(fid, sender=financier)
-        assert receivables.summary(rid).status == Status.DEFAULTED
-        return rid, fid
-
-    return _defaulted
 
 
 # --- grant --------------------------------------------------------------------------------
@@ -257,14 +228,14 @@ def test_set_supplier_limit_makes_the_line_a_programme(credit_lines, supplier, f
 
 
 def test_set_supplier_limit_to_zero_takes_the_supplier_off(
-    credit_lines, offered, desk, reverts, supplier, financier
+    credit_lines, offered_financing, desk, reverts, supplier, financier
 ):
     credit_lines.setSupplierLimit(LINE, supplier, FACE, sender=financier)
     tx = credit_lines.setSupplierLimit(LINE, supplier, 0, sender=financier)
     log = only_log(tx, credit_lines.CreditLineSupplierLimitSet)
     assert (log.supplier, log.limit) == (supplier.address, 0)
     assert credit_lines.headroom(LINE, supplier) == 0
-    _, fid = offered()
+    _, fid = offered_financing()
     with reverts(credit_lines.CreditLineSupplierNotEligible, lineId=LINE, supplier=supplier):
         desk.accept(fid, 0, sender=supplier)
 
@@ -402,14 +373,14 @@ def test_close_keeps_releases_of_what_was_drawn_working(
 
 
 def test_freeze_stops_drawing_and_unfreeze_restores_it(
-    credit_lines, desk, offered, reverts, regulator, supplier, financier
+    credit_lines, desk, offered_financing, reverts, regulator, supplier, financier
 ):
     tx = credit_lines.freeze(LINE, sender=regulator)
     log = only_log(tx, credit_lines.CreditLineFrozen)
     assert (log.lineId, log.regulator) == (LINE, regulator.address)
     assert credit_lines.creditLine(LINE).frozen
     assert credit_lines.headroom(LINE, supplier) == 0
-    _, fid = offered()
+    _, fid = offered_financing()
     with reverts(credit_lines.CreditLineFrozenError, lineId=LINE):
         desk.accept(fid, 0, sender=supplier)
 
@@ -469,10 +440,10 @@ def test_freeze_twice_unfreeze_unfrozen_and_unknown_lines_are_refused(
 
 
 def test_accept_consumes_the_financiers_line_and_emits_utilisation_after(
-    credit_lines, desk, offered, supplier, financier
+    credit_lines, desk, offered_financing, supplier, financier
 ):
     credit_lines.amend(LINE, 3 * FACE, line_expiry(credit_lines), sender=financier)
-    rid, fid = offered()
+    rid, fid = offered_financing()
     before = credit_lines.creditLine(LINE2).utilised
     tx = desk.accept(fid, 0, sender=supplier)
     log = only_log(tx, credit_lines.CreditLineConsumed)
@@ -489,19 +460,19 @@ def test_accept_consumes_the_financiers_line_and_emits_utilisation_after(
     assert (d.lineId, d.supplier, d.amount) == (LINE, supplier.address, FACE)
     assert credit_lines.headroom(LINE, supplier) == 2 * FACE
 
-    rid2, fid2 = offered(amount=FACE // 2)
+    rid2, fid2 = offered_financing(amount=FACE // 2)
     tx = desk.accept(fid2, 0, sender=supplier)
     log = only_log(tx, credit_lines.CreditLineConsumed)
     assert (log.receivableId, log.amount, log.utilised) == (rid2, FACE // 2, FACE + FACE // 2)
 
 
 def test_accept_up_to_the_limit_is_allowed_and_one_unit_over_is_refused(
-    credit_lines, desk, cny, offered, reverts, supplier, financier
+    credit_lines, desk, cny, offered_financing, reverts, supplier, financier
 ):
     credit_lines.amend(LINE, 2 * FACE - 1, line_expiry(credit_lines), sender=financier)
-    _, fid = offered()
+    _, fid = offered_financing()
     desk.accept(fid, 0, sender=supplier)
-    rid, fid = offered()
+    rid, fid = offered_financing()
     escrow = cny.balanceOf(desk)
     with reverts(
         credit_lines.CreditLineExceeded, lineId=LINE, limit=2 * FACE - 1, utilised=FACE, requested=FACE
@@ -511,15 +482,15 @@ def test_accept_up_to_the_limit_is_allowed_and_one_unit_over_is_refused(
     assert cny.balanceOf(desk) == escrow
     assert credit_lines.creditLine(LINE).utilised == FACE
     assert credit_lines.drawingOf(rid).lineId == 0
-    _, fid = offered(amount=FACE - 1)
+    _, fid = offered_financing(amount=FACE - 1)
     desk.accept(fid, 0, sender=supplier)
     assert credit_lines.creditLine(LINE).utilised == 2 * FACE - 1
 
 
 def test_accept_without_an_open_line_is_refused(
-    credit_lines, desk, offered, reverts, core, supplier, financier
+    credit_lines, desk, offered_financing, reverts, core, supplier, financier
 ):
-    _, fid = offered()
+    _, fid = offered_financing()
     credit_lines.close(LINE, sender=financier)  # closed: no open line any more
     with reverts(credit_lines.CreditLineMissing, financier=financier, obligor=core, currency=CNY):
         desk.accept(fid, 0, sender=supplier)
@@ -539,12 +510,12 @@ def test_accept_in_a_currency_the_financier_has_no_line_in_is_refused(
 
 
 def test_accept_on_an_expired_line_is_refused_at_the_second_after_expiry(
-    credit_lines, desk, offered, reverts, chain, supplier, financier
+    credit_lines, desk, offered_financing, reverts, chain, supplier, financier
 ):
     expiry = later(chain, 2)
     credit_lines.amend(LINE, LINE_LIMIT, expiry, sender=financier)
-    _, fid = offered()
-    _, fid2 = offered()
+    _, fid = offered_financing()
+    _, fid2 = offered_financing()
     chain.pending_timestamp = expiry  # the last second it is usable
     desk.accept(fid, 0, sender=supplier)
     chain.pending_timestamp = expiry + 1
@@ -556,15 +527,15 @@ def test_accept_on_an_expired_line_is_refused_at_the_second_after_expiry(
 
 
 def test_accept_over_the_suppliers_sub_limit_is_refused(
-    credit_lines, desk, offered, reverts, supplier, financier
+    credit_lines, desk, offered_financing, reverts, supplier, financier
 ):
     credit_lines.setSupplierLimit(LINE, supplier, FACE + FACE // 2, sender=financier)
-    _, fid = offered()
+    _, fid = offered_financing()
     tx = desk.accept(fid, 0, sender=supplier)
     assert only_log(tx, credit_lines.CreditLineConsumed).utilised == FACE
     assert sub_limit(credit_lines, supplier) == (FACE + FACE // 2, FACE)
     assert credit_lines.headroom(LINE, supplier) == FACE // 2
-    _, fid = offered()
+    _, fid = offered_financing()
     with reverts(
         credit_lines.CreditLineSubLimitExceeded,
         lineId=LINE,
@@ -577,10 +548,10 @@ def test_accept_over_the_suppliers_sub_limit_is_refused(
 
 
 def test_accept_by_a_supplier_not_on_the_programme_is_refused(
-    credit_lines, desk, offered, reverts, supplier, supplier2, financier
+    credit_lines, desk, offered_financing, reverts, supplier, supplier2, financier
 ):
     credit_lines.setSupplierLimit(LINE, supplier, FACE, sender=financier)
-    _, fid = offered(holder=supplier2)
+    _, fid = offered_financing(holder=supplier2)
     with reverts(credit_lines.CreditLineSupplierNotEligible, lineId=LINE, supplier=supplier2):
         desk.accept(fid, 0, sender=supplier2)
     assert credit_lines.headroom(LINE, supplier2) == 0
@@ -687,9 +658,9 @@ def test_a_line_made_a_programme_after_a_drawing_still_releases_it(
 
 
 def test_a_default_keeps_the_line_drawn_until_clearing_recovers_it(
-    credit_lines, clearing, receivables, defaulted, chain, core, financier
+    credit_lines, clearing, receivables, defaulted_financing, chain, core, financier
 ):
-    rid, _ = defaulted()
+    rid, _ = defaulted_financing()
     assert credit_lines.creditLine(LINE).utilised == FACE
     chain.pending_timestamp = receivables.summary(rid).dueDate + 40 * DAY
     clearing.repay(rid, sender=core)
@@ -705,9 +676,9 @@ def test_a_default_keeps_the_line_drawn_until_clearing_recovers_it(
 
 
 def test_write_off_of_a_defaulted_receivable_releases_it(
-    credit_lines, clearing, receivables, defaulted, chain, core, financier
+    credit_lines, clearing, receivables, defaulted_financing, chain, core, financier
 ):
-    rid, _ = defaulted()
+    rid, _ = defaulted_financing()
     tx = credit_lines.writeOff(rid, sender=financier)
     log = only_log(tx, credit_lines.CreditLineReleased)
     assert (log.lineId, log.receivableId, log.cause, log.amount, log.utilised) == (
@@ -734,17 +705,17 @@ def test_write_off_of_a_receivable_that_drew_nothing_is_refused(
         credit_lines.writeOff(rid, sender=financier)
 
 
-def test_write_off_twice_is_refused(credit_lines, defaulted, reverts, financier):
-    rid, _ = defaulted()
+def test_write_off_twice_is_refused(credit_lines, defaulted_financing, reverts, financier):
+    rid, _ = defaulted_financing()
     credit_lines.writeOff(rid, sender=financier)
     with reverts(credit_lines.CreditLineNotDrawn, receivableId=rid):
         credit_lines.writeOff(rid, sender=financier)
 
 
 def test_write_off_by_another_financier_is_refused(
-    credit_lines, defaulted, reverts, financier, financier2
+    credit_lines, defaulted_financing, reverts, financier, financier2
 ):
-    rid, _ = defaulted()
+    rid, _ = defaulted_financing()
     with reverts(
         credit_lines.CreditLineNotFinancier, lineId=LINE, account=financier2, financier=financier
     ):
@@ -753,9 +724,9 @@ def test_write_off_by_another_financier_is_refused(
 
 @pytest.mark.parametrize("standing", BAD_STANDINGS)
 def test_write_off_by_a_financier_in_bad_standing_is_refused(
-    credit_lines, defaulted, deactivate, reverts, financier, standing
+    credit_lines, defaulted_financing, deactivate, reverts, financier, standing
 ):
-    rid, _ = defaulted()
+    rid, _ = defaulted_financing()
     error, arguments = deactivate(financier, standing)
     with reverts(error, **arguments):
         credit_lines.writeOff(rid, sender=financier)
