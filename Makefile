@@ -182,6 +182,7 @@ fuzz: setup
 	  tests/contracts/test_receivable_properties.py tests/contracts/test_financing_properties.py
 	LEDGER_FUZZ_EXAMPLES=400 LEDGER_FUZZ_STEPS=15 ape test -s tests/contracts/test_settlement_properties.py
 	LEDGER_LEDGER_EXAMPLES=400 LEDGER_LEDGER_STEPS=30 ape test -s tests/contracts/test_ledger_properties.py
+	LEDGER_RISK_EXAMPLES=400 LEDGER_RISK_STEPS=40 ape test -s tests/contracts/test_risk_properties.py
 
 # Slither's settings (the offline solc, the OpenZeppelin remapping) are in slither.config.json;
 # accepted findings are in slither.triage.json or next to the code, each with its reason.

@@ -26,6 +26,8 @@ MEASURED = [
     "measure_split",
     "measure_transfer",
     "measure_settlement_token",
+    "measure_credit_lines",
+    "measure_risk_control",
 ]
 
 

@@ -72,6 +72,8 @@ class Ledger:
     receivables: object
     desk: object
     clearing: object
+    risk: object = None
+    lines: object = None
     _keys: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def registration(self, amount: int = 1_000_000_00, creditor=None) -> tuple:
@@ -124,10 +126,19 @@ def deploy() -> Ledger:
         tokens[code] = operator.deploy(project.SettlementToken, participants, code, 2, bank)
         participants.listSettlementToken(code, tokens[code], sender=operator)
     receivables = operator.deploy(project.ReceivableRegistry, participants)
-    desk = operator.deploy(project.FinancingDesk, participants, receivables)
-    clearing = operator.deploy(project.MaturityClearing, participants, receivables)
+    # The deployment plan's order (ledger_app/chain/deploy.py): the risk control bound
+    # before the first registration, credit lines drawn by the desk and freed by clearing.
+    risk = operator.deploy(project.RiskControl, participants, receivables, 30)
+    receivables.bindRiskControl(risk, sender=operator)
+    lines = operator.deploy(project.CreditLines, participants, receivables, risk)
+    desk = operator.deploy(project.FinancingDesk, participants, receivables, lines)
+    clearing = operator.deploy(project.MaturityClearing, participants, receivables, lines)
     for contract in (desk, clearing):
         participants.registerLedgerContract(contract, sender=operator)
+    # Lines 1 and 2: each financier to the core in CNY, so that any financing measured
+    # below has a line to draw on (an accept without one is refused).
+    for lender in (financier, financier2):
+        lines.grant(core, b"CNY", 2**120, chain.pending_timestamp + 10 * YEAR, sender=lender)
     return Ledger(
         operator,
         core,
@@ -143,6 +154,8 @@ def deploy() -> Ledger:
         receivables,
         desk,
         clearing,
+        risk=risk,
+        lines=lines,
     )
 
 
@@ -506,6 +519,106 @@ def measure_htlc(ledger: Ledger) -> list[Row]:
     ]
 
 
+# Credit lines and obligor risk control (issue 19) ------------------------------------
+
+#: Figures of docs/gas.json measured before credit lines existed (commit e83bf9d), in the
+#: same flows: what drawing a line at accept and freeing it at redemption add.
+ACCEPT_BEFORE_LINES = 94_335
+REDEEM_FINANCED_BEFORE_LINES = 105_353
+REGISTER_BEFORE_RISK = 206_978
+
+
+def measure_credit_lines(ledger: Ledger) -> list[Row]:
+    _fund(ledger)
+    lines, fin, core, supplier = ledger.lines, ledger.financier, ledger.core, ledger.supplier
+    expiry = chain.pending_timestamp + YEAR
+    grant = lines.grant(core, b"USD", 5_000_000_00, expiry, sender=fin)
+    usd_line = grant.return_value
+    amend = lines.amend(usd_line, 6_000_000_00, expiry + DAY, sender=fin)
+    programme = lines.setSupplierLimit(usd_line, supplier, 1_000_000_00, sender=fin)
+    close = lines.close(usd_line, sender=fin)
+    freeze = lines.freeze(2, sender=ledger.regulator)
+    lines.unfreeze(2, sender=ledger.regulator)
+
+    # The flow of measure_financing's accept: a first financing warms the desk and the
+    # line (utilised no longer 0), then two offers, the first rejected.
+    _finance(ledger, ledger.active_receivable())
+    rid = ledger.active_receivable()
+    desk = ledger.desk
+    desk.request(rid, "0x" + "00" * 20, sender=supplier)
+    fid = desk.lastFinancingId()
+    desk.offer(fid, _terms(), sender=ledger.financier2)
+    desk.offer(fid, _terms(fee=400_00), sender=fin)
+    desk.rejectOffer(fid, 0, sender=supplier)
+    accept = desk.accept(fid, 1, sender=supplier)
+
+    # Redemption of the financed leaf (its root repaid first), as in measure_clearing.
+    other = ledger.active_receivable()
+    chain.pending_timestamp = ledger.receivables.summary(other).dueDate  # both due
+    ledger.clearing.repay(other, sender=core)  # clearing already holds funds
+    ledger.clearing.repay(rid, sender=core)
+    redeem = ledger.clearing.redeem(rid, sender=fin)
+
+    # A defaulted financed receivable written off (grace of _terms: 7 days).
+    bad = ledger.active_receivable()
+    bad_fid = _finance(ledger, bad)
+    chain.pending_timestamp = ledger.receivables.summary(bad).dueDate + 7 * DAY + 1
+    desk.declareDefault(bad_fid, sender=fin)
+    write_off = lines.writeOff(bad, sender=fin)
+    return [
+        Row("credit line: grant", grant.gas_used, note="a financier's line to a core, one currency"),
+        Row("credit line: amend", amend.gas_used, note="new limit and expiry"),
+        Row(
+            "credit line: setSupplierLimit",
+            programme.gas_used,
+            note="first sub-limit: the line becomes a programme",
+        ),
+        Row("credit line: close", close.gas_used, note="frees the (financier, obligor) key"),
+        Row("credit line: freeze", freeze.gas_used, note="by a regulator"),
+        Row(
+            "financing: accept, drawing its line",
+            accept.gas_used,
+            note=f"{ACCEPT_BEFORE_LINES:,} before credit lines (the same flow)",
+        ),
+        Row(
+            "credit line: consume at accept",
+            accept.gas_used - ACCEPT_BEFORE_LINES,
+            note="what drawing the line adds to an accept",
+        ),
+        Row(
+            "clearing: redeem a financed receivable, freeing its line",
+            redeem.gas_used,
+            note=f"{REDEEM_FINANCED_BEFORE_LINES:,} before credit lines (the same flow)",
+        ),
+        Row(
+            "credit line: release at redeem",
+            redeem.gas_used - REDEEM_FINANCED_BEFORE_LINES,
+            note="what freeing the line adds to a redemption",
+        ),
+        Row("credit line: writeOff", write_off.gas_used, note="a defaulted financed receivable"),
+    ]
+
+
+def measure_risk_control(ledger: Ledger) -> list[Row]:
+    risk, core, operator = ledger.risk, ledger.core, ledger.operator
+    cap = risk.setIssuanceCap(core, b"CNY", 2**127, sender=operator)
+    risk.setIssuanceCap(core, b"USD", 2**127, sender=operator)
+    ledger.pending_receivable()  # a warm id counter, as in measure_register
+    register = ledger.receivables.register(ledger.registration(), sender=core)
+    root = ledger.active_receivable()
+    chain.pending_timestamp = ledger.receivables.summary(root).dueDate + 30 * DAY + 1
+    flag = risk.flagOverdue(root, sender=ledger.supplier)
+    return [
+        Row("risk: setIssuanceCap", cap.gas_used, note="first cap of a (core, currency)"),
+        Row(
+            "receivable: register, under an issuance cap",
+            register.gas_used,
+            note=f"{REGISTER_BEFORE_RISK:,} before the risk control",
+        ),
+        Row("risk: flagOverdue", flag.gas_used, note="the core's first flagged root"),
+    ]
+
+
 MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_register,
     measure_register_batch,
@@ -518,6 +631,8 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_clearing_5000_leaves,
     measure_fx_settlement,
     measure_htlc,
+    measure_credit_lines,
+    measure_risk_control,
 ]
 
 

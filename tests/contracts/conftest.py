@@ -463,6 +463,58 @@ def finance(desk, terms, supplier, financier, funded):
     return _finance
 
 
+# --- credit lines and risk control (issue 19) --------------------------------------------
+
+
+@pytest.fixture
+def registration(supplier, chain, invoice_refs):
+    """One IReceivableRegistry.Registration tuple (what `register` sends), for
+    `registerBatch`; keywords override fields."""
+
+    def _registration(**overrides):
+        fields = {
+            "creditor": supplier.address,
+            "amount": 1_000_000_00,
+            "currency": CNY,
+            "dueDate": chain.pending_timestamp + 90 * DAY,
+            "invoiceRef": invoice_refs(),
+            "documentHash": keccak(text="documents"),
+        }
+        fields.update(overrides)
+        return tuple(fields.values())
+
+    return _registration
+
+
+@pytest.fixture
+def offered_financing(desk, active_receivable, terms, supplier, financier, funded):
+    """A fresh receivable of `amount` held by `holder`, requested from `funder`, with
+    its offer 0 (`terms(**overrides)`) open: returns (receivable id, financing id)."""
+
+    def _offered(amount=1_000_000_00, holder=supplier, funder=financier, **overrides):
+        rid = active_receivable(amount=amount, creditor=holder)
+        fid = desk.request(rid, funder, sender=holder).return_value
+        desk.offer(fid, terms(**overrides), sender=funder)
+        return rid, fid
+
+    return _offered
+
+
+@pytest.fixture
+def defaulted_financing(desk, receivables, active_receivable, finance, chain, financier):
+    """A receivable of `amount` financed by `financier` (line 1) and declared in default
+    a day past its due date: returns (receivable id, financing id)."""
+
+    def _defaulted(amount=1_000_000_00):
+        rid = active_receivable(amount=amount)
+        fid = finance(rid, gracePeriod=DAY)
+        chain.pending_timestamp = receivables.summary(rid).dueDate + DAY + 1
+        desk.declareDefault(fid, sender=financier)
+        return rid, fid
+
+    return _defaulted
+
+
 # --- Cross-border settlement (issue 5): FX provider, PvP contract, HTLC, quote signing ---
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -583,3 +635,33 @@ def _ledger_deployed_before_any_test(
     ape reverts the chain after the test but pytest keeps the fixture, so later tests
     would see a contract or balances that no longer exist on chain.
     """
+
+
+# --- Maturity payment in another currency (clearing.repayViaFx) ---------------------------
+
+CNY_PER_USD = 7_250_000_000_000_000_000  # 7.25 CNY per USD, scaled by 1e18
+
+
+@pytest.fixture
+def usd_debtor(usd, cny, bank, core, fx, fx_provider):
+    """The core enterprise holds USD and approves FxSettlement; the provider holds CNY
+    liquidity and approves FxSettlement for its leg."""
+    usd.mint(core, FUNDS, sender=bank)
+    usd.approve(fx, 2**256 - 1, sender=core)
+    cny.mint(fx_provider, FUNDS, sender=bank)
+    cny.approve(fx, 2**256 - 1, sender=fx_provider)
+    return core
+
+
+@pytest.fixture
+def usd_quote(make_quote, sign_quote):
+    def _quote(**overrides):
+        quote = make_quote(sellCurrency=USD, buyCurrency=CNY, rate=CNY_PER_USD, **overrides)
+        return quote, sign_quote(quote)
+
+    return _quote
+
+
+@pytest.fixture
+def corridor_open(fx, regulator):
+    fx.setCorridor(b"CN", b"HK", True, sender=regulator)

@@ -3,38 +3,11 @@ provider's quote; clearing receives CNY and the holders are redeemed in CNY."""
 
 import uuid
 
-import pytest
-from conftest import FUNDS, USD
+from conftest import CNY_PER_USD, USD
 from statuses import Status
 
 CNY = b"CNY"
 USD_PER_CNY = 138_000_000_000_000_000  # 0.138 USD per CNY, scaled by 1e18
-CNY_PER_USD = 7_250_000_000_000_000_000  # 7.25 CNY per USD
-
-
-@pytest.fixture
-def usd_debtor(usd, cny, bank, core, fx, fx_provider):
-    """The core enterprise holds USD and approves FxSettlement; the provider holds CNY
-    liquidity and approves FxSettlement for its leg."""
-    usd.mint(core, FUNDS, sender=bank)
-    usd.approve(fx, 2**256 - 1, sender=core)
-    cny.mint(fx_provider, FUNDS, sender=bank)
-    cny.approve(fx, 2**256 - 1, sender=fx_provider)
-    return core
-
-
-@pytest.fixture
-def usd_quote(make_quote, sign_quote):
-    def _quote(**overrides):
-        quote = make_quote(sellCurrency=USD, buyCurrency=CNY, rate=CNY_PER_USD, **overrides)
-        return quote, sign_quote(quote)
-
-    return _quote
-
-
-@pytest.fixture
-def corridor_open(fx, regulator):
-    fx.setCorridor(b"CN", b"HK", True, sender=regulator)
 
 
 def _due_root(active_receivable, receivables, chain, amount):
