@@ -41,13 +41,13 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
 
     /// @notice Binds the risk control (issuance caps, overdue trigger) that every
     /// registration, void and repayment is reported to. Once, before the first
-    /// registration, so that it counts every payable from the start.
-    /// Requirements: caller holds OPERATOR; nothing bound or registered yet.
+    /// registration (nothing registers unbound), so that it counts every payable from
+    /// the start.
+    /// Requirements: caller holds OPERATOR; nothing bound yet; a contract.
     /// Emits {ReceivableRiskControlBound}.
     function bindRiskControl(address riskControl_) external {
         if (!_participants.hasRole(Roles.OPERATOR, msg.sender)) revert ReceivableNotOperator(msg.sender);
         if (address(_risk) != address(0)) revert ReceivableRiskControlAlreadyBound(address(_risk));
-        if (_lastId != 0) revert ReceivableRegistryInUse(_lastId);
         if (riskControl_.code.length == 0) revert ReceivableRiskControlUnbound();
         _risk = IRiskControl(riskControl_);
         emit ReceivableRiskControlBound(riskControl_, msg.sender);

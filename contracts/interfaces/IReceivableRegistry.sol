@@ -124,7 +124,6 @@ interface IReceivableRegistry {
     error ReceivableNotOperator(address account);
     error ReceivableRiskControlUnbound();
     error ReceivableRiskControlAlreadyBound(address riskControl);
-    error ReceivableRegistryInUse(uint256 lastId);
 
     /*//////////////////////////////////////////////////////////////
                           PARTICIPANT ACTIONS

@@ -172,9 +172,6 @@ REFUSALS: dict[str, Refusal] = {
     "ReceivableNotOperator": R(403, "{account} is not the operator"),
     "ReceivableRiskControlUnbound": R(409, "the registry has no risk control bound yet"),
     "ReceivableRiskControlAlreadyBound": R(409, "risk control {riskControl} is bound already"),
-    "ReceivableRegistryInUse": R(
-        409, "the registry has registered receivables already (last id {lastId})"
-    ),
     # --- RiskControl
     "RiskNotOperator": R(403, "{account} is not the operator"),
     "RiskNotCapSetter": R(

@@ -103,8 +103,8 @@ def test_bind_risk_control_twice_is_refused(unbound, reverts, operator):
 def test_bind_risk_control_after_a_registration_is_refused(
     receivables, risk, register, reverts, operator, project, participants
 ):
-    """The session registry has registered: a second binding is refused. (Since nothing
-    registers unbound, AlreadyBound answers before ReceivableRegistryInUse could.)"""
+    """The session registry has registered: a second binding is refused (nothing
+    registers unbound, so a registry that has registered is bound)."""
     register()
     other = operator.deploy(project.RiskControl, participants, receivables, TRIGGER_DAYS)
     with reverts(receivables.ReceivableRiskControlAlreadyBound, riskControl=risk):
