@@ -191,6 +191,7 @@ def _line_json(
         "utilised": utilised,
         "headroom": risk.headroom(limit, utilised),
         "utilisation_bps": risk.utilisation_bps(utilised, limit),
+        "band": risk.band(risk.utilisation_bps(utilised, limit)),
         "expiry": row["expiry"],
         "status": row["status"],
         "frozen": bool(row["frozen"]),

@@ -13,6 +13,7 @@ import pytest
 from apikit import Service, onboard
 
 from ledger_app.api.errors import error_body
+from ledger_app.domain import risk as risk_figures
 from ledger_app.errors import TransactionReverted
 
 FACE = 100_000_000
@@ -475,6 +476,7 @@ def test_accept_draws_the_face_amount_and_clearing_frees_it(service: Service) ->
     assert drawn["utilised"] == str(used + FACE)
     assert drawn["headroom"] == str(int(drawn["limit"]) - used - FACE)
     assert drawn["utilisation_bps"] == (used + FACE) * 10_000 // int(drawn["limit"])
+    assert drawn["band"] == risk_figures.band(drawn["utilisation_bps"])
     drawing = next(d for d in drawn["drawings"] if d["receivable_id"] == receivable)
     assert (drawing["financing_id"], drawing["amount"], drawing["supplier"]) == (
         financing, str(FACE), service.addresses["supplier"])  # fmt: skip

@@ -251,7 +251,7 @@ def test_core_past_the_trigger_cannot_register_or_be_financed_until_it_repays(
     for refused in (registering, requesting, accepting):
         status, name, args = error(refused)
         assert (status, name) == (409, "RiskObligorRestricted"), refused.text
-        assert args == {"core": core, "overdueRoots": "1"}
+        assert args == {"core": core, "overdueRoots": "1", "field": "debtor"}
     assert repaid.status_code == 200, repaid.text
     assert cured[0]["open"] is False
     assert cured[0]["cured_block"] is not None
@@ -317,7 +317,13 @@ def test_financing_views_carry_the_debtor_score_and_the_callers_line(service: Se
     assert as_financier["risk"]["debtor_score"] == expected_score
     assert as_financier["risk"]["line"]["headroom"] == str(10 * FACE)
     assert as_financier["risk"]["line"]["utilisation_bps"] == 0
-    assert as_other["risk"] == {"debtor_score": expected_score, "line": None}
+    assert as_financier["risk"]["line"]["band"] is None
+    assert as_financier["risk"]["debtor"] == service.addresses["scored_core"]
+    assert as_other["risk"] == {
+        "debtor": service.addresses["scored_core"],
+        "debtor_score": expected_score,
+        "line": None,
+    }
     assert quote["risk"] == as_financier["risk"]
 
 

@@ -16,9 +16,7 @@ import { ScoreBadge, RiskScore, LineHeadroom } from './risk.js';
 function DebtorRisk({ financing }) {
   const [open, setOpen] = useState(false);
   const risk = financing.risk;
-  // The risk block names no debtor: it is the obligor of the financier's own line (a
-  // financier may not read a receivable it does not hold).
-  const debtor = useLoad(async () => (open && risk?.line ? (await get(`/v1/credit-lines/${risk.line.line_id}`)).obligor : null), [open]);
+  const debtor = risk?.debtor;
   const over = risk?.line && BigInt(risk.line.headroom) < BigInt(financing.face_amount);
   return html`<div class="risk-note" id=${`risk-${financing.id}`}>
     <p><span class="muted">Debtor's score</span> <${ScoreBadge} score=${risk?.debtor_score} />
@@ -26,11 +24,10 @@ function DebtorRisk({ financing }) {
       <${LineHeadroom} line=${risk?.line} currency=${financing.currency}
         none=${`no open line to this debtor in ${financing.currency}: an accept would be refused`} />
       ${over && html` <span class="bad">the face amount is over the headroom: an accept would be refused</span>`}</p>
-    ${risk?.line && html`<button type="button" class="link" aria-expanded=${open ? 'true' : 'false'} aria-controls=${`risk-${financing.id}-inputs`}
+    ${debtor && html`<button type="button" class="link" aria-expanded=${open ? 'true' : 'false'} aria-controls=${`risk-${financing.id}-inputs`}
       onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} the score's inputs</button>`}
     <div id=${`risk-${financing.id}-inputs`}>
-      ${open && debtor.data && html`<${RiskScore} core=${debtor.data} />`}
-      <${FormError} error=${debtor.error} /></div>
+      ${open && html`<${RiskScore} core=${debtor} />`}</div>
   </div>`;
 }
 

@@ -165,7 +165,7 @@ function LineRow({ line, mine }) {
     <td>${mine ? html`<${Address} value=${line.obligor} />` : html`<${Address} value=${line.financier} /> → <${Address} value=${line.obligor} />`}</td>
     <td class="num"><${Money} amount=${line.limit} currency=${line.currency} /></td>
     <td class="num"><${Money} amount=${line.utilised} currency=${line.currency} /></td>
-    <td><${UtilisationBar} bps=${line.utilisation_bps} label=${`Line ${line.line_id} utilisation`} /></td>
+    <td><${UtilisationBar} bps=${line.utilisation_bps} band=${line.band} label=${`Line ${line.line_id} utilisation`} /></td>
     <td class="num headroom"><${Money} amount=${line.headroom} currency=${line.currency} /></td>
     <td><${DateTime} value=${line.expiry} /></td>
     <td><${Status} value=${line.status} />${line.frozen ? html` <${Status} value="FROZEN" />` : ''}${line.expired ? html` <${Status} value="EXPIRED" />` : ''}</td>

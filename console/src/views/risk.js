@@ -8,21 +8,11 @@ import { percent, formatMoney } from '../money.js';
 import { html, useLedger, decimalsOf, Money, FormError, Progress } from '../ui.js';
 
 /**
- * The warning band a utilisation falls in, for its colour only: 100, 90, 80 or 0. The
- * API's worklist names the band itself (domain/risk.py's bands); a line read elsewhere
- * is coloured by the same thresholds.
+ * Utilisation (basis points, an integer) as a bar, coloured by the 80/90/100 % warning
+ * band the API names (``band``: ledger_app/domain/risk.py decides it, nothing here).
  */
-export function bandOf(bps) {
-  const n = Number(bps);
-  if (n >= 10000) return 100;
-  if (n >= 9000) return 90;
-  if (n >= 8000) return 80;
-  return 0;
-}
-
-/** Utilisation (basis points, an integer) as a bar, coloured by its 80/90/100 % band. */
 export function UtilisationBar({ bps, band, label }) {
-  const shown = band ?? bandOf(bps);
+  const shown = band ?? 0;
   // The fill's width is the utilisation capped at 100 %, written from the integer bps.
   const width = percent(Math.min(Number(bps), 10000));
   return html`<span class=${`utilisation band-${shown}`}>
@@ -98,7 +88,7 @@ export function LineHeadroom({ line, currency, none = 'no open line' }) {
   if (!line) return html`<span class="muted">${none}</span>`;
   return html`<span class="line-headroom" data-line=${line.line_id}>
     headroom <strong><${Money} amount=${line.headroom} currency=${currency} /></strong>${' '}
-    on line ${line.line_id} <${UtilisationBar} bps=${line.utilisation_bps} label=${`Line ${line.line_id} utilisation`} />
+    on line ${line.line_id} <${UtilisationBar} bps=${line.utilisation_bps} band=${line.band} label=${`Line ${line.line_id} utilisation`} />
   </span>`;
 }
 

@@ -134,6 +134,9 @@ class CreditLine(BaseModel):
     utilised: str
     headroom: str
     utilisation_bps: int
+    band: int | None = Field(
+        description="the warning band reached: 80, 90 or 100 (% used), null below 80"
+    )
     expiry: datetime
     status: str = Field(description="OPEN or CLOSED")
     frozen: bool

@@ -144,12 +144,15 @@ class LineRoom(BaseModel):
     line_id: int
     headroom: str
     utilisation_bps: int
+    band: int | None = Field(description="warning band reached (80, 90, 100), null below")
 
 
 class FinancingRisk(BaseModel):
-    """What a financier weighs before offering: the debtor's score and its own line's room
-    (null: it has no open line to the debtor in this currency, so it cannot fund)."""
+    """What a financier weighs before offering: the debtor (the receivable's obligor), its
+    score, and its own line's room (null: it has no open line to the debtor in this
+    currency, so it cannot fund)."""
 
+    debtor: str
     debtor_score: DebtorScore
     line: LineRoom | None
 

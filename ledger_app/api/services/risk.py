@@ -330,9 +330,11 @@ class RiskService:
                 row = q.open_line(conn, caller.key, debtor, currency)
             if row is not None:
                 limit, utilised = int(row.limit), int(row.utilised)
+                bps = figures.utilisation_bps(utilised, limit)
                 line = {"line_id": row.line_id, "headroom": str(figures.headroom(limit, utilised)),
-                        "utilisation_bps": figures.utilisation_bps(utilised, limit)}  # fmt: skip
-        return {"debtor_score": self.grade(debtor, block), "line": line}
+                        "utilisation_bps": bps, "band": figures.band(bps)}  # fmt: skip
+        return {"debtor": to_checksum_address(debtor), "debtor_score": self.grade(debtor, block),
+                "line": line}  # fmt: skip
 
 
 def _flag(row: Any) -> dict[str, Any]:
