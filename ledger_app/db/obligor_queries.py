@@ -15,12 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from ledger_app.db import schema
+from ledger_app.domain.risk import OPEN_ROOT, OVERDUE_FROM
 
-#: Leaf statuses markOverdue takes (the registry's _OVERDUE_FROM).
-OVERDUE_FROM = ("ACTIVE", "FINANCED")
-#: Root statuses that still owe (RiskControl's _OPEN_ROOT).
-OPEN_ROOT = ("ACTIVE", "SPLIT", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
-VOIDED = ("REJECTED", "CANCELLED")
 
 
 def flag(conn: Connection, root_id: int) -> Any:

@@ -21,6 +21,11 @@ FULL_BPS = 10_000
 WARNING_BANDS: tuple[int, ...] = (80, 90, 100)
 #: Seconds in a day, as Solidity's ``1 days``.
 DAY = 86_400
+#: Leaf statuses the registry's markOverdue takes (``_OVERDUE_FROM``, ReceivableRegistry.sol).
+OVERDUE_FROM = ("ACTIVE", "FINANCED")
+#: Root statuses that still owe, which RiskControl.flagOverdue takes (``_OPEN_ROOT``,
+#: RiskControl.sol): confirmed, neither settled nor ended. In enum order.
+OPEN_ROOT = ("ACTIVE", "SPLIT", "FINANCING", "FINANCED", "OVERDUE", "DEFAULTED")
 
 
 def headroom(limit: int, utilised: int) -> int:
