@@ -18,7 +18,6 @@ from ledger_app.db import schema
 from ledger_app.domain.risk import OPEN_ROOT, OVERDUE_FROM
 
 
-
 def flag(conn: Connection, root_id: int) -> Any:
     """The flag of root ``root_id`` (None: never flagged)."""
     f = schema.overdue_flags

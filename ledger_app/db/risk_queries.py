@@ -208,7 +208,12 @@ def _line_json(
 
 
 def exposure_at(
-    conn: Connection, chain_id: int, block: int, by: ExposureBy, viewer: str | None = None
+    conn: Connection,
+    chain_id: int,
+    block: int,
+    by: ExposureBy,
+    viewer: str | None = None,
+    timestamp: int | None = None,
 ) -> dict[str, Any]:
     """Exposure per ``by`` (financier, obligor, or currency alone) and currency at the
     end of ``block``: limits and status as they stood then (``credit_line_history``),
@@ -217,14 +222,17 @@ def exposure_at(
     granted by then and was open or still drawn; its limit only while open and not
     expired. ``viewer``: only lines it granted or owes (None: all).
 
-    Raises BlockNotIndexed when the index has no timestamp of ``block`` or has not
-    reached it."""
+    ``timestamp``: block ``block``'s, when the caller read it from the chain's header
+    (the index keeps timestamps only of the reorg window and of blocks with an event).
+    Raises BlockNotIndexed when the index has not reached ``block``, or holds no
+    timestamp of it and none was given."""
     if by not in ("financier", "obligor", "currency"):
         raise ValueError(f"by must be financier, obligor or currency, not {by!r}")
     top = head(conn, chain_id)
     if top is None or block > top[0]:
         raise BlockNotIndexed(f"the index has not reached block {block}")
-    timestamp = block_timestamp(conn, chain_id, block)
+    if timestamp is None:
+        timestamp = block_timestamp(conn, chain_id, block)
     cl, hist, dr = schema.credit_lines, schema.credit_line_history, schema.credit_line_drawings
     query = select(cl.c.line_id, cl.c.financier, cl.c.obligor, cl.c.currency).where(
         cl.c.granted_block <= block

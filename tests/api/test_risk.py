@@ -5,6 +5,7 @@ repays, flags, warnings, scores and exposure; bad input named by its field, wron
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from riskkit import (
     indexed,
     new_core,
     register,
+    rpc,
     warp,
 )
 
@@ -410,3 +412,27 @@ def test_exposure_by_each_key_at_a_block_and_per_viewer(service: Service) -> Non
     assert bad_by.status_code == 422
     assert error(by_supplier)[:2] == (403, "RoleNotAllowed")
     indexed(service)
+
+
+def test_exposure_at_a_quiet_block_outside_the_reorg_window_is_timed_by_its_header(
+    service: Service,
+) -> None:
+    # The index keeps block timestamps of the reorg window and of blocks with an event;
+    # an older block without one is timed by the chain's own header.
+    core = new_core(service, "quiet_core")
+    grant_line(service, "financier", "quiet_core", limit=4 * FACE)
+    quiet = service.client.block_number() + 3
+    rpc(service, "anvil_mine", [hex(service.settings.indexer_reorg_window + 20), hex(7)])
+    grant_line(service, "financier2", "quiet_core", limit=FACE)
+    indexed(service)
+
+    answer = service.call("auditor", "GET", "/v1/risk/exposure",
+                          params={"by": "obligor", "block": quiet})  # fmt: skip
+
+    assert answer.status_code == 200, answer.text
+    row = next(r for r in answer.json()["rows"] if r["obligor"] == core)
+    assert (row["limit"], row["lines"]) == (str(4 * FACE), 1)
+    header = int(service.client.get_block(quiet)["timestamp"])
+    assert datetime.fromisoformat(answer.json()["timestamp"].replace("Z", "+00:00")) == (
+        datetime.fromtimestamp(header, UTC)
+    )

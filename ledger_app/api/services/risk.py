@@ -304,13 +304,18 @@ class RiskService:
             raise Conflict(f"block {block} is before the ledger's deployment",
                            error="BlockBeforeDeployment", field="block", block=block)  # fmt: skip
         viewer = None if sees_all(caller) else caller.key
-        try:
-            with self.engine.connect() as conn:
-                found = rq.exposure_at(conn, self.runtime.chain_id, block, by, viewer)  # type: ignore[arg-type]
-        except rq.BlockNotIndexed as exc:
-            raise Conflict(f"block {block}: {exc} (the index holds up to {head})",
+        if block > head:
+            raise Conflict(f"block {block}: the index has not reached it (it holds up to {head})",
                            error="BlockNotIndexed", field="block", block=block,
-                           indexed=head) from exc  # fmt: skip
+                           indexed=head)  # fmt: skip
+        with self.engine.connect() as conn:
+            try:
+                found = rq.exposure_at(conn, self.runtime.chain_id, block, by, viewer)  # type: ignore[arg-type]
+            except rq.BlockNotIndexed:
+                # A quiet block outside the reorg window: its time is the chain's header's.
+                stamp = int(self.runtime.client.get_block(block)["timestamp"])
+                found = rq.exposure_at(conn, self.runtime.chain_id, block, by, viewer,  # type: ignore[arg-type]
+                                       timestamp=stamp)  # fmt: skip
         rows = []
         for row in found["rows"]:
             shown = {k: str(row[k]) for k in ("limit", "utilised", "headroom")}
