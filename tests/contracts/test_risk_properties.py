@@ -584,7 +584,8 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
             self.send("setSupplierLimit")
             credit_lines.setSupplierLimit(lid, who, limit, sender=fin)
             line.subs.setdefault(supplier_name, [0, 0])[0] = limit
-            line.programme = True
+            # Only a supplier named (a limit above 0) makes the line a programme.
+            line.programme = line.programme or limit > 0
 
         def close(self, data):
             lid = data.draw(st.sampled_from(self.open_lines()))
