@@ -30,6 +30,10 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         | (1 << uint8(IReceivableRegistry.Status.FINANCED)) | (1 << uint8(IReceivableRegistry.Status.OVERDUE))
         | (1 << uint8(IReceivableRegistry.Status.DEFAULTED));
 
+    /// @dev Statuses a leaf that drew on a credit line can be in when it is redeemed.
+    uint256 private constant _DRAWN = (1 << uint8(IReceivableRegistry.Status.FINANCED))
+        | (1 << uint8(IReceivableRegistry.Status.OVERDUE)) | (1 << uint8(IReceivableRegistry.Status.DEFAULTED));
+
     IParticipantRegistry private immutable _participants;
     IReceivableRegistry private immutable _receivables;
     ICreditLines private immutable _lines;
@@ -161,7 +165,11 @@ contract MaturityClearing is IMaturityClearing, ReentrancyGuard {
         if (_repaid[rootId] == 0) revert ClearingNotRepaid(rootId);
         _unredeemed[rootId] -= amount;
         emit LeafRedeemed(leafId, rootId, holder, amount);
-        _lines.release(leafId, amount, before.status == IReceivableRegistry.Status.DEFAULTED);
+        // Only a financed leaf drew on a line (FINANCED at accept, then OVERDUE or
+        // DEFAULTED at most): the others skip the call.
+        if ((1 << uint8(before.status)) & _DRAWN != 0) {
+            _lines.release(leafId, amount, before.status == IReceivableRegistry.Status.DEFAULTED);
+        }
         _token(before.currency).safeTransfer(holder, amount);
     }
 
