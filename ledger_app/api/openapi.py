@@ -40,6 +40,8 @@ EXTRA_STATUSES: dict[str, set[int]] = {
     "audit.verify": {502, 504},
     "audit.reconcile": {409, 502, 504},
     "participants.me": {404},
+    # A past block the index has not reached (409), or whose header is read from the node.
+    "risk.exposure": {409, 502, 504},
 }
 _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",

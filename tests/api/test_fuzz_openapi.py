@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from apikit import Service, trade_objects
+from apikit import Service, running_service, trade_objects
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
@@ -167,6 +168,19 @@ def _describe(recorder: Any, case_id: str, check: Any) -> str:
         if interaction.response is not None:
             answered = f"{interaction.response.status_code} {interaction.response.content[:300]!r}"
     return f"{recorder.label} [{check.name}] {failure.title}: {failure.message}\n  {sent}\n  -> {answered}"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """This module's own service, whose failed-authentication quota leaves the fuzzing
+    alone: ``ignored_auth`` sends a wrong key to every operation, and with every
+    operation of every role that is past the suite's 300 a minute from one address,
+    after which every request with a key is 429 (tests/api/test_rate_limits.py tests
+    that quota)."""
+    with running_service(
+        tmp_path_factory.mktemp("fuzz"), auth_failure_limit="100000/minute"
+    ) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")
