@@ -16,7 +16,8 @@ def _statuses(contract: str, constant: str) -> tuple[str, ...]:
     found = re.search(rf"{constant}\s*=(.*?);", source, re.S)
     assert found is not None, f"{contract}: {constant} is gone"
     named = re.findall(r"Status\.(\w+)", found.group(1))
-    assert named and set(named) <= set(RECEIVABLE_STATUS), found.group(1)
+    assert named, found.group(1)
+    assert set(named) <= set(RECEIVABLE_STATUS), found.group(1)
     return tuple(sorted(named, key=RECEIVABLE_STATUS.index))
 
 
