@@ -184,6 +184,7 @@ REFUSALS: dict[str, Refusal] = {
     "RiskIssuanceCapExceeded": R(
         409,
         "{core} owes {outstanding} {currency} of its cap {cap}; {requested} more would exceed it",
+        field="amount",
     ),
     "RiskNotRoot": R(422, "receivable {id} is a part of root {rootId}, not a root"),
     "RiskRootNotOpen": R(409, "root {rootId} is paid, voided or not confirmed: nothing to flag"),

@@ -69,7 +69,8 @@ def test_cap_refuses_registration_past_it_single_and_batch(service: Service) -> 
         status, name, args = error(refused)
         assert (status, name) == (409, "RiskIssuanceCapExceeded"), refused.text
         assert args == {"core": core, "currency": "CNY", "cap": str(int(1.5 * FACE)),
-                        "outstanding": str(FACE), "requested": str(requested)}  # fmt: skip
+                        "outstanding": str(FACE), "requested": str(requested),
+                        "field": "amount"}  # fmt: skip
         assert "exceed" in refused.json()["message"]
     assert shown == {"core": core, "currency": "CNY", "cap": str(int(1.5 * FACE)),
                      "outstanding": str(FACE), "headroom": str(FACE // 2),
