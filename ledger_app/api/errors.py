@@ -428,6 +428,7 @@ REFUSALS: dict[str, Refusal] = {
     "EmptyDocument": R(422),
     "InvalidCursor": R(422),
     "ScoreNotVisible": R(403),
+    "PayablesNotVisible": R(403),
     "InvalidRawTransaction": R(422),
     "TransactionMismatch": R(422),
     "ClearingNothingToRedeem": R(409),

@@ -180,7 +180,9 @@ PERMISSIONS: dict[str, Permission] = {
     # (the contract decides which: RiskNotCapSetter, 403). The trigger and managers: the
     # operator's. Any active participant may flag a root past the trigger (the contract
     # takes it only when true). Reads: the figures of every core (scores: a core its own).
-    "risk.issuance_caps": _read(EVERYONE),
+    "risk.issuance_caps": _read(
+        frozenset({Role.FINANCIER, Role.CORE_ENTERPRISE, Role.OPERATOR}) | READERS
+    ),
     "risk.set_issuance_cap": _write(Role.OPERATOR, Role.FINANCIER),
     "risk.remove_issuance_cap": _write(Role.OPERATOR, Role.FINANCIER),
     "risk.set_cap_manager": _write(Role.OPERATOR),

@@ -437,3 +437,25 @@ def test_exposure_at_a_quiet_block_outside_the_reorg_window_is_timed_by_its_head
     assert datetime.fromisoformat(answer.json()["timestamp"].replace("Z", "+00:00")) == (
         datetime.fromtimestamp(header, UTC)
     )
+
+
+def test_payables_and_caps_are_shown_to_banks_and_overseers_and_to_a_core_only_its_own(
+    service: Service,
+) -> None:
+    mine = new_core(service, "private_core")
+    other = new_core(service, "other_private_core")
+    register(service, "private_core")
+    register(service, "other_private_core")
+
+    as_core = service.call("private_core", "GET", "/v1/risk/issuance-caps")
+    as_core_of_other = service.call("private_core", "GET", "/v1/risk/issuance-caps",
+                                    params={"core": other})  # fmt: skip
+    as_financier = service.call("financier", "GET", "/v1/risk/issuance-caps",
+                                params={"core": other})  # fmt: skip
+    as_supplier = service.call("supplier", "GET", "/v1/risk/issuance-caps")
+
+    assert as_core.status_code == 200, as_core.text
+    assert {row["core"] for row in as_core.json()} == {mine}
+    assert error(as_core_of_other)[:2] == (403, "PayablesNotVisible")
+    assert {row["core"] for row in as_financier.json()} == {other}
+    assert error(as_supplier)[:2] == (403, "RoleNotAllowed")

@@ -227,8 +227,9 @@ def issuance_caps(
     caller: ActorDep, service: RiskDep, block: BlockDep, core: Address | None = None
 ) -> Any:
     """What each core owes per currency, its cap, headroom and utilisation (null while
-    uncapped), and its cap manager; ``core`` for one."""
-    return service.caps(core)
+    uncapped), and its cap manager; ``core`` for one. Financiers and overseers see every
+    core's; a core enterprise only its own (403 ``PayablesNotVisible`` for another's)."""
+    return service.caps_for(caller, core)
 
 
 @router.put(

@@ -136,6 +136,17 @@ class RiskService:
 
     # --- reads: caps, the trigger, flags ------------------------------------------------------
 
+    def caps_for(self, caller: Caller, core: str | None = None) -> list[dict[str, Any]]:
+        """What each core owes and its caps, as ``caller`` may see them: financiers and
+        overseers every core's, a core enterprise only its own (what a core owes is its
+        business and its banks', not every participant's)."""
+        if not caller.roles & (OVERSEERS | {Role.FINANCIER}):
+            if core is not None and not caller.is_(core):
+                raise Forbidden(f"a core enterprise sees only its own payables, not {core}'s",
+                                error="PayablesNotVisible", core=core)  # fmt: skip
+            core = caller.key
+        return self.caps(core)
+
     def caps(self, core: str | None = None) -> list[dict[str, Any]]:
         """What each core owes per currency and its cap (``core``: one core's)."""
         with self.engine.connect() as conn:
