@@ -459,3 +459,29 @@ def test_payables_and_caps_are_shown_to_banks_and_overseers_and_to_a_core_only_i
     assert error(as_core_of_other)[:2] == (403, "PayablesNotVisible")
     assert {row["core"] for row in as_financier.json()} == {other}
     assert error(as_supplier)[:2] == (403, "RoleNotAllowed")
+
+
+def test_a_flag_is_shown_to_the_roots_parties_banks_and_overseers_not_to_other_suppliers(
+    service: Service,
+) -> None:
+    core = new_core(service, "seen_late_core")
+    late = active(service, "seen_late_core", due_date=due_in(service, 2))
+    warp(service, due_at(late) - chain_time(service) + 31 * DAY)
+    flagged = service.call("supplier", "POST", "/v1/risk/overdue-flags",
+                           json={"root_id": late["id"]})  # fmt: skip
+    assert flagged.status_code == 201, flagged.text
+
+    def roots_seen_by(who: str) -> set[int]:
+        answer = service.call(who, "GET", "/v1/risk/overdue-flags", params={"debtor": core})
+        assert answer.status_code == 200, answer.text
+        return {f["root_id"] for f in answer.json()}
+
+    restricted = service.call("supplier2", "GET", "/v1/risk/overdue-trigger").json()
+
+    assert roots_seen_by("supplier") == {late["id"]}  # its creditor
+    assert roots_seen_by("seen_late_core") == {late["id"]}  # its debtor
+    assert roots_seen_by("financier") == {late["id"]}
+    assert roots_seen_by("auditor") == {late["id"]}
+    assert roots_seen_by("supplier2") == set()
+    # That the core is restricted is everyone's to know: it refuses their financings.
+    assert core in {r["core"] for r in restricted["restricted_cores"]}

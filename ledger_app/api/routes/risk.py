@@ -329,8 +329,9 @@ def overdue_flags(
     debtor: Address | None = None,
     open: bool | None = Query(default=None, description="true: unpaid only; false: cured only"),
 ) -> Any:
-    """Roots flagged past the trigger, oldest first; ``debtor`` for one core's."""
-    return service.flags(debtor, open)
+    """Roots flagged past the trigger, oldest first; ``debtor`` for one core's. Financiers
+    and overseers see every flag; anyone else the flags of roots it is a party to."""
+    return service.flags(caller, debtor, open)
 
 
 # --- warnings, scores, exposure -----------------------------------------------------------

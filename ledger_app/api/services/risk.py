@@ -25,6 +25,7 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.permissions import Role
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import is_active_with, participant_row, roles_of, token_of
+from ledger_app.api.services.receivables import visible_to
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db import obligor_queries as q
 from ledger_app.db import risk_queries as rq
@@ -189,10 +190,18 @@ class RiskService:
             days = rq.trigger_days(conn)
         return {"days": 0 if days is None else days, "restricted_cores": self.restricted()}
 
-    def flags(self, debtor: str | None, open_: bool | None) -> list[dict[str, Any]]:
-        """Overdue flags (``debtor``: one core's; ``open_``: unpaid or cured only)."""
+    def flags(self, caller: Caller, debtor: str | None, open_: bool | None) -> list[dict[str, Any]]:
+        """Overdue flags (``debtor``: one core's; ``open_``: unpaid or cured only):
+        financiers and overseers see every one; anyone else the flags of roots it may
+        read (domain/visibility.py), since a flag names a root and its due date. Which
+        cores are restricted is everyone's to know (``GET /v1/risk/overdue-trigger``)."""
         with self.engine.connect() as conn:
             rows = rq.open_flags(conn, debtor=debtor, open_only=open_ is True)
+            if not caller.roles & (OVERSEERS | {Role.FINANCIER}) and rows:
+                ids = [r["root_id"] for r in rows]
+                seen = set(conn.execute(select(receivables.c.id).where(
+                    receivables.c.id.in_(ids), visible_to(caller))).scalars())  # fmt: skip
+                rows = [r for r in rows if r["root_id"] in seen]
         return [_flag(r) for r in rows if open_ is not False or not r["open"]]
 
     def flag_row(self, root_id: int) -> dict[str, Any]:
