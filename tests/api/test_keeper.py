@@ -25,12 +25,14 @@ def test_keeper_marks_and_flags_exactly_what_is_due_and_a_second_pass_sends_noth
     runtime = service.app.state.runtime
     onboard(service, "keeper", ["AUDITOR"])  # any active participant may mark
     core = new_core(service, "kept_core")
-    due = active(service, "kept_core", due_date=due_in(service, 2))
-    split = active(service, "kept_core", due_date=due_in(service, 2))
+    # One due date for all three: the chain's clock may cross midnight between two due_in().
+    two_days = due_in(service, 2)
+    due = active(service, "kept_core", due_date=two_days)
+    split = active(service, "kept_core", due_date=two_days)
     parts = service.call("supplier", "POST", f"/v1/receivables/{split['id']}/split",
                          json={"amounts": [str(FACE // 2), str(FACE // 2)]}).json()["result"]  # fmt: skip
     later = active(service, "kept_core", due_date=due_in(service, 80))
-    pending = register(service, "kept_core", due_date=due_in(service, 2)).json()["result"]
+    pending = register(service, "kept_core", due_date=two_days).json()["result"]
     warp(service, due_at(due) - chain_time(service) + 31 * DAY)
     keeper = OverdueKeeper(runtime, account=service.addresses["keeper"])
 

@@ -269,8 +269,10 @@ def test_core_past_the_trigger_cannot_register_or_be_financed_until_it_repays(
 
 def test_a_core_that_repaid_late_scores_below_one_that_repaid_on_time(service: Service) -> None:
     punctual, tardy = new_core(service, "punctual_core"), new_core(service, "tardy_core")
-    late = active(service, "tardy_core", due_date=due_in(service, 1))
-    on_time = active(service, "punctual_core", due_date=due_in(service, 1))
+    # One due date for both: the chain's clock may cross midnight between two due_in().
+    due = due_in(service, 1)
+    late = active(service, "tardy_core", due_date=due)
+    on_time = active(service, "punctual_core", due_date=due)
     warp(service, due_at(late) - chain_time(service) + 60)
     paid = service.call("punctual_core", "POST", f"/v1/clearing/{on_time['id']}/repay")
     warp(service, 20 * DAY)
