@@ -84,7 +84,9 @@ contract FinancingDesk is FinancingDeskBase {
     /// offer's financier has an open line to the debtor with room for the face amount
     /// (and for this supplier, on a programme), and the debtor is not restricted.
     /// Emits {FinancingAccepted}, {FinancingOfferClosed} per other open offer, the
-    /// credit line's {CreditLineConsumed}, and the registry's transfer and status change.
+    /// credit line's {CreditLineConsumed}, and the registry's transfer and status change;
+    /// {PaymentDeferred} per other offer whose financier is not in good standing (its
+    /// refund waits for it to {claim}).
     function accept(uint256 financingId, uint256 offerIndex) external nonReentrant {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
@@ -108,7 +110,8 @@ contract FinancingDesk is FinancingDeskBase {
 
     /// @notice The supplier turns one offer down; its escrow goes back.
     /// Requirements: caller is the requesting supplier, active; the offer is open.
-    /// Emits {FinancingOfferClosed} (REJECTED).
+    /// Emits {FinancingOfferClosed} (REJECTED); {PaymentDeferred} when the offer's
+    /// financier is not in good standing (its refund waits for it to {claim}).
     function rejectOffer(uint256 financingId, uint256 offerIndex) external nonReentrant {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
@@ -128,7 +131,8 @@ contract FinancingDesk is FinancingDeskBase {
 
     /// @notice Closes an offer past its expiry and refunds its escrow.
     /// Requirements: caller is an active participant; the offer is open and expired.
-    /// Emits {FinancingOfferClosed} (EXPIRED).
+    /// Emits {FinancingOfferClosed} (EXPIRED); {PaymentDeferred} when the offer's
+    /// financier is not in good standing (its refund waits for it to {claim}).
     function expireOffer(uint256 financingId, uint256 offerIndex) external nonReentrant {
         Request storage r = _open(financingId);
         Offer storage o = _openOffer(financingId, offerIndex);
@@ -141,7 +145,8 @@ contract FinancingDesk is FinancingDeskBase {
     /// receivable is free again.
     /// Requirements: caller is the requesting supplier, active; request not funded.
     /// Emits {FinancingCancelled}, {FinancingOfferClosed} per open offer, and the
-    /// registry's FINANCING -> ACTIVE change.
+    /// registry's FINANCING -> ACTIVE change; {PaymentDeferred} per open offer whose
+    /// financier is not in good standing (its refund waits for it to {claim}).
     function cancel(uint256 financingId) external nonReentrant {
         Request storage r = _open(financingId);
         _onlySupplier(financingId, r);
@@ -268,7 +273,9 @@ contract FinancingDesk is FinancingDeskBase {
             Offer storage o = _offers[financingId][i];
             if (o.status != OfferStatus.SUPERSEDED) continue;
             _recordOffer(financingId, i, o);
-            token.safeTransfer(o.financier, o.proceeds);
+            // A financier that may not receive now (suspended, KYC expired, frozen)
+            // must not block the supplier's accept or cancel: its refund waits for it.
+            _payOrDefer(token, o.financier, o.proceeds);
         }
     }
 
@@ -280,7 +287,9 @@ contract FinancingDesk is FinancingDeskBase {
         // The last open offer gone: the request closes and the receivable is free again
         // (DESIGN: REQUESTED/OFFERED -> CLOSED on reject or expiry). Asking again is a new request.
         if (r.openOffers == 0) _closeRequest(financingId, r, outcome);
-        _token(r.currency).safeTransfer(o.financier, o.proceeds);
+        // Rejected or expired while its financier may not receive: the refund waits as
+        // claimable rather than refusing the supplier's (or anyone's) action.
+        _payOrDefer(_token(r.currency), o.financier, o.proceeds);
     }
 
     /// @dev Ends an unfunded request (`cause` as in {_recordRequest}). The receivable is

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {DeferredPayments} from "./DeferredPayments.sol";
 import {ICreditLines} from "./interfaces/ICreditLines.sol";
 import {IFinancingDesk} from "./interfaces/IFinancingDesk.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
@@ -13,8 +14,11 @@ import {Roles} from "./Roles.sol";
 /// @notice The storage of {FinancingDesk}, the two functions every status change of a
 /// request and of an offer passes through, and the two that emit the events recording them.
 /// @dev ReentrancyGuard comes first so that its slot stays slot 0, where it was when
-/// the desk was one contract: the desk's storage layout is unchanged.
-abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
+/// the desk was one contract. {DeferredPayments} comes next: its one mapping (refunds
+/// waiting for financiers not in good standing) takes slot 1, so the desk's own storage
+/// starts one slot later than before issue 20. The desk is not upgradeable (each
+/// deployment is new), so no stored state depends on the old positions.
+abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard, DeferredPayments {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
@@ -52,7 +56,9 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
     mapping(uint256 receivableId => uint256 financingId) internal _activeFinancing;
     uint256 internal _lastFinancingId;
 
-    constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines) {
+    constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines)
+        DeferredPayments(participants)
+    {
         _participants = participants;
         _receivables = receivables;
         _lines = lines;

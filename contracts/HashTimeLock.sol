@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {DeferredPayments} from "./DeferredPayments.sol";
 import {IHashTimeLock} from "./interfaces/IHashTimeLock.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {ISettlementToken} from "./interfaces/ISettlementToken.sol";
@@ -11,7 +12,11 @@ import {ISettlementToken} from "./interfaces/ISettlementToken.sol";
 /// @title HashTimeLock
 /// @notice HTLC escrow of settlement tokens. The hashlock is sha256 (not keccak256) so
 /// the same secret unlocks the counterpart leg on ledgers that only offer sha256.
-contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
+/// @dev Claim and refund may be sent by anyone, and each is a deadline's business: a
+/// recipient frozen after the other ledger revealed the preimage must not let the lock
+/// time out and go back, and a frozen sender must not keep its lock open. Both pay
+/// through {_payOrDefer}: what the party may not receive now waits for it to {claim}.
+contract HashTimeLock is IHashTimeLock, ReentrancyGuard, DeferredPayments {
     using SafeERC20 for IERC20;
 
     /*//////////////////////////////////////////////////////////////
@@ -22,7 +27,7 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
     mapping(uint256 lockId => Lock) private _locks;
     uint256 private _lastLockId;
 
-    constructor(IParticipantRegistry participants) {
+    constructor(IParticipantRegistry participants) DeferredPayments(participants) {
         _participants = participants;
     }
 
@@ -54,25 +59,27 @@ contract HashTimeLock is IHashTimeLock, ReentrancyGuard {
 
     /// @notice Releases the locked tokens to the recipient against the preimage.
     /// Requirements: the lock is LOCKED; now < timeout; sha256(preimage) == hashlock.
-    /// Emits {HtlcClaimed} carrying the preimage for the other ledger.
+    /// Emits {HtlcClaimed} carrying the preimage for the other ledger; {PaymentDeferred}
+    /// when the recipient is not in good standing (the tokens wait for it to {claim}).
     function claim(uint256 lockId, bytes32 preimage) external nonReentrant {
         Lock storage l = _locked(lockId);
         if (block.timestamp >= l.timeout) revert HtlcExpired(lockId, l.timeout);
         if (sha256(abi.encodePacked(preimage)) != l.hashlock) revert HtlcWrongPreimage(lockId);
         l.state = LockState.CLAIMED;
         emit HtlcClaimed(lockId, l.recipient, preimage, msg.sender);
-        IERC20(l.token).safeTransfer(l.recipient, l.amount);
+        _payOrDefer(IERC20(l.token), l.recipient, l.amount);
     }
 
     /// @notice Returns the locked tokens to the sender once the timeout has passed.
     /// Requirements: the lock is LOCKED; now >= timeout.
-    /// Emits {HtlcRefunded}.
+    /// Emits {HtlcRefunded}; {PaymentDeferred} when the sender is not in good standing
+    /// (the tokens wait for it to {claim}).
     function refund(uint256 lockId) external nonReentrant {
         Lock storage l = _locked(lockId);
         if (block.timestamp < l.timeout) revert HtlcNotExpired(lockId, l.timeout);
         l.state = LockState.REFUNDED;
         emit HtlcRefunded(lockId, l.sender);
-        IERC20(l.token).safeTransfer(l.sender, l.amount);
+        _payOrDefer(IERC20(l.token), l.sender, l.amount);
     }
 
     /*//////////////////////////////////////////////////////////////

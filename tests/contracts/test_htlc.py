@@ -316,17 +316,20 @@ def test_lock_beyond_allowance_refused(htlc, cny, refused, chain, core, supplier
         )
 
 
-def test_claim_for_recipient_frozen_after_lock_refused_and_sender_refunds(
-    htlc, cny, participants, lock, refused, balances, regulator, chain, core, supplier
+def test_claim_for_recipient_frozen_after_lock_goes_through_and_waits_for_it(
+    htlc, cny, participants, lock, balances, reverts, regulator, chain, core, supplier
 ):
+    # Once the other ledger revealed the preimage, the lock must not time out and go
+    # back to the sender because the recipient was frozen meanwhile (issue 20).
     lock_id, timeout = lock(amount=100_00)
     participants.freezeAccount(supplier, sender=regulator)
-    with refused(cny.SettlementTokenAccountRefused, account=supplier.address, standing=FROZEN):
-        htlc.claim(lock_id, SECRET, sender=supplier)
     before = balances()
+    htlc.claim(lock_id, SECRET, sender=supplier)
+    assert balances() == before  # claimed, but kept for the recipient
+    assert htlc.claimable(supplier, cny) == 100_00
     chain.pending_timestamp = timeout
-    htlc.refund(lock_id, sender=core)  # the escrow can always be unwound
-    assert balances()["core"] == before["core"] + 100_00
+    with reverts(htlc.HtlcNotLocked, lockId=lock_id, state=CLAIMED):
+        htlc.refund(lock_id, sender=core)
 
 
 def test_escrow_holds_exactly_the_open_locks(htlc, cny, lock, chain, core, supplier):

@@ -20,7 +20,11 @@ custom error, and after EVERY step the test checks DESIGN.md's invariants:
 7. a suspended, KYC-expired or frozen sender never gets a state change through;
 
 plus token conservation: each balance is what the model moved (value only moves
-between accounts as predicted) and the balances sum to totalSupply == minted - burned.
+between accounts as predicted) and the balances sum to totalSupply == minted - burned;
+and each escrowing contract holds exactly what it owes, per currency: the desk its open
+offers' escrow plus the refunds it deferred, the HTLC its open locks plus the payments it
+deferred (issue 20: a refund or an HTLC payment to a party not in good standing waits as
+claimable, so that party never blocks another's action; the `claim` rule takes it).
 
 Each example starts from a chain snapshot and restores it. Examples and steps default
 to 8 and 30; LEDGER_LEDGER_EXAMPLES and LEDGER_LEDGER_STEPS change them (`make fuzz`).
@@ -172,6 +176,13 @@ class Ledger:
     balances: dict[tuple[bytes, str], int] = field(default_factory=dict)
     supply: dict[bytes, int] = field(default_factory=dict)
     locks: dict[int, Lock] = field(default_factory=dict)
+    # (contract, currency, payee) -> what the contract keeps for a payee it could not pay
+    claimable: dict[tuple[str, bytes, str], int] = field(default_factory=dict)
+
+
+#: Who may have a payment deferred to it: financiers (desk refunds), HTLC parties.
+PAYEES = ["core", "supplier", "supplier2", "financier", "financier2"]
+DEFERRING = ("desk", "htlc")
 
 
 class ViewBatch:
@@ -270,6 +281,16 @@ def replay(ledger: Ledger, logs, name_of, currency_of) -> None:
             lock = ledger.locks[e["lockId"]]
             assert lock.state == "LOCKED", (name, e["lockId"])
             lock.state = "CLAIMED" if name == "HtlcClaimed" else "REFUNDED"
+        elif name in ("PaymentDeferred", "PaymentClaimed"):
+            currency = currency_of[to_checksum_address(e["token"])]
+            key = (name_of[to_checksum_address(log.contract_address)], currency, who("payee"))
+            before = ledger.claimable.get(key, 0)
+            if name == "PaymentDeferred":
+                assert e["claimable"] == before + e["amount"], key
+                ledger.claimable[key] = e["claimable"]
+            else:
+                assert e["amount"] == before, key  # a claim takes everything, once
+                ledger.claimable[key] = 0
 
 
 def _replay_receivable(ledger: Ledger, name, e, who) -> None:
@@ -454,6 +475,9 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 (c, n): tokens[c].balanceOf(addresses[n]) for c in tokens for n in holders
             }
             self.m.supply = {c: tokens[c].totalSupply() for c in tokens}
+            # Payments kept for payees at the snapshot: as the events say (compared to
+            # the chain's claimable views at the first check).
+            self.m.claimable = dict(genesis["ledger"].claimable)
             # Receivables the fixture made: observed once, then only predicted.
             self.first_id, self.last_id = 1, receivables.lastId()
             for rid in range(1, self.last_id + 1):
@@ -624,6 +648,18 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 if expected is None:
                     s.frozen = not s.frozen
             self.count(f"participant.{change}", expected)
+
+        @precondition(lambda self: self.open_offers())
+        @rule(data=st.data(), change=st.sampled_from(["suspend", "freeze"]))
+        def offering_financier_falls(self, data, change):
+            """A financier with an offer open falls out of good standing (issue 20): what
+            the supplier (or anyone) does next with that offer must still go through."""
+            fid, index = data.draw(st.sampled_from(self.open_offers()))
+            name = self.m.requests[fid].offers[index].financier
+            s = self.m.standings[name]
+            if (change == "suspend" and s.suspended) or (change == "freeze" and s.frozen):
+                return
+            self.participant_standing(name, change)
 
         # ---------------------------------------------------------- receivables
 
@@ -907,14 +943,15 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 if o.status == OfferStatus.OPEN
             ]
 
-        def refund_error(self, r: Request, *, keep: int | None = None):
-            """The token's refusal of refunding an open offer to a financier in bad standing."""
-            for i, o in enumerate(r.offers):
-                if o.status == OfferStatus.OPEN and i != keep:
-                    refused = self.token_error(r.currency, o.financier)
-                    if refused:
-                        return refused
-            return None
+        def pay_or_defer(self, contract: str, currency: bytes, payee: str, amount: int):
+            """A contract's payment to a third party: paid if it is in good standing, else
+            kept for it to claim (DeferredPayments._payOrDefer); never a refusal."""
+            if self.standing(payee) == "ACTIVE":
+                self.move(currency, contract, payee, amount)
+            else:
+                key = (contract, currency, payee)
+                self.m.claimable[key] = self.m.claimable.get(key, 0) + amount
+                performed[f"{contract}.deferred"] += 1
 
         def close_request_if_done(self, r: Request) -> None:
             if not any(o.status == OfferStatus.OPEN for o in r.offers):
@@ -939,8 +976,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     else None
                 )
                 or self.token_error(r.currency, r.supplier)
-                or self.refund_error(r, keep=index)
-            )
+            )  # the other offers' financiers' standing never blocks it (issue 20)
             self.send(
                 r.supplier, expected, lambda: desk.accept(fid, index, sender=people[r.supplier])
             )
@@ -951,7 +987,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 for other in r.offers:
                     if other.status == OfferStatus.OPEN:
                         other.status = OfferStatus.SUPERSEDED
-                        self.move(r.currency, "desk", other.financier, other.proceeds)
+                        self.pay_or_defer("desk", r.currency, other.financier, other.proceeds)
                 r.status, r.funder, r.grace = "FUNDED", o.financier, o.grace
                 node.holder, node.status = o.financier, Status.FINANCED
 
@@ -972,7 +1008,8 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 expected = ((desk, "FinancingOfferNotExpired") if self.t <= o.expiry else None) or (
                     self.actor_error(sender, None)
                 )
-            expected = expected or self.token_error(r.currency, o.financier)
+            # A financier not in good standing cannot withdraw (actor_error); its offer
+            # rejected or expired, the refund waits for it (issue 20).
             self.send(sender, expected, lambda: action(fid, index, sender=people[sender]))
             self.count(how, expected)
             if expected is None:
@@ -981,7 +1018,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     "withdraw": OfferStatus.WITHDRAWN,
                     "expire": OfferStatus.EXPIRED,
                 }[how]
-                self.move(r.currency, "desk", o.financier, o.proceeds)
+                self.pay_or_defer("desk", r.currency, o.financier, o.proceeds)
                 self.close_request_if_done(r)
 
         @precondition(lambda self: self.open_requests())
@@ -989,14 +1026,14 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
         def cancel_request(self, data):
             fid = data.draw(st.sampled_from(self.open_requests()))
             r = self.m.requests[fid]
-            expected = self.actor_error(r.supplier, "SUPPLIER") or self.refund_error(r)
+            expected = self.actor_error(r.supplier, "SUPPLIER")
             self.send(r.supplier, expected, lambda: desk.cancel(fid, sender=people[r.supplier]))
             self.count("cancel_request", expected)
             if expected is None:
                 for o in r.offers:
                     if o.status == OfferStatus.OPEN:
                         o.status = OfferStatus.SUPERSEDED
-                        self.move(r.currency, "desk", o.financier, o.proceeds)
+                        self.pay_or_defer("desk", r.currency, o.financier, o.proceeds)
                 r.status = "CLOSED"
                 if self.m.nodes[r.leaf].status == Status.FINANCING:
                     self.m.nodes[r.leaf].status = Status.ACTIVE
@@ -1266,15 +1303,11 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             lock = self.m.locks[lock_id]
             if lock.state != "LOCKED":
                 expected = (htlc, "HtlcNotLocked")
-            elif refund:
-                expected = ((htlc, "HtlcNotExpired") if self.t < lock.timeout else None) or (
-                    self.token_error(lock.currency, lock.sender)
-                )
+            elif refund:  # a sender or recipient not in good standing has it deferred
+                expected = (htlc, "HtlcNotExpired") if self.t < lock.timeout else None
             else:
-                expected = (
-                    ((htlc, "HtlcExpired") if self.t >= lock.timeout else None)
-                    or ((htlc, "HtlcWrongPreimage") if not right else None)
-                    or self.token_error(lock.currency, lock.recipient)
+                expected = ((htlc, "HtlcExpired") if self.t >= lock.timeout else None) or (
+                    (htlc, "HtlcWrongPreimage") if not right else None
                 )
             preimage = lock.preimage if right else keccak(lock.preimage)
             if refund:
@@ -1286,9 +1319,32 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             self.count(what, expected)
             if expected is None:
                 lock.state = "REFUNDED" if refund else "CLAIMED"
-                self.move(
-                    lock.currency, "htlc", lock.sender if refund else lock.recipient, lock.amount
-                )
+                payee = lock.sender if refund else lock.recipient
+                self.pay_or_defer("htlc", lock.currency, payee, lock.amount)
+
+        def waiting(self):
+            return sorted(k for k, v in self.m.claimable.items() if v)
+
+        @precondition(lambda self: self.waiting())
+        @rule(data=st.data(), twice=st.booleans())
+        def claim(self, data, twice):
+            """A payee takes what a contract kept for it: refused while it is not in good
+            standing (the token), and nothing is ever claimed twice."""
+            contract, currency, payee = data.draw(st.sampled_from(self.waiting()))
+            owed = self.m.claimable[(contract, currency, payee)]
+            expected = self.token_error(currency, payee)
+            action = lambda: contracts[contract].claim(  # noqa: E731
+                tokens[currency], sender=people[payee]
+            )
+            self.send(payee, expected, action)
+            self.count("claim_deferred", expected)
+            if expected is None:
+                self.m.claimable[(contract, currency, payee)] = 0
+                self.move(currency, contract, payee, owed)
+                if twice:
+                    again = (contracts[contract], "DeferredNothingToClaim")
+                    self.send(payee, again, action)
+                    self.count("claim_deferred", again)
 
         # ------------------------------------------------------------- the clock
 
@@ -1342,6 +1398,9 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     batch.add(views[c], "balanceOf", addresses[n])
             for lock_id in sorted(self.m.locks):
                 batch.add(views["htlc"], "lockOf", lock_id)
+            owed_keys = [(k, c, n) for k in DEFERRING for c in (CNY, USD) for n in PAYEES]
+            for k, c, n in owed_keys:
+                batch.add(views[k], "claimable", addresses[n], tokens[c].address)
             answers = iter(batch.execute())
             view = {
                 "nodes": {rid: next(answers) for rid in ids},
@@ -1360,6 +1419,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 for n in holders:
                     view["balances"][(c, n)] = next(answers)
             view["locks"] = {lock_id: next(answers) for lock_id in sorted(self.m.locks)}
+            view["claimable"] = {key: next(answers) for key in owed_keys}
             view["timestamp"] = web3.eth.get_block("latest")["timestamp"]
             return view
 
@@ -1444,6 +1504,8 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             for lock_id, lock in view["locks"].items():
                 states = ["NONE", "LOCKED", "CLAIMED", "REFUNDED"]
                 assert states[lock.state] == ledger.locks[lock_id].state, (step, lock_id)
+            for key, amount in view["claimable"].items():
+                assert amount == ledger.claimable.get(key, 0), (step, key)
 
         def check_model_equals_chain(self, view: dict) -> None:
             self.compare(self.m, view, "model")
@@ -1494,7 +1556,11 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     for o in r.offers
                     if o.status == OfferStatus.OPEN
                 )
-                assert m.balances[(c, "desk")] == escrow, c
+                deferred = {
+                    k: sum(v for (kk, cc, _), v in m.claimable.items() if (kk, cc) == (k, c))
+                    for k in DEFERRING
+                }
+                assert m.balances[(c, "desk")] == escrow + deferred["desk"], c
                 owed = sum(v for rid, v in m.unredeemed.items() if m.nodes[rid].currency == c)
                 assert m.balances[(c, "clearing")] == owed, c
                 locked = sum(
@@ -1502,7 +1568,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     for lk in m.locks.values()
                     if lk.currency == c and lk.state == "LOCKED"
                 )
-                assert m.balances[(c, "htlc")] == locked, c
+                assert m.balances[(c, "htlc")] == locked + deferred["htlc"], c
 
         def leaves_of(self, rid: int) -> list[int]:
             n = self.m.nodes[rid]

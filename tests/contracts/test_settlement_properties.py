@@ -144,6 +144,8 @@ def test_random_settlements_and_escrows_conserve_every_token(
             self.used_today: dict[tuple[str, bytes, int], int] = {}
             self.frozen: set[str] = set()
             self.locks: list[Lock] = []
+            # What the lock keeps for a party it could not pay (issue 20): (currency, name).
+            self.owed: dict[tuple[bytes, str], int] = {}
 
         def teardown(self):
             chain.restore(self.snapshot)
@@ -356,15 +358,13 @@ def test_random_settlements_and_escrows_conserve_every_token(
                 expected = (htlc, "HtlcExpired")
             elif not right_preimage:
                 expected = (htlc, "HtlcWrongPreimage")
-            elif not self.standing_ok(lock.recipient):
-                expected = (tokens[lock.currency], "SettlementTokenAccountRefused")
             else:
-                expected = None
+                expected = None  # a recipient not in good standing has it deferred
             who = parties[lock.recipient] if caller == "recipient" else outsider
             self.send(expected, lambda: htlc.claim(lock.lock_id, preimage, sender=who))
             if expected is None:
                 lock.state = "CLAIMED"
-                self.move(lock.currency, "htlc", lock.recipient, lock.amount)
+                self.pay_or_defer(lock.currency, lock.recipient, lock.amount)
 
         @precondition(lambda self: self.locks)
         @rule(pick=st.integers(0, 10**6))
@@ -374,14 +374,35 @@ def test_random_settlements_and_escrows_conserve_every_token(
                 expected = (htlc, "HtlcNotLocked")
             elif self.t < lock.timeout:
                 expected = (htlc, "HtlcNotExpired")
-            elif not self.standing_ok(lock.sender):
-                expected = (tokens[lock.currency], "SettlementTokenAccountRefused")
             else:
-                expected = None
+                expected = None  # a sender not in good standing has it deferred
             self.send(expected, lambda: htlc.refund(lock.lock_id, sender=outsider))
             if expected is None:
                 lock.state = "REFUNDED"
-                self.move(lock.currency, "htlc", lock.sender, lock.amount)
+                self.pay_or_defer(lock.currency, lock.sender, lock.amount)
+
+        def pay_or_defer(self, currency, payee, amount):
+            if self.standing_ok(payee):
+                self.move(currency, "htlc", payee, amount)
+            else:
+                self.owed[(currency, payee)] = self.owed.get((currency, payee), 0) + amount
+
+        @rule(
+            name=st.sampled_from(["supplier", "supplier2", "core"]),
+            currency=st.sampled_from([CNY, USD]),
+        )
+        def claim_deferred(self, name, currency):
+            owed = self.owed.get((currency, name), 0)
+            if owed == 0:
+                expected = (htlc, "DeferredNothingToClaim")
+            elif not self.standing_ok(name):
+                expected = (tokens[currency], "SettlementTokenAccountRefused")
+            else:
+                expected = None
+            self.send(expected, lambda: htlc.claim(tokens[currency], sender=parties[name]))
+            if expected is None:
+                self.owed[(currency, name)] = 0
+                self.move(currency, "htlc", name, owed)
 
         # ------------------------------------------------------------ the world
 
@@ -437,7 +458,12 @@ def test_random_settlements_and_escrows_conserve_every_token(
                     for lock in self.locks
                     if lock.currency == currency and lock.state == "LOCKED"
                 )
-                assert on_chain["htlc"] == escrowed
+                owed = sum(v for (c, _name), v in self.owed.items() if c == currency)
+                assert on_chain["htlc"] == escrowed + owed
+                for name in ("supplier", "supplier2", "core"):
+                    assert htlc.claimable(parties[name], token) == self.owed.get(
+                        (currency, name), 0
+                    )
 
     run_state_machine_as_test(
         CrossBorderLedger,
