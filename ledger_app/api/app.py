@@ -23,6 +23,7 @@ from ledger_app.api.openapi import document_api
 from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
     audit,
+    claims,
     clearing,
     credit_lines,
     currencies,
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
     app.include_router(audit.router)
-    for module in (tokens, financing, clearing, credit_lines, fx, escrows, risk):
+    for module in (tokens, financing, clearing, credit_lines, fx, escrows, risk, claims):
         app.include_router(module.router)
     check_permissions(app)
     # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.

@@ -27,6 +27,7 @@ from ledger_app.api.index_state import BLOCK_HEADER, indexed_block
 from ledger_app.api.permissions import permission
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.audit import AuditService
+from ledger_app.api.services.claims import ClaimService
 from ledger_app.api.services.clearing import ClearingService
 from ledger_app.api.services.credit_lines import CreditLineService
 from ledger_app.api.services.currencies import CurrencyService
@@ -155,6 +156,7 @@ def service_of(cls: Callable[[Runtime], S]) -> Callable[[Runtime], Awaitable[S]]
 
 
 AuditDep = Annotated[AuditService, Depends(service_of(AuditService))]
+ClaimsDep = Annotated[ClaimService, Depends(service_of(ClaimService))]
 ClearingDep = Annotated[ClearingService, Depends(service_of(ClearingService))]
 CreditLinesDep = Annotated[CreditLineService, Depends(service_of(CreditLineService))]
 CurrenciesDep = Annotated[CurrencyService, Depends(service_of(CurrencyService))]

@@ -403,6 +403,10 @@ REFUSALS: dict[str, Refusal] = {
         "nothing and have nothing newly financed until they are paid",
         field="debtor",
     ),
+    # --- DeferredPayments (the desk, the HTLC; clearing once it defers redemptions)
+    "DeferredNothingToClaim": R(
+        409, "nothing of token {token} waits for {payee}", field="currency"
+    ),
     # --- OpenZeppelin guards
     "ReentrancyGuardReentrantCall": R(409, "a call re-entered the ledger; refused"),
     "SafeERC20FailedOperation": R(409, "token {token} refused the transfer"),
@@ -428,10 +432,12 @@ REFUSALS: dict[str, Refusal] = {
     "EmptyDocument": R(422),
     "InvalidCursor": R(422),
     "ScoreNotVisible": R(403),
+    "ClaimsNotVisible": R(403),
     "PayablesNotVisible": R(403),
     "InvalidRawTransaction": R(422),
     "TransactionMismatch": R(422),
     "ClearingNothingToRedeem": R(409),
+    "ClaimContractDefersNothing": R(409),
     "DuplicateInBatch": R(422),
     "DocumentUnknown": R(404),
     "CreditorTaxIdUnknown": R(409),

@@ -212,6 +212,10 @@ PERMISSIONS: dict[str, Permission] = {
     "credit_lines.unfreeze": _write(Role.REGULATOR, party=True),
     # Party: the financier whose line the defaulted receivable drew on.
     "credit_lines.write_off": _write(Role.FINANCIER, party=True),
+    # --- deferred payments (ledger_app/api/routes/claims.py) ----------------------------
+    # What waits for the caller; readers see anyone's (?payee=). Any trader may be owed.
+    "claims.list": _read(TRADERS | READERS),
+    "claims.claim": _write(*TRADERS),
 }
 
 

@@ -4,7 +4,8 @@
 function for the same thing at the same block (receivable(id), balanceOf,
 participant(account), hasRole, financing(id), offerOf, repaidAmount, lockOf,
 quoteUsed, uetrUsed; for risk control creditLine, supplierLimit, drawingOf,
-lastLineId, payables, capManager, overdueTriggerDays, isFlagged, overdueRoots), and
+lastLineId, payables, capManager, overdueTriggerDays, isFlagged, overdueRoots; for
+deferred payments claimable(payee, token) on whichever contract kept them), and
 reports each difference. The calls go out as batched
 ``eth_call``s.
 
@@ -101,6 +102,7 @@ def reconcile(
         checks += _credit_line_checks(tables, by_kind["CreditLines"], abis)
     if "RiskControl" in by_kind:
         checks += _risk_checks(tables, by_kind["RiskControl"], abis)
+    checks += _deferred_checks(tables["deferred_payments"], contracts, abis)
     mismatches = []
     for i in range(0, len(checks), _BATCH):
         chunk = checks[i : i + _BATCH]
@@ -328,6 +330,25 @@ def _htlc_checks(rows: list[dict], address: str, abis: Mapping[str, ABI]) -> lis
                lambda v, row=row: compare(v, row))
         for row in rows
     ]  # fmt: skip
+
+
+def _deferred_checks(
+    rows: list[dict], contracts: Mapping[str, str], abis: Mapping[str, ABI]
+) -> list[_Check]:
+    """What each contract keeps for each payee, by the contract that kept it."""
+    kinds = {address.lower(): kind for address, kind in contracts.items()}
+    checks = []
+    for row in rows:
+        kind = kinds.get(row["contract"])
+        if kind is None:  # a contract of another deployment: nothing to ask
+            continue
+        key = f"{row['contract']}/{row['payee']}/{row['token']}"
+        args = (row["payee"], row["token"])
+        checks.append(
+            _Check("deferred_payments", key, row["contract"], abis[kind], "claimable", args,
+                   lambda v, row=row: [("claimable", row["claimable"], v[0])])
+        )  # fmt: skip
+    return checks
 
 
 def _fx_checks(

@@ -19,7 +19,13 @@ What belongs to a tree:
 - FxSettlement PvP settlements whose ``referenceId`` is one of its receivables, and
   HashTimeLock locks carrying such a settlement's UETR (the other ledger's leg);
 - settlement-token transfers in the same transaction as any of those (disbursement,
-  escrow, refund, repayment and payout legs).
+  escrow, refund, repayment and payout legs);
+- a PaymentDeferred in the same transaction as one of those steps, from the same
+  contract: the payment that step owed a party not in good standing (an offer's refund
+  to a frozen financier, an HTLC payment), kept for it to claim. The step names what it
+  defers ("refund of offer 1 of financing 7 deferred"). The claim itself is the payee's
+  own transaction and one claim may take the refunds of several financings, so it is not
+  a step of any one tree: GET /v1/claims lists it with the deferrals it took.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sqlalchemy import Connection, select
 
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.db import schema
+from ledger_app.domain.claims import deferral_causes
 from ledger_app.domain.vocabulary import OFFER_STATUS, RECEIVABLE_STATUS, RELEASE_CAUSE, TRACED
 
 #: The events a trace follows, by contract kind (token transfers are found by tx).
@@ -105,7 +112,8 @@ def build_trace(
     timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
     financiers = _line_financiers(conn, chain_id, [e for e, _ in events])
     anchors = _anchors(events)
-    steps = []
+    steps: list[dict[str, Any]] = []
+    causes = deferral_causes([(e.tx_hash, e.contract, e.event_name) for e, _ in events])
     for seq, (event, rid) in enumerate(events, start=1):
         if rid is None:  # a token transfer: the receivable of the step it pays for
             rid = _anchor_for(anchors, event)
@@ -113,6 +121,8 @@ def build_trace(
                         line_financiers=financiers)  # fmt: skip
         step["seq"] = seq
         step["block_timestamp"] = timestamps.get(event.block_number)
+        if seq - 1 in causes:  # steps so far are in events' order: its cause is among them
+            step["details"].update(deferral_cause(steps[causes[seq - 1]]))
         if encoder is not None:
             step["raw"] = {"address": event.contract,
                            **encoder.encode(event.contract_kind, event.event_name, event.args)}  # fmt: skip
@@ -165,6 +175,28 @@ def describe(
         "log_index": event.log_index,
         "args": a,
     }
+
+
+#: What a payment deferred right after a step of these kinds was owed for.
+_DEFERRED_FOR = {
+    "offer_closed": "refund of offer {offer_index} of financing {financing_id}",
+    "htlc_claim": "payment of HTLC lock {lock_id} to its recipient",
+    "htlc_refund": "refund of HTLC lock {lock_id} to its sender",
+    "redemption": "redemption of leaf {leaf_id}",
+}
+
+
+def deferral_cause(cause: Mapping[str, Any]) -> dict[str, Any]:
+    """The details a PaymentDeferred step takes from the step it defers a payment of (the
+    step before it from the same contract in the same transaction)."""
+    template = _DEFERRED_FOR.get(cause["kind"])
+    ids = {
+        k: v for k, v in cause["details"].items() if k in ("financing_id", "offer_index", "lock_id")
+    }
+    if cause["kind"] == "redemption":
+        ids["leaf_id"] = cause["receivable_id"]
+    purpose = template.format(**ids) if template else cause["kind"]
+    return {**ids, "deferred_for": cause["kind"], "purpose": f"{purpose} deferred"}
 
 
 def iter_events(conn: Connection, query: Any, *, yield_per: int = 1000) -> Iterator[EventRow]:
@@ -507,6 +539,18 @@ def _htlc_refunded(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
     return "htlc_refund", {"sender": a["sender"]}, [], {"lock_id": a["lockId"]}
 
 
+def _payment_deferred(a: dict, _c: str, tokens: Mapping, _e: EventRow) -> Built:
+    currency = tokens.get(a["token"])
+    return ("payment_deferred", {"payee": a["payee"]},
+            [_money(a["amount"], currency, "deferred"),
+             _money(a["claimable"], currency, "claimable")], {"token": a["token"]})  # fmt: skip
+
+
+def _payment_claimed(a: dict, _c: str, tokens: Mapping, _e: EventRow) -> Built:
+    return ("deferred_payment_claim", {"payee": a["payee"]},
+            [_money(a["amount"], tokens.get(a["token"]), "claimed")], {"token": a["token"]})  # fmt: skip
+
+
 def _token_transfer(a: dict, _c: str, tokens: Mapping, e: EventRow) -> Built:
     return ("token_transfer", {"from": a["from"], "to": a["to"]},
             [_money(a["value"], tokens.get(e.contract), "value")], {})  # fmt: skip
@@ -537,5 +581,7 @@ _STEP_BUILDERS = {
     "HtlcLocked": _htlc_locked,
     "HtlcClaimed": _htlc_claimed,
     "HtlcRefunded": _htlc_refunded,
+    "PaymentDeferred": _payment_deferred,
+    "PaymentClaimed": _payment_claimed,
     "Transfer": _token_transfer,
 }

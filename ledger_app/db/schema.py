@@ -441,6 +441,39 @@ overdue_flags = Table(
     Index("ix_overdue_flags_debtor", "debtor"),
 )
 
+# --- deferred payments (issue 20) ----------------------------------------------------
+
+# What a ledger contract keeps for a payee it could not pay (DeferredPayments): one row per
+# (contract, payee, token), its ``claimable`` as the last PaymentDeferred / PaymentClaimed
+# said (0 once claimed). Any contract emitting those events has rows here.
+deferred_payments = Table(
+    "deferred_payments",
+    metadata,
+    _address("contract", primary_key=True),
+    _address("payee", primary_key=True),
+    _address("token", primary_key=True),
+    Column("claimable", Amount(), nullable=False, default=0),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_deferred_payments_payee", "payee"),
+)
+
+# One row per deferral or claim, where it happened: what makes up a claimable amount.
+deferred_payment_history = Table(
+    "deferred_payment_history",
+    metadata,
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("tx_hash", String(66), nullable=False),
+    _address("contract", nullable=False),
+    _address("payee", nullable=False),
+    _address("token", nullable=False),
+    Column("event_name", String(64), nullable=False),  # PaymentDeferred | PaymentClaimed
+    Column("amount", Amount(), nullable=False),
+    Column("claimable", Amount(), nullable=False),  # what waits after this event
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_deferred_payment_history_payee", "payee", "contract", "token"),
+)
+
 #: The read models, by table name: what handlers write and the undo log restores.
 READ_MODELS: dict[str, Table] = {
     t.name: t
@@ -463,6 +496,8 @@ READ_MODELS: dict[str, Table] = {
         cap_managers,
         risk_settings,
         overdue_flags,
+        deferred_payments,
+        deferred_payment_history,
     )
 }
 

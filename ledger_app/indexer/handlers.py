@@ -52,9 +52,14 @@ def handles(kind: str, name: str) -> Callable[[Handler], Handler]:
     return register
 
 
+#: The kind under which a handler of an event any ledger contract may emit is registered
+#: (DeferredPayments' events: the desk, the HTLC and clearing all inherit them).
+ANY_CONTRACT = "*"
+
+
 def mutations_for(event: DecodedEvent, timestamp: int) -> list[Mutation]:
     """The mutations ``event`` implies (none for events only kept as history)."""
-    handler = HANDLERS.get((event.kind, event.name))
+    handler = HANDLERS.get((event.kind, event.name)) or HANDLERS.get((ANY_CONTRACT, event.name))
     return handler(event, timestamp) if handler else []
 
 
@@ -791,3 +796,38 @@ def root_overdue_flagged(e: DecodedEvent, _ts: int) -> list[Mutation]:
 def root_overdue_cured(e: DecodedEvent, _ts: int) -> list[Mutation]:
     """The flagged root was paid into clearing."""
     return [Patch("overdue_flags", {"root_id": e.args["rootId"]}, {"cured_block": e.block_number})]
+
+
+# --- DeferredPayments (any ledger contract) --------------------------------------------
+
+
+def _deferral(e: DecodedEvent, claimable: int) -> list[Mutation]:
+    a = e.args
+    key = {"contract": e.address, "payee": a["payee"], "token": a["token"]}
+    return [
+        Upsert("deferred_payments", key, {"claimable": claimable}),
+        Upsert(
+            "deferred_payment_history",
+            {"block_number": e.block_number, "log_index": e.log_index},
+            {
+                "tx_hash": e.tx_hash,
+                **key,
+                "event_name": e.name,
+                "amount": a["amount"],
+                "claimable": claimable,
+            },
+        ),
+    ]
+
+
+@handles(ANY_CONTRACT, "PaymentDeferred")
+def payment_deferred(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A payment the contract could not make now waits for its payee: the event carries
+    the payee's new total, so a replay writes the same value."""
+    return _deferral(e, e.args["claimable"])
+
+
+@handles(ANY_CONTRACT, "PaymentClaimed")
+def payment_claimed(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The payee took everything that waited for it in that token."""
+    return _deferral(e, 0)

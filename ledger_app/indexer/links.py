@@ -15,15 +15,21 @@ What links an event to a receivable:
 - PvpSettled: its ``referenceId`` when that is a receivable; HtlcLocked through the
   PvP settlement of its UETR; HtlcClaimed / HtlcRefunded through their lock.
 
+- PaymentDeferred: the receivable of the paying event whose payment it defers (the offer
+  closed or superseded, the HTLC claim or refund, the leaf redeemed: domain/claims.py). PaymentClaimed is the payee's own transaction,
+  tied to no one financing (one claim may take refunds of several): not linked.
+
 Settlement-token transfers are not linked: a trace finds them by transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger_app.chain.decode import DecodedEvent
+from ledger_app.domain.claims import DEFERRED, deferral_causes
 from ledger_app.domain.vocabulary import TRACED
 
 _TRACED_PAIRS = frozenset((k, n) for k, names in TRACED.items() for n in names)
@@ -83,6 +89,20 @@ def link(
         for i in range(len(args["amounts"])):
             lookups.roots[args["firstChildId"] + i] = root
     return receivable, root
+
+
+def link_all(events: Sequence[DecodedEvent], lookups: LinkLookups) -> list[tuple[int, int] | None]:
+    """``link`` for a batch of whole transactions' events in log order; a PaymentDeferred
+    takes the link of the paying event it defers the payment of (domain/claims.py)."""
+    causes = deferral_causes([(ev.tx_hash, ev.address, ev.name) for ev in events])
+    links: list[tuple[int, int] | None] = []
+    for position, ev in enumerate(events):
+        if ev.name == DEFERRED:
+            cause = causes.get(position)
+            links.append(None if cause is None else links[cause])
+        else:
+            links.append(link(ev.kind, ev.name, ev.args, lookups))
+    return links
 
 
 def _receivable(kind: str, name: str, a: Mapping[str, Any], lookups: LinkLookups) -> int | None:

@@ -36,7 +36,7 @@ from ledger_app.db.schema import canonical_json
 from ledger_app.domain.visibility import named_parties
 from ledger_app.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
-from ledger_app.indexer.links import LinkLookups, link
+from ledger_app.indexer.links import LinkLookups, link_all
 from ledger_app.indexer.mutations import (
     Add,
     AddFrom,
@@ -487,7 +487,7 @@ def _links(
         pvp_reference=lambda uetr: column(schema.pvp_settlements, (uetr,), "reference_id"),
         lock_uetr=lambda lock: column(schema.htlc_locks, (lock,), "uetr"),
     )
-    return [link(ev.kind, ev.name, ev.args, lookups) for ev in events]
+    return link_all(events, lookups)
 
 
 def target_key(m: Mutation, rows: Mapping[str, Mapping[RowKey, Row | None]]) -> RowKey | None:

@@ -293,3 +293,43 @@ def test_the_trigger_days_are_kept_per_risk_control_contract():
     rows = apply([event("RiskControl", "OverdueTriggerSet", address=RISK, triggerDays=45,
                         actor=FINANCIER)])  # fmt: skip
     assert rows["risk_settings"][(RISK,)]["overdue_trigger_days"] == 45
+
+
+# --- deferred payments (issue 20): keyed on the event, whatever contract emits it ----------
+
+DESK, HTLC = "0x" + "de" * 20, "0x" + "4c" * 20
+FINANCIER = "0x" + "f1" * 20
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [("FinancingDesk", DESK), ("HashTimeLock", HTLC), ("MaturityClearing", "0x" + "c0" * 20)],
+)
+def test_deferrals_and_claims_of_any_contract_keep_what_waits_and_their_history(kind, address):
+    def deferred(amount, total, block):
+        return event(kind, "PaymentDeferred", address=address, block=block, payee=FINANCIER,
+                     token=TOKEN, amount=amount, claimable=total)  # fmt: skip
+
+    rows = apply([deferred(300, 300, 20), deferred(200, 500, 21)])
+    key = (address, FINANCIER, TOKEN)
+    assert rows["deferred_payments"][key]["claimable"] == 500
+    claimed = event(kind, "PaymentClaimed", address=address, block=22, payee=FINANCIER,
+                    token=TOKEN, amount=500)  # fmt: skip
+    rows = apply([claimed], rows)
+    assert rows["deferred_payments"][key]["claimable"] == 0
+    history = [
+        rows["deferred_payment_history"][k] for k in sorted(rows["deferred_payment_history"])
+    ]
+    assert [(h["event_name"], h["amount"], h["claimable"]) for h in history] == [
+        ("PaymentDeferred", 300, 300),
+        ("PaymentDeferred", 200, 500),
+        ("PaymentClaimed", 500, 0),
+    ]
+
+
+def test_a_replayed_deferral_writes_the_same_total():
+    e = event("FinancingDesk", "PaymentDeferred", address=DESK, block=30, payee=FINANCIER,
+              token=TOKEN, amount=70, claimable=70)  # fmt: skip
+    once = apply([e])
+    twice = apply([e], apply([e]))
+    assert once["deferred_payments"] == twice["deferred_payments"]

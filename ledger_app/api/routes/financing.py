@@ -187,6 +187,12 @@ class Offer(BaseModel):
     discount: str
     fee: str
     proceeds: str
+    refund_deferred: str | None = Field(
+        default=None,
+        description="the refund of this closed offer the desk kept for its financier, which "
+        "could not receive it then (suspended, KYC expired or frozen): claimable with POST "
+        "/v1/claims (contract financing); null when refunded at once or still open",
+    )
 
 
 class Financing(BaseModel):

@@ -31,6 +31,7 @@ from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.risk import RiskService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
+from ledger_app.db import claim_queries
 from ledger_app.db.schema import financing_offers, financings, receivables
 from ledger_app.domain import financing as arithmetic
 from ledger_app.domain.vocabulary import ZERO_ADDRESS
@@ -134,6 +135,8 @@ class FinancingService:
             if not (caller.reads_all or caller.is_(row.supplier)):
                 query = query.where(financing_offers.c.financier == caller.key)
             offers = conn.execute(query.order_by(financing_offers.c.offer_index)).all()
+            desk = self.runtime.contracts.address("financing_desk")
+            deferred = claim_queries.deferred_refunds(conn, row.receivable_id, desk)
         status = arithmetic.shown_status(row.status, receivable.status)  # as the desk's view
         return {
             "id": row.id,
@@ -149,7 +152,7 @@ class FinancingService:
             "offer_count": row.offer_count,
             "accepted_offer": row.accepted_offer - 1 if row.accepted_offer else None,
             "recourse_claim": str(row.recourse_claim),
-            "offers": [_offer(o) for o in offers],
+            "offers": [_offer(o, deferred.get((row.id, o.offer_index))) for o in offers],
             "updated_block": row.updated_block,
             "risk": self.risk(caller, receivable),
         }
@@ -286,8 +289,9 @@ class FinancingService:
         return select(receivables.c.id).where(receivables.c.status == "SETTLED")
 
 
-def _offer(row: Any) -> dict[str, Any]:
+def _offer(row: Any, refund_deferred: int | None = None) -> dict[str, Any]:
     return {
+        "refund_deferred": None if refund_deferred is None else str(refund_deferred),
         "index": row.offer_index,
         "financier": to_checksum_address(row.financier),
         "status": row.status,
