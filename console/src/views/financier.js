@@ -8,6 +8,7 @@ import { html, useLedger, decimalsOf, Money, DateTime, Address, Status, Section,
 import { parseAmount, parsePercent, sumMinor, percent } from '../money.js';
 import { isPast } from '../dates.js';
 import { ScoreBadge, RiskScore, LineHeadroom } from './risk.js';
+import { WaitingForYou } from './claims.js';
 
 /**
  * The financing's ``risk`` block as the financier reads it: the debtor's score and its own
@@ -125,6 +126,7 @@ export function FinancierWorklist() {
   return html`
     ${data.loading && html`<${Progress} text="Loading financings…" />`}
     <${FormError} error=${data.error} />
+    <${WaitingForYou} />
     <${Section} id="financier-open" title="Open requests" count=${open.length}>
       ${open.length === 0 ? html`<${Empty}>No request awaits an offer from you.<//>` : html`<ul class="tasks stacked">
         ${open.map((f) => html`<li>

@@ -7,6 +7,7 @@ import { useLoad } from '../load.js';
 import { percent } from '../money.js';
 import { html, useLedger, Money, DateTime, Address, Status, Section, Empty, ReceivableLink, FormError, Progress, useAction } from '../ui.js';
 import { ScoreBadge, LineHeadroom, LINE_ERRORS, lineExplainer, itemsOf } from './risk.js';
+import { WaitingForYou } from './claims.js';
 
 function Buttons({ actions, describedBy, onDone }) {
   const action = useAction();
@@ -125,6 +126,7 @@ export function SupplierWorklist() {
   return html`
     ${data.loading && html`<${Progress} text="Loading your receivables and financings…" />`}
     <${FormError} error=${data.error} />
+    <${WaitingForYou} />
     <${Section} id="supplier-confirm" title="To confirm" count=${toConfirm.length}>
       ${toConfirm.length === 0 ? html`<${Empty}>No receivable awaits your confirmation.<//>` : html`<ul class="tasks">
         ${toConfirm.map((r) => html`<li id=${`confirm-${r.id}`}>
