@@ -519,6 +519,50 @@ def measure_htlc(ledger: Ledger) -> list[Row]:
     ]
 
 
+# Refunds that never block (issue 20) ----------------------------------------------------
+
+
+def measure_deferred_payments(ledger: Ledger) -> list[Row]:
+    """A refund (desk) and an HTLC payment kept for a frozen payee, and their claims."""
+    import hashlib
+
+    _fund(ledger)
+    desk, participants, regulator = ledger.desk, ledger.participants, ledger.regulator
+    rid = ledger.active_receivable()
+    desk.request(rid, ledger.financier, sender=ledger.supplier)
+    fid = desk.lastFinancingId()
+    desk.offer(fid, _terms(), sender=ledger.financier)
+    participants.freezeAccount(ledger.financier, sender=regulator)
+    reject = desk.rejectOffer(fid, 0, sender=ledger.supplier)
+    participants.unfreezeAccount(ledger.financier, sender=regulator)
+    claim_desk = desk.claim(ledger.cny, sender=ledger.financier)
+
+    htlc, core, supplier = cross_border(ledger)["htlc"], ledger.core, ledger.supplier
+    secret = keccak(text="gas-table-deferred-secret")
+    hashlock = hashlib.sha256(secret).digest()
+    uetr = keccak(text="gas-table-deferred-htlc")[:16]
+    timeout = chain.pending_timestamp + 3600
+    locked = htlc.lock(ledger.cny, supplier, 100_000_00, hashlock, timeout, uetr, sender=core)
+    participants.freezeAccount(supplier, sender=regulator)
+    deferred = htlc.claim(locked.return_value, secret, sender=core)
+    participants.unfreezeAccount(supplier, sender=regulator)
+    claim_htlc = htlc.claim(ledger.cny, sender=supplier)
+    return [
+        Row(
+            "financing: reject offer, refund deferred",
+            reject.gas_used,
+            note="its financier frozen: the refund is kept for it",
+        ),
+        Row("financing: claim a deferred refund", claim_desk.gas_used, note="claim(token)"),
+        Row(
+            "htlc: claim, payment deferred",
+            deferred.gas_used,
+            note="the recipient frozen: kept for it",
+        ),
+        Row("htlc: claim a deferred payment", claim_htlc.gas_used, note="claim(token)"),
+    ]
+
+
 # Credit lines and obligor risk control (issue 19) ------------------------------------
 
 #: Figures of docs/gas.json measured before credit lines existed (commit e83bf9d), in the
@@ -631,6 +675,7 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_clearing_5000_leaves,
     measure_fx_settlement,
     measure_htlc,
+    measure_deferred_payments,
     measure_credit_lines,
     measure_risk_control,
 ]
