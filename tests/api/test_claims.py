@@ -138,11 +138,14 @@ def test_a_frozen_financier_does_not_block_the_accept_and_claims_its_refund_once
     with service.http("auditor") as http:
         reconciled = http.get("/v1/reconcile").json()
         trace = http.get(f"/v1/receivables/{shown['receivable_id']}/trace").json()
+        verified = http.post(f"/v1/receivables/{shown['receivable_id']}/trace/verify").json()
     assert reconciled["mismatches"] == []
     [step] = [s for s in trace["steps"] if s["event"] == "PaymentDeferred"]
     assert step["actors"]["payee"].lower() == financier.lower()
     assert step["details"]["purpose"] == f"refund of offer 0 of financing {fid} deferred"
     assert [a["amount"] for a in step["amounts"]] == [str(refund), str(refund)]
+    # Each step, the deferral included, checked against the node's own receipts.
+    assert verified["verified"] is True, verified
 
 
 def test_a_suspended_financiers_offer_rejected_waits_for_it(service: Service) -> None:
