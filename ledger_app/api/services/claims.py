@@ -19,7 +19,7 @@ from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.chain.abi import find_function
 from ledger_app.db import claim_queries
 from ledger_app.domain.claims import DEFERRING_CONTRACTS, check_claimable
-from ledger_app.errors import Conflict, Forbidden
+from ledger_app.errors import Conflict, DeploymentError, Forbidden
 
 
 class ClaimService:
@@ -40,7 +40,7 @@ class ClaimService:
             try:
                 address = contracts.address(deployed)
                 find_function(contracts.abi(contracts.kind(deployed)), "claimable", 2)
-            except (LookupError, ValueError):
+            except (DeploymentError, KeyError, ValueError):  # not deployed, or defers nothing
                 continue
             found[name] = address.lower()
         return found
