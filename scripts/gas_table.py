@@ -85,6 +85,7 @@ class Ledger:
             chain.pending_timestamp + 90 * DAY,
             keccak(text=f"gas-table-invoice-{next(self._keys)}"),
             keccak(text="documents"),
+            0,
         )
 
     def pending_receivable(self, amount: int = 1_000_000_00) -> int:

@@ -371,7 +371,7 @@ def whole_ledger(
         (supplier, 250_000_00, CNY, 4 * DAY, False),
     ]
     for creditor, amount, currency, due_in, confirm in starters:
-        row = (creditor.address, amount, currency, now + due_in, invoice_refs(), b"\1" * 32)
+        row = (creditor.address, amount, currency, now + due_in, invoice_refs(), b"\1" * 32, 0)
         rid = receivables.register(row, sender=core).return_value
         if confirm:
             receivables.confirm(rid, sender=creditor)
@@ -646,7 +646,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 or self.actor_error(creditor, "SUPPLIER")
                 or ((receivables, "ReceivableDuplicateInvoice") if key in self.m.keys else None)
             )
-            registration = (addresses[creditor], amount, currency, due, ref, keccak(text="docs"))
+            registration = (addresses[creditor], amount, currency, due, ref, keccak(text="docs"), 0)
             self.send("core", expected, lambda: receivables.register(registration, sender=core))
             self.count("register", expected)
             if expected is None:

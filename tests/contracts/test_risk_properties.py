@@ -115,7 +115,7 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
     steps_taken: list[int] = []
 
     def registration(creditor: str, amount: int, currency: bytes, due: int) -> tuple:
-        return (actors[creditor].address, amount, currency, due, invoice_refs(), b"\x01" * 32)
+        return (actors[creditor].address, amount, currency, due, invoice_refs(), b"\x01" * 32, 0)
 
     class RiskLedger(RuleBasedStateMachine):
         def __init__(self):
