@@ -44,7 +44,9 @@ def early_payment_discount(face: int, rate_bps: int, days_early: int, basis: int
     return discount(face, BPS, rate_bps, days_early, basis)
 
 
-def early_payment(face: int, rate_bps: int, due_ts: int, now_ts: int, basis: int = 365) -> EarlyPayment:
+def early_payment(
+    face: int, rate_bps: int, due_ts: int, now_ts: int, basis: int = 365
+) -> EarlyPayment:
     """The early payment of a leaf of `face` due at `due_ts`, accepted at `now_ts`.
 
     Raises:

@@ -445,7 +445,15 @@ def test_root_with_5000_leaves_clears_in_bounded_batches(
     cny.mint(core, total, sender=bank)
     cny.approve(clearing, total, sender=core)
     root = receivables.register(
-        (supplier, total, CNY, chain.pending_timestamp + 90 * DAY, keccak(text="big"), b"\0" * 32, 0),
+        (
+            supplier,
+            total,
+            CNY,
+            chain.pending_timestamp + 90 * DAY,
+            keccak(text="big"),
+            b"\0" * 32,
+            0,
+        ),
         sender=core,
     ).return_value
     receivables.confirm(root, sender=supplier)

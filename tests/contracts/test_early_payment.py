@@ -89,7 +89,7 @@ def test_register_above_max_late_interest_is_refused(receivables, registration, 
 
 
 def test_split_children_inherit_late_interest(tree, receivables, register):
-    root, leaves = tree(lateInterestBps=900)
+    _, leaves = tree(lateInterestBps=900)
     assert [receivables.lateInterestBps(leaf) for leaf in leaves] == [900] * 3
 
 
@@ -119,7 +119,8 @@ def test_accept_early_payment_pays_face_less_discount_and_settles_the_leaf(
         oid, a, supplier.address, core.address, face,
     )  # fmt: skip
     assert (log.daysEarly, log.discount, log.paid) == tuple(expected)
-    assert expected.discount > 0 and tx.return_value == expected.paid
+    assert expected.discount > 0
+    assert tx.return_value == expected.paid
     assert cny.balanceOf(supplier) == before[0] + expected.paid
     assert cny.balanceOf(core) == before[1] - expected.paid
     assert receivables.summary(a).status == Status.SETTLED
@@ -139,7 +140,7 @@ def test_accept_early_payment_pays_face_less_discount_and_settles_the_leaf(
 def test_early_payment_of_a_financed_leaf_goes_to_its_financier_and_frees_the_line(
     clearing, receivables, credit_lines, cny, tree, offer, finance, core, financier, chain
 ):
-    root, (a, _, _) = tree()
+    _, (a, _, _) = tree()
     finance(a)
     line = credit_lines.lineOf(financier, core, CNY)
     drawn = credit_lines.creditLine(line).utilised
@@ -161,7 +162,9 @@ def test_early_payment_offer_stands_for_whoever_holds_the_leaf_at_accept(
     _, (a, _, _) = tree()
     oid = offer(a)
     receivables.transfer(a, supplier2, sender=supplier)
-    with reverts(clearing.ClearingNotHolder, leafId=a, account=supplier.address, holder=supplier2.address):
+    with reverts(
+        clearing.ClearingNotHolder, leafId=a, account=supplier.address, holder=supplier2.address
+    ):
         clearing.acceptEarlyPayment(oid, sender=supplier)
     clearing.acceptEarlyPayment(oid, sender=supplier2)
     with reverts(clearing.ClearingEarlyPaymentNotOpen, offerId=oid, status=Offer.ACCEPTED):
@@ -175,7 +178,9 @@ def test_offer_early_payment_refusals(
     root, (a, b, c) = tree()
     due = receivables.summary(a).dueDate
     week = chain.pending_timestamp + 7 * DAY
-    with reverts(clearing.ClearingNotDebtor, rootId=root, account=supplier.address, debtor=core.address):
+    with reverts(
+        clearing.ClearingNotDebtor, rootId=root, account=supplier.address, debtor=core.address
+    ):
         clearing.offerEarlyPayment(a, 100, 365, week, sender=supplier)
     with reverts(clearing.ClearingInvalidEarlyPaymentTerms, field="annualRateBps", value=10_001):
         clearing.offerEarlyPayment(a, 10_001, 365, week, sender=core)
@@ -184,16 +189,25 @@ def test_offer_early_payment_refusals(
     with reverts(clearing.ClearingInvalidEarlyPaymentTerms, field="expiry", value=due):
         clearing.offerEarlyPayment(a, 100, 365, due, sender=core)
     split_mask = (1 << Status.ACTIVE) | (1 << Status.FINANCED)
-    with reverts(clearing.ClearingNotPayable, rootId=root, status=Status.SPLIT, allowedStatusMask=split_mask):
+    with reverts(
+        clearing.ClearingNotPayable, rootId=root, status=Status.SPLIT, allowedStatusMask=split_mask
+    ):
         clearing.offerEarlyPayment(root, 100, 365, week, sender=core)
     desk.request(b, financier, sender=supplier)  # b is locked in a financing request
-    with reverts(clearing.ClearingNotPayable, rootId=b, status=Status.FINANCING, allowedStatusMask=split_mask):
+    with reverts(
+        clearing.ClearingNotPayable, rootId=b, status=Status.FINANCING, allowedStatusMask=split_mask
+    ):
         clearing.offerEarlyPayment(b, 100, 365, week, sender=core)
     receivables.freeze(c, sender=regulator)
     with reverts(clearing.ReceivableFrozenError, id=c):
         clearing.offerEarlyPayment(c, 100, 365, week, sender=core)
     pending = register()
-    with reverts(clearing.ClearingNotPayable, rootId=pending, status=Status.PENDING, allowedStatusMask=split_mask):
+    with reverts(
+        clearing.ClearingNotPayable,
+        rootId=pending,
+        status=Status.PENDING,
+        allowedStatusMask=split_mask,
+    ):
         clearing.offerEarlyPayment(pending, 100, 365, week, sender=core)
     chain.pending_timestamp = due
     with reverts(clearing.ClearingPastDue, leafId=a, dueDate=due, nowTimestamp=due):
@@ -207,7 +221,12 @@ def test_accept_and_withdraw_refusals(
     with reverts(clearing.ClearingEarlyPaymentUnknown, offerId=99):
         clearing.acceptEarlyPayment(99, sender=supplier)
     oid = offer(a)
-    with reverts(clearing.ClearingEarlyPaymentNotOfferor, offerId=oid, account=supplier.address, debtor=core.address):
+    with reverts(
+        clearing.ClearingEarlyPaymentNotOfferor,
+        offerId=oid,
+        account=supplier.address,
+        debtor=core.address,
+    ):
         clearing.withdrawEarlyPayment(oid, sender=supplier)
     tx = clearing.withdrawEarlyPayment(oid, sender=core)
     assert one(tx, clearing.EarlyPaymentWithdrawn).offerId == oid
@@ -234,7 +253,9 @@ def test_accept_on_a_leaf_split_since_the_offer_is_refused(
     oid = offer(rid)
     receivables.split(rid, [FACE // 2, FACE - FACE // 2], sender=supplier)
     mask = (1 << Status.ACTIVE) | (1 << Status.FINANCED)
-    with reverts(clearing.ClearingNotPayable, rootId=rid, status=Status.SPLIT, allowedStatusMask=mask):
+    with reverts(
+        clearing.ClearingNotPayable, rootId=rid, status=Status.SPLIT, allowedStatusMask=mask
+    ):
         clearing.acceptEarlyPayment(oid, sender=supplier)
 
 
@@ -242,7 +263,9 @@ def test_accept_whose_discount_swallows_the_face_is_refused(
     clearing, active_receivable, chain, core, supplier, reverts, funded
 ):
     rid = active_receivable(dueDate=chain.pending_timestamp + 800 * DAY)
-    oid = clearing.offerEarlyPayment(rid, 10_000, 360, chain.pending_timestamp + DAY, sender=core).return_value
+    oid = clearing.offerEarlyPayment(
+        rid, 10_000, 360, chain.pending_timestamp + DAY, sender=core
+    ).return_value
     with reverts(clearing.ClearingEarlyPaymentNoProceeds, offerId=oid, face=FACE):
         clearing.acceptEarlyPayment(oid, sender=supplier)
 
@@ -260,7 +283,10 @@ def test_repay_leaves_before_maturity_pays_each_holder_its_face_once(
     payables = owed(risk, core)
     tx = clearing.repayLeaves([a, b], sender=core)
     assert tx.return_value == faces[a] + faces[b]
-    assert [(x.leafId, x.rootId, x.holder, x.amount, x.interest) for x in tx.decode_logs(clearing.LeafRepaid)] == [
+    assert [
+        (x.leafId, x.rootId, x.holder, x.amount, x.interest)
+        for x in tx.decode_logs(clearing.LeafRepaid)
+    ] == [
         (a, root, supplier.address, faces[a], 0),
         (b, root, supplier2.address, faces[b], 0),
     ]
@@ -269,8 +295,15 @@ def test_repay_leaves_before_maturity_pays_each_holder_its_face_once(
     assert cny.balanceOf(core) == before[core] - faces[a] - faces[b]
     assert receivables.outstanding(root) == faces[c]
     assert owed(risk, core) == payables - faces[a] - faces[b]
-    repayable = (1 << Status.ACTIVE) | (1 << Status.FINANCED) | (1 << Status.OVERDUE) | (1 << Status.DEFAULTED)
-    with reverts(clearing.ClearingNotPayable, rootId=a, status=Status.SETTLED, allowedStatusMask=repayable):
+    repayable = (
+        (1 << Status.ACTIVE)
+        | (1 << Status.FINANCED)
+        | (1 << Status.OVERDUE)
+        | (1 << Status.DEFAULTED)
+    )
+    with reverts(
+        clearing.ClearingNotPayable, rootId=a, status=Status.SETTLED, allowedStatusMask=repayable
+    ):
         clearing.repayLeaves([a], sender=core)  # never twice
     chain.pending_timestamp = receivables.summary(root).dueDate
     assert clearing.repay(root, sender=core).return_value == faces[c]
@@ -292,24 +325,40 @@ def test_repay_leaves_refusals(
     with reverts(participants.RegistryMissingRole, account=supplier.address):
         clearing.repayLeaves([a], sender=supplier)
     desk.request(b, financier, sender=supplier)
-    repayable = (1 << Status.ACTIVE) | (1 << Status.FINANCED) | (1 << Status.OVERDUE) | (1 << Status.DEFAULTED)
-    with reverts(clearing.ClearingNotPayable, rootId=b, status=Status.FINANCING, allowedStatusMask=repayable):
+    repayable = (
+        (1 << Status.ACTIVE)
+        | (1 << Status.FINANCED)
+        | (1 << Status.OVERDUE)
+        | (1 << Status.DEFAULTED)
+    )
+    with reverts(
+        clearing.ClearingNotPayable, rootId=b, status=Status.FINANCING, allowedStatusMask=repayable
+    ):
         clearing.repayLeaves([a, b], sender=core)  # all or none
     assert receivables.summary(a).status == Status.ACTIVE
-    with reverts(clearing.ClearingNotPayable, rootId=root, status=Status.SPLIT, allowedStatusMask=repayable):
+    with reverts(
+        clearing.ClearingNotPayable, rootId=root, status=Status.SPLIT, allowedStatusMask=repayable
+    ):
         clearing.repayLeaves([root], sender=core)
     receivables.freeze(c, sender=regulator)
     with reverts(clearing.ReceivableFrozenError, id=c):
         clearing.repayLeaves([c], sender=core)
     pending = register()
-    with reverts(clearing.ClearingNotPayable, rootId=pending, status=Status.PENDING, allowedStatusMask=repayable):
+    with reverts(
+        clearing.ClearingNotPayable,
+        rootId=pending,
+        status=Status.PENDING,
+        allowedStatusMask=repayable,
+    ):
         clearing.repayLeaves([pending], sender=core)
 
 
 def test_repay_leaves_after_due_date_adds_each_leafs_late_interest(
     clearing, receivables, cny, tree, core, supplier, chain, funded
 ):
-    root, (a, b, _) = tree(amount=1_000_003, parts=[333_337, 600_001, 66_665], lateInterestBps=1_234)
+    root, (a, b, _) = tree(
+        amount=1_000_003, parts=[333_337, 600_001, 66_665], lateInterestBps=1_234
+    )
     due = receivables.summary(root).dueDate
     chain.pending_timestamp = due + 17 * DAY + 3_600
     late = 17
@@ -339,7 +388,17 @@ def test_repay_a_defaulted_leaf_frees_its_line_as_recovered(
 
 @pytest.mark.parametrize("order", ["forward", "backward"])
 def test_late_repay_interest_is_shared_pro_rata_and_conserved(
-    clearing, receivables, cny, active_receivable, core, supplier, supplier2, financier, chain, funded, order
+    clearing,
+    receivables,
+    cny,
+    active_receivable,
+    core,
+    supplier,
+    supplier2,
+    financier,
+    chain,
+    funded,
+    order,
 ):
     parts = [1, 7, 99_999, 123_457, 3, 876_543, 13, 2]
     amount = sum(parts)
@@ -391,7 +450,17 @@ def test_repay_within_the_first_day_past_due_charges_no_interest(
 
 
 def test_redeem_batch_with_a_frozen_holder_pays_the_others_and_defers_its_share(
-    clearing, receivables, participants, cny, tree, core, supplier, supplier2, regulator, chain, funded
+    clearing,
+    receivables,
+    participants,
+    cny,
+    tree,
+    core,
+    supplier,
+    supplier2,
+    regulator,
+    chain,
+    funded,
 ):
     # Before issue 20 the frozen holder's transfer reverted the whole batch.
     root, (a, b, c) = tree()
@@ -435,7 +504,8 @@ def test_a_flag_is_cured_by_paying_the_roots_last_leaf_not_one_of_several(
     risk.flagOverdue(root, sender=auditor)
     payables = owed(risk, core)
     clearing.repayLeaves([a, b], sender=core)
-    assert risk.isFlagged(root) and risk.isRestricted(core)
+    assert risk.isFlagged(root)
+    assert risk.isRestricted(core)
     tx = clearing.repayLeaves([c], sender=core)
     assert one(tx, risk.RootOverdueCured).rootId == root
     assert not risk.isRestricted(core)
@@ -466,7 +536,9 @@ def test_repay_after_partial_payment_reports_only_what_was_outstanding(
     basis=st.sampled_from([365, 360]),
 )
 def test_early_discount_and_late_interest_views_equal_the_domain(clearing, face, rate, days, basis):
-    assert clearing.earlyDiscount(face, rate, days, basis) == early_payment_discount(face, rate, days, basis)
+    assert clearing.earlyDiscount(face, rate, days, basis) == early_payment_discount(
+        face, rate, days, basis
+    )
     assert clearing.lateInterest(face, rate, days) == late_interest(face, rate, days)
 
 
@@ -475,7 +547,10 @@ def test_days_late_is_whole_days_past_due(due, now):
     assert days_late(due, now) == (max(0, now - due) // DAY)
 
 
-@given(interest=st.integers(0, 10**12), faces=st.lists(st.integers(1, 10**9), min_size=1, max_size=30))
+@given(
+    interest=st.integers(0, 10**12), faces=st.lists(st.integers(1, 10**9), min_size=1, max_size=30)
+)
 def test_interest_shares_sum_to_the_interest(interest, faces):
     shares = interest_shares(interest, faces)
-    assert sum(shares) == interest and all(s >= 0 for s in shares)
+    assert sum(shares) == interest
+    assert all(s >= 0 for s in shares)
