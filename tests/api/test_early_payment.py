@@ -108,6 +108,14 @@ def test_early_payment_offered_by_the_core_and_accepted_by_the_supplier(service:
     assert {m["role"]: m["amount"] for m in step["amounts"]} == {
         "face": "70000000", "discount": done["discount"], "paid": done["paid"],
     }  # fmt: skip
+    text = service.call(
+        "auditor", "GET", f"/v1/receivables/{root['id']}/trace", params={"format": "text"}
+    ).text
+    oid = offer["offer_id"]
+    assert (
+        f"early_payment_offer | offer_id {oid}, annual_rate_bps 1200, day_count_basis 360" in text
+    )
+    assert f"early_payment | offer_id {oid}, days_early {done['days_early']} |" in text
     verdict = service.call("auditor", "POST", f"/v1/receivables/{root['id']}/trace/verify").json()
     assert verdict["verified"] is True, verdict
     assert {s["status"] for s in verdict["steps"]} == {"verified"}
