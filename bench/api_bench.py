@@ -165,7 +165,7 @@ def _raw_registry_calls(api: Api, function: str, rows_per_tx: int, count: int) -
     due = int(time.time()) + 90 * 86_400
     raws = []
     for i in range(count):
-        rows = [(supplier, 100_000, b"CNY", due, Account.create().key, b"\x01" * 32)
+        rows = [(supplier, 100_000, b"CNY", due, Account.create().key, b"\x01" * 32, 0)
                 for _ in range(rows_per_tx)]  # fmt: skip
         args = (rows[0],) if function == "register" else (rows,)
         tx = {"to": address, "data": encode_function_call(abi, function, args), "value": 0,

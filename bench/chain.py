@@ -178,7 +178,7 @@ def _cycle_open(sender: RawSender, ledger: Ledger, ids: list[int], serial: int, 
     supplier = ledger.accounts["supplier"].address
     rows = [
         (supplier, 100_00, b"CNY", now + 90 * DAY,
-         keccak(text=f"bench-{serial}-{i}"), keccak(text="documents"))
+         keccak(text=f"bench-{serial}-{i}"), keccak(text="documents"), 0)
         for i in range(150)
     ]  # fmt: skip
     sender.send("core", "receivables", "registerBatch", rows, gas=40_000_000)

@@ -15,6 +15,8 @@ abstract contract ReceivableLedgerEntryPoints is ReceivableRegistryBase {
     uint256 private constant _DEFAULT_FROM = (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE));
     uint256 private constant _SETTLE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCING))
         | (1 << uint8(Status.FINANCED)) | (1 << uint8(Status.OVERDUE)) | (1 << uint8(Status.DEFAULTED));
+    /// @dev A leaf paid ahead of its root: not while a financing request holds it.
+    uint256 private constant _SETTLE_AHEAD_FROM = _SETTLE_FROM & ~(1 << uint8(Status.FINANCING));
 
     modifier onlyLedger() {
         if (!_participants.isLedgerContract(msg.sender)) revert ReceivableNotLedgerContract(msg.sender);
@@ -77,19 +79,24 @@ abstract contract ReceivableLedgerEntryPoints is ReceivableRegistryBase {
         _rootRepaid[rootId] = true;
         emit ReceivableRootRepaid(rootId, msg.sender);
         RootTerms storage t = _roots[rootId];
-        // What the root was registered for: its leaves are paid out of clearing now.
-        _riskControl().recordRootRepaid(rootId, t.debtor, t.currency, root.amount);
+        // What was still owed: leaves paid early or partly were reported as they were paid.
+        _riskControl().recordRootRepaid(rootId, t.debtor, t.currency, root.amount - _settledAmount[rootId]);
     }
 
-    /// @notice Settles a leaf paid at maturity; its root settles with its last leaf.
+    /// @notice Settles a leaf paid by its debtor: at redemption after its root was paid
+    /// into clearing, or ahead of the root (an early or partial payment of the leaf). Its
+    /// root settles with its last leaf.
     /// Requirements: caller is a ledger contract; a leaf that is not settled, frozen,
-    /// pending, rejected or cancelled.
+    /// pending, rejected or cancelled; paid ahead of its root, not locked in a financing
+    /// request either.
     /// Emits {ReceivableStatusChanged} (-> SETTLED) and {ReceivableSettled}; for the
-    /// last leaf of a split root also the root's {ReceivableStatusChanged}.
+    /// last leaf of a split root also the root's {ReceivableStatusChanged}; paid ahead of
+    /// its root, the risk control hears the leaf's face is owed no more.
     function settle(uint256 id) external onlyLedger returns (address holder, uint128 amount, uint256 rootId) {
         Node storage n = _existing(id);
         if (n.frozen) revert ReceivableFrozenError(id);
-        _transition(id, n, _SETTLE_FROM, Status.SETTLED, msg.sender);
+        bool aheadOfRoot = !_rootRepaid[n.rootId];
+        _transition(id, n, aheadOfRoot ? _SETTLE_AHEAD_FROM : _SETTLE_FROM, Status.SETTLED, msg.sender);
         (holder, amount, rootId) = (n.holder, n.amount, n.rootId);
         uint256 settled = _settledAmount[rootId] + amount;
         _settledAmount[rootId] = settled;
@@ -98,6 +105,10 @@ abstract contract ReceivableLedgerEntryPoints is ReceivableRegistryBase {
         emit ReceivableSettled(id, rootId, holder, amount, remaining);
         if (remaining == 0 && rootId != id) {
             _transition(rootId, root, 1 << uint8(Status.SPLIT), Status.SETTLED, msg.sender);
+        }
+        if (aheadOfRoot) {
+            RootTerms storage t = _roots[rootId];
+            _riskControl().recordLeafPaid(rootId, t.debtor, t.currency, amount, remaining == 0);
         }
     }
 }

@@ -26,6 +26,8 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     /// 30M-gas block: 150 rows take about 26M.
     uint256 public constant MAX_BATCH = 150;
     uint256 public constant MAX_SPLIT = 100;
+    /// @notice The highest annual late-interest rate a registration may set: 100%.
+    uint256 public constant MAX_LATE_INTEREST_BPS = 10_000;
 
     uint256 private constant _OVERDUE_FROM = (1 << uint8(Status.ACTIVE)) | (1 << uint8(Status.FINANCED));
     /// @dev Every status but NONE and SPLIT: a split parent changes no more, and
@@ -62,7 +64,7 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     /// ever use up invoice numbers of the creditor it names, never another seller's.
     /// Requirements: caller is an active CORE_ENTERPRISE; the creditor an active
     /// SUPPLIER; amount > 0; due date in the future; currency listed; invoice ref
-    /// non-zero; the invoice key it gives with the creditor's LEI never registered before;
+    /// non-zero; late interest at most MAX_LATE_INTEREST_BPS; the invoice key it gives with the creditor's LEI never registered before;
     /// the risk control's issuance cap and overdue trigger allow it.
     /// Emits {ReceivableRegistered} and {ReceivableStatusChanged} (NONE -> PENDING).
     function register(Registration calldata registration) external returns (uint256 id) {
@@ -244,7 +246,8 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
             status: n.status,
             frozen: n.frozen,
             firstChildId: n.firstChildId,
-            childCount: n.childCount
+            childCount: n.childCount,
+            lateInterestBps: t.lateInterestBps
         });
     }
 
@@ -271,6 +274,11 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
     /// @notice True once the debtor has paid root `rootId` into clearing.
     function rootRepaid(uint256 rootId) external view returns (bool) {
         return _rootRepaid[rootId];
+    }
+
+    /// @notice The annual late-interest rate (bps) of receivable `id`'s root.
+    function lateInterestBps(uint256 id) external view returns (uint32) {
+        return _roots[_existing(id).rootId].lateInterestBps;
     }
 
     /// @notice The receivable registered with `invoiceKey`, or 0.
@@ -307,13 +315,22 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
             dueDate: reg.dueDate,
             creditor: reg.creditor,
             issueDate: uint64(block.timestamp),
+            lateInterestBps: reg.lateInterestBps,
             invoiceKey: invoiceKey,
             documentHash: reg.documentHash
         });
         Node storage n = _nodes[id];
         (n.holder, n.amount, n.rootId) = (reg.creditor, reg.amount, uint48(id));
         emit ReceivableRegistered(
-            id, msg.sender, reg.creditor, reg.amount, reg.currency, reg.dueDate, invoiceKey, reg.documentHash
+            id,
+            msg.sender,
+            reg.creditor,
+            reg.amount,
+            reg.currency,
+            reg.dueDate,
+            invoiceKey,
+            reg.documentHash,
+            reg.lateInterestBps
         );
         _transition(id, n, 1 << uint8(Status.NONE), Status.PENDING, msg.sender);
         return id;
@@ -327,6 +344,9 @@ contract ReceivableRegistry is ReceivableLedgerEntryPoints {
         if (reg.dueDate <= block.timestamp) revert ReceivableInvalidDueDate(reg.dueDate, block.timestamp);
         if (_participants.settlementToken(reg.currency) == address(0)) revert ReceivableUnknownCurrency(reg.currency);
         if (reg.invoiceRef == bytes32(0)) revert ReceivableInvalidInvoiceRef(reg.invoiceRef);
+        if (reg.lateInterestBps > MAX_LATE_INTEREST_BPS) {
+            revert ReceivableInvalidLateInterest(reg.lateInterestBps, MAX_LATE_INTEREST_BPS);
+        }
         // The creditor is an onboarded supplier (checked above), so its LEI is non-zero.
         invoiceKey = invoiceKeyOf(reg.creditor, reg.invoiceRef);
         uint256 existing = _invoiceKeys[invoiceKey];

@@ -33,6 +33,7 @@ abstract contract ReceivableRegistryBase is IReceivableRegistry {
         uint64 dueDate;
         address creditor;
         uint64 issueDate;
+        uint32 lateInterestBps; // shares the slot of creditor and issueDate
         bytes32 invoiceKey;
         bytes32 documentHash;
     }

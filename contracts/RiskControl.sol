@@ -164,11 +164,20 @@ contract RiskControl is IRiskControl {
     /// Emits {RootOverdueCured} when the root was flagged.
     function recordRootRepaid(uint256 rootId, address core, bytes3 currency, uint256 amount) external onlyRegistry {
         _payables[core][currency].outstanding -= amount;
-        if (!_flagged[rootId]) return;
-        delete _flagged[rootId];
-        uint256 count = _overdueRoots[core] - 1;
-        _overdueRoots[core] = count;
-        emit RootOverdueCured(rootId, core, count);
+        _cure(rootId, core);
+    }
+
+    /// @notice `core` paid a leaf of root `rootId` of face `amount` ahead of the root (an
+    /// early or partial payment): it is owed no more. A flag on the root is lifted only
+    /// when that leaf was the root's last (`rootSettled`), not by paying one of several.
+    /// Requirements: caller is the registry.
+    /// Emits {RootOverdueCured} when the root settled and was flagged.
+    function recordLeafPaid(uint256 rootId, address core, bytes3 currency, uint256 amount, bool rootSettled)
+        external
+        onlyRegistry
+    {
+        _payables[core][currency].outstanding -= amount;
+        if (rootSettled) _cure(rootId, core);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -213,6 +222,14 @@ contract RiskControl is IRiskControl {
     /*//////////////////////////////////////////////////////////////
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
+
+    function _cure(uint256 rootId, address core) private {
+        if (!_flagged[rootId]) return;
+        delete _flagged[rootId];
+        uint256 count = _overdueRoots[core] - 1;
+        _overdueRoots[core] = count;
+        emit RootOverdueCured(rootId, core, count);
+    }
 
     function _requireUnrestricted(address core) private view {
         uint256 count = _overdueRoots[core];

@@ -85,6 +85,7 @@ class Ledger:
             chain.pending_timestamp + 90 * DAY,
             keccak(text=f"gas-table-invoice-{next(self._keys)}"),
             keccak(text="documents"),
+            0,
         )
 
     def pending_receivable(self, amount: int = 1_000_000_00) -> int:
@@ -299,6 +300,51 @@ def measure_clearing(ledger: Ledger) -> list[Row]:
             "clearing: redeem a financed receivable",
             redeem_financed.gas_used,
             note="unsplit root held by its financier; the root settles too",
+        ),
+    ]
+
+
+def measure_early_payment(ledger: Ledger) -> list[Row]:
+    """Issue 20: an early payment offered and accepted, leaves repaid ahead of their root,
+    a late root's repayment with interest and a redemption with an interest share."""
+    _fund(ledger)
+    receivables, clearing, supplier, core = (
+        ledger.receivables, ledger.clearing, ledger.supplier, ledger.core,
+    )  # fmt: skip
+    root = ledger.active_receivable(amount=400_000_00)
+    first = receivables.lastId() + 1
+    receivables.split(root, [100_000_00] * 4, sender=supplier)
+    expiry = chain.pending_timestamp + 7 * DAY
+    offer = clearing.offerEarlyPayment(first, 600, 365, expiry, sender=core)
+    accept = clearing.acceptEarlyPayment(offer.return_value, sender=supplier)
+    repay_one = clearing.repayLeaves([first + 1], sender=core)
+    registration = list(ledger.registration(300_000_00))
+    registration[6] = 1_825  # late interest: 5 bps a day
+    late = receivables.register(tuple(registration), sender=core).return_value
+    receivables.confirm(late, sender=supplier)
+    late_first = receivables.lastId() + 1
+    receivables.split(late, [100_000_00] * 3, sender=supplier)
+    chain.pending_timestamp = receivables.summary(late).dueDate + 10 * DAY
+    repay_late = clearing.repay(late, sender=core)
+    clearing.redeem(late_first, sender=supplier)  # the root's first leaf starts its tally
+    redeem_share = clearing.redeem(late_first + 1, sender=supplier)
+    return [
+        Row("clearing: offer early payment", offer.gas_used, note="the debtor's terms"),
+        Row(
+            "clearing: accept early payment",
+            accept.gas_used,
+            note="pays face - discount from the debtor, settles the leaf",
+        ),
+        Row("clearing: repay one leaf ahead of its root", repay_one.gas_used, items=1),
+        Row(
+            "clearing: repay a late root",
+            repay_late.gas_used,
+            note="outstanding + late interest into clearing",
+        ),
+        Row(
+            "clearing: redeem one leaf with an interest share",
+            redeem_share.gas_used,
+            note="pays face + its pro-rata share of the interest",
         ),
     ]
 
@@ -673,6 +719,7 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_financing,
     measure_clearing,
     measure_clearing_5000_leaves,
+    measure_early_payment,
     measure_fx_settlement,
     measure_htlc,
     measure_deferred_payments,

@@ -35,6 +35,9 @@ interface IReceivableRegistry {
         // registry binds it to the creditor's LEI: invoiceKey = keccak256(abi.encode(lei, ref))
         bytes32 invoiceRef;
         bytes32 documentHash; // commitment to the off-chain invoice, PO and delivery evidence
+        // annual late interest in basis points (0: none, at most MAX_LATE_INTEREST_BPS), charged
+        // per whole day past the due date on what is paid late (ACT/365, floor)
+        uint32 lateInterestBps;
     }
 
     /// @notice Everything known about one receivable; children carry their root's terms.
@@ -55,6 +58,7 @@ interface IReceivableRegistry {
         bool frozen;
         uint256 firstChildId; // children are numbered firstChildId .. firstChildId + childCount - 1
         uint256 childCount;
+        uint32 lateInterestBps; // the root's annual late-interest rate
     }
 
     /// @notice What financing and clearing need to know of a receivable, in one call.
@@ -81,7 +85,8 @@ interface IReceivableRegistry {
         bytes3 currency,
         uint64 dueDate,
         bytes32 invoiceKey,
-        bytes32 documentHash
+        bytes32 documentHash,
+        uint32 lateInterestBps
     );
     /// @notice Emitted by every status change, with the account that caused it.
     event ReceivableStatusChanged(uint256 indexed id, Status from, Status to, address indexed actor);
@@ -95,6 +100,9 @@ interface IReceivableRegistry {
     /// @notice The risk control that caps issuance and holds the overdue trigger.
     event ReceivableRiskControlBound(address indexed riskControl, address actor);
     event ReceivableRootRepaid(uint256 indexed rootId, address indexed actor);
+    /// @notice Emitted by {settle}; `outstanding` is what remains of the root. A leaf settled
+    /// before its root was paid into clearing (early or partial payment) lowers the root's
+    /// outstanding amount and what its debtor owes the risk control.
     event ReceivableSettled(
         uint256 indexed id, uint256 indexed rootId, address indexed holder, uint128 amount, uint256 outstanding
     );
@@ -124,6 +132,7 @@ interface IReceivableRegistry {
     error ReceivableNotOperator(address account);
     error ReceivableRiskControlUnbound();
     error ReceivableRiskControlAlreadyBound(address riskControl);
+    error ReceivableInvalidLateInterest(uint256 lateInterestBps, uint256 maxBps);
 
     /*//////////////////////////////////////////////////////////////
                           PARTICIPANT ACTIONS
@@ -162,6 +171,8 @@ interface IReceivableRegistry {
     function children(uint256 id) external view returns (uint256[] memory);
     function outstanding(uint256 rootId) external view returns (uint256);
     function rootRepaid(uint256 rootId) external view returns (bool);
+    function lateInterestBps(uint256 id) external view returns (uint32);
+    function MAX_LATE_INTEREST_BPS() external view returns (uint256);
     function receivableByInvoiceKey(bytes32 invoiceKey) external view returns (uint256);
     function invoiceKeyOf(address creditor, bytes32 invoiceRef) external view returns (bytes32);
     function lastId() external view returns (uint256);

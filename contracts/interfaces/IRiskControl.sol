@@ -33,7 +33,7 @@ interface IRiskControl {
     event RootOverdueFlagged(
         uint256 indexed rootId, address indexed debtor, uint64 dueDate, uint256 overdueRoots, address actor
     );
-    /// @notice A flagged root was paid into clearing.
+    /// @notice A flagged root was paid into clearing, or its last leaf was paid early or partly.
     event RootOverdueCured(uint256 indexed rootId, address indexed debtor, uint256 overdueRoots);
 
     /*//////////////////////////////////////////////////////////////
@@ -67,6 +67,8 @@ interface IRiskControl {
     function recordIssued(address core, bytes3 currency, uint256 amount) external;
     function recordVoided(address core, bytes3 currency, uint256 amount) external;
     function recordRootRepaid(uint256 rootId, address core, bytes3 currency, uint256 amount) external;
+    function recordLeafPaid(uint256 rootId, address core, bytes3 currency, uint256 amount, bool rootSettled)
+        external;
 
     function payables(address core, bytes3 currency) external view returns (Payables memory);
     function capManager(address core) external view returns (address);

@@ -28,6 +28,7 @@ from ledger_app.api.routes import (
     credit_lines,
     currencies,
     documents,
+    early_payments,
     escrows,
     financing,
     fx,
@@ -130,7 +131,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, participants, currencies, documents, receivables, transactions):
         app.include_router(module.router)
     app.include_router(audit.router)
-    for module in (tokens, financing, clearing, credit_lines, fx, escrows, risk, claims):
+    # early_payments before clearing: its /v1/clearing/early-payments paths must not be
+    # taken for clearing's /v1/clearing/{root_id}.
+    for module in (
+        tokens,
+        financing,
+        early_payments,
+        clearing,
+        credit_lines,
+        fx,
+        escrows,
+        risk,
+        claims,
+    ):
         app.include_router(module.router)
     check_permissions(app)
     # Static files beside the API routes (no key, no permission entry): ledger_app/api/console.py.

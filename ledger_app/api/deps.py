@@ -32,6 +32,7 @@ from ledger_app.api.services.clearing import ClearingService
 from ledger_app.api.services.credit_lines import CreditLineService
 from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.api.services.documents import DocumentService
+from ledger_app.api.services.early_payments import EarlyPaymentService
 from ledger_app.api.services.escrows import EscrowService
 from ledger_app.api.services.financing import FinancingService
 from ledger_app.api.services.fx import FxService
@@ -161,6 +162,7 @@ ClearingDep = Annotated[ClearingService, Depends(service_of(ClearingService))]
 CreditLinesDep = Annotated[CreditLineService, Depends(service_of(CreditLineService))]
 CurrenciesDep = Annotated[CurrencyService, Depends(service_of(CurrencyService))]
 DocumentsDep = Annotated[DocumentService, Depends(service_of(DocumentService))]
+EarlyPaymentsDep = Annotated[EarlyPaymentService, Depends(service_of(EarlyPaymentService))]
 EscrowsDep = Annotated[EscrowService, Depends(service_of(EscrowService))]
 FinancingDep = Annotated[FinancingService, Depends(service_of(FinancingService))]
 FxDep = Annotated[FxService, Depends(service_of(FxService))]

@@ -55,6 +55,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from ledger_app.api.wording import (
+    EARLY_PAYMENT,
     FINANCING,
     FINANCING_MASK,
     LOCK,
@@ -172,6 +173,11 @@ REFUSALS: dict[str, Refusal] = {
     "ReceivableNotOperator": R(403, "{account} is not the operator"),
     "ReceivableRiskControlUnbound": R(409, "the registry has no risk control bound yet"),
     "ReceivableRiskControlAlreadyBound": R(409, "risk control {riskControl} is bound already"),
+    "ReceivableInvalidLateInterest": R(
+        422,
+        "late interest of {lateInterestBps} bps a year is above the maximum {maxBps}",
+        field="late_interest_bps",
+    ),
     # --- RiskControl
     "RiskNotOperator": R(403, "{account} is not the operator"),
     "RiskNotCapSetter": R(
@@ -276,7 +282,7 @@ REFUSALS: dict[str, Refusal] = {
     "ClearingNotRepaid": R(409, "root {rootId} is not repaid yet"),
     "ClearingNotPayable": R(
         409,
-        "root {rootId} is {status}; it can be repaid only when {allowed}",
+        "receivable {rootId} is {status}; it can be paid only when {allowed}",
         {"status": RECEIVABLE, "allowedStatusMask": ("allowed", RECEIVABLE_MASK)},
     ),
     "ClearingBatchSize": R(422, "a batch of {size} leaves; at most {maxSize}"),
@@ -287,6 +293,32 @@ REFUSALS: dict[str, Refusal] = {
     ),
     "ClearingFxShortfall": R(
         409, "the FX leg paid {received} into root {rootId}'s clearing; it owes {amount}"
+    ),
+    "ClearingInvalidEarlyPaymentTerms": R(
+        422, "the early payment's {field} {value} is out of range"
+    ),
+    "ClearingEarlyPaymentUnknown": R(404, "no early payment offer {offerId}", field="offer_id"),
+    "ClearingEarlyPaymentNotOpen": R(
+        409,
+        "early payment offer {offerId} is {status}, no longer open",
+        {"status": EARLY_PAYMENT},
+        field="offer_id",
+    ),
+    "ClearingEarlyPaymentExpired": R(
+        409,
+        "early payment offer {offerId} expired at {expiry} (now {nowTimestamp})",
+        field="offer_id",
+    ),
+    "ClearingEarlyPaymentNotOfferor": R(
+        403, "{account} is not the debtor {debtor} that made early payment offer {offerId}"
+    ),
+    "ClearingEarlyPaymentNoProceeds": R(
+        409,
+        "early payment offer {offerId}: the discount {discount} would take the whole face {face}",
+    ),
+    "ClearingNotHolder": R(403, "{account} is not the holder {holder} of receivable {leafId}"),
+    "ClearingPastDue": R(
+        409, "receivable {leafId} is due at {dueDate}: too late to pay it early ({nowTimestamp})"
     ),
     # --- FxSettlement (and OpenZeppelin's EIP-712 strings)
     "FxQuoteExpired": R(409, "quote {quoteId} expired at {validUntil} (now {nowTimestamp})"),
@@ -403,7 +435,7 @@ REFUSALS: dict[str, Refusal] = {
         "nothing and have nothing newly financed until they are paid",
         field="debtor",
     ),
-    # --- DeferredPayments (the desk, the HTLC; clearing once it defers redemptions)
+    # --- DeferredPayments (the desk, clearing, the HTLC)
     "DeferredNothingToClaim": R(
         409, "nothing of token {token} waits for {payee}", field="currency"
     ),
@@ -438,6 +470,7 @@ REFUSALS: dict[str, Refusal] = {
     "TransactionMismatch": R(422),
     "ClearingNothingToRedeem": R(409),
     "ClaimContractDefersNothing": R(409),
+    "LeavesNotOfRoot": R(422),
     "DuplicateInBatch": R(422),
     "DocumentUnknown": R(404),
     "CreditorTaxIdUnknown": R(409),

@@ -161,6 +161,14 @@ PERMISSIONS: dict[str, Permission] = {
     "clearing.repay_fx": _write(Role.CORE_ENTERPRISE, party=True),
     "clearing.redeem": _write(*TRADERS, party=True),
     "clearing.redeem_all": _write(*TRADERS, party=True),
+    # Early payment (issue 20): the debtor offers and withdraws, the leaf's holder (a
+    # supplier or its financier) accepts; partial repayment of leaves by the debtor.
+    "clearing.early_payments": _read(TRADERS | READERS),
+    "clearing.early_payment": _read(TRADERS | READERS, party=True),
+    "clearing.offer_early_payment": _write(Role.CORE_ENTERPRISE, party=True),
+    "clearing.withdraw_early_payment": _write(Role.CORE_ENTERPRISE, party=True),
+    "clearing.accept_early_payment": _write(Role.SUPPLIER, Role.FINANCIER, party=True),
+    "clearing.repay_leaves": _write(Role.CORE_ENTERPRISE, party=True),
     # --- cross-border (ledger_app/api/routes/fx.py, escrows.py) ---------------------------
     "fx.post_quote": _write(Role.FX_PROVIDER),
     "fx.sign_quote": _write(Role.FX_PROVIDER),

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger_app.domain.vocabulary import (
+    EARLY_PAYMENT_STATUS,
     FINANCING_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
@@ -81,6 +82,7 @@ RECEIVABLE_MASK = mask(RECEIVABLE_STATUS)
 FINANCING = enum(FINANCING_STATUS)
 FINANCING_MASK = mask(FINANCING_STATUS)
 OFFER = enum(OFFER_STATUS)
+EARLY_PAYMENT = enum(EARLY_PAYMENT_STATUS)
 LOCK = enum(LOCK_STATE)
 STANDING_WORD = enum(STANDING)
 

@@ -29,6 +29,7 @@ from ledger_app.db import schema
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.financing import shown_status
 from ledger_app.domain.vocabulary import (
+    EARLY_PAYMENT_STATUS,
     FINANCING_STATUS,
     LINE_STATUS,
     LOCK_STATE,
@@ -94,6 +95,9 @@ def reconcile(
         checks += _financing_checks(tables, by_kind["FinancingDesk"], abis)
     if "MaturityClearing" in by_kind:
         checks += _clearing_checks(tables["clearing_roots"], by_kind["MaturityClearing"], abis)
+        checks += _early_payment_checks(
+            tables["early_payment_offers"], by_kind["MaturityClearing"], abis
+        )
     if "HashTimeLock" in by_kind:
         checks += _htlc_checks(tables["htlc_locks"], by_kind["HashTimeLock"], abis)
     if "FxSettlement" in by_kind:
@@ -153,7 +157,7 @@ def _receivable_checks(rows: list[dict], address: str, abis: Mapping[str, ABI]) 
                 "currency": _ascii(r[7]), "issue_date": r[8], "due_date": r[9],
                 "invoice_key": _hex(r[10]), "document_hash": _hex(r[11]),
                 "status": RECEIVABLE_STATUS[r[12]], "frozen": r[13],
-                "first_child_id": r[14], "child_count": r[15],
+                "first_child_id": r[14], "child_count": r[15], "late_interest_bps": r[16],
             }  # fmt: skip
             return [(c, row[c], v) for c, v in chain.items()]
 
@@ -310,6 +314,39 @@ def _clearing_checks(rows: list[dict], address: str, abis: Mapping[str, ABI]) ->
             _Check("clearing_roots", key, address, abi, "unredeemedAmount", (row["root_id"],),
                    lambda v, row=row: [("unredeemed", row["unredeemed"], v[0])])
         )  # fmt: skip
+        checks.append(
+            _Check("clearing_roots", key, address, abi, "lateInterestCharged", (row["root_id"],),
+                   lambda v, row=row: [("late_interest", row["late_interest"], v[0])])
+        )  # fmt: skip
+        checks.append(
+            _Check("clearing_roots", key, address, abi, "lateInterestUnredeemed", (row["root_id"],),
+                   lambda v, row=row: [("interest_unredeemed", row["interest_unredeemed"], v[0])])
+        )  # fmt: skip
+    return checks
+
+
+def _early_payment_checks(rows: list[dict], address: str, abis: Mapping[str, ABI]) -> list[_Check]:
+    abi = abis["MaturityClearing"]
+    checks = []
+    for row in rows:
+
+        def compare(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
+            (o,) = values
+            chain = {
+                "leaf_id": o[0], "debtor": _lower(o[1]), "annual_rate_bps": o[2],
+                "day_count_basis": o[3], "expiry": o[4], "status": EARLY_PAYMENT_STATUS[o[5]],
+            }  # fmt: skip
+            return [(c, row[c], v) for c, v in chain.items()]
+
+        checks.append(
+            _Check("early_payment_offers", str(row["offer_id"]), address, abi,
+                   "earlyPaymentOffer", (row["offer_id"],), compare)
+        )  # fmt: skip
+    count = len(rows)
+    checks.append(
+        _Check("early_payment_offers", "*", address, abi, "lastEarlyPaymentOfferId", (),
+               lambda v: [("count", count, v[0])])
+    )  # fmt: skip
     return checks
 
 

@@ -46,12 +46,21 @@ def render_tree(trace: dict[str, Any], verification: dict[str, Any] | None = Non
     return "\n".join(lines)
 
 
+#: Steps whose terms the text shows (issue 20): an early payment's rate, day count and
+#: days, a late payment's rate and days late.
+_TERMS_SHOWN = frozenset({"early_payment_offer", "early_payment", "late_interest"})
+_TERMS_SHOWN_KEYS = ("offer_id", "annual_rate_bps", "day_count_basis", "days_early",
+                     "late_interest_bps", "days_late")  # fmt: skip
+
+
 def _step(step: dict[str, Any]) -> str:
     actors = ", ".join(f"{role} {address}" for role, address in step["actors"].items())
     money = ", ".join(
         f"{m['role']} {_amount(m['amount'])} {m['currency']}" for m in step["amounts"]
     )
     extra = step["details"].get("purpose") or ""
+    if step["kind"] in _TERMS_SHOWN:
+        extra = ", ".join(f"{k} {v}" for k, v in step["details"].items() if k in _TERMS_SHOWN_KEYS)
     if step["event"] == "ReceivableStatusChanged":
         extra = f"{step['details']['from']} -> {step['details']['to']}"
     return " | ".join(p for p in (step["kind"], extra, actors, money) if p)

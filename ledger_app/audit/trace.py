@@ -54,6 +54,8 @@ _TRANSFER_PURPOSE = (
     ("FinancingCancelled", "escrow_refund"),
     ("RootRepaid", "repayment"),
     ("LeafRedeemed", "redemption_payout"),
+    ("EarlyPaymentAccepted", "early_payment"),
+    ("LeafRepaid", "partial_repayment"),
     ("PvpSettled", "pvp_leg"),
     ("HtlcLocked", "htlc_escrow"),
     ("HtlcClaimed", "htlc_release"),
@@ -402,7 +404,8 @@ def _money(amount: int, currency: str | None, role: str) -> dict[str, str]:
 def _registered(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
     return ("registration", {"debtor": a["debtor"], "creditor": a["creditor"]},
             [_money(a["amount"], a["currency"], "face")],
-            {"due_date": a["dueDate"], "invoice_key": a["invoiceKey"]})  # fmt: skip
+            {"due_date": a["dueDate"], "invoice_key": a["invoiceKey"]}
+            | ({"late_interest_bps": a["lateInterestBps"]} if a.get("lateInterestBps") else {}))  # fmt: skip
 
 
 def _status(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
@@ -493,7 +496,40 @@ def _repaid(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
 
 
 def _redeemed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
-    return "redemption", {"holder": a["holder"]}, [_money(a["amount"], cur, "paid")], {}
+    amounts = [_money(a["amount"], cur, "paid")]
+    if a.get("interest"):
+        amounts.append(_money(a["interest"], cur, "late interest share"))
+    return "redemption", {"holder": a["holder"]}, amounts, {}
+
+
+def _late_interest(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("late_interest", {"debtor": a["debtor"]},
+            [_money(a["outstanding"], cur, "outstanding"), _money(a["interest"], cur, "interest")],
+            {"late_interest_bps": a["lateInterestBps"], "days_late": a["daysLate"]})  # fmt: skip
+
+
+def _leaf_repaid(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("partial_repayment", {"debtor": a["debtor"], "holder": a["holder"]},
+            [_money(a["amount"], cur, "face"), _money(a["interest"], cur, "late interest"),
+             _money(a["amount"] + a["interest"], cur, "paid")],
+            {})  # fmt: skip
+
+
+def _early_offered(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("early_payment_offer", {"debtor": a["debtor"]}, [],
+            {"offer_id": a["offerId"], "annual_rate_bps": a["annualRateBps"],
+             "day_count_basis": a["dayCountBasis"], "expiry": a["expiry"]})  # fmt: skip
+
+
+def _early_withdrawn(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return "early_payment_withdrawal", {"debtor": a["debtor"]}, [], {"offer_id": a["offerId"]}
+
+
+def _early_accepted(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("early_payment", {"debtor": a["debtor"], "holder": a["holder"]},
+            [_money(a["face"], cur, "face"), _money(a["discount"], cur, "discount"),
+             _money(a["paid"], cur, "paid")],
+            {"offer_id": a["offerId"], "days_early": a["daysEarly"]})  # fmt: skip
 
 
 def _line_consumed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
@@ -573,6 +609,11 @@ _STEP_BUILDERS = {
     "RecourseClaimRecorded": _recourse,
     "RootRepaid": _repaid,
     "LeafRedeemed": _redeemed,
+    "RootLateInterestCharged": _late_interest,
+    "LeafRepaid": _leaf_repaid,
+    "EarlyPaymentOffered": _early_offered,
+    "EarlyPaymentWithdrawn": _early_withdrawn,
+    "EarlyPaymentAccepted": _early_accepted,
     "CreditLineConsumed": _line_consumed,
     "CreditLineReleased": _line_released,
     "RootOverdueFlagged": _overdue_flagged,

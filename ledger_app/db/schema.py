@@ -203,6 +203,8 @@ receivables = Table(
     Column("due_date", BigInteger, nullable=False),
     Column("invoice_key", String(66), nullable=False),
     Column("document_hash", String(66), nullable=False),
+    # The root's annual late interest (bps), copied to its leaves like its other terms.
+    Column("late_interest_bps", Integer, nullable=False, default=0, server_default="0"),
     Column("status", String(16), nullable=False),
     Column("frozen", Boolean, nullable=False, default=False),
     Column("first_child_id", BigInteger, nullable=False, default=0),
@@ -265,7 +267,51 @@ clearing_roots = Table(
     Column("currency", String(3), nullable=False),
     Column("repaid", Amount(), nullable=False),
     Column("unredeemed", Amount(), nullable=False),
+    # Late interest the debtor paid on top (RootLateInterestCharged) and what of it
+    # is not yet paid to leaves; whole days late it was charged for.
+    Column("late_interest", Amount(), nullable=False, default=0),
+    Column("interest_unredeemed", Amount(), nullable=False, default=0),
+    Column("days_late", Integer, nullable=False, default=0),
     Column("updated_block", BigInteger, nullable=False),
+)
+
+#: A debtor's offer to pay a leaf early at a discount (MaturityClearing, issue 20).
+early_payment_offers = Table(
+    "early_payment_offers",
+    metadata,
+    Column("offer_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_id", BigInteger, nullable=False),
+    _address("debtor", nullable=False),
+    Column("annual_rate_bps", Integer, nullable=False),
+    Column("day_count_basis", Integer, nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # OPEN, WITHDRAWN, ACCEPTED
+    # Once accepted: who accepted (the holder then) and what it was paid.
+    _address("holder", nullable=True),
+    Column("days_early", Integer, nullable=True),
+    Column("discount", Amount(), nullable=True),
+    Column("paid", Amount(), nullable=True),
+    Column("offered_block", BigInteger, nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_early_payment_offers_leaf", "leaf_id"),
+    Index("ix_early_payment_offers_debtor", "debtor"),
+)
+
+#: How each paid leaf was paid: EARLY (accepted offer), PARTIAL (repayLeaves ahead of
+#: its root) or REDEEMED (out of its root's repayment); a leaf is paid once, so one row.
+leaf_payments = Table(
+    "leaf_payments",
+    metadata,
+    Column("leaf_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    _address("holder", nullable=False),
+    Column("face", Amount(), nullable=False),
+    Column("discount", Amount(), nullable=False),
+    Column("interest", Amount(), nullable=False),
+    Column("paid", Amount(), nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_leaf_payments_root", "root_id"),
 )
 
 token_balances = Table(
@@ -484,6 +530,8 @@ READ_MODELS: dict[str, Table] = {
         financings,
         financing_offers,
         clearing_roots,
+        early_payment_offers,
+        leaf_payments,
         token_balances,
         fx_quotes,
         pvp_settlements,

@@ -28,6 +28,8 @@ LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
 LINE_STATUS = ("NONE", "OPEN", "CLOSED")
 #: ICreditLines.ReleaseCause
 RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF")
+#: IMaturityClearing.EarlyPaymentStatus
+EARLY_PAYMENT_STATUS = ("NONE", "OPEN", "WITHDRAWN", "ACCEPTED")
 #: IParticipantRegistry.Standing
 STANDING = ("ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN")
 
@@ -71,7 +73,10 @@ TRACED: dict[str, tuple[str, ...]] = {
         "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
         "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
     ),
-    "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
+    "MaturityClearing": (
+        "RootRepaid", "LeafRedeemed", "RootLateInterestCharged", "LeafRepaid",
+        "EarlyPaymentOffered", "EarlyPaymentWithdrawn", "EarlyPaymentAccepted",
+    ),
     "FxSettlement": ("PvpSettled",),
     "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
     "CreditLines": ("CreditLineConsumed", "CreditLineReleased"),

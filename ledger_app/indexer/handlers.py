@@ -35,7 +35,7 @@ from ledger_app.indexer.mutations import (
 #: What children of a split copy from their parent (which carries its root's terms).
 INHERITED_TERMS = (
     "root_id", "debtor", "creditor", "currency", "issue_date", "due_date",
-    "invoice_key", "document_hash",
+    "invoice_key", "document_hash", "late_interest_bps",
 )  # fmt: skip
 
 Handler = Callable[[DecodedEvent, int], list[Mutation]]
@@ -188,6 +188,7 @@ def receivable_registered(e: DecodedEvent, timestamp: int) -> list[Mutation]:
                 "due_date": a["dueDate"],
                 "invoice_key": a["invoiceKey"],
                 "document_hash": a["documentHash"],
+                "late_interest_bps": a["lateInterestBps"],
                 "status": "NONE",
                 "frozen": False,
                 "first_child_id": 0,
@@ -220,24 +221,25 @@ def receivable_status_changed(e: DecodedEvent, _ts: int) -> list[Mutation]:
 
 @handles("ReceivableRegistry", "ReceivableRootRepaid")
 def receivable_root_repaid(e: DecodedEvent, _ts: int) -> list[Mutation]:
-    """The debtor paid the root into clearing: it owes its amount no more (the
-    registry's ``recordRootRepaid``)."""
-    return [_owed_no_more(e.args["rootId"])]
+    """The debtor paid the root into clearing: it owes what was still outstanding no
+    more (the registry's ``recordRootRepaid``; leaves paid ahead were taken off as paid)."""
+    return [_owed_no_more(e.args["rootId"], "outstanding")]
 
 
 def _payables(core: str, currency: str) -> dict[str, Any]:
     return {"core": core, "currency": currency}
 
 
-def _owed_no_more(root_id: int) -> Mutation:
-    """The root's amount off its debtor's payables in its currency."""
+def _owed_no_more(receivable_id: int, amount_column: str = "amount") -> Mutation:
+    """The receivable's ``amount_column`` (its amount, or a root's outstanding amount)
+    off its debtor's payables in its currency."""
     return AddFrom(
         "core_payables",
         source_table="receivables",
-        source_key=_receivable(root_id),
+        source_key=_receivable(receivable_id),
         key_from=(("core", "debtor"), ("currency", "currency")),
         column="outstanding",
-        amount_column="amount",
+        amount_column=amount_column,
         sign=-1,
     )
 
@@ -461,10 +463,120 @@ def root_repaid(e: DecodedEvent, _ts: int) -> list[Mutation]:
     ]
 
 
+@handles("MaturityClearing", "RootLateInterestCharged")
+def root_late_interest_charged(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The root was paid late: the interest paid on top, for its leaves pro rata."""
+    a = e.args
+    return [
+        Patch(
+            "clearing_roots",
+            {"root_id": a["rootId"]},
+            {
+                "late_interest": a["interest"],
+                "interest_unredeemed": a["interest"],
+                "days_late": a["daysLate"],
+            },
+        )
+    ]
+
+
+def _leaf_payment(e: DecodedEvent, kind: str, root_id: int, **amounts: int) -> Upsert:
+    a = e.args
+    face = a["amount"] if "amount" in a else a["face"]
+    values = {"discount": 0, "interest": 0, **amounts}
+    paid = face - values["discount"] + values["interest"]
+    return Upsert(
+        "leaf_payments",
+        {"leaf_id": a["leafId"]},
+        {"root_id": root_id, "kind": kind, "holder": a["holder"], "face": face, "paid": paid}
+        | values,
+    )
+
+
 @handles("MaturityClearing", "LeafRedeemed")
 def leaf_redeemed(e: DecodedEvent, _ts: int) -> list[Mutation]:
-    """A leaf was paid out of the root's repayment."""
-    return [Add("clearing_roots", {"root_id": e.args["rootId"]}, "unredeemed", -e.args["amount"])]
+    """A leaf was paid out of the root's repayment, with its share of the interest."""
+    a = e.args
+    root = {"root_id": a["rootId"]}
+    return [
+        Add("clearing_roots", root, "unredeemed", -a["amount"]),
+        Add("clearing_roots", root, "interest_unredeemed", -a["interest"]),
+        _leaf_payment(e, "REDEEMED", a["rootId"], interest=a["interest"]),
+    ]
+
+
+@handles("MaturityClearing", "LeafRepaid")
+def leaf_repaid(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The debtor paid a leaf ahead of its root: it owes its face no more (the
+    registry's ``recordLeafPaid``)."""
+    a = e.args
+    return [
+        _leaf_payment(e, "PARTIAL", a["rootId"], interest=a["interest"]),
+        _owed_no_more(a["leafId"]),
+    ]
+
+
+@handles("MaturityClearing", "EarlyPaymentOffered")
+def early_payment_offered(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The debtor offered to pay a leaf early at a discount."""
+    a = e.args
+    return [
+        Upsert(
+            "early_payment_offers",
+            {"offer_id": a["offerId"]},
+            {
+                "leaf_id": a["leafId"],
+                "debtor": a["debtor"],
+                "annual_rate_bps": a["annualRateBps"],
+                "day_count_basis": a["dayCountBasis"],
+                "expiry": a["expiry"],
+                "status": "OPEN",
+                "offered_block": e.block_number,
+            },
+        )
+    ]
+
+
+@handles("MaturityClearing", "EarlyPaymentWithdrawn")
+def early_payment_withdrawn(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The debtor withdrew its offer."""
+    return [Patch("early_payment_offers", {"offer_id": e.args["offerId"]}, {"status": "WITHDRAWN"})]
+
+
+@handles("MaturityClearing", "EarlyPaymentAccepted")
+def early_payment_accepted(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The holder accepted: paid face - discount, the leaf settled early, its face owed
+    no more (the registry's ``recordLeafPaid``). The leaf's root is read from its row."""
+    a = e.args
+    return [
+        Patch(
+            "early_payment_offers",
+            {"offer_id": a["offerId"]},
+            {
+                "status": "ACCEPTED",
+                "holder": a["holder"],
+                "days_early": a["daysEarly"],
+                "discount": a["discount"],
+                "paid": a["paid"],
+            },
+        ),
+        CopyFrom(
+            "leaf_payments",
+            {"leaf_id": a["leafId"]},
+            source_key=_receivable(a["leafId"]),
+            columns=("root_id",),
+            values={
+                "kind": "EARLY",
+                "holder": a["holder"],
+                "face": a["face"],
+                "discount": a["discount"],
+                "interest": 0,
+                "paid": a["paid"],
+            },
+            source_table="receivables",
+        ),
+        _owed_no_more(a["leafId"]),
+    ]
 
 
 # --- FxSettlement -------------------------------------------------------------------

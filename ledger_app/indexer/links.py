@@ -9,7 +9,8 @@ What links an event to a receivable:
 - ReceivableRegistry: the receivable it names (a split: the parent);
 - FinancingRequested: its receivable; the financing's later FinancingDesk events
   through that financing;
-- RootRepaid: its root; LeafRedeemed: its leaf;
+- RootRepaid, RootLateInterestCharged: its root; LeafRedeemed, LeafRepaid and the
+  EarlyPayment* events: its leaf;
 - CreditLineConsumed / CreditLineReleased: the financed receivable that drew or freed
   the line; RootOverdueFlagged / RootOverdueCured: the root;
 - PvpSettled: its ``referenceId`` when that is a receivable; HtlcLocked through the
@@ -119,11 +120,11 @@ def _receivable(kind: str, name: str, a: Mapping[str, Any], lookups: LinkLookups
                 return None
             lookups.financings[fid] = found
         return lookups.financings[fid]
-    if name in ("RootRepaid", "RootOverdueFlagged", "RootOverdueCured"):
+    if name in ("RootRepaid", "RootLateInterestCharged", "RootOverdueFlagged", "RootOverdueCured"):
         return int(a["rootId"])
     if kind == "CreditLines":  # CreditLineConsumed, CreditLineReleased
         return int(a["receivableId"])
-    if name == "LeafRedeemed":
+    if name in ("LeafRedeemed", "LeafRepaid") or name.startswith("EarlyPayment"):
         return int(a["leafId"])
     if name == "PvpSettled":
         lookups.references[a["uetr"]] = a["referenceId"]

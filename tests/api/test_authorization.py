@@ -14,6 +14,7 @@ routes). Then, for every operation of the spec:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -66,6 +67,11 @@ def objects(service: Service) -> dict[str, Any]:
                             json={"reason": "authorization matrix"})  # fmt: skip
     assert recovery.status_code == 201, recovery.text
     registered = service.call("core", "POST", "/v1/receivables", json=service.registration())
+    now = int(service.client.get_block("latest")["timestamp"])
+    early = service.call("core", "POST", "/v1/clearing/early-payments", json={
+        "leaf_id": service.active()["id"], "annual_rate_bps": 100,
+        "expires_at": datetime.fromtimestamp(now + 86_400, UTC).isoformat()})  # fmt: skip
+    assert early.status_code == 201, early.text
     return {
         "receivable_id": receivable["id"],
         "address": service.addresses["supplier"],
@@ -79,6 +85,7 @@ def objects(service: Service) -> dict[str, Any]:
         **trade_objects(service),
         "line_id": service.credit_line("financier")["line_id"],
         "supplier": service.addresses["supplier"],
+        "offer_id": early.json()["result"]["offer_id"],
     }
 
 
@@ -93,7 +100,8 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     method, path = ROUTES[operation]
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
-                 "lock_id", "participant", "recovery_id", "core", "line_id", "supplier"):  # fmt: skip
+                 "lock_id", "participant", "recovery_id", "core", "line_id", "supplier",
+                 "offer_id"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -123,6 +131,12 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
         "credit_lines.amend": {"limit": "1"},
         "credit_lines.set_supplier_limit": {"limit": "1"},
         "credit_lines.write_off": {"receivable_id": objects["receivable_id"]},
+        "clearing.offer_early_payment": {
+            "leaf_id": objects["receivable_id"],
+            "annual_rate_bps": 100,
+            "expires_at": "2099-01-01T00:00:00Z",
+        },
+        "clearing.repay_leaves": {"leaf_ids": [objects["leaf_id"]]},
     }
     return method, path, bodies.get(operation)
 
@@ -147,6 +161,7 @@ UNKNOWN = {
     "core": "0x" + "0" * 39 + "1",
     "line_id": "999999",
     "supplier": "0x" + "0" * 39 + "1",
+    "offer_id": "999999",
 }
 
 
@@ -256,6 +271,11 @@ NON_PARTY = {
     "clearing.repay_fx": "core2",
     "clearing.redeem": "supplier2",
     "clearing.redeem_all": "supplier2",
+    "clearing.early_payment": "supplier2",
+    "clearing.offer_early_payment": "core2",
+    "clearing.withdraw_early_payment": "core2",
+    "clearing.accept_early_payment": "supplier2",
+    "clearing.repay_leaves": "core2",
     "fx.show_settlement": "supplier2",
     "fx.iso20022": "supplier2",
     "escrows.show": "supplier2",

@@ -14,6 +14,7 @@ from ledger_app.api.errors import REFUSALS, error_body, refused, request_error, 
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.domain.refusals import Refusal as DomainRefusal
 from ledger_app.domain.vocabulary import (
+    EARLY_PAYMENT_STATUS,
     FINANCING_STATUS,
     LOCK_STATE,
     OFFER_STATUS,
@@ -43,6 +44,7 @@ ENUMS = {
     "IFinancingDesk.OfferStatus": OFFER_STATUS,
     "IHashTimeLock.LockState": LOCK_STATE,
     "IParticipantRegistry.Standing": STANDING,
+    "IMaturityClearing.EarlyPaymentStatus": EARLY_PAYMENT_STATUS,
 }
 RPC_WORDS = re.compile(r"eth_|estimateGas|reverted|execution|revert", re.IGNORECASE)
 SELECTOR = re.compile(r"0x[0-9a-fA-F]{8}(?![0-9a-fA-F])")
@@ -184,7 +186,7 @@ def test_a_clearing_refusal_names_the_payable_statuses() -> None:
     assert body == {
         "error": "ClearingNotPayable",
         "args": {"rootId": "3", "status": "PENDING", "allowed": ["ACTIVE", "SPLIT"]},
-        "message": "root 3 is PENDING; it can be repaid only when ACTIVE or SPLIT",
+        "message": "receivable 3 is PENDING; it can be paid only when ACTIVE or SPLIT",
     }
 
 

@@ -28,7 +28,7 @@ def runtime(service: Service) -> Runtime:
 
 def _batch(runtime: Runtime, service: Service, *invoices: str) -> ContractCall:
     due = int(service.client.get_block("latest")["timestamp"]) + 90 * 86_400  # chain time
-    rows = [(service.addresses["supplier"], 100, b"CNY", due, keccak(text=invoice), b"\0" * 32)
+    rows = [(service.addresses["supplier"], 100, b"CNY", due, keccak(text=invoice), b"\0" * 32, 0)
             for invoice in invoices]  # fmt: skip
     return runtime.contracts.call("receivables", "registerBatch", rows)
 

@@ -20,7 +20,7 @@ from ledger import DAY, Ledger
 def _batch(ledger: Ledger, count: int, tag: str) -> dict:
     supplier = ledger.accounts["supplier"].address
     due = ledger.now() + 90 * DAY
-    rows = [(supplier, 100 + i, b"CNY", due, keccak(text=f"{tag}-{i}"), keccak(text="doc"))
+    rows = [(supplier, 100 + i, b"CNY", due, keccak(text=f"{tag}-{i}"), keccak(text="doc"), 0)
             for i in range(count)]  # fmt: skip
     abi = ledger.artifacts["ReceivableRegistry"].abi
     return {"from": ledger.accounts["core"].address, "to": ledger.addresses["receivables"],

@@ -235,6 +235,7 @@ def register(receivables, core, supplier, invoice_refs, chain):
             "dueDate": chain.pending_timestamp + 90 * DAY,
             "invoiceRef": invoice_refs(),
             "documentHash": keccak(text="documents"),
+            "lateInterestBps": 0,
         }
         fields.update(overrides)
         tx = receivables.register(tuple(fields.values()), sender=sender or core)
@@ -479,6 +480,7 @@ def registration(supplier, chain, invoice_refs):
             "dueDate": chain.pending_timestamp + 90 * DAY,
             "invoiceRef": invoice_refs(),
             "documentHash": keccak(text="documents"),
+            "lateInterestBps": 0,
         }
         fields.update(overrides)
         return tuple(fields.values())

@@ -370,17 +370,25 @@ def test_redeem_by_an_outsider_is_refused(clearing, participants, repaid_tree, r
         clearing.redeemBatch(leaves, sender=outsider)
 
 
-def test_redeem_to_a_suspended_holder_waits_for_reinstatement(
+def test_redeem_to_a_suspended_holder_defers_its_payment_until_it_claims(
     clearing, participants, operator, receivables, cny, repaid_tree, reverts, auditor, supplier
 ):
+    # Issue 20: a holder that may not receive now no longer blocks its leaf's (or anyone
+    # else's) redemption: the leaf settles and the payment waits for the holder to claim.
     _, leaves = repaid_tree
+    amount = receivables.summary(leaves[0]).amount
     participants.suspend(supplier, sender=operator)
-    with reverts(cny.SettlementTokenAccountRefused, account=supplier):
-        clearing.redeem(leaves[0], sender=auditor)
-    assert receivables.summary(leaves[0]).status == Status.ACTIVE
-    participants.reinstate(supplier, sender=operator)
-    clearing.redeem(leaves[0], sender=auditor)
+    tx = clearing.redeem(leaves[0], sender=auditor)
+    assert [(d.payee, d.amount) for d in tx.decode_logs(clearing.PaymentDeferred)] == [
+        (supplier.address, amount)
+    ]
     assert receivables.summary(leaves[0]).status == Status.SETTLED
+    with reverts(cny.SettlementTokenAccountRefused, account=supplier):
+        clearing.claim(cny, sender=supplier)  # the token refuses it while suspended
+    participants.reinstate(supplier, sender=operator)
+    before = cny.balanceOf(supplier)
+    clearing.claim(cny, sender=supplier)
+    assert cny.balanceOf(supplier) == before + amount
 
 
 @pytest.mark.parametrize("size", [0, 251])
@@ -437,7 +445,15 @@ def test_root_with_5000_leaves_clears_in_bounded_batches(
     cny.mint(core, total, sender=bank)
     cny.approve(clearing, total, sender=core)
     root = receivables.register(
-        (supplier, total, CNY, chain.pending_timestamp + 90 * DAY, keccak(text="big"), b"\0" * 32),
+        (
+            supplier,
+            total,
+            CNY,
+            chain.pending_timestamp + 90 * DAY,
+            keccak(text="big"),
+            b"\0" * 32,
+            0,
+        ),
         sender=core,
     ).return_value
     receivables.confirm(root, sender=supplier)

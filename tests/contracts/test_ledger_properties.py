@@ -5,6 +5,8 @@ KYC expiry and renewal, account freeze), receivables (register, confirm, reject,
 cancel, split, transfer, freeze, overdue, someone else's move), financing (request,
 offer, accept, reject, withdraw, expire, cancel, default), clearing (repay, redeem),
 token mint / burn / transfer, FX PvP at signed quotes and HTLC lock / claim / refund,
+early payment (offer, withdraw, accept), partial repayment of leaves and late interest
+(issue 20),
 with time moving. A Python model predicts every outcome, down to each refusal's
 custom error, and after EVERY step the test checks DESIGN.md's invariants:
 
@@ -23,8 +25,10 @@ plus token conservation: each balance is what the model moved (value only moves
 between accounts as predicted) and the balances sum to totalSupply == minted - burned;
 and each escrowing contract holds exactly what it owes, per currency: the desk its open
 offers' escrow plus the refunds it deferred, the HTLC its open locks plus the payments it
-deferred (issue 20: a refund or an HTLC payment to a party not in good standing waits as
-claimable, so that party never blocks another's action; the `claim` rule takes it).
+deferred, clearing its unredeemed face and interest plus the payments it deferred (issue
+20: a payment to a party not in good standing waits as claimable, so that party never
+blocks another's action; the `claim` rule takes it); every settled root's leaves were
+paid its face and all the late interest charged on it, and no leaf is paid twice.
 
 Each example starts from a chain snapshot and restores it. Examples and steps default
 to 8 and 30; LEDGER_LEDGER_EXAMPLES and LEDGER_LEDGER_STEPS change them (`make fuzz`).
@@ -58,6 +62,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from statuses import OfferStatus, Status
+
+from ledger_app.domain.clearing_amounts import days_late, early_payment_discount, late_interest
 
 EXAMPLES = int(os.environ.get("LEDGER_LEDGER_EXAMPLES", "8"))
 STEPS = int(os.environ.get("LEDGER_LEDGER_STEPS", "30"))
@@ -101,6 +107,8 @@ PAYABLE = {
 }
 LOCKED = {Status.FINANCING, Status.FINANCED, Status.OVERDUE, Status.DEFAULTED, Status.SETTLED}
 SETTLEABLE = {Status.ACTIVE, Status.FINANCING, Status.FINANCED, Status.OVERDUE, Status.DEFAULTED}
+REPAYABLE_LEAF = {Status.ACTIVE, Status.FINANCED, Status.OVERDUE, Status.DEFAULTED}
+EARLY_PAYABLE = {Status.ACTIVE, Status.FINANCED}
 _ids = itertools.count(1)
 
 pytestmark = pytest.mark.usefixtures("quiet_reverts")  # many expected reverts
@@ -121,6 +129,16 @@ class Node:
     status: Status
     frozen: bool = False
     children: tuple = ()
+    late_bps: int = 0  # the root's late interest, inherited by its children
+
+
+@dataclass
+class EarlyOffer:
+    leaf: int
+    rate: int
+    basis: int
+    expiry: int
+    status: str = "OPEN"  # OPEN | WITHDRAWN | ACCEPTED
 
 
 @dataclass
@@ -178,11 +196,18 @@ class Ledger:
     locks: dict[int, Lock] = field(default_factory=dict)
     # (contract, currency, payee) -> what the contract keeps for a payee it could not pay
     claimable: dict[tuple[str, bytes, str], int] = field(default_factory=dict)
+    # Issue 20: late interest charged per root and not yet paid to its leaves; what each
+    # paid leaf received (face, discount, interest); early payment offers.
+    interest: dict[int, int] = field(default_factory=dict)
+    interest_left: dict[int, int] = field(default_factory=dict)
+    paid_in_interest: dict[int, int] = field(default_factory=dict)
+    leaf_paid: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    early: dict[int, EarlyOffer] = field(default_factory=dict)
 
 
-#: Who may have a payment deferred to it: financiers (desk refunds), HTLC parties.
+#: Who may have a payment deferred to it: financiers (desk refunds), HTLC parties, holders.
 PAYEES = ["core", "supplier", "supplier2", "financier", "financier2"]
-DEFERRING = ("desk", "htlc")
+DEFERRING = ("desk", "htlc", "clearing")
 
 
 class ViewBatch:
@@ -240,7 +265,8 @@ def _checksummed(value):
 def replay(ledger: Ledger, logs, name_of, currency_of) -> None:
     """Applies decoded logs, in order, to an event-built Ledger."""
     for log in logs:
-        e, name = log.event_arguments, log.event_name
+        e, name = dict(log.event_arguments), log.event_name
+        e["_contract"] = log.contract_address
         who = lambda key, e=e: name_of.get(to_checksum_address(e[key]), e[key])  # noqa: E731
         if name == "Transfer":
             currency = currency_of[to_checksum_address(log.contract_address)]
@@ -272,6 +298,28 @@ def replay(ledger: Ledger, logs, name_of, currency_of) -> None:
             ledger.unredeemed[e["rootId"]] = e["amount"]
         elif name == "LeafRedeemed":
             ledger.unredeemed[e["rootId"]] -= e["amount"]
+            _leaf_paid(ledger, e["leafId"], e["rootId"], e["amount"], 0, e["interest"])
+            if e["interest"]:
+                ledger.interest_left[e["rootId"]] -= e["interest"]
+        elif name == "RootLateInterestCharged":
+            ledger.interest[e["rootId"]] = e["interest"]
+            ledger.interest_left[e["rootId"]] = e["interest"]
+            root = e["rootId"]
+            ledger.paid_in_interest[root] = ledger.paid_in_interest.get(root, 0) + e["interest"]
+        elif name == "LeafRepaid":
+            root = e["rootId"]
+            ledger.paid_in_interest[root] = ledger.paid_in_interest.get(root, 0) + e["interest"]
+            _leaf_paid(ledger, e["leafId"], root, e["amount"], 0, e["interest"])
+        elif name == "EarlyPaymentOffered":
+            ledger.early[e["offerId"]] = EarlyOffer(
+                e["leafId"], e["annualRateBps"], e["dayCountBasis"], e["expiry"]
+            )
+        elif name == "EarlyPaymentWithdrawn":
+            ledger.early[e["offerId"]].status = "WITHDRAWN"
+        elif name == "EarlyPaymentAccepted":
+            ledger.early[e["offerId"]].status = "ACCEPTED"
+            root = ledger.nodes[e["leafId"]].root
+            _leaf_paid(ledger, e["leafId"], root, e["face"], e["discount"], 0)
         elif name == "HtlcLocked":
             currency = currency_of[to_checksum_address(e["token"])]
             ledger.locks[e["lockId"]] = Lock(
@@ -293,6 +341,13 @@ def replay(ledger: Ledger, logs, name_of, currency_of) -> None:
                 ledger.claimable[key] = 0
 
 
+def _leaf_paid(ledger: Ledger, leaf: int, root: int, face: int, discount: int, interest: int):
+    """No leaf is paid twice: its one payment, and the root's payment record."""
+    assert leaf not in ledger.leaf_paid, ("leaf paid twice", leaf)
+    assert ledger.nodes[leaf].root == root, (leaf, root)
+    ledger.leaf_paid[leaf] = (face, discount, interest)
+
+
 def _replay_receivable(ledger: Ledger, name, e, who) -> None:
     nodes = ledger.nodes
     if name == "ReceivableRegistered":
@@ -306,6 +361,7 @@ def _replay_receivable(ledger: Ledger, name, e, who) -> None:
             bytes(e["currency"]),
             e["dueDate"],
             Status.NONE,
+            late_bps=e["lateInterestBps"],
         )
         ledger.keys[bytes(e["invoiceKey"])] = e["id"]
     elif name == "ReceivableStatusChanged":
@@ -387,12 +443,20 @@ def whole_ledger(
         fx.setCorridor(source, target, True, sender=operator)
     now = chain.pending_timestamp
     starters = [
-        (supplier, 400_000_00, CNY, 6 * DAY, True),
-        (supplier2, 300_000_00, USD, 9 * DAY, True),
-        (supplier, 250_000_00, CNY, 4 * DAY, False),
+        (supplier, 400_000_00, CNY, 6 * DAY, True, 0),
+        (supplier2, 300_000_00, USD, 9 * DAY, True, 1_825),  # late: 5 bps a day
+        (supplier, 250_000_00, CNY, 4 * DAY, False, 0),
     ]
-    for creditor, amount, currency, due_in, confirm in starters:
-        row = (creditor.address, amount, currency, now + due_in, invoice_refs(), b"\1" * 32)
+    for creditor, amount, currency, due_in, confirm, late_bps in starters:
+        row = (
+            creditor.address,
+            amount,
+            currency,
+            now + due_in,
+            invoice_refs(),
+            b"\1" * 32,
+            late_bps,
+        )
         rid = receivables.register(row, sender=core).return_value
         if confirm:
             receivables.confirm(rid, sender=creditor)
@@ -494,6 +558,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     Status(r.status),
                     r.frozen,
                     tuple(range(r.firstChildId, r.firstChildId + r.childCount)),
+                    r.lateInterestBps,
                 )
                 if r.parentId == 0:
                     self.m.keys[bytes(r.invoiceKey)] = rid
@@ -522,6 +587,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     )
                 self.m.requests[fid] = request
             self.first_fid = 1
+            self.next_offer = clearing.lastEarlyPaymentOfferId() + 1
             self.lock_ids: list[int] = []
             self.steps = 0
 
@@ -669,8 +735,9 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             amount=st.integers(2, 500_000_00),
             due_in=st.integers(DAY, 10 * DAY),
             reuse=st.sampled_from([False, False, False, True]),
+            late_bps=st.sampled_from([0, 0, 1_825, 10_000]),
         )
-        def register(self, creditor, currency, amount, due_in, reuse):
+        def register(self, creditor, currency, amount, due_in, reuse, late_bps):
             ref = invoice_refs()
             if reuse and self.refs:
                 # An invoice number used before: a duplicate only for the same seller.
@@ -682,15 +749,18 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 or self.actor_error(creditor, "SUPPLIER")
                 or ((receivables, "ReceivableDuplicateInvoice") if key in self.m.keys else None)
             )
-            registration = (addresses[creditor], amount, currency, due, ref, keccak(text="docs"))
+            registration = (
+                addresses[creditor], amount, currency, due, ref, keccak(text="docs"), late_bps
+            )  # fmt: skip
             self.send("core", expected, lambda: receivables.register(registration, sender=core))
             self.count("register", expected)
             if expected is None:
                 self.last_id += 1
                 rid = self.last_id
                 self.m.nodes[rid] = Node(
-                    0, rid, "core", creditor, creditor, amount, currency, due, Status.PENDING
-                )
+                    0, rid, "core", creditor, creditor, amount, currency, due, Status.PENDING,
+                    late_bps=late_bps,
+                )  # fmt: skip
                 self.m.keys[key] = rid
                 self.refs.append(ref)
 
@@ -1090,10 +1160,12 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             ]
             rid = data.draw(st.sampled_from(payable or self.roots()))
             if data.draw(st.integers(0, 3)) and self.m.nodes[rid].due > self.t:
-                self.t = self.m.nodes[rid].due
+                # At the due date, or (late interest) some whole days after it.
+                self.t = self.m.nodes[rid].due + data.draw(st.sampled_from([0, 0, 3 * DAY + 5]))
                 performed["wait"] += 1
             node = self.m.nodes[rid]
             outstanding = node.amount - self.m.settled.get(rid, 0)
+            interest = late_interest(outstanding, node.late_bps, days_late(node.due, self.t))
             expected = (
                 self.actor_error("core", "CORE_ENTERPRISE")
                 or ((clearing, "ClearingNotPayable") if node.status not in PAYABLE else None)
@@ -1101,16 +1173,19 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 or ((clearing, "ClearingAlreadyRepaid") if rid in self.m.repaid else None)
                 or (
                     (tokens[node.currency], "ERC20InsufficientBalance")
-                    if self.m.balances[(node.currency, "core")] < outstanding
+                    if self.m.balances[(node.currency, "core")] < outstanding + interest
                     else None
                 )
             )
             self.send("core", expected, lambda: clearing.repay(rid, sender=core))
-            self.count("repay", expected)
+            self.count("repay" if not interest else "repay_late", expected)
             if expected is None:
                 self.m.repaid[rid] = outstanding
                 self.m.unredeemed[rid] = outstanding
-                self.move(node.currency, "core", "clearing", outstanding)
+                if interest:
+                    self.m.interest[rid] = self.m.interest_left[rid] = interest
+                    self.m.paid_in_interest[rid] = self.m.paid_in_interest.get(rid, 0) + interest
+                self.move(node.currency, "core", "clearing", outstanding + interest)
 
         @precondition(lambda self: self.m.repaid)
         @rule(data=st.data(), caller=st.sampled_from(["auditor", "auditor", "outsider"]))
@@ -1120,28 +1195,183 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             ]
             rid = data.draw(st.sampled_from(owed or sorted(self.m.nodes)))
             node = self.m.nodes[rid]
+            # Clearing asks whether the root is repaid before the registry settles the leaf
+            # (issue 20: settling a leaf of an unpaid root is a payment ahead of the root).
             expected = (
                 self.actor_error(caller, None)
+                or ((clearing, "ClearingNotRepaid") if node.root not in self.m.repaid else None)
                 or ((receivables, "ReceivableFrozenError") if node.frozen else None)
                 or (
                     (receivables, "ReceivableInvalidStatus")
                     if node.status not in SETTLEABLE
                     else None
                 )
-                or ((clearing, "ClearingNotRepaid") if node.root not in self.m.repaid else None)
-                or self.token_error(node.currency, node.holder)
             )
+            # Issue 20: a holder not in good standing no longer refuses its redemption (it
+            # used to revert with the token's SettlementTokenAccountRefused): it is credited.
+            active = self.standing(node.holder) == "ACTIVE"  # at the block, before send
             self.send(caller, expected, lambda: clearing.redeem(rid, sender=people[caller]))
-            self.count("redeem", expected)
+            self.count("redeem" if active else "redeem_deferred", expected)
             if expected is None:
-                node.status = Status.SETTLED
-                settled = self.m.settled.get(node.root, 0) + node.amount
-                self.m.settled[node.root] = settled
+                face_left = self.m.unredeemed[node.root]
+                left = self.m.interest_left.get(node.root, 0)
+                share = left if node.amount == face_left else left * node.amount // face_left
+                if left:
+                    self.m.interest_left[node.root] = left - share
                 self.m.unredeemed[node.root] -= node.amount
-                self.move(node.currency, "clearing", node.holder, node.amount)
-                root = self.m.nodes[node.root]
-                if node.root != rid and settled == root.amount:
-                    root.status = Status.SETTLED
+                self.settle_leaf(rid, node.amount, 0, share)
+                self.clearing_pays(node.currency, node.holder, node.amount + share, active)
+
+        def settle_leaf(self, rid: int, face: int, discount: int, interest: int) -> None:
+            """Leaf `rid` is paid (once: no leaf twice) and settles; its root with its last."""
+            node = self.m.nodes[rid]
+            assert rid not in self.m.leaf_paid, ("the model pays a leaf twice", rid)
+            self.m.leaf_paid[rid] = (face, discount, interest)
+            node.status = Status.SETTLED
+            settled = self.m.settled.get(node.root, 0) + node.amount
+            self.m.settled[node.root] = settled
+            root = self.m.nodes[node.root]
+            if node.root != rid and settled == root.amount:
+                root.status = Status.SETTLED
+
+        def clearing_pays(self, currency: bytes, payee: str, amount: int, active: bool) -> None:
+            """Clearing pays `payee` now if it is in good standing (`active`, judged at the
+            transaction's block), else credits it."""
+            if active:
+                self.move(currency, "clearing", payee, amount)
+            elif amount:
+                key = ("clearing", currency, payee)
+                self.m.claimable[key] = self.m.claimable.get(key, 0) + amount
+                performed["clearing.deferred"] += 1
+
+        # ---------------------------------------------- payment ahead of the root
+
+        def early_open(self):
+            return sorted(o for o, e in self.m.early.items() if e.status == "OPEN")
+
+        @precondition(lambda self: self.leaves(EARLY_PAYABLE))
+        @rule(
+            data=st.data(),
+            rate=st.sampled_from([0, 600, 10_000]),
+            basis=st.sampled_from([365, 360]),
+            open_for=st.sampled_from([DAY, 3 * DAY, 30 * DAY]),
+        )
+        def offer_early_payment(self, data, rate, basis, open_for):
+            rid = data.draw(st.sampled_from(self.leaves(EARLY_PAYABLE)))
+            node = self.m.nodes[rid]
+            expiry = self.t + open_for
+            expected = (
+                ((clearing, "ClearingNotPayable") if node.status not in EARLY_PAYABLE else None)
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or ((clearing, "ClearingPastDue") if self.t >= node.due else None)
+                or self.actor_error("core", "CORE_ENTERPRISE")
+                or ((clearing, "ClearingInvalidEarlyPaymentTerms") if expiry >= node.due else None)
+            )
+            self.send(
+                "core",
+                expected,
+                lambda: clearing.offerEarlyPayment(rid, rate, basis, expiry, sender=core),
+            )
+            self.count("offer_early", expected)
+            if expected is None:
+                self.m.early[self.next_offer] = EarlyOffer(rid, rate, basis, expiry)
+                self.next_offer += 1
+
+        @precondition(lambda self: self.m.early)
+        @rule(data=st.data(), withdraw=st.sampled_from([False, False, False, True]))
+        def accept_early_payment(self, data, withdraw):
+            oid = data.draw(st.sampled_from(self.early_open() or sorted(self.m.early)))
+            offer = self.m.early[oid]
+            node = self.m.nodes[offer.leaf]
+            not_open = (clearing, "ClearingEarlyPaymentNotOpen") if offer.status != "OPEN" else None
+            if withdraw:
+                expected = not_open or self.actor_error("core", "CORE_ENTERPRISE")
+                self.send("core", expected, lambda: clearing.withdrawEarlyPayment(oid, sender=core))
+                self.count("withdraw_early", expected)
+                if expected is None:
+                    offer.status = "WITHDRAWN"
+                return
+            caller = data.draw(st.sampled_from([node.holder, node.holder, "supplier2"]))
+            days = (node.due - self.t) // DAY if node.due > self.t else 0
+            discount = early_payment_discount(node.amount, offer.rate, days, offer.basis)
+            paid = node.amount - discount
+            expected = (
+                not_open
+                or ((clearing, "ClearingEarlyPaymentExpired") if self.t > offer.expiry else None)
+                or ((clearing, "ClearingNotPayable") if node.status not in EARLY_PAYABLE else None)
+                or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                or ((clearing, "ClearingPastDue") if self.t >= node.due else None)
+                or ((clearing, "ClearingNotHolder") if caller != node.holder else None)
+                or self.any_actor_error(caller, "SUPPLIER", "FINANCIER")
+                or (
+                    (clearing, "ClearingEarlyPaymentNoProceeds")
+                    if discount >= node.amount
+                    else None
+                )
+                or self.token_error(node.currency, "core")
+                or (
+                    (tokens[node.currency], "ERC20InsufficientBalance")
+                    if self.m.balances[(node.currency, "core")] < paid
+                    else None
+                )
+            )
+            self.send(
+                caller, expected, lambda: clearing.acceptEarlyPayment(oid, sender=people[caller])
+            )
+            self.count("accept_early", expected)
+            if expected is None:
+                offer.status = "ACCEPTED"
+                self.settle_leaf(offer.leaf, node.amount, discount, 0)
+                self.move(node.currency, "core", node.holder, paid)
+
+        @precondition(lambda self: self.leaves())
+        @rule(data=st.data(), count=st.integers(1, 3))
+        def repay_leaves(self, data, count):
+            # Mostly leaves the debtor may pay ahead of their root; a few it may not.
+            payable = [
+                leaf
+                for leaf in self.leaves(REPAYABLE_LEAF, frozen=False)
+                if self.m.nodes[leaf].root not in self.m.repaid
+            ]
+            pool = payable if payable and data.draw(st.integers(0, 4)) else self.leaves()
+            chosen = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=count))
+            expected = self.actor_error("core", "CORE_ENTERPRISE")
+            seen: set[int] = set()
+            payments = []
+            for rid in chosen if expected is None else []:
+                node = self.m.nodes[rid]
+                status = Status.SETTLED if rid in seen else node.status
+                late = late_interest(node.amount, node.late_bps, days_late(node.due, self.t))
+                spent = sum(
+                    p for _r, p, _i in payments if self.m.nodes[_r].currency == node.currency
+                )
+                held = self.m.balances[(node.currency, "core")] - spent
+                expected = (
+                    ((clearing, "ClearingNotPayable") if status not in REPAYABLE_LEAF else None)
+                    or ((receivables, "ReceivableFrozenError") if node.frozen else None)
+                    or ((clearing, "ClearingAlreadyRepaid") if node.root in self.m.repaid else None)
+                    or (
+                        (tokens[node.currency], "ERC20InsufficientBalance")
+                        if held < node.amount + late
+                        else None
+                    )
+                )
+                if expected is not None:
+                    break
+                seen.add(rid)
+                payments.append((rid, node.amount + late, late))
+            active = {rid: self.standing(self.m.nodes[rid].holder) == "ACTIVE" for rid in chosen}
+            self.send("core", expected, lambda: clearing.repayLeaves(chosen, sender=core))
+            self.count("repay_leaves", expected)
+            if expected is None:
+                for rid, paid, late in payments:
+                    node = self.m.nodes[rid]
+                    self.m.paid_in_interest[node.root] = (
+                        self.m.paid_in_interest.get(node.root, 0) + late
+                    )
+                    self.settle_leaf(rid, node.amount, 0, late)
+                    self.move(node.currency, "core", "clearing", paid)
+                    self.clearing_pays(node.currency, node.holder, paid, active[rid])
 
         # --------------------------------------------------------------- tokens
 
@@ -1385,6 +1615,11 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             for rid in roots:
                 batch.add(views["receivables"], "outstanding", rid)
                 batch.add(views["clearing"], "unredeemedAmount", rid)
+                batch.add(views["clearing"], "lateInterestCharged", rid)
+                batch.add(views["clearing"], "lateInterestUnredeemed", rid)
+            offers = sorted(self.m.early)
+            for oid in offers:
+                batch.add(views["clearing"], "earlyPaymentOffer", oid)
             for key in keys:
                 batch.add(views["receivables"], "receivableByInvoiceKey", key)
             for fid in fids:
@@ -1407,9 +1642,12 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 "outstanding": {},
                 "unredeemed": {},
             }
+            view["interest"] = {}
             for rid in roots:
                 view["outstanding"][rid] = next(answers)
                 view["unredeemed"][rid] = next(answers)
+                view["interest"][rid] = (next(answers), next(answers))
+            view["early"] = {oid: next(answers) for oid in offers}
             view["keys"] = {key: next(answers) for key in keys}
             view["financing"] = {fid: next(answers) for fid in fids}
             view["participants"] = {n: (next(answers), next(answers)) for n in names}
@@ -1440,6 +1678,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 n.frozen,
                 first,
                 len(n.children),
+                n.late_bps,
             )
 
         def actual_node_view(self, r) -> tuple:
@@ -1457,6 +1696,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 r.frozen,
                 r.firstChildId,
                 r.childCount,
+                r.lateInterestBps,
             )
 
         def financing_status(self, ledger: Ledger, fid: int) -> str:
@@ -1479,6 +1719,14 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             for rid, outstanding in view["outstanding"].items():
                 assert outstanding == ledger.nodes[rid].amount - ledger.settled.get(rid, 0), step
                 assert view["unredeemed"][rid] == ledger.unredeemed.get(rid, 0), (step, rid)
+                charged, left = view["interest"][rid]
+                assert charged == ledger.interest.get(rid, 0), (step, rid)
+                assert left == ledger.interest_left.get(rid, 0), (step, rid)
+            statuses = ["NONE", "OPEN", "WITHDRAWN", "ACCEPTED"]
+            for oid, o in view["early"].items():
+                e = ledger.early[oid]
+                actual = (o.leafId, o.annualRateBps, o.dayCountBasis, o.expiry, statuses[o.status])
+                assert actual == (e.leaf, e.rate, e.basis, e.expiry, e.status), (step, oid)
             for key, rid in view["keys"].items():
                 assert ledger.keys[key] == rid, step
             status_names = [
@@ -1562,7 +1810,19 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 }
                 assert m.balances[(c, "desk")] == escrow + deferred["desk"], c
                 owed = sum(v for rid, v in m.unredeemed.items() if m.nodes[rid].currency == c)
+                owed += sum(v for rid, v in m.interest_left.items() if m.nodes[rid].currency == c)
+                owed += deferred["clearing"]
                 assert m.balances[(c, "clearing")] == owed, c
+            # Issue 20: a settled root's leaves were paid exactly its face, and all the late
+            # interest its debtor paid on it; a leaf paid early gave up only its discount.
+            for root in self.roots():
+                if m.nodes[root].status != Status.SETTLED:
+                    continue
+                paid = [m.leaf_paid[leaf] for leaf in self.leaves_of(root)]
+                assert sum(face for face, _d, _i in paid) == m.nodes[root].amount, root
+                interest = sum(i for _f, _d, i in paid)
+                assert interest == m.paid_in_interest.get(root, 0), root
+                assert m.interest_left.get(root, 0) == 0, root
                 locked = sum(
                     lk.amount
                     for lk in m.locks.values()

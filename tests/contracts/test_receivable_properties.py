@@ -159,7 +159,7 @@ def test_random_operations_keep_ledger_consistent(
 
         def registration(self, creditor, amount, ref):
             due = chain.pending_timestamp + 90 * DAY
-            return (creditor.address, amount, b"CNY", due, ref, document)
+            return (creditor.address, amount, b"CNY", due, ref, document, 0)
 
         def add_root(self, rid, creditor, amount, ref):
             key = invoice_key_of(creditor, ref)

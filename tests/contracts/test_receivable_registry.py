@@ -46,6 +46,7 @@ def row(supplier, chain, invoice_refs):
             "dueDate": chain.pending_timestamp + 90 * DAY,
             "invoiceRef": invoice_refs(),
             "documentHash": keccak(text="invoice, purchase order, delivery note"),
+            "lateInterestBps": 0,
         }
         fields.update(overrides)
         return tuple(fields.values())
@@ -85,7 +86,7 @@ def test_register_records_pending_root_and_emits_events(
     assert rid == receivables.lastId() == 1
 
     r = receivables.receivable(rid)
-    _, amount, currency, due_date, _, document_hash = registration
+    _, amount, currency, due_date, _, document_hash, _ = registration
     invoice_key = key(registration)
     assert (r.id, r.parentId, r.rootId) == (rid, 0, rid)
     assert (r.debtor, r.creditor, r.holder) == (core.address, supplier.address, supplier.address)
@@ -108,6 +109,7 @@ def test_register_records_pending_root_and_emits_events(
                 "dueDate": due_date,
                 "invoiceKey": invoice_key,
                 "documentHash": document_hash,
+                "lateInterestBps": 0,
             },
         ),
         status_changed(rid, Status.NONE, Status.PENDING, core),

@@ -115,7 +115,7 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
     steps_taken: list[int] = []
 
     def registration(creditor: str, amount: int, currency: bytes, due: int) -> tuple:
-        return (actors[creditor].address, amount, currency, due, invoice_refs(), b"\x01" * 32)
+        return (actors[creditor].address, amount, currency, due, invoice_refs(), b"\x01" * 32, 0)
 
     class RiskLedger(RuleBasedStateMachine):
         def __init__(self):
@@ -433,6 +433,7 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
                 if q.status == "funded"
                 and self.t > self.roots[q.rid].due
                 and not self.roots[q.rid].repaid
+                and self.roots[q.rid].status != Status.SETTLED  # paid ahead: nothing owed
             ]
 
         @precondition(lambda self: self.defaultable())
@@ -494,6 +495,37 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
                 assert (log.rootId, log.overdueRoots) == (rid, self.flagged_count())
             else:
                 assert cured == []
+
+        def payable_ahead(self) -> list[int]:
+            payable = (Status.ACTIVE, Status.FINANCED, Status.DEFAULTED)
+            return [rid for rid, r in self.roots.items() if r.status in payable and not r.repaid]
+
+        @precondition(lambda self: self.payable_ahead())
+        @rule(data=st.data())
+        def repay_ahead(self, data):
+            """Issue 20: the debtor pays a root's (only) leaf ahead of the root, at any time:
+            payables fall by its face, a flag is cured (its last leaf), its line is freed."""
+            rid = data.draw(st.sampled_from(self.payable_ahead()))
+            r = self.roots[rid]
+            self.send("repayLeaves")
+            tx = clearing.repayLeaves([rid], sender=core)
+            cured = tx.decode_logs(risk.RootOverdueCured)
+            released = tx.decode_logs(credit_lines.CreditLineReleased)
+            self.payables[r.currency] -= r.amount
+            if r.drawn:
+                cause = RECOVERED if r.status == Status.DEFAULTED else REPAID
+                (log,) = released
+                assert (log.receivableId, log.cause, log.amount) == (rid, cause, r.amount)
+                self.release(r, r.amount)
+            else:
+                assert released == []
+            if r.flagged:
+                r.flagged = False
+                (log,) = cured
+                assert (log.rootId, log.overdueRoots) == (rid, self.flagged_count())
+            else:
+                assert cured == []
+            r.status = Status.SETTLED
 
         def redeemable(self) -> list[int]:
             return [rid for rid, r in self.roots.items() if r.repaid and r.status != Status.SETTLED]

@@ -159,6 +159,7 @@ class Ledger:
             self.now() + due_in,
             keccak(text=f"invoice-{next(self._keys)}-{self.addresses['receivables']}"),
             keccak(text="documents"),
+            0,
         )
         self.send("core", "receivables", "register", registration)
         return int(self.view("receivables", "lastId"))
@@ -174,6 +175,7 @@ class Ledger:
                 due,
                 keccak(text=f"invoice-{next(self._keys)}-{self.addresses['receivables']}"),
                 keccak(text="documents"),
+                0,
             )
             for _ in range(count)
         ]

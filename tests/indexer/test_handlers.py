@@ -49,7 +49,7 @@ def registered(rid: int = 1, amount: int = 1_000) -> DecodedEvent:
     return event(
         "ReceivableRegistry", "ReceivableRegistered", block=5, id=rid, debtor=CORE,
         creditor=SUPPLIER, amount=amount, currency="CNY", dueDate=T0 + 90 * 86_400,
-        invoiceKey="0x" + "1e" * 32, documentHash="0x" + "d0" * 32,
+        invoiceKey="0x" + "1e" * 32, documentHash="0x" + "d0" * 32, lateInterestBps=730,
     )  # fmt: skip
 
 
@@ -210,6 +210,41 @@ def test_registration_adds_to_the_debtors_payables_and_voids_and_repayments_take
     repaid = event("ReceivableRegistry", "ReceivableRootRepaid", rootId=1, actor=SUPPLIER)
     apply([repaid], rows)
     assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 7
+
+
+def test_payables_fall_by_each_leaf_paid_ahead_and_then_by_what_was_left_at_repayment():
+    # Issue 20: a root's repayment took its whole amount off payables, so a leaf paid
+    # ahead of it (partly, or early at a discount) would have been taken off twice.
+    clearing = "0x" + "ce" * 20
+    settled = event("ReceivableRegistry", "ReceivableSettled", id=2, rootId=1,
+                    holder=SUPPLIER, amount=600, outstanding=400)  # fmt: skip
+    leaf_repaid = event("MaturityClearing", "LeafRepaid", address=clearing, leafId=2, rootId=1,
+                        holder=SUPPLIER, debtor=CORE, amount=600, interest=9)  # fmt: skip
+    rows = apply([registered(1, 1_000), split(1, 2, [600, 300, 100]), settled, leaf_repaid])
+    assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 400
+    assert rows["leaf_payments"][(2,)] | {"updated_block": None} == {
+        "leaf_id": 2, "root_id": 1, "kind": "PARTIAL", "holder": SUPPLIER, "face": 600,
+        "discount": 0, "interest": 9, "paid": 609, "updated_block": None,
+    }  # fmt: skip
+
+    settled_early = event("ReceivableRegistry", "ReceivableSettled", id=3, rootId=1,
+                          holder=SUPPLIER, amount=300, outstanding=100)  # fmt: skip
+    accepted = event("MaturityClearing", "EarlyPaymentAccepted", address=clearing, offerId=1,
+                     leafId=3, holder=SUPPLIER, debtor=CORE, face=300, daysEarly=30,
+                     discount=3, paid=297)  # fmt: skip
+    offered = event("MaturityClearing", "EarlyPaymentOffered", address=clearing, offerId=1,
+                    leafId=3, debtor=CORE, annualRateBps=1_200, dayCountBasis=360,
+                    expiry=T0 + 86_400)  # fmt: skip
+    apply([offered, settled_early, accepted], rows)
+    assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 100
+    assert rows["early_payment_offers"][(1,)]["status"] == "ACCEPTED"
+    assert (rows["leaf_payments"][(3,)]["kind"], rows["leaf_payments"][(3,)]["paid"]) == (
+        "EARLY", 297,
+    )  # fmt: skip
+
+    repaid = event("ReceivableRegistry", "ReceivableRootRepaid", rootId=1, actor=CORE)
+    apply([repaid], rows)
+    assert rows["core_payables"][(CORE, "CNY")]["outstanding"] == 0
 
 
 def test_caps_and_their_manager_are_kept_per_core_and_currency():

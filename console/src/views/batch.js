@@ -56,6 +56,11 @@ export function readBatch(text, ledger) {
       invoice: { seller_tax_id: value('seller_tax_id'), number: value('invoice_number') },
     };
     if (names.includes('invoice_type') && value('invoice_type')) item.invoice.type = value('invoice_type');
+    if (names.includes('late_interest_bps') && value('late_interest_bps')) {
+      const bps = Number(value('late_interest_bps'));
+      if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) problems.push('late_interest_bps: a whole number of basis points, 0 to 10000');
+      else item.late_interest_bps = bps;
+    }
     return { line: index + 2, item, problems };
   });
 }
@@ -118,7 +123,7 @@ export function BatchUpload({ onDone }) {
     });
   };
   return html`<${Section} id="core-batch" title="Register a batch (CSV)">
-    <p>One receivable a line, under a header naming the columns <code>${COLUMNS.join(',')}</code> (optional <code>invoice_type</code>).
+    <p>One receivable a line, under a header naming the columns <code>${COLUMNS.join(',')}</code> (optional <code>invoice_type</code>, and <code>late_interest_bps</code>: annual late interest in basis points).
       Amounts in the currency's units (<code>1000.00</code>), due dates as <code>YYYY-MM-DD</code>. All rows are registered or none.</p>
     <form onSubmit=${submit}>
       <div class="field">

@@ -5,8 +5,9 @@ import { useState } from 'preact/hooks';
 import { get, call, write, ApiError } from '../api.js';
 import { useLoad } from '../load.js';
 import { html, Ledger, useLedger, decimalsOf, explainer, Money, DateTime, Address, Status, Section, Field, FormError, Progress, useAction, ReceivableLink } from '../ui.js';
-import { parseAmount, formatMoney } from '../money.js';
+import { parseAmount, formatMoney, percent } from '../money.js';
 import { LineageGraph } from './lineage.js';
+import { EarlyPayments, RepayLeaves } from './early.js';
 
 function Summary({ r }) {
   return html`<dl class="summary">
@@ -19,6 +20,7 @@ function Summary({ r }) {
     <div><dt>Holder</dt><dd><${Address} value=${r.holder} /></dd></div>
     <div><dt>Root</dt><dd>${r.parent_id ? html`<${ReceivableLink} id=${r.root_id} /> (part of <${ReceivableLink} id=${r.parent_id} />)` : 'this is the root'}</dd></div>
     ${r.children.length > 0 && html`<div><dt>Parts</dt><dd>${r.children.map((c) => html`<${ReceivableLink} id=${c} /> `)}</dd></div>`}
+    ${r.late_interest_bps > 0 && html`<div><dt>Late interest</dt><dd>${percent(r.late_interest_bps)} a year, per whole day paid late</dd></div>`}
     <div><dt>Invoice key</dt><dd><code class="hash">${r.invoice_key}</code></dd></div>
   </dl>`;
 }
@@ -128,6 +130,8 @@ const KIND_NAMES = {
   registration: 'registered', confirmation: 'confirmed', status_change: 'status', split: 'split', transfer: 'transferred',
   financing_request: 'financing requested', financing_offer: 'offer', offer_closed: 'offer closed', financing_acceptance: 'financed',
   financing_default: 'defaulted', token_transfer: 'payment', repayment: 'repaid', redemption: 'redeemed (settled)',
+  early_payment_offer: 'early payment offered', early_payment_withdrawal: 'early payment withdrawn',
+  early_payment: 'paid early (settled)', partial_repayment: 'repaid ahead of the root (settled)', late_interest: 'late interest charged',
 };
 
 function StepDetail({ step }) {
@@ -217,5 +221,7 @@ export function ReceivablePage({ id }) {
     <${FormError} error=${data.error} />
     ${done && html`<p class="notice" role="status">${done}</p>`}
     ${r && html`<${Section} id="receivable-summary" title="Summary"><${Summary} r=${r} /><${Actions} r=${r} onDone=${onDone} /><//>`}
+    ${r && html`<${EarlyPayments} r=${r} onDone=${onDone} key=${`early-${r.id}`} />`}
+    ${r && html`<${RepayLeaves} r=${r} onDone=${onDone} key=${`repay-${r.id}`} />`}
     ${data.data?.trace && html`<${Lineage} id=${id} trace=${data.data.trace} key=${data.data.trace.as_of_block} />`}`;
 }

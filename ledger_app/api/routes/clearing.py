@@ -32,6 +32,16 @@ class Clearing(BaseModel):
     status: str
     repaid: str
     unredeemed: str
+    late_interest_bps: int = Field(description="annual, set at registration (0: none)")
+    late_interest: str = Field(description="late interest paid into clearing with the root")
+    interest_unredeemed: str = Field(description="of that interest, not yet paid to leaves")
+    amount_due: str = Field(
+        description="what repaying the root now takes: outstanding + interest_due (0 once repaid)"
+    )
+    interest_due: str = Field(
+        description="late interest if repaid now: floor(outstanding x bps x whole days late "
+        "/ (10^4 x 365))"
+    )
     leaves: int
     settled_leaves: int
     unsettled_leaves: list[int]
@@ -67,6 +77,11 @@ class Redemption(BaseModel):
     transactions: list[WriteResponse[None]]
 
 
+def clearing_state(service: ClearingService, caller: Any, root_id: int) -> Clearing:
+    """Root ``root_id``'s clearing as answered by ``GET /v1/clearing/{root_id}``."""
+    return _clearing(service, caller, root_id)
+
+
 def _clearing(service: ClearingService, caller: Any, root_id: int) -> Clearing:
     state = service.show(caller, root_id)
     state["debtor"] = to_checksum_address(state["debtor"])
@@ -85,8 +100,10 @@ def show(root_id: PathId, caller: ActorDep, service: ClearingDep, block: BlockDe
     "/{root_id}/repay", operation_id="clearing.repay", response_model=WriteResponse[Clearing]
 )
 def repay(root_id: PathId, caller: ActorDep, service: ClearingDep, response: Response) -> Any:
-    """At or after the due date, the debtor pays the root's whole outstanding amount into
-    clearing (the service approves the clearing contract for it first)."""
+    """At or after the due date, the debtor pays the root's outstanding amount (what leaves
+    paid ahead left), and late interest when past the due date, into clearing (the service
+    approves the clearing contract for it first). The interest is paid to the leaves'
+    holders pro rata to face as they are redeemed; the last leaf takes the remainder."""
     outcome = service.repay(caller, root_id)
     return write_response(outcome, response, lambda _o: _clearing(service, caller, root_id))
 

@@ -33,6 +33,7 @@ from ledger_app.api.services.receivables import (
     describe,
 )
 from ledger_app.api.services.writes import WriteOutcome
+from ledger_app.domain.clearing_amounts import MAX_LATE_INTEREST_BPS
 from ledger_app.domain.vocabulary import RECEIVABLE_STATUS
 from ledger_app.errors import InvalidInput
 
@@ -76,6 +77,7 @@ class RegistrationIn(BaseModel):
                     "due_date": "2027-03-31",
                     "invoice": {"seller_tax_id": "91310000MA1FL0001X", "number": "INV-2026-0001"},
                     "document_hash": "0x" + "ab" * 32,
+                    "late_interest_bps": 1200,
                 }
             ]
         },
@@ -91,6 +93,16 @@ class RegistrationIn(BaseModel):
         description=(
             "keccak256 returned by POST /v1/documents (optional): a document the caller "
             "uploaded or was granted, else 404 DocumentUnknown"
+        ),
+    )
+    late_interest_bps: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_LATE_INTEREST_BPS,
+        description=(
+            "annual late interest in basis points (0: none, at most 10000), charged when the "
+            "receivable is paid after its due date: floor(amount x bps x whole days late / "
+            "(10^4 x 365)), paid to the holders pro rata to face"
         ),
     )
 
@@ -124,6 +136,7 @@ class Receivable(BaseModel):
     due_date: datetime
     invoice_key: str
     document_hash: str
+    late_interest_bps: int = 0
     status: str
     frozen: bool
     children: list[int]
@@ -160,6 +173,7 @@ def _registration(service: ReceivableService, body: RegistrationIn) -> Registrat
         seller_tax_id=body.invoice.seller_tax_id,
         invoice_ref=service.invoice_ref(body.invoice.number, body.invoice.type),
         document_hash=bytes.fromhex(body.document_hash[2:]) if body.document_hash else ZERO32,
+        late_interest_bps=body.late_interest_bps,
     )
 
 

@@ -38,6 +38,7 @@ from ledger_app.domain.clearing import (
     check_repaid,
     check_root,
 )
+from ledger_app.domain.clearing_amounts import days_late, late_interest
 
 #: Leaf statuses the registry settles: the contract's, from domain/clearing.py.
 REDEEMABLE = SETTLE_FROM
@@ -70,6 +71,8 @@ class ClearingService:
                 .order_by(receivables.c.id)
             ).all()
         unsettled = [leaf for leaf in leaves if leaf.status in REDEEMABLE]
+        interest_due = 0 if cleared else self._interest_due(root, 0)
+        outstanding = int(root.outstanding or 0)
         return {
             "root_id": root_id,
             "debtor": root.debtor,
@@ -79,6 +82,11 @@ class ClearingService:
             "status": root.status,
             "repaid": str(cleared.repaid) if cleared else "0",
             "unredeemed": str(cleared.unredeemed) if cleared else "0",
+            "late_interest_bps": root.late_interest_bps,
+            "late_interest": str(cleared.late_interest) if cleared else "0",
+            "interest_unredeemed": str(cleared.interest_unredeemed) if cleared else "0",
+            "amount_due": "0" if cleared else str(outstanding + interest_due),
+            "interest_due": str(interest_due),
             "leaves": len(leaves),
             "settled_leaves": sum(1 for leaf in leaves if leaf.status == "SETTLED"),
             "unsettled_leaves": [leaf.id for leaf in unsettled],
@@ -93,8 +101,9 @@ class ClearingService:
         )
         clearing = self.runtime.contracts.address("maturity_clearing")
         call = self.runtime.contracts.call("maturity_clearing", "repay", root_id)
+        due = amount + self._interest_due(root, 1, amount)
         return TokenService(self.runtime).spend(
-            caller, root.currency, clearing, amount, "clearing.repay", call
+            caller, root.currency, clearing, due, "clearing.repay", call
         )
 
     def repay_fx(
@@ -115,7 +124,8 @@ class ClearingService:
         amount = int(
             self.runtime.contracts.view(self.runtime.client, "receivables", "outstanding", root_id)
         )
-        sell = -(-amount * RATE_SCALE // quote.rate)  # rounded up, as the contract does
+        due = amount + self._interest_due(root, 1, amount)
+        sell = -(-due * RATE_SCALE // quote.rate)  # rounded up, as the contract does
         # The FX rules (quote, UETR, standing, corridor debtor -> provider, limits) are the
         # same as a PvP payment's to the provider: answered before the approval is sent.
         payment = Payment(quote.provider, sell, uetr, "SUPP", root_id)
@@ -187,6 +197,17 @@ class ClearingService:
         check_due(root_id, root.due_date, int(self.runtime.client.get_block("latest")["timestamp"]))
         check_not_repaid(root_id, self._cleared(root_id) is not None)
         return root
+
+    def _interest_due(self, root: Any, margin_days: int, amount: int | None = None) -> int:
+        """Late interest on the root's outstanding ``amount`` (the index's by default) at
+        the chain's time, ``margin_days`` later: an approval covers a payment whose block
+        falls on the next day; what it does not pull stays unspent."""
+        now = int(self.runtime.client.get_block("latest")["timestamp"])
+        if now < root.due_date:
+            return 0
+        outstanding = int(root.outstanding or 0) if amount is None else amount
+        late = days_late(root.due_date, now) + margin_days
+        return late_interest(outstanding, root.late_interest_bps, late)
 
     def _cleared(self, root_id: int) -> Any:
         with self.engine.connect() as conn:

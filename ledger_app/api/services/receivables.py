@@ -80,6 +80,7 @@ class Registration:
     seller_tax_id: str  # as the request gave it; compared normalised
     invoice_ref: bytes  # salted number and type; the registry adds the creditor's LEI
     document_hash: bytes
+    late_interest_bps: int = 0  # annual, charged per whole day paid late (domain.clearing)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def describe(row: Any) -> dict[str, Any]:
         "due_date": datetime.fromtimestamp(row.due_date, UTC),
         "invoice_key": row.invoice_key,
         "document_hash": row.document_hash,
+        "late_interest_bps": row.late_interest_bps,
         "status": row.status,
         "frozen": row.frozen,
         "children": list(range(row.first_child_id, row.first_child_id + row.child_count)),
@@ -397,4 +399,5 @@ def _tuple(registration: Registration) -> tuple[Any, ...]:
         registration.due_date,
         registration.invoice_ref,
         registration.document_hash,
+        registration.late_interest_bps,
     )
