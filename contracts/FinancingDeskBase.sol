@@ -41,6 +41,7 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
         bytes3 currency;
         uint64 dueDate;
         uint128 recourseClaim;
+        uint128 recoursePaid; // held by the desk until the claim is paid in full
     }
 
     IParticipantRegistry internal immutable _participants;
@@ -51,6 +52,9 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard {
     mapping(uint256 financingId => mapping(uint256 offerIndex => Offer)) internal _offers;
     mapping(uint256 receivableId => uint256 financingId) internal _activeFinancing;
     uint256 internal _lastFinancingId;
+    mapping(uint256 saleId => Sale) internal _sales;
+    mapping(uint256 financingId => uint256 saleId) internal _openSale;
+    uint256 internal _lastSaleId;
 
     constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines) {
         _participants = participants;
