@@ -199,7 +199,7 @@ abstract contract FinancingDeskLifecycle is FinancingDeskBase, DeferredPayments 
     function _requireSaleable(Request storage r) private view {
         IReceivableRegistry.Summary memory s = _receivables.summary(r.receivableId);
         if (s.status != IReceivableRegistry.Status.FINANCED || s.frozen) {
-            revert FinancingReceivableNotSaleable(r.receivableId, uint8(s.status), s.frozen);
+            revert FinancingReceivableNotSaleable(r.receivableId, s.status, s.frozen);
         }
         if (block.timestamp >= s.dueDate) revert FinancingReceivableDue(r.receivableId, s.dueDate);
     }

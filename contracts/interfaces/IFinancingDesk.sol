@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IReceivableRegistry} from "./IReceivableRegistry.sol";
+
 /// @title Invoice financing (factoring) of receivables.
 /// @notice The holder of an active receivable asks for financing; financiers offer
 /// terms with the proceeds escrowed; the holder accepts one offer and, in the same
@@ -177,7 +179,7 @@ interface IFinancingDesk {
     error FinancingSaleAlreadyOpen(uint256 financingId, uint256 saleId);
     error FinancingNotBuyer(uint256 saleId, address account, address buyer);
     /// @notice The receivable is not FINANCED, or frozen: it cannot change hands.
-    error FinancingReceivableNotSaleable(uint256 receivableId, uint8 status, bool frozen);
+    error FinancingReceivableNotSaleable(uint256 receivableId, IReceivableRegistry.Status status, bool frozen);
 
     /*//////////////////////////////////////////////////////////////
                                  LOGIC

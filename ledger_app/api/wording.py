@@ -26,6 +26,7 @@ from ledger_app.domain.vocabulary import (
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
+    SALE_STATUS,
     STANDING,
     role_name,
 )
@@ -81,6 +82,7 @@ RECEIVABLE_MASK = mask(RECEIVABLE_STATUS)
 FINANCING = enum(FINANCING_STATUS)
 FINANCING_MASK = mask(FINANCING_STATUS)
 OFFER = enum(OFFER_STATUS)
+SALE = enum(SALE_STATUS)
 LOCK = enum(LOCK_STATE)
 STANDING_WORD = enum(STANDING)
 

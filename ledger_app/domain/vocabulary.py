@@ -19,7 +19,11 @@ RECEIVABLE_STATUS = (
     "OVERDUE", "DEFAULTED", "SETTLED", "REJECTED", "CANCELLED",
 )  # fmt: skip
 #: IFinancingDesk.FinancingStatus
-FINANCING_STATUS = ("NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
+FINANCING_STATUS = (
+    "NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID", "BOUGHT_BACK",
+)  # fmt: skip
+#: IFinancingDesk.SaleStatus
+SALE_STATUS = ("NONE", "OPEN", "SOLD", "CANCELLED")
 #: IFinancingDesk.OfferStatus
 OFFER_STATUS = ("NONE", "OPEN", "ACCEPTED", "REJECTED", "WITHDRAWN", "EXPIRED", "SUPERSEDED")
 #: IHashTimeLock.LockState
@@ -27,7 +31,7 @@ LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
 #: ICreditLines.LineStatus
 LINE_STATUS = ("NONE", "OPEN", "CLOSED")
 #: ICreditLines.ReleaseCause
-RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF")
+RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF", "BOUGHT_BACK", "SOLD")
 #: IParticipantRegistry.Standing
 STANDING = ("ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN")
 
@@ -70,10 +74,12 @@ TRACED: dict[str, tuple[str, ...]] = {
     "FinancingDesk": (
         "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
         "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
+        "RecoursePaid", "RecourseWithdrawn", "FinancingBoughtBack",
+        "FinancingSaleOffered", "FinancingSaleCancelled", "FinancingSold",
     ),
     "MaturityClearing": ("RootRepaid", "LeafRedeemed"),
     "FxSettlement": ("PvpSettled",),
     "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
-    "CreditLines": ("CreditLineConsumed", "CreditLineReleased"),
+    "CreditLines": ("CreditLineConsumed", "CreditLineReleased", "CreditLineRecovered"),
     "RiskControl": ("RootOverdueFlagged", "RootOverdueCured"),
 }  # fmt: skip
