@@ -51,7 +51,8 @@ def _step(step: dict[str, Any]) -> str:
     money = ", ".join(
         f"{m['role']} {_amount(m['amount'])} {m['currency']}" for m in step["amounts"]
     )
-    extra = step["details"].get("purpose") or ""
+    # A token leg's purpose; a line's release its cause (repaid, bought back, sold...).
+    extra = step["details"].get("purpose") or step["details"].get("cause") or ""
     if step["event"] == "ReceivableStatusChanged":
         extra = f"{step['details']['from']} -> {step['details']['to']}"
     return " | ".join(p for p in (step["kind"], extra, actors, money) if p)
