@@ -131,7 +131,8 @@ export function FinancierAfterFunding({ financings, onDone }) {
   const held = financings.filter((f) => f.financier?.toLowerCase() === mine);
   const defaulted = held.filter((f) => f.status === 'DEFAULTED');
   const sellable = held.filter((f) => f.status === 'FUNDED' && !f.sales?.some((s) => s.status === 'OPEN'));
-  const offeredToMe = financings.flatMap((f) => (f.sales ?? [])
+  // Only a FUNDED financing can be bought: a sale left open past a default is not shown.
+  const offeredToMe = financings.filter((f) => f.status === 'FUNDED').flatMap((f) => (f.sales ?? [])
     .filter((s) => s.status === 'OPEN' && s.buyer.toLowerCase() === mine).map((s) => ({ financing: f, sale: s })));
   return html`
     <${Section} id="financier-defaulted" title="Defaulted: write off" count=${defaulted.length}>
