@@ -90,3 +90,30 @@ def test_the_supplier_buys_the_receivable_back_in_two_payments(
     financing = _ok(service.call("supplier", "GET", f"/v1/financings/{fid}"))
     assert (financing["status"], financing["recourse_outstanding"]) == ("BOUGHT_BACK", "0")
     assert service.balance("financier") - before == CLAIM
+
+
+def test_the_supplier_takes_back_a_part_payment_once_the_debtor_has_paid(
+    console: Console, console_service: Service
+) -> None:
+    service = console_service
+    ids = _defaulted_with_recourse(service)
+    fid, rid = ids["financing"], ids["receivable"]
+    path = f"/v1/financings/{fid}/recourse-payments"
+    _ok(service.call("supplier", "POST", path, json={"amount": str(CLAIM // 4)}))
+    # The debtor pays the root into clearing: the financier is paid there, not by recourse.
+    service.mint("core", 10**10)
+    _ok(service.call("core", "POST", f"/v1/clearing/{rid}/repay"))
+    _ok(service.call("financier", "POST", f"/v1/clearing/{rid}/redeem"))
+    before = service.balance("supplier")
+
+    console.sign_in(service.keys["supplier"])
+    item = console.find(f"#recourse-back-{fid}")
+    assert "CNY 225,000.00" in plain(item.text), item.text
+    console.click("Take back", item)
+    console.gone(f"#recourse-back-{fid}")
+    console.screenshot("buy-back-04-part-payment-taken-back")
+
+    assert service.balance("supplier") - before == CLAIM // 4
+    financing = _ok(service.call("supplier", "GET", f"/v1/financings/{fid}"))
+    assert financing["recourse_paid"] == "0"
+    assert [p["kind"] for p in financing["recourse_payments"]] == ["PAYMENT", "WITHDRAWAL"]

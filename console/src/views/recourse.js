@@ -44,15 +44,35 @@ function RecourseItem({ financing: f, onDone }) {
   </li>`;
 }
 
-/** The supplier's defaulted financings with recourse still owed. */
+/** Recourse paid towards a claim the debtor's payment into clearing settled first: the
+ * supplier takes it back. */
+function WithdrawItem({ financing: f, onDone }) {
+  const action = useAction();
+  const id = `recourse-back-${f.id}`;
+  return html`<li id=${id}>
+    <span>Financing ${f.id} of <${ReceivableLink} id=${f.receivable_id} />: the debtor paid, so the financier is paid by
+      clearing; take back the <${Money} amount=${f.recourse_paid} currency=${f.currency} /> you paid towards its claim.</span>
+    <div class="row-action">
+      <button type="button" aria-describedby=${id} disabled=${Boolean(action.busy)}
+        onClick=${() => action.run(async (progress) => { await write(`/v1/financings/${f.id}/recourse-withdrawal`, undefined, progress); onDone(); })}>Take back</button>
+      <${Progress} text=${action.busy} /><${FormError} error=${action.error} />
+    </div>
+  </li>`;
+}
+
+/** The supplier's defaulted financings with recourse still owed, and payments to take back. */
 export function RecourseClaims({ financings, onDone }) {
   const { me } = useLedger();
   const mine = me.address.toLowerCase();
-  const owed = financings.filter((f) => f.supplier.toLowerCase() === mine && f.status === 'DEFAULTED'
-    && BigInt(f.recourse_outstanding ?? '0') > 0n);
+  const own = financings.filter((f) => f.supplier.toLowerCase() === mine);
+  const owed = own.filter((f) => f.status === 'DEFAULTED' && BigInt(f.recourse_outstanding ?? '0') > 0n);
+  const back = own.filter((f) => f.status === 'REPAID' && f.bought_back_block === null
+    && BigInt(f.recourse_paid ?? '0') > 0n);
   return html`<${Section} id="supplier-recourse" title="Recourse claims against you" count=${owed.length}>
     ${owed.length === 0 ? html`<${Empty}>No recourse claim is outstanding.<//>` : html`<ul class="tasks stacked">
       ${owed.map((f) => html`<${RecourseItem} financing=${f} onDone=${onDone} key=${f.id} />`)}</ul>`}
+    ${back.length > 0 && html`<ul class="tasks">
+      ${back.map((f) => html`<${WithdrawItem} financing=${f} onDone=${onDone} key=${f.id} />`)}</ul>`}
   <//>`;
 }
 
