@@ -79,7 +79,7 @@ abstract contract FinancingDeskLifecycle is FinancingDeskBase, DeferredPayments 
     /// `buyer` for `price`, until `expiry`.
     /// Requirements: caller is the financing's financier, active; financing FUNDED with
     /// no open sale; the receivable FINANCED, not frozen, not yet due; `buyer` another
-    /// active FINANCIER; price > 0; expiry not in the past.
+    /// active FINANCIER; price > 0; expiry not in the past (nor past 2^40 - 1).
     /// Emits {FinancingSaleOffered}.
     function offerSale(uint256 financingId, address buyer, uint128 price, uint64 expiry)
         external
@@ -90,11 +90,12 @@ abstract contract FinancingDeskLifecycle is FinancingDeskBase, DeferredPayments 
         if (buyer == msg.sender) revert FinancingSaleInvalid("buyer", uint160(buyer));
         _participants.requireActor(buyer, Roles.FINANCIER);
         if (price == 0) revert FinancingSaleInvalid("price", 0);
-        if (expiry < block.timestamp) revert FinancingSaleInvalid("expiry", expiry);
+        if (expiry < block.timestamp || expiry > type(uint40).max) revert FinancingSaleInvalid("expiry", expiry);
         uint256 open = _openSale[financingId];
         if (open != 0) revert FinancingSaleAlreadyOpen(financingId, open);
         saleId = ++_lastSaleId;
-        _sales[saleId] = Sale(uint48(financingId), SaleStatus.OPEN, expiry, msg.sender, buyer, price);
+        // expiry <= type(uint40).max, checked above.
+        _sales[saleId] = Sale(msg.sender, uint48(financingId), SaleStatus.OPEN, uint40(expiry), buyer, price);
         _openSale[financingId] = saleId;
         emit FinancingSaleOffered(saleId, financingId, msg.sender, buyer, price, expiry);
     }

@@ -54,10 +54,10 @@ interface IFinancingDesk {
     /// @notice A financier's offer to sell a funded financing (and its receivable) to
     /// another financier for `price`.
     struct Sale {
+        address seller; // with financingId, status and expiry: one slot
         uint48 financingId;
         SaleStatus status;
-        uint64 expiry; // may be bought until this time (inclusive)
-        address seller;
+        uint40 expiry; // may be bought until this time (inclusive)
         address buyer;
         uint128 price;
     }

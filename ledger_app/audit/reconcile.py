@@ -275,8 +275,8 @@ def _financing_checks(
 
         def compare_sale(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
             (s,) = values
-            chain = {"financing_id": s[0], "status": SALE_STATUS[s[1]], "expiry": s[2],
-                     "seller": _lower(s[3]), "buyer": _lower(s[4]), "price": s[5]}  # fmt: skip
+            chain = {"seller": _lower(s[0]), "financing_id": s[1], "status": SALE_STATUS[s[2]],
+                     "expiry": s[3], "buyer": _lower(s[4]), "price": s[5]}  # fmt: skip
             return [(c, row[c], v) for c, v in chain.items()]
 
         sale_id = row["sale_id"]
