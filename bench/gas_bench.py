@@ -168,11 +168,11 @@ BOUNDS: dict[str, tuple[str, int, int]] = {
     ),
     "credit line: writeOff": (
         "gas_line_write_off",
-        # DrawnBy read and cleared; slot 2 changes; slot 0 (financier) read; the registry
-        # (the financier's record) and the receivables (node and root slots) cold;
+        # DrawnBy slot 0 read, its writtenOff slot new (the drawing is kept for a
+        # recovery); slot 2 changes; slot 0 (financier) read; the registry (the
+        # financier's record) and the receivables (node and root slots) cold;
         # CreditLineReleased as above.
-        TX + 2 * CHANGED - CLEAR_REFUND + 4 * COLD_SLOT + 2 * COLD_ACCOUNT
-        + log_cost(3, 3 * 32),
+        TX + NEW + CHANGED + 4 * COLD_SLOT + 2 * COLD_ACCOUNT + log_cost(3, 3 * 32),
         1,
     ),
     "risk: setIssuanceCap": (

@@ -15,8 +15,9 @@ import {Roles} from "./Roles.sol";
 /// under its size. A line is found by (financier, obligor, currency); at most one is
 /// open per key. What a financed receivable drew is kept per receivable (one slot: the
 /// face amount is the registry's, and a financed receivable can be neither split nor
-/// transferred), so the release needs no search. Utilisation changes only in
-/// {_draw} and {_repay}, which emit the events recording them.
+/// transferred), so the release needs no search; with it, what the financier wrote off
+/// of it, which a later release does not free twice. Utilisation changes only in
+/// {_draw} and {_uncount}, which emit the events recording them.
 contract CreditLines is ICreditLines {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -38,6 +39,7 @@ contract CreditLines is ICreditLines {
         address supplier;
         uint48 lineId;
         bool onProgramme; // counted against the supplier's sub-limit too
+        uint128 writtenOff; // of the face amount: no longer counted in the line's utilisation
     }
 
     IParticipantRegistry private immutable _participants;
@@ -128,20 +130,26 @@ contract CreditLines is ICreditLines {
         emit CreditLineClosed(lineId, msg.sender);
     }
 
-    /// @notice The financier writes off a defaulted financed receivable: its drawing
-    /// leaves the line's utilisation.
+    /// @notice The financier writes off `amount` of a defaulted financed receivable:
+    /// that much leaves the line's utilisation. Several partial write-offs may follow
+    /// one another; the drawing stays (at what is left) so that a later recovery frees
+    /// only the rest and is recorded.
     /// Requirements: caller is the line's financier, active; the receivable drew on one
-    /// of its lines and is DEFAULTED.
-    /// Emits {CreditLineReleased} (WRITTEN_OFF).
-    function writeOff(uint256 receivableId) external {
-        DrawnBy memory d = _drawings[receivableId];
-        if (d.lineId == 0) revert CreditLineNotDrawn(receivableId);
-        Line storage l = _lines[d.lineId];
-        if (msg.sender != l.financier) revert CreditLineNotFinancier(d.lineId, msg.sender, l.financier);
+    /// of its lines and is DEFAULTED; 0 < amount <= what it still draws.
+    /// Emits {CreditLineReleased} (WRITTEN_OFF, `amount`).
+    function writeOff(uint256 receivableId, uint128 amount) external {
+        DrawnBy storage d = _drawings[receivableId];
+        uint256 lineId = d.lineId;
+        if (lineId == 0) revert CreditLineNotDrawn(receivableId);
+        Line storage l = _lines[lineId];
+        if (msg.sender != l.financier) revert CreditLineNotFinancier(lineId, msg.sender, l.financier);
         _participants.requireActor(msg.sender, Roles.FINANCIER);
         IReceivableRegistry.Summary memory s = _receivables.summary(receivableId);
         if (s.status != IReceivableRegistry.Status.DEFAULTED) revert CreditLineNotDefaulted(receivableId);
-        _repay(receivableId, d, s.amount, ReleaseCause.WRITTEN_OFF);
+        uint128 drawn = s.amount - d.writtenOff;
+        if (amount == 0 || amount > drawn) revert CreditLineWriteOffAmount(receivableId, amount, drawn);
+        d.writtenOff += amount;
+        _uncount(lineId, d, amount, receivableId, ReleaseCause.WRITTEN_OFF);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -201,7 +209,19 @@ contract CreditLines is ICreditLines {
     function release(uint256 receivableId, uint128 amount, bool recovered) external onlyLedger {
         DrawnBy memory d = _drawings[receivableId];
         if (d.lineId == 0) return;
-        _repay(receivableId, d, amount, recovered ? ReleaseCause.RECOVERED : ReleaseCause.REPAID);
+        // What was written off left the utilisation then; the recovery is recorded.
+        if (d.writtenOff != 0) emit CreditLineRecovered(d.lineId, receivableId, amount, d.writtenOff);
+        _repay(receivableId, d, amount - d.writtenOff, recovered ? ReleaseCause.RECOVERED : ReleaseCause.REPAID);
+    }
+
+    /// @notice Frees what `receivableId` still draws, if anything: called by the desk as
+    /// the supplier buys the leaf back (BOUGHT_BACK) or its financier sells it (SOLD).
+    /// Requirements: caller is a ledger contract.
+    /// Emits {CreditLineReleased} (`cause`) when the leaf had drawn.
+    function releaseDrawing(uint256 receivableId, ReleaseCause cause) external onlyLedger {
+        DrawnBy memory d = _drawings[receivableId];
+        if (d.lineId == 0) return;
+        _repay(receivableId, d, _receivables.summary(receivableId).amount - d.writtenOff, cause);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -231,7 +251,12 @@ contract CreditLines is ICreditLines {
     function drawingOf(uint256 receivableId) external view returns (Drawing memory d) {
         DrawnBy memory drawn = _drawings[receivableId];
         if (drawn.lineId == 0) return d;
-        d = Drawing(drawn.lineId, drawn.supplier, _receivables.summary(receivableId).amount);
+        d = Drawing(drawn.lineId, drawn.supplier, _receivables.summary(receivableId).amount - drawn.writtenOff);
+    }
+
+    /// @notice What the financier has written off of `receivableId` while it draws.
+    function writtenOffOf(uint256 receivableId) external view returns (uint128) {
+        return _drawings[receivableId].writtenOff;
     }
 
     /// @notice What `supplier` could draw on line `lineId` now (0 if the line is closed,
@@ -280,19 +305,26 @@ contract CreditLines is ICreditLines {
             utilised += amount;
         }
         l.utilised = utilised;
-        _drawings[receivableId] = DrawnBy(supplier, uint48(lineId), l.programme);
+        _drawings[receivableId] = DrawnBy(supplier, uint48(lineId), l.programme, 0);
         emit CreditLineConsumed(lineId, receivableId, supplier, financingId, amount, utilised);
     }
 
-    /// @dev The one place utilisation shrinks, whatever the line's status.
+    /// @dev Ends a drawing, freeing `amount` (what it still counted).
     function _repay(uint256 receivableId, DrawnBy memory d, uint128 amount, ReleaseCause cause) private {
-        Line storage l = _lines[d.lineId];
+        delete _drawings[receivableId];
+        _uncount(d.lineId, d, amount, receivableId, cause);
+    }
+
+    /// @dev The one place utilisation shrinks, whatever the line's status.
+    function _uncount(uint256 lineId, DrawnBy memory d, uint128 amount, uint256 receivableId, ReleaseCause cause)
+        private
+    {
+        Line storage l = _lines[lineId];
         uint128 utilised = l.utilised - amount;
         l.utilised = utilised;
         // A line may have become a programme since: only what was counted is uncounted.
-        if (d.onProgramme) _supplierLimits[d.lineId][d.supplier].utilised -= amount;
-        delete _drawings[receivableId];
-        emit CreditLineReleased(d.lineId, receivableId, cause, amount, utilised);
+        if (d.onProgramme) _supplierLimits[lineId][d.supplier].utilised -= amount;
+        emit CreditLineReleased(lineId, receivableId, cause, amount, utilised);
     }
 
     function _checkTerms(uint128 limit, uint64 expiry) private view {

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {FinancingDeskBase} from "./FinancingDeskBase.sol";
+import {FinancingDeskLifecycle} from "./FinancingDeskLifecycle.sol";
 import {ICreditLines} from "./interfaces/ICreditLines.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {IReceivableRegistry} from "./interfaces/IReceivableRegistry.sol";
@@ -18,8 +19,10 @@ import {Roles} from "./Roles.sol";
 /// and hands the receivable to the financier in the same transaction. Every status
 /// change of a request passes through {_transition}, every one of an offer through
 /// {_transitionOffer} (in {FinancingDeskBase}), which check the current status; the
-/// events recording them come from {_recordRequest} and {_recordOffer}.
-contract FinancingDesk is FinancingDeskBase {
+/// events recording them come from {_recordRequest} and {_recordOffer}. What follows a
+/// funding (buy-back under recourse, sale to another financier) is in
+/// {FinancingDeskLifecycle}.
+contract FinancingDesk is FinancingDeskLifecycle {
     using SafeERC20 for IERC20;
 
     constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines)

@@ -45,6 +45,7 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard, Deferred
         bytes3 currency;
         uint64 dueDate;
         uint128 recourseClaim;
+        uint128 recoursePaid; // held by the desk until the claim is paid in full
     }
 
     IParticipantRegistry internal immutable _participants;
@@ -55,6 +56,9 @@ abstract contract FinancingDeskBase is IFinancingDesk, ReentrancyGuard, Deferred
     mapping(uint256 financingId => mapping(uint256 offerIndex => Offer)) internal _offers;
     mapping(uint256 receivableId => uint256 financingId) internal _activeFinancing;
     uint256 internal _lastFinancingId;
+    mapping(uint256 saleId => Sale) internal _sales;
+    mapping(uint256 financingId => uint256 saleId) internal _openSale;
+    uint256 internal _lastSaleId;
 
     constructor(IParticipantRegistry participants, IReceivableRegistry receivables, ICreditLines lines)
         DeferredPayments(participants)

@@ -68,6 +68,34 @@ abstract contract ReceivableLedgerEntryPoints is ReceivableRegistryBase {
         _transition(id, n, _DEFAULT_FROM, Status.DEFAULTED, msg.sender);
     }
 
+    /// @notice Hands a defaulted receivable back to the supplier that bought it back
+    /// under recourse; it is OVERDUE again, the supplier's to collect from the debtor.
+    /// Requirements: caller is a ledger contract; status DEFAULTED; not frozen; its root
+    /// not yet paid into clearing.
+    /// Emits {ReceivableTransferred} and {ReceivableStatusChanged} (DEFAULTED -> OVERDUE).
+    function returnToSupplier(uint256 id, address supplier) external onlyLedger {
+        Node storage n = _existing(id);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        if (_rootRepaid[n.rootId]) revert ReceivableRootAlreadyRepaid(n.rootId);
+        _transition(id, n, 1 << uint8(Status.DEFAULTED), Status.OVERDUE, msg.sender);
+        emit ReceivableTransferred(id, n.holder, supplier, msg.sender);
+        n.holder = supplier;
+    }
+
+    /// @notice Moves a financed receivable from the financier that sold it to the one
+    /// that bought it.
+    /// Requirements: caller is a ledger contract; status FINANCED; not frozen; `from`
+    /// is the holder.
+    /// Emits {ReceivableTransferred}.
+    function transferFinanced(uint256 id, address from, address to) external onlyLedger {
+        Node storage n = _existing(id);
+        if (n.frozen) revert ReceivableFrozenError(id);
+        if (n.holder != from) revert ReceivableNotHolder(id, from, n.holder);
+        if (n.status != Status.FINANCED) revert ReceivableInvalidStatus(id, n.status, 1 << uint8(Status.FINANCED));
+        emit ReceivableTransferred(id, from, to, msg.sender);
+        n.holder = to;
+    }
+
     /// @notice Records that the debtor paid root `rootId` into clearing.
     /// Requirements: caller is a ledger contract; `rootId` is a root not marked before.
     /// Emits {ReceivableRootRepaid} (and the risk control's {RootOverdueCured} when the

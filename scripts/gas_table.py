@@ -654,7 +654,7 @@ def measure_credit_lines(ledger: Ledger) -> list[Row]:
     bad_fid = _finance(ledger, bad)
     chain.pending_timestamp = ledger.receivables.summary(bad).dueDate + 7 * DAY + 1
     desk.declareDefault(bad_fid, sender=fin)
-    write_off = lines.writeOff(bad, sender=fin)
+    write_off = lines.writeOff(bad, ledger.receivables.summary(bad).amount, sender=fin)
     return [
         Row("credit line: grant", grant.gas_used, note="a financier's line to a core, one currency"),
         Row("credit line: amend", amend.gas_used, note="new limit and expiry"),
@@ -685,7 +685,47 @@ def measure_credit_lines(ledger: Ledger) -> list[Row]:
             redeem.gas_used - REDEEM_FINANCED_BEFORE_LINES,
             note="what freeing the line adds to a redemption",
         ),
-        Row("credit line: writeOff", write_off.gas_used, note="a defaulted financed receivable"),
+        Row(
+            "credit line: writeOff",
+            write_off.gas_used,
+            note="all of a defaulted financed receivable (the drawing kept for a recovery)",
+        ),
+    ]
+
+
+def measure_after_funding(ledger: Ledger) -> list[Row]:
+    """Issue 20: a sale of a funded financing, a partial write-off, and a buy-back under
+    recourse in two payments (the second completes the claim: financier paid, receivable
+    handed back, line freed)."""
+    desk, lines, fin, fin2 = ledger.desk, ledger.lines, ledger.financier, ledger.financier2
+    supplier = ledger.supplier
+    ledger.cny.mint(supplier, FUNDS, sender=ledger.bank)
+    ledger.cny.approve(desk, 2**256 - 1, sender=supplier)
+    rid = ledger.active_receivable()
+    fid = _finance(ledger, rid)
+    expiry = chain.pending_timestamp + DAY
+    offer_sale = desk.offerSale(fid, fin2, 700_000_00, expiry, sender=fin)
+    buy_sale = desk.buySale(desk.lastSaleId(), sender=fin2)
+    chain.pending_timestamp = ledger.receivables.summary(rid).dueDate + 7 * DAY + 1
+    desk.declareDefault(fid, sender=fin2)
+    partial = lines.writeOff(rid, 100_000_00, sender=fin2)
+    claim = desk.financing(fid).recourseClaim
+    first = desk.payRecourse(fid, claim // 2, sender=supplier)
+    last = desk.payRecourse(fid, claim - claim // 2, sender=supplier)
+    return [
+        Row("financing: offerSale", offer_sale.gas_used, note="a funded financing, to a named financier"),
+        Row(
+            "financing: buySale",
+            buy_sale.gas_used,
+            note="price paid, holder and financier changed, seller's line freed, buyer's drawn",
+        ),
+        Row("credit line: writeOff, part", partial.gas_used, note="the first part written off"),
+        Row("financing: payRecourse, part", first.gas_used, note="held by the desk"),
+        Row(
+            "financing: payRecourse, completing the claim",
+            last.gas_used,
+            note="buy-back: financier paid, receivable handed back, line freed",
+        ),
     ]
 
 
@@ -724,6 +764,7 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_htlc,
     measure_deferred_payments,
     measure_credit_lines,
+    measure_after_funding,
     measure_risk_control,
 ]
 

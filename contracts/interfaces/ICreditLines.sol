@@ -22,7 +22,9 @@ interface ICreditLines {
     enum ReleaseCause {
         REPAID, // the financed leaf was cleared at maturity
         RECOVERED, // cleared after it had defaulted
-        WRITTEN_OFF // the financier wrote the defaulted leaf off
+        WRITTEN_OFF, // the financier wrote (part of) the defaulted leaf off
+        BOUGHT_BACK, // the supplier paid the recourse claim and took the leaf back
+        SOLD // the financier sold the financed leaf to another financier
     }
 
     struct CreditLine {
@@ -78,6 +80,11 @@ interface ICreditLines {
     event CreditLineReleased(
         uint256 indexed lineId, uint256 indexed receivableId, ReleaseCause cause, uint128 amount, uint128 utilised
     );
+    /// @notice A leaf the financier had written off (`writtenOff` of it) was paid after
+    /// all: `recovered` reached its holder through clearing.
+    event CreditLineRecovered(
+        uint256 indexed lineId, uint256 indexed receivableId, uint128 recovered, uint128 writtenOff
+    );
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -104,6 +111,8 @@ interface ICreditLines {
     error CreditLineNotDrawn(uint256 receivableId);
     error CreditLineNotDefaulted(uint256 receivableId);
     error CreditLineNotLedgerContract(address caller);
+    /// @notice A write-off of `amount` when `drawn` is what the leaf still holds of the line.
+    error CreditLineWriteOffAmount(uint256 receivableId, uint256 amount, uint256 drawn);
 
     /*//////////////////////////////////////////////////////////////
                                  LOGIC
@@ -115,16 +124,19 @@ interface ICreditLines {
     function close(uint256 lineId) external;
     function freeze(uint256 lineId) external;
     function unfreeze(uint256 lineId) external;
-    function writeOff(uint256 receivableId) external;
+    function writeOff(uint256 receivableId, uint128 amount) external;
 
     /// @dev Ledger contracts only: the financing desk at accept, clearing at redemption.
     function consume(uint256 receivableId, uint256 financingId, address financier, address supplier) external;
     function release(uint256 receivableId, uint128 amount, bool recovered) external;
+    /// @dev Ledger contracts only: the desk when a leaf is bought back or sold.
+    function releaseDrawing(uint256 receivableId, ReleaseCause cause) external;
 
     function creditLine(uint256 lineId) external view returns (CreditLine memory);
     function lineOf(address financier, address obligor, bytes3 currency) external view returns (uint256);
     function supplierLimit(uint256 lineId, address supplier) external view returns (SupplierLimit memory);
     function drawingOf(uint256 receivableId) external view returns (Drawing memory);
+    function writtenOffOf(uint256 receivableId) external view returns (uint128);
     function headroom(uint256 lineId, address supplier) external view returns (uint256);
     function lastLineId() external view returns (uint256);
 }

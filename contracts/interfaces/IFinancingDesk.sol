@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IReceivableRegistry} from "./IReceivableRegistry.sol";
+
 /// @title Invoice financing (factoring) of receivables.
 /// @notice The holder of an active receivable asks for financing; financiers offer
 /// terms with the proceeds escrowed; the holder accepts one offer and, in the same
@@ -18,8 +20,8 @@ interface IFinancingDesk {
         FUNDED, // an offer was accepted
         DEFAULTED, // declared in default by the financier
         CLOSED, // cancelled by the holder before funding
-        REPAID // (reported by views only) funded, and the receivable settled
-
+        REPAID, // (reported by views only) funded, and the receivable settled
+        BOUGHT_BACK // defaulted with recourse; the supplier paid the claim and holds it again
     }
 
     enum OfferStatus {
@@ -40,6 +42,24 @@ interface IFinancingDesk {
         uint32 gracePeriod; // seconds after the due date before default may be declared
         uint64 expiry; // the offer can be accepted until this time (inclusive)
         uint128 fee; // minor units
+    }
+
+    enum SaleStatus {
+        NONE,
+        OPEN, // offered to the named buyer
+        SOLD,
+        CANCELLED // by the seller
+    }
+
+    /// @notice A financier's offer to sell a funded financing (and its receivable) to
+    /// another financier for `price`.
+    struct Sale {
+        address seller; // with financingId, status and expiry: one slot
+        uint48 financingId;
+        SaleStatus status;
+        uint40 expiry; // may be bought until this time (inclusive)
+        address buyer;
+        uint128 price;
     }
 
     struct Offer {
@@ -101,6 +121,31 @@ interface IFinancingDesk {
     event RecourseClaimRecorded(
         uint256 indexed financingId, address indexed financier, address indexed supplier, uint128 amountDue
     );
+    /// @notice The supplier paid `amount` towards the recourse claim; `paid` of `claim` is
+    /// paid so far, held by the desk until the claim is paid in full.
+    event RecoursePaid(uint256 indexed financingId, address indexed supplier, uint128 amount, uint128 paid, uint128 claim);
+    /// @notice The claim is paid in full: the financier received `claim` (or may claim
+    /// it), and the receivable is the supplier's again.
+    event FinancingBoughtBack(
+        uint256 indexed financingId, uint256 indexed receivableId, address indexed supplier, address financier, uint128 claim
+    );
+    /// @notice The root was paid into clearing before the claim was paid in full (the
+    /// financier is paid by clearing): the supplier took its `amount` back.
+    event RecourseWithdrawn(uint256 indexed financingId, address indexed supplier, uint128 amount);
+    event FinancingSaleOffered(
+        uint256 indexed saleId,
+        uint256 indexed financingId,
+        address indexed seller,
+        address buyer,
+        uint128 price,
+        uint64 expiry
+    );
+    event FinancingSaleCancelled(uint256 indexed saleId, uint256 indexed financingId, address indexed seller);
+    /// @notice `buyer` paid `price` to `seller` and is the financing's financier and the
+    /// receivable's holder from now on.
+    event FinancingSold(
+        uint256 indexed saleId, uint256 indexed financingId, address indexed buyer, address seller, uint128 price
+    );
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -120,6 +165,21 @@ interface IFinancingDesk {
     error FinancingNoProceeds(uint128 advance, uint128 discount, uint128 fee);
     error FinancingDefaultTooEarly(uint256 financingId, uint256 earliest);
     error FinancingCurrencyNotListed(bytes3 currency);
+    error FinancingNoRecourse(uint256 financingId);
+    /// @notice A recourse payment of `amount` when `outstanding` remains of the claim.
+    error FinancingRecourseAmount(uint256 financingId, uint256 amount, uint256 outstanding);
+    /// @notice The root was paid into clearing: the financier is paid there.
+    error FinancingRootRepaid(uint256 financingId, uint256 rootId);
+    /// @notice Nothing to take back: the root is not paid into clearing, or nothing was paid.
+    error FinancingNothingToWithdraw(uint256 financingId, uint256 paid, bool rootRepaid);
+    error FinancingSaleUnknown(uint256 saleId);
+    error FinancingSaleNotOpen(uint256 saleId, SaleStatus current);
+    error FinancingSaleExpired(uint256 saleId, uint64 expiry);
+    error FinancingSaleInvalid(string field, uint256 value);
+    error FinancingSaleAlreadyOpen(uint256 financingId, uint256 saleId);
+    error FinancingNotBuyer(uint256 saleId, address account, address buyer);
+    /// @notice The receivable is not FINANCED, or frozen: it cannot change hands.
+    error FinancingReceivableNotSaleable(uint256 receivableId, IReceivableRegistry.Status status, bool frozen);
 
     /*//////////////////////////////////////////////////////////////
                                  LOGIC
@@ -133,6 +193,11 @@ interface IFinancingDesk {
     function expireOffer(uint256 financingId, uint256 offerIndex) external;
     function cancel(uint256 financingId) external;
     function declareDefault(uint256 financingId) external;
+    function payRecourse(uint256 financingId, uint128 amount) external;
+    function withdrawRecourse(uint256 financingId) external;
+    function offerSale(uint256 financingId, address buyer, uint128 price, uint64 expiry) external returns (uint256 saleId);
+    function cancelSale(uint256 saleId) external;
+    function buySale(uint256 saleId) external;
 
     function financing(uint256 financingId) external view returns (Financing memory);
     function offerOf(uint256 financingId, uint256 offerIndex) external view returns (Offer memory);
@@ -142,4 +207,8 @@ interface IFinancingDesk {
         pure
         returns (uint256);
     function lastFinancingId() external view returns (uint256);
+    function recoursePaid(uint256 financingId) external view returns (uint128);
+    function sale(uint256 saleId) external view returns (Sale memory);
+    function openSaleOf(uint256 financingId) external view returns (uint256);
+    function lastSaleId() external view returns (uint256);
 }

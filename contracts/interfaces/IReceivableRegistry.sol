@@ -159,6 +159,8 @@ interface IReceivableRegistry {
     function releaseFromFinancing(uint256 id) external;
     function completeFinancing(uint256 id, address financier) external;
     function markDefaulted(uint256 id) external;
+    function returnToSupplier(uint256 id, address supplier) external;
+    function transferFinanced(uint256 id, address from, address to) external;
     function markRootRepaid(uint256 rootId) external;
     function settle(uint256 id) external returns (address holder, uint128 amount, uint256 rootId);
 

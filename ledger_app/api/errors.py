@@ -62,6 +62,7 @@ from ledger_app.api.wording import (
     OFFER,
     RECEIVABLE,
     RECEIVABLE_MASK,
+    SALE,
     STANDING_WORD,
     Words,
     lei,
@@ -274,6 +275,48 @@ REFUSALS: dict[str, Refusal] = {
         409, "financing {financingId} may be declared in default from {earliest}, not yet"
     ),
     "FinancingCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
+    # Recourse and sales (the field: the request field or the object at fault)
+    "FinancingNoRecourse": R(
+        409,
+        "financing {financingId} was funded without recourse: there is no claim to pay",
+        field="financing_id",
+    ),
+    "FinancingRecourseAmount": R(
+        409,
+        "a recourse payment of {amount}; {outstanding} remains of financing {financingId}'s claim",
+        field="amount",
+    ),
+    "FinancingRootRepaid": R(
+        409,
+        "root {rootId} of financing {financingId} is paid into clearing: the financier is "
+        "paid there",
+        field="financing_id",
+    ),
+    "FinancingNothingToWithdraw": R(
+        409,
+        "financing {financingId}: {paid} paid of its claim, root paid into clearing: "
+        "{rootRepaid}; nothing to take back",
+        field="financing_id",
+    ),
+    "FinancingSaleUnknown": R(404, "no sale {saleId}", field="sale_id"),
+    "FinancingSaleNotOpen": R(
+        409, "sale {saleId} is {current}, not OPEN", {"current": SALE}, field="sale_id"
+    ),
+    "FinancingSaleExpired": R(409, "sale {saleId} expired at {expiry}", field="sale_id"),
+    "FinancingSaleInvalid": R(422, "the sale's {field} {value} is out of range"),
+    "FinancingSaleAlreadyOpen": R(
+        409,
+        "financing {financingId} is offered for sale already (sale {saleId})",
+        field="financing_id",
+    ),
+    "FinancingNotBuyer": R(403, "{account} is not the buyer {buyer} of sale {saleId}"),
+    "FinancingReceivableNotSaleable": R(
+        409,
+        "receivable {receivableId} is {status} (frozen: {frozen}); only a FINANCED receivable "
+        "not frozen changes hands",
+        {"status": RECEIVABLE},
+        field="financing_id",
+    ),
     # --- MaturityClearing
     "ClearingNotRoot": R(422, "receivable {id} is a part of root {rootId}, not a root"),
     "ClearingNotDebtor": R(403, "{account} is not the debtor {debtor} of root {rootId}"),
@@ -428,6 +471,11 @@ REFUSALS: dict[str, Refusal] = {
         409, "receivable {receivableId} is not in default", field="receivable_id"
     ),
     "CreditLineNotLedgerContract": R(403, "{caller} is not one of the ledger's contracts"),
+    "CreditLineWriteOffAmount": R(
+        409,
+        "a write-off of {amount}; receivable {receivableId} still draws {drawn}",
+        field="amount",
+    ),
     # --- RiskControl: the overdue trigger (the debtor of the receivable at fault)
     "RiskObligorRestricted": R(
         409,

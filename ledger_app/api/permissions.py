@@ -153,6 +153,12 @@ PERMISSIONS: dict[str, Permission] = {
     "financing.expire_offer": _write(Role.SUPPLIER, Role.FINANCIER, party=True),
     "financing.cancel": _write(Role.SUPPLIER, party=True),
     "financing.declare_default": _write(Role.FINANCIER, party=True),
+    "financing.pay_recourse": _write(Role.SUPPLIER, party=True),
+    "financing.withdraw_recourse": _write(Role.SUPPLIER, party=True),
+    "financing.offer_sale": _write(Role.FINANCIER, party=True),
+    # Parties to a sale: its seller and its named buyer.
+    "financing.buy_sale": _write(Role.FINANCIER, party=True),
+    "financing.cancel_sale": _write(Role.FINANCIER, party=True),
     # --- maturity clearing (ledger_app/api/routes/clearing.py) ---------------------------
     # Parties are the receivable's. Any active party may push redemptions.
     "clearing.show": _read(TRADERS | READERS, party=True),

@@ -27,6 +27,7 @@ from ledger_app.domain.vocabulary import (
     LOCK_STATE,
     OFFER_STATUS,
     RECEIVABLE_STATUS,
+    SALE_STATUS,
     STANDING,
     role_name,
 )
@@ -83,6 +84,7 @@ FINANCING = enum(FINANCING_STATUS)
 FINANCING_MASK = mask(FINANCING_STATUS)
 OFFER = enum(OFFER_STATUS)
 EARLY_PAYMENT = enum(EARLY_PAYMENT_STATUS)
+SALE = enum(SALE_STATUS)
 LOCK = enum(LOCK_STATE)
 STANDING_WORD = enum(STANDING)
 

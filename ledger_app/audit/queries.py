@@ -176,14 +176,17 @@ def exposure_by_financier(conn: Connection, now: int) -> list[dict[str, Any]]:
     Overdue: the financing is FUNDED and its receivable is past its due date at ``now``
     (unix seconds: the chain's clock at the block the answer is as of, never the
     server's: ``block_time``) and not settled. Defaulted: the financing is DEFAULTED
-    (recourse claims are listed).
+    (recourse claims are listed, less what the supplier has paid of them); a defaulted
+    amount is net of what the financier wrote off (``written_off_amount``).
     """
-    f, r = schema.financings, schema.receivables
+    f, r, d = schema.financings, schema.receivables, schema.credit_line_drawings
     query = (
         select(
             f.c.financier,
             f.c.status,
             f.c.recourse_claim,
+            f.c.recourse_paid,
+            d.c.written_off,
             r.c.id,
             r.c.amount,
             r.c.currency,
@@ -191,6 +194,7 @@ def exposure_by_financier(conn: Connection, now: int) -> list[dict[str, Any]]:
             r.c.status.label("receivable_status"),
         )
         .join(r, r.c.id == f.c.receivable_id)
+        .outerjoin(d, (d.c.receivable_id == f.c.receivable_id) & (d.c.financing_id == f.c.id))
         .where(f.c.status.in_(["FUNDED", "DEFAULTED"]))
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -207,16 +211,23 @@ def exposure_by_financier(conn: Connection, now: int) -> list[dict[str, Any]]:
             (row["financier"], row["currency"]),
             {"financier": row["financier"], "currency": row["currency"], "overdue_count": 0,
              "overdue_amount": 0, "defaulted_count": 0, "defaulted_amount": 0,
-             "recourse_claims": 0, "receivables": []},
+             "recourse_claims": 0, "written_off_amount": 0, "receivables": []},
         )  # fmt: skip
         key = "overdue" if overdue else "defaulted"
+        written_off = int(row["written_off"] or 0)
         entry[f"{key}_count"] += 1
-        entry[f"{key}_amount"] += int(row["amount"])
-        entry["recourse_claims"] += int(row["recourse_claim"] or 0)
+        entry[f"{key}_amount"] += int(row["amount"]) - written_off
+        entry["written_off_amount"] += written_off
+        entry["recourse_claims"] += int(row["recourse_claim"] or 0) - int(row["recourse_paid"] or 0)
         entry["receivables"].append(row["id"])
     out = []
     for _, entry in sorted(rows.items()):
-        for field in ("overdue_amount", "defaulted_amount", "recourse_claims"):
+        for field in (
+            "overdue_amount",
+            "defaulted_amount",
+            "recourse_claims",
+            "written_off_amount",
+        ):
             entry[field] = str(entry[field])
         out.append(entry)
     return out

@@ -36,6 +36,7 @@ from ledger_app.domain.vocabulary import (
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     ROLE_NAMES,
+    SALE_STATUS,
     ZERO_ADDRESS,
 )
 
@@ -272,6 +273,27 @@ def _financing_checks(
         checks.append(
             _Check("financings", str(row["id"]), address, abi, "financing", (row["id"],), compare)
         )
+        checks.append(
+            _Check("financings", str(row["id"]), address, abi, "recoursePaid", (row["id"],),
+                   lambda v, row=row: [("recourse_paid", row["recourse_paid"], v[0])])
+        )  # fmt: skip
+    for row in tables["financing_sales"]:
+
+        def compare_sale(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
+            (s,) = values
+            chain = {"seller": _lower(s[0]), "financing_id": s[1], "status": SALE_STATUS[s[2]],
+                     "expiry": s[3], "buyer": _lower(s[4]), "price": s[5]}  # fmt: skip
+            return [(c, row[c], v) for c, v in chain.items()]
+
+        sale_id = row["sale_id"]
+        checks.append(
+            _Check("financing_sales", str(sale_id), address, abi, "sale", (sale_id,), compare_sale)
+        )
+    count = len(tables["financing_sales"])
+    checks.append(
+        _Check("financing_sales", "*", address, abi, "lastSaleId", (),
+               lambda v: [("count", count, v[0])])
+    )  # fmt: skip
     for row in tables["financing_offers"]:
 
         def compare_offer(values: tuple[Any, ...], row: dict = row) -> list[tuple[str, Any, Any]]:
@@ -448,14 +470,21 @@ def _credit_line_checks(
             (d,) = values
             if row["released_block"] is not None:  # the contract forgets a released drawing
                 return [("line_id (released: none)", 0, d[0])]
+            # The contract's amount is what the drawing still counts: face less write-offs.
             chain = {"line_id": d[0], "supplier": _lower(d[1]), "amount": d[2]}
-            return [(c, row[c], v) for c, v in chain.items()]
+            drawn = int(row["amount"]) - int(row["written_off"])
+            return [(c, drawn if c == "amount" else row[c], v) for c, v in chain.items()]
 
         rid = row["receivable_id"]
         checks.append(
             _Check("credit_line_drawings", str(rid), address, abi, "drawingOf", (rid,),
                    compare_drawing)
         )  # fmt: skip
+        if row["released_block"] is None:
+            checks.append(
+                _Check("credit_line_drawings", str(rid), address, abi, "writtenOffOf", (rid,),
+                       lambda v, row=row: [("written_off", row["written_off"], v[0])])
+            )  # fmt: skip
     return checks
 
 

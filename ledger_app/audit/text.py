@@ -58,7 +58,9 @@ def _step(step: dict[str, Any]) -> str:
     money = ", ".join(
         f"{m['role']} {_amount(m['amount'])} {m['currency']}" for m in step["amounts"]
     )
-    extra = step["details"].get("purpose") or ""
+    # A token leg's purpose; a line's release its cause (repaid, bought back, sold...);
+    # an early payment's or a late root's terms.
+    extra = step["details"].get("purpose") or step["details"].get("cause") or ""
     if step["kind"] in _TERMS_SHOWN:
         extra = ", ".join(f"{k} {v}" for k, v in step["details"].items() if k in _TERMS_SHOWN_KEYS)
     if step["event"] == "ReceivableStatusChanged":

@@ -49,6 +49,10 @@ FOLLOWED = TRACED
 #: What a token transfer is for, by the event that shares its transaction (first wins).
 _TRANSFER_PURPOSE = (
     ("FinancingAccepted", "disbursement"),
+    ("FinancingBoughtBack", "recourse_to_financier"),
+    ("RecoursePaid", "recourse_payment"),
+    ("RecourseWithdrawn", "recourse_refund"),
+    ("FinancingSold", "sale_price"),
     ("FinancingOffered", "escrow"),
     ("FinancingOfferClosed", "escrow_refund"),
     ("FinancingCancelled", "escrow_refund"),
@@ -491,6 +495,45 @@ def _recourse(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
             [_money(a["amountDue"], cur, "due")], {"financing_id": a["financingId"]})  # fmt: skip
 
 
+def _recourse_paid(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("recourse_payment", {"supplier": a["supplier"]},
+            [_money(a["amount"], cur, "paid"), _money(a["paid"], cur, "paid so far"),
+             _money(a["claim"] - a["paid"], cur, "outstanding")],
+            {"financing_id": a["financingId"]})  # fmt: skip
+
+
+def _recourse_withdrawn(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("recourse_withdrawal", {"supplier": a["supplier"]},
+            [_money(a["amount"], cur, "returned")], {"financing_id": a["financingId"]})  # fmt: skip
+
+
+def _bought_back(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("buy_back", {"supplier": a["supplier"], "financier": a["financier"]},
+            [_money(a["claim"], cur, "claim paid")], {"financing_id": a["financingId"]})  # fmt: skip
+
+
+def _sale_offered(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("sale_offer", {"seller": a["seller"], "buyer": a["buyer"]},
+            [_money(a["price"], cur, "price")],
+            {"financing_id": a["financingId"], "sale_id": a["saleId"], "expiry": a["expiry"]})  # fmt: skip
+
+
+def _sale_cancelled(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("sale_cancellation", {"seller": a["seller"]}, [],
+            {"financing_id": a["financingId"], "sale_id": a["saleId"]})  # fmt: skip
+
+
+def _sold(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("sale", {"seller": a["seller"], "buyer": a["buyer"]}, [_money(a["price"], cur, "price")],
+            {"financing_id": a["financingId"], "sale_id": a["saleId"]})  # fmt: skip
+
+
+def _line_recovered(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
+    return ("recovery", {},
+            [_money(a["recovered"], cur, "recovered"), _money(a["writtenOff"], cur, "written off")],
+            {"line_id": a["lineId"]})  # fmt: skip
+
+
 def _repaid(a: dict, _c: str, _t: Mapping, _e: EventRow) -> Built:
     return "repayment", {"debtor": a["debtor"]}, [_money(a["amount"], a["currency"], "repaid")], {}
 
@@ -539,8 +582,12 @@ def _line_consumed(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
 
 
 def _line_released(a: dict, cur: str, _t: Mapping, _e: EventRow) -> Built:
-    return ("credit_line_release", {},
-            [_money(a["amount"], cur, "released"), _money(a["utilised"], cur, "line utilised")],
+    written_off = RELEASE_CAUSE[a["cause"]] == "WRITTEN_OFF"
+    kind, role = (
+        ("write_off", "written off") if written_off else ("credit_line_release", "released")
+    )
+    return (kind, {},
+            [_money(a["amount"], cur, role), _money(a["utilised"], cur, "line utilised")],
             {"line_id": a["lineId"], "cause": RELEASE_CAUSE[a["cause"]]})  # fmt: skip
 
 
@@ -607,6 +654,13 @@ _STEP_BUILDERS = {
     "FinancingCancelled": _cancelled,
     "FinancingDefaulted": _defaulted,
     "RecourseClaimRecorded": _recourse,
+    "RecoursePaid": _recourse_paid,
+    "RecourseWithdrawn": _recourse_withdrawn,
+    "FinancingBoughtBack": _bought_back,
+    "FinancingSaleOffered": _sale_offered,
+    "FinancingSaleCancelled": _sale_cancelled,
+    "FinancingSold": _sold,
+    "CreditLineRecovered": _line_recovered,
     "RootRepaid": _repaid,
     "LeafRedeemed": _redeemed,
     "RootLateInterestCharged": _late_interest,

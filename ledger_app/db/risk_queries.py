@@ -142,6 +142,9 @@ def _drawings(conn: Connection, line_ids: Iterable[int]) -> dict[int, list[dict[
                 "receivable_id": d["receivable_id"], "financing_id": d["financing_id"],
                 "supplier": d["supplier"], "amount": d["amount"], "drawn_block": d["drawn_block"],
                 "released_block": d["released_block"], "release_cause": d["release_cause"],
+                "written_off": str(d["written_off"]),
+                "recovered": None if d["recovered"] is None else str(d["recovered"]),
+                "recovered_block": d["recovered_block"],
             }
         )  # fmt: skip
     return found
@@ -261,6 +264,20 @@ def exposure_at(
         )
         for line_id, amount in outstanding:
             drawn[line_id] = drawn.get(line_id, 0) + int(amount)
+        # Less what was written off, by then, of the drawings still open at the block.
+        wo = schema.credit_line_write_offs
+        written_off = conn.execute(
+            select(wo.c.line_id, wo.c.amount)
+            .join(dr, dr.c.receivable_id == wo.c.receivable_id)
+            .where(
+                wo.c.line_id.in_(sorted(found)),
+                wo.c.block_number <= block,
+                dr.c.line_id == wo.c.line_id,
+                or_(dr.c.released_block.is_(None), dr.c.released_block > block),
+            )
+        )
+        for line_id, amount in written_off:
+            drawn[line_id] -= int(amount)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for line_id, r in found.items():
         t = terms.get(line_id)

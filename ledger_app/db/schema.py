@@ -233,9 +233,44 @@ financings = Table(
     Column("accepted_offer", Integer, nullable=False, default=0),  # index + 1, 0 while none
     Column("recourse", Boolean, nullable=True),
     Column("recourse_claim", Amount(), nullable=False, default=0),
+    # What the supplier has paid of the claim and the desk holds (0 once withdrawn).
+    Column("recourse_paid", Amount(), nullable=False, default=0),
+    Column("bought_back_block", BigInteger, nullable=True),
     Column("updated_block", BigInteger, nullable=False),
     Index("ix_financings_receivable", "receivable_id"),
     Index("ix_financings_supplier", "supplier"),
+)
+
+# One row per recourse payment or withdrawal of a defaulted financing.
+recourse_payments = Table(
+    "recourse_payments",
+    metadata,
+    Column("financing_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    _address("supplier", nullable=False),
+    Column("kind", String(16), nullable=False),  # PAYMENT, WITHDRAWAL
+    Column("amount", Amount(), nullable=False),
+    Column("paid", Amount(), nullable=False),  # of the claim after it
+    Column("updated_block", BigInteger, nullable=False),
+)
+
+# A financier's offer to sell a funded financing to another, and its outcome.
+financing_sales = Table(
+    "financing_sales",
+    metadata,
+    Column("sale_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("financing_id", BigInteger, nullable=False),
+    _address("seller", nullable=False),
+    _address("buyer", nullable=False),
+    Column("price", Amount(), nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # OPEN, SOLD, CANCELLED
+    Column("offered_block", BigInteger, nullable=False),
+    Column("closed_block", BigInteger, nullable=True),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_financing_sales_financing", "financing_id"),
+    Index("ix_financing_sales_buyer", "buyer"),
 )
 
 financing_offers = Table(
@@ -423,9 +458,29 @@ credit_line_drawings = Table(
     Column("programme", Boolean, nullable=False, default=False),
     Column("drawn_block", BigInteger, nullable=False),
     Column("released_block", BigInteger, nullable=True),
-    Column("release_cause", String(16), nullable=True),  # REPAID, RECOVERED, WRITTEN_OFF
+    Column("release_cause", String(16), nullable=True),  # RELEASE_CAUSE, not WRITTEN_OFF
+    # Written off of `amount` while drawn (no longer in the line's utilisation).
+    Column("written_off", Amount(), nullable=False, default=0),
+    # What the drawing's last write-off or release uncounted (a sub-limit's share of it).
+    Column("freed", Amount(), nullable=False, default=0),
+    # Paid through clearing after a write-off: how much, and when.
+    Column("recovered", Amount(), nullable=True),
+    Column("recovered_block", BigInteger, nullable=True),
     Column("updated_block", BigInteger, nullable=False),
     Index("ix_credit_line_drawings_line", "line_id"),
+)
+
+# One row per write-off (a drawing may be written off in parts), for a line at a block.
+credit_line_write_offs = Table(
+    "credit_line_write_offs",
+    metadata,
+    Column("receivable_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("line_id", BigInteger, nullable=False),
+    Column("amount", Amount(), nullable=False),
+    Column("updated_block", BigInteger, nullable=False),
+    Index("ix_credit_line_write_offs_line", "line_id"),
 )
 
 # One row per event of a line, with the line's terms after it: its terms at any block.
@@ -529,6 +584,8 @@ READ_MODELS: dict[str, Table] = {
         receivables,
         financings,
         financing_offers,
+        recourse_payments,
+        financing_sales,
         clearing_roots,
         early_payment_offers,
         leaf_payments,
@@ -539,6 +596,7 @@ READ_MODELS: dict[str, Table] = {
         credit_lines,
         credit_line_suppliers,
         credit_line_drawings,
+        credit_line_write_offs,
         credit_line_history,
         core_payables,
         cap_managers,

@@ -44,6 +44,10 @@ PARTY_EVENTS: dict[str, tuple[str, ...]] = {
     "FinancingAccepted": ("supplier", "financier"),
     "FinancingDefaulted": ("financier",),
     "RecourseClaimRecorded": ("financier", "supplier"),
+    "FinancingBoughtBack": ("supplier", "financier"),
+    # The named buyer sees what it is offered; both financiers what they sold or bought.
+    "FinancingSaleOffered": ("seller", "buyer"),
+    "FinancingSold": ("seller", "buyer"),
     "CreditLineConsumed": ("supplier",),
     # The debtor sees its whole tree anyway; the flag's actor (any participant, a keeper)
     # is no party to the receivable and is not named.

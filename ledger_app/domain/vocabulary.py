@@ -19,7 +19,11 @@ RECEIVABLE_STATUS = (
     "OVERDUE", "DEFAULTED", "SETTLED", "REJECTED", "CANCELLED",
 )  # fmt: skip
 #: IFinancingDesk.FinancingStatus
-FINANCING_STATUS = ("NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
+FINANCING_STATUS = (
+    "NONE", "REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID", "BOUGHT_BACK",
+)  # fmt: skip
+#: IFinancingDesk.SaleStatus
+SALE_STATUS = ("NONE", "OPEN", "SOLD", "CANCELLED")
 #: IFinancingDesk.OfferStatus
 OFFER_STATUS = ("NONE", "OPEN", "ACCEPTED", "REJECTED", "WITHDRAWN", "EXPIRED", "SUPERSEDED")
 #: IHashTimeLock.LockState
@@ -27,7 +31,7 @@ LOCK_STATE = ("NONE", "LOCKED", "CLAIMED", "REFUNDED")
 #: ICreditLines.LineStatus
 LINE_STATUS = ("NONE", "OPEN", "CLOSED")
 #: ICreditLines.ReleaseCause
-RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF")
+RELEASE_CAUSE = ("REPAID", "RECOVERED", "WRITTEN_OFF", "BOUGHT_BACK", "SOLD")
 #: IMaturityClearing.EarlyPaymentStatus
 EARLY_PAYMENT_STATUS = ("NONE", "OPEN", "WITHDRAWN", "ACCEPTED")
 #: IParticipantRegistry.Standing
@@ -72,6 +76,8 @@ TRACED: dict[str, tuple[str, ...]] = {
     "FinancingDesk": (
         "FinancingRequested", "FinancingOffered", "FinancingOfferClosed", "FinancingAccepted",
         "FinancingCancelled", "FinancingDefaulted", "RecourseClaimRecorded",
+        "RecoursePaid", "RecourseWithdrawn", "FinancingBoughtBack",
+        "FinancingSaleOffered", "FinancingSaleCancelled", "FinancingSold",
     ),
     "MaturityClearing": (
         "RootRepaid", "LeafRedeemed", "RootLateInterestCharged", "LeafRepaid",
@@ -79,6 +85,6 @@ TRACED: dict[str, tuple[str, ...]] = {
     ),
     "FxSettlement": ("PvpSettled",),
     "HashTimeLock": ("HtlcLocked", "HtlcClaimed", "HtlcRefunded"),
-    "CreditLines": ("CreditLineConsumed", "CreditLineReleased"),
+    "CreditLines": ("CreditLineConsumed", "CreditLineReleased", "CreditLineRecovered"),
     "RiskControl": ("RootOverdueFlagged", "RootOverdueCured"),
 }  # fmt: skip

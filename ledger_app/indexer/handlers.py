@@ -19,6 +19,7 @@ from ledger_app.domain.vocabulary import (
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     RELEASE_CAUSE,
+    SALE_STATUS,
     ZERO_ADDRESS,
     role_name,
 )
@@ -442,6 +443,84 @@ def recourse_claim_recorded(e: DecodedEvent, _ts: int) -> list[Mutation]:
     ]
 
 
+def _recourse_row(e: DecodedEvent, kind: str, paid: int) -> Upsert:
+    return Upsert(
+        "recourse_payments",
+        {"financing_id": e.args["financingId"], "block_number": e.block_number,
+         "log_index": e.log_index},
+        {"supplier": e.args["supplier"], "kind": kind, "amount": e.args["amount"], "paid": paid},
+    )  # fmt: skip
+
+
+@handles("FinancingDesk", "RecoursePaid")
+def recourse_paid(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The supplier paid part of the recourse claim; the desk holds it."""
+    paid = e.args["paid"]
+    return [
+        Patch("financings", _financing(e.args["financingId"]), {"recourse_paid": paid}),
+        _recourse_row(e, "PAYMENT", paid),
+    ]
+
+
+@handles("FinancingDesk", "RecourseWithdrawn")
+def recourse_withdrawn(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The root was paid into clearing first: the supplier took its payments back."""
+    return [
+        Patch("financings", _financing(e.args["financingId"]), {"recourse_paid": 0}),
+        _recourse_row(e, "WITHDRAWAL", 0),
+    ]
+
+
+@handles("FinancingDesk", "FinancingBoughtBack")
+def financing_bought_back(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The claim is paid in full: the receivable is the supplier's again."""
+    return [
+        Patch(
+            "financings",
+            _financing(e.args["financingId"]),
+            {"status": "BOUGHT_BACK", "bought_back_block": e.block_number},
+        )
+    ]
+
+
+@handles("FinancingDesk", "FinancingSaleOffered")
+def financing_sale_offered(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A financier offers a funded financing to a named financier for a price."""
+    a = e.args
+    sale = {
+        "financing_id": a["financingId"], "seller": a["seller"], "buyer": a["buyer"],
+        "price": a["price"], "expiry": a["expiry"], "status": SALE_STATUS[1],
+        "offered_block": e.block_number, "closed_block": None,
+    }  # fmt: skip
+    return [Upsert("financing_sales", {"sale_id": a["saleId"]}, sale)]
+
+
+@handles("FinancingDesk", "FinancingSaleCancelled")
+def financing_sale_cancelled(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """The seller withdrew its sale offer."""
+    return [
+        Patch(
+            "financing_sales",
+            {"sale_id": e.args["saleId"]},
+            {"status": SALE_STATUS[3], "closed_block": e.block_number},
+        )
+    ]
+
+
+@handles("FinancingDesk", "FinancingSold")
+def financing_sold(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """Bought: the buyer is the financing's financier (the holder comes separately)."""
+    a = e.args
+    return [
+        Patch(
+            "financing_sales",
+            {"sale_id": a["saleId"]},
+            {"status": SALE_STATUS[2], "closed_block": e.block_number},
+        ),
+        Patch("financings", _financing(a["financingId"]), {"financier": a["buyer"]}),
+    ]
+
+
 # --- MaturityClearing ---------------------------------------------------------------
 
 
@@ -796,6 +875,10 @@ def credit_line_consumed(e: DecodedEvent, _ts: int) -> list[Mutation]:
                 "drawn_block": e.block_number,
                 "released_block": None,
                 "release_cause": None,
+                "written_off": 0,
+                "freed": 0,
+                "recovered": None,
+                "recovered_block": None,
             },
             source_table="credit_lines",
         ),
@@ -806,30 +889,60 @@ def credit_line_consumed(e: DecodedEvent, _ts: int) -> list[Mutation]:
 
 @handles("CreditLines", "CreditLineReleased")
 def credit_line_released(e: DecodedEvent, _ts: int) -> list[Mutation]:
-    """Repaid, recovered or written off: the drawing is freed (and kept, released)."""
+    """Written off (in part or whole): that much is uncounted, the drawing stays open
+    for a recovery. Repaid, recovered, bought back or sold: the drawing is freed of
+    what it still counted (and kept, released)."""
     a = e.args
     drawing = {"receivable_id": a["receivableId"]}
+    cause = RELEASE_CAUSE[a["cause"]]
+    if cause == "WRITTEN_OFF":
+        changes: list[Mutation] = [
+            Patch("credit_line_drawings", drawing, {"freed": a["amount"]}),
+            Add("credit_line_drawings", drawing, "written_off", a["amount"]),
+            Upsert(
+                "credit_line_write_offs",
+                {**drawing, "block_number": e.block_number, "log_index": e.log_index},
+                {"line_id": a["lineId"], "amount": a["amount"]},
+            ),
+        ]
+    else:
+        changes = [
+            Patch(
+                "credit_line_drawings",
+                drawing,
+                {"released_block": e.block_number, "release_cause": cause, "freed": a["amount"]},
+            )
+        ]
     return [
-        Patch(
-            "credit_line_drawings",
-            drawing,
-            {"released_block": e.block_number, "release_cause": RELEASE_CAUSE[a["cause"]]},
-        ),
+        *changes,
         _supplier_drawn(drawing, sign=-1),
         *_line_change(e, {"utilised": a["utilised"]}),
     ]
 
 
+@handles("CreditLines", "CreditLineRecovered")
+def credit_line_recovered(e: DecodedEvent, _ts: int) -> list[Mutation]:
+    """A leaf written off (in part) was paid after all: what reached its holder."""
+    return [
+        Patch(
+            "credit_line_drawings",
+            {"receivable_id": e.args["receivableId"]},
+            {"recovered": e.args["recovered"], "recovered_block": e.block_number},
+        )
+    ]
+
+
 def _supplier_drawn(drawing: dict[str, Any], *, sign: int) -> Mutation:
-    """The drawing's amount on (off) its supplier's sub-limit, when the line was a
-    programme as it was drawn (what the contract counted is what it uncounts)."""
+    """The drawing's amount on its supplier's sub-limit (or what it just freed off it),
+    when the line was a programme as it was drawn (what the contract counted is what it
+    uncounts)."""
     return AddFrom(
         "credit_line_suppliers",
         source_table="credit_line_drawings",
         source_key=drawing,
         key_from=(("line_id", "line_id"), ("supplier", "supplier")),
         column="utilised",
-        amount_column="amount",
+        amount_column="amount" if sign > 0 else "freed",
         sign=sign,
         when="programme",
     )

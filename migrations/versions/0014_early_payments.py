@@ -8,7 +8,7 @@ VARCHAR(78) on SQLite, as in 0002. The new columns default to 0: every receivabl
 registered before had no late interest, and no root was charged any.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-20
 """
 

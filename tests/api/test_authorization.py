@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from apikit import OFFER_TERMS, Service, trade_objects
+from apikit import OFFER_TERMS, Service, onboard, trade_objects
 
 from ledger_app.api.app import PUBLIC_ROUTES, create_app
 from ledger_app.api.permissions import PERMISSIONS, READERS, Role
@@ -86,7 +86,28 @@ def objects(service: Service) -> dict[str, Any]:
         "line_id": service.credit_line("financier")["line_id"],
         "supplier": service.addresses["supplier"],
         "offer_id": early.json()["result"]["offer_id"],
+        "sale_id": sale_on_offer(service),
     }
+
+
+def sale_on_offer(service: Service) -> int:
+    """A financing funded by financier, offered for sale to financier2; and financier3,
+    party to neither."""
+    onboard(service, "financier3", ["FINANCIER"])
+    asked = service.call("supplier", "POST", "/v1/financings",
+                         json={"receivable_id": service.active()["id"],
+                               "financier": service.addresses["financier"]}).json()  # fmt: skip
+    financing_id = asked["result"]["id"]
+    offered = service.call("financier", "POST", f"/v1/financings/{financing_id}/offers",
+                           json=OFFER_TERMS)  # fmt: skip
+    assert offered.status_code == 201, offered.text
+    accepted = service.call("supplier", "POST", f"/v1/financings/{financing_id}/offers/0/accept")
+    assert accepted.status_code == 200, accepted.text
+    sale = service.call("financier", "POST", f"/v1/financings/{financing_id}/sales",
+                        json={"buyer": service.addresses["financier2"], "price": "1",
+                              "expiry": "2099-01-01T00:00:00Z"})  # fmt: skip
+    assert sale.status_code == 201, sale.text
+    return int(sale.json()["result"]["sales"][0]["sale_id"])
 
 
 #: A well-formed quote (never used: every refusal comes before it would be).
@@ -101,7 +122,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
                  "lock_id", "participant", "recovery_id", "core", "line_id", "supplier",
-                 "offer_id"):  # fmt: skip
+                 "offer_id", "sale_id"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -137,6 +158,12 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
             "expires_at": "2099-01-01T00:00:00Z",
         },
         "clearing.repay_leaves": {"leaf_ids": [objects["leaf_id"]]},
+        "financing.pay_recourse": {"amount": "1"},
+        "financing.offer_sale": {
+            "buyer": service.addresses["financier2"],
+            "price": "1",
+            "expiry": "2099-01-01T00:00:00Z",
+        },
     }
     return method, path, bodies.get(operation)
 
@@ -162,6 +189,7 @@ UNKNOWN = {
     "line_id": "999999",
     "supplier": "0x" + "0" * 39 + "1",
     "offer_id": "999999",
+    "sale_id": "999999",
 }
 
 
@@ -266,6 +294,11 @@ NON_PARTY = {
     "financing.expire_offer": "supplier2",
     "financing.cancel": "supplier2",
     "financing.declare_default": "financier2",
+    "financing.pay_recourse": "supplier2",
+    "financing.withdraw_recourse": "supplier2",
+    "financing.offer_sale": "financier2",
+    "financing.buy_sale": "financier3",
+    "financing.cancel_sale": "financier3",
     "clearing.show": "supplier2",
     "clearing.repay": "core2",
     "clearing.repay_fx": "core2",

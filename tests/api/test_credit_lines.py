@@ -640,6 +640,11 @@ def test_write_off_of_a_defaulted_receivable_frees_the_line(service: Service) ->
     defaulted = service.call("financier5", "POST", f"/v1/financings/{financing}/default")
     assert defaulted.status_code == 200, defaulted.text
 
+    part = service.call("financier5", "POST", "/v1/credit-lines/write-offs",
+                        json={"receivable_id": receivable, "amount": str(FACE // 4)})  # fmt: skip
+    assert part.status_code == 200, part.text
+    assert part.json()["result"]["utilised"] == str(FACE - FACE // 4)
+    # Left out, the amount is all that is still drawn.
     written = service.call("financier5", "POST", "/v1/credit-lines/write-offs",
                            json={"receivable_id": receivable})  # fmt: skip
 
@@ -647,7 +652,13 @@ def test_write_off_of_a_defaulted_receivable_frees_the_line(service: Service) ->
     result = written.json()["result"]
     assert (result["line_id"], result["utilised"]) == (line["line_id"], "0")
     drawing = next(d for d in result["drawings"] if d["receivable_id"] == receivable)
-    assert drawing["release_cause"] == "WRITTEN_OFF"
+    # Kept open at nothing drawn, so that a later recovery is recorded on it.
+    assert (drawing["written_off"], drawing["release_cause"]) == (str(FACE), None)
+    nothing_left = service.call("financier5", "POST", "/v1/credit-lines/write-offs",
+                                json={"receivable_id": receivable, "amount": "1"})  # fmt: skip
+    assert nothing_left.status_code == 409, nothing_left.text
+    assert nothing_left.json()["error"] == "CreditLineWriteOffAmount"
+    assert nothing_left.json()["args"]["field"] == "amount"
 
 
 def test_an_expired_line_refuses_accept(service: Service) -> None:

@@ -20,6 +20,7 @@ from ledger_app.domain.vocabulary import (
     OFFER_STATUS,
     RECEIVABLE_STATUS,
     ROLE_NAMES,
+    SALE_STATUS,
     STANDING,
 )
 from ledger_app.errors import (
@@ -42,6 +43,7 @@ ENUMS = {
     "IReceivableRegistry.Status": RECEIVABLE_STATUS,
     "IFinancingDesk.FinancingStatus": FINANCING_STATUS,
     "IFinancingDesk.OfferStatus": OFFER_STATUS,
+    "IFinancingDesk.SaleStatus": SALE_STATUS,
     "IHashTimeLock.LockState": LOCK_STATE,
     "IParticipantRegistry.Standing": STANDING,
     "IMaturityClearing.EarlyPaymentStatus": EARLY_PAYMENT_STATUS,
@@ -85,6 +87,8 @@ def sample(entry: dict[str, Any]) -> dict[str, Any]:
             values[name] = 6 if "mask" in name.lower() else 1_800_000_000 + index
         elif kind == "string":
             values[name] = "rate"
+        elif kind == "bool":
+            values[name] = True
         else:
             raise AssertionError(f"no sample for {kind} {name} of {entry['name']}")
     return values

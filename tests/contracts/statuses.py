@@ -29,6 +29,7 @@ class FinancingStatus(IntEnum):
     DEFAULTED = 4
     CLOSED = 5
     REPAID = 6
+    BOUGHT_BACK = 7
 
 
 class OfferStatus(IntEnum):
@@ -41,6 +42,25 @@ class OfferStatus(IntEnum):
     WITHDRAWN = 4
     EXPIRED = 5
     SUPERSEDED = 6
+
+
+class SaleStatus(IntEnum):
+    """IFinancingDesk.SaleStatus"""
+
+    NONE = 0
+    OPEN = 1
+    SOLD = 2
+    CANCELLED = 3
+
+
+class ReleaseCause(IntEnum):
+    """ICreditLines.ReleaseCause"""
+
+    REPAID = 0
+    RECOVERED = 1
+    WRITTEN_OFF = 2
+    BOUGHT_BACK = 3
+    SOLD = 4
 
 
 def mask(*statuses: Status) -> int:

@@ -679,7 +679,7 @@ def test_write_off_of_a_defaulted_receivable_releases_it(
     credit_lines, clearing, receivables, defaulted_financing, chain, core, financier
 ):
     rid, _ = defaulted_financing()
-    tx = credit_lines.writeOff(rid, sender=financier)
+    tx = credit_lines.writeOff(rid, FACE, sender=financier)
     log = only_log(tx, credit_lines.CreditLineReleased)
     assert (log.lineId, log.receivableId, log.cause, log.amount, log.utilised) == (
         LINE,
@@ -688,13 +688,38 @@ def test_write_off_of_a_defaulted_receivable_releases_it(
         FACE,
         0,
     )
-    assert credit_lines.drawingOf(rid).lineId == 0
-    # A late payment after the write-off pays the financier and releases nothing twice.
+    assert (credit_lines.drawingOf(rid).amount, credit_lines.writtenOffOf(rid)) == (0, FACE)
+    # A late payment after the write-off pays the financier, frees nothing twice, and
+    # is recorded as a recovery of what was written off.
     chain.pending_timestamp = receivables.summary(rid).dueDate + 40 * DAY
     clearing.repay(rid, sender=core)
     tx = clearing.redeem(rid, sender=financier)
-    assert tx.decode_logs(credit_lines.CreditLineReleased) == []
+    log = only_log(tx, credit_lines.CreditLineReleased)
+    assert (log.cause, log.amount, log.utilised) == (RECOVERED, 0, 0)
+    recovered = only_log(tx, credit_lines.CreditLineRecovered)
+    assert (recovered.recovered, recovered.writtenOff) == (FACE, FACE)
     assert credit_lines.creditLine(LINE).utilised == 0
+    assert credit_lines.drawingOf(rid).lineId == 0
+
+
+def test_write_off_of_part_frees_that_part_and_recovery_frees_exactly_the_rest(
+    credit_lines, clearing, receivables, defaulted_financing, chain, core, financier
+):
+    rid, _ = defaulted_financing()
+    first = credit_lines.writeOff(rid, 300_000_00, sender=financier)
+    assert only_log(first, credit_lines.CreditLineReleased).utilised == FACE - 300_000_00
+    second = credit_lines.writeOff(rid, 200_000_00, sender=financier)
+    log = only_log(second, credit_lines.CreditLineReleased)
+    assert (log.cause, log.amount, log.utilised) == (WRITTEN_OFF, 200_000_00, FACE - 500_000_00)
+    assert credit_lines.drawingOf(rid).amount == FACE - 500_000_00
+    assert credit_lines.writtenOffOf(rid) == 500_000_00
+    chain.pending_timestamp = receivables.summary(rid).dueDate + 40 * DAY
+    clearing.repay(rid, sender=core)
+    tx = clearing.redeem(rid, sender=financier)
+    log = only_log(tx, credit_lines.CreditLineReleased)
+    assert (log.cause, log.amount, log.utilised) == (RECOVERED, FACE - 500_000_00, 0)
+    recovered = only_log(tx, credit_lines.CreditLineRecovered)
+    assert (recovered.recovered, recovered.writtenOff) == (FACE, 500_000_00)
 
 
 def test_write_off_of_a_receivable_that_drew_nothing_is_refused(
@@ -702,14 +727,29 @@ def test_write_off_of_a_receivable_that_drew_nothing_is_refused(
 ):
     rid = active_receivable()
     with reverts(credit_lines.CreditLineNotDrawn, receivableId=rid):
-        credit_lines.writeOff(rid, sender=financier)
+        credit_lines.writeOff(rid, FACE, sender=financier)
+
+
+def test_write_off_beyond_what_is_still_drawn_is_refused(
+    credit_lines, defaulted_financing, reverts, financier
+):
+    rid, _ = defaulted_financing()
+    with reverts(
+        credit_lines.CreditLineWriteOffAmount, receivableId=rid, amount=FACE + 1, drawn=FACE
+    ):
+        credit_lines.writeOff(rid, FACE + 1, sender=financier)
+    with reverts(credit_lines.CreditLineWriteOffAmount, receivableId=rid, amount=0, drawn=FACE):
+        credit_lines.writeOff(rid, 0, sender=financier)
+    credit_lines.writeOff(rid, FACE - 1, sender=financier)
+    with reverts(credit_lines.CreditLineWriteOffAmount, receivableId=rid, amount=2, drawn=1):
+        credit_lines.writeOff(rid, 2, sender=financier)
 
 
 def test_write_off_twice_is_refused(credit_lines, defaulted_financing, reverts, financier):
     rid, _ = defaulted_financing()
-    credit_lines.writeOff(rid, sender=financier)
-    with reverts(credit_lines.CreditLineNotDrawn, receivableId=rid):
-        credit_lines.writeOff(rid, sender=financier)
+    credit_lines.writeOff(rid, FACE, sender=financier)
+    with reverts(credit_lines.CreditLineWriteOffAmount, receivableId=rid, amount=FACE, drawn=0):
+        credit_lines.writeOff(rid, FACE, sender=financier)
 
 
 def test_write_off_by_another_financier_is_refused(
@@ -719,7 +759,7 @@ def test_write_off_by_another_financier_is_refused(
     with reverts(
         credit_lines.CreditLineNotFinancier, lineId=LINE, account=financier2, financier=financier
     ):
-        credit_lines.writeOff(rid, sender=financier2)
+        credit_lines.writeOff(rid, FACE, sender=financier2)
 
 
 @pytest.mark.parametrize("standing", BAD_STANDINGS)
@@ -729,7 +769,7 @@ def test_write_off_by_a_financier_in_bad_standing_is_refused(
     rid, _ = defaulted_financing()
     error, arguments = deactivate(financier, standing)
     with reverts(error, **arguments):
-        credit_lines.writeOff(rid, sender=financier)
+        credit_lines.writeOff(rid, FACE, sender=financier)
 
 
 def test_write_off_of_a_financed_receivable_not_in_default_is_refused(
@@ -738,4 +778,4 @@ def test_write_off_of_a_financed_receivable_not_in_default_is_refused(
     rid = active_receivable()
     finance(rid)
     with reverts(credit_lines.CreditLineNotDefaulted, receivableId=rid):
-        credit_lines.writeOff(rid, sender=financier)
+        credit_lines.writeOff(rid, FACE, sender=financier)

@@ -3,7 +3,9 @@
 Hypothesis drives random interleavings of participant standing (suspend, reinstate,
 KYC expiry and renewal, account freeze), receivables (register, confirm, reject,
 cancel, split, transfer, freeze, overdue, someone else's move), financing (request,
-offer, accept, reject, withdraw, expire, cancel, default), clearing (repay, redeem),
+offer, accept, reject, withdraw, expire, cancel, default; after funding: sale offer,
+cancel and purchase, write-off of part or all, recourse payments and their
+withdrawal, buy-back), clearing (repay, redeem),
 token mint / burn / transfer, FX PvP at signed quotes and HTLC lock / claim / refund,
 early payment (offer, withdraw, accept), partial repayment of leaves and late interest
 (issue 20),
@@ -28,7 +30,10 @@ offers' escrow plus the refunds it deferred, the HTLC its open locks plus the pa
 deferred, clearing its unredeemed face and interest plus the payments it deferred (issue
 20: a payment to a party not in good standing waits as claimable, so that party never
 blocks another's action; the `claim` rule takes it); every settled root's leaves were
-paid its face and all the late interest charged on it, and no leaf is paid twice.
+paid its face and all the late interest charged on it, and no leaf is paid twice; the
+desk also holds the recourse payments not yet passed on; a financed receivable's holder
+is its financing's financier; each credit line's utilisation is the face of the open
+drawings on it less what was written off of them.
 
 Each example starts from a chain snapshot and restores it. Examples and steps default
 to 8 and 30; LEDGER_LEDGER_EXAMPLES and LEDGER_LEDGER_STEPS change them (`make fuzz`).
@@ -61,7 +66,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from statuses import OfferStatus, Status
+from statuses import OfferStatus, SaleStatus, Status
 
 from ledger_app.domain.clearing_amounts import days_late, early_payment_discount, late_interest
 
@@ -148,6 +153,8 @@ class Offer:
     expiry: int
     grace: int
     status: OfferStatus = OfferStatus.OPEN
+    advance: int = 0  # the recourse claim on default, with recourse (model only)
+    recourse: bool = False
 
 
 @dataclass
@@ -160,6 +167,12 @@ class Request:
     funder: str = ""
     grace: int = 0
     offers: list[Offer] = field(default_factory=list)
+    # After funding (the model's; the replay follows the status and the funder):
+    claim: int = 0  # recourse claim recorded at default
+    paid: int = 0  # of it, held by the desk
+    drawn: bool = False  # holds part of the funder's credit line
+    written_off: int = 0
+    sale: int = 0  # the open sale offer's id, 0 for none
 
 
 @dataclass
@@ -203,6 +216,7 @@ class Ledger:
     paid_in_interest: dict[int, int] = field(default_factory=dict)
     leaf_paid: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     early: dict[int, EarlyOffer] = field(default_factory=dict)
+    sales: dict[int, dict] = field(default_factory=dict)  # sale id -> its terms and status
 
 
 #: Who may have a payment deferred to it: financiers (desk refunds), HTLC parties, holders.
@@ -413,6 +427,10 @@ def _replay_financing(ledger: Ledger, name, e, who) -> None:
         r.status = "CLOSED"
     elif name == "FinancingDefaulted":
         r.status = "DEFAULTED"
+    elif name == "FinancingBoughtBack":
+        r.status = "BOUGHT_BACK"
+    elif name == "FinancingSold":
+        r.funder = who("buyer")
 
 
 @pytest.fixture(scope="module")
@@ -471,6 +489,7 @@ def whole_ledger(
 
 def test_random_operations_across_all_contracts_keep_every_invariant(
     whole_ledger, reverts, participants, cny, usd, receivables, desk, clearing, fx, htlc,
+    credit_lines,
     operator, core, supplier, supplier2, financier, financier2, bank, regulator, auditor,
     outsider, fx_provider, sign_quote, invoice_refs, invoice_key_of, chain,
 ):  # fmt: skip
@@ -497,9 +516,13 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
         "desk": desk,
         "clearing": clearing,
         "htlc": htlc,
+        "lines": credit_lines,
         CNY: cny,
         USD: usd,
     }
+    #: The session's lines (conftest `credit_lines`): financier and currency -> line id.
+    line_of = {("financier", CNY): 1, ("financier", USD): 2,
+               ("financier2", CNY): 3, ("financier2", USD): 4}  # fmt: skip
     errors = {}  # ape builds error classes on each access: look each up once
 
     def error(contract, name):
@@ -583,11 +606,16 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                             o.terms.expiry,
                             o.terms.gracePeriod,
                             OfferStatus(o.status),
+                            o.advance,
+                            o.terms.recourse,
                         )
                     )
                 self.m.requests[fid] = request
             self.first_fid = 1
             self.next_offer = clearing.lastEarlyPaymentOfferId() + 1
+            self.first_sale = desk.lastSaleId() + 1
+            # What the lines carry already (the model adds what this run draws).
+            self.line_base = {k: credit_lines.creditLine(v).utilised for k, v in line_of.items()}
             self.lock_ids: list[int] = []
             self.steps = 0
 
@@ -1001,7 +1029,16 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             self.send(funder, expected, lambda: desk.offer(fid, terms, sender=people[funder]))
             self.count("offer", expected)
             if expected is None:
-                r.offers.append(Offer(funder, proceeds, expiry, grace))
+                r.offers.append(
+                    Offer(
+                        funder,
+                        proceeds,
+                        expiry,
+                        grace,
+                        advance=adv_amount,
+                        recourse=bool(grace % 2),
+                    )
+                )
                 r.status = "OFFERED"
                 self.move(r.currency, funder, "desk", proceeds)
 
@@ -1059,6 +1096,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                         other.status = OfferStatus.SUPERSEDED
                         self.pay_or_defer("desk", r.currency, other.financier, other.proceeds)
                 r.status, r.funder, r.grace = "FUNDED", o.financier, o.grace
+                r.drawn = True
                 node.holder, node.status = o.financier, Status.FINANCED
 
         @precondition(lambda self: self.open_offers())
@@ -1145,6 +1183,185 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             if expected is None:
                 r.status = "DEFAULTED"
                 node.status = Status.DEFAULTED
+                accepted = next(o for o in r.offers if o.status == OfferStatus.ACCEPTED)
+                r.claim = accepted.advance if accepted.recourse else 0
+
+        # ------------------------------------------------- after funding (issue 20)
+
+        def defaulted(self):
+            return sorted(f for f, r in self.m.requests.items() if r.status == "DEFAULTED")
+
+        @precondition(lambda self: self.defaulted())
+        @rule(data=st.data(), share=st.sampled_from([0, 1, 2, 2, 4]))
+        def pay_recourse(self, data, share):
+            fid = data.draw(st.sampled_from(self.defaulted()))
+            r = self.m.requests[fid]
+            node = self.m.nodes[r.leaf]
+            owed = r.claim - r.paid
+            # All of it, half, a unit too many, or nothing.
+            amount = {0: 0, 1: owed + 1, 2: owed, 4: max(owed // 2, 1)}[share]
+            expected = (
+                self.actor_error(r.supplier, "SUPPLIER")
+                or ((desk, "FinancingNoRecourse") if r.claim == 0 else None)
+                or ((desk, "FinancingRootRepaid") if node.root in self.m.repaid else None)
+                or ((desk, "FinancingRecourseAmount") if not 0 < amount <= owed else None)
+                or (
+                    (tokens[r.currency], "ERC20InsufficientBalance")
+                    if self.m.balances[(r.currency, r.supplier)] < amount
+                    else None
+                )
+                or (
+                    (receivables, "ReceivableFrozenError")
+                    if amount == owed and node.frozen
+                    else None
+                )
+            )
+            # A financier in bad standing is paid later (it claims): it never blocks this.
+            funder_active = self.standing(r.funder) == "ACTIVE"
+            self.send(
+                r.supplier,
+                expected,
+                lambda: desk.payRecourse(fid, amount, sender=people[r.supplier]),
+            )
+            self.count("pay_recourse", expected)
+            if expected is None:
+                r.paid += amount
+                self.move(r.currency, r.supplier, "desk", amount)
+                if r.paid == r.claim:  # bought back
+                    r.status, r.drawn = "BOUGHT_BACK", False
+                    node.holder, node.status = r.supplier, Status.OVERDUE
+                    if funder_active:
+                        self.move(r.currency, "desk", r.funder, r.claim)
+                    else:
+                        key = ("desk", r.currency, r.funder)
+                        self.m.claimable[key] = self.m.claimable.get(key, 0) + r.claim
+                        performed["desk.deferred"] += 1
+                    r.paid = 0  # passed on (or kept for the financier to claim)
+                    self.count("buy_back", None)
+
+        @precondition(lambda self: any(self.m.requests[f].paid for f in self.defaulted()))
+        @rule(data=st.data())
+        def withdraw_recourse(self, data):
+            fid = data.draw(
+                st.sampled_from([f for f in self.defaulted() if self.m.requests[f].paid])
+            )
+            r = self.m.requests[fid]
+            repaid = self.m.nodes[r.leaf].root in self.m.repaid
+            expected = self.actor_error(r.supplier, "SUPPLIER") or (
+                None if repaid else (desk, "FinancingNothingToWithdraw")
+            )
+            self.send(
+                r.supplier, expected, lambda: desk.withdrawRecourse(fid, sender=people[r.supplier])
+            )
+            self.count("withdraw_recourse", expected)
+            if expected is None:
+                self.move(r.currency, "desk", r.supplier, r.paid)
+                r.paid = 0
+
+        @precondition(lambda self: any(self.m.requests[f].drawn for f in self.defaulted()))
+        @rule(data=st.data(), share=st.sampled_from([1, 2, 2, 3]))
+        def write_off(self, data, share):
+            fid = data.draw(
+                st.sampled_from([f for f in self.defaulted() if self.m.requests[f].drawn])
+            )
+            r = self.m.requests[fid]
+            face = self.m.nodes[r.leaf].amount
+            drawn = face - r.written_off
+            amount = {1: drawn + 1, 2: drawn, 3: max(drawn // 3, 1)}[share]
+            expected = self.actor_error(r.funder, "FINANCIER") or (
+                (credit_lines, "CreditLineWriteOffAmount") if not 0 < amount <= drawn else None
+            )
+            self.send(
+                r.funder,
+                expected,
+                lambda: credit_lines.writeOff(r.leaf, amount, sender=people[r.funder]),
+            )
+            self.count("write_off", expected)
+            if expected is None:
+                r.written_off += amount
+
+        def funded(self):
+            return sorted(f for f, r in self.m.requests.items() if r.status == "FUNDED")
+
+        @precondition(lambda self: self.funded())
+        @rule(data=st.data(), price=st.integers(0, 500_000_00), expiry_in=st.integers(0, 3 * DAY))
+        def offer_sale(self, data, price, expiry_in):
+            fid = data.draw(st.sampled_from(self.funded()))
+            r = self.m.requests[fid]
+            node = self.m.nodes[r.leaf]
+            buyer = next(f for f in FINANCIERS if f != r.funder)
+            expected = (
+                self.actor_error(r.funder, "FINANCIER")
+                or (
+                    (desk, "FinancingReceivableNotSaleable")
+                    if node.status != Status.FINANCED or node.frozen
+                    else None
+                )
+                or ((desk, "FinancingReceivableDue") if self.t >= node.due else None)
+                or self.actor_error(buyer, "FINANCIER")
+                or ((desk, "FinancingSaleInvalid") if price == 0 else None)
+                or ((desk, "FinancingSaleAlreadyOpen") if r.sale else None)
+            )
+            expiry = self.t + expiry_in
+            self.send(
+                r.funder,
+                expected,
+                lambda: desk.offerSale(
+                    fid, addresses[buyer], price, expiry, sender=people[r.funder]
+                ),
+            )
+            self.count("offer_sale", expected)
+            if expected is None:
+                sale_id = self.first_sale + len(self.m.sales)
+                self.m.sales[sale_id] = {"fid": fid, "seller": r.funder, "buyer": buyer,
+                                         "price": price, "expiry": expiry,
+                                         "status": SaleStatus.OPEN}  # fmt: skip
+                r.sale = sale_id
+
+        def open_sales(self):
+            return sorted(i for i, x in self.m.sales.items() if x["status"] == SaleStatus.OPEN)
+
+        @precondition(lambda self: self.open_sales())
+        @rule(data=st.data(), how=st.sampled_from(["buy", "buy", "buy", "cancel"]))
+        def settle_sale(self, data, how):
+            sale_id = data.draw(st.sampled_from(self.open_sales()))
+            x = self.m.sales[sale_id]
+            r = self.m.requests[x["fid"]]
+            node = self.m.nodes[r.leaf]
+            if how == "cancel":
+                sender = x["seller"]
+                expected = self.actor_error(sender, "FINANCIER")
+                action = lambda: desk.cancelSale(sale_id, sender=people[sender])  # noqa: E731
+            else:
+                sender = x["buyer"]
+                expected = (
+                    self.actor_error(sender, "FINANCIER")
+                    or ((desk, "FinancingSaleExpired") if self.t > x["expiry"] else None)
+                    or ((desk, "FinancingInvalidStatus") if r.status != "FUNDED" else None)
+                    or self.actor_error(x["seller"], "FINANCIER")
+                    or (
+                        (desk, "FinancingReceivableNotSaleable")
+                        if node.status != Status.FINANCED or node.frozen
+                        else None
+                    )
+                    or ((desk, "FinancingReceivableDue") if self.t >= node.due else None)
+                    or (
+                        (tokens[r.currency], "ERC20InsufficientBalance")
+                        if self.m.balances[(r.currency, sender)] < x["price"]
+                        else None
+                    )
+                )
+                action = lambda: desk.buySale(sale_id, sender=people[sender])  # noqa: E731
+            self.send(sender, expected, action)
+            self.count(f"{how}_sale", expected)
+            if expected is None:
+                r.sale = 0
+                if how == "cancel":
+                    x["status"] = SaleStatus.CANCELLED
+                    return
+                x["status"] = SaleStatus.SOLD
+                self.move(r.currency, sender, x["seller"], x["price"])
+                r.funder, node.holder = sender, sender
 
         # ------------------------------------------------------------- clearing
 
@@ -1230,6 +1447,9 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             node.status = Status.SETTLED
             settled = self.m.settled.get(node.root, 0) + node.amount
             self.m.settled[node.root] = settled
+            for r in self.m.requests.values():  # a financed leaf frees its line
+                if r.leaf == rid:
+                    r.drawn = False
             root = self.m.nodes[node.root]
             if node.root != rid and settled == root.amount:
                 root.status = Status.SETTLED
@@ -1636,6 +1856,8 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
             owed_keys = [(k, c, n) for k in DEFERRING for c in (CNY, USD) for n in PAYEES]
             for k, c, n in owed_keys:
                 batch.add(views[k], "claimable", addresses[n], tokens[c].address)
+            for key in sorted(line_of):
+                batch.add(views["lines"], "creditLine", line_of[key])
             answers = iter(batch.execute())
             view = {
                 "nodes": {rid: next(answers) for rid in ids},
@@ -1658,6 +1880,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     view["balances"][(c, n)] = next(answers)
             view["locks"] = {lock_id: next(answers) for lock_id in sorted(self.m.locks)}
             view["claimable"] = {key: next(answers) for key in owed_keys}
+            view["lines"] = {key: next(answers) for key in sorted(line_of)}
             view["timestamp"] = web3.eth.get_block("latest")["timestamp"]
             return view
 
@@ -1737,6 +1960,7 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                 "DEFAULTED",
                 "CLOSED",
                 "REPAID",
+                "BOUGHT_BACK",
             ]
             for fid, f in view["financing"].items():
                 assert status_names[f.status] == self.financing_status(ledger, fid), (step, fid)
@@ -1757,6 +1981,14 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
 
         def check_model_equals_chain(self, view: dict) -> None:
             self.compare(self.m, view, "model")
+            # Each line carries the face of its open drawings less what was written off.
+            drawn = dict(self.line_base)
+            for r in self.m.requests.values():
+                if r.drawn:
+                    key = (r.funder, r.currency)
+                    drawn[key] += self.m.nodes[r.leaf].amount - r.written_off
+            for key, line in view["lines"].items():
+                assert line.utilised == drawn[key], (key, line.utilised, drawn[key])
             # The model's standing verdicts (which drove every predicted refusal) are the chain's.
             codes = ["ACTIVE", "NOT_ONBOARDED", "SUSPENDED", "KYC_EXPIRED", "FROZEN"]
             head = view["timestamp"]
@@ -1808,7 +2040,8 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     k: sum(v for (kk, cc, _), v in m.claimable.items() if (kk, cc) == (k, c))
                     for k in DEFERRING
                 }
-                assert m.balances[(c, "desk")] == escrow + deferred["desk"], c
+                held = sum(r.paid for r in m.requests.values() if r.currency == c)
+                assert m.balances[(c, "desk")] == escrow + held + deferred["desk"], c
                 owed = sum(v for rid, v in m.unredeemed.items() if m.nodes[rid].currency == c)
                 owed += sum(v for rid, v in m.interest_left.items() if m.nodes[rid].currency == c)
                 owed += deferred["clearing"]
@@ -1829,6 +2062,12 @@ def test_random_operations_across_all_contracts_keep_every_invariant(
                     if lk.currency == c and lk.state == "LOCKED"
                 )
                 assert m.balances[(c, "htlc")] == locked + deferred["htlc"], c
+
+            # A financed receivable (funded or defaulted, not yet paid) is its financier's.
+            for fid, r in m.requests.items():
+                node = m.nodes[r.leaf]
+                if r.status in ("FUNDED", "DEFAULTED") and node.status != Status.SETTLED:
+                    assert node.holder == r.funder, (fid, node.holder, r.funder)
 
         def leaves_of(self, rid: int) -> list[int]:
             n = self.m.nodes[rid]

@@ -314,10 +314,16 @@ def test_a_write_off_frees_the_line_and_the_later_redemption_frees_nothing_twice
     financing = ledger._finance(rid, accepted="financier")
     ledger.warp(13 * DAY)  # past the due date and the offer's 7-day grace
     ledger.send("financier", "desk", "declareDefault", financing)
-    ledger.send("financier", "lines", "writeOff", rid)
+    # In two parts: the line falls by each; the drawing stays open for the recovery.
+    ledger.send("financier", "lines", "writeOff", rid, 100_000_00)
     indexer = make_indexer()
     block = index_to_head(indexer)
     assert mismatches(indexer, artifacts, block) == []
+    ledger.send("financier", "lines", "writeOff", rid, 300_000_00)
+    block = index_to_head(indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    with engine.connect() as conn:
+        assert risk_queries.line(conn, line, at=ledger.now())["utilised"] == 0
 
     ledger.send("core", "cny", "approve", ledger.addresses["clearing"], MAX_UINT)
     ledger.send("core", "clearing", "repay", rid)
@@ -328,6 +334,81 @@ def test_a_write_off_frees_the_line_and_the_later_redemption_frees_nothing_twice
     with engine.connect() as conn:
         shown = risk_queries.line(conn, line, at=ledger.now())
     assert shown["utilised"] == 0
+    (drawing,) = [d for d in shown["drawings"] if d["receivable_id"] == rid]
+    assert (drawing["written_off"], drawing["recovered"]) == (str(400_000_00), str(400_000_00))
+    # Released when the leaf was paid after all: recovered, what was written off kept.
     assert [(d["receivable_id"], d["release_cause"]) for d in shown["drawings"]] == [
-        (rid, "WRITTEN_OFF")
+        (rid, "RECOVERED")
     ]
+
+
+def test_a_sale_and_a_buy_back_under_recourse_reconcile_and_roll_back(
+    ledger, make_indexer, artifacts, engine, tmp_path
+):
+    ledger.list_token(b"CNY")
+    for who in ("core", "financier", "financier2", "supplier"):
+        ledger.send("bank", "cny", "mint", ledger.accounts[who].address, 10_000_000_00)
+        ledger.send(who, "cny", "approve", ledger.addresses["desk"], MAX_UINT)
+    ledger.grant_line("financier", 1_000_000_00)
+    line2 = ledger.grant_line("financier2", 1_000_000_00)
+    rid = ledger.register(400_000_00, due_in=5 * DAY)
+    ledger.send("supplier", "receivables", "confirm", rid)
+    ledger.send("supplier", "desk", "request", rid, ledger.accounts["financier"].address)
+    fid = int(ledger.view("desk", "lastFinancingId"))
+    terms = (9_000, 800, 365, True, DAY, ledger.now() + 3 * DAY, 0)
+    ledger.send("financier", "desk", "offer", fid, terms)
+    ledger.send("supplier", "desk", "accept", fid, 0)
+    financier2 = ledger.accounts["financier2"].address
+    ledger.send("financier", "desk", "offerSale", fid, financier2, 390_000_00, ledger.now() + DAY)
+    ledger.send("financier2", "desk", "buySale", 1)
+    indexer = make_indexer()
+    block = index_to_head(indexer)
+    assert mismatches(indexer, artifacts, block) == []
+
+    ledger.warp(7 * DAY)
+    ledger.send("financier2", "desk", "declareDefault", fid)
+    claim = 400_000_00 * 9_000 // 10_000
+    ledger.send("supplier", "desk", "payRecourse", fid, 100_000_00)
+    index_to_head(indexer)
+    # A reorg takes the payment back: the index forgets it too.
+    ledger.rpc("anvil_rollback", [1])
+    ledger.rpc("evm_mine", [])
+    block = index_to_head(indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    with engine.connect() as conn:
+        f = schema.financings
+        assert conn.execute(select(f.c.recourse_paid).where(f.c.id == fid)).scalar_one() == 0
+        assert conn.execute(select(schema.recourse_payments)).all() == []
+
+    ledger.send("supplier", "desk", "payRecourse", fid, 100_000_00)
+    ledger.send("supplier", "desk", "payRecourse", fid, claim - 100_000_00)
+    block = index_to_head(indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.financings).where(schema.financings.c.id == fid)).one()
+        assert (row.status, row.recourse_paid, row.financier) == (
+            "BOUGHT_BACK",
+            claim,
+            financier2.lower(),
+        )
+        sale = conn.execute(select(schema.financing_sales)).one()
+        assert (sale.status, sale.price, sale.seller) == (
+            "SOLD",
+            390_000_00,
+            ledger.accounts["financier"].address.lower(),
+        )
+        assert risk_queries.line(conn, line2, at=ledger.now())["utilised"] == 0
+        held = conn.execute(
+            select(schema.receivables.c.holder, schema.receivables.c.status).where(
+                schema.receivables.c.id == rid
+            )
+        ).one()
+        assert tuple(held) == (ledger.accounts["supplier"].address.lower(), "OVERDUE")
+    fresh = tmp_path / "fresh.db"
+    from ledger_app.db import migrate
+    from ledger_app.db.engine import make_engine
+
+    rebuilt = make_engine(f"sqlite:///{fresh}")
+    migrate.upgrade(rebuilt)
+    index_to_head(make_indexer(engine=rebuilt))
+    assert digest(rebuilt, CHAIN) == digest(engine, CHAIN)

@@ -9,6 +9,7 @@ import { parseAmount, parsePercent, sumMinor, percent } from '../money.js';
 import { isPast } from '../dates.js';
 import { ScoreBadge, RiskScore, LineHeadroom } from './risk.js';
 import { WaitingForYou } from './claims.js';
+import { FinancierAfterFunding } from './recourse.js';
 
 /**
  * The financing's ``risk`` block as the financier reads it: the debtor's score and its own
@@ -156,5 +157,6 @@ export function FinancierWorklist() {
           <td>${f.id}</td><td><${ReceivableLink} id=${f.receivable_id} /></td><td><${Address} value=${f.supplier} /></td>
           <td class="num"><${Money} amount=${f.face_amount} currency=${f.currency} /></td><td><${DateTime} value=${f.due_date} /></td>
           <td><${Status} value=${f.status === 'FUNDED' && isPast(f.due_date) ? 'OVERDUE' : f.status} /></td></tr>`)}</tbody></table>`}
-    <//>`;
+    <//>
+    <${FinancierAfterFunding} financings=${financings} onDone=${data.reload} />`;
 }

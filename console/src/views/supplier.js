@@ -8,6 +8,7 @@ import { percent } from '../money.js';
 import { html, useLedger, Money, DateTime, Address, Status, Section, Empty, ReceivableLink, FormError, Progress, useAction } from '../ui.js';
 import { ScoreBadge, LineHeadroom, LINE_ERRORS, lineExplainer, itemsOf } from './risk.js';
 import { WaitingForYou } from './claims.js';
+import { RecourseClaims } from './recourse.js';
 
 function Buttons({ actions, describedBy, onDone }) {
   const action = useAction();
@@ -141,6 +142,7 @@ export function SupplierWorklist() {
         ${offers.map(({ financing: f, offer: o }) => html`<${OfferItem} financing=${f} offer=${o} onDone=${data.reload}
           risk=${risks.get(f.id) ?? { score: f.risk?.debtor_score, lines: new Map() }} key=${`${f.id}-${o.index}`} />`)}</ul>`}
     <//>
+    <${RecourseClaims} financings=${financings} onDone=${data.reload} />
     <${Section} id="supplier-held" title="You hold" count=${held.length}>
       ${held.length === 0 ? html`<${Empty}>You hold no active receivable.<//>` : html`<table>
         <caption class="sr-only">Receivables you hold; open one to split, transfer or finance it</caption>

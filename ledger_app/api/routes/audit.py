@@ -177,8 +177,9 @@ class ExposureEntry(BaseModel):
     overdue_count: int
     overdue_amount: str
     defaulted_count: int
-    defaulted_amount: str
-    recourse_claims: str
+    defaulted_amount: str = Field(description="face of defaulted financings less write-offs")
+    recourse_claims: str = Field(description="recourse claims less what the suppliers paid")
+    written_off_amount: str
     receivables: list[int]
 
 

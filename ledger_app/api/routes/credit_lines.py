@@ -93,12 +93,17 @@ class SubLimitIn(BaseModel):
 
 
 class WriteOffIn(BaseModel):
-    """The defaulted receivable whose drawing the financier writes off."""
+    """The defaulted receivable whose drawing the financier writes off, and how much of
+    it (left out: all it still draws)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"receivable_id": 7}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"receivable_id": 7}, {"receivable_id": 7, "amount": "30000000"}]
+        },
     )
     receivable_id: int = Field(ge=1, le=MAX_SAFE_INTEGER)
+    amount: Amount | None = Field(default=None, description="left out: all that is still drawn")
 
 
 class SupplierLimit(BaseModel):
@@ -119,7 +124,10 @@ class Drawing(BaseModel):
     amount: str
     drawn_block: int
     released_block: int | None
-    release_cause: str | None = Field(description="REPAID, RECOVERED or WRITTEN_OFF")
+    release_cause: str | None = Field(description="REPAID, RECOVERED, BOUGHT_BACK or SOLD")
+    written_off: str = Field(description="written off of the amount while drawn")
+    recovered: str | None = Field(description="paid through clearing after a write-off")
+    recovered_block: int | None
 
 
 class CreditLine(BaseModel):
@@ -201,9 +209,11 @@ def list_lines(
 def write_off(
     body: WriteOffIn, caller: ActorDep, service: CreditLinesDep, response: Response
 ) -> Any:
-    """The financier writes off a defaulted receivable it financed: what it drew leaves the
-    line's utilisation (released WRITTEN_OFF). Answers the line."""
-    outcome, line_id = service.write_off(caller, body.receivable_id)
+    """The financier writes off all or part (``amount``) of a defaulted receivable it
+    financed: that much leaves the line's utilisation (released WRITTEN_OFF); several
+    partial write-offs may follow. If the debtor pays later, clearing frees only what is
+    still drawn and the recovery is recorded on the drawing. Answers the line."""
+    outcome, line_id = service.write_off(caller, body.receivable_id, body.amount)
     return write_response(outcome, response, lambda _o: _show(service, caller, line_id))
 
 

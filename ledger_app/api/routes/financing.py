@@ -1,5 +1,5 @@
 """/v1/financings: request, quote, offer, accept, reject, withdraw, expire, cancel, default,
-list, show."""
+recourse payments and their withdrawal, sales (offer, cancel, buy), list, show."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ledger_app.api.schemas import (
     MAX_SAFE_INTEGER,
     MAX_UINT128,
     Address,
+    Amount,
     IsoDateTime,
     Page,
     PathId,
@@ -37,7 +38,7 @@ from ledger_app.api.services.writes import WriteOutcome
 
 router = APIRouter(prefix="/v1/financings", tags=["financing"])
 
-STATUSES = ("REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID")
+STATUSES = ("REQUESTED", "OFFERED", "FUNDED", "DEFAULTED", "CLOSED", "REPAID", "BOUGHT_BACK")
 MAX_UINT64 = 2**64 - 1
 #: An offer of a financing: the desk keeps at most a few (FinancingTooManyOffers).
 OfferIndex = Annotated[int, Path(ge=0, le=255)]
@@ -195,8 +196,60 @@ class Offer(BaseModel):
     )
 
 
+class RecoursePaymentIn(BaseModel):
+    """Part (or all) of what remains of a defaulted financing's recourse claim."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"amount": "30000000"}]}
+    )
+    amount: Amount
+
+
+class SaleOfferIn(BaseModel):
+    """A funded financing offered to one named financier for a price, until a time."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "buyer": "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+                    "price": "90000000",
+                    "expiry": "2030-01-01T00:00:00Z",
+                }
+            ]
+        },
+    )
+    buyer: Address
+    price: Amount
+    expiry: IsoDateTime
+
+
+class RecoursePayment(BaseModel):
+    """A recourse payment (PAYMENT) or the supplier taking its payments back (WITHDRAWAL)."""
+
+    kind: str
+    amount: str
+    paid: str = Field(description="paid of the claim after it")
+    block_number: int
+
+
+class Sale(BaseModel):
+    """An offer to sell the financing to another financier, and its outcome."""
+
+    sale_id: int
+    seller: str
+    buyer: str
+    price: str
+    expires_at: datetime
+    status: str = Field(description="OPEN, SOLD or CANCELLED")
+    offered_block: int
+    closed_block: int | None
+
+
 class Financing(BaseModel):
-    """A financing request, its receivable's terms and the offers the caller may see."""
+    """A financing request, its receivable's terms and the offers the caller may see;
+    after funding, its recourse payments, buy-back, write-offs, recovery and sales."""
 
     id: int
     receivable_id: int
@@ -210,6 +263,14 @@ class Financing(BaseModel):
     accepted_offer: int | None
     recourse_claim: str
     offers: list[Offer]
+    recourse_paid: str = Field(description="paid of the recourse claim, held by the desk")
+    recourse_outstanding: str = Field(description="what remains of the claim (0 once bought back)")
+    recourse_payments: list[RecoursePayment]
+    bought_back_block: int | None = Field(description="the block the claim was paid in full")
+    written_off: str = Field(description="written off by the financier of the drawing")
+    recovered: str | None = Field(description="paid through clearing after a write-off")
+    recovered_block: int | None
+    sales: list[Sale]
     updated_block: int
     risk: FinancingRisk
 
@@ -355,4 +416,89 @@ _action(
     "declareDefault",
     "The funding financier declares default once the due date plus the grace period has "
     "passed unpaid; with recourse, its claim on the supplier (the advance) is recorded.",
+)
+
+_action(
+    "recourse-withdrawal",
+    "financing.withdraw_recourse",
+    "withdrawRecourse",
+    "The supplier takes its recourse payments back when the root was paid into clearing "
+    "before the claim was paid in full (the financier is paid there).",
+)
+
+
+@router.post(
+    "/{financing_id}/recourse-payments",
+    operation_id="financing.pay_recourse",
+    response_model=WriteResponse[Financing],
+)
+def pay_recourse(
+    financing_id: PathId,
+    body: RecoursePaymentIn,
+    caller: ActorDep,
+    service: FinancingDep,
+    response: Response,
+) -> Any:
+    """The supplier pays part or all of what remains of a defaulted financing's recourse
+    claim (the service approves the desk for it first). The desk holds the payments; the
+    one that completes the claim pays the financier (kept for it to claim if it cannot
+    receive now), hands the receivable back to the supplier (OVERDUE, the supplier's to
+    collect) and frees the financier's credit line: BOUGHT_BACK."""
+    outcome = service.pay_recourse(caller, financing_id, body.amount)
+    return write_response(outcome, response, lambda _o: _show(service, caller, financing_id))
+
+
+@router.post(
+    "/{financing_id}/sales",
+    operation_id="financing.offer_sale",
+    response_model=WriteResponse[Financing],
+    status_code=201,
+)
+def offer_sale(
+    financing_id: PathId,
+    body: SaleOfferIn,
+    caller: ActorDep,
+    service: FinancingDep,
+    response: Response,
+) -> Any:
+    """The financier of a FUNDED financing (its receivable FINANCED, not due, not frozen)
+    offers it to another financier for a price, until ``expiry``; one open sale at a time."""
+    outcome = service.offer_sale(
+        caller, financing_id, body.buyer, body.price, int(body.expiry.timestamp())
+    )
+    return write_response(
+        outcome, response, lambda _o: _show(service, caller, financing_id), created=True
+    )
+
+
+def _sale_action(suffix: str, operation: str, doc: str, send: Any) -> None:
+    action_route(
+        router,
+        f"/sales/{{sale_id}}/{suffix}",
+        operation,
+        doc,
+        ids={"sale_id": PathId},
+        service=FinancingDep,
+        send=send,
+        render=lambda service, caller, sid: _show(
+            service, caller, service.sale(caller, sid).financing_id
+        ),
+        result=Financing,
+    )
+
+
+_sale_action(
+    "buy",
+    "financing.buy_sale",
+    "The named buyer buys: in one transaction it pays the price to the seller (the "
+    "service approves the desk for it first), becomes the financing's financier and the "
+    "receivable's holder; the seller's credit line is freed and the buyer's drawn (a line "
+    "to the debtor with room for the face amount is required).",
+    lambda service, caller, sid: service.buy_sale(caller, sid),
+)
+_sale_action(
+    "cancel",
+    "financing.cancel_sale",
+    "The seller withdraws its open sale offer.",
+    lambda service, caller, sid: service.cancel_sale(caller, sid),
 )

@@ -170,9 +170,11 @@ class CreditLineService:
         call = self.runtime.contracts.call("credit_lines", function, line_id)
         return self.writer.write(caller, operation, call)
 
-    def write_off(self, caller: Caller, receivable_id: int) -> tuple[WriteOutcome, int]:
-        """The financier writes off a defaulted receivable it financed: its drawing leaves
-        the line. Returns the outcome and the line's id."""
+    def write_off(
+        self, caller: Caller, receivable_id: int, amount: int | None = None
+    ) -> tuple[WriteOutcome, int]:
+        """The financier writes off ``amount`` (None: all it still draws) of a defaulted
+        receivable it financed. Returns the outcome and the line's id."""
         ReceivableService(self.runtime).get(caller, receivable_id)  # 404 to a non-party
         with self.engine.connect() as conn:
             drawing = line_queries.open_drawing(conn, receivable_id)
@@ -183,7 +185,9 @@ class CreditLineService:
                 field="receivable_id",
                 receivable_id=receivable_id,
             )
-        call = self.runtime.contracts.call("credit_lines", "writeOff", receivable_id)
+        if amount is None:  # all it still draws; more than that, the contract refuses
+            amount = int(drawing.amount) - int(drawing.written_off)
+        call = self.runtime.contracts.call("credit_lines", "writeOff", receivable_id, amount)
         return self.writer.write(caller, "credit_lines.write_off", call), drawing.line_id
 
     # --- internals --------------------------------------------------------------------

@@ -32,7 +32,14 @@ from ledger_app.api.services.risk import RiskService
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.db import claim_queries
-from ledger_app.db.schema import financing_offers, financings, receivables
+from ledger_app.db.schema import (
+    credit_line_drawings,
+    financing_offers,
+    financing_sales,
+    financings,
+    receivables,
+    recourse_payments,
+)
 from ledger_app.domain import financing as arithmetic
 from ledger_app.domain.vocabulary import ZERO_ADDRESS
 from ledger_app.errors import Conflict, InvalidInput, NotFound
@@ -74,10 +81,16 @@ def visible_to(caller: Caller) -> Any:
         return true()
     me = caller.key
     offered = select(financing_offers.c.financing_id).where(financing_offers.c.financier == me)
+    # A financier offered a financing for sale sees it (to decide), and its seller still
+    # sees what it sold.
+    traded = select(financing_sales.c.financing_id).where(
+        or_(financing_sales.c.buyer == me, financing_sales.c.seller == me)
+    )
     parties = [
         financings.c.supplier == me,
         financings.c.financier == me,
         financings.c.id.in_(offered),
+        financings.c.id.in_(traded),
     ]
     if Role.FINANCIER in caller.roles:
         parties.append(and_(financings.c.financier == ZERO_ADDRESS, financings.c.status.in_(OPEN)))
@@ -137,6 +150,7 @@ class FinancingService:
             offers = conn.execute(query.order_by(financing_offers.c.offer_index)).all()
             desk = self.runtime.contracts.address("financing_desk")
             deferred = claim_queries.deferred_refunds(conn, row.receivable_id, desk)
+            after_funding = self._after_funding(conn, caller, row)
         status = arithmetic.shown_status(row.status, receivable.status)  # as the desk's view
         return {
             "id": row.id,
@@ -153,8 +167,52 @@ class FinancingService:
             "accepted_offer": row.accepted_offer - 1 if row.accepted_offer else None,
             "recourse_claim": str(row.recourse_claim),
             "offers": [_offer(o, deferred.get((row.id, o.offer_index))) for o in offers],
+            **after_funding,
             "updated_block": row.updated_block,
             "risk": self.risk(caller, receivable),
+        }
+
+    def _after_funding(self, conn: Any, caller: Caller, row: Any) -> dict[str, Any]:
+        """Recourse paid and outstanding, the buy-back, write-offs and recovery, and the
+        sales the caller may see (the sale's two financiers; the supplier and readers)."""
+        payments = conn.execute(
+            select(recourse_payments)
+            .where(recourse_payments.c.financing_id == row.id)
+            .order_by(recourse_payments.c.block_number, recourse_payments.c.log_index)
+        ).all()
+        drawing = conn.execute(
+            select(credit_line_drawings).where(
+                credit_line_drawings.c.receivable_id == row.receivable_id,
+                credit_line_drawings.c.financing_id == row.id,
+            )
+        ).first()
+        query = select(financing_sales).where(financing_sales.c.financing_id == row.id)
+        if not (caller.reads_all or caller.is_(row.supplier)):
+            query = query.where(
+                or_(financing_sales.c.seller == caller.key, financing_sales.c.buyer == caller.key)
+            )
+        sales = conn.execute(query.order_by(financing_sales.c.sale_id)).all()
+        claim, paid = int(row.recourse_claim), int(row.recourse_paid)
+        bought_back = row.bought_back_block is not None
+        return {
+            "recourse_paid": str(paid),
+            "recourse_outstanding": str(0 if bought_back else claim - paid),
+            "recourse_payments": [
+                {
+                    "kind": p.kind,
+                    "amount": str(p.amount),
+                    "paid": str(p.paid),
+                    "block_number": p.block_number,
+                }
+                for p in payments
+            ],
+            "bought_back_block": row.bought_back_block,
+            "written_off": str(drawing.written_off if drawing is not None else 0),
+            "recovered": None
+            if drawing is None or drawing.recovered is None
+            else str(drawing.recovered),
+            "recovered_block": None if drawing is None else drawing.recovered_block,
+            "sales": [_sale(s) for s in sales],
         }
 
     def risk(self, caller: Caller, receivable: Any) -> dict[str, Any]:
@@ -280,13 +338,99 @@ class FinancingService:
         call = self.runtime.contracts.call("financing_desk", function, financing_id, *args)
         return self.writer.write(caller, operation, call)
 
+    def pay_recourse(self, caller: Caller, financing_id: int, amount: int) -> WriteOutcome:
+        """The supplier pays ``amount`` of a defaulted financing's recourse claim: approve
+        the desk for it, then pay (the desk holds it until the claim is paid in full)."""
+        row = self.get(caller, financing_id)
+        currency = self._currency(row)
+        self._check_balance(caller, currency, amount)
+        call = self.runtime.contracts.call("financing_desk", "payRecourse", financing_id, amount)
+        desk = self.runtime.contracts.address("financing_desk")
+        return TokenService(self.runtime).spend(
+            caller, currency, desk, amount, "financing.pay_recourse", call
+        )
+
+    def offer_sale(
+        self, caller: Caller, financing_id: int, buyer: str, price: int, expiry: int
+    ) -> WriteOutcome:
+        """The financier offers a funded financing to ``buyer`` for ``price``."""
+        self.get(caller, financing_id)
+        call = self.runtime.contracts.call(
+            "financing_desk", "offerSale", financing_id, buyer, price, expiry
+        )
+        return self.writer.write(caller, "financing.offer_sale", call)
+
+    def sale(self, caller: Caller, sale_id: int) -> Any:
+        """A sale the caller is seller or buyer of (readers: any); NotFound otherwise."""
+        query = select(financing_sales).where(financing_sales.c.sale_id == sale_id)
+        if not caller.reads_all:
+            query = query.where(
+                or_(financing_sales.c.seller == caller.key, financing_sales.c.buyer == caller.key)
+            )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(
+                f"no sale {sale_id}", error="FinancingSaleUnknown", field="sale_id", saleId=sale_id
+            )
+        return row
+
+    def cancel_sale(self, caller: Caller, sale_id: int) -> WriteOutcome:
+        """The seller withdraws its sale offer."""
+        self.sale(caller, sale_id)
+        call = self.runtime.contracts.call("financing_desk", "cancelSale", sale_id)
+        return self.writer.write(caller, "financing.cancel_sale", call)
+
+    def buy_sale(self, caller: Caller, sale_id: int) -> WriteOutcome:
+        """The named buyer buys: approve the desk for the price, then buy."""
+        sale = self.sale(caller, sale_id)
+        currency = self._currency(self.get(caller, sale.financing_id))
+        self._check_balance(caller, currency, int(sale.price))
+        call = self.runtime.contracts.call("financing_desk", "buySale", sale_id)
+        desk = self.runtime.contracts.address("financing_desk")
+        return TokenService(self.runtime).spend(
+            caller, currency, desk, int(sale.price), "financing.buy_sale", call
+        )
+
     # --- internals --------------------------------------------------------------------
+
+    def _currency(self, row: Any) -> str:
+        with self.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    select(receivables.c.currency).where(receivables.c.id == row.receivable_id)
+                ).scalar_one()
+            )
+
+    def _check_balance(self, caller: Caller, currency: str, amount: int) -> None:
+        balance = TokenService(self.runtime).balance_of(currency, caller.address)
+        if balance < amount:
+            raise Conflict(
+                f"this pays {amount} {currency}; the balance is {balance}",
+                error="ERC20InsufficientBalance",
+                sender=caller.address,
+                balance=balance,
+                needed=amount,
+            )
 
     def _chain_time(self) -> int:
         return int(self.runtime.client.get_block("latest")["timestamp"])
 
     def _settled(self) -> Any:
         return select(receivables.c.id).where(receivables.c.status == "SETTLED")
+
+
+def _sale(row: Any) -> dict[str, Any]:
+    return {
+        "sale_id": row.sale_id,
+        "seller": to_checksum_address(row.seller),
+        "buyer": to_checksum_address(row.buyer),
+        "price": str(row.price),
+        "expires_at": datetime.fromtimestamp(row.expiry, UTC),
+        "status": row.status,
+        "offered_block": row.offered_block,
+        "closed_block": row.closed_block,
+    }
 
 
 def _offer(row: Any, refund_deferred: int | None = None) -> dict[str, Any]:
