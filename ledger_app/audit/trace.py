@@ -189,6 +189,8 @@ _DEFERRED_FOR = {
     "htlc_claim": "payment of HTLC lock {lock_id} to its recipient",
     "htlc_refund": "refund of HTLC lock {lock_id} to its sender",
     "redemption": "redemption of leaf {leaf_id}",
+    "partial_repayment": "payment of leaf {leaf_id} ahead of its root",
+    "buy_back": "recourse paid for financing {financing_id} to its financier",
 }
 
 
@@ -199,7 +201,7 @@ def deferral_cause(cause: Mapping[str, Any]) -> dict[str, Any]:
     ids = {
         k: v for k, v in cause["details"].items() if k in ("financing_id", "offer_index", "lock_id")
     }
-    if cause["kind"] == "redemption":
+    if cause["kind"] in ("redemption", "partial_repayment"):
         ids["leaf_id"] = cause["receivable_id"]
     purpose = template.format(**ids) if template else cause["kind"]
     return {**ids, "deferred_for": cause["kind"], "purpose": f"{purpose} deferred"}

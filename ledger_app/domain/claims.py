@@ -32,8 +32,18 @@ CLAIMED = "PaymentClaimed"
 #: Events of a step that pays a third party: a PaymentDeferred after one, from the same
 #: contract in the same transaction, defers that step's payment. (An offer closed or
 #: superseded refunds its financier; an HTLC claim pays its recipient, a refund its
-#: sender; a redemption pays a leaf's holder.)
-PAYING_EVENTS = frozenset({"FinancingOfferClosed", "HtlcClaimed", "HtlcRefunded", "LeafRedeemed"})
+#: sender; a redemption or a leaf paid ahead pays a leaf's holder; a buy-back pays the
+#: financier the recourse claim.)
+PAYING_EVENTS = frozenset(
+    {
+        "FinancingOfferClosed",
+        "FinancingBoughtBack",
+        "HtlcClaimed",
+        "HtlcRefunded",
+        "LeafRedeemed",
+        "LeafRepaid",
+    }
+)
 
 
 def deferral_causes(events: Sequence[tuple[str, str, str]]) -> dict[int, int]:
