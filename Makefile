@@ -60,7 +60,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo soak chaos fuzz-api fuzz slither
+.PHONY: bench bench-quick demo endings soak chaos fuzz-api fuzz slither
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -123,6 +123,10 @@ run: setup
 # Talks to the running service over HTTP only (LEDGER_API, default :8000).
 demo: $(STAMP_PYTHON)
 	python scripts/demo.py
+
+# The endings other than payment at maturity, on one root (the same way: HTTP only).
+endings: $(STAMP_PYTHON)
+	python scripts/endings.py
 
 # Both suites run even when the first fails, so one run reports everything.
 test: setup
