@@ -39,7 +39,9 @@ contract CreditLines is ICreditLines {
         address supplier;
         uint48 lineId;
         bool onProgramme; // counted against the supplier's sub-limit too
-        uint128 writtenOff; // of the face amount: no longer counted in the line's utilisation
+        // Some of it written off: the amount is in `_writtenOff`. A flag in this slot keeps
+        // a drawing one slot, so that an accept and a redemption pay for one slot, not two.
+        bool writtenOff;
     }
 
     IParticipantRegistry private immutable _participants;
@@ -52,6 +54,9 @@ contract CreditLines is ICreditLines {
     mapping(uint256 lineId => mapping(address supplier => SupplierLimit)) private _supplierLimits;
     mapping(uint256 receivableId => DrawnBy) private _drawings;
     uint48 private _lastLineId;
+    /// @dev Of a drawing's face amount, what the financier wrote off: no longer counted in
+    /// the line's utilisation. Read only for a drawing flagged `writtenOff`.
+    mapping(uint256 receivableId => uint128 amount) private _writtenOff;
 
     constructor(IParticipantRegistry participants, IReceivableRegistry receivables, IRiskControl risk) {
         _participants = participants;
@@ -146,9 +151,11 @@ contract CreditLines is ICreditLines {
         _participants.requireActor(msg.sender, Roles.FINANCIER);
         IReceivableRegistry.Summary memory s = _receivables.summary(receivableId);
         if (s.status != IReceivableRegistry.Status.DEFAULTED) revert CreditLineNotDefaulted(receivableId);
-        uint128 drawn = s.amount - d.writtenOff;
+        uint128 before = _writtenOff[receivableId];
+        uint128 drawn = s.amount - before;
         if (amount == 0 || amount > drawn) revert CreditLineWriteOffAmount(receivableId, amount, drawn);
-        d.writtenOff += amount;
+        _writtenOff[receivableId] = before + amount;
+        d.writtenOff = true;
         _uncount(lineId, d, amount, receivableId, ReleaseCause.WRITTEN_OFF);
     }
 
@@ -210,8 +217,9 @@ contract CreditLines is ICreditLines {
         DrawnBy memory d = _drawings[receivableId];
         if (d.lineId == 0) return;
         // What was written off left the utilisation then; the recovery is recorded.
-        if (d.writtenOff != 0) emit CreditLineRecovered(d.lineId, receivableId, amount, d.writtenOff);
-        _repay(receivableId, d, amount - d.writtenOff, recovered ? ReleaseCause.RECOVERED : ReleaseCause.REPAID);
+        uint128 off = _takeWrittenOff(receivableId, d);
+        if (off != 0) emit CreditLineRecovered(d.lineId, receivableId, amount, off);
+        _repay(receivableId, d, amount - off, recovered ? ReleaseCause.RECOVERED : ReleaseCause.REPAID);
     }
 
     /// @notice Frees what `receivableId` still draws, if anything: called by the desk as
@@ -221,7 +229,8 @@ contract CreditLines is ICreditLines {
     function releaseDrawing(uint256 receivableId, ReleaseCause cause) external onlyLedger {
         DrawnBy memory d = _drawings[receivableId];
         if (d.lineId == 0) return;
-        _repay(receivableId, d, _receivables.summary(receivableId).amount - d.writtenOff, cause);
+        uint128 off = _takeWrittenOff(receivableId, d);
+        _repay(receivableId, d, _receivables.summary(receivableId).amount - off, cause);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -251,12 +260,13 @@ contract CreditLines is ICreditLines {
     function drawingOf(uint256 receivableId) external view returns (Drawing memory d) {
         DrawnBy memory drawn = _drawings[receivableId];
         if (drawn.lineId == 0) return d;
-        d = Drawing(drawn.lineId, drawn.supplier, _receivables.summary(receivableId).amount - drawn.writtenOff);
+        uint128 face = _receivables.summary(receivableId).amount;
+        d = Drawing(drawn.lineId, drawn.supplier, face - _writtenOff[receivableId]);
     }
 
     /// @notice What the financier has written off of `receivableId` while it draws.
     function writtenOffOf(uint256 receivableId) external view returns (uint128) {
-        return _drawings[receivableId].writtenOff;
+        return _writtenOff[receivableId];
     }
 
     /// @notice What `supplier` could draw on line `lineId` now (0 if the line is closed,
@@ -305,11 +315,18 @@ contract CreditLines is ICreditLines {
             utilised += amount;
         }
         l.utilised = utilised;
-        _drawings[receivableId] = DrawnBy(supplier, uint48(lineId), l.programme, 0);
+        _drawings[receivableId] = DrawnBy(supplier, uint48(lineId), l.programme, false);
         emit CreditLineConsumed(lineId, receivableId, supplier, financingId, amount, utilised);
     }
 
     /// @dev Ends a drawing, freeing `amount` (what it still counted).
+    /// @dev What was written off of a drawing that is being freed (0 if nothing), cleared.
+    function _takeWrittenOff(uint256 receivableId, DrawnBy memory d) private returns (uint128 off) {
+        if (!d.writtenOff) return 0;
+        off = _writtenOff[receivableId];
+        delete _writtenOff[receivableId];
+    }
+
     function _repay(uint256 receivableId, DrawnBy memory d, uint128 amount, ReleaseCause cause) private {
         delete _drawings[receivableId];
         _uncount(d.lineId, d, amount, receivableId, cause);
