@@ -88,7 +88,7 @@ def test_receivable_registered_on_chain_with_a_victims_hash_gives_no_access(
     call = service.contracts.call("receivables", "register", (
         service.addresses["supplier2"], 100_000_000, b"CNY",
         int(time.time()) + 90 * 86400, keccak(text=f"direct {time.time_ns()}"),
-        bytes.fromhex(victim["document_hash"][2:])))  # fmt: skip
+        bytes.fromhex(victim["document_hash"][2:]), 0))  # fmt: skip
 
     receipt = service.client.send_transaction(attacker, to=call.to, data=call.data,
                                               abis=call.abis)  # fmt: skip

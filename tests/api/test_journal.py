@@ -80,7 +80,7 @@ def _journal_row(runtime: Runtime, participant: str, key: str, call: ContractCal
 
 def _registration_call(service: Service, runtime: Runtime, invoice: str) -> ContractCall:
     due = int(service.client.get_block("latest")["timestamp"]) + 90 * 86_400
-    row = (service.addresses["supplier"], 100, b"CNY", due, keccak(text=invoice), b"\0" * 32)
+    row = (service.addresses["supplier"], 100, b"CNY", due, keccak(text=invoice), b"\0" * 32, 0)
     return runtime.contracts.call("receivables", "register", row)
 
 

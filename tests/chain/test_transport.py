@@ -199,7 +199,7 @@ def test_chain_client_reads_and_receipts_go_through_the_transport(scripted) -> N
 
 def _register(ledger: Ledger, invoice_key: bytes) -> Receipt:
     registration = (ledger.accounts["supplier"].address, 1_000_00, b"CNY",
-                    ledger.now() + 86_400, invoice_key, b"\x02" * 32)  # fmt: skip
+                    ledger.now() + 86_400, invoice_key, b"\x02" * 32, 0)  # fmt: skip
     return ledger.send("core", "receivables", "register", registration)
 
 
@@ -246,7 +246,7 @@ def test_send_transaction_and_the_sender_take_the_same_steps(ledger: Ledger, scr
 
     def call(invoice_key: bytes) -> ContractCall:
         registration = (ledger.accounts["supplier"].address, 1_000_00, b"CNY",
-                        ledger.now() + 86_400, invoice_key, b"\x02" * 32)  # fmt: skip
+                        ledger.now() + 86_400, invoice_key, b"\x02" * 32, 0)  # fmt: skip
         data = encode_function_call(abi, "register", (registration,))
         return ContractCall(ledger.addresses["receivables"], data, abis=[abi])
 
