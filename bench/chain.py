@@ -207,7 +207,7 @@ def _cycle_open(sender: RawSender, ledger: Ledger, ids: list[int], serial: int, 
     ids[0] += 5
     sender.send("core", "receivables", "register",
                 (supplier, 40_00, b"CNY", now + DAY, keccak(text=f"bench-short-{serial}"),
-                 keccak(text="documents")))  # fmt: skip
+                 keccak(text="documents"), 0))  # fmt: skip
     sender.send("supplier", "receivables", "confirm", short)
     sender.send("supplier", "receivables", "split", short, [10_00] * 4)
     return short
