@@ -109,7 +109,8 @@ async def get_actor(request: Request) -> Caller:
         )
     if not caller.roles & rule.roles:
         raise Forbidden(
-            f"{operation} is not allowed to roles {sorted(caller.roles) or 'none'}",
+            f"{operation} is not allowed to a caller with roles "
+            f"{', '.join(sorted(caller.roles)) or 'none'}",
             error="RoleNotAllowed",
             operation=operation,
             allowed=sorted(rule.roles),

@@ -237,6 +237,8 @@ def test_every_operation_as_every_role_is_what_the_table_says(
 
         assert response.status_code == 403, response.text
         assert response.json()["error"] == "RoleNotAllowed"
+        # The caller's roles in the API's words (SUPPLIER), never a Python repr (<Role...>).
+        assert "<" not in response.json()["message"], response.text
         assert service.client.get_transaction_count(address) == nonce
     else:
         method, path, request = probe_for(operation)
