@@ -143,6 +143,15 @@ def test_early_payment_refusals_name_the_error_and_field(service: Service) -> No
     assert unknown.status_code == 404, unknown.text
 
 
+def test_a_leaf_listed_twice_in_repay_leaves_is_422_naming_the_field(service: Service) -> None:
+    root = service.active(due_date=due_in(service, 30))
+    twice = service.call("core", "POST", f"/v1/clearing/{root['id']}/repay-leaves",
+                         json={"leaf_ids": [root["id"], root["id"]]})  # fmt: skip
+    assert twice.status_code == 422, twice.text
+    assert twice.json()["args"]["fields"][0]["field"] == "leaf_ids"
+    assert "more than once" in twice.json()["message"]
+
+
 def test_register_late_interest_above_the_maximum_is_422_naming_the_field(service: Service) -> None:
     response = service.call("core", "POST", "/v1/receivables",
                             json=service.registration(late_interest_bps=10_001))  # fmt: skip

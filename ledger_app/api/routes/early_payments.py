@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger_app.api.deps import ActorDep, BlockDep, ClearingDep, EarlyPaymentsDep
 from ledger_app.api.responses import write_response
@@ -76,6 +76,14 @@ class RepayLeavesIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"leaf_ids": [2, 3]}]}
     )
     leaf_ids: list[int] = Field(min_length=1, max_length=250)
+
+    @field_validator("leaf_ids")
+    @classmethod
+    def _each_once(cls, leaf_ids: list[int]) -> list[int]:
+        twice = sorted({leaf for leaf in leaf_ids if leaf_ids.count(leaf) > 1})
+        if twice:
+            raise ValueError(f"each leaf once: {twice} listed more than once")
+        return leaf_ids
 
 
 def _offer(state: dict[str, Any]) -> EarlyPaymentOffer:
