@@ -42,6 +42,9 @@ abstract contract DeferredPayments is IDeferredPayments {
     /// standing (the one rule the settlement token applies to a receiver).
     /// Returns true when paid now.
     function _payOrDefer(IERC20 token, address payee, uint256 amount) internal returns (bool paid) {
+        // Slither (accepted): `amount` is what the caller owes, not a balance read from
+        // a token, so no one can steer it past this equality; nothing owed, nothing paid.
+        // slither-disable-next-line incorrect-equality
         if (amount == 0) return true;
         if (_standings.standing(payee) == IParticipantRegistry.Standing.ACTIVE) {
             token.safeTransfer(payee, amount);

@@ -193,6 +193,11 @@ contract MaturityClearing is MaturityClearingBase {
         _settleAhead(leafId, _EARLY_PAYABLE);
         emit EarlyPaymentAccepted(offerId, leafId, msg.sender, o.debtor, s.amount, daysEarly, discount, paid);
         // The holder is the caller, in good standing (checked above): paid directly.
+        // Slither (accepted): the `from` is not arbitrary. It is the offer's debtor, who
+        // made this offer itself ({offerEarlyPayment} takes it only from the root's
+        // debtor, as msg.sender) and so consented to pay this leaf at this rate until the
+        // expiry or its withdrawal; the offer is spent here, so it pays once.
+        // slither-disable-next-line arbitrary-send-erc20
         _token(s.currency).safeTransferFrom(o.debtor, msg.sender, paid);
     }
 
