@@ -279,8 +279,14 @@ class Settings(BaseSettings):
 
     # --- storage ---------------------------------------------------------------
     state_dir: Path = Path("var")
-    database_url: str = "sqlite:///var/ledger.db"
-    deployment_file: Path = Path("var/deployment.json")
+    # Both follow state_dir unless set: a service moved to another state directory must
+    # not keep reading the old directory's database and deployment record.
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; default sqlite:///<state_dir>/ledger.db."
+    )
+    deployment_file: Path = Field(
+        default=Path(), description="Deployment record; default <state_dir>/deployment.json."
+    )
     artifacts_file: Path = Field(
         default=PROJECT_ROOT / ".build" / "__local__.json",
         description="ethpm manifest written by `ape compile`.",
@@ -329,6 +335,14 @@ class Settings(BaseSettings):
                 f"writes_in_flight {self.writes_in_flight} must be under worker_threads "
                 f"{self.worker_threads}: writes would leave no thread for reads"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _paths_under_state_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.state_dir / 'ledger.db'}"
+        if self.deployment_file == Path():
+            self.deployment_file = self.state_dir / "deployment.json"
         return self
 
     @model_validator(mode="after")
