@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from ledger_app import PROJECT_ROOT
 from ledger_app.audit.completeness import rebuild
 from ledger_app.audit.encode import EventEncoder
+from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.db import schema
@@ -186,6 +187,8 @@ def test_deleted_subtree_moved_fabricated_and_reordered_steps_are_each_named_by_
     assert api["verified"] is False
     assert not ok
     assert f"missing subtree: receivable #{passed} (child of #{story['root']})" in text
+    # The text tree (`ledger-app trace --verify`) names it too.
+    assert f"  ! receivable #{passed} (child of #{story['root']})" in render_tree(trace, api)
 
     # A step moved to another receivable: the financing's acceptance shown for the root.
     with engine.connect() as conn:
