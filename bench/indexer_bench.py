@@ -101,4 +101,5 @@ def trace_completeness(db_url: str, chain: GeneratedChain, root: int) -> dict[st
     result["ms_total"] = (time.perf_counter() - started) * 1000
     result["descendants"] = len(trace["receivables"]) - 1
     result["blocks_searched"] = result["blocks"]["to"] - result["blocks"]["from"] + 1
+    result["trace"] = trace
     return result

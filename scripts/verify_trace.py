@@ -271,8 +271,9 @@ class Rpc:
             reply = by_id[i]
             if "error" in reply:
                 message = str(reply["error"].get("message", "")).lower()
-                if method == "eth_getLogs" and any(
-                    w in message for w in ("range", "too many", "limit", "exceed", "too large")
+                if method == "eth_getLogs" and (
+                    reply["error"].get("code") == -32005  # "limit exceeded" (EIP-1474)
+                    or any(w in message for w in ("range", "too many", "limit", "exceed", "too large"))
                 ):
                     raise RangeRefused(message)
                 raise RuntimeError(f"{method}: {reply['error']}")

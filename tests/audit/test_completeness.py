@@ -21,12 +21,13 @@ from scenario import multi_tier
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ledger_app import PROJECT_ROOT
-from ledger_app.audit.completeness import rebuild
+from ledger_app.audit.completeness import compare, rebuild
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.text import render_tree
 from ledger_app.audit.trace import build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.db import schema
+from ledger_app.errors import RangeTooLargeError
 
 SCRIPT = PROJECT_ROOT / "scripts" / "verify_trace.py"
 MANIFEST = PROJECT_ROOT / ".build" / "__local__.json"
@@ -145,7 +146,12 @@ def test_each_kind_of_step_deleted_from_the_index_is_named_missing_by_both(
     first_of_kind: dict[str, dict[str, Any]] = {}
     for step in full["steps"]:
         first_of_kind.setdefault(step["kind"], step)
-    assert len(first_of_kind) >= 15
+    assert sorted(first_of_kind) == [
+        "confirmation", "credit_line_drawing", "credit_line_release", "cross_border_settlement",
+        "financing_acceptance", "financing_offer", "financing_request", "htlc_claim", "htlc_lock",
+        "offer_closed", "redemption", "registration", "repayment", "settled", "settlement",
+        "split", "status_change", "token_transfer", "transfer",
+    ]  # fmt: skip
     e = schema.events
     for kind, step in first_of_kind.items():
         with _tampered(engine) as conn:
@@ -212,7 +218,7 @@ def test_deleted_subtree_moved_fabricated_and_reordered_steps_are_each_named_by_
         row = conn.execute(select(e).where(e.c.event_name == "ReceivableTransferred",
                                            e.c.receivable_id == passed)).mappings().first()  # fmt: skip
     with _tampered(engine) as conn:
-        fake = {k: v for k, v in row.items() if k != "id"} | {
+        fake = dict(row) | {
             "log_index": 77,
             "receivable_id": story["root"],
         }
@@ -269,3 +275,81 @@ def test_a_contract_list_naming_a_stranger_as_the_desk_is_refused(
     assert api["verified"] is False
     assert not ok
     assert f"FinancingDesk {stranger} is no ledger contract" in text
+
+
+class _Refusing:
+    """The node as one that refuses eth_getLogs over more than ``most`` blocks (as
+    providers do), in the error each verifier reads: the API's RangeTooLargeError, the
+    script's RangeRefused."""
+
+    def __init__(self, inner: Any, most: int, error: type[Exception]) -> None:
+        self.inner, self.most, self.error, self.refused = inner, most, error, 0
+
+    def batch(self, calls: list) -> list:
+        for method, params in calls:
+            if method == "eth_getLogs":
+                span = int(params[0]["toBlock"], 16) - int(params[0]["fromBlock"], 16) + 1
+                if span > self.most:
+                    self.refused += 1
+                    raise self.error(f"eth_getLogs: block range too large ({span} blocks)")
+        return self.inner.batch(calls)
+
+
+def test_a_node_refusing_large_ranges_gets_halved_spans_and_the_same_tree(
+    story, ledger, engine, abis, indexer, anvil
+):
+    with engine.connect() as conn:
+        trace = _trace(conn, abis, ledger, story["root"])
+    wide = rebuild(indexer.rpc, abis, trace["contracts"], story["root"], trace["from_block"],
+                   trace["as_of_block"])  # fmt: skip
+    node = _Refusing(indexer.rpc, 8, RangeTooLargeError)
+    narrow = rebuild(node, abis, trace["contracts"], story["root"], trace["from_block"],
+                     trace["as_of_block"], max_span=1000)  # fmt: skip
+    assert node.refused >= 7  # 1000 -> 500 -> ... -> 7
+    assert narrow.cost.refused_ranges == node.refused
+    assert narrow.cost.get_logs > wide.cost.get_logs
+    assert narrow.steps == wide.steps
+    assert compare(trace, narrow)["complete"] is True
+
+    script_abis = STANDALONE.load_abis(MANIFEST)
+    refusing = _Refusing(STANDALONE.Rpc(anvil.rpc_url), 8, STANDALONE.RangeRefused)
+    tree, steps = STANDALONE.rebuild(_ScriptRpc(refusing), script_abis, trace["contracts"],
+                                     story["root"], trace["from_block"], trace["as_of_block"], 1000)  # fmt: skip
+    assert refusing.refused >= 7
+    assert tree == wide.receivables
+    assert [(s["tx_hash"], s["log_index"], s["receivable_id"]) for s in steps] == [
+        (s["tx_hash"], s["log_index"], s["receivable_id"]) for s in wide.steps
+    ]
+
+
+class _ScriptRpc:
+    """The script's Rpc counters over a refusing node."""
+
+    def __init__(self, node: _Refusing) -> None:
+        self.node = node
+        self.get_logs = self.receipts = self.logs = self.refused = 0
+
+    def batch(self, calls: list) -> list:
+        return self.node.batch(calls)
+
+
+def test_an_altered_step_is_named_with_its_argument_by_both(
+    story, ledger, engine, abis, indexer, anvil
+):
+    e = schema.events
+    with engine.connect() as conn:
+        row = conn.execute(select(e.c.log_index, e.c.args, e.c.tx_hash).where(
+            e.c.event_name == "FinancingAccepted")).one()  # fmt: skip
+    args = json.loads(row.args)
+    with _tampered(engine) as conn:
+        conn.execute(update(e).where(e.c.tx_hash == row.tx_hash, e.c.log_index == row.log_index)
+                     .values(args=json.dumps({**args, "proceeds": args["proceeds"] + 1})))  # fmt: skip
+        trace = _trace(conn, abis, ledger, story["root"])
+    api, ok, text = _both(trace, indexer, abis, anvil)
+    (altered,) = api["completeness"]["altered_steps"]
+    said = f"proceeds: trace {args['proceeds'] + 1}, chain {args['proceeds']}"
+    assert altered["kind"] == "financing_acceptance"
+    assert said in altered["reason"]
+    assert api["verified"] is False
+    assert not ok
+    assert said in text
