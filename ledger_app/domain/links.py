@@ -1,8 +1,9 @@
 """Which receivable, and so which tree, an event belongs to: the trace's link.
 
-One rule for three readers: the indexer's store, which fills ``events.receivable_id`` and ``events.root_id`` as it inserts each
-event, so that a trace reads its tree's events through an index instead of scanning
-every followed event since the root was registered (ledger_app/audit/trace.py); the
+One rule for three readers: the indexer's store, which fills ``events.receivable_id``
+and ``events.root_id`` as it inserts each event, so that a trace reads its tree's events
+through an index instead of scanning every followed event since the root was registered
+(ledger_app/audit/trace.py); the
 audit's completeness check (ledger_app/audit/completeness.py), which rebuilds a tree
 from the node's logs alone and so must attribute each log exactly as the store did; and
 scripts/verify_trace.py, which carries its own copy (it may not import ledger_app:
