@@ -152,13 +152,32 @@ def test_each_kind_of_step_deleted_from_the_index_is_named_missing_by_both(
         "offer_closed", "redemption", "registration", "repayment", "settled", "settlement",
         "split", "status_change", "token_transfer", "transfer",
     ]  # fmt: skip
+    _delete_each(first_of_kind, story["root"], ledger, engine, abis, indexer, anvil)
+
+
+def test_the_overdue_flag_and_cure_deleted_from_the_index_are_named_missing_by_both(
+    ledger, indexer, engine, abis, anvil
+):
+    ids = ledger.risk_story()
+    indexer.run(follow=False)
+    with engine.connect() as conn:
+        full = _trace(conn, abis, ledger, ids["root_d"])
+    kinds = {s["kind"]: s for s in full["steps"] if s["kind"] in ("overdue_flag", "overdue_cure")}
+    assert sorted(kinds) == ["overdue_cure", "overdue_flag"]
+    _delete_each(kinds, ids["root_d"], ledger, engine, abis, indexer, anvil)
+
+
+def _delete_each(
+    steps: dict[str, dict[str, Any]], root: int, ledger, engine, abis, indexer, anvil
+) -> None:
+    """Each of ``steps`` (by kind) deleted from the index in turn: both verifiers name it."""
     e = schema.events
-    for kind, step in first_of_kind.items():
+    for kind, step in steps.items():
         with _tampered(engine) as conn:
             gone = conn.execute(delete(e).where(e.c.tx_hash == step["tx_hash"],
                                                 e.c.log_index == step["log_index"])).rowcount  # fmt: skip
             assert gone == 1
-            trace = _trace(conn, abis, ledger, story["root"])
+            trace = _trace(conn, abis, ledger, root)
         api, ok, text = _both(trace, indexer, abis, anvil)
         named = (f"missing step: {kind} of receivable #{step['receivable_id']} "
                  f"(tx {step['tx_hash']} log {step['log_index']})")  # fmt: skip
