@@ -162,6 +162,20 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
         notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
                      f"among {sqlite['events']:,} events in a backfilled SQLite index, "
                      f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
+        complete = indexer_bench.trace_completeness(f"sqlite:///{work}/full0.db", chain, root)
+        cost = complete["rpc"]
+        log(f"trace completeness ({complete['descendants']:,} descendants): {cost['requests']} "
+            f"requests, {cost['calls']} calls, {cost['logs_fetched']:,} logs, {cost['ms']:.0f} ms")  # fmt: skip
+        results.append(entry("trace_completeness", cost["ms"], "ms", None,
+                             "report only (the verifier's rebuild of the tree from the node)"))  # fmt: skip
+        notes.append(f"trace_completeness: the verifier rebuilt the root's tree ({complete['descendants']:,} "
+                     f"descendants, {complete['chain_steps']:,} steps) from the node's logs alone over "
+                     f"{complete['blocks_searched']:,} blocks and compared it with the trace "
+                     f"(complete: {complete['complete']}): {cost['requests']} JSON-RPC requests "
+                     f"carrying {cost['calls']} calls ({cost['get_logs_calls']} eth_getLogs, "
+                     f"{cost['receipt_calls']} receipts), {cost['logs_fetched']:,} logs fetched, "
+                     f"{cost['ms']:.0f} ms; with the contract list's confirmation "
+                     f"{complete['ms_total']:.0f} ms")  # fmt: skip
     finally:
         chain.node.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import KINDS
+from ledger_app.chain.deploy import read_record
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import NotFound
@@ -34,10 +35,18 @@ def trace_command(settings: Settings, args: argparse.Namespace) -> int:
     abis = {kind: artifacts[kind].abi for kind in KINDS}
     rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
     engine = make_engine(settings.database_url)
+    # The deployment record's ledger contracts: what the completeness check searches.
+    record = read_record(settings.deployment_file)
+    contracts = from_block = None
+    if record is not None:
+        deployed = [c for c in record.contracts.values() if c.contract in KINDS]
+        contracts = {c.address.lower(): c.contract for c in deployed}
+        from_block = min((c.block_number for c in deployed), default=0)
     try:
         with engine.connect() as conn:
             try:
-                trace = build_trace(conn, rpc.chain_id(), args.receivable_id, EventEncoder(abis))
+                trace = build_trace(conn, rpc.chain_id(), args.receivable_id, EventEncoder(abis),
+                                    contracts, from_block)  # fmt: skip
             except ReceivableNotIndexed as exc:
                 raise NotFound(f"the index holds no receivable {args.receivable_id}") from exc
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -39,10 +39,17 @@ def export_events(engine: Engine, chain_id: int, period: Period, fmt: str) -> It
 
 
 def export_traces(
-    engine: Engine, chain_id: int, period: Period, fmt: str, encoder: EventEncoder | None = None
+    engine: Engine,
+    chain_id: int,
+    period: Period,
+    fmt: str,
+    encoder: EventEncoder | None = None,
+    contracts: Mapping[str, str] | None = None,
+    from_block: int | None = None,
 ) -> Iterator[str]:
-    """The trace of every root registered in ``period``: NDJSON one trace per line, or
-    CSV one step per row. One trace is in memory at a time."""
+    """The trace of every root registered in ``period``: NDJSON one trace per line (with
+    ``contracts`` and ``from_block`` for the completeness check: build_trace), or CSV
+    one step per row. One trace is in memory at a time."""
     e = schema.events
     query = (
         select(e.c.args)
@@ -56,7 +63,8 @@ def export_traces(
         )
         if fmt == "ndjson":
             for root in roots:
-                yield json.dumps(build_trace(conn, chain_id, root, encoder), sort_keys=True) + "\n"
+                trace = build_trace(conn, chain_id, root, encoder, contracts, from_block)
+                yield json.dumps(trace, sort_keys=True) + "\n"
             return
         steps = (
             {"root_id": trace["root_id"], **step}

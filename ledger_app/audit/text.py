@@ -6,6 +6,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def completeness_lines(completeness: dict[str, Any] | None) -> list[str]:
+    """The completeness check's verdict, each difference it named, and its RPC cost."""
+    if not completeness:
+        return []
+    if not completeness.get("checked"):
+        return [f"Completeness: NOT CHECKED ({completeness.get('reason')})"]
+    state = "COMPLETE" if completeness["complete"] else "INCOMPLETE"
+    cost = completeness["rpc"]
+    lines = [f"Completeness against the tree rebuilt from the node: {state} "
+             f"({completeness['chain_steps']} steps on chain, {completeness['trace_steps']} in the "
+             f"trace; {cost['requests']} requests, {cost['calls']} calls, {cost['logs_fetched']} "
+             f"logs, {cost['ms']} ms)"]  # fmt: skip
+    lines += [f"  ! {p}" for p in completeness["contracts"]["problems"]]
+    for key in ("missing_subtrees", "missing_steps", "extra_steps", "misattributed_steps",
+                "altered_steps", "reordered_steps", "unknown_receivables"):  # fmt: skip
+        lines += [f"  ! {item['reason']}" for item in completeness[key]]
+    return lines
+
+
 def render_tree(trace: dict[str, Any], verification: dict[str, Any] | None = None) -> str:
     """The trace as indented text; with ``verification``, each step's verdict too."""
     nodes = {n["id"]: n for n in trace["receivables"]}
@@ -20,6 +39,7 @@ def render_tree(trace: dict[str, Any], verification: dict[str, Any] | None = Non
     if verification is not None:
         state = "VERIFIED" if verification["verified"] else "MISMATCHES FOUND"
         lines.append(f"Verification against the node: {state}")
+        lines += completeness_lines(verification.get("completeness"))
 
     def walk(rid: int, depth: int) -> None:
         node = nodes[rid]

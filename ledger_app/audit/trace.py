@@ -92,11 +92,16 @@ def build_trace(
     chain_id: int,
     receivable_id: int,
     encoder: EventEncoder | None = None,
+    contracts: Mapping[str, str] | None = None,
+    from_block: int | None = None,
 ) -> dict[str, Any]:
     """The full trace of the tree ``receivable_id`` belongs to, as JSON-ready data.
 
     ``encoder`` (from the ABIs) adds each step's raw log (address, topics, data), which
-    an exported trace must carry for scripts/verify_trace.py. Raises
+    an exported trace must carry for scripts/verify_trace.py. ``contracts`` (address ->
+    kind, the deployment record's ledger contracts) and ``from_block`` (the ledger's
+    deployment block) are carried as ``contracts`` (with the listed settlement tokens)
+    and ``from_block``: what a completeness check searches. Raises
     ReceivableNotIndexed for an unknown id.
     """
     r = schema.receivables
@@ -117,6 +122,40 @@ def build_trace(
     events.sort(key=lambda pair: (pair[0].block_number, pair[0].log_index))
     timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
     financiers = _line_financiers(conn, chain_id, [e for e, _ in events])
+    steps = assemble_steps(events, currency, tokens, financiers, timestamps, encoder)
+    as_of = _checkpoint(conn, chain_id)
+    trace = {
+        "chain_id": chain_id,
+        "receivable_id": receivable_id,
+        "root_id": root_id,
+        "as_of_block": as_of,
+        "registry": _registry_address(steps),
+        "receivables": _nodes(nodes),
+        "steps": steps,
+    }
+    if contracts is not None:
+        # What the completeness check (completeness.py, scripts/verify_trace.py) searches:
+        # every ledger contract by address, the listed tokens, and the blocks since the
+        # ledger was deployed up to the indexed one.
+        trace["contracts"] = {**{a.lower(): k for a, k in sorted(contracts.items())},
+                              **{a.lower(): "SettlementToken" for a in sorted(_token_addresses(conn))}}  # fmt: skip
+        trace["from_block"] = from_block
+    return trace
+
+
+def assemble_steps(
+    events: list[tuple[EventRow, int | None]],
+    currency: str,
+    tokens: Mapping[str, str],
+    financiers: Mapping[tuple[str, int], str] | None = None,
+    timestamps: Mapping[int, int | None] | None = None,
+    encoder: EventEncoder | None = None,
+) -> list[dict[str, Any]]:
+    """The steps of a tree's events, each (event, its receivable; None for a token
+    transfer), sorted in chain order (block, log index) here: a transfer takes the
+    receivable of the step it pays for, a deferral its cause's details. One rule for the
+    trace from the index and for the tree rebuilt from the node (completeness.py)."""
+    events = sorted(events, key=lambda pair: (pair[0].block_number, pair[0].log_index))
     anchors = _anchors(events)
     steps: list[dict[str, Any]] = []
     causes = deferral_causes([(e.tx_hash, e.contract, e.event_name) for e, _ in events])
@@ -126,22 +165,14 @@ def build_trace(
         step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event),
                         line_financiers=financiers)  # fmt: skip
         step["seq"] = seq
-        step["block_timestamp"] = timestamps.get(event.block_number)
+        step["block_timestamp"] = (timestamps or {}).get(event.block_number)
         if seq - 1 in causes:  # steps so far are in events' order: its cause is among them
             step["details"].update(deferral_cause(steps[causes[seq - 1]]))
         if encoder is not None:
             step["raw"] = {"address": event.contract,
                            **encoder.encode(event.contract_kind, event.event_name, event.args)}  # fmt: skip
         steps.append(step)
-    return {
-        "chain_id": chain_id,
-        "receivable_id": receivable_id,
-        "root_id": root_id,
-        "as_of_block": _checkpoint(conn, chain_id),
-        "registry": _registry_address(steps),
-        "receivables": _nodes(nodes),
-        "steps": steps,
-    }
+    return steps
 
 
 def describe(
@@ -352,6 +383,11 @@ def _line_financiers(
 def _token_currencies(conn: Connection) -> dict[str, str]:
     t = schema.settlement_tokens
     return {a: c for a, c in conn.execute(select(t.c.address, t.c.currency)) if c}
+
+
+def _token_addresses(conn: Connection) -> list[str]:
+    t = schema.settlement_tokens
+    return [a for (a,) in conn.execute(select(t.c.address))]
 
 
 def _checkpoint(conn: Connection, chain_id: int) -> int | None:

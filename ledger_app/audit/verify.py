@@ -10,6 +10,12 @@ with both values), a reorged-away transaction, a different block.
 
 Then each receivable of the trace is read with ``receivable(id)`` at the block the
 index reflects, and compared with what the trace says of it.
+
+Last, completeness (completeness.py): the tree is rebuilt from the node's logs alone
+over the trace's ``contracts`` (confirmed against the chain first) and compared with
+the trace step by step, so that a step or a subtree missing from the index, a step
+shown under the wrong receivable, a fabricated or reordered one, is named. A trace that
+names no contracts cannot be checked for completeness and is not verified.
 """
 
 from __future__ import annotations
@@ -17,6 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ledger_app.audit.completeness import (
+    DEFAULT_MAX_SPAN,
+    DEFAULT_MAX_TOPICS,
+    compare,
+    confirm_contracts,
+    rebuild,
+)
 from ledger_app.audit.encode import ABI, EventEncoder
 from ledger_app.chain.abi import decode_function_result, encode_function_call
 from ledger_app.chain.decode import EventDecoder, UnknownEventError
@@ -34,8 +47,17 @@ class JsonRpc(Protocol):
         ...
 
 
-def verify_trace(trace: Mapping[str, Any], rpc: JsonRpc, abis: Mapping[str, ABI]) -> dict[str, Any]:
-    """Per-step and per-receivable verified/mismatch of a full trace (build_trace output)."""
+def verify_trace(
+    trace: Mapping[str, Any],
+    rpc: JsonRpc,
+    abis: Mapping[str, ABI],
+    *,
+    max_span: int = DEFAULT_MAX_SPAN,
+    max_topics: int = DEFAULT_MAX_TOPICS,
+) -> dict[str, Any]:
+    """Per-step and per-receivable verified/mismatch of a full trace (build_trace output),
+    and its completeness against the tree rebuilt from the node (``max_span``: blocks per
+    eth_getLogs; ``max_topics``: keys OR-ed in one topic filter)."""
     steps = trace["steps"]
     encoder = EventEncoder(abis)
     decoder = EventDecoder(abis)
@@ -57,15 +79,46 @@ def verify_trace(trace: Mapping[str, Any], rpc: JsonRpc, abis: Mapping[str, ABI]
         )
         step_results.append(_result(step, reasons))
     receivable_results = _check_receivables(trace, rpc, abis)
+    completeness = check_completeness(trace, rpc, abis, max_span=max_span, max_topics=max_topics)
     ok = all(r["status"] == VERIFIED for r in step_results + receivable_results)
     return {
         "receivable_id": trace["receivable_id"],
         "root_id": trace["root_id"],
-        "verified": ok,
+        "verified": ok and completeness["complete"],
         "checked_at_block": trace.get("as_of_block"),
         "steps": step_results,
         "receivables": receivable_results,
+        "completeness": completeness,
     }
+
+
+def check_completeness(
+    trace: Mapping[str, Any],
+    rpc: JsonRpc,
+    abis: Mapping[str, ABI],
+    *,
+    max_span: int = DEFAULT_MAX_SPAN,
+    max_topics: int = DEFAULT_MAX_TOPICS,
+) -> dict[str, Any]:
+    """The trace against the tree rebuilt from the node: ``complete`` and every
+    difference named (completeness.compare), the contract list's confirmation, the cost."""
+    contracts = trace.get("contracts")
+    if not contracts:
+        return {"complete": False, "checked": False,
+                "reason": "the trace names no ledger contracts: completeness cannot be checked"}  # fmt: skip
+    to_block = trace.get("as_of_block")
+    if to_block is None:
+        to_block = int(rpc.batch([("eth_blockNumber", [])])[0], 16)
+    block = hex(to_block)
+    contract_problems = confirm_contracts(rpc, abis, contracts, block)
+    chain = rebuild(rpc, abis, contracts, trace["root_id"], int(trace.get("from_block") or 0),
+                    to_block, max_span=max_span, max_topics=max_topics)  # fmt: skip
+    result = compare(trace, chain)
+    result["checked"] = True
+    result["contracts"] = {"count": len(contracts), "problems": contract_problems}
+    result["blocks"] = {"from": int(trace.get("from_block") or 0), "to": to_block}
+    result["complete"] = result["complete"] and not contract_problems
+    return result
 
 
 def check_step(

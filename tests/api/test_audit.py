@@ -59,6 +59,15 @@ def test_auditor_sees_full_trace_and_it_verifies(service: Service) -> None:
     assert all("raw" in s and s["block_timestamp"] for s in trace["steps"])
     assert verdict["verified"] is True
     assert {s["status"] for s in verdict["steps"]} == {"verified"}
+    # Complete: the tree rebuilt from the node over the deployment record's contracts.
+    complete = verdict["completeness"]
+    assert complete["complete"] is True, complete
+    assert complete["chain_steps"] == len(trace["steps"])
+    assert complete["chain_receivables"] == 5
+    assert complete["contracts"]["problems"] == []
+    assert complete["rpc"]["requests"] >= 2
+    assert trace["contracts"][trace["registry"]] == "ReceivableRegistry"
+    assert trace["from_block"] <= trace["steps"][0]["block_number"]
     assert text.status_code == 200
     assert f"#{ids['t2a']} tier 2" in text.text
 
@@ -97,6 +106,12 @@ def test_supplier2_sees_its_path_with_other_holders_masked(service: Service) -> 
     supplier, supplier2 = (service.addresses[n].lower() for n in ("supplier", "supplier2"))
 
     response = service.call("supplier2", "GET", f"/v1/receivables/{ids['t2a']}/trace")
+    verdict = service.call("supplier2", "POST", f"/v1/receivables/{ids['t2a']}/trace/verify").json()
+    # The whole tree's completeness verdict, counts only: no hidden step is named.
+    assert verdict["verified"] is True
+    assert verdict["completeness"]["complete"] is True
+    assert verdict["completeness"]["missing_steps"] == 0
+    assert "contracts" not in verdict["completeness"]
 
     assert response.status_code == 200, response.text
     trace = response.json()

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from apikit import Service
+from standalone import standalone_completeness
 
 FACE = 100_000_000
 ADVANCE_BPS = 9_000
@@ -208,3 +209,6 @@ def test_the_debtor_pays_the_supplier_and_the_trace_shows_every_step(
     assert "recourse_payment" in text.text
     verified = ok(service.call("auditor", "POST", f"/v1/receivables/{rid}/trace/verify"))
     assert verified["verified"] is True, verified
+    # The standalone verifier's own copy of the rule finds the same tree complete.
+    complete, said = standalone_completeness(trace, service.settings.rpc_url)
+    assert complete, said

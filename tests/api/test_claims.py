@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from apikit import Service
+from standalone import standalone_completeness
 
 FACE = 100_000_000
 
@@ -146,6 +147,9 @@ def test_a_frozen_financier_does_not_block_the_accept_and_claims_its_refund_once
     assert [a["amount"] for a in step["amounts"]] == [str(refund), str(refund)]
     # Each step, the deferral included, checked against the node's own receipts.
     assert verified["verified"] is True, verified
+    # The standalone verifier's own copy of the rule finds the same tree complete.
+    complete, said = standalone_completeness(trace, service.settings.rpc_url)
+    assert complete, said
 
 
 def test_a_suspended_financiers_offer_rejected_waits_for_it(service: Service) -> None:

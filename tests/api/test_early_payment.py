@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from apikit import Service
+from standalone import standalone_completeness
 
 from ledger_app.domain.clearing_amounts import early_payment, interest_shares, late_interest
 
@@ -118,6 +119,9 @@ def test_early_payment_offered_by_the_core_and_accepted_by_the_supplier(service:
     assert f"early_payment | offer_id {oid}, days_early {done['days_early']} |" in text
     verdict = service.call("auditor", "POST", f"/v1/receivables/{root['id']}/trace/verify").json()
     assert verdict["verified"] is True, verdict
+    # The standalone verifier's own copy of the rule finds the same tree complete.
+    complete, said = standalone_completeness(trace, service.settings.rpc_url)
+    assert complete, said
     assert {s["status"] for s in verdict["steps"]} == {"verified"}
     reconciled = service.call("auditor", "GET", "/v1/reconcile").json()
     assert reconciled["mismatches"] == [], reconciled

@@ -21,9 +21,13 @@ ZERO = "0x" + "00" * 20
 SCRIPT = PROJECT_ROOT / "scripts" / "verify_trace.py"
 
 
-def _trace(engine, abis, receivable_id):
+def _trace(engine, abis, receivable_id, ledger=None):
+    # With the ledger: its contracts and deployment block, for the completeness check.
     with engine.connect() as conn:
-        return build_trace(conn, 31337, receivable_id, EventEncoder(abis))
+        if ledger is None:
+            return build_trace(conn, 31337, receivable_id, EventEncoder(abis))
+        return build_trace(conn, 31337, receivable_id, EventEncoder(abis), ledger.contracts(),
+                           ledger.deployment_block)  # fmt: skip
 
 
 def test_trace_of_multi_tier_story_matches_expected_tree(ledger, indexer, engine, abis):
@@ -131,7 +135,7 @@ def test_verify_reports_every_step_verified_on_untouched_index(ledger, indexer, 
     ids = multi_tier(ledger)
     indexer.run(follow=False)
 
-    result = verify_trace(_trace(engine, abis, ids["root"]), indexer.rpc, abis)
+    result = verify_trace(_trace(engine, abis, ids["root"], ledger), indexer.rpc, abis)
 
     assert result["verified"] is True
     assert len(result["steps"]) == 35
@@ -152,7 +156,7 @@ def test_verify_detects_a_credit_line_drawing_changed_in_sql(ledger, indexer, en
         conn.execute(update(e).where(e.c.tx_hash == tx, e.c.log_index == index)
                      .values(args=args.replace('"amount":25000000', '"amount":2500000')))  # fmt: skip
 
-    result = verify_trace(_trace(engine, abis, ids["financed"]), indexer.rpc, abis)
+    result = verify_trace(_trace(engine, abis, ids["financed"], ledger), indexer.rpc, abis)
 
     assert result["verified"] is False
     bad = [s for s in result["steps"] if s["status"] == "mismatch"]
@@ -178,7 +182,7 @@ def test_verify_detects_amount_changed_in_sql(ledger, indexer, engine, abis):
         conn.execute(update(schema.receivables).where(schema.receivables.c.id == ids["passed"])
                      .values(amount=39_000_000))  # fmt: skip
 
-    result = verify_trace(_trace(engine, abis, ids["root"]), indexer.rpc, abis)
+    result = verify_trace(_trace(engine, abis, ids["root"], ledger), indexer.rpc, abis)
 
     assert result["verified"] is False
     bad = [s for s in result["steps"] if s["status"] == "mismatch"]
@@ -206,7 +210,7 @@ def test_verify_detects_reorged_away_step(ledger, indexer, engine, abis):
     # A different transaction takes the reorged-away block's place.
     ledger.send("regulator", "receivables", "freeze", ids["tier2_kept"])
 
-    result = verify_trace(_trace(engine, abis, ids["tier2_kept"]), indexer.rpc, abis)
+    result = verify_trace(_trace(engine, abis, ids["tier2_kept"], ledger), indexer.rpc, abis)
 
     bad = [s for s in result["steps"] if s["status"] == "mismatch"]
     assert [s["kind"] for s in bad] == ["transfer"]
@@ -228,7 +232,7 @@ def test_standalone_verifier_accepts_export_and_rejects_tampered_one(
 ):
     ids = multi_tier(ledger)
     indexer.run(follow=False)
-    trace = json.loads(json.dumps(_trace(engine, abis, ids["root"])))
+    trace = json.loads(json.dumps(_trace(engine, abis, ids["root"], ledger)))
 
     good = _run_script(tmp_path, trace, anvil.rpc_url)
     # The claim changed but the raw log kept: the raw log contradicts it.
@@ -253,7 +257,7 @@ def test_an_overdue_flag_and_its_cure_are_verified_steps_of_the_root(ledger, ind
     indexer.run(follow=False)
     a = {n: acc.address.lower() for n, acc in ledger.accounts.items()}
 
-    trace = _trace(engine, abis, ids["root_d"])
+    trace = _trace(engine, abis, ids["root_d"], ledger)
     result = verify_trace(trace, indexer.rpc, abis)
 
     risk_steps = [

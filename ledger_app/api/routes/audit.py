@@ -124,6 +124,14 @@ class Trace(_Open):
     root_id: int
     as_of_block: int | None
     registry: str | None = Field(default=None, description="the ReceivableRegistry")
+    contracts: dict[str, str] | None = Field(
+        default=None,
+        description="every ledger contract (address -> kind, from the deployment record) "
+        "and listed settlement token: what the completeness check searches",
+    )
+    from_block: int | None = Field(
+        default=None, description="the ledger's deployment block: where that search starts"
+    )
     scope: TraceScope | None = None
     receivables: list[TraceReceivable]
     steps: list[TraceStep]
@@ -138,6 +146,12 @@ class Verification(_Open):
     checked_at_block: int | None
     steps: list[dict[str, Any]]
     receivables: list[dict[str, Any]]
+    completeness: dict[str, Any] = Field(
+        description="The trace against the tree rebuilt from the node's logs alone: "
+        "complete, and each missing, extra, misattributed, altered or reordered step and "
+        "missing subtree named; the contract list's confirmation; the RPC cost (requests, "
+        "calls, logs fetched, ms). A scoped caller gets the verdict and the counts only."
+    )
 
 
 class Activity(BaseModel):

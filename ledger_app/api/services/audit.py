@@ -53,8 +53,9 @@ class AuditService:
         return self._trace_for(caller, receivable_id)[1]
 
     def verify(self, caller: Caller, receivable_id: int) -> dict[str, Any]:
-        """Every step and receivable of the trace checked against the node; a scoped
-        caller gets the verdicts of the steps it may see."""
+        """Every step and receivable of the trace checked against the node, and the trace's
+        completeness against the tree rebuilt from the node; a scoped caller gets the
+        verdicts of the steps it may see and the completeness verdict with counts only."""
         full, view = self._trace_for(caller, receivable_id)
         result = verify_trace(full, self._rpc(), self._abis())
         if view is not full:
@@ -62,9 +63,15 @@ class AuditService:
             ids = {n["id"] for n in view["receivables"]}
             result["steps"] = [s for s in result["steps"] if s["seq"] in seqs]
             result["receivables"] = [r for r in result["receivables"] if r["id"] in ids]
-            result["verified"] = all(
+            result["verified"] = result["completeness"]["complete"] and all(
                 r["status"] == "verified" for r in result["steps"] + result["receivables"]
             )
+            # The whole tree's verdict, not what the hidden steps are.
+            result["completeness"] = {
+                k: (len(v) if isinstance(v, list) else v)
+                for k, v in result["completeness"].items()
+                if k != "contracts"
+            }
         return result
 
     # --- queries ----------------------------------------------------------------------
@@ -122,7 +129,8 @@ class AuditService:
     def export_traces(self, during: queries.Period, format: str) -> Iterator[str]:
         """The trace of every root registered in the period, as CSV or NDJSON chunks."""
         encoder = EventEncoder(self._abis())
-        return export_traces(self.engine, self.chain_id, during, format, encoder)
+        return export_traces(self.engine, self.chain_id, during, format, encoder,
+                             self._ledger_contracts(), self._deployment_block())  # fmt: skip
 
     # --- reconciliation ---------------------------------------------------------------
 
@@ -175,7 +183,8 @@ class AuditService:
         # (full trace, the caller's view of it); 404 when unknown or the caller is no party.
         with self.engine.connect() as conn:
             try:
-                full = build_trace(conn, self.chain_id, receivable_id, EventEncoder(self._abis()))
+                full = build_trace(conn, self.chain_id, receivable_id, EventEncoder(self._abis()),
+                                   self._ledger_contracts(), self._deployment_block())  # fmt: skip
             except ReceivableNotIndexed:
                 full = None
         view = None
@@ -186,6 +195,14 @@ class AuditService:
                 f"no receivable {receivable_id}", error="ReceivableNotFound", id=receivable_id
             )
         return full, view
+
+    def _ledger_contracts(self) -> dict[str, str]:
+        # The deployment record's ledger contracts (address -> kind): what a completeness
+        # check searches (the listed tokens are added from the index by build_trace).
+        return {a: k for a, k in self.runtime.contracts.followed().items() if k in KINDS}
+
+    def _deployment_block(self) -> int:
+        return min(c.block_number for c in self.runtime.contracts.record.contracts.values())
 
     def _abis(self) -> dict[str, Any]:
         return {kind: self.runtime.contracts.abi(kind) for kind in KINDS}
