@@ -241,7 +241,8 @@ def open_documents(settings: Settings, *, dev_chain: bool) -> SealedDocuments:
     documents = SealedDocuments(
         settings.documents_dir, document_keys(settings, dev_chain=dev_chain)
     )
-    documents.seal_plain_files()
+    # Keys first: documents in the clear sealed under a wrong key would be lost with it.
     count = documents.check_keys()
+    count += documents.seal_plain_files()
     log.info("%d sealed documents in %s, all under keys held", count, settings.documents_dir)
     return documents
