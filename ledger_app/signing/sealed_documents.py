@@ -143,11 +143,14 @@ class SealedDocuments:
         for path in sorted(self.directory.iterdir()):
             if not _PLAIN_NAME.fullmatch(path.name):
                 continue
-            content = path.read_bytes()
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:
+                continue  # sealed meanwhile by another process starting on the same store
             # Written whole by a rename, so whole now; its sealed copy first, then the
             # plain one goes: a kill in between leaves both, and the next run redoes it.
             self.seal(unsalted_commitment(content), b"", content, key)
-            path.unlink()
+            path.unlink(missing_ok=True)
             sealed += 1
         if sealed:
             _sync_directory(self.directory)
