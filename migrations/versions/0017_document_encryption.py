@@ -1,6 +1,7 @@
-"""Documents committed to with a salt (issue 21): ``documents.keccak256`` becomes
-``documents.commitment`` (what a receivable commits to on chain, by whatever scheme) and
-``documents.commitment_scheme`` says which: every document stored so far keeps its plain
+"""Documents committed to with a salt (issue 21).
+
+``documents.keccak256`` becomes ``documents.commitment`` (what a receivable commits to
+on chain, by whatever scheme) and ``documents.commitment_scheme`` says which: every document stored so far keeps its plain
 keccak256 as ``keccak256-unsalted`` (its commitments on chain stay as they are, and stay
 verifiable); new ones are ``sha256-salted-v1`` (ledger_app/domain/documents.py).
 
