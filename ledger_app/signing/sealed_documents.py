@@ -24,10 +24,12 @@ rotation killed half-way is run again and finishes what is left.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,21 @@ class SealedDocuments:
             log.warning("sealed %d documents stored in the clear before", sealed)
         return sealed
 
+    def remove_stale_temporary_files(self, older_than: float = 3600.0) -> int:
+        """Remove the temporary files a killed write left (ciphertext, never a document),
+        those older than ``older_than`` seconds (a live write takes milliseconds); the
+        number removed."""
+        removed = 0
+        if not self.directory.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        for path in self.directory.glob(".tmp-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     def rotate(self, new_key: DocumentKey) -> RotationReport:
         """Seal every document under ``new_key``, reading each under any key held or
         ``new_key``; re-runnable after a kill. Plain files left from before sealing are
@@ -247,5 +264,6 @@ def open_documents(settings: Settings, *, dev_chain: bool) -> SealedDocuments:
     # Keys first: documents in the clear sealed under a wrong key would be lost with it.
     count = documents.check_keys()
     count += documents.seal_plain_files()
+    documents.remove_stale_temporary_files()
     log.info("%d sealed documents in %s, all under keys held", count, settings.documents_dir)
     return documents

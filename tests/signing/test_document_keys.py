@@ -129,3 +129,9 @@ def test_rotation_killed_mid_way_and_run_again_loses_nothing(tmp_path: Path) -> 
     )
     with pytest.raises(DocumentKeyMismatch):
         SealedDocuments(directory, DocumentKeys(old)).open(next(iter(contents)))
+    # The temporary files the kills left (ciphertext) are removed at a start once stale.
+    left = [p for p in directory.iterdir() if p.name.startswith(".tmp-")]
+    for path in left:
+        os.utime(path, (time.time() - 7200,) * 2)
+    assert only_new.remove_stale_temporary_files() == len(left) >= 1
+    assert [p.name for p in directory.iterdir() if p.name.startswith(".tmp-")] == []
