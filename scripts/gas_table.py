@@ -656,9 +656,7 @@ def measure_credit_lines(ledger: Ledger) -> list[Row]:
     desk.declareDefault(bad_fid, sender=fin)
     write_off = lines.writeOff(bad, ledger.receivables.summary(bad).amount, sender=fin)
     return [
-        Row(
-            "credit line: grant", grant.gas_used, note="a financier's line to a core, one currency"
-        ),
+        Row("credit line: grant", grant.gas_used, note="a financier's line to a core, one currency"),
         Row("credit line: amend", amend.gas_used, note="new limit and expiry"),
         Row(
             "credit line: setSupplierLimit",
@@ -715,11 +713,7 @@ def measure_after_funding(ledger: Ledger) -> list[Row]:
     first = desk.payRecourse(fid, claim // 2, sender=supplier)
     last = desk.payRecourse(fid, claim - claim // 2, sender=supplier)
     return [
-        Row(
-            "financing: offerSale",
-            offer_sale.gas_used,
-            note="a funded financing, to a named financier",
-        ),
+        Row("financing: offerSale", offer_sale.gas_used, note="a funded financing, to a named financier"),
         Row(
             "financing: buySale",
             buy_sale.gas_used,

@@ -71,9 +71,7 @@ def test_grant_by_a_supplier_is_refused(credit_lines, participants, reverts, cha
         credit_lines.grant(core, CNY, FACE, later(chain, 30), sender=supplier)
 
 
-def test_grant_by_an_outsider_is_refused(
-    credit_lines, participants, reverts, chain, core, outsider
-):
+def test_grant_by_an_outsider_is_refused(credit_lines, participants, reverts, chain, core, outsider):
     with reverts(participants.RegistryUnknownParticipant, account=outsider):
         credit_lines.grant(core, CNY, FACE, later(chain, 30), sender=outsider)
 
@@ -91,7 +89,9 @@ def test_grant_by_a_financier_in_bad_standing_is_refused(
 def test_grant_to_a_supplier_as_obligor_is_refused(
     credit_lines, participants, reverts, chain, supplier, financier
 ):
-    with reverts(participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]):
+    with reverts(
+        participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]
+    ):
         credit_lines.grant(supplier, CNY, FACE, later(chain, 30), sender=financier)
 
 
@@ -475,11 +475,7 @@ def test_accept_up_to_the_limit_is_allowed_and_one_unit_over_is_refused(
     rid, fid = offered_financing()
     escrow = cny.balanceOf(desk)
     with reverts(
-        credit_lines.CreditLineExceeded,
-        lineId=LINE,
-        limit=2 * FACE - 1,
-        utilised=FACE,
-        requested=FACE,
+        credit_lines.CreditLineExceeded, lineId=LINE, limit=2 * FACE - 1, utilised=FACE, requested=FACE
     ):
         desk.accept(fid, 0, sender=supplier)
     # Nothing moved: the offer's escrow is still held and the receivable under request.
@@ -632,15 +628,7 @@ def test_redeem_of_a_leaf_never_financed_releases_nothing(
 
 
 def test_redeem_of_a_programme_drawing_frees_the_sub_limit_too(
-    credit_lines,
-    clearing,
-    receivables,
-    active_receivable,
-    finance,
-    chain,
-    core,
-    supplier,
-    financier,
+    credit_lines, clearing, receivables, active_receivable, finance, chain, core, supplier, financier
 ):
     credit_lines.setSupplierLimit(LINE, supplier, 2 * FACE, sender=financier)
     rid = active_receivable(amount=FACE)
@@ -653,15 +641,7 @@ def test_redeem_of_a_programme_drawing_frees_the_sub_limit_too(
 
 
 def test_a_line_made_a_programme_after_a_drawing_still_releases_it(
-    credit_lines,
-    clearing,
-    receivables,
-    active_receivable,
-    finance,
-    chain,
-    core,
-    supplier,
-    financier,
+    credit_lines, clearing, receivables, active_receivable, finance, chain, core, supplier, financier
 ):
     """DrawnBy.onProgramme: the drawing was not counted on the supplier's sub-limit, so
     its release must not uncount it (that would underflow the sub-limit's utilisation)."""

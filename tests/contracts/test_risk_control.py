@@ -163,7 +163,9 @@ def test_payables_follow_registration_void_and_repayment(
 # --- issuance caps --------------------------------------------------------------------------
 
 
-def test_set_issuance_cap_by_the_operator_emits_and_caps(risk, register, reverts, operator, core):
+def test_set_issuance_cap_by_the_operator_emits_and_caps(
+    risk, register, reverts, operator, core
+):
     register(amount=FACE)
     tx = risk.setIssuanceCap(core, CNY, 2 * FACE, sender=operator)
     log = only_log(tx, risk.IssuanceCapSet)
@@ -247,11 +249,7 @@ def test_a_mixed_batch_whose_later_run_crosses_the_cap_is_refused(
         registration(amount=FACE + 1),
     ]
     with reverts(
-        risk.RiskIssuanceCapExceeded,
-        currency=CNY,
-        cap=2 * FACE,
-        outstanding=FACE,
-        requested=FACE + 1,
+        risk.RiskIssuanceCapExceeded, currency=CNY, cap=2 * FACE, outstanding=FACE, requested=FACE + 1
     ):
         receivables.registerBatch(rows, sender=core)
     assert payables(risk, core)[0] == 0
@@ -307,11 +305,15 @@ def test_a_manager_unnamed_again_may_no_longer_set_caps(risk, reverts, operator,
 def test_set_issuance_cap_for_a_non_core_or_an_unlisted_currency_is_refused(
     risk, participants, reverts, operator, core, supplier
 ):
-    with reverts(participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]):
+    with reverts(
+        participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]
+    ):
         risk.setIssuanceCap(supplier, CNY, FACE, sender=operator)
     with reverts(risk.RiskCurrencyNotListed, currency=b"EUR"):
         risk.setIssuanceCap(core, b"EUR", FACE, sender=operator)
-    with reverts(participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]):
+    with reverts(
+        participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]
+    ):
         risk.removeIssuanceCap(supplier, CNY, sender=operator)
 
 
@@ -323,7 +325,9 @@ def test_remove_issuance_cap_when_none_is_set_is_refused(risk, reverts, operator
 def test_set_cap_manager_refusals(risk, participants, reverts, operator, core, financier, supplier):
     with reverts(risk.RiskNotOperator, account=financier):
         risk.setCapManager(core, financier, sender=financier)
-    with reverts(participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]):
+    with reverts(
+        participants.RegistryMissingRole, account=supplier, role=ROLES["CORE_ENTERPRISE"]
+    ):
         risk.setCapManager(supplier, financier, sender=operator)
     with reverts(participants.RegistryMissingRole, account=supplier, role=ROLES["FINANCIER"]):
         risk.setCapManager(core, supplier, sender=operator)
@@ -397,9 +401,7 @@ def test_flag_overdue_follows_the_trigger_set_since(
     risk.flagOverdue(root, sender=auditor)
 
 
-def test_flag_overdue_twice_is_refused(
-    risk, receivables, active_receivable, reverts, chain, auditor
-):
+def test_flag_overdue_twice_is_refused(risk, receivables, active_receivable, reverts, chain, auditor):
     root = flagged_root(risk, receivables, active_receivable, chain, auditor)
     with reverts(risk.RiskRootAlreadyFlagged, rootId=root):
         risk.flagOverdue(root, sender=auditor)

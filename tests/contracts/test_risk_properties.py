@@ -168,10 +168,7 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
             return sum(1 for r in self.roots.values() if r.flagged)
 
         def restricted_error(self):
-            return (
-                risk.RiskObligorRestricted,
-                {"core": core, "overdueRoots": self.flagged_count()},
-            )
+            return (risk.RiskObligorRestricted, {"core": core, "overdueRoots": self.flagged_count()})
 
         def issue(self, kind: str, rows: list[tuple[bytes, int]], send):
             """Predicts the risk control's answer to rows (currency, amount) registered in
@@ -225,7 +222,9 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
             """Confirmed receivables in both currencies, so that every sequence (the
             simplest one Hypothesis tries first included) can finance from its first step."""
             due = self.t + days * DAY
-            batch = [registration(s, a, CURRENCIES[i % 2], due) for i, (s, a) in enumerate(rows)]
+            batch = [
+                registration(s, a, CURRENCIES[i % 2], due) for i, (s, a) in enumerate(rows)
+            ]
             self.send("registerBatch")
             receivables.registerBatch(batch, sender=core)
             for i, (s, a) in enumerate(rows):
@@ -243,9 +242,7 @@ def test_lines_caps_and_trigger_hold_across_random_sequences(
         )
         def register(self, creditor, amount, currency, days):
             row = registration(creditor, amount, currency, self.t + days * DAY)
-            if self.issue(
-                "register", [(currency, amount)], lambda: receivables.register(row, sender=core)
-            ):
+            if self.issue("register", [(currency, amount)], lambda: receivables.register(row, sender=core)):
                 self.roots[receivables.lastId()] = Root(creditor, amount, currency, row[3])
 
         @rule(
