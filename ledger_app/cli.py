@@ -113,6 +113,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     keeper.set_defaults(command=keeper_command)
 
+    rotate = commands.add_parser(
+        "rotate-document-key",
+        help="re-encrypt every stored document under a new document key; re-runnable "
+        "after a kill (README: Documents)",
+    )
+    rotate.add_argument("--new-key-file", type=Path, required=True, help="file holding the new key")
+    rotate.add_argument(
+        "--generate",
+        action="store_true",
+        help="first write a new random key into --new-key-file (mode 0600; it must not exist)",
+    )
+    rotate.set_defaults(command=rotate_document_key_command)
+
     add_indexer_commands(commands)  # index, backfill
     add_audit_commands(commands)  # trace
     return parser
@@ -245,6 +258,44 @@ def deploy_command(settings: Settings, args: argparse.Namespace) -> int:
     for name, address in outcome.record.addresses().items():
         print(f"{name:24} {address}")
     return 0
+
+
+def rotate_document_key_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app rotate-document-key --new-key-file F``: every stored document sealed
+    anew under the key in F, read under LEDGER_DOCUMENT_KEY(_FILE) (or the generated dev
+    key), LEDGER_DOCUMENT_PREVIOUS_KEY(_FILE) or F's key itself, whichever it is under.
+    Each file is written new then renamed: killed half-way, run it again. Prints what it
+    did as JSON; the operator then makes F the service's LEDGER_DOCUMENT_KEY_FILE."""
+    import json
+
+    from ledger_app.signing.document_key import (
+        DocumentKey,
+        document_keys,
+        read_key_file,
+        write_key_file,
+    )
+    from ledger_app.signing.sealed_documents import SealedDocuments
+
+    if args.generate:
+        try:
+            write_key_file(args.new_key_file, DocumentKey.generate())
+        except FileExistsError:
+            print(f"ledger-app: {args.new_key_file} exists; without --generate it is "
+                  "used as the new key", file=sys.stderr)  # fmt: skip
+            return 2
+    new_key = read_key_file(args.new_key_file, "the new key file")
+    documents = SealedDocuments(settings.documents_dir, document_keys(settings, dev_chain=False))
+    report = documents.rotate(new_key)
+    left = [p.name for p in documents.sealed_files() if documents.key_id_of(p) != new_key.key_id]
+    print(json.dumps({"resealed": report.resealed, "already_under_new_key": report.already,
+                      "new_key_id": new_key.key_id.hex(), "not_under_new_key": len(left)}),
+          flush=True)  # fmt: skip
+    log.info(
+        "documents under the new key (id %s): now set LEDGER_DOCUMENT_KEY_FILE=%s and restart",
+        new_key.key_id.hex(),
+        args.new_key_file,
+    )
+    return 0 if not left else 1
 
 
 def migrate_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,9 @@ where they enter the code, and re-raised from the original::
      ├── NodeError               the managed anvil would not start, or stopped unasked
      ├── DeploymentError         the deployment record is unreadable or does not fit the plan
      ├── DatabaseError           the database cannot be reached or migrated
+ ├── DocumentStoreError      a stored document cannot be read back (500)
+ │    ├── DocumentKeyMismatch  it is stored under a key the service does not hold
+ │    └── DocumentDamaged    its stored bytes do not authenticate (altered or moved)
      ├── SenderLockedError       another process sends for these accounts (refuses to start)
      ├── IndexerError            the indexer cannot go on safely
      │    ├── ReorgTooDeepError  a rollback asked to undo blocks the undo log no longer covers
@@ -66,6 +69,20 @@ class DeploymentError(LedgerError):
 
 class DatabaseError(LedgerError):
     """The database cannot be reached or migrated."""
+
+
+class DocumentStoreError(LedgerError):
+    """A stored document cannot be read back (ledger_app/signing/sealed_documents.py)."""
+
+
+class DocumentKeyMismatch(DocumentStoreError):
+    """The document is stored under a key the service does not hold: the service's
+    LEDGER_DOCUMENT_KEY (or the previous key of a rotation) is not the one it needs."""
+
+
+class DocumentDamaged(DocumentStoreError):
+    """The document's stored bytes do not authenticate under its key: altered on disk,
+    or moved from another document's place."""
 
 
 class ChainError(LedgerError):

@@ -101,6 +101,29 @@ class Settings(BaseSettings):
     keystore_passphrase_file: Path | None = Field(
         default=None, description="File holding the keystore passphrase (a mounted secret)."
     )
+    # --- documents at rest (ledger_app/signing/document_key.py) ----------------------
+    document_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "LEDGER_DOCUMENT_KEY: the 32-byte AES-256-GCM key documents are stored under, "
+            "as 64 hex digits or base64; never logged, never in the database. On a local "
+            "anvil, when neither it nor the file is set, one is generated into "
+            "state_dir/document-key on first start."
+        ),
+    )
+    document_key_file: Path | None = Field(
+        default=None, description="File holding the document key (a mounted secret)."
+    )
+    document_previous_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "LEDGER_DOCUMENT_PREVIOUS_KEY: during a key rotation, the key being replaced; "
+            "documents still stored under it stay readable (README: Documents)."
+        ),
+    )
+    document_previous_key_file: Path | None = Field(
+        default=None, description="File holding the previous document key (a mounted secret)."
+    )
     keystore_scrypt_n: int = Field(
         default=2**15,
         ge=2**10,
@@ -381,8 +404,13 @@ class Settings(BaseSettings):
 
     @property
     def documents_dir(self) -> Path:
-        """Where uploaded documents are stored, by content hash."""
+        """Where uploaded documents are stored, encrypted, by commitment."""
         return self.state_dir / "documents"
+
+    @property
+    def generated_document_key_file(self) -> Path:
+        """Where the dev chain's generated document key is kept (mode 0600)."""
+        return self.state_dir / "document-key"
 
     @property
     def generated_passphrase_file(self) -> Path:

@@ -98,6 +98,8 @@ PERMISSIONS: dict[str, Permission] = {
     # --- documents -----------------------------------------------------------------------
     "documents.upload": _write(Role.CORE_ENTERPRISE, Role.SUPPLIER),
     "documents.show": _read(TRADERS | READERS, party=True),
+    # The document with its salt: whoever may read the document may prove what it commits.
+    "documents.disclosure": _read(TRADERS | READERS, party=True),
     # An uploader's grants of its document (party: the uploader). Granting shares data: only
     # while active; a participant that is not may still list and revoke its grants.
     "documents.grant": _write(Role.CORE_ENTERPRISE, Role.SUPPLIER, party=True),

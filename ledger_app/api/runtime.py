@@ -44,6 +44,7 @@ from ledger_app.indexer.service import build_indexer
 from ledger_app.settings import Settings
 from ledger_app.signing.custody import Custody
 from ledger_app.signing.passphrase import keystore_passphrase
+from ledger_app.signing.sealed_documents import SealedDocuments, open_documents
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Runtime:
     chain_id: int
     sender_lock: SenderLock
     recovery: Recovery
+    #: The uploaded documents, sealed under the document key (ledger_app/signing/).
+    documents: SealedDocuments
     indexer: BackgroundIndexer | None = None
     #: Why writes are refused just now (the journal being recovered), or None.
     recovering: str | None = None
@@ -114,6 +117,7 @@ class Runtime:
         operator = load_operator(settings, client)
         passphrase = keystore_passphrase(settings, dev_chain=client.is_anvil())
         custody = Custody(engine, passphrase, operator, scrypt_n=settings.keystore_scrypt_n)
+        documents = open_documents(settings, dev_chain=client.is_anvil())
         decoder = build_decoder(artifacts)
         for address, kind in contracts.followed().items():
             decoder.follow(address, kind)
@@ -127,6 +131,7 @@ class Runtime:
             decoder=decoder,
             chain_id=chain_id,
             sender_lock=sender_lock,
+            documents=documents,
             recovery=Recovery(
                 engine,
                 client,

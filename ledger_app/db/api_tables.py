@@ -128,12 +128,19 @@ transactions = Table(
 documents = Table(
     "documents",
     metadata,
+    # The same bytes uploaded twice are one row (one salt, one commitment). The sha256 is
+    # kept here only: never on chain, in a file name, or answered to anyone who cannot
+    # read the bytes.
     Column("sha256", String(64), primary_key=True),
-    Column("keccak256", String(66), nullable=False),  # what a receivable commits on chain
+    # What a receivable commits to on chain, and how (ledger_app/domain/documents.py):
+    # sha256-salted-v1, or keccak256-unsalted for documents stored before salting. The
+    # bytes themselves are sealed in documents_dir/<commitment>.sealed with their salt.
+    Column("commitment", String(66), nullable=False),
+    Column("commitment_scheme", String(32), nullable=False, server_default="keccak256-unsalted"),
     Column("content_type", String(64), nullable=False),  # as first uploaded
     Column("size", BigInteger, nullable=False),
     _when("uploaded_at"),  # first upload
-    Index("ix_documents_keccak256", "keccak256", unique=True),
+    Index("ix_documents_commitment", "commitment", unique=True),
 )
 
 # One row per participant that uploaded the bytes: the same bytes twice are one row, and

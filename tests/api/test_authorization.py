@@ -273,6 +273,7 @@ NON_PARTY = {
     "receivables.transfer": "supplier2",
     "receivables.cancel": "core2",
     "documents.show": "supplier2",
+    "documents.disclosure": "supplier2",
     "documents.grant": "supplier2",
     "documents.grants": "supplier2",
     "documents.revoke": "supplier2",

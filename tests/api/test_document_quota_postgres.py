@@ -23,6 +23,8 @@ from ledger_app.api.services.documents import DocumentService
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import PayloadTooLarge
+from ledger_app.signing.document_key import DocumentKey, DocumentKeys
+from ledger_app.signing.sealed_documents import SealedDocuments
 
 sys.path.append(str(Path(__file__).parents[1] / "indexer"))
 from pgcluster import PostgresCluster, running_cluster
@@ -44,8 +46,8 @@ def test_simultaneous_uploads_cannot_both_pass_the_quota(
     migrate.upgrade(engine)
     runtime = SimpleNamespace(
         engine=engine,
-        settings=SimpleNamespace(documents_dir=tmp_path / "documents",
-                                 document_quota_bytes=QUOTA),
+        settings=SimpleNamespace(document_quota_bytes=QUOTA),
+        documents=SealedDocuments(tmp_path / "documents", DocumentKeys(DocumentKey.generate())),
     )  # fmt: skip
     service = DocumentService(runtime)  # type: ignore[arg-type]
     both_kept = []

@@ -3,9 +3,9 @@
 This module's service logs everything, at DEBUG, from before it starts (uvicorn, the
 app, the indexer, the chain client, SQLAlchemy: the root logger). The tests drive
 onboarding, key issue, rotation and revocation, bad and revoked keys, refusals of
-every kind, custodial writes and an operator's key recovery; then every captured log
+every kind, custodial writes, a document stored and read, and an operator's key recovery; then every captured log
 line and every response body is searched for every secret: each API key issued (the
-cast's, the operator's, the ones issued here), the keystore passphrase, and every
+cast's, the operator's, the ones issued here), the keystore passphrase, the document key, and every
 private key the service holds (decrypted from its keystores here) or uses (the
 operator's). A key appears in exactly one answer: the one that issued it. The same
 secrets are then looked for in every idempotency record and in the database's files.
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from ledger_app.chain.keys import anvil_dev_account
 from ledger_app.db.api_tables import custodial_keys, idempotency_records
 from ledger_app.db.engine import make_engine
+from ledger_app.signing.document_key import parse_key
 
 PASSPHRASE = "api-test-passphrase"  # apikit.running_service's
 
@@ -117,6 +118,13 @@ def exercise(cap: Captured) -> None:
     assert cap.call(key, "POST", "/v1/documents", content=key.encode(),
                     headers={"Content-Type": "application/x-secret"}).status_code == 415  # fmt: skip
     assert cap.call(operator, "DELETE", f"/v1/api-keys/{operator.split('_')[1]}").status_code == 403
+    # A document sealed under the document key, read back, disclosed.
+    stored = cap.call(key, "POST", "/v1/documents", content=b"invoice of the secrets test",
+                      headers={"Content-Type": "text/plain"})  # fmt: skip
+    assert stored.status_code == 201, stored.text
+    for tail in ("", "/disclosure"):
+        assert cap.call(key, "GET", f"/v1/documents/{stored.json()['document_hash']}{tail}"
+                        ).status_code == 200  # fmt: skip
     recover(cap, address)
 
 
@@ -146,6 +154,10 @@ def secrets_of(cap: Captured) -> dict[str, str]:
     found["operator's api key"] = svc.operator_key
     found |= {f"api key issued here #{n}": key for n, key in enumerate(cap.issued)}
     found["keystore passphrase"] = PASSPHRASE
+    # The document key the service generated on first start (no LEDGER_DOCUMENT_KEY set).
+    document_key = parse_key(svc.settings.generated_document_key_file.read_text(), "key")
+    found["document key (as its file holds it)"] = document_key.encoded()
+    found["document key (hex)"] = document_key.secret.hex()
     engine = make_engine(svc.settings.database_url)
     try:
         with engine.connect() as conn:

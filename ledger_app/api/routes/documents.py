@@ -1,5 +1,5 @@
-"""/v1/documents: upload invoice / PO / delivery evidence; fetch it back if allowed; grant it
-to another participant and revoke the grant (who may read what:
+"""/v1/documents: upload invoice / PO / delivery evidence; fetch it back, or its disclosure,
+if allowed; grant it to another participant and revoke the grant (who may read what:
 ledger_app/domain/documents.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_app.api.deps import ActorDep, BlockDep, DocumentsDep, RuntimeDep
 from ledger_app.api.limits import too_large
@@ -28,10 +28,33 @@ def _raw(media_type: str) -> dict:
 class StoredDocument(BaseModel):
     """Where to find a document again, and what a receivable commits to."""
 
-    document_hash: str  # keccak256: pass as document_hash when registering
+    document_hash: str = Field(
+        description="the commitment: pass as document_hash when registering, and to find "
+        "the document again (the same value as ``commitment``)"
+    )
+    commitment: str = Field(description="what a receivable commits to on chain")
+    commitment_scheme: str = Field(
+        description="sha256-salted-v1 (sha256 over a tag, the document's salt and its "
+        "sha256); keccak256-unsalted for a document stored before salting",
+        examples=["sha256-salted-v1"],
+    )
     sha256: str
     size: int
     content_type: str
+
+
+class Disclosure(BaseModel):
+    """A document with what its commitment hides: anyone checks it against the commitment
+    on chain with ``python3 scripts/verify_disclosure.py disclosure.json``."""
+
+    scheme: str = Field(examples=["sha256-salted-v1"])
+    commitment: str
+    salt: str | None = Field(description="0x-hex, 32 bytes; null for keccak256-unsalted")
+    domain_tag: str | None = Field(description="0x-hex tag hashed before the salt")
+    document: str = Field(description="the document's bytes, base64")
+    content_type: str
+    size: int
+    sha256: str
 
 
 @router.post(
@@ -51,8 +74,9 @@ async def upload(
 ) -> Any:
     """Store a document as the caller's (the raw bytes as the body, its media type as
     Content-Type: 415 for another type; at most ``LEDGER_DOCUMENT_MAX_BYTES``: 413
-    ``RequestBodyTooLarge`` for more). Answers its keccak256 ``document_hash`` to commit when
-    registering a receivable: only its uploaders and those they grant it to may (``POST
+    ``RequestBodyTooLarge`` for more). Answers its ``document_hash``, the salted commitment
+    (``commitment_scheme`` sha256-salted-v1) to commit to when registering a receivable,
+    which reveals nothing of the document: only its uploaders and those they grant it to may (``POST
     /v1/documents/{document_hash}/grants``). A participant keeps at most
     ``LEDGER_DOCUMENT_QUOTA_BYTES`` of documents: an upload over it is 413
     ``DocumentQuotaExceeded`` (args ``limit``, ``used``, ``size``) and nothing is kept; the
@@ -90,6 +114,23 @@ def fetch(
         "Content-Disposition": f'attachment; filename="{sha256}"',
     }
     return Response(content, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/{document_hash}/disclosure", operation_id="documents.disclosure", response_model=Disclosure
+)
+def disclosure(
+    document_hash: Bytes32, caller: ActorDep, service: DocumentsDep, response: Response,
+    block: BlockDep,
+) -> Any:  # fmt: skip
+    """The document with its salt, to whoever may read it (as ``GET
+    /v1/documents/{document_hash}``; 404 ``DocumentUnknown`` to anyone else): handed to a
+    third party, it proves that the receivables committing to ``commitment`` commit to
+    this document. Checked with the standard library alone: ``python3
+    scripts/verify_disclosure.py disclosure.json [COMMITMENT]``. A document stored before
+    salting answers scheme keccak256-unsalted and no salt."""
+    response.headers["X-Ledger-Block"] = str(block)
+    return service.disclosure(caller, document_hash)
 
 
 class GrantIn(BaseModel):

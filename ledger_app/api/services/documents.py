@@ -1,8 +1,13 @@
-"""Documents: invoices, purchase orders, delivery evidence, stored off chain by content hash.
+"""Documents: invoices, purchase orders, delivery evidence, stored off chain, encrypted.
 
-A document is stored once under ``documents_dir/<sha256>`` (written to a
-temporary file and renamed, so a reader never sees half of one). Its
-keccak256 is what a receivable commits to as ``documentHash``.
+A document is sealed (AES-256-GCM under the service's document key, with a random salt
+inside) in a file named by its commitment (ledger_app/signing/sealed_documents.py); the
+commitment, sha256 over the salt and the document (ledger_app/domain/documents.py), is
+what a receivable commits to as ``documentHash``: public, and useless to a guesser. The
+same bytes uploaded twice are one document (one salt, one commitment). Documents stored
+before salting keep their plain keccak256 as commitment (scheme ``keccak256-unsalted``).
+A reader may export a disclosure (the document and its salt) that anyone can check
+against the commitment on chain with scripts/verify_disclosure.py.
 
 It belongs to each participant that uploaded it (``document_uploads``: the
 participant's address, so all its keys see it and a rotated key loses nothing).
@@ -15,13 +20,13 @@ does not exist (404 ``DocumentUnknown``). Each participant may keep at most
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import os
-import tempfile
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +36,14 @@ from ledger_app.api.services.lookups import document_entitled, participant_row
 from ledger_app.api.services.receivables import visible_to
 from ledger_app.db.api_tables import document_grants, document_uploads, documents
 from ledger_app.db.schema import receivables
-from ledger_app.domain.documents import may_grant, may_read
+from ledger_app.domain.documents import (
+    COMMITMENT_TAG,
+    SALT_BYTES,
+    SALTED,
+    may_grant,
+    may_read,
+    salted_commitment,
+)
 from ledger_app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 ALLOWED_TYPES = frozenset(
@@ -66,42 +78,55 @@ class DocumentService:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.directory = runtime.settings.documents_dir
+        self.sealed = runtime.documents
 
     def store(self, caller: Caller, content: bytes, media_type: str) -> dict[str, Any]:
-        """Keep ``content`` as the caller's; returns its hashes. The same bytes twice are
-        kept (and counted against the caller's quota) once; over the quota, nothing is kept."""
+        """Keep ``content`` as the caller's; returns its commitment. The same bytes twice are
+        one document, kept (and counted against the caller's quota) once; over the quota,
+        nothing is kept."""
         if not content:
             raise InvalidInput("the document is empty", error="EmptyDocument", field="body")
         sha256 = hashlib.sha256(content).hexdigest()
-        commitment = "0x" + keccak(content).hex()
         with self.runtime.engine.connect() as conn:
             self._check_quota(conn, caller, sha256, len(content))  # before writing a byte
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / sha256
-        created = not path.exists()
-        if created:
-            with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as tmp:
-                tmp.write(content)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp.name, path)
-        stored = {"document_hash": commitment, "sha256": sha256, "size": len(content),
-                  "content_type": media_type}  # fmt: skip
+            existing = conn.execute(select(documents).where(documents.c.sha256 == sha256)).first()
+        created = existing is None
+        if existing is not None:
+            stored = {**_stored(existing), "content_type": media_type}
+        else:
+            salt = secrets.token_bytes(SALT_BYTES)
+            commitment = salted_commitment(salt, content)
+            self.sealed.seal(commitment, salt, content)
+            stored = {"document_hash": commitment, "commitment": commitment,
+                      "commitment_scheme": SALTED, "sha256": sha256, "size": len(content),
+                      "content_type": media_type}  # fmt: skip
         try:
             try:
                 self._keep(caller, stored)
             except IntegrityError:
                 # The same bytes stored at the same moment by another upload: its rows are
-                # in now, so once more adds only what is missing (the caller's upload).
+                # in now (with its salt: ours is dropped), so once more adds only what is
+                # missing (the caller's upload).
+                stored = self._adopt(stored, created)
+                created = False
                 self._keep(caller, stored)
         except PayloadTooLarge:
             if created:
-                self._forget_file(sha256)
+                self._forget_file(stored["commitment"])
             raise
         except IntegrityError:
             pass  # the caller's own upload of the same bytes, at the same moment
         return stored
+
+    def _adopt(self, stored: dict[str, Any], created: bool) -> dict[str, Any]:
+        """The stored row of ``stored``'s bytes, once another upload put it in first."""
+        with self.runtime.engine.connect() as conn:
+            row = conn.execute(
+                select(documents).where(documents.c.sha256 == stored["sha256"])
+            ).one()
+        if created and row.commitment != stored["commitment"]:
+            self._forget_file(stored["commitment"])
+        return _stored(row)
 
     def _keep(self, caller: Caller, stored: dict[str, Any]) -> None:
         """The document's row (if new) and the caller's upload of it, in one transaction."""
@@ -114,7 +139,8 @@ class DocumentService:
                              {"who": "document-quota:" + caller.key})  # fmt: skip
             if not _exists(conn, documents.c.sha256 == sha256):
                 conn.execute(insert(documents).values(
-                    sha256=sha256, keccak256=stored["document_hash"],
+                    sha256=sha256, commitment=stored["commitment"],
+                    commitment_scheme=stored["commitment_scheme"],
                     content_type=stored["content_type"], size=stored["size"], uploaded_at=now))  # fmt: skip
             if not _exists(conn, _upload_of(caller, sha256)):
                 conn.execute(insert(document_uploads).values(
@@ -125,22 +151,46 @@ class DocumentService:
     def fetch(self, caller: Caller, document_hash: str) -> tuple[bytes, str, str]:
         """The document's bytes, type and sha256, for a caller allowed to read it
         (ledger_app/domain/documents.py); NotFound otherwise."""
+        row = self._readable(caller, document_hash)
+        _salt, content = self.sealed.open(row.commitment)
+        return content, row.content_type, row.sha256
+
+    def disclosure(self, caller: Caller, document_hash: str) -> dict[str, Any]:
+        """What anyone can check against the document's commitment on chain: the document,
+        its salt and the scheme (scripts/verify_disclosure.py), for a caller allowed to
+        read it; NotFound otherwise."""
+        row = self._readable(caller, document_hash)
+        salt, content = self.sealed.open(row.commitment)
+        salted = row.commitment_scheme == SALTED
+        return {
+            "scheme": row.commitment_scheme,
+            "commitment": row.commitment,
+            "salt": "0x" + salt.hex() if salted else None,
+            "domain_tag": "0x" + COMMITMENT_TAG.hex() if salted else None,
+            "document": base64.b64encode(content).decode(),
+            "content_type": row.content_type,
+            "size": row.size,
+            "sha256": row.sha256,
+        }
+
+    def _readable(self, caller: Caller, document_hash: str) -> Any:
+        """The document's row if the caller may read it; NotFound otherwise."""
         with self.runtime.engine.connect() as conn:
             row = self._row(conn, document_hash)
             debtors = conn.execute(
                 select(receivables.c.debtor)
-                .where(receivables.c.document_hash == row.keccak256, visible_to(caller))
+                .where(receivables.c.document_hash == row.commitment, visible_to(caller))
                 .distinct()
             ).scalars()
             allowed = may_read(
                 caller.key,
                 reads_all=caller.reads_all,
-                entitled=document_entitled(conn, [row.keccak256]).get(row.keccak256, ()),
+                entitled=document_entitled(conn, [row.commitment]).get(row.commitment, ()),
                 debtors=debtors,
             )
         if not allowed:
             raise _unknown(document_hash)
-        return (self.directory / row.sha256).read_bytes(), row.content_type, row.sha256
+        return row
 
     # --- grants -----------------------------------------------------------------------
 
@@ -196,7 +246,7 @@ class DocumentService:
 
     def _row(self, conn: Connection, document_hash: str) -> Any:
         row = conn.execute(
-            select(documents).where(documents.c.keccak256 == document_hash.lower())
+            select(documents).where(documents.c.commitment == document_hash.lower())
         ).first()
         if row is None:
             raise _unknown(document_hash)
@@ -238,12 +288,19 @@ class DocumentService:
                 size=size,
             )
 
-    def _forget_file(self, sha256: str) -> None:
-        # Only bytes no participant keeps: the same bytes may have been stored meanwhile.
+    def _forget_file(self, commitment: str) -> None:
+        # Only a document no participant keeps: the same bytes may have been stored meanwhile.
         with self.runtime.engine.connect() as conn:
-            if _exists(conn, documents.c.sha256 == sha256):
+            if _exists(conn, documents.c.commitment == commitment):
                 return
-        (self.directory / sha256).unlink(missing_ok=True)
+        self.sealed.forget(commitment)
+
+
+def _stored(row: Any) -> dict[str, Any]:
+    """What an upload answers about a stored document."""
+    return {"document_hash": row.commitment, "commitment": row.commitment,
+            "commitment_scheme": row.commitment_scheme, "sha256": row.sha256,
+            "size": row.size, "content_type": row.content_type}  # fmt: skip
 
 
 def _exists(conn: Connection, condition: Any) -> bool:

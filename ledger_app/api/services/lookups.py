@@ -55,21 +55,21 @@ def token_of(engine: Engine, currency: str) -> str | None:
 
 
 def document_entitled(conn: Connection, document_hashes: Iterable[str]) -> dict[str, set[str]]:
-    """keccak256 -> the participants entitled to that document (its uploaders and
+    """Commitment -> the participants entitled to that document (its uploaders and
     grantees; ledger_app/domain/documents.py), of each of ``document_hashes`` stored."""
     wanted = sorted({h.lower() for h in document_hashes})
     entitled: dict[str, set[str]] = {}
     for i in range(0, len(wanted), 500):  # well under SQLite's parameter limit
         chunk = wanted[i : i + 500]
-        uploaders = select(documents.c.keccak256, document_uploads.c.participant).join(
+        uploaders = select(documents.c.commitment, document_uploads.c.participant).join(
             document_uploads, document_uploads.c.sha256 == documents.c.sha256
         )
-        grantees = select(documents.c.keccak256, document_grants.c.grantee).join(
+        grantees = select(documents.c.commitment, document_grants.c.grantee).join(
             document_grants, document_grants.c.sha256 == documents.c.sha256
         )
         query = union(
-            uploaders.where(documents.c.keccak256.in_(chunk)),
-            grantees.where(documents.c.keccak256.in_(chunk)),
+            uploaders.where(documents.c.commitment.in_(chunk)),
+            grantees.where(documents.c.commitment.in_(chunk)),
         )
         for document_hash, participant in conn.execute(query):
             entitled.setdefault(document_hash, set()).add(participant)
