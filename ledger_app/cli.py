@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger_app import __version__
+from ledger_app import __version__, metrics
 from ledger_app.audit.cli import add_commands as add_audit_commands
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
@@ -201,6 +201,8 @@ def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
     interval = args.interval or settings.keeper_interval or 60.0
     engine = make_engine(settings.database_url)
     client = ChainClient.from_settings(settings)
+    if settings.metrics_port is not None and not args.once:
+        metrics.serve(settings.metrics_port, settings.host)
     with _sigterm_as_interrupt():
         runtime = Runtime.start(settings, engine, client)
         try:
