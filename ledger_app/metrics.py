@@ -82,8 +82,10 @@ SENDER_QUEUE_DEPTH = Gauge(
 )
 CHAIN_REWOUND = Counter(
     "ledger_chain_rewound",
-    "Nonce gaps found: the node's nonce for a sender was below the last one this process "
-    "sent (the node lost blocks; the journal sends them again). ChainRewound answered.",
+    "The node lost transactions this process sent (restarted from an older state): found "
+    "by the sender as a nonce gap when signing (detected_by=sender, ChainRewound answered) "
+    "or by the journal's watch (detected_by=journal); the journal sends them again.",
+    ["detected_by"],
 )
 
 _indexer_lock = threading.Lock()
@@ -135,9 +137,10 @@ def sender_queue_depth(depth: int) -> None:
     SENDER_QUEUE_DEPTH.set(depth)
 
 
-def chain_rewound() -> None:
-    """A sender found a nonce gap (the node lost transactions this process sent)."""
-    CHAIN_REWOUND.inc()
+def chain_rewound(detected_by: str) -> None:
+    """The node lost transactions this process sent: ``sender`` (a nonce gap at signing)
+    or ``journal`` (a journaled transaction's block gone)."""
+    CHAIN_REWOUND.labels(detected_by).inc()
 
 
 def indexer_stepped(head: int, indexed: int, caught_up: bool) -> None:

@@ -55,7 +55,7 @@ AHEAD_CHECK_TTL = 1.0
 
 def _rewound(runtime: Runtime) -> None:
     # A sender found a nonce gap: counted, and the journal's keeper resends at once.
-    metrics.chain_rewound()
+    metrics.chain_rewound("sender")
     runtime.keeper.wake()  # type: ignore[union-attr]
 
 
@@ -312,6 +312,7 @@ class JournalKeeper(threading.Thread):
                 log.debug("journal keeper: %s", exc)
                 continue
             if rewound:
+                metrics.chain_rewound("journal")
                 runtime.recovering = (
                     "the node lost blocks holding acknowledged transactions (restarted from "
                     "an older state); the service is sending them again"
