@@ -39,6 +39,7 @@ from ledger_app.db.locks import SenderLock
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
 from ledger_app.settings import Settings
+from ledger_app.signing.cli import add_commands as add_signing_commands
 
 log = logging.getLogger("ledger_app")
 
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_indexer_commands(commands)  # index, backfill
     add_audit_commands(commands)  # trace
+    add_signing_commands(commands)  # rekey-custody
     return parser
 
 
