@@ -56,7 +56,7 @@ STAMP_CONSOLE := console/dist/.stamp-console
 CONSOLE_INPUTS := $(shell find console \( -path console/dist -o -path console/dist.new \) -prune -o -print 2>/dev/null)
 # Directories too: their mtime changes when a source is added or removed.
 # Python kept in `ruff format` style (tests/contracts and scripts/ are not yet).
-FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console
+FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console tests/deploy tests/signing
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger_app import __version__
+from ledger_app import __version__, metrics
 from ledger_app.audit.cli import add_commands as add_audit_commands
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
@@ -39,6 +39,7 @@ from ledger_app.db.locks import SenderLock
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
 from ledger_app.settings import Settings
+from ledger_app.signing.cli import add_commands as add_signing_commands
 
 log = logging.getLogger("ledger_app")
 
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_indexer_commands(commands)  # index, backfill
     add_audit_commands(commands)  # trace
+    add_signing_commands(commands)  # rekey-custody
     return parser
 
 
@@ -214,6 +216,8 @@ def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
     interval = args.interval or settings.keeper_interval or 60.0
     engine = make_engine(settings.database_url)
     client = ChainClient.from_settings(settings)
+    if settings.metrics_port is not None and not args.once:
+        metrics.serve(settings.metrics_port, settings.host)
     with _sigterm_as_interrupt():
         runtime = Runtime.start(settings, engine, client)
         try:

@@ -322,6 +322,16 @@ class Settings(BaseSettings):
     # --- HTTP server -------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port (on LEDGER_HOST) where a process without the HTTP API (`ledger-app index`, "
+            "`keeper`) serves its Prometheus /metrics; unset: none. The API serves /metrics "
+            "on its own port."
+        ),
+    )
     log_level: str = "info"
     http_header_timeout: float = Field(
         default=10.0,

@@ -15,9 +15,9 @@ from ledger_app import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "ledger_app"
 
-#: The package root (``ledger_app/__init__.py``: PROJECT_ROOT, __version__) and the two
-#: modules everything may use.
-BASE = frozenset({"<root>", "errors", "settings"})
+#: The package root (``ledger_app/__init__.py``: PROJECT_ROOT, __version__) and the
+#: modules everything may use (metrics: every process records its own series).
+BASE = frozenset({"<root>", "errors", "metrics", "settings"})
 
 #: Layer -> the layers it may import besides itself and BASE. The arrows point one way:
 #: domain at the bottom, importing nothing of ours; db and chain side by side, neither
@@ -28,6 +28,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "domain": frozenset(),
     "errors": frozenset({"<root>"}),
     "settings": frozenset({"<root>"}),
+    "metrics": frozenset({"<root>"}),
     "db": frozenset({"domain"}),
     "chain": frozenset({"domain"}),
     "signing": frozenset({"db", "domain"}),

@@ -40,10 +40,10 @@ from sqlalchemy import Engine, Select, insert, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_app import metrics
 from ledger_app.api.auth import presented_key_id
 from ledger_app.api.errors import database_unavailable, refusal_response
 from ledger_app.api.identity import Caller, authenticate
-from ledger_app.api.metrics import Metrics
 from ledger_app.api.throttle import (
     AUTH_FAILURES,
     UNAUTHENTICATED,
@@ -148,9 +148,9 @@ class AccessMiddleware:
                 await self.app(scope, receive, send_and_note)
         finally:
             operation = state.get("operation")
-            duration_ms = int((time.monotonic() - started) * 1000)
-            metrics: Metrics = scope["app"].state.metrics
-            metrics.count_request(scope["method"], operation, status["code"], duration_ms)
+            seconds = time.monotonic() - started
+            duration_ms = int(seconds * 1000)
+            metrics.observe_request(scope["method"], operation, status["code"], seconds)
             self.access_log.add(
                 participant=caller.key if caller else None,
                 api_key_id=caller.api_key_id if caller else None,
@@ -174,7 +174,7 @@ class AccessMiddleware:
         """429 for a request without a valid key over its address's rate: counted for the
         access log's summary row, not logged on its own (counted in /metrics as ``kind``)."""
         self.refused.count(address, kind)
-        scope["app"].state.metrics.count_request(scope["method"], kind, 429, 0)
+        metrics.observe_request(scope["method"], kind, 429, 0.0)
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -18,7 +18,6 @@ from ledger_app.api.console import mount_console, mount_docs
 from ledger_app.api.errors import install_error_handlers
 from ledger_app.api.idempotency import IdempotencyMiddleware
 from ledger_app.api.limits import BodyLimitMiddleware
-from ledger_app.api.metrics import Metrics
 from ledger_app.api.openapi import document_api
 from ledger_app.api.permissions import PERMISSIONS
 from ledger_app.api.routes import (
@@ -94,7 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refused.start(app.state.engine)
         access_log.start(app.state.engine)
         app.state.access_log = access_log
-        app.state.metrics = Metrics()
         app.state.runtime = None
         app.state.runtime_lock = threading.Lock()
         try:

@@ -1,51 +1,53 @@
-"""Counters for /metrics, rendered in the Prometheus text exposition format."""
+"""The API's view of the chain and the index, computed at each scrape of /metrics.
+
+The process's own series (requests, writes, sender queue, nonce gaps, the indexer's
+gauges when it runs here) live in ledger_app.metrics; these few are read when asked:
+the node's head and the index's last block as the API's readers see them (the same
+database every replica reads), whether an embedded indexer runs, and this process's
+sender queues (also kept current by every write: ``ledger_sender_queue_depth``).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ledger_app import metrics
+from ledger_app.api.index_state import indexed_block
+from ledger_app.errors import ChainError
 
 
-class Metrics:
-    """Request counts and durations of one API process."""
+class ChainView(Collector):
+    """``ledger_chain_head_block``, ``ledger_indexed_block`` and ``ledger_indexer_running``
+    of one API process at the moment of the scrape."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: Counter[tuple[str, str, int]] = Counter()
-        self._duration_ms: Counter[tuple[str, str]] = Counter()
+    def __init__(self, app_state: Any) -> None:
+        self.state = app_state
 
-    def count_request(self, method: str, operation: str | None, status: int, ms: int) -> None:
-        """Count one answered request."""
-        name = operation or "other"
-        with self._lock:
-            self._requests[(method, name, status)] += 1
-            self._duration_ms[(method, name)] += ms
-
-    def render(self, gauges: dict[str, tuple[str, float | None]]) -> str:
-        """The exposition text: the counters, then ``gauges`` (name -> (help, value))."""
-        lines = [
-            "# HELP ledger_http_requests_total HTTP requests answered, by operation and status.",
-            "# TYPE ledger_http_requests_total counter",
-        ]
-        with self._lock:
-            requests = sorted(self._requests.items())
-            durations = sorted(self._duration_ms.items())
-        for (method, operation, status), count in requests:
-            lines.append(
-                f'ledger_http_requests_total{{method="{method}",operation="{operation}",'
-                f'status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP ledger_http_request_duration_ms_total Milliseconds spent answering.",
-            "# TYPE ledger_http_request_duration_ms_total counter",
-        ]
-        for (method, operation), ms in durations:
-            lines.append(
-                f'ledger_http_request_duration_ms_total{{method="{method}",'
-                f'operation="{operation}"}} {ms}'
-            )
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges, each left out when it cannot be known now (the node away)."""
+        runtime = self.state.runtime
+        try:
+            head: int | None = self.state.chain.block_number()
+            indexed: int | None = indexed_block(self.state.engine, self.state.chain.chain_id())
+        except ChainError:
+            head = indexed = None
+        if runtime is not None:
+            # Queue depth of this process also at the scrape, not only at each write.
+            metrics.sender_queue_depth(sum(runtime.sender.queue_depths().values()))
+        gauges = {
+            "ledger_chain_head_block": ("Latest block of the node (read at the scrape).", head),
+            "ledger_indexed_block": ("Last block in the index (read at the scrape).", indexed),
+            "ledger_indexer_running": (
+                "1 while this process's embedded indexer runs.",
+                None
+                if runtime is None or runtime.indexer is None
+                else float(runtime.indexer.alive),
+            ),
+        }
         for name, (help_text, value) in gauges.items():
-            if value is None:
-                continue
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"]
-        return "\n".join(lines) + "\n"
+            if value is not None:
+                yield GaugeMetricFamily(name, help_text, value=value)

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ledger_app import metrics
 from ledger_app.api.index_state import index_ahead, indexed_block, wait_for_block
 from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_signed
 from ledger_app.chain.artifacts import Artifacts
@@ -51,6 +52,12 @@ log = logging.getLogger(__name__)
 # Seconds a separate indexer's "index ahead of the chain" verdict is re-used by the write
 # gate: at most one check (a database read and two RPC calls) a second, not one per write.
 AHEAD_CHECK_TTL = 1.0
+
+
+def _rewound(runtime: Runtime) -> None:
+    # A sender found a nonce gap: counted, and the journal's keeper resends at once.
+    metrics.chain_rewound("sender")
+    runtime.keeper.wake()  # type: ignore[union-attr]
 
 
 @dataclass
@@ -147,7 +154,7 @@ class Runtime:
         # pass): a write signed before then could take a nonce a journaled one holds.
         runtime.recovering = "recovering the transaction journal after a start"
         runtime.keeper = JournalKeeper(runtime, settings.journal_check_interval)
-        runtime.sender.on_rewound = lambda _account: runtime.keeper.wake()  # type: ignore[union-attr]
+        runtime.sender.on_rewound = lambda _account: _rewound(runtime)
         if settings.embedded_indexer:
             indexer = build_indexer(
                 rpc_url=settings.rpc_url,
@@ -310,6 +317,7 @@ class JournalKeeper(threading.Thread):
                 log.debug("journal keeper: %s", exc)
                 continue
             if rewound:
+                metrics.chain_rewound("journal")
                 runtime.recovering = (
                     "the node lost blocks holding acknowledged transactions (restarted from "
                     "an older state); the service is sending them again"

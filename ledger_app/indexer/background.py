@@ -16,6 +16,7 @@ import time
 
 from sqlalchemy.exc import OperationalError
 
+from ledger_app import metrics
 from ledger_app.db.locks import WriterLock
 from ledger_app.errors import ChainError
 from ledger_app.indexer.runner import Indexer
@@ -43,6 +44,7 @@ class BackgroundIndexer:
     def start(self) -> BackgroundIndexer:
         """Take the writer lock and start following the chain."""
         self.lock.acquire()
+        metrics.indexer_active(True)
         self._thread.start()
         return self
 
@@ -80,6 +82,7 @@ class BackgroundIndexer:
         self.indexer.rpc.halt()
         self._thread.join(timeout=timeout)
         self.lock.release()
+        metrics.indexer_active(False)
 
     @property
     def alive(self) -> bool:

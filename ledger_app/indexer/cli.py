@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from ledger_app import metrics
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import followed_contracts
 from ledger_app.chain.deploy import read_record
@@ -116,7 +117,10 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
             ),
             rpc_timeout=settings.rpc_timeout,
         )
+        if follow and settings.metrics_port is not None:
+            metrics.serve(settings.metrics_port, settings.host)
         with WriterLock(engine, indexer.store.chain_id) as lock:
+            metrics.indexer_active(True)
             progress = None if args.quiet else Progress()
             if follow:
                 follow_with_retries(indexer, lock, on_progress=progress)

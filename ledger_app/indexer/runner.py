@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ledger_app import metrics
 from ledger_app.chain.decode import EventDecoder
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.errors import ChainUnavailable, RangeTooLargeError
@@ -155,6 +156,7 @@ class Indexer:
         result = self._step(until=until, known_tip=known_tip)
         # Reached only when the checkpoint is on the chain again (or was all along).
         self.diverged = None
+        metrics.indexer_stepped(result.tip, result.indexed_to, result.caught_up)
         return result
 
     def _step(self, *, until: int | None, known_tip: int | None) -> StepResult:

@@ -48,6 +48,12 @@ def keystore_passphrase(settings: Settings, *, dev_chain: bool) -> str:
     return passphrase
 
 
+def read_passphrase_file(path: Path, what: str) -> str:
+    """The passphrase in file ``path`` (its trailing newline dropped); ConfigurationError
+    naming ``what`` when it cannot be read or is empty."""
+    return _read(path, what)
+
+
 def _read(path: Path, what: str) -> str:
     try:
         passphrase = path.read_text().rstrip("\r\n")

@@ -11,6 +11,7 @@ loss is real: anvil is reverted to a snapshot taken before the writes.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -247,6 +248,7 @@ def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) ->
     # Last in the module: the node is reverted under the running service.
     client = service.client
     last_id = service.view("receivables", "lastId")
+    rewinds_before = _rewinds_counted(service)
     snapshot = client.web3.provider.make_request("evm_snapshot", [])["result"]
     answers = [
         service.call("core", "POST", "/v1/receivables", json=service.registration())
@@ -273,6 +275,7 @@ def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) ->
     report = _runtime(service).last_recovery
     assert report is not None
     assert report.resent == 3
+    assert _rewinds_counted(service) == rewinds_before + 1  # /metrics, detected_by=journal
     assert report.lost == []
     runtime = _runtime(service)
     assert runtime.wait_indexed(client.block_number(), 30) is not None
@@ -290,3 +293,11 @@ def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) ->
         service.call("core", "POST", "/v1/receivables", json=service.registration()).status_code
         == 201
     )
+
+
+def _rewinds_counted(service: Service) -> float:
+    """ledger_chain_rewound_total{detected_by="journal"} of the service's /metrics."""
+    with service.http() as http:
+        text = http.get("/metrics").text
+    found = re.search(r'^ledger_chain_rewound_total\{detected_by="journal"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0

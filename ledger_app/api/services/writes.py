@@ -29,6 +29,7 @@ import concurrent.futures
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from eth_utils import keccak
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from ledger_app import metrics
 from ledger_app.api.errors import revert_message
 from ledger_app.api.identity import Caller
 from ledger_app.api.runtime import Runtime
@@ -95,6 +97,10 @@ class Writer:
 
     def write(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
         """Carry out ``call`` for ``caller``; returns when indexed, or when awaiting a signature."""
+        with _Timed(self.runtime, operation) as timing:
+            return timing.done(self._write(caller, operation, call))
+
+    def _write(self, caller: Caller, operation: str, call: ContractCall) -> WriteOutcome:
         self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return self._prepare(caller, operation, call)
@@ -111,6 +117,12 @@ class Writer:
         one is mined while this request waits for the index to reach that one, so the two
         waits overlap. If one fails, none after it is sent (their rows end FAILED) and its
         error is raised as ``write`` raises it."""
+        with _Timed(self.runtime, operation) as timing:
+            return timing.done(self._write_all(caller, operation, calls))
+
+    def _write_all(
+        self, caller: Caller, operation: str, calls: Sequence[ContractCall]
+    ) -> list[WriteOutcome]:
         self.runtime.refuse_writes_if_degraded()
         if not self.runtime.custody.holds(caller.address):
             return [self._prepare(caller, operation, call) for call in calls]
@@ -138,6 +150,10 @@ class Writer:
 
     def submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
         """Broadcast the caller's signature of prepared transaction ``transaction_id``."""
+        with _Timed(self.runtime, "transactions.submit") as timing:
+            return timing.done(self._submit_signed(caller, transaction_id, raw))
+
+    def _submit_signed(self, caller: Caller, transaction_id: str, raw: bytes) -> WriteOutcome:
         self.runtime.refuse_writes_if_degraded()
         row = self.find(caller, transaction_id)
         decoded = decode_raw_transaction(raw)
@@ -230,6 +246,7 @@ class Writer:
 
     def _follow(self, transaction_id: str, future: Any) -> WriteOutcome:
         settings = self.runtime.settings
+        _note_queue_depth(self.runtime)  # the job is queued now
         try:
             receipt: Receipt = future.result(timeout=settings.receipt_timeout * 2 + 30)
         except concurrent.futures.TimeoutError as exc:
@@ -318,3 +335,41 @@ class Writer:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _note_queue_depth(runtime: Runtime) -> None:
+    metrics.sender_queue_depth(sum(runtime.sender.queue_depths().values()))
+
+
+class _Timed:
+    """Times one write from its start to its answer for ``ledger_write_duration_seconds``,
+    labelled with how it ended: the outcome's state (``done``: indexed; ``indexing``;
+    ``awaiting_signature``), or ``pending`` (sent, not mined in time), ``reverted``,
+    ``failed`` (never executed), ``refused`` (nothing sent: degraded, bad input, ...)."""
+
+    def __init__(self, runtime: Runtime, operation: str) -> None:
+        self.runtime = runtime
+        self.operation = operation
+        self.outcome = "refused"
+        self.started = 0.0
+
+    def __enter__(self) -> _Timed:
+        self.started = time.monotonic()
+        return self
+
+    def done(self, result: Any) -> Any:
+        """Note the outcome (or the last of a request's outcomes) and pass it on."""
+        last = result[-1] if isinstance(result, list) and result else result
+        self.outcome = last.state if isinstance(last, WriteOutcome) else DONE
+        return result
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.outcome = (
+                "pending" if isinstance(exc, TransactionPending)
+                else "reverted" if isinstance(exc, TransactionReverted)
+                else "failed" if isinstance(exc, ChainError)
+                else "refused"
+            )  # fmt: skip
+        metrics.observe_write(self.operation, self.outcome, time.monotonic() - self.started)
+        _note_queue_depth(self.runtime)
