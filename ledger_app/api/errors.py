@@ -537,6 +537,7 @@ REFUSALS: dict[str, Refusal] = {
     "TaxIdAlreadyRecorded": R(409),
     "TransactionAlreadySubmitted": R(409),
     "ApiKeyRevoked": R(409),
+    "AccessLogAnchorNotDeployed": R(409),
     "KeyRecoveryOfOperator": R(409),
     "KeyRecoveryPending": R(409),
     "KeyRecoveryNotPending": R(409),
