@@ -110,19 +110,24 @@ def both(service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_untampered_log_verifies_and_reports_rows_after_the_last_anchor(
     service: Service, anchored: int
 ) -> None:
+    service.call("auditor", "GET", "/v1/currencies")  # a row after the anchor
+    api = verify_api(service)  # writes the pending rows first
     code, cli = verify_cli(service)
-    api = verify_api(service)
 
     assert code == 0, cli
+    assert cli["not_yet_anchored"]["first_seq"] == api["not_yet_anchored"]["first_seq"]
     assert api["ok"], api
     assert api["anchors_checked"] >= 1
     assert api["last_anchored"] >= anchored
-    # The verification requests themselves are logged after the anchor.
     assert api["not_yet_anchored"]["first_seq"] == api["last_anchored"] + 1
     assert api["not_yet_anchored"]["count"] == api["rows"] - api["last_anchored"] >= 1
     with make_engine(service.settings.database_url).connect() as conn:
         recorded = conn.execute(select(access_log_anchors.c.count)).scalars().all()
     assert anchored in recorded
+    listed = service.call("auditor", "GET", "/v1/access-log", params={"limit": 2}).json()
+    newer, older = listed["items"]
+    assert newer["seq"] == older["seq"] + 1
+    assert newer["prev_hash"] == older["row_hash"]
 
 
 def test_edited_row_is_found_at_its_position(service: Service, anchored: int) -> None:

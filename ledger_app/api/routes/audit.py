@@ -230,6 +230,9 @@ class AccessEntry(BaseModel):
     duration_ms: int
     client: str | None = Field(description="the client address (NULL before it was kept)")
     requests: int = Field(description="1, or the refused requests a summary row counts")
+    seq: int = Field(description="the row's position in the hash chain (1, 2, ... no gap)")
+    prev_hash: str = Field(description="row_hash of the row before (64 zeros for the first)")
+    row_hash: str = Field(description="sha256 of the row's canonical encoding (README)")
 
 
 class AccessLog(BaseModel):
