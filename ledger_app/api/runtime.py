@@ -269,8 +269,12 @@ class Runtime:
         self.sender.close(timeout=max(0.0, deadline - time.monotonic()) / 2)
         if self.access_anchor is not None:
             # The log's last rows are written by now (ledger_app.api.app): anchor them,
-            # while this process still holds the sending lock.
-            self.access_anchor.final()
+            # while this process still holds the sending lock, within the budget (the
+            # node may be gone: the next start anchors them then).
+            last = threading.Thread(target=self.access_anchor.final, daemon=True,
+                                    name="access-log-last-anchor")  # fmt: skip
+            last.start()
+            last.join(timeout=max(0.5, deadline - time.monotonic() - 1.0))
         if self.indexer is not None:
             self.indexer.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.sender_lock.release()

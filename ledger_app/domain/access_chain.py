@@ -176,17 +176,24 @@ def verify(rows: Sequence[Mapping[str, Any]], anchors: Sequence[Anchor]) -> Veri
     placed: list[tuple[int, int, Mapping[str, Any]]] = []  # (written, seq, row)
     seen: set[int] = set()
     previous_hash, previous_written = GENESIS, 0
-    for row in rows:
+    for index, row in enumerate(rows):
         seq = int(row["seq"])
         duplicate = seq in seen
         seen.add(seq)
-        if not duplicate:
-            previous_hash = derived[seq] = row_hash(row, seq, previous_hash)
         written = _written_position(
             row, (seq, hint.get(str(row["row_hash"])), previous_written + 1)
         )
+        if not duplicate:
+            # The chain's own hash here: the stored one when the row hashes to it at this
+            # position after the hash before (one sha256 a row for an intact log).
+            intact = written == seq and str(row["prev_hash"]) == previous_hash
+            actual = str(row["row_hash"]) if intact else row_hash(row, seq, previous_hash)
+            previous_hash = derived[seq] = actual
         if written is None:
-            swapped = _swapped_from(row, rows, seq) if not duplicate else None
+            # Swaps looked for while findings are few (a log rewritten wholesale would
+            # make it quadratic); past that every such row is reported as edited.
+            few = len(report.edited) + len(report.reordered) < MAX_LISTED
+            swapped = _swapped_from(row, rows, index) if few and not duplicate else None
             if duplicate:
                 report._note("inserted", seq)
             elif swapped is not None:
@@ -229,16 +236,17 @@ def _written_position(row: Mapping[str, Any], guesses: tuple[int | None, ...]) -
 
 
 def _swapped_from(
-    row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], seq: int
+    row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], index: int
 ) -> int | None:
-    """The position whose hash columns ``row``'s content matches, when contents were
-    swapped (the hash columns left in place); None otherwise. Looks within MAX_LISTED
-    positions (a swap further away is reported as two edits)."""
-    for other in rows:
+    """The position whose hash columns the content of ``rows[index]`` matches, when
+    contents were swapped (the hash columns left in place); None otherwise. Looks within
+    MAX_LISTED rows either side (a swap further apart is reported as two edits)."""
+    seq = int(row["seq"])
+    for other in rows[max(0, index - MAX_LISTED) : index + MAX_LISTED + 1]:
         other_seq = int(other["seq"])
-        if other_seq == seq or abs(other_seq - seq) > MAX_LISTED:
-            continue
-        if row_hash(row, other_seq, str(other["prev_hash"])) == str(other["row_hash"]):
+        if other_seq != seq and row_hash(row, other_seq, str(other["prev_hash"])) == str(
+            other["row_hash"]
+        ):
             return other_seq
     return None
 
