@@ -101,7 +101,12 @@ class AccessLogAnchorer:
                 out = conn.execute(
                     select(transactions.c.id).where(mine, transactions.c.status.in_(OUT)).limit(1)
                 ).first()
-            if count <= last_count:
+            if count < last_count:
+                log.error("access log: %d rows, but the ledger anchors %d: rows were removed "
+                          "(or the database restored from before); run "
+                          "`ledger-app verify-access-log`", count, last_count)  # fmt: skip
+                return AnchorResult("tampered", last_count, last_head)
+            if count == last_count:
                 return AnchorResult("unchanged", last_count, last_head)
             if last_count and anchored_row != last_head:
                 log.error("access log: row %d no longer has the hash anchored on the ledger "

@@ -205,3 +205,20 @@ def test_reordered_rows_are_found_with_their_positions(service: Service, anchore
 def test_verify_refused_to_a_trader(service: Service) -> None:
     answer = service.call("supplier", "GET", "/v1/audit/access-log/verify")
     assert answer.status_code == 403, answer.text
+
+
+def test_anchoring_stops_while_the_anchored_row_is_gone(service: Service, anchored: int) -> None:
+    original = row_at(service, anchored)
+    anchorer = AccessLogAnchorer(service.app.state.runtime)
+    gone = delete(access_log).where(access_log.c.seq == anchored)
+    with tampered(service, lambda c: c.execute(gone),
+                  lambda c: c.execute(insert(access_log).values(**original))):  # fmt: skip
+        service.call("auditor", "GET", "/v1/currencies")  # the head moves on
+        service.app.state.access_log.flush()
+        refused = anchorer.anchor_once()
+    again = anchorer.anchor_once()
+
+    assert refused.state == "tampered"
+    assert refused.count == anchored
+    assert again.state == "anchored"
+    assert again.count > anchored
