@@ -7,7 +7,7 @@ start: the next anchor the service sends covers them too.
 
 The encoding is ledger_app/domain/access_chain.py's version 1, copied here on purpose: a
 migration must do what it did when it was written, and version 1 never changes (a new
-encoding is a new version). tests/db/test_access_chain_migration.py checks that the
+encoding is a new version). tests/db/test_access_chain_writers.py checks that the
 rows chained here verify with the domain's code.
 
 Revision ID: 0016
