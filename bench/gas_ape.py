@@ -28,6 +28,7 @@ MEASURED = [
     "measure_settlement_token",
     "measure_credit_lines",
     "measure_risk_control",
+    "measure_access_log_anchor",
 ]
 
 

@@ -190,6 +190,14 @@ BOUNDS: dict[str, tuple[str, int, int]] = {
         TX + REGISTRATION + CHANGED + ISSUED_HOOK,
         1,
     ),
+    "access log: anchor": (
+        "gas_access_log_anchor",
+        # A later anchor: _lastCount and _lastHead both change (two slots); the registry
+        # touched cold for the operator's role (one slot); AccessLogAnchored: topic count;
+        # data head, by.
+        TX + 2 * CHANGED + COLD_ACCOUNT + COLD_SLOT + log_cost(2, 2 * 32),
+        1,
+    ),
     "risk: flagOverdue": (
         "gas_risk_flag_overdue",
         # _flagged[root] and the core's first _overdueRoots are fresh; the trigger days

@@ -247,6 +247,15 @@ class Settings(BaseSettings):
             "together, off the request path; a crash loses at most this much of the log."
         ),
     )
+    access_log_anchor_interval: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "Seconds between anchors of the access log's hash chain on the ledger (sent "
+            "when the log grew), and one more at a clean shutdown; 0 = off. Rows since the "
+            "last anchor could be altered, chain and all, without the verifier noticing."
+        ),
+    )
     writes_in_flight_per_participant: int = Field(
         default=16,
         gt=0,

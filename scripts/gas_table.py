@@ -749,6 +749,19 @@ def measure_risk_control(ledger: Ledger) -> list[Row]:
     ]
 
 
+def measure_access_log_anchor(ledger: Ledger) -> list[Row]:
+    anchor = ledger.operator.deploy(project.AccessLogAnchor, ledger.participants)
+    first = anchor.anchor(120, keccak(text="access log head 1"), sender=ledger.operator)
+    typical = anchor.anchor(480, keccak(text="access log head 2"), sender=ledger.operator)
+    return [
+        Row(
+            "access log: anchor",
+            typical.gas_used,
+            note=f"any number of rows; the first anchor ever {first.gas_used:,}",
+        ),
+    ]
+
+
 MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_register,
     measure_register_batch,
@@ -766,6 +779,7 @@ MEASUREMENTS: list[Callable[[Ledger], list[Row]]] = [
     measure_credit_lines,
     measure_after_funding,
     measure_risk_control,
+    measure_access_log_anchor,
 ]
 
 

@@ -36,7 +36,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, insert, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,6 +52,7 @@ from ledger_app.api.throttle import (
     TurnsByKey,
     client_address,
 )
+from ledger_app.db.access_chain import append_access_rows
 from ledger_app.db.api_tables import access_log
 from ledger_app.errors import RateLimited
 from ledger_app.settings import Settings
@@ -285,7 +286,7 @@ class AccessLogWriter:
                 return 0
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(access_log), rows)
+                    append_access_rows(conn, rows)
             except Exception:
                 log.warning("access log: %d rows not written yet; retrying", len(rows),
                             exc_info=True)  # fmt: skip

@@ -110,10 +110,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if app.state.runtime is not None:
-                app.state.runtime.close()
+            # The log's last rows first: the runtime's close anchors the chain's head.
             refused.close()
             access_log.close()
+            if app.state.runtime is not None:
+                app.state.runtime.close()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -394,6 +394,12 @@ REFUSALS: dict[str, Refusal] = {
     "FxCurrencyNotListed": R(409, "no settlement token is listed for {currency}"),
     "InvalidShortString": R(422, "a name too long for the quote domain"),
     "StringTooLong": R(422, "{str} is too long"),
+    # --- AccessLogAnchor (only the service's anchoring sends to it)
+    "AnchorNotOperator": R(403, "{account} is not the operator: only it anchors the access log"),
+    "AnchorCountNotGrowing": R(
+        409, "the access log is anchored up to row {lastCount} already, not after {count}"
+    ),
+    "AnchorZeroHead": R(422, "an access log anchor's head may not be zero"),
     # --- HashTimeLock
     "HtlcUnknown": R(404, "no escrow {lockId}"),
     "HtlcNotLocked": R(409, "escrow {lockId} is {state}, not LOCKED", {"state": LOCK}),
@@ -531,6 +537,7 @@ REFUSALS: dict[str, Refusal] = {
     "TaxIdAlreadyRecorded": R(409),
     "TransactionAlreadySubmitted": R(409),
     "ApiKeyRevoked": R(409),
+    "AccessLogAnchorNotDeployed": R(409),
     "KeyRecoveryOfOperator": R(409),
     "KeyRecoveryPending": R(409),
     "KeyRecoveryNotPending": R(409),

@@ -134,6 +134,8 @@ PERMISSIONS: dict[str, Permission] = {
     "audit.export_traces": _read(READERS),
     "audit.reconcile": _read(READERS | {Role.OPERATOR}),
     "audit.access_log": _read(READERS),
+    # The operator too: its anchoring stops when the log no longer fits the last anchor.
+    "audit.access_log_verify": _read(READERS | {Role.OPERATOR}),
     # --- settlement tokens (ledger_app/api/routes/tokens.py) -----------------------------
     # The contract checks the caller is that currency's issuer; the service checks first.
     "tokens.mint": _write(Role.SETTLEMENT_BANK),

@@ -83,6 +83,9 @@ class Runtime:
     keeper: JournalKeeper | None = field(default=None, repr=False)
     #: The overdue keeper's thread (LEDGER_KEEPER_INTERVAL > 0; ledger_app/api/keeper.py).
     overdue_keeper: Any = field(default=None, repr=False)
+    #: The access log's anchoring thread (LEDGER_ACCESS_LOG_ANCHOR_INTERVAL > 0;
+    #: ledger_app/api/access_anchor.py).
+    access_anchor: Any = field(default=None, repr=False)
     _ahead_checked: tuple[float, str | None] = field(
         default=(float("-inf"), None), init=False, repr=False
     )
@@ -177,6 +180,12 @@ class Runtime:
             runtime.overdue_keeper = KeeperThread(runtime, settings.keeper_interval)
             runtime.overdue_keeper.start()
             log.info("overdue keeper every %g s", settings.keeper_interval)
+        if settings.access_log_anchor_interval > 0:
+            from ledger_app.api.access_anchor import AnchorThread
+
+            runtime.access_anchor = AnchorThread(runtime, settings.access_log_anchor_interval)
+            runtime.access_anchor.start()
+            log.info("access log anchored every %g s", settings.access_log_anchor_interval)
         return runtime
 
     def nudge_indexer(self, block: int | None = None) -> None:
@@ -254,6 +263,8 @@ class Runtime:
         stays journaled), so that requests in flight end within the shutdown bound."""
         if self.overdue_keeper is not None:
             self.overdue_keeper.stop()
+        if self.access_anchor is not None:
+            self.access_anchor.stop()
         self.sender.stop()
         if self.keeper is not None:
             self.keeper.stop()
@@ -268,6 +279,14 @@ class Runtime:
         if self.keeper is not None:
             self.keeper.join(timeout=max(0.0, deadline - time.monotonic()) / 3)
         self.sender.close(timeout=max(0.0, deadline - time.monotonic()) / 2)
+        if self.access_anchor is not None:
+            # The log's last rows are written by now (ledger_app.api.app): anchor them,
+            # while this process still holds the sending lock, within the budget (the
+            # node may be gone: the next start anchors them then).
+            last = threading.Thread(target=self.access_anchor.final, daemon=True,
+                                    name="access-log-last-anchor")  # fmt: skip
+            last.start()
+            last.join(timeout=max(0.5, deadline - time.monotonic() - 1.0))
         if self.indexer is not None:
             self.indexer.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.sender_lock.release()

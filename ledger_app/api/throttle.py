@@ -49,11 +49,11 @@ import anyio
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledger_app.api.errors import refusal_response
-from ledger_app.db.api_tables import access_log
+from ledger_app.db.access_chain import append_access_rows
 from ledger_app.errors import RateLimited
 from ledger_app.settings import Settings
 
@@ -287,7 +287,7 @@ class RefusedRequests:
         ]
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(access_log), rows)
+                append_access_rows(conn, rows)
         except Exception:
             log.exception("could not write %d access log summary rows", len(rows))
             with self._lock:

@@ -131,6 +131,9 @@ PLAN: tuple[Step, ...] = (
     Deploy("hash_time_lock", "HashTimeLock", (Ref("participants"),)),
     Call("participants", "registerLedgerContract", (Ref("fx_settlement"),)),
     Call("participants", "registerLedgerContract", (Ref("hash_time_lock"),)),
+    # The access log's anchors (issue 21), appended for the same reason. Not a ledger
+    # contract: it holds no tokens and only the operator writes to it.
+    Deploy("access_log_anchor", "AccessLogAnchor", (Ref("participants"),)),
 )
 
 

@@ -180,8 +180,37 @@ access_log = Table(
     Column("client", String(64), nullable=True),  # the caller's address, as the server saw it
     # 1, or for a summary row (operation rate_limited.*): the refused requests it stands for
     Column("requests", Integer, nullable=False, server_default="1"),
+    # The hash chain (ledger_app/domain/access_chain.py): the row's position (1, 2, ...
+    # without a gap), the row_hash before it, and sha256 over its canonical encoding.
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
     Index("ix_access_log_participant_at", "participant", "at"),
     Index("ix_access_log_at", "at"),
+    Index("ix_access_log_seq", "seq", unique=True),
+)
+
+#: The chain's head: one row (id 1), the last seq and its row_hash. Every append takes it
+#: under a lock in the transaction that inserts the rows (ledger_app/db/access_chain.py),
+#: so that writer threads and API processes make one chain.
+access_log_head = Table(
+    "access_log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("row_hash", String(64), nullable=False),
+)
+
+#: The anchors this service sent (contracts/AccessLogAnchor.sol): a record for the
+#: operator; the verifier reads the anchors from the chain, never from here.
+access_log_anchors = Table(
+    "access_log_anchors",
+    metadata,
+    Column("count", BigInteger, primary_key=True, autoincrement=False),
+    Column("head", String(64), nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    _when("recorded_at"),
 )
 
 #: The seller tax id (统一社会信用代码) each supplier was onboarded with, normalised

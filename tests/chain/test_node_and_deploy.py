@@ -237,6 +237,7 @@ def test_real_plan_deploys_when_contracts_compiled(
         "maturity_clearing",
         "fx_settlement",
         "hash_time_lock",
+        "access_log_anchor",
     }
     assert all(client.get_code(a) for a in outcome.record.addresses().values())
     # bindRiskControl, then four ledger contracts registered.

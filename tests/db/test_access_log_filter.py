@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from ledger_app.api.access import access_log_query
 from ledger_app.db import migrate
-from ledger_app.db.api_tables import access_log
+from ledger_app.db.access_chain import append_access_rows
 from ledger_app.db.engine import make_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
@@ -45,10 +45,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         url = request.getfixturevalue("postgres").create_database()
     engine = make_engine(url)
     migrate.upgrade(engine)
+    rows = [{"at": datetime.now(UTC), "method": "GET", "path": path, "status": 200,
+             "duration_ms": 1} for path in PATHS]  # fmt: skip
     with engine.begin() as conn:
-        for path in PATHS:
-            row = {"at": datetime.now(UTC), "method": "GET", "path": path, "status": 200}
-            conn.execute(insert(access_log).values(**row, duration_ms=1))
+        append_access_rows(conn, rows)
     try:
         yield engine
     finally:

@@ -244,6 +244,9 @@ class AccessEntry(BaseModel):
     duration_ms: int
     client: str | None = Field(description="the client address (NULL before it was kept)")
     requests: int = Field(description="1, or the refused requests a summary row counts")
+    seq: int = Field(description="the row's position in the hash chain (1, 2, ... no gap)")
+    prev_hash: str = Field(description="row_hash of the row before (64 zeros for the first)")
+    row_hash: str = Field(description="sha256 of the row's canonical encoding (README)")
 
 
 class AccessLog(BaseModel):
@@ -450,3 +453,72 @@ def access_log_entries(
         before=before,
         limit=limit,
     )
+
+
+class DeletedRows(BaseModel):
+    """Positions missing from the chain: ``missing`` rows after position ``after``."""
+
+    after: int
+    missing: int
+
+
+class ReorderedRow(BaseModel):
+    """A row at ``position`` that was written at ``written_at``."""
+
+    position: int
+    written_at: int
+
+
+class AnchorMismatch(BaseModel):
+    """An anchor on the ledger the log no longer fits: the head anchored after ``count``
+    rows, the hash the rows give there now (``found``; null: no row there), and why."""
+
+    count: int
+    head: str
+    found: str | None
+    block_number: int | None
+    transaction_hash: str | None
+    reason: str
+
+
+class NotYetAnchored(BaseModel):
+    """Rows after the last anchor: ``count`` of them from position ``first_seq``. Until an
+    anchor covers them they could be altered, chain and all, without a trace."""
+
+    count: int
+    first_seq: int
+
+
+class AccessLogVerification(BaseModel):
+    """The access log's hash chain re-derived from its rows and checked against the
+    anchors read from the ledger. ``ok``: nothing was edited, deleted, inserted or moved
+    before the last anchor, and the chain fits every anchor. Each finding gives the
+    row's position (``seq``)."""
+
+    ok: bool
+    encoding: str = Field(description="the canonical encoding's version")
+    rows: int
+    edited: list[int]
+    deleted: list[DeletedRows]
+    inserted: list[int]
+    reordered: list[ReorderedRow]
+    broken_links: list[int]
+    anchors_checked: int
+    anchor_mismatches: list[AnchorMismatch]
+    last_anchored: int = Field(description="rows covered by the last anchor (0: none)")
+    not_yet_anchored: NotYetAnchored | None
+    truncated: dict[str, int] = Field(description="findings of a kind past the first 100")
+    anchor_contract: str
+
+
+@router.get(
+    "/v1/audit/access-log/verify",
+    operation_id="audit.access_log_verify",
+    response_model=AccessLogVerification,
+)
+def verify_access_log(_caller: ActorDep, audit: AuditDep, request: Request) -> Any:
+    """Re-derive the access log's hash chain and check it against its anchors on the
+    ledger (as ``ledger-app verify-access-log`` does). This process's pending rows are
+    written first. 200 whatever is found: ``ok`` says whether the log is intact."""
+    request.app.state.access_log.flush()
+    return audit.verify_access_log()

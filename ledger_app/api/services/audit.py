@@ -20,6 +20,7 @@ from ledger_app.api.runtime import Runtime
 from ledger_app.api.schemas import utc
 from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.audit import queries
+from ledger_app.audit.access_log import read_anchors, verify_access_log
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.export import export_events, export_traces
 from ledger_app.audit.reconcile import digest, reconcile
@@ -176,6 +177,20 @@ class AuditService:
         for row in rows:
             row["at"] = utc(row["at"]).isoformat()
         return {"items": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None}
+
+    def verify_access_log(self) -> dict[str, Any]:
+        """The access log re-derived and checked against the anchors on the ledger
+        (ledger_app/audit/access_log.py): read from the node, never from the database."""
+        record = self.runtime.contracts.record.contracts.get("access_log_anchor")
+        if record is None:
+            raise Conflict(
+                "the deployment has no AccessLogAnchor contract yet: run `ledger-app deploy`",
+                error="AccessLogAnchorNotDeployed",
+            )
+        anchors = read_anchors(self.runtime.client.transport, record.address, record.block_number)
+        with self.engine.connect() as conn:
+            report = verify_access_log(conn, anchors).as_dict()
+        return report | {"anchor_contract": record.address}
 
     # --- internals --------------------------------------------------------------------
 
