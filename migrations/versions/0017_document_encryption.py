@@ -10,7 +10,7 @@ document key is a secret the migrations never see (ledger_app/signing/sealed_doc
 ``seal_plain_files``, idempotent). Mirrors ledger_app/db/api_tables.py.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

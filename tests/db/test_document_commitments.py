@@ -46,7 +46,7 @@ def downgrade(engine: Engine, url: str, revision: str) -> None:
 
 def test_old_documents_keep_their_keccak256_as_unsalted_commitment(url: str) -> None:
     engine = make_engine(url)
-    migrate.upgrade(engine, "0015")
+    migrate.upgrade(engine, "0016")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO documents (sha256, keccak256, content_type, size, uploaded_at) "
@@ -63,10 +63,10 @@ def test_old_documents_keep_their_keccak256_as_unsalted_commitment(url: str) -> 
             f"uploaded_at) VALUES ('ef', '0x{'12' * 32}', 'sha256-salted-v1', 'text/plain', 3, "
             "'2026-01-02')"))  # fmt: skip
     with pytest.raises(RuntimeError, match="1 documents are committed to with a salt"):
-        downgrade(engine, url, "0015")
+        downgrade(engine, url, "0016")
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM documents WHERE sha256 = 'ef'"))
-    downgrade(engine, url, "0015")
+    downgrade(engine, url, "0016")
     with engine.connect() as connection:
         back = connection.execute(text("SELECT keccak256 FROM documents")).scalar()
     engine.dispose()
