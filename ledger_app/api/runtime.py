@@ -39,8 +39,7 @@ from ledger_app.chain.sender import TransactionSender
 from ledger_app.db.locks import SenderLock, WriterLock
 from ledger_app.errors import ChainError, DeploymentError, ServiceDegraded
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.runner import IndexerConfig
-from ledger_app.indexer.service import build_indexer
+from ledger_app.indexer.service import build_indexer, config_from_settings
 from ledger_app.settings import Settings
 from ledger_app.signing.custody import Custody
 from ledger_app.signing.passphrase import keystore_passphrase
@@ -143,14 +142,19 @@ class Runtime:
         runtime.recovering = "recovering the transaction journal after a start"
         runtime.keeper = JournalKeeper(runtime, settings.journal_check_interval)
         runtime.sender.on_rewound = lambda _account: runtime.keeper.wake()  # type: ignore[union-attr]
+        # Failover (LEDGER_RPC_URLS): what this process waits for is looked up on the new
+        # node at once, and sent again there, the same bytes, if that node lacks it
+        # (TransactionSender.recheck); the journal keeper settles what it lacks besides.
+        client.nodes.on_switch(lambda _left, _to, _why: runtime.failed_over())
         if settings.embedded_indexer:
             indexer = build_indexer(
-                rpc_url=settings.rpc_url,
+                rpc_url=client.nodes,  # the same node as the writes
                 engine=engine,
                 artifacts=artifacts,
                 contracts=followed_contracts(record),
                 start_block=record.deployment_block,
-                config=IndexerConfig(poll_interval=settings.indexer_poll_interval),
+                config=config_from_settings(settings),
+                reorg_window=settings.indexer_reorg_window,
                 rpc_timeout=settings.rpc_timeout,
             )
             runtime.indexer = BackgroundIndexer(
@@ -166,6 +170,13 @@ class Runtime:
             runtime.overdue_keeper.start()
             log.info("overdue keeper every %g s", settings.keeper_interval)
         return runtime
+
+    def failed_over(self) -> None:
+        """The JSON-RPC node in use changed (chain/nodes.py): follow what was sent."""
+        self.sender.recheck()
+        if self.keeper is not None:
+            self.keeper.wake()
+        self.nudge_indexer()
 
     def nudge_indexer(self, block: int | None = None) -> None:
         """Have the embedded indexer look at the chain now, up to at least ``block`` if
@@ -207,6 +218,9 @@ class Runtime:
             ahead = self._index_ahead_cached()
         if ahead:
             reasons.append(ahead)
+        lagging = self.indexer.indexer.lagging if self.indexer is not None else None
+        if lagging:
+            reasons.append(f"the node in use is behind the index: {lagging}")
         return reasons
 
     def refuse_writes_if_degraded(self) -> None:

@@ -13,6 +13,7 @@ from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import KINDS
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import NotFound
@@ -32,7 +33,7 @@ def trace_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the trace; exit 1 when ``--verify`` finds a mismatch."""
     artifacts = Artifacts.load(settings.artifacts_file)
     abis = {kind: artifacts[kind].abi for kind in KINDS}
-    rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
+    rpc = RpcClient(NodeSet.from_settings(settings), timeout=settings.rpc_timeout)
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from web3 import Web3
 
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.reads import Receipt
 from ledger_app.chain.sending import ChainSending
 from ledger_app.chain.transport import JsonRpcTransport, TransportProvider
@@ -35,30 +36,35 @@ class ChainClient(ChainSending):
 
     def __init__(
         self,
-        rpc_url: str,
+        rpc_url: str | NodeSet,
         *,
         timeout: float = 30.0,
         receipt_timeout: float = 120.0,
         priority_fee_wei: int = 0,
         poll_interval: float = 0.05,
     ) -> None:
-        self.rpc_url = rpc_url
         self.receipt_timeout = receipt_timeout
         self.priority_fee_wei = priority_fee_wei
         self.poll_interval = poll_interval
         # No retry policy: a node that does not answer is reported at once.
         self.transport = JsonRpcTransport(rpc_url, timeout=timeout)
+        self.nodes = self.transport.nodes
         self.web3 = Web3(TransportProvider(self.transport), middleware=[])
         self._sender_locks: dict[str, threading.Lock] = {}
         self._sender_locks_guard = threading.Lock()
         self._chain_id: int | None = None
         self._block_gas_limit: tuple[float, int] | None = None  # (read at, gas)
 
+    @property
+    def rpc_url(self) -> str:
+        """The node in use (one of LEDGER_RPC_URLS)."""
+        return self.transport.url
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ChainClient:
-        """A client for ``settings.rpc_url`` with the configured timeouts and tip."""
+        """A client for the nodes of ``settings`` with the configured timeouts and tip."""
         return cls(
-            settings.rpc_url,
+            NodeSet.from_settings(settings),
             timeout=settings.rpc_timeout,
             receipt_timeout=settings.receipt_timeout,
             priority_fee_wei=settings.priority_fee_wei,
