@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import requests
 
@@ -73,8 +73,8 @@ class Switch:
 class NodeSet:
     """The node URLs, the one in use, and the moves between them (see the module doc)."""
 
-    _shared: dict[tuple[object, ...], NodeSet] = {}
-    _shared_guard = threading.Lock()
+    _shared: ClassVar[dict[tuple[object, ...], NodeSet]] = {}
+    _shared_guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,

@@ -195,9 +195,7 @@ class JsonRpcTransport:
                 timeout=self.timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(
-                f"{what}: no answer from {url} ({type(exc).__name__})"
-            ) from exc
+            raise TransientError(f"{what}: no answer from {url} ({type(exc).__name__})") from exc
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientError(f"{what}: HTTP {status} from {url}")
