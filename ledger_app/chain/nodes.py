@@ -152,6 +152,8 @@ class NodeSet:
             state = self.health[url]
             state.error, state.checked_at = why, time.monotonic()
             target = self._next_after(url)
+        if target is None:
+            return None
         self._move(url, target, f"no answer from {url}: {why}")
         return target
 
@@ -240,13 +242,19 @@ class NodeSet:
             and s.head >= best - self.max_lag
         ]  # fmt: skip
 
-    def _next_after(self, url: str) -> str:
-        # The first healthy node after the failed one in the operator's order, else
-        # the next one in order (a node never probed is worth a try before a dead one).
+    def _next_after(self, url: str) -> str | None:
+        # The first healthy node after the failed one in the operator's order; else the
+        # first not found dead within the last check interval (never probed, or not
+        # since); else none: with every node down, requests do not bounce between them.
         healthy = set(self._healthy())
         index = self.urls.index(url)
         ring = [*self.urls[index + 1 :], *self.urls[:index]]
-        return next((u for u in ring if u in healthy), ring[0])
+        recent = time.monotonic() - self.check_interval
+        return next(
+            (u for u in ring if u in healthy),
+            next((u for u in ring if not (self.health[u].error and
+                                          self.health[u].checked_at > recent)), None),
+        )  # fmt: skip
 
     def _move(self, left: str, to: str, why: str) -> None:
         with self._lock:
