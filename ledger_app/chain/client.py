@@ -1,7 +1,9 @@
 """ChainClient: the service's access to one chain, reading and sending.
 
-What it does, it does explicitly: no web3 middleware, no gas-price strategy, no
-signing middleware, no retries. It is assembled from two halves of one size each:
+What it does, it does explicitly: no gas-price strategy, no signing middleware, no
+retries; the one web3 middleware is ExtraDataToPOAMiddleware, because web3's block
+formatter refuses an ``extraData`` over 32 bytes and a QBFT (or any PoA) block carries
+far more: the validators, the round and the seals (found by tests/chain/test_besu_path.py). It is assembled from two halves of one size each:
 
     chain/transport.py  the JSON-RPC transport (HTTP, ids, batching, error translation)
     chain/reads.py      ChainReads: blocks, code, nonces, view calls, receipts
@@ -18,6 +20,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from web3 import Web3
+from web3.middleware import ExtraDataToPOAMiddleware
 
 from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.reads import Receipt
@@ -49,7 +52,8 @@ class ChainClient(ChainSending):
         # No retry policy: a node that does not answer is reported at once.
         self.transport = JsonRpcTransport(rpc_url, timeout=timeout)
         self.nodes = self.transport.nodes
-        self.web3 = Web3(TransportProvider(self.transport), middleware=[])
+        # extraData is moved to proofOfAuthorityData, which nothing here reads.
+        self.web3 = Web3(TransportProvider(self.transport), middleware=[ExtraDataToPOAMiddleware])
         self._sender_locks: dict[str, threading.Lock] = {}
         self._sender_locks_guard = threading.Lock()
         self._chain_id: int | None = None
