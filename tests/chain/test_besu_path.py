@@ -82,7 +82,8 @@ def test_run_on_besu_writes_and_reads_without_a_method_besu_lacks(
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url, var / "operator-api-key", service_process)
         record = read_record(var / "deployment.json")
-        assert record is not None and record.chain_id == CHAIN_ID
+        assert record is not None
+        assert record.chain_id == CHAIN_ID
         artifacts = Artifacts.load(PROJECT_ROOT / ".build" / "__local__.json")
         settings = Settings(rpc_url=proxy.url, chain_id=CHAIN_ID, managed_node=False)
         service = Service(base_url=base_url, settings=settings,
