@@ -145,7 +145,7 @@ class Runtime:
         # Failover (LEDGER_RPC_URLS): what this process waits for is looked up on the new
         # node at once, and sent again there, the same bytes, if that node lacks it
         # (TransactionSender.recheck); the journal keeper settles what it lacks besides.
-        client.nodes.on_switch(lambda _left, _to, _why: runtime.failed_over())
+        client.nodes.on_switch(runtime.failed_over)
         if settings.embedded_indexer:
             indexer = build_indexer(
                 rpc_url=client.nodes,  # the same node as the writes
@@ -171,7 +171,7 @@ class Runtime:
             log.info("overdue keeper every %g s", settings.keeper_interval)
         return runtime
 
-    def failed_over(self) -> None:
+    def failed_over(self, _left: str = "", _to: str = "", _why: str = "") -> None:
         """The JSON-RPC node in use changed (chain/nodes.py): follow what was sent."""
         self.sender.recheck()
         if self.keeper is not None:
@@ -266,6 +266,7 @@ class Runtime:
         still retrying it then is left to die with the process (each is a daemon; what
         it was doing is journaled or committed step by step)."""
         deadline = time.monotonic() + budget
+        self.client.nodes.off_switch(self.failed_over)
         self.begin_shutdown()
         if self.keeper is not None:
             self.keeper.join(timeout=max(0.0, deadline - time.monotonic()) / 3)

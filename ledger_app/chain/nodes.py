@@ -141,6 +141,12 @@ class NodeSet:
         with self._lock:
             self._listeners.append(listener)
 
+    def off_switch(self, listener: SwitchListener) -> None:
+        """Forget a listener (its owner is closing; the set outlives it in the process)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def failed(self, url: str, why: str) -> str | None:
         """A request to ``url`` got no answer: move to the next node. The node now in use
         (another thread may have moved already), or None when there is no other node."""

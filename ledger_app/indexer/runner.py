@@ -48,11 +48,6 @@ class IndexerConfig:
     """Knobs of the follow loop."""
 
     confirmations: int = 0  # index up to head - confirmations (0 suits anvil and QBFT)
-    # "latest": head - confirmations, and a node lower than the index is followed down.
-    # "finalized": the node's finalized block (head - confirmations on a node without the
-    # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
-    # index is lagging: waited for, never followed down (no skip, no re-apply).
-    block_tag: str = "latest"
     poll_interval: float = 1.0  # seconds between polls once caught up
     # Blocks per eth_getLogs to begin with. Small: the first range is fetched whole
     # before it can be cut, and 2,000 blocks of a dense chain held a million logs (the
@@ -62,6 +57,11 @@ class IndexerConfig:
     # Logs per batch: a denser range is split before anything is decoded, so that a
     # batch's memory stays flat however many events the chain packs into its blocks.
     max_batch_logs: int = 5_000
+    # "latest": head - confirmations, and a node lower than the index is followed down.
+    # "finalized": the node's finalized block (head - confirmations on a node without the
+    # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
+    # index is lagging: waited for, never followed down (no skip, no re-apply).
+    block_tag: str = "latest"
 
 
 @dataclass(frozen=True)
