@@ -84,6 +84,7 @@ def test_run_on_besu_writes_and_reads_without_a_method_besu_lacks(
         record = read_record(var / "deployment.json")
         assert record is not None
         assert record.chain_id == CHAIN_ID
+        _wait_indexed(f"sqlite:///{var}/ledger.db", node, service_process)
         artifacts = Artifacts.load(PROJECT_ROOT / ".build" / "__local__.json")
         settings = Settings(rpc_url=proxy.url, chain_id=CHAIN_ID, managed_node=False)
         service = Service(base_url=base_url, settings=settings,
@@ -171,6 +172,23 @@ def _terms() -> dict[str, object]:
         "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
         "fee": "50000",
     }
+
+
+def _wait_indexed(database_url: str, node: AnvilNode, process: object) -> None:
+    """Until the index holds the node's head (the operator's role comes from it)."""
+    from ledger_app.api.index_state import indexed_block
+    from ledger_app.db.engine import make_engine
+
+    engine = make_engine(database_url)
+    head = ChainClient(node.rpc_url).block_number()
+    deadline = time.monotonic() + 60
+    try:
+        while indexed_block(engine, CHAIN_ID) < head:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not indexed to {head}:\n{process.log_tail()}")  # type: ignore[attr-defined]
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 def _wait_healthy(base_url: str, key_file: Path, process: object, timeout: float = 120) -> None:
