@@ -16,6 +16,9 @@
 #   make chaos    the crash-safety suite of `make test` at length: 20 SIGKILLs of the service
 #                 and 5 of the node under 30 writers, on SQLite and PostgreSQL (issue 16;
 #                 LEDGER_CHAOS_SERVICE_KILLS / LEDGER_CHAOS_NODE_KILLS to change them)
+#   make failover two anvils behind LEDGER_RPC_URLS, the node in use SIGKILLed 10 times
+#                 under 4 writers, the other started from its last save each time; prints
+#                 the failover times (issue 22; LEDGER_FAILOVER_ROUNDS to change it)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
 #                 (LEDGER_API_FUZZ_EXAMPLES to change it; `make test` runs 2)
 #   make fuzz     the contract property suites at length: 2,000 random operation sequences
@@ -60,7 +63,7 @@ FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolch
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo endings soak chaos fuzz-api fuzz slither
+.PHONY: bench bench-quick demo endings soak chaos failover fuzz-api fuzz slither
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -174,6 +177,11 @@ chaos: setup
 	LEDGER_CHAOS_SERVICE_KILLS=$${LEDGER_CHAOS_SERVICE_KILLS:-20} \
 	  LEDGER_CHAOS_NODE_KILLS=$${LEDGER_CHAOS_NODE_KILLS:-5} \
 	  pytest -p no:ape_test tests/faults/test_crash_safety.py -s
+
+# The failover test of `make test` (one kill) with the two nodes taking turns (issue 22).
+failover: setup
+	LEDGER_FAILOVER_ROUNDS=$${LEDGER_FAILOVER_ROUNDS:-10} \
+	  pytest -p no:ape_test tests/faults/test_failover.py -s
 
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup

@@ -25,11 +25,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger_app import __version__, metrics
+from ledger_app import PROJECT_ROOT, __version__, metrics
 from ledger_app.audit.cli import add_commands as add_audit_commands
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
-from ledger_app.chain.deploy import DeploymentOutcome, ensure_deployed, load_plan
+from ledger_app.chain.deploy import (
+    DeploymentOutcome,
+    check_evm_version,
+    ensure_deployed,
+    load_plan,
+)
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.node import AnvilNode, node_answers
 from ledger_app.db import migrate
@@ -324,13 +329,16 @@ def _deploy(settings: Settings, *, force: bool) -> DeploymentOutcome:
             f"the node at {settings.rpc_url} is chain id {chain_id}, "
             f"LEDGER_CHAIN_ID says {settings.chain_id}"
         )
+    artifacts = Artifacts.load(settings.artifacts_file)
+    check_evm_version(settings.evm_version, artifacts, PROJECT_ROOT / "ape-config.yaml")
     outcome = ensure_deployed(
         client,
         load_operator(settings, client),
-        Artifacts.load(settings.artifacts_file),
+        artifacts,
         load_plan(settings.deploy_plan),
         settings.deployment_file,
         force=force,
+        evm_version=settings.evm_version,
     )
     for name, address in outcome.record.addresses().items():
         log.info("contract %-20s %s", name, address)

@@ -7,6 +7,7 @@ the checkout, so the embedded defaults put all state under ``var/``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from limits import parse
@@ -30,6 +31,22 @@ class Settings(BaseSettings):
 
     # --- chain ---------------------------------------------------------------
     rpc_url: str = "http://127.0.0.1:8545"
+    rpc_urls: str = Field(
+        default="",
+        description=(
+            "Several nodes of one network, comma-separated, in order of preference: the "
+            "service uses one and fails over to the next (README 'Several nodes: "
+            "failover'). Empty: LEDGER_RPC_URL alone. When set, LEDGER_RPC_URL is its first."
+        ),
+    )
+    rpc_max_lag: int = Field(
+        default=8,
+        ge=0,
+        description="Blocks a node's head may be behind the best node's and still be used.",
+    )
+    rpc_check_interval: float = Field(
+        default=2.0, gt=0, description="Seconds between health checks of the nodes (several)."
+    )
     chain_id: int = Field(default=31337, gt=0)
     managed_node: bool = Field(
         default=True,
@@ -280,12 +297,33 @@ class Settings(BaseSettings):
         description="Threads serving requests (AnyIO's pool); writes get writes_in_flight.",
     )
 
+    # --- compiler target ---------------------------------------------------------------
+    evm_version: str = Field(
+        default="cancun",
+        pattern=r"^[a-z]+$",
+        description=(
+            "EVM version the contracts are compiled for (solc's evmVersion); must equal "
+            "ape-config.yaml's solidity.evm_version and the build's, and be a milestone the "
+            "chain has reached (Besu: the genesis file's *Block/*Time settings)."
+        ),
+    )
+
     # --- indexer (ledger-app run's embedded one, index and backfill) -----------------
     # Defaults suit anvil and a QBFT network, where a block is final once mined:
     # no confirmations needed; the reorg window still covers anvil's own reorgs
     # (evm_revert, anvil_reorg) and a misbehaving node.
     indexer_confirmations: int = Field(
         default=0, ge=0, description="Index only up to head - N (0: final at once, QBFT/anvil)."
+    )
+    block_tag: Literal["latest", "finalized"] = Field(
+        default="latest",
+        description=(
+            "latest: index up to head - indexer_confirmations; a node found lower than the "
+            "index is followed down (anvil restarted from an older state). finalized: index "
+            "up to the node's 'finalized' block, or head - indexer_confirmations on a node "
+            "without that tag (Besu QBFT: final at once); what is indexed is final, so a "
+            "node lower than the index is lagging and is waited for, never followed down."
+        ),
     )
     indexer_poll_interval: float = Field(
         default=0.2, gt=0, description="Seconds between looks at the head once caught up."
@@ -395,6 +433,24 @@ class Settings(BaseSettings):
                 f"indexer_max_range {self.indexer_max_range}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_or_several_nodes(self) -> Settings:
+        endpoints = [u.strip() for u in self.rpc_urls.split(",") if u.strip()]
+        if not endpoints:
+            return self
+        if self.managed_node and len(endpoints) > 1:
+            raise ValueError(
+                "LEDGER_RPC_URLS names several nodes but managed_node starts one local anvil; "
+                "set LEDGER_MANAGED_NODE=false to use existing nodes"
+            )
+        self.rpc_url = endpoints[0]
+        return self
+
+    @property
+    def rpc_endpoints(self) -> list[str]:
+        """The node URLs in order of preference (``rpc_urls``, else ``rpc_url``)."""
+        return [u.strip() for u in self.rpc_urls.split(",") if u.strip()] or [self.rpc_url]
 
     @model_validator(mode="after")
     def _managed_node_is_local(self) -> Settings:

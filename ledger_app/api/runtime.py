@@ -40,8 +40,7 @@ from ledger_app.chain.sender import TransactionSender
 from ledger_app.db.locks import SenderLock, WriterLock
 from ledger_app.errors import ChainError, DeploymentError, ServiceDegraded
 from ledger_app.indexer.background import BackgroundIndexer
-from ledger_app.indexer.runner import IndexerConfig
-from ledger_app.indexer.service import build_indexer
+from ledger_app.indexer.service import build_indexer, config_from_settings
 from ledger_app.settings import Settings
 from ledger_app.signing.custody import Custody
 from ledger_app.signing.passphrase import keystore_passphrase
@@ -158,14 +157,19 @@ class Runtime:
         runtime.recovering = "recovering the transaction journal after a start"
         runtime.keeper = JournalKeeper(runtime, settings.journal_check_interval)
         runtime.sender.on_rewound = lambda _account: _rewound(runtime)
+        # Failover (LEDGER_RPC_URLS): what this process waits for is looked up on the new
+        # node at once, and sent again there, the same bytes, if that node lacks it
+        # (TransactionSender.recheck); the journal keeper settles what it lacks besides.
+        client.nodes.on_switch(runtime.failed_over)
         if settings.embedded_indexer:
             indexer = build_indexer(
-                rpc_url=settings.rpc_url,
+                rpc_url=client.nodes,  # the same node as the writes
                 engine=engine,
                 artifacts=artifacts,
                 contracts=followed_contracts(record),
                 start_block=record.deployment_block,
-                config=IndexerConfig(poll_interval=settings.indexer_poll_interval),
+                config=config_from_settings(settings),
+                reorg_window=settings.indexer_reorg_window,
                 rpc_timeout=settings.rpc_timeout,
             )
             runtime.indexer = BackgroundIndexer(
@@ -187,6 +191,13 @@ class Runtime:
             runtime.access_anchor.start()
             log.info("access log anchored every %g s", settings.access_log_anchor_interval)
         return runtime
+
+    def failed_over(self, _left: str = "", _to: str = "", _why: str = "") -> None:
+        """The JSON-RPC node in use changed (chain/nodes.py): follow what was sent."""
+        self.sender.recheck()
+        if self.keeper is not None:
+            self.keeper.wake()
+        self.nudge_indexer()
 
     def nudge_indexer(self, block: int | None = None) -> None:
         """Have the embedded indexer look at the chain now, up to at least ``block`` if
@@ -228,6 +239,9 @@ class Runtime:
             ahead = self._index_ahead_cached()
         if ahead:
             reasons.append(ahead)
+        lagging = self.indexer.indexer.lagging if self.indexer is not None else None
+        if lagging:
+            reasons.append(f"the node in use is behind the index: {lagging}")
         return reasons
 
     def refuse_writes_if_degraded(self) -> None:
@@ -275,6 +289,7 @@ class Runtime:
         still retrying it then is left to die with the process (each is a daemon; what
         it was doing is journaled or committed step by step)."""
         deadline = time.monotonic() + budget
+        self.client.nodes.off_switch(self.failed_over)
         self.begin_shutdown()
         if self.keeper is not None:
             self.keeper.join(timeout=max(0.0, deadline - time.monotonic()) / 3)

@@ -17,6 +17,7 @@ from ledger_app.audit.verify import verify_trace
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import KINDS
 from ledger_app.chain.deploy import read_record
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.db.engine import make_engine
 from ledger_app.errors import DeploymentError, NotFound
@@ -43,7 +44,7 @@ def trace_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the trace; exit 1 when ``--verify`` finds a mismatch."""
     artifacts = Artifacts.load(settings.artifacts_file)
     abis = {kind: artifacts[kind].abi for kind in KINDS}
-    rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
+    rpc = RpcClient(NodeSet.from_settings(settings), timeout=settings.rpc_timeout)
     engine = make_engine(settings.database_url)
     # The deployment record's ledger contracts: what the completeness check searches.
     record = read_record(settings.deployment_file)
@@ -80,7 +81,7 @@ def verify_access_log_command(settings: Settings, args: argparse.Namespace) -> i
             f"no AccessLogAnchor in the deployment record {settings.deployment_file}: "
             "run `ledger-app deploy`"
         )
-    rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
+    rpc = RpcClient(NodeSet.from_settings(settings), timeout=settings.rpc_timeout)
     anchors = read_anchors(rpc, anchor.address, anchor.block_number)
     engine = make_engine(settings.database_url)
     try:

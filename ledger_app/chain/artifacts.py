@@ -41,9 +41,14 @@ class ContractArtifact:
 class Artifacts(Mapping[str, ContractArtifact]):
     """The deployable contracts of one build manifest, by contract name."""
 
-    def __init__(self, contracts: dict[str, ContractArtifact], source: Path) -> None:
+    def __init__(
+        self, contracts: dict[str, ContractArtifact], source: Path, evm_versions: frozenset[str]
+    ) -> None:
         self._contracts = contracts
         self.source = source
+        #: solc's evmVersion of each compilation the manifest records (ape writes it under
+        #: ``compilers[].settings``); empty when it records none.
+        self.evm_versions = evm_versions
 
     @classmethod
     def load(cls, path: Path) -> Artifacts:
@@ -67,7 +72,12 @@ class Artifacts(Mapping[str, ContractArtifact]):
                 abi=list(contract_type.get("abi") or []),
                 bytecode=_hex_to_bytes(code, name, path),
             )
-        return cls(contracts, Path(path))
+        evm_versions = frozenset(
+            str(compiler["settings"]["evmVersion"])
+            for compiler in manifest.get("compilers") or []
+            if isinstance(compiler, dict) and (compiler.get("settings") or {}).get("evmVersion")
+        )
+        return cls(contracts, Path(path), evm_versions)
 
     def __getitem__(self, name: str) -> ContractArtifact:
         try:

@@ -32,6 +32,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -209,6 +210,8 @@ class DeploymentRecord:
     deployed_at: str = ""
     #: Hash of block ``deployment_block``; "" in a record made without it.
     deployment_block_hash: str = ""
+    #: The EVM version the contracts were compiled for (LEDGER_EVM_VERSION); "" if unrecorded.
+    evm_version: str = ""
     version: int = RECORD_VERSION
 
     def addresses(self) -> dict[str, str]:
@@ -300,6 +303,39 @@ def extendable_steps(
     return 0
 
 
+# --- the compiler's target ------------------------------------------------------------
+
+_APE_EVM_VERSION = re.compile(r"^\s+evm_version:\s*([A-Za-z]+)\s*$", re.MULTILINE)
+
+
+def check_evm_version(wanted: str, artifacts: Artifacts, ape_config: Path) -> None:
+    """Raise DeploymentError unless ``wanted`` (LEDGER_EVM_VERSION) is the EVM version of
+    ape-config.yaml's solidity section and of the build in ``artifacts``.
+
+    Code compiled for a later EVM than the chain runs can deploy and then fail at the
+    first opcode the chain lacks (PUSH0 before Shanghai, MCOPY and TSTORE before Cancun).
+    On Besu the EVM version is set by the genesis file's milestones (``shanghaiTime``,
+    ``cancunTime``, ...): the contracts must not target one the chain has not reached.
+    """
+    found: list[str] = []
+    try:
+        match = _APE_EVM_VERSION.search(ape_config.read_text())
+    except OSError:
+        match = None  # an installed service without its checkout: the build decides
+    if match is not None and match.group(1) != wanted:
+        found.append(f"{ape_config.name} has solidity.evm_version {match.group(1)}")
+    built = sorted(artifacts.evm_versions - {wanted})
+    if built:
+        found.append(f"{artifacts.source} was compiled for {', '.join(built)}")
+    if found:
+        raise DeploymentError(
+            f"LEDGER_EVM_VERSION is {wanted}, but {'; '.join(found)}. Set solidity.evm_version "
+            "in ape-config.yaml to the EVM version the chain runs and recompile (`ape compile "
+            "--force`), and LEDGER_EVM_VERSION to the same; on Besu it is the latest milestone "
+            "of the genesis file (shanghaiTime, cancunTime, ...). Nothing was deployed"
+        )
+
+
 # --- deploying --------------------------------------------------------------------
 
 
@@ -312,6 +348,7 @@ def deploy_plan(
     *,
     extending: DeploymentRecord | None = None,
     done: int = 0,
+    evm_version: str = "",
 ) -> DeploymentRecord:
     """Run every step of ``plan`` in order and return the record of what was done.
 
@@ -373,6 +410,7 @@ def deploy_plan(
         contracts=contracts,
         calls=calls,
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        evm_version=evm_version,
     )
 
 
@@ -393,10 +431,12 @@ def ensure_deployed(
     record_path: Path,
     *,
     force: bool = False,
+    evm_version: str = "",
 ) -> DeploymentOutcome:
     """Re-use the record at ``record_path`` if it still fits the chain, else deploy.
 
-    ``force`` deploys anew whatever the record says.
+    ``force`` deploys anew whatever the record says. ``evm_version``: what the contracts
+    were compiled for (checked by ``check_evm_version`` before), kept in a new record.
     """
     fingerprint = plan_fingerprint(plan, artifacts)
     record = read_record(record_path)
@@ -416,11 +456,11 @@ def ensure_deployed(
             log.warning("extending the deployment of block %d: steps %d.. of the plan are new",
                         record.deployment_block, done)  # fmt: skip
             record = deploy_plan(client, operator, artifacts, plan, fingerprint,
-                                 extending=record, done=done)  # fmt: skip
+                                 extending=record, done=done, evm_version=evm_version)  # fmt: skip
             write_record(record_path, record)
             return DeploymentOutcome(record=record, reused=True, reason="extended: " + reason)
     log.log(logging.INFO if record is None else logging.WARNING, "deploying: %s", reason)
-    record = deploy_plan(client, operator, artifacts, plan, fingerprint)
+    record = deploy_plan(client, operator, artifacts, plan, fingerprint, evm_version=evm_version)
     write_record(record_path, record)
     log.info("deployment record written to %s", record_path)
     return DeploymentOutcome(record=record, reused=False, reason=reason)

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.transport import JsonRpcTransport, RetryPolicy
+from ledger_app.errors import RPCError
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RpcClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | NodeSet,
         *,
         timeout: float = 30.0,
         backoff_initial: float = 0.1,
@@ -92,6 +94,15 @@ class RpcClient:
     def block_number(self) -> int:
         """``eth_blockNumber``."""
         return int(self.call("eth_blockNumber", []), 16)
+
+    def finalized_block(self) -> int | None:
+        """Number of the node's ``finalized`` block; None when the node has no such tag
+        (it answers an error or null: a chain without a finality gadget, or Besu QBFT)."""
+        try:
+            block = self.call("eth_getBlockByNumber", ["finalized", False])
+        except RPCError:
+            return None
+        return None if not block else int(block["number"], 16)
 
     def get_logs(self, start: int, end: int, addresses: Sequence[str]) -> list[dict[str, Any]]:
         """Logs of ``addresses`` in blocks [start, end]; RangeTooLargeError if refused."""

@@ -15,6 +15,10 @@ here, once, into the ledger_app tree, and raised ``from`` the original::
     web3's ContractLogicError           -> TransactionReverted (custom error decoded)
     web3's Web3RPCError                 -> RPCError
 
+A transport over several nodes (a ``NodeSet``, chain/nodes.py: ``LEDGER_RPC_URLS``)
+sends to the node in use; a TransientError there moves the set to the next node and the
+request is sent again there, once per node, before the failure is reported (or retried).
+
 A transport with a ``RetryPolicy`` retries TransientError with exponential backoff
 and jitter (for ever unless ``give_up_after`` is set: the indexer outlives a node
 that goes away, until its owner ``halt``s the policy to stop it); one without (the
@@ -45,6 +49,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.providers.base import JSONBaseProvider
 
 from ledger_app.chain.abi import ABI, decode_revert
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.errors import (
     ChainUnavailable,
     RangeTooLargeError,
@@ -93,10 +98,13 @@ class RetryPolicy:
 
 
 class JsonRpcTransport:
-    """JSON-RPC 2.0 over HTTP to one node: a persistent session per thread."""
+    """JSON-RPC 2.0 over HTTP to the node in use: a persistent session per thread."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, retry: RetryPolicy | None = None):
-        self.url = url
+    def __init__(
+        self, url: str | NodeSet, *, timeout: float = 30.0, retry: RetryPolicy | None = None
+    ):
+        self.nodes = url if isinstance(url, NodeSet) else NodeSet([url])
+        self.nodes.start()
         self.timeout = timeout
         self.retry = retry
         self.errors = 0  # transient failures retried (for metrics)
@@ -113,16 +121,37 @@ class JsonRpcTransport:
         the first JSON-RPC error among them is raised."""
         if not calls:
             return []
-        return self._retrying(lambda: _results(calls, self._exchange(calls, batched=batched)))
+        return self._retrying(
+            lambda: _results(calls, self._failing_over(lambda: self._exchange(calls, batched)))
+        )
 
     def answers(self, calls: Sequence[Call], *, batched: bool = True) -> list[dict[str, Any]]:
         """The node's answers (with ``result`` or ``error``) as they are, in order: for a
         caller that reads the errors itself (web3, or a batch that falls back)."""
         if not calls:
             return []
-        return self._retrying(lambda: self._exchange(calls, batched=batched))
+        return self._retrying(lambda: self._failing_over(lambda: self._exchange(calls, batched)))
+
+    @property
+    def url(self) -> str:
+        """The node in use."""
+        return self.nodes.current
 
     # --- internals ------------------------------------------------------------------
+
+    def _failing_over(self, attempt: Callable[[], Any]) -> Any:
+        # Each node at most once per attempt: a failure everywhere is the caller's (or
+        # the retry policy's) to handle, as with one node.
+        tried: set[str] = set()
+        while True:
+            url = self.nodes.current
+            try:
+                return attempt()
+            except TransientError as exc:
+                tried.add(url)
+                moved_to = self.nodes.failed(url, str(exc))
+                if moved_to is None or moved_to in tried:
+                    raise
 
     def _retrying(self, attempt: Callable[[], Any]) -> Any:
         if self.retry is None:
@@ -150,7 +179,8 @@ class JsonRpcTransport:
             session = self._local.session = requests.Session()
         return session
 
-    def _exchange(self, calls: Sequence[Call], *, batched: bool) -> list[dict[str, Any]]:
+    def _exchange(self, calls: Sequence[Call], batched: bool) -> list[dict[str, Any]]:
+        url = self.nodes.current
         requests_ = [
             {"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": list(p)}
             for m, p in calls
@@ -159,26 +189,24 @@ class JsonRpcTransport:
         what = calls[0][0] if len(calls) == 1 else f"batch of {len(calls)} {calls[0][0]}"
         try:
             response = self._session().post(
-                self.url,
+                url,
                 data=json.dumps(payload, default=_json_default),
                 headers={"Content-Type": "application/json"},
                 timeout=self.timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(
-                f"{what}: no answer from {self.url} ({type(exc).__name__})"
-            ) from exc
+            raise TransientError(f"{what}: no answer from {url} ({type(exc).__name__})") from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"{what}: HTTP {status} from {self.url}")
+            raise TransientError(f"{what}: HTTP {status} from {url}")
         if status == 413:
             raise RangeTooLargeError(f"{what}: HTTP 413, request or response too large")
         if status != 200:
-            raise RPCError(f"{what}: HTTP {status} from {self.url}")
+            raise RPCError(f"{what}: HTTP {status} from {url}")
         try:
             body = response.json()
         except ValueError as exc:
-            raise TransientError(f"{what}: unreadable answer from {self.url}") from exc
+            raise TransientError(f"{what}: unreadable answer from {url}") from exc
         answers = body if isinstance(body, list) else [body]
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         ordered = []
@@ -196,7 +224,7 @@ class TransportProvider(JSONBaseProvider):
     def __init__(self, transport: JsonRpcTransport) -> None:
         super().__init__()
         self.transport = transport
-        self.endpoint_uri = transport.url
+        self.endpoint_uri = transport.url  # the first node's; requests go to the one in use
 
     def make_request(self, method: Any, params: Any) -> Any:
         """One request, answered as the node answered it (web3 reads the error)."""

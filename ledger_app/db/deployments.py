@@ -58,6 +58,8 @@ def save_deployment(engine: Engine, record: DeploymentRecord) -> None:
             "genesis_hash": record.genesis_hash,
             "deployment_block": str(record.deployment_block),
         }
+        if record.evm_version:
+            facts["evm_version"] = record.evm_version
         for key, value in facts.items():
             upsert = dialect_insert(meta).values(key=key, value=value, updated_at=now)
             conn.execute(

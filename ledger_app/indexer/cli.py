@@ -27,6 +27,7 @@ from ledger_app import metrics
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import followed_contracts
 from ledger_app.chain.deploy import read_record
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
 from ledger_app.db.locks import WriterLock
@@ -98,7 +99,7 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
     try:
         migrate.upgrade(engine)
         indexer = build_indexer(
-            rpc_url=settings.rpc_url,
+            rpc_url=NodeSet.from_settings(settings),
             engine=engine,
             artifacts=Artifacts.load(settings.artifacts_file),
             contracts=followed_contracts(record),

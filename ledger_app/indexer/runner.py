@@ -58,6 +58,11 @@ class IndexerConfig:
     # Logs per batch: a denser range is split before anything is decoded, so that a
     # batch's memory stays flat however many events the chain packs into its blocks.
     max_batch_logs: int = 5_000
+    # "latest": head - confirmations, and a node lower than the index is followed down.
+    # "finalized": the node's finalized block (head - confirmations on a node without the
+    # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
+    # index is lagging: waited for, never followed down (no skip, no re-apply).
+    block_tag: str = "latest"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ class Indexer:
         self._reload_tokens()
         self.tip = -1
         self.events_total = 0
+        # Why the index waits for the node (finalized mode: the node is behind the index).
+        self.lagging: str | None = None
+        self._finalized_tag: bool | None = None  # whether the node answers "finalized"
         # Why the index is ahead of the node's chain, from the moment a step finds it so
         # until a rollback or rebuild has committed (read by /health and the write gate).
         self.diverged: str | None = None
@@ -160,13 +168,21 @@ class Indexer:
         return result
 
     def _step(self, *, until: int | None, known_tip: int | None) -> StepResult:
-        tip = self.rpc.block_number() if known_tip is None else known_tip
+        tip, target = self._target(known_tip)
         self.tip = tip
-        target = tip - self.config.confirmations
         if until is not None:
             target = min(target, until)
         cp = self.store.checkpoint()
         start = cp.block_number + 1 if cp else self.start_block
+        if self.config.block_tag == "finalized" and cp is not None and tip < cp.block_number:
+            # Final blocks are never undone: a node below them has not reached them yet
+            # (a lagging node failed over to). Wait for it; never roll back what is final.
+            if self.lagging is None:
+                log.warning("the node's head %d is below the indexed block %d: waiting for "
+                            "it to catch up", tip, cp.block_number)  # fmt: skip
+            self.lagging = f"the node's head {tip} is below the indexed block {cp.block_number}"
+            return self._result(tip, 0, caught_up=True)
+        self.lagging = None
         if start > target:
             # Also where the node is now lower than the checkpoint (its header is missing).
             if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
@@ -227,6 +243,22 @@ class Indexer:
         return StepResult(indexed_to=end, tip=tip, events=stored, caught_up=end >= target)
 
     # --- internals ------------------------------------------------------------------
+
+    def _target(self, known_tip: int | None) -> tuple[int, int]:
+        """(the node's head, the last block to index now)."""
+        if self.config.block_tag == "finalized" and self._finalized_tag is not False:
+            head = self.rpc.block_number()
+            final = self.rpc.finalized_block()
+            if final is not None:
+                self._finalized_tag = True
+                return head, final
+            if self._finalized_tag is None:
+                log.info("the node has no 'finalized' block (Besu QBFT has none: blocks are "
+                         "final once mined): indexing up to head - %d",
+                         self.config.confirmations)  # fmt: skip
+            self._finalized_tag = False
+        tip = self.rpc.block_number() if known_tip is None else known_tip
+        return tip, tip - self.config.confirmations
 
     def _fetch_logs(self, start: int, end: int) -> list[dict]:
         followed = [*self.contracts, *(t for t, listed in self.tokens.items() if listed <= end)]

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import build_decoder
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.indexer.runner import Indexer, IndexerConfig
 from ledger_app.indexer.store import Store
@@ -30,12 +31,13 @@ def config_from_settings(settings: Settings, **overrides: float | None) -> Index
         poll_interval=float(values["poll_interval"]),
         initial_range=int(values["initial_range"]),
         max_range=int(values["max_range"]),
+        block_tag=settings.block_tag,
     )
 
 
 def build_indexer(
     *,
-    rpc_url: str,
+    rpc_url: str | NodeSet,
     engine: Engine,
     artifacts: Artifacts,
     contracts: Mapping[str, str],

@@ -25,14 +25,28 @@ from ledger_app.errors import ChainError, LedgerError
 router = APIRouter(tags=["health"])
 
 
+class NodeHealth(BaseModel):
+    """One node of LEDGER_RPC_URLS as its last health check found it."""
+
+    url: str
+    in_use: bool
+    healthy: bool
+    head: int | None = None
+    error: str | None = None
+
+
 class ChainHealth(BaseModel):
     """The node's answer, or why there was none."""
 
     ok: bool
-    rpc_url: str
+    rpc_url: str = Field(description="the node in use")
     chain_id: int | None = None
     latest_block: int | None = None
     error: str | None = None
+    nodes: list[NodeHealth] = Field(
+        default_factory=list,
+        description="with several nodes (LEDGER_RPC_URLS): each, as last checked; empty with one",
+    )
 
 
 class DatabaseHealth(BaseModel):
@@ -71,15 +85,17 @@ def health(
     Answers 200 ``ok`` when node and database both answer and the service is not
     degraded; 503 ``unavailable`` or ``degraded`` otherwise, with ``reasons``.
     """
+    nodes = [NodeHealth(**n) for n in chain.nodes.describe()] if chain.nodes.several else []  # type: ignore[arg-type]
     try:
         chain_health = ChainHealth(
             ok=True,
-            rpc_url=settings.rpc_url,
+            rpc_url=chain.rpc_url,
             chain_id=chain.chain_id(),
             latest_block=chain.block_number(),
+            nodes=nodes,
         )
     except ChainError as exc:
-        chain_health = ChainHealth(ok=False, rpc_url=settings.rpc_url, error=str(exc))
+        chain_health = ChainHealth(ok=False, rpc_url=chain.rpc_url, error=str(exc), nodes=nodes)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -90,7 +106,7 @@ def health(
     record = read_record(settings.deployment_file)
     reasons = []
     if not chain_health.ok:
-        reasons.append(f"the node does not answer at {settings.rpc_url}")
+        reasons.append(f"the node does not answer at {chain.rpc_url}")
     if not database_health.ok:
         reasons.append("the database does not answer")
     status = "unavailable" if reasons else "ok"

@@ -28,6 +28,7 @@ from ledger_app.audit.scope import scoped_trace
 from ledger_app.audit.trace import ReceivableNotIndexed, build_trace
 from ledger_app.audit.verify import verify_trace
 from ledger_app.chain.decode import KINDS
+from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.errors import Conflict, InvalidInput, NotFound
 
@@ -224,7 +225,7 @@ class AuditService:
 
     def _rpc(self) -> RpcClient:
         settings = self.runtime.settings
-        return RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
+        return RpcClient(NodeSet.from_settings(settings), timeout=settings.rpc_timeout)
 
     def _first_reconcilable_block(self) -> int:
         # The ledger's contracts, and the settlement tokens listed since.
