@@ -357,6 +357,13 @@ class Settings(BaseSettings):
     deployment_file: Path = Field(
         default=Path(), description="Deployment record; default <state_dir>/deployment.json."
     )
+    documents_dir: Path = Field(
+        default=Path(),
+        description=(
+            "Where uploaded documents are stored, encrypted, by commitment; default "
+            "<state_dir>/documents. API replicas share one (a volume they all mount)."
+        ),
+    )
     artifacts_file: Path = Field(
         default=PROJECT_ROOT / ".build" / "__local__.json",
         description="ethpm manifest written by `ape compile`.",
@@ -423,6 +430,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.state_dir / 'ledger.db'}"
         if self.deployment_file == Path():
             self.deployment_file = self.state_dir / "deployment.json"
+        if self.documents_dir == Path():
+            self.documents_dir = self.state_dir / "documents"
         return self
 
     @model_validator(mode="after")
@@ -476,11 +485,6 @@ class Settings(BaseSettings):
     def anvil_state_file(self) -> Path:
         """Where the managed anvil loads its state from and dumps it to."""
         return self.state_dir / "anvil-state.json"
-
-    @property
-    def documents_dir(self) -> Path:
-        """Where uploaded documents are stored, encrypted, by commitment."""
-        return self.state_dir / "documents"
 
     @property
     def generated_document_key_file(self) -> Path:

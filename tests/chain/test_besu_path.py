@@ -71,6 +71,7 @@ def test_run_on_besu_writes_and_reads_without_a_method_besu_lacks(
         LEDGER_RPC_URL=proxy.url, LEDGER_CHAIN_ID=str(CHAIN_ID), LEDGER_MANAGED_NODE="false",
         LEDGER_OPERATOR_KEYSTORE=str(keystore), LEDGER_OPERATOR_PASSPHRASE="operator-pass",
         LEDGER_KEYSTORE_PASSPHRASE="besu-path", LEDGER_KEYSTORE_SCRYPT_N=str(2**10),
+        LEDGER_DOCUMENT_KEY="42" * 32,  # required off a local anvil (never generated there)
         LEDGER_PORT=str(port), LEDGER_STATE_DIR=str(var),
         LEDGER_DATABASE_URL=f"sqlite:///{var}/ledger.db",
         LEDGER_DEPLOYMENT_FILE=str(var / "deployment.json"),

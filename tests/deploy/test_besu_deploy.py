@@ -40,7 +40,7 @@ BESU = PROJECT_ROOT / "deploy" / "besu"
 
 #: Names the compose file uses that other branches of issue 22 add (the lead empties this
 #: when merging them; test_awaited_names_are_still_missing then says it is time).
-AWAITING_SETTINGS = {"LEDGER_RPC_URLS": "RPC failover (LEDGER_RPC_URLS)"}
+AWAITING_SETTINGS: dict[str, str] = {}
 AWAITING_COMMANDS = {"api": "process roles (`ledger-app api`)"}
 
 #: Series computed at the scrape by ledger_app/api/metrics.py (ChainView).

@@ -4,6 +4,7 @@
 #                                              replica's `replicator` (read as uid 999);
 #   ledger.pgpass                              the same password for libpq (PGPASSFILE);
 #   keystore.passphrase                        encrypts the custodial keystores;
+#   document.key                               encrypts the documents at rest (32 bytes, hex);
 #   operator-keystore.json, operator.passphrase the operator account (a new one, made in
 #                                              the service image by new-operator-keystore.py).
 # The ledger's files are read as uid 10001 (the image's `ledger` user).
@@ -27,6 +28,7 @@ new() {  # new <file>: 32 random bytes, url-safe, unless the file exists
 new postgres.password
 new replication.password
 new keystore.passphrase
+[ -f secrets/document.key ] || openssl rand -hex 32 | tr -d '\n' > secrets/document.key
 if [ ! -f secrets/ledger.pgpass ]; then
   printf 'postgres:5432:*:ledger:%s\n' "$(cat secrets/postgres.password)" > secrets/ledger.pgpass
 fi
@@ -44,10 +46,10 @@ chmod 0400 secrets/*
 
 if [ "$(id -u)" = 0 ]; then
   chown "$POSTGRES_UID" secrets/postgres.password secrets/replication.password
-  chown "$LEDGER_UID" secrets/ledger.pgpass secrets/keystore.passphrase \
+  chown "$LEDGER_UID" secrets/ledger.pgpass secrets/keystore.passphrase secrets/document.key \
     secrets/operator-keystore.json secrets/operator.passphrase
 else
   echo "now, as root:"
   echo "  chown $POSTGRES_UID $PWD/secrets/postgres.password $PWD/secrets/replication.password"
-  echo "  chown $LEDGER_UID $PWD/secrets/{ledger.pgpass,keystore.passphrase,operator-keystore.json,operator.passphrase}"
+  echo "  chown $LEDGER_UID $PWD/secrets/{ledger.pgpass,keystore.passphrase,document.key,operator-keystore.json,operator.passphrase}"
 fi
