@@ -78,6 +78,10 @@ class Runtime:
     indexer: BackgroundIndexer | None = None
     #: Why writes are refused just now (the journal being recovered), or None.
     recovering: str | None = None
+    #: The node's head when this process started, until the index has reached it: the
+    #: roles, participants and balances the API checks come from the index, so a write
+    #: checked before then could be refused for want of a role the chain already grants.
+    catching_up_to: int | None = None
     last_recovery: RecoveryReport | None = None
     keeper: JournalKeeper | None = field(default=None, repr=False)
     #: The overdue keeper's thread (LEDGER_KEEPER_INTERVAL > 0; ledger_app/api/keeper.py).
@@ -152,6 +156,7 @@ class Runtime:
             ),
         )
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
+        runtime.catching_up_to = client.block_number()
         # Writes wait until the journal is settled against the chain (the keeper's first
         # pass): a write signed before then could take a nonce a journaled one holds.
         runtime.recovering = "recovering the transaction journal after a start"
@@ -222,10 +227,15 @@ class Runtime:
         indexer: the checkpoint row checked against the node, re-used for AHEAD_CHECK_TTL
         seconds. ``fresh`` (for /health) checks the index against the node now, in both
         set-ups. A recovery in progress counts in both. An index merely behind the head
-        does not: writes wait for it themselves."""
+        does not (writes wait for it themselves), except after a start until it has
+        reached the head the node had then: the API's checks read roles and parties from
+        the index, and an index still replaying the chain would refuse what it allows."""
         reasons = []
         if self.recovering:
             reasons.append(f"a recovery is in progress: {self.recovering}")
+        catching_up = self._catching_up()
+        if catching_up:
+            reasons.append(catching_up)
         if self.settings.embedded_indexer:
             stopped = self._indexer_stopped()
             if stopped:
@@ -243,6 +253,18 @@ class Runtime:
         if lagging:
             reasons.append(f"the node in use is behind the index: {lagging}")
         return reasons
+
+    def _catching_up(self) -> str | None:
+        """Why the index is not yet usable after a start, or None once it has reached the
+        node's head at the start (checked against the database until then, never after)."""
+        target = self.catching_up_to
+        if target is None:
+            return None
+        done = indexed_block(self.engine, self.chain_id)
+        if done >= target:
+            self.catching_up_to = None
+            return None
+        return f"the index is catching up with the chain after a start: block {done} of {target}"
 
     def refuse_writes_if_degraded(self) -> None:
         """Raise ServiceDegraded (503) if a write now could not be indexed; see

@@ -129,6 +129,34 @@ def test_write_refused_while_recovering(service: Service) -> None:
     assert register(service).status_code == 201
 
 
+def test_write_refused_until_the_index_reaches_the_head_the_node_had_at_start(
+    service: Service,
+) -> None:
+    # Right after a start the index may still be replaying the chain: the roles and parties
+    # the API checks come from it, so a write checked then would be refused (403, "roles
+    # none") for want of a grant the chain already holds. Until the index reaches the head
+    # the node had when the process started, the service says it is catching up instead.
+    runtime = runtime_of(service)
+    nonce = service.nonce("core")
+    with stopped_indexer(runtime):
+        start_head = indexed_block(runtime.engine, runtime.chain_id) + 1
+        rpc(service, "evm_mine", [])
+        runtime.catching_up_to = start_head
+        answer = health(service.base_url)
+        refused = register(service)
+    until(lambda: indexed_block(runtime.engine, runtime.chain_id) >= start_head)
+
+    assert_degraded(
+        answer,
+        f"the index is catching up with the chain after a start: block {start_head - 1} of {start_head}",
+    )
+    assert_refused(refused, "catching up")
+    assert service.nonce("core") == nonce  # nothing was sent
+    assert health(service.base_url).status_code == 200
+    assert runtime.catching_up_to is None  # reached: never read again
+    assert register(service).status_code == 201
+
+
 def test_write_refused_when_indexer_stopped_with_an_error(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
