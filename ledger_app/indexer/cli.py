@@ -10,6 +10,11 @@ embedded indexer thread does (background.py): a step failing with an RPC or
 database error is retried after a capped exponential backoff, and the writer
 lock is made sure of again first (a PostgreSQL restart ends the session that
 held it). ``backfill`` is a one-off: there such an error ends it with exit code 1.
+
+A second ``index`` on the same database is a standby: it logs that it waits, polls the
+writer lock every ``--standby-poll`` s (default 1), and takes over as the writer when the
+first one dies (the lock ends with its connection, or its process), from the checkpoint
+the first one committed last. ``backfill`` beside a running writer exits at once.
 """
 
 from __future__ import annotations
@@ -40,8 +45,18 @@ log = logging.getLogger(__name__)
 
 def add_commands(commands: Any) -> None:
     """Add ``index`` and ``backfill`` to the ``ledger-app`` sub-command parser."""
-    index = commands.add_parser("index", help="index the contracts' events, then follow the head")
+    index = commands.add_parser(
+        "index",
+        help="index the contracts' events, then follow the head (a second one waits as "
+        "standby and takes over when the first dies)",
+    )
     _options(index)
+    index.add_argument(
+        "--standby-poll",
+        type=float,
+        default=1.0,
+        help="seconds between looks at the writer lock while standby (default 1)",
+    )
     index.set_defaults(command=index_command)
     backfill = commands.add_parser("backfill", help="index up to the head (or --to) and stop")
     _options(backfill)
@@ -116,7 +131,13 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
             ),
             rpc_timeout=settings.rpc_timeout,
         )
-        with WriterLock(engine, indexer.store.chain_id) as lock:
+        lock = WriterLock(engine, indexer.store.chain_id)
+        if follow:
+            lock.wait(args.standby_poll)
+            log.info("indexer: writing to the index (holding the writer lock)")
+        else:
+            lock.acquire()
+        with lock:
             progress = None if args.quiet else Progress()
             if follow:
                 follow_with_retries(indexer, lock, on_progress=progress)
