@@ -111,29 +111,36 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
-        indexer = build_indexer(
-            rpc_url=settings.rpc_url,
-            engine=engine,
-            artifacts=Artifacts.load(settings.artifacts_file),
-            contracts=followed_contracts(record),
-            start_block=record.deployment_block,
-            config=config_from_settings(
-                settings,
-                confirmations=args.confirmations,
-                poll_interval=args.poll,
-                initial_range=args.range,
-                max_range=args.max_range,
-            ),
-            reorg_window=(
-                args.reorg_window
-                if args.reorg_window is not None
-                else settings.indexer_reorg_window
-            ),
-            rpc_timeout=settings.rpc_timeout,
-        )
+
+        def build() -> Indexer:
+            return build_indexer(
+                rpc_url=settings.rpc_url,
+                engine=engine,
+                artifacts=Artifacts.load(settings.artifacts_file),
+                contracts=followed_contracts(record),
+                start_block=record.deployment_block,
+                config=config_from_settings(
+                    settings,
+                    confirmations=args.confirmations,
+                    poll_interval=args.poll,
+                    initial_range=args.range,
+                    max_range=args.max_range,
+                ),
+                reorg_window=(
+                    args.reorg_window
+                    if args.reorg_window is not None
+                    else settings.indexer_reorg_window
+                ),
+                rpc_timeout=settings.rpc_timeout,
+            )
+
+        indexer = build()
         lock = WriterLock(engine, indexer.store.chain_id)
         if follow:
             lock.wait(args.standby_poll)
+            # Built again: a standby's indexer knows the settlement tokens listed before
+            # it started waiting, not those listed since (found by tests/replicas).
+            indexer = build()
             log.info("indexer: writing to the index (holding the writer lock)")
         else:
             lock.acquire()

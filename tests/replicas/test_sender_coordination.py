@@ -10,10 +10,12 @@ the same pending nonce and the node would refuse or replace one transaction of e
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -63,7 +65,7 @@ def _process(url: str, client: ChainClient) -> Process:
     locks = NamedLocks(engine)
     sender = TransactionSender(client, journal=journal_signed(engine))
 
-    def account_lock(account: str, stopping=sender.stopping):  # noqa: ANN001, ANN202
+    def account_lock(account: str, stopping: threading.Event = sender.stopping) -> Any:
         return locks.hold(ACCOUNT_SCOPE, account, stopping)
 
     recovery = Recovery(engine, client, indexed_to=lambda: 0, deployment_block=0,
@@ -92,12 +94,12 @@ def _queued(engine: Engine, account: LocalAccount, tag: str, **values: object) -
 @pytest.fixture
 def node_and_db(
     cluster: PostgresCluster, anvil_node: AnvilNode, ledger_settings: Settings
-) -> Iterator[tuple[str, ChainClient]]:
+) -> tuple[str, ChainClient]:
     url = cluster.create_database()
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
-    yield url, ChainClient.from_settings(ledger_settings)
+    return url, ChainClient.from_settings(ledger_settings)
 
 
 def test_two_processes_sending_for_one_account_take_consecutive_nonces(
@@ -141,7 +143,6 @@ def test_transaction_a_dead_process_signed_is_sent_first_as_signed(
     tx.update(client.prepare(tx))
     raw = signed_bytes(account, tx)
 
-
     process = _process(url, client)
     try:
         dead = _queued(process.engine, account, "dead", status="SIGNED", owner="12345",
@@ -154,6 +155,8 @@ def test_transaction_a_dead_process_signed_is_sent_first_as_signed(
             rows = {r.id: r for r in conn.execute(select(transactions))}
     finally:
         process.close()
-    assert rows[dead].status == "MINED" and rows[dead].tx_hash == _hash_of(raw)
+    assert rows[dead].status == "MINED"
+    assert rows[dead].tx_hash == _hash_of(raw)
     assert client.receipt_if_mined(_hash_of(raw)) is not None
-    assert rows[mine].nonce == nonce + 1 and receipt.status == 1
+    assert rows[mine].nonce == nonce + 1
+    assert receipt.status == 1
