@@ -16,6 +16,9 @@
 #   make chaos    the crash-safety suite of `make test` at length: 20 SIGKILLs of the service
 #                 and 5 of the node under 30 writers, on SQLite and PostgreSQL (issue 16;
 #                 LEDGER_CHAOS_SERVICE_KILLS / LEDGER_CHAOS_NODE_KILLS to change them)
+#   make replicas three `ledger-app api` + `ledger-app index` and a standby on PostgreSQL under
+#                 50 clients for 120 s, a replica and the writer SIGKILLed (issue 22;
+#                 LEDGER_REPLICAS_WRITERS / LEDGER_REPLICAS_SECONDS to change them)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
 #                 (LEDGER_API_FUZZ_EXAMPLES to change it; `make test` runs 2)
 #   make fuzz     the contract property suites at length: 2,000 random operation sequences
@@ -56,11 +59,11 @@ STAMP_CONSOLE := console/dist/.stamp-console
 CONSOLE_INPUTS := $(shell find console \( -path console/dist -o -path console/dist.new \) -prune -o -print 2>/dev/null)
 # Directories too: their mtime changes when a source is added or removed.
 # Python kept in `ruff format` style (tests/contracts and scripts/ are not yet).
-FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console
+FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console tests/replicas
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo endings soak chaos fuzz-api fuzz slither
+.PHONY: bench bench-quick demo endings soak chaos fuzz-api fuzz slither replicas
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -174,6 +177,12 @@ chaos: setup
 	LEDGER_CHAOS_SERVICE_KILLS=$${LEDGER_CHAOS_SERVICE_KILLS:-20} \
 	  LEDGER_CHAOS_NODE_KILLS=$${LEDGER_CHAOS_NODE_KILLS:-5} \
 	  pytest -p no:ape_test tests/faults/test_crash_safety.py -s
+
+# The replica test of `make test` (12 clients, 20 s) at the issue's size (issue 22).
+replicas: setup
+	LEDGER_REPLICAS_WRITERS=$${LEDGER_REPLICAS_WRITERS:-50} \
+	  LEDGER_REPLICAS_SECONDS=$${LEDGER_REPLICAS_SECONDS:-120} \
+	  pytest -p no:ape_test tests/replicas/test_replicas.py -s
 
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup

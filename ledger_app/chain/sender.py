@@ -54,6 +54,7 @@ exact for it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -255,6 +256,9 @@ class _Worker(threading.Thread):
         self.unresolved: InFlight | None = None
         self.next_nonce: int | None = None  # the account's nonce after our last send
         self.current: str | None = None  # the journal row of the job being processed
+        # The last jobs' rows: done here (their outcome known), though their requests may
+        # not have marked them yet; not another process's to settle.
+        self.recent: collections.deque[str] = collections.deque(maxlen=16)
         self._queued_ids: list[str] = []
         self._ids_guard = threading.Lock()
 
@@ -288,6 +292,8 @@ class _Worker(threading.Thread):
                 self._run_one(job)
             finally:
                 self.current = None
+                if job.transaction_id is not None:
+                    self.recent.append(job.transaction_id)
 
     def _run_one(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():
@@ -338,7 +344,9 @@ class _Worker(threading.Thread):
             self.unresolved = None
         if self.owner.settle_account is not None:
             try:
-                expected = self.owner.settle_account(job.sender, self.active_ids())
+                expected = self.owner.settle_account(
+                    job.sender, self.active_ids() | set(self.recent)
+                )
             except (ChainTimeout, ChainRewound, TransactionNotSent):
                 raise
             except Exception as exc:

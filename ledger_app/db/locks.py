@@ -173,7 +173,11 @@ class WriterLock:
     def release(self) -> None:
         """Let the next writer in."""
         if self._conn is not None:
-            self._conn.close()  # ends the session, and the advisory lock with it
+            # Closed, not handed back to the pool: a pooled session keeps the lock until
+            # the engine is disposed (tests/replicas/test_roles.py found a released lock
+            # still held).
+            self._conn.invalidate()
+            self._conn.close()
             self._conn = None
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
@@ -352,6 +356,7 @@ class ProcessIdentity:
         """This process stops: its rows become another's to settle."""
         if self._conn is not None:
             with contextlib.suppress(DBAPIError):
+                self._conn.invalidate()  # the session ends, and the lock with it
                 self._conn.close()
             self._conn = None
 

@@ -38,7 +38,7 @@ from ledger_app.db.api_tables import transactions
 from ledger_app.db.engine import make_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
+from pgcluster import PostgresCluster
 
 pytestmark = pytest.mark.slow
 
@@ -56,11 +56,6 @@ CAST = {
 }
 ENV = {"LEDGER_WRITE_INDEX_WAIT": "5", "LEDGER_LOG_LEVEL": "info"}
 
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    with running_cluster() as started:
-        yield started
 
 
 def _collisions(stack: ReplicaStack) -> list[str]:

@@ -34,16 +34,11 @@ from ledger_app.db.locks import ACCOUNT_SCOPE, NamedLocks
 from ledger_app.settings import Settings
 
 sys.path.append(str(Path(__file__).parents[1] / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
+from pgcluster import PostgresCluster
 
 JOBS = 12  # per process
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    with running_cluster() as started:
-        yield started
 
 
 @dataclass

@@ -55,7 +55,7 @@ from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
 from ledger_app.chain.sender import InFlight
 from ledger_app.db.api_tables import idempotency_records, transactions
-from ledger_app.errors import ChainError, ChainTimeout, RPCError, TransactionReverted
+from ledger_app.errors import ChainError, RPCError, TransactionNotSent, TransactionReverted
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class Recovery:
         """What the sender does under ``account``'s lock before it sends for it: settle the
         account's signed rows no job of this process follows (left by a process that died,
         or given up waiting for) against the chain, and give the nonce the journal expects
-        next (None: nothing on record). ChainTimeout while one is still not mined: nothing
+        next (None: nothing on record). TransactionNotSent while one is still not mined: nothing
         may be signed on top of it."""
         account = account.lower()
 
@@ -338,16 +338,20 @@ class Recovery:
             self._settle([], left, report)
             left = signed_left()
             if left:
-                raise ChainTimeout(
-                    f"transaction {left[0].tx_hash} (nonce {left[0].nonce}) of {account}, sent "
-                    "by another process, is not mined yet: nothing is sent on top of it",
-                    transaction_hash=left[0].tx_hash,
+                raise TransactionNotSent(
+                    f"not sent: transaction {left[0].tx_hash} (nonce {left[0].nonce}) of "
+                    f"{account}, sent by another process, is not mined yet, and nothing is "
+                    "sent on top of it: try again shortly"
                 )
+        # The rows this process follows are left out: its own nonces it knows itself, and
+        # one whose broadcast was just refused is still SIGNED until its request marks it.
+        on_record = transactions.c.status.in_(ON_CHAIN) | (
+            transactions.c.status.in_(("SIGNED", "SENT")) & transactions.c.id.not_in(active)
+        )
         with self.engine.connect() as conn:
             last = conn.execute(
                 select(func.max(transactions.c.nonce)).where(
-                    transactions.c.participant == account,
-                    transactions.c.status.in_((*ON_CHAIN, "SIGNED", "SENT")),
+                    transactions.c.participant == account, on_record
                 )
             ).scalar_one()
         return None if last is None else int(last) + 1
@@ -561,14 +565,18 @@ class Recovery:
         }
         if status == "REVERTED" and row.status != "REVERTED":
             values["error"] = "TransactionReverted"
-        self._mark(row.id, **values)
+        # A pending row only while still pending: its request may have marked it meanwhile
+        # (with the revert's own error name, which this would overwrite).
+        self._mark(row.id, only=PENDING if row.status in PENDING else None, **values)
 
-    def _mark(self, transaction_id: str, *, only: str | None = None, **values: Any) -> bool:
-        """Update the row (``only``: if its status is still that; a QUEUED row being signed
-        by its process meanwhile is SIGNED, and is not marked FAILED under it)."""
+    def _mark(
+        self, transaction_id: str, *, only: str | tuple[str, ...] | None = None, **values: Any
+    ) -> bool:
+        """Update the row (``only``: if its status is still that, or one of those; a QUEUED
+        row being signed by its process meanwhile is SIGNED, and is not marked FAILED)."""
         where = [transactions.c.id == transaction_id]
         if only is not None:
-            where.append(transactions.c.status == only)
+            where.append(transactions.c.status.in_((only,) if isinstance(only, str) else only))
         with self.engine.begin() as conn:
             return bool(
                 conn.execute(
