@@ -55,8 +55,9 @@ ACCOUNT_SCOPE = _ADVISORY_KEY + 2  # one custodial account's sending
 SPENDING_SCOPE = _ADVISORY_KEY + 3  # an approval and the call that spends it
 KEEPER_SCOPE = _ADVISORY_KEY + 4  # the overdue keeper's passes
 _PROCESS_SCOPE = _ADVISORY_KEY + 5  # a process alive (ProcessIdentity)
-#: How long one wait for an advisory lock lasts before stopping is looked at again.
-_LOCK_WAIT_MS = 500
+#: How long one wait for an advisory lock lasts before stopping is looked at again. Each
+#: new wait queues behind later arrivals, so not much shorter than a transaction's turn.
+_LOCK_WAIT_MS = 2000
 
 
 class WriterLock:

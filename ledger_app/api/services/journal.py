@@ -324,8 +324,8 @@ class Recovery:
         """What the sender does under ``account``'s lock before it sends for it: settle the
         account's signed rows no job of this process follows (left by a process that died,
         or given up waiting for) against the chain, and give the nonce the journal expects
-        next (None: nothing on record). TransactionNotSent while one is still not mined: nothing
-        may be signed on top of it."""
+        next (None: nothing on record). TransactionNotSent while one is still not mined:
+        nothing may be signed on top of it."""
         account = account.lower()
 
         def signed_left() -> list[Any]:
