@@ -57,7 +57,6 @@ CAST = {
 ENV = {"LEDGER_WRITE_INDEX_WAIT": "5", "LEDGER_LOG_LEVEL": "info"}
 
 
-
 def _collisions(stack: ReplicaStack) -> list[str]:
     """Two journaled transactions of one account with one nonce, or one given up because
     another took its nonce."""
@@ -141,7 +140,8 @@ def test_replicas_writing_for_the_same_accounts_lose_nothing_and_collide_never(
             {"writers": WRITERS, "seconds": round(elapsed, 1), "writes accepted": accepted,
              "accepted/s": round(accepted / elapsed, 1), "keys": len(writers.writes),
              "keys abandoned": len(writers.abandoned),
-             "retries on another replica": sum(a.replayed for a in attempts),
+             "tries unanswered (the killed replica)": sum(a.status is None for a in attempts),
+             "answers replayed (retried on another replica)": sum(a.replayed for a in attempts),
              "standby holds the writer lock after (s)": round(lock_seconds, 2),
              "index past the head at the kill after (s)": round(index_seconds, 2),
              "on chain once": verdict.once, "lost": verdict.lost,

@@ -40,7 +40,6 @@ JOBS = 12  # per process
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 
 
-
 @dataclass
 class Process:
     """The sending half of one API replica."""
