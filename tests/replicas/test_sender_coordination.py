@@ -27,9 +27,9 @@ from ledger_app.chain.node import AnvilNode
 from ledger_app.chain.sender import ContractCall, TransactionSender, _hash_of
 from ledger_app.chain.sending import signed_bytes, transaction_request
 from ledger_app.db import migrate
-from ledger_app.db.api_tables import transactions
+from ledger_app.db.api_tables import idempotency_records, transactions
 from ledger_app.db.engine import make_engine
-from ledger_app.db.locks import ACCOUNT_SCOPE, NamedLocks
+from ledger_app.db.locks import ACCOUNT_SCOPE, NamedLocks, ProcessIdentity
 from ledger_app.settings import Settings
 
 sys.path.append(str(Path(__file__).parents[1] / "indexer"))
@@ -153,3 +153,42 @@ def test_transaction_a_dead_process_signed_is_sent_first_as_signed(
     assert client.receipt_if_mined(_hash_of(raw)) is not None
     assert rows[mine].nonce == nonce + 1
     assert receipt.status == 1
+
+
+def test_key_of_a_dead_replica_is_answered_not_executed_and_a_live_ones_is_left(
+    node_and_db: tuple[str, ChainClient],
+) -> None:
+    """A replica killed with a request's row still QUEUED: another replica answers the key
+    409 WriteNotExecuted (nothing will sign that row), never 202 "queued"; a key whose
+    replica lives is left to it."""
+    url, client = node_and_db
+    account = anvil_dev_account(9)
+    engine = make_engine(url)
+    me, other = ProcessIdentity(engine), ProcessIdentity(engine)
+    recovery = Recovery(engine, client, indexed_to=lambda: 0, deployment_block=0,
+                        alive=me.alive)  # fmt: skip
+    now = datetime.now(UTC)
+    try:
+        for key, owner in (("dead-key", "12345"), ("live-key", other.id)):
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(idempotency_records).values(
+                        participant=account.address.lower(), key=key, request_hash="x" * 64,
+                        state="RUNNING", owner=owner, created_at=now,
+                    )
+                )  # fmt: skip
+            _queued(engine, account, key, owner=owner, idempotency_key=key)
+        assert recovery.resolve_dead_keys() == 1
+        with engine.connect() as conn:
+            keys = {r.key: r for r in conn.execute(select(idempotency_records))}
+            rows = {r.idempotency_key: r for r in conn.execute(select(transactions))}
+    finally:
+        me.release()
+        other.release()
+        engine.dispose()
+    assert keys["dead-key"].state == "DONE"
+    assert keys["dead-key"].status_code == 409
+    assert "WriteNotExecuted" in keys["dead-key"].response_body
+    assert rows["dead-key"].status == "FAILED"
+    assert keys["live-key"].state == "RUNNING"
+    assert rows["live-key"].status == "QUEUED"

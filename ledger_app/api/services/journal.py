@@ -417,7 +417,16 @@ class Recovery:
             return 0
         indexed = self.indexed_to()
         for participant, key, _owner in running:
-            answer = answer_for(rows_of_key(self.engine, participant, key), indexed)
+            rows = rows_of_key(self.engine, participant, key)
+            # Its never-signed rows first: their process is gone, so nothing will sign them,
+            # and the key must say "not executed", not "queued" (202) as if they might be.
+            gone = [r for r in rows if r.status == "QUEUED" and not self.alive(r.owner)]
+            for row in gone:
+                self._mark(row.id, status="FAILED", error="not executed: never signed",
+                           only="QUEUED")  # fmt: skip
+            if gone:
+                rows = rows_of_key(self.engine, participant, key)
+            answer = answer_for(rows, indexed)
             store_answer(self.engine, participant, key, answer, only_running=True)
         return len(running)
 
