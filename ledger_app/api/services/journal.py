@@ -305,15 +305,18 @@ class Recovery:
             accounts = (
                 {r.participant for r in self._rows_after(fork)} if fork is not None else set()
             )
-            accounts |= {r.participant for r in self._pending_rows()}
+            skip = active()
+            accounts |= {r.participant for r in self._pending_rows() if self._settleable(r, skip)}
             with contextlib.ExitStack() as held:
                 # In one order in every process: two passes never wait for each other.
                 for account in sorted(accounts):
                     held.enter_context(self.account_lock(account))
-                # Read again under the locks: another process may have settled some meanwhile.
+                # Read again under the locks: another process may have settled some meanwhile
+                # (and only the accounts held: one whose row became settleable since waits).
                 suspects = self._rows_after(fork) if fork is not None else []
                 skip = active()
-                pending = [r for r in self._pending_rows() if self._settleable(r, skip)]
+                pending = [r for r in self._pending_rows()
+                           if r.participant in accounts and self._settleable(r, skip)]  # fmt: skip
                 self._settle(suspects, pending, report)
             if keys_before is not None:
                 report.keys_resolved = self.resolve_keys(keys_before)
