@@ -138,7 +138,12 @@ class Runtime:
         def account_lock(account: str, stopping: threading.Event = sender.stopping) -> Any:
             return locks.hold(ACCOUNT_SCOPE, account, stopping)
 
-        sender.account_lock = account_lock
+        # One process alone (`run`, `keeper` on SQLite) sends as it always has: one worker
+        # per account is all the serialising it needs, and its recovery runs beside the
+        # workers (a pass waiting for a worker that waits for the pass's re-send of a lost
+        # transaction stalled writes for receipt_timeout: the crash-safety suite found it).
+        replica = settings.replica
+        sender.account_lock = account_lock if replica else None
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -157,13 +162,13 @@ class Runtime:
                 # Writes wait on a pass: one transaction not mined in this long is left
                 # pending (with its sender's later ones) for the next pass.
                 receipt_timeout=min(settings.receipt_timeout, 30.0),
-                account_lock=account_lock,
+                account_lock=account_lock if replica else None,
                 alive=lambda owner: identity.alive(owner, cache=1.0),
             ),
             locks=locks,
             identity=identity,
         )
-        sender.settle_account = runtime.recovery.settle_account
+        sender.settle_account = runtime.recovery.settle_account if replica else None
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
         # Writes wait until the journal is settled against the chain (the keeper's first
         # pass): a write signed before then could take a nonce a journaled one holds.
