@@ -19,6 +19,9 @@
 #   make failover two anvils behind LEDGER_RPC_URLS, the node in use SIGKILLed 10 times
 #                 under 4 writers, the other started from its last save each time; prints
 #                 the failover times (issue 22; LEDGER_FAILOVER_ROUNDS to change it)
+#   make replicas three `ledger-app api` + `ledger-app index` and a standby on PostgreSQL under
+#                 50 clients for 120 s, a replica and the writer SIGKILLed (issue 22;
+#                 LEDGER_REPLICAS_WRITERS / LEDGER_REPLICAS_SECONDS to change them)
 #   make fuzz-api schemathesis over the OpenAPI as every role, 50 examples an operation
 #                 (LEDGER_API_FUZZ_EXAMPLES to change it; `make test` runs 2)
 #   make fuzz     the contract property suites at length: 2,000 random operation sequences
@@ -59,11 +62,11 @@ STAMP_CONSOLE := console/dist/.stamp-console
 CONSOLE_INPUTS := $(shell find console \( -path console/dist -o -path console/dist.new \) -prune -o -print 2>/dev/null)
 # Directories too: their mtime changes when a source is added or removed.
 # Python kept in `ruff format` style (tests/contracts and scripts/ are not yet).
-FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console tests/deploy tests/signing
+FORMATTED := ledger_app migrations tests/conftest.py tests/fixtures tests/toolchain tests/chain tests/api tests/db tests/console tests/deploy tests/signing tests/replicas
 CONTRACT_INPUTS := $(shell find contracts -path contracts/.cache -prune -o \( -type d -o -name '*.sol' \) -print 2>/dev/null)
 
 .PHONY: help setup run test test-contracts test-service compile lint format clean distclean
-.PHONY: bench bench-quick demo endings soak chaos failover fuzz-api fuzz slither
+.PHONY: bench bench-quick demo endings soak chaos failover replicas fuzz-api fuzz slither
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -182,6 +185,12 @@ chaos: setup
 failover: setup
 	LEDGER_FAILOVER_ROUNDS=$${LEDGER_FAILOVER_ROUNDS:-10} \
 	  pytest -p no:ape_test tests/faults/test_failover.py -s
+
+# The replica test of `make test` (12 clients, 20 s) at the issue's size (issue 22).
+replicas: setup
+	LEDGER_REPLICAS_WRITERS=$${LEDGER_REPLICAS_WRITERS:-50} \
+	  LEDGER_REPLICAS_SECONDS=$${LEDGER_REPLICAS_SECONDS:-120} \
+	  pytest -p no:ape_test tests/replicas/test_replicas.py -s
 
 # The API fuzzing of `make test` with many examples per operation and role (issue 10).
 fuzz-api: setup

@@ -23,7 +23,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import api_bench, durability_bench, fairness_bench, gas_bench, indexer_bench
+from bench import (
+    api_bench,
+    durability_bench,
+    fairness_bench,
+    gas_bench,
+    indexer_bench,
+    replicas_bench,
+)
 from bench.chain import ARTIFACTS, add_tree, generate
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
@@ -34,13 +41,13 @@ from pgcluster import PostgresCluster, PostgresUnavailable
 MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups x fanout), query samples
     "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
              "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
-             "repeats": 3, "burst": 100},
+             "repeats": 3, "burst": 100, "replicas": (50, 30, 3)},
     "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
               "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3,
-              "burst": 100},
+              "burst": 100, "replicas": (20, 15, 2)},
     "smoke": {"histories": [(800, 1)], "single": 3, "batch_rows": 20, "batch_repeats": 1,
               "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1,
-              "burst": 16},
+              "burst": 16, "replicas": (6, 5, 1)},
 }  # fmt: skip
 KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
 
@@ -246,6 +253,25 @@ def bench_fairness(cfg: dict, work: Path, results: list, notes: list, log) -> No
                  f"{dict(sorted(statuses.items()))}")  # fmt: skip
 
 
+def bench_replicas(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+    """Registrations/s through three API replicas against one, and the standby indexer's
+    takeover (issue 22; bench/replicas_bench.py)."""
+    clients, seconds, rounds = cfg["replicas"]
+    m = replicas_bench.measure(work / "replicas", clients, seconds, rounds)
+    log(f"replicas: {m['three']:.1f}/s through three, {m['one']:.1f}/s through one "
+        f"(rounds {m['rounds_three']} / {m['rounds_one']}); standby writing after "
+        f"{m['takeover_lock_s']:.2f} s, index past the head after {m['takeover_index_s']:.2f} s")  # fmt: skip
+    results.append(entry("api_replicas_3_vs_1", m["three"], "receivables/s", m["one"],
+                         "report only (3 replicas / 1, same stack, same run)"))  # fmt: skip
+    results.append(entry("indexer_takeover", m["takeover_lock_s"], "s", None,
+                         "report only (SIGKILL of the writer to the standby holding the lock)"))  # fmt: skip
+    notes.append(f"api_replicas_3_vs_1: {clients} clients registering for 4 custodial debtors, "
+                 f"{rounds} alternating rounds of {seconds:g} s through 1 / 3 `ledger-app api` "
+                 f"on PostgreSQL beside `ledger-app index`; indexer takeover: the standby "
+                 f"held the writer lock {m['takeover_lock_s']:.2f} s after the writer's SIGKILL, "
+                 f"the index passed the head at the kill after {m['takeover_index_s']:.2f} s")  # fmt: skip
+
+
 def bench_gas(cfg: dict, results: list, notes: list, log) -> None:
     rows = gas_bench.run_gas_table(clearing=cfg["clearing"])
     by_operation = {row["operation"]: row for row in rows}
@@ -321,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=list(MODES), default="full")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     parser.add_argument("--only", nargs="*",
-                        default=["indexer", "api", "fairness", "gas", "erc1155"])  # fmt: skip
+                        default=["indexer", "api", "fairness", "replicas", "gas", "erc1155"])  # fmt: skip
     args = parser.parse_args(argv)
     cfg = MODES[args.mode]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -340,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                           ("erc1155", lambda: bench_erc1155(results, log, work)),
                           ("api", lambda: bench_api(cfg, work, results, notes, log)),
                           ("fairness", lambda: bench_fairness(cfg, work, results, notes, log)),
+                          ("replicas", lambda: bench_replicas(cfg, work, results, notes, log)),
                           ("indexer", lambda: bench_indexer(cfg, work, results, notes, log))):  # fmt: skip
             if part in args.only:
                 run()
@@ -347,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
              "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
-             "trace_p95", "list_p95", "fairness_read_p95"])}  # fmt: skip
+             "trace_p95", "list_p95", "fairness_read_p95", "api_replicas_3_vs_1",
+             "indexer_takeover"])}  # fmt: skip
     results.sort(key=lambda b: order.get(b["name"], len(order)))
     document = {"machine": machine(args.mode, notes), "benchmarks": results}
     validate(document)

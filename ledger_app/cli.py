@@ -7,6 +7,13 @@ state. A second ``run`` on the same database refuses to start while the first
 lives (the sending lock); a shutdown ends within ``LEDGER_SHUTDOWN_TIMEOUT``
 seconds even with the node gone: writes still waiting give up at once (their
 transactions stay journaled), and past the bound the process exits anyway.
+
+``ledger-app api`` is one of several stateless API replicas on one PostgreSQL database
+(no embedded indexer, no managed node, no keeper thread): run any number of them beside
+one ``ledger-app index`` (a second one waits as standby) and, if wanted, one
+``ledger-app keeper``. They send for the same custodial accounts side by side, each
+transaction under its account's lock in the database (docs/architecture.md, "Replicas").
+On SQLite it refuses to start: one process serves SQLite (``run``).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from ledger_app.chain.node import AnvilNode, node_answers
 from ledger_app.db import migrate
 from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
-from ledger_app.db.locks import SenderLock
+from ledger_app.db.locks import KeeperLock, SenderLock
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
 from ledger_app.settings import Settings
@@ -91,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="listen address (default LEDGER_HOST, 127.0.0.1)")
     run.add_argument("--port", type=int, help="listen port (default LEDGER_PORT, 8000)")
     run.set_defaults(command=run_command)
+
+    api = commands.add_parser(
+        "api",
+        help="serve HTTP as one of several API replicas (PostgreSQL; the indexer runs "
+        "apart: `ledger-app index`)",
+    )
+    api.add_argument("--host", help="listen address (default LEDGER_HOST, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="listen port (default LEDGER_PORT, 8000)")
+    api.set_defaults(command=api_command)
 
     deploy = commands.add_parser("deploy", help="deploy the contracts unless already deployed")
     deploy.add_argument("--force", action="store_true", help="deploy anew even if the record fits")
@@ -170,6 +186,44 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def api_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app api``: one API replica (see the module doc). The contracts are deployed
+    and the database migrated beforehand (``deploy``, ``migrate`` or ``index``)."""
+    from ledger_app.api.app import create_app
+    from ledger_app.api.server import server_config
+
+    settings = settings.model_copy(
+        update={
+            "replica": True,
+            "embedded_indexer": False,
+            "managed_node": False,
+            "keeper_interval": 0.0,
+        }
+    )
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    engine = make_engine(settings.database_url)
+    try:
+        # Refused on SQLite, and beside a `run`, before anything else.
+        SenderLock(engine, settings.chain_id).acquire_shared().release()
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        if current != head:
+            raise NodeError(
+                f"the database is at revision {current}, this version needs {head}: run "
+                "`ledger-app migrate` first (replicas do not migrate, several at once)"
+            )
+    finally:
+        engine.dispose()
+    with _sigterm_as_interrupt():
+        app = create_app(settings)
+        server = _server(server_config(app, settings, host, port), app, settings.shutdown_timeout)
+        log.info("API replica serving on http://%s:%d", host, port)
+        server.run()
+        if not server.started:
+            raise NodeError(f"the HTTP server could not start on {host}:{port}")
+    return 0
+
+
 def _server(config: Any, app: Any, timeout: float) -> Any:
     """uvicorn's server, whose shutdown also stops the writes waiting on the chain and is
     bounded: past ``timeout`` s after the signal, the process exits anyway (anvil, told
@@ -210,8 +264,10 @@ def _refuse_if_another_sender(settings: Settings) -> None:
 
 def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
     """``ledger-app keeper``: the overdue keeper's passes (ledger_app/api/keeper.py), sent
-    through the service's own journaled send path. It holds the sending lock like ``run``:
-    next to a running service, use that service's LEDGER_KEEPER_INTERVAL instead."""
+    through the service's own journaled send path. On SQLite it holds the sending lock like
+    ``run`` (next to a running service, use that service's LEDGER_KEEPER_INTERVAL instead);
+    on PostgreSQL it sends beside the API replicas as one of them, and holds the keeper
+    lock: a second keeper waits as standby, so one pass runs at a time."""
     import json
     import time
 
@@ -223,7 +279,16 @@ def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
     client = ChainClient.from_settings(settings)
     if settings.metrics_port is not None and not args.once:
         metrics.serve(settings.metrics_port, settings.host)
+    if engine.dialect.name == "postgresql":
+        # Beside API replicas: sends as one of them; one keeper at a time (a second one
+        # waits as standby).
+        settings = settings.model_copy(
+            update={"replica": True, "embedded_indexer": False, "keeper_interval": 0.0}
+        )
     with _sigterm_as_interrupt():
+        keeper_lock = KeeperLock(engine, settings.chain_id)
+        if engine.dialect.name == "postgresql":
+            keeper_lock.wait(1.0)
         runtime = Runtime.start(settings, engine, client)
         try:
             deadline = time.monotonic() + settings.receipt_timeout
@@ -238,6 +303,7 @@ def keeper_command(settings: Settings, args: argparse.Namespace) -> int:
                 time.sleep(interval)
         finally:
             runtime.close()
+            keeper_lock.release()
             engine.dispose()
 
 

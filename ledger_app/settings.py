@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         default=True,
         description="Run the indexer inside the API process (one process; false for replicas).",
     )
+    replica: bool = Field(
+        default=False,
+        description=(
+            "Set by `ledger-app api`: one of several API replicas sending side by side "
+            "(PostgreSQL only; no embedded indexer, no managed node, no keeper thread)."
+        ),
+    )
     journal_check_interval: float = Field(
         default=1.0,
         gt=0,

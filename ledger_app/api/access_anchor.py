@@ -24,6 +24,8 @@ At a clean shutdown, after the last rows are written, one more pass anchors the 
 the sender's queue has stopped then (``Runtime.begin_shutdown``), so that one is sent
 directly with the operator's key while the process still holds the sending lock. Killed
 between its broadcast and its record, it is recorded at the next start from the chain.
+A replica (``ledger-app api``) holds that lock shared with the others, so it makes no such
+direct send at shutdown: the other replicas' passes anchor its last rows.
 """
 
 from __future__ import annotations

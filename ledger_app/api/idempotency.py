@@ -11,8 +11,9 @@ caller:
   ``Idempotent-Replayed: true``; nothing runs, nothing is sent on chain;
 - the same key with another request: 409 ``IdempotencyKeyReused``;
 - concurrent duplicates: an in-process lock per key makes the second wait for
-  the first and then replay it; across processes the RUNNING row makes it a
-  409 ``IdempotencyKeyInProgress`` (try again).
+  the first and then replay it; across processes (API replicas) the RUNNING row
+  makes it a 409 ``IdempotencyKeyInProgress`` (try again) while the process running
+  it lives, and once it is gone, the answer its transactions give (recovery).
 
 A secret in an answer (an API key issued by onboarding, key issue or rotation) is
 never kept: the stored answer has it replaced by null and says so in
@@ -134,7 +135,7 @@ class IdempotencyMiddleware:
                 stored = await anyio.to_thread.run_sync(_find, engine, caller.key, idempotency_key)
                 if stored is None:
                     claimed = await anyio.to_thread.run_sync(
-                        _claim, engine, caller.key, idempotency_key, fingerprint
+                        _claim, engine, caller.key, idempotency_key, fingerprint, _owner(scope)
                     )
             except OperationalError:
                 # Nothing ran: the caller tries again once the database is back.
@@ -298,7 +299,15 @@ def _find(engine: Engine, participant: str, key: str) -> Any:
         ).first()
 
 
-def _claim(engine: Engine, participant: str, key: str, fingerprint: str) -> bool:
+def _owner(scope: Scope) -> str | None:
+    """This process's instance id (the RUNNING row is its until it dies), if it runs."""
+    runtime = getattr(scope["app"].state, "runtime", None)
+    return None if runtime is None else runtime.identity.id
+
+
+def _claim(
+    engine: Engine, participant: str, key: str, fingerprint: str, owner: str | None = None
+) -> bool:
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -307,6 +316,7 @@ def _claim(engine: Engine, participant: str, key: str, fingerprint: str) -> bool
                     key=key,
                     request_hash=fingerprint,
                     state="RUNNING",
+                    owner=owner,
                     created_at=datetime.now(UTC),
                 )
             )

@@ -37,7 +37,13 @@ from ledger_app.chain.decode import EventDecoder, build_decoder, followed_contra
 from ledger_app.chain.deploy import read_record
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.sender import TransactionSender
-from ledger_app.db.locks import SenderLock, WriterLock
+from ledger_app.db.locks import (
+    ACCOUNT_SCOPE,
+    NamedLocks,
+    ProcessIdentity,
+    SenderLock,
+    WriterLock,
+)
 from ledger_app.errors import ChainError, DeploymentError, ServiceDegraded
 from ledger_app.indexer.background import BackgroundIndexer
 from ledger_app.indexer.service import build_indexer, config_from_settings
@@ -75,6 +81,9 @@ class Runtime:
     recovery: Recovery
     #: The uploaded documents, sealed under the document key (ledger_app/signing/).
     documents: SealedDocuments
+    #: Locks shared with the other replicas (db/locks.py NamedLocks) and this process's id.
+    locks: NamedLocks = field(repr=False)
+    identity: ProcessIdentity = field(repr=False)
     indexer: BackgroundIndexer | None = None
     #: Why writes are refused just now (the journal being recovered), or None.
     recovering: str | None = None
@@ -107,7 +116,12 @@ class Runtime:
         chain_id = client.chain_id()
         # Before anything is sent: a second process sending for the same accounts would
         # take the same nonces. SenderLockedError ends the start (ledger_app.api.app).
-        sender_lock = SenderLock(engine, chain_id).acquire()
+        # Replicas share it, and coordinate per account (NamedLocks) instead.
+        sender_lock = SenderLock(engine, chain_id)
+        if settings.replica:
+            sender_lock.acquire_shared()
+        else:
+            sender_lock.acquire()
         try:
             return cls._assemble(settings, engine, client, record, artifacts, contracts,
                                  chain_id, sender_lock)  # fmt: skip
@@ -134,13 +148,26 @@ class Runtime:
         decoder = build_decoder(artifacts)
         for address, kind in contracts.followed().items():
             decoder.follow(address, kind)
+        locks = NamedLocks(engine)
+        identity = ProcessIdentity(engine)
+        sender = TransactionSender(client, journal=journal_signed(engine))
+
+        def account_lock(account: str, stopping: threading.Event = sender.stopping) -> Any:
+            return locks.hold(ACCOUNT_SCOPE, account, stopping)
+
+        # One process alone (`run`, `keeper` on SQLite) sends as it always has: one worker
+        # per account is all the serialising it needs, and its recovery runs beside the
+        # workers (a pass waiting for a worker that waits for the pass's re-send of a lost
+        # transaction stalled writes for receipt_timeout: the crash-safety suite found it).
+        replica = settings.replica
+        sender.account_lock = account_lock if replica else None
         runtime = cls(
             settings=settings,
             engine=engine,
             client=client,
             contracts=contracts,
             custody=custody,
-            sender=TransactionSender(client, journal=journal_signed(engine)),
+            sender=sender,
             decoder=decoder,
             chain_id=chain_id,
             sender_lock=sender_lock,
@@ -153,8 +180,13 @@ class Runtime:
                 # Writes wait on a pass: one transaction not mined in this long is left
                 # pending (with its sender's later ones) for the next pass.
                 receipt_timeout=min(settings.receipt_timeout, 30.0),
+                account_lock=account_lock if replica else None,
+                alive=lambda owner: identity.alive(owner, cache=1.0),
             ),
+            locks=locks,
+            identity=identity,
         )
+        sender.settle_account = runtime.recovery.settle_account if replica else None
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
         runtime.catching_up_to = client.block_number()
         # Writes wait until the journal is settled against the chain (the keeper's first
@@ -316,16 +348,21 @@ class Runtime:
         if self.keeper is not None:
             self.keeper.join(timeout=max(0.0, deadline - time.monotonic()) / 3)
         self.sender.close(timeout=max(0.0, deadline - time.monotonic()) / 2)
-        if self.access_anchor is not None:
+        if self.access_anchor is not None and not self.settings.replica:
             # The log's last rows are written by now (ledger_app.api.app): anchor them,
             # while this process still holds the sending lock, within the budget (the
-            # node may be gone: the next start anchors them then).
+            # node may be gone: the next start anchors them then). Not in a replica: its
+            # sending lock is shared, and a send outside the account lock could take a
+            # nonce another replica's operator transaction holds; the other replicas'
+            # passes anchor these rows.
             last = threading.Thread(target=self.access_anchor.final, daemon=True,
                                     name="access-log-last-anchor")  # fmt: skip
             last.start()
             last.join(timeout=max(0.5, deadline - time.monotonic() - 1.0))
         if self.indexer is not None:
             self.indexer.stop(timeout=max(0.1, deadline - time.monotonic()))
+        self.locks.dispose()
+        self.identity.release()
         self.sender_lock.release()
 
 
@@ -364,6 +401,13 @@ class JournalKeeper(threading.Thread):
             self._wake.clear()
             if self._halt.is_set():
                 return
+            if runtime.settings.replica:
+                try:
+                    # A replica killed mid-request: its keys answered from the journal.
+                    runtime.identity.ensure()
+                    runtime.recovery.resolve_dead_keys()
+                except Exception as exc:  # the database away: look again later
+                    log.debug("journal keeper: %s", exc)
             try:
                 rewound = runtime.recovery.fork_point() is not None
                 stale = not rewound and runtime.recovery.has_stale_rows(

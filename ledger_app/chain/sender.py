@@ -40,10 +40,21 @@ A job may be queued ``after`` an earlier one of the same sender (the chunks of o
 batch): the worker takes it only if that one succeeded, and fails it with
 TransactionNotSent otherwise, so a request's later transactions wait in the queue
 while it follows its earlier ones, and none goes out behind a failure.
+
+Several processes sending for one account (API replicas on PostgreSQL): each job runs
+under ``account_lock`` (a lock per account shared by every process, db/locks.py
+NamedLocks), from before its nonce is read until it is mined or given up. Inside it,
+``settle_account`` first settles what another process left of this account on record (a
+transaction it journaled and died before seeing mined: the same bytes waited for or sent
+again, never signed anew) and gives the next nonce the journal expects; a node whose count
+is lower lost transactions (ChainRewound, as above, but across processes). So only the
+holder ever has a transaction of the account pending, and the node's pending count is
+exact for it.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -112,6 +123,11 @@ class InFlight:
 
 #: Called with (transaction id, the signed transaction) before it is broadcast.
 Journal = Callable[[str, InFlight], None]
+#: Called with (account, the process's stopping event): holds the account's lock.
+AccountLock = Callable[[str, threading.Event], contextlib.AbstractContextManager[Any]]
+#: Called with (account, journal rows this worker follows) under the account's lock:
+#: settles other processes' pending rows of it; the next nonce on record, or None.
+SettleAccount = Callable[[str, set[str]], int | None]
 
 
 class TransactionSender:
@@ -127,8 +143,12 @@ class TransactionSender:
         on_mined: Callable[[Receipt], None] | None = None,
         journal: Journal | None = None,
         on_rewound: Callable[[str], None] | None = None,
+        account_lock: AccountLock | None = None,
+        settle_account: SettleAccount | None = None,
     ) -> None:
         self.client = client
+        self.account_lock = account_lock
+        self.settle_account = settle_account
         self.stuck_after = stuck_after
         self.receipt_timeout = receipt_timeout or client.receipt_timeout
         self.poll_interval = poll_interval
@@ -236,6 +256,9 @@ class _Worker(threading.Thread):
         self.unresolved: InFlight | None = None
         self.next_nonce: int | None = None  # the account's nonce after our last send
         self.current: str | None = None  # the journal row of the job being processed
+        # The last jobs' rows: done here (their outcome known), though their requests may
+        # not have marked them yet; not another process's to settle.
+        self.recent: collections.deque[str] = collections.deque(maxlen=16)
         self._queued_ids: list[str] = []
         self._ids_guard = threading.Lock()
 
@@ -269,6 +292,8 @@ class _Worker(threading.Thread):
                 self._run_one(job)
             finally:
                 self.current = None
+                if job.transaction_id is not None:
+                    self.recent.append(job.transaction_id)
 
     def _run_one(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():
@@ -296,10 +321,41 @@ class _Worker(threading.Thread):
     # --- one job --------------------------------------------------------------------
 
     def _process(self, job: _Job) -> Receipt:
+        if self.owner.account_lock is None:
+            return self._process_held(job)
+        try:
+            held = self.owner.account_lock(job.sender, self.owner.stopping)
+            held.__enter__()
+        except InterruptedError as exc:
+            raise TransactionNotSent("not sent: the service is stopping") from exc
+        except Exception as exc:  # the database away: nothing was built or sent
+            raise TransactionNotSent(
+                f"not sent: the account's sending lock could not be taken ({type(exc).__name__})"
+            ) from exc
+        try:
+            return self._process_held(job)
+        finally:
+            held.__exit__(None, None, None)
+
+    def _process_held(self, job: _Job) -> Receipt:
         if self.unresolved is not None:
             previous = self.unresolved
             self._wait_mined(previous)  # raises ChainTimeout while still unresolved
             self.unresolved = None
+        if self.owner.settle_account is not None:
+            try:
+                expected = self.owner.settle_account(
+                    job.sender, self.active_ids() | set(self.recent)
+                )
+            except (ChainTimeout, ChainRewound, TransactionNotSent):
+                raise
+            except Exception as exc:
+                raise TransactionNotSent(
+                    f"not sent: the account's journal could not be settled first "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
+            if expected is not None:
+                self.next_nonce = max(self.next_nonce or 0, expected)
         in_flight = self._signed(job) if job.account is not None else self._external(job)
         in_flight.transaction_id = job.transaction_id
         receipt = self._wait_mined(in_flight)

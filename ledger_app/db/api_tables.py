@@ -82,6 +82,10 @@ idempotency_records = Table(
     Column("response_body", Text, nullable=True),
     Column("response_headers", Text, nullable=True),  # JSON of the headers replayed
     _when("created_at"),
+    # The process that runs the request (ledger_app/db/locks.py ProcessIdentity): another
+    # replica answers a RUNNING key from the journal only once that process is gone.
+    Column("owner", String(32), nullable=True),
+    Index("ix_idempotency_state", "state"),
 )
 
 transactions = Table(
@@ -115,11 +119,15 @@ transactions = Table(
     # The Idempotency-Key of the request that made it (with ``participant``): a key's
     # answer is rebuilt from its transactions when the process died before answering.
     Column("idempotency_key", String(255), nullable=True),
+    # The process that queued it: a QUEUED row is settled (FAILED, never signed) by
+    # another replica only once that process is gone.
+    Column("owner", String(32), nullable=True),
     Index("ix_transactions_participant", "participant"),
     Index("ix_transactions_tx_hash", "tx_hash"),
     Index("ix_transactions_status", "status"),
     Index("ix_transactions_idempotency", "participant", "idempotency_key"),
     Index("ix_transactions_block", "block_number"),
+    Index("ix_transactions_sender_nonce", "participant", "nonce"),
 )
 
 # A document's bytes, stored once whoever uploads them (ledger_app/api/services/documents.py);

@@ -10,6 +10,11 @@ embedded indexer thread does (background.py): a step failing with an RPC or
 database error is retried after a capped exponential backoff, and the writer
 lock is made sure of again first (a PostgreSQL restart ends the session that
 held it). ``backfill`` is a one-off: there such an error ends it with exit code 1.
+
+A second ``index`` on the same database is a standby: it logs that it waits, polls the
+writer lock every ``--standby-poll`` s (default 1), and takes over as the writer when the
+first one dies (the lock ends with its connection, or its process), from the checkpoint
+the first one committed last. ``backfill`` beside a running writer exits at once.
 """
 
 from __future__ import annotations
@@ -42,8 +47,18 @@ log = logging.getLogger(__name__)
 
 def add_commands(commands: Any) -> None:
     """Add ``index`` and ``backfill`` to the ``ledger-app`` sub-command parser."""
-    index = commands.add_parser("index", help="index the contracts' events, then follow the head")
+    index = commands.add_parser(
+        "index",
+        help="index the contracts' events, then follow the head (a second one waits as "
+        "standby and takes over when the first dies)",
+    )
     _options(index)
+    index.add_argument(
+        "--standby-poll",
+        type=float,
+        default=1.0,
+        help="seconds between looks at the writer lock while standby (default 1)",
+    )
     index.set_defaults(command=index_command)
     backfill = commands.add_parser("backfill", help="index up to the head (or --to) and stop")
     _options(backfill)
@@ -98,29 +113,42 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
-        indexer = build_indexer(
-            rpc_url=NodeSet.from_settings(settings),
-            engine=engine,
-            artifacts=Artifacts.load(settings.artifacts_file),
-            contracts=followed_contracts(record),
-            start_block=record.deployment_block,
-            config=config_from_settings(
-                settings,
-                confirmations=args.confirmations,
-                poll_interval=args.poll,
-                initial_range=args.range,
-                max_range=args.max_range,
-            ),
-            reorg_window=(
-                args.reorg_window
-                if args.reorg_window is not None
-                else settings.indexer_reorg_window
-            ),
-            rpc_timeout=settings.rpc_timeout,
-        )
+
+        def build() -> Indexer:
+            return build_indexer(
+                rpc_url=NodeSet.from_settings(settings),
+                engine=engine,
+                artifacts=Artifacts.load(settings.artifacts_file),
+                contracts=followed_contracts(record),
+                start_block=record.deployment_block,
+                config=config_from_settings(
+                    settings,
+                    confirmations=args.confirmations,
+                    poll_interval=args.poll,
+                    initial_range=args.range,
+                    max_range=args.max_range,
+                ),
+                reorg_window=(
+                    args.reorg_window
+                    if args.reorg_window is not None
+                    else settings.indexer_reorg_window
+                ),
+                rpc_timeout=settings.rpc_timeout,
+            )
+
+        indexer = build()
         if follow and settings.metrics_port is not None:
             metrics.serve(settings.metrics_port, settings.host)
-        with WriterLock(engine, indexer.store.chain_id) as lock:
+        lock = WriterLock(engine, indexer.store.chain_id)
+        if follow:
+            lock.wait(args.standby_poll)
+            # Built again: a standby's indexer knows the settlement tokens listed before
+            # it started waiting, not those listed since (found by tests/replicas).
+            indexer = build()
+            log.info("indexer: writing to the index (holding the writer lock)")
+        else:
+            lock.acquire()
+        with lock:
             metrics.indexer_active(True)
             progress = None if args.quiet else Progress()
             if follow:

@@ -330,13 +330,16 @@ class FxService:
         token = self.tokens.token(quote.buy_currency, "buy_currency")
         fx = self.runtime.contracts.address("fx_settlement")
         abi = self.runtime.contracts.abi("SettlementToken")
-        current = int(
-            self.runtime.client.call_function(token, abi, "allowance", caller.address, fx)[0]
-        )
-        call = self.runtime.contracts.call_at(
-            token, "SettlementToken", "approve", fx, current + liquidity
-        )
-        outcome = self.writer.write(caller, "fx.provide_liquidity", call)
+        # Read and raised under the spending lock: another process raising it in between
+        # would have one of the two raises lost.
+        with self.tokens.spending_lock(caller, token, fx):
+            current = int(
+                self.runtime.client.call_function(token, abi, "allowance", caller.address, fx)[0]
+            )
+            call = self.runtime.contracts.call_at(
+                token, "SettlementToken", "approve", fx, current + liquidity
+            )
+            outcome = self.writer.write(caller, "fx.provide_liquidity", call)
         if send_only:
             return outcome
         return outcome if outcome.state == AWAITING_SIGNATURE else None

@@ -23,10 +23,21 @@ indexed, 202 while one is pending or not indexed yet (a later retry gets the fin
 answer), the revert's error if one reverted, or 409 ``WriteNotExecuted`` when nothing
 was ever sent: safe to send again, with a new key. The answer is recovered from the
 journal, not the route's own rendering: ``result`` is null, and says so.
+
+Several API replicas on one PostgreSQL database: a pass holds the sending lock of each
+account whose rows it settles (the same lock the sender holds around each transaction,
+db/locks.py NamedLocks), so it never settles a row another process is sending, and reads
+the rows again once it holds them. A QUEUED row, and a RUNNING key, belong to the process
+that made it (``owner``) while that process lives: it may still sign the one and answer
+the other; another replica settles them once it is gone (or, for a QUEUED row, once it
+has waited QUEUED_PATIENCE s: marking it FAILED then can only make its sending fail,
+since the journal signs a row only while it is QUEUED). ``settle_account`` is the same
+settling for one account, done by the sender under that account's lock before each send.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -37,14 +48,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from ledger_app.api.errors import revert_status
 from ledger_app.chain.client import ChainClient, Receipt
 from ledger_app.chain.rawtx import decode_raw_transaction
 from ledger_app.chain.sender import InFlight
 from ledger_app.db.api_tables import idempotency_records, transactions
-from ledger_app.errors import ChainError, RPCError, TransactionReverted
+from ledger_app.errors import ChainError, RPCError, TransactionNotSent, TransactionReverted
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,8 @@ PENDING = ("QUEUED", "SIGNED", "SENT")
 #: Rows whose transaction was mined (and so took its sender's nonce).
 ON_CHAIN = ("MINED", "REVERTED")
 NOT_EXECUTED = "WriteNotExecuted"
+#: Seconds a live process's QUEUED row is left to it before another settles it.
+QUEUED_PATIENCE = 120.0
 
 _request_key: ContextVar[tuple[str, str] | None] = ContextVar("idempotency_key", default=None)
 
@@ -258,8 +271,13 @@ class Recovery:
         indexed_to: Callable[[], int],
         deployment_block: int,
         receipt_timeout: float = 60.0,
+        account_lock: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
+        alive: Callable[[str | None], bool] | None = None,
     ) -> None:
         self.engine = engine
+        # Defaults: one process sends (SQLite), and every row's owner but this is gone.
+        self.account_lock = account_lock or (lambda _account: contextlib.nullcontext())
+        self.alive = alive or (lambda _owner: False)
         self.deployment_block = deployment_block
         self.client = client
         self.indexed_to = indexed_to
@@ -283,14 +301,67 @@ class Recovery:
                     f"the node lacks the blocks up to the deployment (block "
                     f"{self.deployment_block}); the journal is not sent into it"
                 )
-            suspects = self._rows_after(report.fork_block) if report.fork_block is not None else []
+            fork = report.fork_block
+            accounts = (
+                {r.participant for r in self._rows_after(fork)} if fork is not None else set()
+            )
             skip = active()
-            pending = [r for r in self._pending_rows() if r.id not in skip]
-            self._settle(suspects, pending, report)
+            accounts |= {r.participant for r in self._pending_rows() if self._settleable(r, skip)}
+            with contextlib.ExitStack() as held:
+                # In one order in every process: two passes never wait for each other.
+                for account in sorted(accounts):
+                    held.enter_context(self.account_lock(account))
+                # Read again under the locks: another process may have settled some meanwhile
+                # (and only the accounts held: one whose row became settleable since waits).
+                suspects = self._rows_after(fork) if fork is not None else []
+                skip = active()
+                pending = [r for r in self._pending_rows()
+                           if r.participant in accounts and self._settleable(r, skip)]  # fmt: skip
+                self._settle(suspects, pending, report)
             if keys_before is not None:
                 report.keys_resolved = self.resolve_keys(keys_before)
             report.seconds = round(time.monotonic() - started, 3)
             return report
+
+    def settle_account(self, account: str, active: set[str]) -> int | None:
+        """What the sender does under ``account``'s lock before it sends for it: settle the
+        account's signed rows no job of this process follows (left by a process that died,
+        or given up waiting for) against the chain, and give the nonce the journal expects
+        next (None: nothing on record). TransactionNotSent while one is still not mined:
+        nothing may be signed on top of it."""
+        account = account.lower()
+
+        def signed_left() -> list[Any]:
+            return [r for r in self._pending_rows(account)
+                    if r.raw_transaction is not None and r.id not in active]  # fmt: skip
+
+        left = signed_left()
+        if left:
+            report = RecoveryReport(reason="before a send", started_at=_now().isoformat())
+            self._settle([], left, report)
+            left = signed_left()
+            if left:
+                raise TransactionNotSent(
+                    f"not sent: transaction {left[0].tx_hash} (nonce {left[0].nonce}) of "
+                    f"{account}, sent by another process, is not mined yet, and nothing is "
+                    "sent on top of it: try again shortly"
+                )
+        # The rows this process follows are left out: its own nonces it knows itself, and
+        # one whose broadcast was just refused is still SIGNED until its request marks it.
+        on_record = transactions.c.status.in_(ON_CHAIN) | (
+            transactions.c.status.in_(("SIGNED", "SENT")) & transactions.c.id.not_in(active)
+        )
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(func.max(transactions.c.nonce)).where(
+                    transactions.c.participant == account, on_record
+                )
+            ).scalar_one()
+        return None if last is None else int(last) + 1
+
+    def resolve_dead_keys(self) -> int:
+        """Answer the RUNNING keys of processes that are gone (replicas: one was killed)."""
+        return self.resolve_keys(None)
 
     def fork_point(self) -> int | None:
         """The highest journaled block still on the node's chain, when the node lacks a
@@ -319,30 +390,46 @@ class Recovery:
         return -1
 
     def has_stale_rows(self, active: set[str], older_than: float = 5.0) -> bool:
-        """Whether a pending row not ``active`` in this process has waited ``older_than`` s."""
+        """Whether a pending row this pass may settle (``_settleable``) has waited
+        ``older_than`` s."""
         cutoff = _now() - timedelta(seconds=older_than)
         with self.engine.connect() as conn:
-            ids = conn.execute(
-                select(transactions.c.id).where(
-                    transactions.c.status.in_(PENDING), transactions.c.updated_at < cutoff
-                )
-            ).scalars()
-            return any(i not in active for i in ids)
-
-    def resolve_keys(self, created_before: datetime) -> int:
-        """Answer every RUNNING key older than ``created_before`` from its transactions."""
-        with self.engine.connect() as conn:
-            running = list(
-                conn.execute(
-                    select(idempotency_records.c.participant, idempotency_records.c.key).where(
-                        idempotency_records.c.state == "RUNNING",
-                        idempotency_records.c.created_at < created_before,
-                    )
-                )
+            rows = conn.execute(
+                select(
+                    transactions.c.id,
+                    transactions.c.status,
+                    transactions.c.owner,
+                    transactions.c.updated_at,
+                ).where(transactions.c.status.in_(PENDING), transactions.c.updated_at < cutoff)
             )
+            return any(self._settleable(r, active) for r in rows)
+
+    def resolve_keys(self, created_before: datetime | None) -> int:
+        """Answer from its transactions every RUNNING key whose process is gone (and, if
+        given, older than ``created_before``): its request will never answer it."""
+        query = select(
+            idempotency_records.c.participant,
+            idempotency_records.c.key,
+            idempotency_records.c.owner,
+        ).where(idempotency_records.c.state == "RUNNING")
+        if created_before is not None:
+            query = query.where(idempotency_records.c.created_at < created_before)
+        with self.engine.connect() as conn:
+            running = [r for r in conn.execute(query) if not self.alive(r.owner)]
+        if not running:
+            return 0
         indexed = self.indexed_to()
-        for participant, key in running:
-            answer = answer_for(rows_of_key(self.engine, participant, key), indexed)
+        for participant, key, _owner in running:
+            rows = rows_of_key(self.engine, participant, key)
+            # Its never-signed rows first: their process is gone, so nothing will sign them,
+            # and the key must say "not executed", not "queued" (202) as if they might be.
+            gone = [r for r in rows if r.status == "QUEUED" and not self.alive(r.owner)]
+            for row in gone:
+                self._mark(row.id, status="FAILED", error="not executed: never signed",
+                           only="QUEUED")  # fmt: skip
+            if gone:
+                rows = rows_of_key(self.engine, participant, key)
+            answer = answer_for(rows, indexed)
             store_answer(self.engine, participant, key, answer, only_running=True)
         return len(running)
 
@@ -367,22 +454,33 @@ class Recovery:
                 )
             )
 
-    def _pending_rows(self) -> list[Any]:
+    def _pending_rows(self, account: str | None = None) -> list[Any]:
+        query = select(transactions).where(transactions.c.status.in_(PENDING))
+        if account is not None:
+            query = query.where(transactions.c.participant == account)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(transactions)
-                    .where(transactions.c.status.in_(PENDING))
-                    .order_by(transactions.c.created_at, transactions.c.nonce)
-                )
-            )
+            return list(conn.execute(query.order_by(transactions.c.created_at,
+                                                    transactions.c.nonce)))  # fmt: skip
+
+    def _settleable(self, row: Any, active: set[str]) -> bool:
+        """Whether this pass may settle ``row``: not followed by a job of this process, and,
+        if never signed, its process gone or its wait past QUEUED_PATIENCE (module doc)."""
+        if row.id in active:
+            return False
+        if row.status != "QUEUED" or not self.alive(row.owner):
+            return True
+        updated = row.updated_at
+        if updated.tzinfo is None:  # SQLite keeps no zone: the service writes UTC
+            updated = updated.replace(tzinfo=UTC)
+        return bool(updated < _now() - timedelta(seconds=QUEUED_PATIENCE))
 
     def _settle(self, suspects: list[Any], pending: list[Any], report: RecoveryReport) -> None:
         replay: list[tuple[Any, bool]] = []  # (row, acknowledged as mined before)
         for row in [*suspects, *pending]:
             if row.raw_transaction is None:
-                if row.status == "QUEUED":
-                    self._mark(row.id, status="FAILED", error="not executed: never signed")
+                if row.status == "QUEUED" and self._mark(
+                    row.id, status="FAILED", error="not executed: never signed", only="QUEUED"
+                ):
                     report.not_executed += 1
                 continue
             receipt = self.client.receipt_if_mined(row.tx_hash)
@@ -479,14 +577,23 @@ class Recovery:
         }
         if status == "REVERTED" and row.status != "REVERTED":
             values["error"] = "TransactionReverted"
-        self._mark(row.id, **values)
+        # A pending row only while still pending: its request may have marked it meanwhile
+        # (with the revert's own error name, which this would overwrite).
+        self._mark(row.id, only=PENDING if row.status in PENDING else None, **values)
 
-    def _mark(self, transaction_id: str, **values: Any) -> None:
+    def _mark(
+        self, transaction_id: str, *, only: str | tuple[str, ...] | None = None, **values: Any
+    ) -> bool:
+        """Update the row (``only``: if its status is still that, or one of those; a QUEUED
+        row being signed by its process meanwhile is SIGNED, and is not marked FAILED)."""
+        where = [transactions.c.id == transaction_id]
+        if only is not None:
+            where.append(transactions.c.status.in_((only,) if isinstance(only, str) else only))
         with self.engine.begin() as conn:
-            conn.execute(
-                update(transactions)
-                .where(transactions.c.id == transaction_id)
-                .values(updated_at=_now(), **values)
+            return bool(
+                conn.execute(
+                    update(transactions).where(*where).values(updated_at=_now(), **values)
+                ).rowcount
             )
 
 

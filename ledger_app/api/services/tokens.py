@@ -18,8 +18,7 @@ second too little (found by the soak test, tests/load).
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import contextlib
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -31,14 +30,11 @@ from ledger_app.api.services.currencies import TOKEN, _terms
 from ledger_app.api.services.lookups import participant_row, standing, token_of
 from ledger_app.api.services.writes import AWAITING_SIGNATURE, WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
+from ledger_app.db.locks import SPENDING_SCOPE
 from ledger_app.db.schema import settlement_tokens, token_balances
 from ledger_app.domain.standing import ACTIVE
 from ledger_app.domain.tokens import check_transfer
 from ledger_app.errors import Conflict, Forbidden, NotFound
-
-#: (caller, token, spender) -> the lock held from the allowance check to the spending call.
-_SPENDING: defaultdict[tuple[str, str, str], threading.Lock] = defaultdict(threading.Lock)
-_SPENDING_GUARD = threading.Lock()
 
 
 class TokenService:
@@ -140,15 +136,22 @@ class TokenService:
     ) -> WriteOutcome:
         """``call`` (which has ``spender`` pull up to ``amount`` of the caller's tokens),
         after approving it if need be; the approval's outcome if it awaits the caller's
-        signature. One such pair at a time per caller, token and spender."""
-        key = (caller.key, self.token(currency).lower(), spender.lower())
-        with _SPENDING_GUARD:
-            lock = _SPENDING[key]
-        with lock:
+        signature. One such pair at a time per caller, token and spender, across every
+        process of the database (API replicas): another approval in between would replace
+        this one's amount before its spending call."""
+        with self.spending_lock(caller, self.token(currency), spender):
             pending = self.ensure_allowance(caller, currency, spender, amount, operation)
             if pending is not None:
                 return pending  # sign the approval, then call again
             return self.writer.write(caller, operation, call)
+
+    def spending_lock(
+        self, caller: Caller, token: str, spender: str
+    ) -> contextlib.AbstractContextManager[None]:
+        """The lock held from reading ``caller``'s allowance for ``spender`` on ``token`` to
+        the call that spends it (db/locks.py NamedLocks, SPENDING_SCOPE)."""
+        name = f"{caller.key}|{token.lower()}|{spender.lower()}"
+        return self.runtime.locks.hold(SPENDING_SCOPE, name)
 
     def ensure_allowance(
         self, caller: Caller, currency: str, spender: str, amount: int, operation: str

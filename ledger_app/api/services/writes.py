@@ -318,6 +318,7 @@ class Writer:
                     custody=custody,
                     status=status,
                     idempotency_key=current_idempotency_key(caller.key),
+                    owner=self.runtime.identity.id,
                     created_at=now,
                     updated_at=now,
                 )
