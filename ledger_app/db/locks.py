@@ -174,6 +174,12 @@ class WriterLock:
     def release(self) -> None:
         """Let the next writer in."""
         if self._conn is not None:
+            # Unlocked first: the server ends a closed session's backend (and frees its
+            # locks) a moment after the client hangs up, so a lock taken again at once
+            # could still find it held (tests/replicas/test_roles.py did, under load).
+            with contextlib.suppress(DBAPIError):
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._conn.commit()
             # Closed, not handed back to the pool: a pooled session keeps the lock until
             # the engine is disposed (tests/replicas/test_roles.py found a released lock
             # still held).
@@ -357,6 +363,9 @@ class ProcessIdentity:
         """This process stops: its rows become another's to settle."""
         if self._conn is not None:
             with contextlib.suppress(DBAPIError):
+                # Unlocked first: the backend of a closed session lingers a moment.
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._conn.commit()
                 self._conn.invalidate()  # the session ends, and the lock with it
                 self._conn.close()
             self._conn = None

@@ -41,7 +41,7 @@ BESU = PROJECT_ROOT / "deploy" / "besu"
 #: Names the compose file uses that other branches of issue 22 add (the lead empties this
 #: when merging them; test_awaited_names_are_still_missing then says it is time).
 AWAITING_SETTINGS: dict[str, str] = {}
-AWAITING_COMMANDS = {"api": "process roles (`ledger-app api`)"}
+AWAITING_COMMANDS: dict[str, str] = {}
 
 #: Series computed at the scrape by ledger_app/api/metrics.py (ChainView).
 SCRAPE_TIME_SERIES = {"ledger_chain_head_block", "ledger_indexed_block", "ledger_indexer_running"}
