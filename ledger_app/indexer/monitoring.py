@@ -1,0 +1,186 @@
+"""The rule runner: the compliance rules (ledger_app/domain/monitoring.py) over what the
+index has committed, after each committed batch.
+
+It never blocks nor fails the index: ``Indexer.step`` calls ``after_batch`` once its
+batch is committed, and any exception of a run is logged and the run tried again after
+the next batch (nothing of a failed run is kept). A run reads the blocks after its own
+checkpoint (``monitoring_checkpoint``) up to the index's, stores the hits as alerts and
+moves its checkpoint, all in one transaction: a run killed half-way leaves nothing, and
+the next run takes the same blocks again; an alert's key (rule + triggering rows) makes a
+hit stored once whatever happens (``db/monitoring.raise_alerts`` inserts if absent).
+
+A reorg that takes the index below the rules' checkpoint lowers it too, so the blocks
+indexed again are run again (their alerts, keyed by transaction, are not doubled).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+
+from ledger_app.db import monitoring as store
+from ledger_app.db.schema import (
+    checkpoint as index_checkpoint,
+)
+from ledger_app.db.schema import (
+    credit_line_drawings,
+    credit_lines,
+    events,
+    participants,
+    receivables,
+)
+from ledger_app.domain import monitoring as rules
+from ledger_app.domain.monitoring import Exposure, Facts, LedgerEvent, Profile, Receivable
+
+log = logging.getLogger(__name__)
+
+
+class RuleRunner:
+    """Runs the rules over ``engine``'s index of chain ``chain_id``."""
+
+    def __init__(self, engine: Engine, chain_id: int) -> None:
+        self.engine = engine
+        self.chain_id = chain_id
+        self.failures = 0
+        self.last_error: str | None = None
+        self.seconds = 0.0  # spent in runs, for the bench
+        self.events_seen = 0
+
+    def after_batch(self) -> int | None:
+        """Run the rules, never raising: the alerts created, or None when the run failed
+        (logged; the next call runs the same blocks again)."""
+        try:
+            created = self.run()
+        except Exception as exc:  # a rule's bug must not stop the index
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("monitoring: rule run failed; it runs again after the next batch")
+            return None
+        self.last_error = None
+        return len(created)
+
+    def run(self) -> list[int]:
+        """One run up to the indexed block, in one transaction; the new alerts' ids."""
+        started = time.perf_counter()
+        with self.engine.begin() as conn:
+            indexed = conn.execute(
+                select(index_checkpoint.c.block_number).where(
+                    index_checkpoint.c.chain_id == self.chain_id
+                )
+            ).scalar()
+            done = store.checkpoint(conn, self.chain_id)
+            if indexed is None:
+                return []
+            if done is not None and indexed < done:  # rolled back below the rules' run
+                store.set_checkpoint(conn, self.chain_id, indexed)
+                return []
+            if done is not None and indexed == done:
+                return []
+            window_from = (done + 1) if done is not None else 0
+            configs = store.rule_configs(conn)
+            facts = load_facts(conn, self.chain_id, window_from, indexed, rules.look_back(configs))
+            if facts is None:  # no event in the window: nothing can trigger
+                store.set_checkpoint(conn, self.chain_id, indexed)
+                return []
+            hits = rules.run_rules(configs, facts)
+            created = store.raise_alerts(conn, hits)
+            store.set_checkpoint(conn, self.chain_id, indexed)
+        self.seconds += time.perf_counter() - started
+        self.events_seen += sum(1 for e in facts.events if e.block_number >= window_from)
+        if created:
+            log.info("monitoring: %d new alerts up to block %d", len(created), indexed)
+        return created
+
+
+def load_facts(
+    conn: Connection, chain_id: int, window_from: int, window_to: int, look_back: int
+) -> Facts | None:
+    """The rows a run over blocks ``window_from..window_to`` reads: the window's events
+    and those of the ``look_back`` seconds before its first, the receivables they name,
+    the participants' profiles and the financiers' open drawings; None when the window
+    has no event a rule reads."""
+    chain = events.c.chain_id == chain_id
+    in_window = and_(events.c.block_number >= window_from, events.c.block_number <= window_to)
+    named = events.c.event_name.in_(rules.EVENT_NAMES)
+    first = conn.execute(
+        select(func.min(events.c.block_timestamp)).where(chain, in_window, named)
+    ).scalar()
+    if first is None:
+        return None
+    since = first - look_back
+    query = (
+        select(events)
+        .where(chain, named, events.c.block_number <= window_to,
+               or_(in_window, events.c.block_timestamp >= since))
+        .order_by(events.c.block_number, events.c.log_index)
+    )  # fmt: skip
+    rows = [_event(r) for r in conn.execute(query)]
+    ids = {r.receivable_id for r in rows if r.receivable_id is not None}
+    ids |= {r.root_id for r in rows if r.root_id is not None}
+    found: dict[int, Receivable] = {}
+    id_list = sorted(ids)
+    for at in range(0, len(id_list), 500):
+        for r in conn.execute(
+            select(receivables).where(receivables.c.id.in_(id_list[at : at + 500]))
+        ):
+            found[r.id] = Receivable(id=r.id, root_id=r.root_id, debtor=r.debtor.lower(),
+                                     creditor=r.creditor.lower(), amount=int(r.amount),
+                                     currency=r.currency, due_date=r.due_date)  # fmt: skip
+    return Facts(
+        events=rows, window_from=window_from, receivables=found,
+        profiles=profiles(conn), exposures=exposures(conn),
+    )  # fmt: skip
+
+
+def _event(row: Any) -> LedgerEvent:
+    return LedgerEvent(
+        name=row.event_name, args=json.loads(row.args), block_number=row.block_number,
+        block_hash=row.block_hash, timestamp=row.block_timestamp or 0, tx_hash=row.tx_hash,
+        log_index=row.log_index, receivable_id=row.receivable_id, root_id=row.root_id,
+    )  # fmt: skip
+
+
+def lei_text(stored: str | None) -> str | None:
+    """The registry's bytes32 LEI as its 20 characters (a hashed identifier: the hex)."""
+    if not stored:
+        return None
+    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
+    text = raw.rstrip(b"\0")
+    if text.isascii() and text.isalnum() and len(text) == 20:
+        return text.decode()
+    return stored
+
+
+def profiles(conn: Connection) -> dict[str, Profile]:
+    """Every onboarded participant's LEI (from the chain) with its off-chain profile."""
+    extra = {r.account.lower(): r for r in conn.execute(select(store.participant_profiles))}
+    found = {}
+    for p in conn.execute(select(participants.c.account, participants.c.lei)):
+        account = p.account.lower()
+        more = extra.get(account)
+        found[account] = Profile(
+            account=account, lei=lei_text(p.lei),
+            legal_name=more.legal_name if more else None,
+            registered_address=more.registered_address if more else None,
+        )  # fmt: skip
+    return found
+
+
+def exposures(conn: Connection) -> list[Exposure]:
+    """Every open drawing: financier, obligor, currency, face amount not written off."""
+    query = select(
+        credit_lines.c.financier, credit_lines.c.obligor, credit_lines.c.currency,
+        credit_line_drawings.c.amount, credit_line_drawings.c.written_off,
+    ).join(credit_lines, credit_lines.c.line_id == credit_line_drawings.c.line_id).where(
+        credit_line_drawings.c.released_block.is_(None)
+    )  # fmt: skip
+    return [
+        Exposure(
+            r.financier.lower(), r.obligor.lower(), r.currency, int(r.amount) - int(r.written_off)
+        )
+        for r in conn.execute(query)
+    ]
