@@ -332,7 +332,7 @@ def _amount(e: LedgerEvent, receivables: Mapping[int, Receivable]) -> int:
 
 def velocity(config: Mapping[str, Any], facts: Facts) -> list[Hit]:
     """A participant's volume on a UTC day (receivables registered to or by it, moved to or
-    from it) over ``multiple`` × the median of its active days in the ``history_days``
+    from it) over ``multiple`` times the median of its active days in the ``history_days``
     before, once it has ``min_active_days`` of them. One hit per participant and day."""
     hits = []
     new_days = {e.timestamp // DAY for e in facts.events if e.block_number >= facts.window_from}
