@@ -39,7 +39,9 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from ledger_app.domain.monitoring import DEFAULTS, Hit
+from ledger_app.db.schema import participants
+from ledger_app.domain import monitoring as rules
+from ledger_app.domain.monitoring import DEFAULTS, Hit, Profile, SanctionEntry
 
 metadata = SQLModel.metadata
 
@@ -254,3 +256,86 @@ def set_checkpoint(conn: Connection, chain_id: int, block: int) -> None:
                 chain_id=chain_id, block_number=block, runs=1, updated_at=now()
             )
         )
+
+
+# --- participants' profiles and the sanctions list --------------------------------------
+
+
+def lei_text(stored: str | None) -> str | None:
+    """The registry's bytes32 LEI as its 20 characters (a hashed identifier: the hex)."""
+    if not stored:
+        return None
+    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
+    text = raw.rstrip(b"\0")
+    if text.isascii() and text.isalnum() and len(text) == 20:
+        return text.decode()
+    return stored
+
+
+def profiles(conn: Connection) -> dict[str, Profile]:
+    """Every onboarded participant's LEI (from the chain) with its off-chain profile."""
+    extra = {r.account.lower(): r for r in conn.execute(select(participant_profiles))}
+    found = {}
+    for p in conn.execute(select(participants.c.account, participants.c.lei)):
+        account = p.account.lower()
+        more = extra.get(account)
+        found[account] = Profile(
+            account=account, lei=lei_text(p.lei),
+            legal_name=more.legal_name if more else None,
+            registered_address=more.registered_address if more else None,
+        )  # fmt: skip
+    return found
+
+
+def record_profile(
+    conn: Connection, account: str, legal_name: str | None, address: str | None, by: str
+) -> None:
+    """Keep what onboarding said of ``account`` off chain (once: onboarding is once)."""
+    conn.execute(insert(participant_profiles).values(
+        account=account.lower(), legal_name=legal_name, registered_address=address,
+        recorded_by=by.lower(), recorded_at=now()))  # fmt: skip
+
+
+def sanctions(conn: Connection) -> list[SanctionEntry]:
+    """The sanctions list as last loaded."""
+    return [
+        SanctionEntry(r.entry_id, r.name, r.lei, tuple(json.loads(r.aliases)))
+        for r in conn.execute(select(sanctions_entries).order_by(sanctions_entries.c.entry_id))
+    ]
+
+
+def replace_sanctions(conn: Connection, entries: Iterable[SanctionEntry], source: str) -> int:
+    """The list becomes ``entries`` (the file loaded replaces the one before)."""
+    conn.execute(sanctions_entries.delete())
+    at, n = now(), 0
+    for entry in entries:
+        conn.execute(insert(sanctions_entries).values(
+            entry_id=entry.entry_id, name=entry.name, lei=entry.lei,
+            aliases=json.dumps(list(entry.aliases)), source=source[:400], loaded_at=at))  # fmt: skip
+        n += 1
+    return n
+
+
+def screen_participants(conn: Connection, accounts: Iterable[str] | None = None) -> list[int]:
+    """Screen ``accounts`` (default: every participant) against the list; the ids of the
+    new alerts (a match already alerted is not alerted again)."""
+    config = rule_configs(conn)["sanctions"]
+    if not config["enabled"]:
+        return []
+    entries = sanctions(conn)
+    known = profiles(conn)
+    wanted = known.keys() if accounts is None else [a.lower() for a in accounts]
+    hits = []
+    for account in wanted:
+        profile = known.get(account)
+        if profile is not None:
+            hits += rules.screen(config, profile, entries)
+    return raise_alerts(conn, hits)
+
+
+def screen_profile(conn: Connection, profile: Profile) -> list[int]:
+    """Screen one participant as onboarding describes it (before the index has it)."""
+    config = rule_configs(conn)["sanctions"]
+    if not config["enabled"]:
+        return []
+    return raise_alerts(conn, rules.screen(config, profile, sanctions(conn)))

@@ -22,6 +22,9 @@ do not matter) against every name and alias of a list entry.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import statistics
 from collections import defaultdict
@@ -466,3 +469,55 @@ def screen(
                              listed_name=matched, legal_name=profile.legal_name,
                              score=round(score, 1)))  # fmt: skip
     return hits
+
+
+_LEI = re.compile(r"^[0-9A-Z]{18}[0-9]{2}$")
+
+
+def parse_sanctions(text: str, kind: str) -> list[SanctionEntry]:
+    """The operator's sanctions list file (README "Monitoring"): ``csv`` with a header
+    ``lei,name[,aliases][,id]`` (aliases separated by ``;``, an empty LEI for none) or
+    ``json``, a list of ``{"name", "lei"?, "aliases"?, "id"?}``. ``ValueError`` names the
+    first bad entry."""
+    if kind == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        fields = set(reader.fieldnames or ())
+        if not {"lei", "name"} <= fields:
+            raise ValueError("the CSV header must name at least the columns lei,name")
+        raw = [
+            {"lei": r.get("lei") or None, "name": r.get("name") or "", "id": r.get("id") or None,
+             "aliases": [a.strip() for a in (r.get("aliases") or "").split(";") if a.strip()],
+             "_where": f"line {n}"}
+            for n, r in enumerate(reader, start=2)
+        ]  # fmt: skip
+    elif kind == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the file is not JSON: {exc}") from exc
+        if not isinstance(data, list):
+            raise ValueError("a JSON sanctions list is a list of entries")
+        raw = []
+        for n, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise ValueError(f"entry {n} is not an object")
+            raw.append({**item, "_where": f"entry {n}"})
+    else:
+        raise ValueError("the list is csv or json")
+    entries, seen = [], set()
+    for n, item in enumerate(raw, start=1):
+        where = item["_where"]
+        name, lei, aliases = item.get("name"), item.get("lei"), item.get("aliases") or []
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where}: a name is required")
+        if lei is not None and (not isinstance(lei, str) or not _LEI.match(lei.strip().upper())):
+            raise ValueError(f"{where}: lei {lei!r} is not a 20-character LEI")
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ValueError(f"{where}: aliases is a list of names")
+        entry_id = str(item.get("id") or f"{n}")[:64]
+        if entry_id in seen:
+            raise ValueError(f"{where}: id {entry_id!r} is listed twice")
+        seen.add(entry_id)
+        entries.append(SanctionEntry(entry_id, name.strip(), lei.strip().upper() if lei else None,
+                                     tuple(a.strip() for a in aliases if a.strip())))  # fmt: skip
+    return entries

@@ -30,11 +30,10 @@ from ledger_app.db.schema import (
     credit_line_drawings,
     credit_lines,
     events,
-    participants,
     receivables,
 )
 from ledger_app.domain import monitoring as rules
-from ledger_app.domain.monitoring import Exposure, Facts, LedgerEvent, Profile, Receivable
+from ledger_app.domain.monitoring import Exposure, Facts, LedgerEvent, Receivable
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def load_facts(
                                      currency=r.currency, due_date=r.due_date)  # fmt: skip
     return Facts(
         events=rows, window_from=window_from, receivables=found,
-        profiles=profiles(conn), exposures=exposures(conn),
+        profiles=store.profiles(conn), exposures=exposures(conn),
     )  # fmt: skip
 
 
@@ -142,32 +141,6 @@ def _event(row: Any) -> LedgerEvent:
         block_hash=row.block_hash, timestamp=row.block_timestamp or 0, tx_hash=row.tx_hash,
         log_index=row.log_index, receivable_id=row.receivable_id, root_id=row.root_id,
     )  # fmt: skip
-
-
-def lei_text(stored: str | None) -> str | None:
-    """The registry's bytes32 LEI as its 20 characters (a hashed identifier: the hex)."""
-    if not stored:
-        return None
-    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
-    text = raw.rstrip(b"\0")
-    if text.isascii() and text.isalnum() and len(text) == 20:
-        return text.decode()
-    return stored
-
-
-def profiles(conn: Connection) -> dict[str, Profile]:
-    """Every onboarded participant's LEI (from the chain) with its off-chain profile."""
-    extra = {r.account.lower(): r for r in conn.execute(select(store.participant_profiles))}
-    found = {}
-    for p in conn.execute(select(participants.c.account, participants.c.lei)):
-        account = p.account.lower()
-        more = extra.get(account)
-        found[account] = Profile(
-            account=account, lei=lei_text(p.lei),
-            legal_name=more.legal_name if more else None,
-            registered_address=more.registered_address if more else None,
-        )  # fmt: skip
-    return found
 
 
 def exposures(conn: Connection) -> list[Exposure]:
