@@ -115,10 +115,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the monitoring tables."""
+    """Drop the monitoring tables. Those already gone are passed: SQLite's DDL does not roll
+    back with a failed downgrade further down (0017's refusal), so it may be run twice."""
+    present = set(sa.inspect(op.get_bind()).get_table_names())
     for table in (
         "participant_profiles", "sanctions_entries", "monitoring_case_events",
         "monitoring_case_alerts", "monitoring_cases", "monitoring_alerts",
         "monitoring_rule_changes", "monitoring_rules", "monitoring_checkpoint",
     ):  # fmt: skip
-        op.drop_table(table)
+        if table in present:
+            op.drop_table(table)
