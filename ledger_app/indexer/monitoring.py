@@ -37,6 +37,10 @@ from ledger_app.domain.monitoring import Exposure, Facts, LedgerEvent, Receivabl
 
 log = logging.getLogger(__name__)
 
+#: While backfilling, the rules run once this many events have been indexed since their
+#: last run (and whenever the index has caught up).
+BACKFILL_EVENTS = 20_000
+
 
 class RuleRunner:
     """Runs the rules over ``engine``'s index of chain ``chain_id``."""
@@ -48,10 +52,16 @@ class RuleRunner:
         self.last_error: str | None = None
         self.seconds = 0.0  # spent in runs, for the bench
         self.events_seen = 0
+        self.pending = 0  # events stored since the last successful run
 
-    def after_batch(self) -> int | None:
-        """Run the rules, never raising: the alerts created, or None when the run failed
-        (logged; the next call runs the same blocks again)."""
+    def after_batch(self, events: int = 0, *, caught_up: bool = True) -> int | None:
+        """After a step that stored ``events``: run the rules once the index has caught up
+        (or ``BACKFILL_EVENTS`` have piled up during a backfill, so that a long backfill
+        is not slowed by a run per step), never raising: the alerts created, None when no
+        run was due or the run failed (logged; the next run takes the same blocks)."""
+        self.pending += events
+        if not caught_up and self.pending < BACKFILL_EVENTS:
+            return None
         try:
             created = self.run()
         except Exception as exc:  # a rule's bug must not stop the index
@@ -60,6 +70,7 @@ class RuleRunner:
             log.exception("monitoring: rule run failed; it runs again after the next batch")
             return None
         self.last_error = None
+        self.pending = 0
         return len(created)
 
     def run(self) -> list[int]:

@@ -170,7 +170,7 @@ class Indexer:
         if self.monitor is not None:
             # After the commit, in its own transaction; it never raises (a failed run is
             # logged and run again after the next step). A rollback lowers its checkpoint.
-            self.monitor.after_batch()
+            self.monitor.after_batch(result.events, caught_up=result.caught_up or result.reorged)
         metrics.indexer_stepped(result.tip, result.indexed_to, result.caught_up)
         return result
 
