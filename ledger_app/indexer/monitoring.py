@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
@@ -53,6 +54,7 @@ class RuleRunner:
         self.seconds = 0.0  # spent in runs, for the bench
         self.events_seen = 0
         self.pending = 0  # events stored since the last successful run
+        self.loaded: Loaded | None = None  # what the last run read, for the next
 
     def after_batch(self, events: int = 0, *, caught_up: bool = True) -> int | None:
         """After a step that stored ``events``: run the rules once the index has caught up
@@ -87,18 +89,25 @@ class RuleRunner:
                 return []
             if done is not None and indexed < done:  # rolled back below the rules' run
                 store.set_checkpoint(conn, self.chain_id, indexed)
+                self.loaded = None
                 return []
             if done is not None and indexed == done:
                 return []
             window_from = (done + 1) if done is not None else 0
             configs = store.rule_configs(conn)
-            facts = load_facts(conn, self.chain_id, window_from, indexed, rules.look_back(configs))
-            if facts is None:  # no event in the window: nothing can trigger
+            look_back = rules.look_back(configs)
+            read = load_facts(conn, self.chain_id, window_from, indexed, look_back, self.loaded)
+            if read is None:  # no event in the window: nothing can trigger
                 store.set_checkpoint(conn, self.chain_id, indexed)
+                kept = self.loaded
+                if kept is not None and kept.to == window_from - 1:
+                    self.loaded = Loaded(indexed, kept.look_back, kept.events, kept.receivables)
                 return []
+            facts, loaded = read
             hits = rules.run_rules(configs, facts)
             created = store.raise_alerts(conn, hits)
             store.set_checkpoint(conn, self.chain_id, indexed)
+        self.loaded = loaded  # only once committed: a failed run is read again in full
         self.seconds += time.perf_counter() - started
         self.events_seen += sum(1 for e in facts.events if e.block_number >= window_from)
         if created:
@@ -106,13 +115,27 @@ class RuleRunner:
         return created
 
 
+@dataclass
+class Loaded:
+    """The rows a run read, kept for the next run: the events up to block ``to`` from
+    ``look_back`` seconds before the window on, and the receivables they name. Blocks at
+    or below the rules' checkpoint do not change (a rollback drops this), so the next run
+    reads only its own window from the database."""
+
+    to: int
+    look_back: int
+    events: list[LedgerEvent]
+    receivables: dict[int, Receivable]
+
+
 def load_facts(
-    conn: Connection, chain_id: int, window_from: int, window_to: int, look_back: int
-) -> Facts | None:
+    conn: Connection, chain_id: int, window_from: int, window_to: int, look_back: int,
+    loaded: Loaded | None = None,
+) -> tuple[Facts, Loaded] | None:  # fmt: skip
     """The rows a run over blocks ``window_from..window_to`` reads: the window's events
-    and those of the ``look_back`` seconds before its first, the receivables they name,
-    the participants' profiles and the financiers' open drawings; None when the window
-    has no event a rule reads."""
+    and those of the ``look_back`` seconds before its first (from ``loaded`` when it ends
+    just before the window), the receivables they name, the participants' profiles and
+    the financiers' open drawings; None when the window has no event a rule reads."""
     chain = events.c.chain_id == chain_id
     in_window = and_(events.c.block_number >= window_from, events.c.block_number <= window_to)
     named = events.c.event_name.in_(rules.EVENT_NAMES)
@@ -122,28 +145,39 @@ def load_facts(
     if first is None:
         return None
     since = first - look_back
-    query = (
-        select(events)
-        .where(chain, named, events.c.block_number <= window_to,
-               or_(in_window, events.c.block_timestamp >= since))
-        .order_by(events.c.block_number, events.c.log_index)
-    )  # fmt: skip
-    rows = [_event(r) for r in conn.execute(query)]
+    ordered = (events.c.block_number, events.c.log_index)
+    if loaded is not None and loaded.to == window_from - 1 and loaded.look_back == look_back:
+        # Block timestamps never decrease: what the last run kept covers this look-back.
+        query = select(events).where(chain, named, in_window).order_by(*ordered)
+        rows = [e for e in loaded.events if e.timestamp >= since]
+        rows += [_event(r) for r in conn.execute(query)]
+        known = loaded.receivables
+    else:
+        query = (
+            select(events)
+            .where(chain, named, events.c.block_number <= window_to,
+                   or_(in_window, events.c.block_timestamp >= since))
+            .order_by(*ordered)
+        )  # fmt: skip
+        rows = [_event(r) for r in conn.execute(query)]
+        known = {}
     ids = {r.receivable_id for r in rows if r.receivable_id is not None}
     ids |= {r.root_id for r in rows if r.root_id is not None}
-    found: dict[int, Receivable] = {}
-    id_list = sorted(ids)
+    found = {i: known[i] for i in ids if i in known}
+    id_list = sorted(ids - found.keys())
     for at in range(0, len(id_list), 500):
         for r in conn.execute(
             select(receivables).where(receivables.c.id.in_(id_list[at : at + 500]))
         ):
+            # A receivable's parties, amount, currency and due date never change.
             found[r.id] = Receivable(id=r.id, root_id=r.root_id, debtor=r.debtor.lower(),
                                      creditor=r.creditor.lower(), amount=int(r.amount),
                                      currency=r.currency, due_date=r.due_date)  # fmt: skip
-    return Facts(
+    facts = Facts(
         events=rows, window_from=window_from, receivables=found,
         profiles=store.profiles(conn), exposures=exposures(conn),
     )  # fmt: skip
+    return facts, Loaded(window_to, look_back, rows, found)
 
 
 def _event(row: Any) -> LedgerEvent:
