@@ -156,6 +156,13 @@ participant_profiles = Table(
 )
 
 
+def utc(moment: datetime | None) -> datetime | None:
+    """A stored time as UTC (SQLite gives it back without its zone)."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def now() -> datetime:
     """The database's clock for the monitoring's own rows (UTC)."""
     return datetime.now(UTC)
@@ -228,7 +235,7 @@ def alert_dict(row: Any) -> dict[str, Any]:
         "status": row.status, "subjects": json.loads(row.subjects),
         "proofs": json.loads(row.rows), "details": json.loads(row.details),
         "block_number": row.block_number, "chain_time": row.chain_time,
-        "raised_at": row.raised_at,
+        "raised_at": utc(row.raised_at),
     }  # fmt: skip
 
 

@@ -140,6 +140,7 @@ def test_case_lifecycle_report_and_summary(service: Service) -> None:
         assert refused.status_code == 409
         assert refused.json()["error"] == "CaseClosed"
     history = service.call("auditor", "GET", base).json()["history"]
+    assert all(h["at"].endswith(("Z", "+00:00")) for h in history)  # UTC, said so (SQLite)
     assert [(h["action"], h["actor"]) for h in history] == [
         ("OPENED", service.addresses["auditor"]), ("NOTE", service.addresses["regulator"]),
         ("REPORTED", service.addresses["regulator"])]  # fmt: skip

@@ -72,7 +72,7 @@ class MonitoringService:
         with self.engine.connect() as conn:
             return [
                 {"id": r.id, "rule": r.rule, "old": json.loads(r.old), "new": json.loads(r.new),
-                 "changed_by": to_checksum_address(r.changed_by), "changed_at": r.changed_at}
+                 "changed_by": to_checksum_address(r.changed_by), "changed_at": store.utc(r.changed_at)}
                 for r in conn.execute(query)
             ]  # fmt: skip
 
@@ -232,16 +232,16 @@ class MonitoringService:
             .order_by(store.monitoring_case_alerts.c.alert_id)).scalars())  # fmt: skip
         case = {
             "id": row.id, "status": row.status, "title": row.title,
-            "opened_by": to_checksum_address(row.opened_by), "opened_at": row.opened_at,
+            "opened_by": to_checksum_address(row.opened_by), "opened_at": store.utc(row.opened_at),
             "closed_by": to_checksum_address(row.closed_by) if row.closed_by else None,
-            "closed_at": row.closed_at, "reason": row.reason, "alert_ids": ids,
+            "closed_at": store.utc(row.closed_at), "reason": row.reason, "alert_ids": ids,
         }  # fmt: skip
         if full:
             case["alerts"] = [self._alert(conn, i) for i in ids]
             e = store.monitoring_case_events
             case["history"] = [
                 {"id": h.id, "action": h.action, "actor": to_checksum_address(h.actor),
-                 "text": h.text, "at": h.at}
+                 "text": h.text, "at": store.utc(h.at)}
                 for h in conn.execute(select(e).where(e.c.case_id == row.id).order_by(e.c.id))
             ]  # fmt: skip
         return case
