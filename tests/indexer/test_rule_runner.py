@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
+from helpers import index_to_head
 from ledger import MAX_UINT, Ledger
 from sqlalchemy import Engine, insert, select, update
 
@@ -157,3 +158,34 @@ def test_runs_window_by_window_find_what_one_run_finds(tmp_path) -> None:
         engine.dispose()
     assert keys[0] == keys[1]
     assert {k.split(":")[0] for k in keys[0]} >= {"circular_flow", "structuring", "velocity"}
+
+
+def test_blocks_indexed_again_after_a_reorg_are_run_again(
+    ledger: Ledger, engine: Engine, make_indexer: Callable[..., Indexer]
+) -> None:
+    """The rules had run over block N (a mint); the chain replaced it with a block where a
+    part comes back to its creditor: the rollback lowers the rules' checkpoint, and the
+    new block N is run, raising the circular-flow alert."""
+    ledger.list_token(b"CNY")
+    root = ledger.register(1_000_000_00)
+    ledger.send("supplier", "receivables", "confirm", root)
+    ledger.send("supplier", "receivables", "split", root, [600_000_00, 400_000_00])
+    supplier, supplier2 = (ledger.accounts[n].address for n in ("supplier", "supplier2"))
+    ledger.send("supplier", "receivables", "transfer", root + 2, supplier2)
+    indexer = make_indexer()
+    indexer.run(follow=False)
+    snapshot = ledger.rpc("evm_snapshot", [])
+    ledger.send("bank", "cny", "mint", supplier, 1)
+    replaced = index_to_head(indexer)
+    with engine.connect() as conn:
+        assert store.checkpoint(conn, indexer.store.chain_id) == replaced
+    assert _alerts(engine) == []
+
+    ledger.rpc("evm_revert", [snapshot])
+    ledger.send("supplier2", "receivables", "transfer", root + 2, supplier)
+    assert ledger.head() == replaced  # the same height, another block
+    index_to_head(indexer)
+
+    [alert] = _alerts(engine)
+    assert alert["rule"] == "circular_flow"
+    assert alert["proofs"][-1]["block_number"] == replaced
