@@ -105,7 +105,7 @@ def apply_change(
 # --- rows ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerEvent:
     """An indexed event: the row of ``events`` a rule reads, with its on-chain proof."""
 
