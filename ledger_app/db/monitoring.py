@@ -297,7 +297,12 @@ def profiles(conn: Connection) -> dict[str, Profile]:
 def record_profile(
     conn: Connection, account: str, legal_name: str | None, address: str | None, by: str
 ) -> None:
-    """Keep what onboarding said of ``account`` off chain (once: onboarding is once)."""
+    """Keep what onboarding said of ``account`` off chain (once: onboarding is once; a
+    request run again keeps the first)."""
+    account = account.lower()
+    known = select(participant_profiles.c.account).where(participant_profiles.c.account == account)
+    if conn.execute(known).first() is not None:
+        return
     conn.execute(insert(participant_profiles).values(
         account=account.lower(), legal_name=legal_name, registered_address=address,
         recorded_by=by.lower(), recorded_at=now()))  # fmt: skip

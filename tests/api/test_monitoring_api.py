@@ -105,7 +105,7 @@ def test_rule_changes_are_the_regulators_and_logged(service: Service) -> None:
     assert changed.status_code == 200, changed.text
     assert service.call("auditor", "GET", "/v1/monitoring/rules").json()["structuring"][
         "min_count"] == 4  # fmt: skip
-    log = service.call("auditor", "GET", "/v1/monitoring/rules/changes",
+    log = service.call("auditor", "GET", "/v1/monitoring/rule-changes",
                        params={"rule": "structuring"}).json()  # fmt: skip
     assert log[-1]["old"]["min_count"] == 3
     assert log[-1]["new"]["min_count"] == 4

@@ -70,7 +70,7 @@ def change_rule(
     return service.change_rule(caller, rule, body)
 
 
-@router.get("/rules/changes", operation_id="monitoring.rule_changes")
+@router.get("/rule-changes", operation_id="monitoring.rule_changes")
 def rule_changes(
     caller: ActorDep, service: MonitoringDep, rule: RuleName | None = None
 ) -> list[dict[str, Any]]:
