@@ -221,7 +221,8 @@ def _hit(rule: str, config: Mapping[str, Any], key: str, subjects: Iterable[str]
 
 def circular_flow(config: Mapping[str, Any], facts: Facts) -> list[Hit]:
     """A receivable or one of its parts comes back to an earlier holder of its tree (its
-    creditor, or anyone it was transferred from or to) within ``window_days``."""
+    creditor, or anyone it was transferred from or to) within ``window_days``, moved by its
+    holder (a buy-back or sale the financing desk makes is not a holder's transfer)."""
     window = config["window_days"] * DAY
     held: dict[int, list[tuple[str, LedgerEvent]]] = defaultdict(list)  # root -> (holder, row)
     hits = []
@@ -234,7 +235,9 @@ def circular_flow(config: Mapping[str, Any], facts: Facts) -> list[Hit]:
         elif e.name == "ReceivableTransferred":
             to = _low(e.args["to"])
             earlier = [r for h, r in held[root] if h == to and e.timestamp - r.timestamp <= window]
-            if earlier and e.block_number >= facts.window_from:
+            # A holder's own move; the desk's (financing, buy-back, sale) are the contract's.
+            own = _low(e.args.get("actor", e.args["from"])) == _low(e.args["from"])
+            if earlier and own and e.block_number >= facts.window_from:
                 hits.append(_hit("circular_flow", config, e.ref, [to, e.args["from"]],
                                  [earlier[0], e], e.timestamp, receivable_id=e.receivable_id,
                                  root_id=root, returned_to=to))  # fmt: skip

@@ -42,6 +42,19 @@ def test_circular_flow_trips_when_a_part_returns_to_its_creditor() -> None:
     assert hits[0].severity == "high"
 
 
+def test_circular_flow_quiet_for_a_buy_back_by_the_desk() -> None:
+    desk = "0x" + "de" * 20
+    rows = [registered(1, T0),
+            ev("ReceivableTransferred", T0 + 1, 1, **{"from": A, "to": F, "actor": desk}),
+            ev("ReceivableTransferred", T0 + 2, 1, **{"from": F, "to": A, "actor": desk})]  # fmt: skip
+    assert m.circular_flow(cfg("circular_flow"), Facts(rows, 0)) == []
+    by_holder = [
+        *rows[:2],
+        ev("ReceivableTransferred", T0 + 2, 1, **{"from": F, "to": A, "actor": F}),
+    ]
+    assert len(m.circular_flow(cfg("circular_flow"), Facts(by_holder, 0))) == 1
+
+
 def test_circular_flow_quiet_for_a_chain_onwards_or_a_return_after_the_window() -> None:
     onwards = [registered(1, T0), ev("ReceivableTransferred", T0 + DAY, 1, **{"from": A, "to": B}),
                ev("ReceivableTransferred", T0 + 2 * DAY, 1, **{"from": B, "to": C})]  # fmt: skip
