@@ -5,6 +5,10 @@ proofs and is stored exactly once, whatever restarts and failed runs happen in b
 from __future__ import annotations
 
 import json
+import random
+import signal
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -189,3 +193,58 @@ def test_blocks_indexed_again_after_a_reorg_are_run_again(
     [alert] = _alerts(engine)
     assert alert["rule"] == "circular_flow"
     assert alert["proofs"][-1]["block_number"] == replaced
+
+
+def test_sigkilled_indexer_processes_raise_every_alert_once(
+    ledger: Ledger, anvil, artifacts, tmp_path
+) -> None:
+    """`ledger-app index` SIGKILLed at random moments while the trade goes on (the rules
+    run after each caught-up step), then restarted: the alerts are exactly those of one
+    indexer that ran undisturbed."""
+    from test_process import ledger_app, service_env
+
+    from ledger_app.db import migrate
+    from ledger_app.indexer.service import build_indexer
+
+    url = f"sqlite:///{tmp_path}/killed.db"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    _story(ledger)
+    _profiles(engine, ledger)
+    env = service_env(ledger, anvil, url, tmp_path)
+    rng = random.Random(23)
+
+    def runs() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(store.monitoring_checkpoint.c.runs)).scalar() or 0
+
+    ran = []
+    for _ in range(5):
+        before = runs()
+        process = subprocess.Popen(ledger_app("index", "--poll", "0.02"), env=env)
+        # Just under the structuring threshold, one after another.
+        ledger.register(99_500_000)
+        deadline = time.monotonic() + 30
+        while runs() == before and time.monotonic() < deadline:  # the rules run in it
+            time.sleep(0.01)
+        for _ in range(2):
+            ledger.register(99_500_000)
+            time.sleep(rng.uniform(0, 0.15))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        ran.append(runs() - before)
+    assert min(ran) >= 1, ran  # each process ran the rules before it was killed
+    done = subprocess.run(ledger_app("backfill", "--quiet"), env=env, timeout=120, check=False)
+    assert done.returncode == 0
+
+    fresh = make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    migrate.upgrade(fresh)
+    _profiles(fresh, ledger)
+    index_to_head(build_indexer(rpc_url=anvil.rpc_url, engine=fresh, artifacts=artifacts,
+                                contracts=ledger.contracts(),
+                                start_block=ledger.deployment_block))  # fmt: skip
+    killed, undisturbed = (sorted(a["key"] for a in _alerts(e)) for e in (engine, fresh))
+    assert killed == undisturbed
+    assert {k.split(":")[0] for k in killed} >= TRIPPED | {"structuring"}
+    engine.dispose()
+    fresh.dispose()
