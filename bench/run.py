@@ -29,11 +29,13 @@ from bench import (
     fairness_bench,
     gas_bench,
     indexer_bench,
+    monitoring_bench,
     replicas_bench,
 )
 from bench.chain import ARTIFACTS, add_tree, generate
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
+from ledger_app.db.engine import make_engine
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
 from pgcluster import PostgresCluster, PostgresUnavailable
@@ -41,13 +43,14 @@ from pgcluster import PostgresCluster, PostgresUnavailable
 MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups x fanout), query samples
     "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
              "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
-             "repeats": 3, "burst": 100, "replicas": (50, 30, 3)},
+             "repeats": 3, "burst": 100, "replicas": (50, 30, 3),
+             "monitoring": 100_000},
     "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
               "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3,
-              "burst": 100, "replicas": (20, 15, 2)},
+              "burst": 100, "replicas": (20, 15, 2), "monitoring": 20_000},
     "smoke": {"histories": [(800, 1)], "single": 3, "batch_rows": 20, "batch_repeats": 1,
               "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1,
-              "burst": 16, "replicas": (6, 5, 1)},
+              "burst": 16, "replicas": (6, 5, 1), "monitoring": 3_000},
 }  # fmt: skip
 KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
 
@@ -310,6 +313,22 @@ def bench_erc1155(results: list, log, work: Path) -> None:
     log(f"erc1155: {gas}")
 
 
+def bench_monitoring(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+    """The compliance rules' run cost per 1,000 indexed events (issue 23)."""
+    log(f"monitoring: rule runs over {cfg['monitoring']:,} synthetic events")
+    engine = make_engine(f"sqlite:///{work}/monitoring.db")
+    try:
+        cost = monitoring_bench.measure(engine, cfg["monitoring"])
+    finally:
+        engine.dispose()
+    results.append(entry("monitoring_rules_per_1000_events", cost["ms_per_1000_events"], "ms",
+                         None, "report only"))  # fmt: skip
+    notes.append(f"monitoring: every rule on, one run per 1,000 new events over {cost['events']:,} "
+                 f"events (60 days, 31-day look-back), median run {cost['ms_per_1000_events']:.0f} "
+                 f"ms, mean {cost['ms_per_1000_events_mean']:.0f} ms; {cost['alerts']:,} alerts "
+                 "(SQLite; python -m bench.monitoring_bench EVENTS)")  # fmt: skip
+
+
 def markdown(document: dict[str, Any]) -> str:
     m = document["machine"]
     lines = [
@@ -347,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=list(MODES), default="full")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     parser.add_argument("--only", nargs="*",
-                        default=["indexer", "api", "fairness", "replicas", "gas", "erc1155"])  # fmt: skip
+                        default=["indexer", "api", "fairness", "replicas", "gas", "erc1155", "monitoring"])  # fmt: skip
     args = parser.parse_args(argv)
     cfg = MODES[args.mode]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -367,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                           ("api", lambda: bench_api(cfg, work, results, notes, log)),
                           ("fairness", lambda: bench_fairness(cfg, work, results, notes, log)),
                           ("replicas", lambda: bench_replicas(cfg, work, results, notes, log)),
-                          ("indexer", lambda: bench_indexer(cfg, work, results, notes, log))):  # fmt: skip
+                          ("indexer", lambda: bench_indexer(cfg, work, results, notes, log)),
+                          ("monitoring", lambda: bench_monitoring(cfg, work, results, notes, log))):  # fmt: skip
             if part in args.only:
                 run()
     finally:

@@ -45,9 +45,11 @@ from ledger_app.chain.deploy import (
 from ledger_app.chain.keys import load_operator
 from ledger_app.chain.node import AnvilNode, node_answers
 from ledger_app.db import migrate
+from ledger_app.db import monitoring as monitoring_store
 from ledger_app.db.deployments import save_deployment
 from ledger_app.db.engine import make_engine
 from ledger_app.db.locks import KeeperLock, SenderLock
+from ledger_app.domain import monitoring as monitoring_rules
 from ledger_app.errors import LedgerError, NodeError
 from ledger_app.indexer.cli import add_commands as add_indexer_commands
 from ledger_app.settings import Settings
@@ -115,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="migrate the database (alembic)")
     migrate_parser.add_argument("revision", nargs="?", default="head")
     migrate_parser.set_defaults(command=migrate_command)
+
+    sanctions = commands.add_parser(
+        "load-sanctions",
+        help="replace the sanctions list with FILE (CSV lei,name[,aliases][,id] or JSON) and "
+        "screen every participant against it",
+    )
+    sanctions.add_argument("file", type=Path, help="the list: .csv or .json")
+    sanctions.set_defaults(command=load_sanctions_command)
 
     key = commands.add_parser(
         "operator-key", help="issue a new API key for the operator (printed once)"
@@ -381,6 +391,30 @@ def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
         log.info("database at revision %s", migrate.current_revision(engine))
     finally:
         engine.dispose()
+    return 0
+
+
+def load_sanctions_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger-app load-sanctions FILE``: the list replaced, every participant screened
+    (an alert per new match, README "Monitoring"); exit 2 on a bad file, naming the entry."""
+    kind = args.file.suffix.lower().lstrip(".")
+    if kind not in ("csv", "json"):
+        print("ledger-app: the sanctions list is a .csv or a .json file", file=sys.stderr)
+        return 2
+    try:
+        entries = monitoring_rules.parse_sanctions(args.file.read_text(encoding="utf-8"), kind)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"ledger-app: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            loaded = monitoring_store.replace_sanctions(conn, entries, str(args.file))
+            alerts = monitoring_store.screen_participants(conn)
+    finally:
+        engine.dispose()
+    print(f"{loaded} entries loaded from {args.file}; {len(alerts)} new screening alerts")
     return 0
 
 

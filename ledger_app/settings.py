@@ -226,6 +226,18 @@ class Settings(BaseSettings):
         ),
     )
     batch_max_rows: int = Field(default=1_000, gt=0, description="Rows in one batch request.")
+    reporting_entity: str = Field(
+        default="Supply-chain finance ledger consortium",
+        max_length=200,
+        description="Who files suspicious-activity reports exported from monitoring cases "
+        "(goAML's reporting entity).",
+    )
+    reporting_entity_id: str = Field(
+        default="",
+        max_length=64,
+        description="The reporting entity's id at the financial intelligence unit (goAML "
+        "rentity_id); empty until the FIU has given one.",
+    )
     key_recovery_delay: float = Field(
         default=72 * 3600.0,
         ge=0,

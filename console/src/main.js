@@ -1,6 +1,7 @@
 // The console's shell: sign-in with an API key, the header, and the hash router
 // (#/ the role's worklist, #/receivables/ID a receivable and its lineage, #/search,
-// #/credit-lines the lines, #/warnings the early-warning worklist).
+// #/credit-lines the lines, #/warnings the early-warning worklist, #/monitoring the
+// compliance alerts and cases, #/monitoring/cases/ID a case).
 
 import { render } from 'preact';
 import { useState, useEffect, useRef } from 'preact/hooks';
@@ -12,6 +13,7 @@ import { ReceivablePage } from './views/receivable.js';
 import { SearchPage } from './views/search.js';
 import { CreditLinesPage } from './views/lines.js';
 import { WarningsPage } from './views/warnings.js';
+import { MonitoringPage, CasePage } from './views/monitoring.js';
 
 function SignIn({ onSignedIn, notice }) {
   const [error, setError] = useState(null);
@@ -73,6 +75,7 @@ function Header({ me, onSignOut }) {
         <li><a href="#/credit-lines">Credit lines</a></li>
         <li><a href="#/warnings">Early warning</a></li>
         ${readers && html`<li><a href="#/search">Search</a></li>`}
+        ${readers && html`<li><a href="#/monitoring">Monitoring</a></li>`}
       </ul>
     </nav>
     <div class="who">
@@ -106,6 +109,11 @@ function Shell({ me, onSignOut }) {
   if (receivable) page = html`<${ReceivablePage} id=${Number(receivable[1])} key=${receivable[1]} />`;
   else if (route === '/credit-lines') page = html`<${CreditLinesPage} />`;
   else if (route === '/warnings') page = html`<${WarningsPage} />`;
+  else if (route === '/monitoring') page = html`<${MonitoringPage} />`;
+  else if (/^\/monitoring\/cases\/[0-9]+$/.test(route)) {
+    const caseId = route.split('/').pop();
+    page = html`<${CasePage} id=${Number(caseId)} key=${caseId} />`;
+  }
   else if (route.startsWith('/search')) page = html`<${SearchPage} query=${decodeURIComponent(route.split('?q=')[1] ?? '')} />`;
   else page = html`<${Worklist} />`;
   return html`<${Ledger.Provider} value=${ledger}>

@@ -33,6 +33,7 @@ from ledger_app.api.routes import (
     fx,
     health,
     metrics,
+    monitoring,
     participants,
     receivables,
     risk,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         escrows,
         risk,
         claims,
+        monitoring,
     ):
         app.include_router(module.router)
     check_permissions(app)

@@ -36,6 +36,7 @@ from ledger_app.api.services.early_payments import EarlyPaymentService
 from ledger_app.api.services.escrows import EscrowService
 from ledger_app.api.services.financing import FinancingService
 from ledger_app.api.services.fx import FxService
+from ledger_app.api.services.monitoring import MonitoringService
 from ledger_app.api.services.participants import ParticipantService
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.risk import RiskService
@@ -167,6 +168,7 @@ EarlyPaymentsDep = Annotated[EarlyPaymentService, Depends(service_of(EarlyPaymen
 EscrowsDep = Annotated[EscrowService, Depends(service_of(EscrowService))]
 FinancingDep = Annotated[FinancingService, Depends(service_of(FinancingService))]
 FxDep = Annotated[FxService, Depends(service_of(FxService))]
+MonitoringDep = Annotated[MonitoringService, Depends(service_of(MonitoringService))]
 ParticipantsDep = Annotated[ParticipantService, Depends(service_of(ParticipantService))]
 RiskDep = Annotated[RiskService, Depends(service_of(RiskService))]
 ReceivablesDep = Annotated[ReceivableService, Depends(service_of(ReceivableService))]

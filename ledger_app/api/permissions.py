@@ -234,6 +234,23 @@ PERMISSIONS: dict[str, Permission] = {
     # What waits for the caller; readers see anyone's (?payee=). Any trader may be owed.
     "claims.list": _read(TRADERS | READERS),
     "claims.claim": _write(*TRADERS),
+    # --- monitoring (ledger_app/api/routes/monitoring.py) -------------------------------
+    # Regulators and auditors read all and work cases (not ledger writes: the service's
+    # own records); only a regulator changes a rule; the operator loads the sanctions list.
+    "monitoring.rules": _read(READERS),
+    "monitoring.change_rule": Permission(frozenset({Role.REGULATOR}), standing=True),
+    "monitoring.rule_changes": _read(READERS),
+    "monitoring.alerts": _read(READERS),
+    "monitoring.alert": _read(READERS),
+    "monitoring.open_case": Permission(READERS, standing=True),
+    "monitoring.cases": _read(READERS),
+    "monitoring.case": _read(READERS),
+    "monitoring.annotate_case": Permission(READERS, standing=True),
+    "monitoring.close_case": Permission(READERS, standing=True),
+    "monitoring.report": _read(READERS),
+    "monitoring.summary": _read(READERS),
+    "monitoring.load_sanctions": Permission(frozenset({Role.OPERATOR})),
+    "monitoring.sanctions": _read(READERS | {Role.OPERATOR}),
 }
 
 

@@ -37,6 +37,7 @@ from ledger_app import metrics
 from ledger_app.chain.decode import EventDecoder
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.errors import ChainUnavailable, RangeTooLargeError
+from ledger_app.indexer.monitoring import RuleRunner
 from ledger_app.indexer.store import Batch, Store
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class Indexer:
         # Why the index is ahead of the node's chain, from the moment a step finds it so
         # until a rollback or rebuild has committed (read by /health and the write gate).
         self.diverged: str | None = None
+        # The compliance rules, run after each step (indexer/monitoring.py); None: off.
+        self.monitor: RuleRunner | None = None
 
     # --- the loop -------------------------------------------------------------------
 
@@ -164,6 +167,10 @@ class Indexer:
         result = self._step(until=until, known_tip=known_tip)
         # Reached only when the checkpoint is on the chain again (or was all along).
         self.diverged = None
+        if self.monitor is not None:
+            # After the commit, in its own transaction; it never raises (a failed run is
+            # logged and run again after the next step). A rollback lowers its checkpoint.
+            self.monitor.after_batch(result.events, caught_up=result.caught_up or result.reorged)
         metrics.indexer_stepped(result.tip, result.indexed_to, result.caught_up)
         return result
 

@@ -10,6 +10,7 @@ from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.decode import build_decoder
 from ledger_app.chain.nodes import NodeSet
 from ledger_app.chain.rpc import RpcClient
+from ledger_app.indexer.monitoring import RuleRunner
 from ledger_app.indexer.runner import Indexer, IndexerConfig
 from ledger_app.indexer.store import Store
 from ledger_app.settings import Settings
@@ -46,9 +47,14 @@ def build_indexer(
     reorg_window: int = 64,
     rpc_timeout: float = 30.0,
     give_up_after: float | None = None,
+    monitoring: bool = True,
 ) -> Indexer:
-    """An indexer of ``contracts`` (address -> kind) from ``start_block`` into ``engine``."""
+    """An indexer of ``contracts`` (address -> kind) from ``start_block`` into ``engine``,
+    running the compliance rules after each step unless ``monitoring`` is False."""
     rpc = RpcClient(rpc_url, timeout=rpc_timeout, give_up_after=give_up_after)
     store = Store(engine, rpc.chain_id(), reorg_window=reorg_window)
     store.check_chain()
-    return Indexer(rpc, store, build_decoder(artifacts), contracts, start_block, config)
+    indexer = Indexer(rpc, store, build_decoder(artifacts), contracts, start_block, config)
+    if monitoring:
+        indexer.monitor = RuleRunner(engine, store.chain_id)
+    return indexer

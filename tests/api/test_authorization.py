@@ -190,6 +190,9 @@ UNKNOWN = {
     "supplier": "0x" + "0" * 39 + "1",
     "offer_id": "999999",
     "sale_id": "999999",
+    "alert_id": "999999",
+    "case_id": "999999",
+    "rule": "no_such_rule",
 }
 
 

@@ -93,6 +93,19 @@ class Onboarding(BaseModel):
         "(recorded once, shown in the directory).",
     )
 
+    legal_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=400,
+        description="The legal name (kept off chain; screened against the sanctions list)",
+    )
+    registered_address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=400,
+        description="The registered address (kept off chain; related-party detection)",
+    )
+
     _kyc_future = field_validator("kyc_expiry")(_future)
     _tax_id_normalised = field_validator("tax_id")(_normalised_tax_id)
 
@@ -163,6 +176,19 @@ class KycUpdate(BaseModel):
     )
 
     kyc_expiry: IsoDateTime
+    legal_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=400,
+        description="The legal name (kept off chain; screened against the sanctions list)",
+    )
+    registered_address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=400,
+        description="The registered address (kept off chain; related-party detection)",
+    )
+
     _kyc_future = field_validator("kyc_expiry")(_future)
 
 
@@ -297,6 +323,8 @@ def onboard(
         address=body.address,
         label=body.label,
         tax_id=body.tax_id,
+        legal_name=body.legal_name,
+        registered_address=body.registered_address,
     )
     answer = write_response(
         outcome,

@@ -34,6 +34,7 @@ from ledger_app.api.services.lookups import (
     standing,
     tax_ids_of,
 )
+from ledger_app.api.services.monitoring import record_and_screen
 from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import participant_tax_ids
@@ -127,9 +128,12 @@ class ParticipantService:
         address: str | None,
         label: str | None,
         tax_id: str | None = None,
+        legal_name: str | None = None,
+        registered_address: str | None = None,
     ) -> tuple[str, WriteOutcome, auth.IssuedKey]:
         """Onboard a participant; returns its address, the onboarding outcome and its key.
-        ``tax_id`` (normalised) is recorded with the key, once the chain has the participant."""
+        ``tax_id`` (normalised) is recorded with the key, once the chain has the participant;
+        ``legal_name`` and ``registered_address`` are kept off chain and screened."""
         self.refuse_held_lei(lei)
         if tax_id is not None:
             self.refuse_held_tax_id(tax_id)
@@ -162,6 +166,10 @@ class ParticipantService:
             if tax_id is not None:
                 _record_tax_id(conn, address, tax_id, caller.address)
             issued = auth.issue_key(conn, address, label)
+        # Off chain: the legal name and registered address, and the sanctions screening
+        # (an alert per match; monitoring, README "Monitoring").
+        record_and_screen(self.runtime.engine, address, lei.rstrip(b"\0").decode("ascii"),
+                          legal_name, registered_address, caller.address)  # fmt: skip
         return address, outcome, issued
 
     def refuse_held_lei(self, lei: bytes) -> None:
