@@ -38,6 +38,7 @@ from ledger_app.api.routes import (
     risk,
     tokens,
     transactions,
+    webhooks,
 )
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.throttle import RefusedRequests, WriteGateMiddleware
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         escrows,
         risk,
         claims,
+        webhooks,
     ):
         app.include_router(module.router)
     check_permissions(app)

@@ -234,6 +234,16 @@ PERMISSIONS: dict[str, Permission] = {
     # What waits for the caller; readers see anyone's (?payee=). Any trader may be owed.
     "claims.list": _read(TRADERS | READERS),
     "claims.claim": _write(*TRADERS),
+    # --- notifications: each participant's own subscriptions and stream --------------------
+    # Not ledger writes; a subscription is its owner's alone (404 to anyone else).
+    "webhooks.create": Permission(TRADERS | READERS, standing=True),
+    "webhooks.list": _read(TRADERS | READERS),
+    "webhooks.show": _read(TRADERS | READERS, party=True),
+    "webhooks.rotate_secret": Permission(TRADERS | READERS, party=True, standing=True),
+    "webhooks.replay": Permission(TRADERS | READERS, party=True, standing=True),
+    "webhooks.delete": _read(TRADERS | READERS, party=True),
+    "webhooks.deliveries": _read(TRADERS | READERS, party=True),
+    "events.stream": _read(TRADERS | READERS),
 }
 
 
