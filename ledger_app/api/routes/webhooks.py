@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_app.api.deps import ActorDep, EngineDep, SettingsDep, WebhooksDep
 from ledger_app.api.identity import Caller
-from ledger_app.api.services.webhooks import stream_rows
+from ledger_app.api.services.webhooks import newest_id, stream_after
 from ledger_app.api.webhook_delivery import notification_body
 from ledger_app.domain.notifications import KINDS
 from ledger_app.errors import InvalidInput, RateLimited
@@ -174,24 +174,12 @@ async def stream(
                               error="TooManyEventStreams")  # fmt: skip
         opened[key] = opened.get(key, 0) + 1
     if start is None:
-        start = await anyio.to_thread.run_sync(_newest, engine, caller)
+        start = await anyio.to_thread.run_sync(newest_id, engine)
     return StreamingResponse(
         _events(request, engine, caller, start, settings.event_stream_heartbeat, opened, key),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-def _newest(engine: Any, caller: Caller) -> int:
-    from ledger_app.db.outbox import last_id
-
-    with engine.connect() as conn:
-        return last_id(conn)
-
-
-def _fetch(engine: Any, caller: Caller, after: int) -> list[Any]:
-    with engine.connect() as conn:
-        return stream_rows(conn, caller, after)
 
 
 async def _events(request: Request, engine: Any, caller: Caller, after: int, heartbeat: float,
@@ -202,7 +190,7 @@ async def _events(request: Request, engine: Any, caller: Caller, after: int, hea
         yield b"retry: 2000\n: connected\n\n"
         idle = 0.0
         while not await request.is_disconnected():
-            rows = await anyio.to_thread.run_sync(_fetch, engine, caller, after)
+            rows = await anyio.to_thread.run_sync(stream_after, engine, caller, after)
             for row in rows:
                 after = int(row.id)
                 data = notification_body(row).decode()

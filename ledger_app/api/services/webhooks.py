@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from ledger_app.api.identity import Caller
 from ledger_app.db.notification_tables import notifications, webhook_deliveries
@@ -237,3 +237,15 @@ def stream_rows(conn: Connection, caller: Caller, after: int, limit: int = 100) 
         select(notifications).where(n.id > after, audience_filter(caller.address, caller.roles))
         .order_by(n.id).limit(limit)
     ).all()  # fmt: skip
+
+
+def stream_after(engine: Engine, caller: Caller, after: int) -> list[Any]:
+    """``stream_rows`` on a connection of its own (the stream polls it from a thread)."""
+    with engine.connect() as conn:
+        return stream_rows(conn, caller, after)
+
+
+def newest_id(engine: Engine) -> int:
+    """The newest notification's id: where a stream without Last-Event-ID starts."""
+    with engine.connect() as conn:
+        return last_id(conn)
