@@ -81,7 +81,9 @@ def test_a_500_and_a_timeout_are_retried_with_the_same_event_id(service, receive
     ok = receiver.wait(lambda: receiver.answered(200), "delivered after a 500 and a timeout")
     assert [r["status"] for r in receiver.received] == [500, "hang", 200]
     assert len({r["event_id"] for r in receiver.received}) == 1
-    gaps = [b["at"] - a["at"] for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+    gaps = [
+        b["at"] - a["at"] for a, b in zip(receiver.received, receiver.received[1:], strict=False)
+    ]
     assert gaps[0] >= 0.1  # backed off (base 0.2 s, jitter down to half)
     log = service.call("supplier", "GET", f"/v1/webhooks/{sub['id']}/deliveries").json()
     assert [(d["attempt"], d["ok"]) for d in reversed(log)] == [(1, False), (2, False), (3, True)]
