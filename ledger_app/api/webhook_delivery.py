@@ -81,8 +81,8 @@ _BURST = 50
 def notification_body(row: Any) -> bytes:
     """What a webhook POST carries for one outbox row (and the stream's ``data:``)."""
     return json.dumps(
-        {"id": int(row.id), "kind": row.kind, "created_at": row.created_at.isoformat()
-         if row.created_at else None, "data": json.loads(row.payload)},
+        {"id": int(row.id), "kind": row.kind, "created_at": _aware(row.created_at).isoformat(),
+         "data": json.loads(row.payload)},
         sort_keys=True, separators=(",", ":"),
     ).encode()  # fmt: skip
 
@@ -97,8 +97,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+def _aware(value: datetime) -> datetime:
+    """A stored time as UTC (SQLite gives it back without its zone)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _caller_of(engine: Engine, address: str) -> Caller:
