@@ -1,9 +1,11 @@
 // The worklist: what each of the participant's roles has to look at and act on. It follows
 // the participant's notifications (/v1/events/stream) and loads itself again when one
-// arrives: a receivable to confirm, an offer, a payment appear without a reload.
+// arrives (LiveGeneration): a receivable to confirm, an offer, a payment appear without a
+// reload, and a form being filled in keeps what it holds.
 
 import { useEffect, useState } from 'preact/hooks';
 import { followEvents } from '../api.js';
+import { LiveGeneration } from '../load.js';
 import { html, useLedger, roleName } from '../ui.js';
 import { CoreWorklist } from './core.js';
 import { SupplierWorklist } from './supplier.js';
@@ -52,5 +54,7 @@ export function Worklist() {
       ${live.last && html`; last: ${KIND_TEXT[live.last.kind] ?? live.last.kind} (#${live.last.id})`}
     </p>
     ${views.length === 0 && html`<p>Nothing to show for these roles here; the API has it all (<a href="/docs">/docs</a>).</p>`}
-    ${views.map((View) => html`<${View} key=${`${View.name}-${live.generation}`} />`)}`;
+    <${LiveGeneration.Provider} value=${live.generation}>
+      ${views.map((View) => html`<${View} />`)}
+    <//>`;
 }
