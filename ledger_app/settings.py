@@ -323,6 +323,14 @@ class Settings(BaseSettings):
     event_streams_per_key: int = Field(
         default=4, gt=0, description="Event streams (/v1/events/stream) one API key may hold open."
     )
+    event_stream_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds after which the service ends an event stream; the client reconnects "
+            "with Last-Event-ID (an EventSource does so by itself)."
+        ),
+    )
     event_stream_heartbeat: float = Field(
         default=15.0, gt=0, description="Seconds between an idle event stream's heartbeats."
     )

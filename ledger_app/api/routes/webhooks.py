@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -152,12 +153,22 @@ async def stream(
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, description="as Last-Event-ID")] = None,
+    max_seconds: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=86_400,
+            description="close the stream after this long (default "
+            "LEDGER_EVENT_STREAM_MAX_SECONDS); a client reconnects with Last-Event-ID",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: the caller's notifications as they are committed (``id:`` the
     outbox id, ``event:`` the kind, ``data:`` the webhook body). Resumable: a reconnect
     with ``Last-Event-ID`` (or ``?after=``) gets every one after it, none twice. A comment
     line every LEDGER_EVENT_STREAM_HEARTBEAT seconds keeps idle connections open. 429
-    beyond LEDGER_EVENT_STREAMS_PER_KEY open streams per API key."""
+    beyond LEDGER_EVENT_STREAMS_PER_KEY open streams per API key. The service ends a stream
+    after ``max_seconds`` (what an EventSource or a proxy sees as a drop, and resumes)."""
     start = after
     if last_event_id is not None:
         try:
@@ -176,20 +187,29 @@ async def stream(
     if start is None:
         start = await anyio.to_thread.run_sync(newest_id, engine)
     return StreamingResponse(
-        _events(request, engine, caller, start, settings.event_stream_heartbeat, opened, key),
+        _events(
+            request,
+            engine,
+            caller,
+            start,
+            settings.event_stream_heartbeat,
+            opened,
+            key,
+            time.monotonic() + (max_seconds or settings.event_stream_max_seconds),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def _events(request: Request, engine: Any, caller: Caller, after: int, heartbeat: float,
-                  opened: dict[str, int], key: str) -> AsyncIterator[bytes]:  # fmt: skip
+                  opened: dict[str, int], key: str, until: float) -> AsyncIterator[bytes]:  # fmt: skip
     """Polls the outbox (0.25 s) on the event loop, the query in a worker thread for the
     moment it runs: no thread is held while the stream waits."""
     try:
         yield b"retry: 2000\n: connected\n\n"
         idle = 0.0
-        while not await request.is_disconnected():
+        while time.monotonic() < until and not await request.is_disconnected():
             rows = await anyio.to_thread.run_sync(stream_after, engine, caller, after)
             for row in rows:
                 after = int(row.id)
