@@ -6,6 +6,12 @@ announces, so nothing is announced that was not committed and nothing committed 
 forgotten. A key already announced is skipped (``INSERT .. ON CONFLICT DO NOTHING``):
 replaying a batch, rebuilding the index or a second pass announces nothing twice.
 Delivery (webhooks, the event stream) reads the rows later, in id order.
+
+Ids are committed in their order: a reader that has seen id N must never see a smaller
+one appear later (it would move its cursor past it and miss it). SQLite writes one
+transaction at a time anyway; on PostgreSQL ``announce`` takes a transaction-level
+advisory lock first, so that announcing transactions (the indexer's batch, a due-date
+pass, an alert) take their ids and commit one after the other.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger_app.db.notification_tables import notifications
@@ -22,6 +28,8 @@ from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import KINDS
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+#: "The outbox's writers" among PostgreSQL advisory locks (db/locks.py uses 0x1ED6E1..).
+_OUTBOX_LOCK = 0x1ED6F0
 
 
 def announce(
@@ -53,6 +61,8 @@ def announce(
     ]
     if not rows:
         return 0
+    if conn.dialect.name == "postgresql":  # held until this transaction ends
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
     stmt = _INSERT[conn.dialect.name](notifications).on_conflict_do_nothing(index_elements=["key"])
     return int(conn.execute(stmt, rows).rowcount or 0)
 
