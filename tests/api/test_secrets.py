@@ -128,12 +128,12 @@ def exercise(cap: Captured) -> None:
     for tail in ("", "/disclosure"):
         assert cap.call(key, "GET", f"/v1/documents/{stored.json()['document_hash']}{tail}"
                         ).status_code == 200  # fmt: skip
-    recover(cap, address)
-    webhook(cap, key)
+    webhook(cap)
+    recover(cap, address)  # last: its key is the last issued
 
 
-def webhook(cap: Captured, core_key: str) -> None:
-    """The supplier subscribes a webhook, rotates its secret; a receivable the new core
+def webhook(cap: Captured) -> None:
+    """The supplier subscribes a webhook, rotates its secret; a receivable the core
     registers is announced to it, signed and delivered."""
     receiver, supplier = Receiver(), cap.service.keys["supplier"]
     try:
@@ -142,7 +142,7 @@ def webhook(cap: Captured, core_key: str) -> None:
         assert made.status_code == 201, made.text
         rotated = cap.call(supplier, "POST", f"/v1/webhooks/{made.json()['id']}/rotate-secret")
         cap.issued += [made.json()["secret"], rotated.json()["secret"]]
-        registered = cap.call(core_key, "POST", "/v1/receivables",
+        registered = cap.call(cap.service.keys["core"], "POST", "/v1/receivables",
                               json=cap.service.registration())  # fmt: skip
         assert registered.status_code == 201, registered.text
         receiver.wait(lambda: receiver.answered(200), "the signed delivery")

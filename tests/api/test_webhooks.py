@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 from apikit import OFFER_TERMS, Service, running_service
 from webhookkit import Receiver, verify
 
+from ledger_app.api.keeper import OverdueKeeper
 from ledger_app.db.engine import make_engine
 from ledger_app.db.outbox import announce
 from ledger_app.domain.notifications import ALERT_RAISED, KINDS, role_audience
@@ -265,3 +266,46 @@ def test_event_streams_per_key_are_bounded(service) -> None:
         finally:
             for s in streams:
                 s.__exit__(None, None, None)
+
+
+def test_overdue_and_payment_reach_their_parties_and_no_one_else(service) -> None:
+    """Last in the module: it moves the chain's clock 40 days on. The keeper marks a
+    receivable overdue and flags its root; the debtor pays late, the holder is paid."""
+    parties, strangers = Receiver(), Receiver()
+    kinds = ["receivable.overdue", "payment.received"]
+    try:
+        for who in ("supplier", "core"):
+            subscribe(service, who, parties.url, kinds)
+        for who in ("supplier2", "core2", "financier2"):  # party to nothing in this module
+            subscribe(service, who, strangers.url, kinds)
+        service.mint("core", 10**10)
+        now = int(service.client.get_block("latest")["timestamp"])
+        due = datetime.fromtimestamp(now + 2 * 86_400, UTC).date().isoformat()
+        receivable = service.active(due_date=due)
+        for method, params in (("evm_increaseTime", [40 * 86_400]), ("evm_mine", [])):
+            answer = httpx.post(service.settings.rpc_url,
+                                json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                      "params": params})  # fmt: skip
+            assert "error" not in answer.json(), answer.text
+        runtime = service.app.state.runtime
+        assert runtime.wait_indexed(service.client.block_number(), 30) is not None
+        report = OverdueKeeper(runtime).run_once()
+        assert receivable["id"] in report.marked, report.as_dict()
+        repaid = service.call("core", "POST", f"/v1/clearing/{receivable['id']}/repay")
+        assert repaid.status_code == 200, repaid.text
+        redeemed = service.call("supplier", "POST", f"/v1/clearing/{receivable['id']}/redeem")
+        assert redeemed.status_code == 200, redeemed.text
+
+        def told(kind: str) -> set[int]:
+            return {r["event_id"] for r in parties.received if r["json"]["kind"] == kind
+                    and r["json"]["data"]["receivable_id"] == receivable["id"]}  # fmt: skip
+
+        parties.wait(lambda: told("receivable.overdue") and told("payment.received"),
+                     "overdue and payment received")  # fmt: skip
+        paid = [r for r in parties.received if r["json"]["kind"] == "payment.received"]
+        assert {r["json"]["data"]["paid_by"] for r in paid} == {"clearing"}
+        time.sleep(1.0)  # the strangers' subscriptions had every chance
+        assert strangers.received == []
+    finally:
+        parties.close()
+        strangers.close()
