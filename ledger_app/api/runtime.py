@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger_app import metrics
 from ledger_app.api.index_state import index_ahead, indexed_block, wait_for_block
 from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_signed
-from ledger_app.api.services.webhooks import webhook_key
+from ledger_app.api.webhook_signing import webhook_key
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts

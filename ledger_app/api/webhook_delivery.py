@@ -45,16 +45,8 @@ from ledger_app.api.identity import Caller
 from ledger_app.api.index_state import indexed_block
 from ledger_app.api.services.lookups import participant_row, roles_of
 from ledger_app.api.services.receivables import visible_to
-from ledger_app.api.services.webhooks import (
-    ACTIVE,
-    DISABLED,
-    EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    audience_filter,
-    check_url,
-    secret_of,
-    sign,
-)
+from ledger_app.api.services.webhooks import ACTIVE, DISABLED, audience_filter, check_url
+from ledger_app.api.webhook_signing import EVENT_ID_HEADER, SIGNATURE_HEADER, secret_of, sign
 from ledger_app.db.notification_tables import notifications, webhook_deliveries
 from ledger_app.db.notification_tables import webhook_subscriptions as subs
 from ledger_app.db.outbox import announce

@@ -29,7 +29,7 @@ from eth_account import Account
 from sqlalchemy import select
 from webhookkit import Receiver
 
-from ledger_app.api.services.webhooks import webhook_key
+from ledger_app.api.webhook_signing import webhook_key
 from ledger_app.chain.keys import anvil_dev_account
 from ledger_app.db.api_tables import custodial_keys, idempotency_records
 from ledger_app.db.engine import make_engine

@@ -210,12 +210,12 @@ async def _events(request: Request, engine: Any, caller: Caller, after: int, hea
         yield b"retry: 2000\n: connected\n\n"
         idle = 0.0
         while time.monotonic() < until and not await request.is_disconnected():
-            rows = await anyio.to_thread.run_sync(stream_after, engine, caller, after)
+            rows, scanned = await anyio.to_thread.run_sync(stream_after, engine, caller, after)
             for row in rows:
-                after = int(row.id)
                 data = notification_body(row).decode()
                 yield f"id: {row.id}\nevent: {row.kind}\ndata: {data}\n\n".encode()
-            if rows:
+            moved, after = scanned > after, scanned
+            if moved:
                 idle = 0.0
                 continue
             await asyncio.sleep(0.25)

@@ -14,8 +14,6 @@ checked again at each delivery, against DNS rebinding); an unknown kind.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import secrets
 import socket
@@ -26,42 +24,20 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, Engine, select, update
 
 from ledger_app.api.identity import Caller
+from ledger_app.api.services.receivables import visible_to
+from ledger_app.api.webhook_signing import secret_of
 from ledger_app.db.notification_tables import notifications, webhook_deliveries
 from ledger_app.db.notification_tables import webhook_subscriptions as subs
 from ledger_app.db.outbox import last_id
+from ledger_app.db.schema import receivables
 from ledger_app.domain.notifications import KINDS, audiences_of
 from ledger_app.errors import InvalidInput, NotFound
-from ledger_app.settings import Settings
 
 if TYPE_CHECKING:
     from ledger_app.api.runtime import Runtime
 
-#: The header carrying ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>``.
-SIGNATURE_HEADER = "Ledger-Signature"
-#: The header carrying the notification's id (the outbox id): a receiver's dedup key.
-EVENT_ID_HEADER = "Ledger-Event-Id"
 ACTIVE, DISABLED = "ACTIVE", "DISABLED"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def webhook_key(settings: Settings, passphrase: str) -> bytes:
-    """The key every subscription's secret is derived from: LEDGER_WEBHOOK_SECRET_KEY, or
-    else one derived from the keystore passphrase (operator-held, never in the database)."""
-    if settings.webhook_secret_key is not None:
-        return settings.webhook_secret_key.get_secret_value().encode()
-    return hmac.new(passphrase.encode(), b"ledger webhook secrets v1", hashlib.sha256).digest()
-
-
-def secret_of(key: bytes, subscription_id: str, nonce: str) -> str:
-    """A subscription's signing secret (``whsec_...``)."""
-    mac = hmac.new(key, f"{subscription_id}.{nonce}".encode(), hashlib.sha256).hexdigest()
-    return "whsec_" + mac
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The Ledger-Signature header value of ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 def _refuse(message: str, error: str, field: str = "url", **args: Any) -> InvalidInput:
@@ -230,16 +206,30 @@ def audience_filter(address: str, roles: Any) -> Any:
     return notifications.c.audience.in_(sorted(audiences_of(address, set(roles))))
 
 
-def stream_rows(conn: Connection, caller: Caller, after: int, limit: int = 100) -> list[Any]:
-    """The caller's notifications after id ``after``, oldest first (the event stream)."""
+def stream_rows(
+    conn: Connection, caller: Caller, after: int, limit: int = 100
+) -> tuple[list[Any], int]:
+    """The caller's notifications after id ``after``, oldest first (the event stream), and
+    the last id looked at. A receivable's notification is shown only while the caller may
+    still read the receivable (checked now, as a webhook's is at delivery)."""
     n = notifications.c
-    return conn.execute(
+    rows = conn.execute(
         select(notifications).where(n.id > after, audience_filter(caller.address, caller.roles))
         .order_by(n.id).limit(limit)
     ).all()  # fmt: skip
+    if not rows:
+        return [], after
+    about = {r.receivable_id for r in rows if r.receivable_id is not None}
+    readable = set()
+    if about:
+        readable = set(conn.execute(
+            select(receivables.c.id).where(receivables.c.id.in_(about), visible_to(caller))
+        ).scalars())  # fmt: skip
+    shown = [r for r in rows if r.receivable_id is None or r.receivable_id in readable]
+    return shown, int(rows[-1].id)
 
 
-def stream_after(engine: Engine, caller: Caller, after: int) -> list[Any]:
+def stream_after(engine: Engine, caller: Caller, after: int) -> tuple[list[Any], int]:
     """``stream_rows`` on a connection of its own (the stream polls it from a thread)."""
     with engine.connect() as conn:
         return stream_rows(conn, caller, after)
