@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import ssl
 import statistics
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -66,7 +67,7 @@ class Api:
             deployment_file=work / "var" / "deployment.json",
             artifacts_file=PROJECT_ROOT / ".build" / "__local__.json",
             keystore_passphrase="bench-passphrase", keystore_scrypt_n=2**10,
-            indexer_poll_interval=0.1,
+            indexer_poll_interval=0.1, webhook_allow_http_loopback=True,
         )  # fmt: skip
         self.client = ChainClient(self.node.rpc_url, poll_interval=0.01)
         self.artifacts = Artifacts.load(self.settings.artifacts_file)
@@ -223,6 +224,32 @@ def write_to_read(api: Api, samples: int, load_rate: float) -> list[float]:
         stop.set()
         loader.join(timeout=60)
     return latencies
+
+
+def webhook_latency(api: Api, samples: int) -> list[float]:
+    """ms from a notification's commit (its outbox row's ``created_at``, written in the
+    indexed batch's transaction) to its webhook arriving at a local receiver, for
+    ``samples`` registrations one after the other (each announces ``receivable.to_confirm``
+    to the supplier)."""
+    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "fixtures"))
+    from webhookkit import Receiver
+
+    receiver = Receiver()
+    try:
+        with api.http("supplier") as http:
+            http.post("/v1/webhooks", json={"url": receiver.url,
+                                            "kinds": ["receivable.to_confirm"]}).raise_for_status()  # fmt: skip
+        with api.http("core") as http:
+            for _ in range(samples):
+                http.post("/v1/receivables", json=api.registration()).raise_for_status()
+                time.sleep(0.05)
+        receiver.wait(lambda: len(receiver.answered(200)) >= samples, "every webhook", 120)
+        return [
+            (r["at"] - datetime.fromisoformat(r["json"]["created_at"]).timestamp()) * 1000
+            for r in receiver.answered(200)
+        ]
+    finally:
+        receiver.close()
 
 
 def build_tree(api: Api, fanout: int, groups: int) -> int:

@@ -227,6 +227,12 @@ def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
         notes.append(f"write_to_read ms: p50 {p[50]:.1f}, p95 {p[95]:.1f}, p99 {p[99]:.1f} "
                      f"({len(latencies)} samples under 2 registrations/s of load)")  # fmt: skip
         groups, fanout = cfg["tree"]
+        hooks = api_bench.webhook_latency(api, cfg["w2r"])
+        p = {q: api_bench.percentile(hooks, q) for q in (50, 95)}
+        results.append(entry("webhook_latency_p50", p[50], "ms", None, "report only"))
+        results.append(entry("webhook_latency_p95", p[95], "ms", None, "<= 1000"))
+        notes.append(f"webhook latency (commit -> received) ms: p50 {p[50]:.1f}, "
+                     f"p95 {p[95]:.1f} over {len(hooks)}")  # fmt: skip
         root = api_bench.build_tree(api, fanout, groups)
         traces, pages = api_bench.query_latencies(api, root, cfg["queries"])
         descendants = groups + groups * fanout
@@ -394,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
              "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
-             "trace_p95", "list_p95", "fairness_read_p95", "api_replicas_3_vs_1",
-             "indexer_takeover"])}  # fmt: skip
+             "webhook_latency_p50", "webhook_latency_p95", "trace_p95", "list_p95",
+             "fairness_read_p95", "api_replicas_3_vs_1", "indexer_takeover"])}  # fmt: skip
     results.sort(key=lambda b: order.get(b["name"], len(order)))
     document = {"machine": machine(args.mode, notes), "benchmarks": results}
     validate(document)

@@ -292,6 +292,67 @@ class Settings(BaseSettings):
             "last anchor could be altered, chain and all, without the verifier noticing."
         ),
     )
+    webhook_delivery_interval: float = Field(
+        default=0.25,
+        ge=0,
+        description=(
+            "Seconds between the webhook delivery thread's looks at the outbox (it is also "
+            "woken by every indexed batch); 0 = no delivery from this process."
+        ),
+    )
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds a webhook receiver has to answer."
+    )
+    webhook_backoff_base: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds before the first retry of a failed delivery; doubled each time.",
+    )
+    webhook_backoff_max: float = Field(
+        default=600.0, gt=0, description="The longest wait between two delivery attempts."
+    )
+    webhook_max_failures: int = Field(
+        default=10,
+        gt=0,
+        description="Consecutive failed attempts after which a subscription is disabled.",
+    )
+    webhook_allow_http_loopback: bool = Field(
+        default=False,
+        description=(
+            "Accept http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost), for local "
+            "tests and demos. Off (production): https only, and no private, loopback, "
+            "link-local or multicast target, checked at subscription and at each delivery."
+        ),
+    )
+    webhook_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The key webhook signing secrets are derived from (HMAC over the subscription "
+            "and a nonce; no secret is stored). Default: derived from the keystore passphrase."
+        ),
+    )
+    webhook_due_soon_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Seconds between passes announcing receivables due within 7 days (the chain's "
+            "clock); 0 = off."
+        ),
+    )
+    event_streams_per_key: int = Field(
+        default=4, gt=0, description="Event streams (/v1/events/stream) one API key may hold open."
+    )
+    event_stream_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds after which the service ends an event stream; the client reconnects "
+            "with Last-Event-ID (an EventSource does so by itself)."
+        ),
+    )
+    event_stream_heartbeat: float = Field(
+        default=15.0, gt=0, description="Seconds between an idle event stream's heartbeats."
+    )
     writes_in_flight_per_participant: int = Field(
         default=16,
         gt=0,

@@ -102,3 +102,55 @@ export async function write(path, body, onProgress = () => {}, method = 'POST') 
   }
   return outcome;
 }
+
+/**
+ * Follow the caller's notifications (GET /v1/events/stream, Server-Sent Events) and call
+ * ``onEvent({id, kind, data})`` for each; returns a function that stops. EventSource cannot
+ * send the X-API-Key header, so the stream is read with fetch(); after a drop it reconnects
+ * with Last-Event-ID, missing nothing.
+ */
+export function followEvents(onEvent, { onState = () => {} } = {}) {
+  let stopped = false;
+  let lastId = null;
+  let controller = null;
+  const run = async () => {
+    while (!stopped) {
+      controller = new AbortController();
+      const headers = { Accept: 'text/event-stream', 'X-API-Key': session.key() ?? '' };
+      if (lastId !== null) headers['Last-Event-ID'] = lastId;
+      try {
+        const response = await fetch('/v1/events/stream', { headers, signal: controller.signal });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        onState('live');
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = {};
+            for (const line of block.split('\n')) {
+              const colon = line.indexOf(':');
+              if (colon <= 0) continue;  // a comment (heartbeat) or nothing
+              event[line.slice(0, colon)] = line.slice(colon + 1).trim();
+            }
+            if (event.id !== undefined) {
+              lastId = event.id;
+              onEvent({ id: Number(event.id), kind: event.event, data: JSON.parse(event.data) });
+            }
+          }
+        }
+      } catch (exc) {
+        if (stopped) return;
+      }
+      onState('reconnecting');
+      await sleep(2000);
+    }
+  };
+  run();
+  return () => { stopped = true; controller?.abort(); };
+}

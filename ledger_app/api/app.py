@@ -39,6 +39,7 @@ from ledger_app.api.routes import (
     risk,
     tokens,
     transactions,
+    webhooks,
 )
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.throttle import RefusedRequests, WriteGateMiddleware
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         risk,
         claims,
         monitoring,
+        webhooks,
     ):
         app.include_router(module.router)
     check_permissions(app)

@@ -41,6 +41,7 @@ from ledger_app.api.services.participants import ParticipantService
 from ledger_app.api.services.receivables import ReceivableService
 from ledger_app.api.services.risk import RiskService
 from ledger_app.api.services.tokens import TokenService
+from ledger_app.api.services.webhooks import WebhookService
 from ledger_app.api.services.writes import Writer
 from ledger_app.chain.client import ChainClient
 from ledger_app.errors import Forbidden, Unauthenticated
@@ -174,3 +175,4 @@ RiskDep = Annotated[RiskService, Depends(service_of(RiskService))]
 ReceivablesDep = Annotated[ReceivableService, Depends(service_of(ReceivableService))]
 TokensDep = Annotated[TokenService, Depends(service_of(TokenService))]
 WriterDep = Annotated[Writer, Depends(service_of(Writer))]
+WebhooksDep = Annotated[WebhookService, Depends(service_of(WebhookService))]

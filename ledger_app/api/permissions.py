@@ -251,6 +251,16 @@ PERMISSIONS: dict[str, Permission] = {
     "monitoring.summary": _read(READERS),
     "monitoring.load_sanctions": Permission(frozenset({Role.OPERATOR})),
     "monitoring.sanctions": _read(READERS | {Role.OPERATOR}),
+    # --- notifications: each participant's own subscriptions and stream --------------------
+    # Not ledger writes; a subscription is its owner's alone (404 to anyone else).
+    "webhooks.create": Permission(TRADERS | READERS, standing=True),
+    "webhooks.list": _read(TRADERS | READERS),
+    "webhooks.show": _read(TRADERS | READERS, party=True),
+    "webhooks.rotate_secret": Permission(TRADERS | READERS, party=True, standing=True),
+    "webhooks.replay": Permission(TRADERS | READERS, party=True, standing=True),
+    "webhooks.delete": _read(TRADERS | READERS, party=True),
+    "webhooks.deliveries": _read(TRADERS | READERS, party=True),
+    "events.stream": _read(TRADERS | READERS),
 }
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger_app import metrics
 from ledger_app.api.index_state import index_ahead, indexed_block, wait_for_block
 from ledger_app.api.services.journal import Recovery, RecoveryReport, journal_signed
+from ledger_app.api.webhook_signing import webhook_key
 from ledger_app.chain.artifacts import Artifacts
 from ledger_app.chain.client import ChainClient
 from ledger_app.chain.contracts import LedgerContracts
@@ -98,6 +99,11 @@ class Runtime:
     #: The access log's anchoring thread (LEDGER_ACCESS_LOG_ANCHOR_INTERVAL > 0;
     #: ledger_app/api/access_anchor.py).
     access_anchor: Any = field(default=None, repr=False)
+    #: The key webhook secrets are derived from (ledger_app/api/services/webhooks.py).
+    webhook_key: bytes = field(default=b"", repr=False)
+    #: The webhook delivery thread (LEDGER_WEBHOOK_DELIVERY_INTERVAL > 0;
+    #: ledger_app/api/webhook_delivery.py).
+    deliveries: Any = field(default=None, repr=False)
     _ahead_checked: tuple[float, str | None] = field(
         default=(float("-inf"), None), init=False, repr=False
     )
@@ -187,6 +193,7 @@ class Runtime:
             identity=identity,
         )
         sender.settle_account = runtime.recovery.settle_account if replica else None
+        runtime.webhook_key = webhook_key(settings, passphrase)
         runtime.sender.on_mined = lambda receipt: runtime.nudge_indexer(receipt.block_number)
         runtime.catching_up_to = client.block_number()
         # Writes wait until the journal is settled against the chain (the keeper's first
@@ -227,7 +234,19 @@ class Runtime:
             runtime.access_anchor = AnchorThread(runtime, settings.access_log_anchor_interval)
             runtime.access_anchor.start()
             log.info("access log anchored every %g s", settings.access_log_anchor_interval)
+        if settings.webhook_delivery_interval > 0:
+            from ledger_app.api.webhook_delivery import DeliveryThread
+
+            runtime.deliveries = DeliveryThread(runtime, settings.webhook_delivery_interval)
+            runtime.deliveries.start()
+            if runtime.indexer is not None:
+                runtime.indexer.after_step = runtime.wake_deliveries
         return runtime
+
+    def wake_deliveries(self) -> None:
+        """Have the webhook delivery thread look at the outbox now (no-op without one)."""
+        if self.deliveries is not None:
+            self.deliveries.wake()
 
     def failed_over(self, _left: str = "", _to: str = "", _why: str = "") -> None:
         """The JSON-RPC node in use changed (chain/nodes.py): follow what was sent."""
@@ -333,6 +352,8 @@ class Runtime:
             self.overdue_keeper.stop()
         if self.access_anchor is not None:
             self.access_anchor.stop()
+        if self.deliveries is not None:
+            self.deliveries.stop()
         self.sender.stop()
         if self.keeper is not None:
             self.keeper.stop()

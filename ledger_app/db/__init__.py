@@ -17,6 +17,7 @@ def load_models() -> MetaData:
     import ledger_app.db.api_tables  # registers the API's keys, idempotency, access log
     import ledger_app.db.deployment_tables  # registers meta, deployment
     import ledger_app.db.monitoring  # registers alerts, cases, rules, sanctions, profiles
+    import ledger_app.db.notification_tables  # registers the outbox and webhooks
     import ledger_app.db.schema  # noqa: F401 - registers the indexer tables
 
     return SQLModel.metadata

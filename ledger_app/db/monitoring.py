@@ -39,9 +39,15 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
+from ledger_app.db.outbox import announce
 from ledger_app.db.schema import participants
 from ledger_app.domain import monitoring as rules
 from ledger_app.domain.monitoring import DEFAULTS, Hit, Profile, SanctionEntry
+from ledger_app.domain.notifications import ALERT_RAISED, role_audience
+from ledger_app.domain.vocabulary import Role
+
+#: Who is told of a new alert: those who read alerts and work cases (api/permissions.py).
+ALERT_AUDIENCE = (role_audience(Role.REGULATOR), role_audience(Role.AUDITOR))
 
 metadata = SQLModel.metadata
 
@@ -224,7 +230,15 @@ def raise_alerts(conn: Connection, hits: Iterable[Hit]) -> list[int]:
             block_number=first.block_number if first else None,
             chain_time=hit.at or None, raised_at=now(),
         ))  # fmt: skip
-        created.append(int(result.inserted_primary_key[0]))
+        alert_id = int(result.inserted_primary_key[0])
+        created.append(alert_id)
+        # Announced in the alert's own transaction (the outbox's rule): webhooks and the
+        # event stream of regulators and auditors hear of it once it is committed.
+        announce(conn, ALERT_RAISED, ALERT_AUDIENCE, {
+            "alert_id": alert_id, "rule": hit.rule, "severity": hit.severity,
+            "subjects": list(hit.subjects),
+            "block_number": first.block_number if first else None,
+        }, f"alert:{alert_id}")  # fmt: skip
     return created
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 
@@ -39,6 +40,8 @@ class BackgroundIndexer:
         self._indexed = threading.Condition()
         self.indexed_to = -1  # last block committed by a step of this thread
         self._hint = -1  # highest block a writer has seen mined since the last step
+        #: Called after each committed step (the API wakes its webhook deliveries).
+        self.after_step: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)
 
     def start(self) -> BackgroundIndexer:
@@ -131,5 +134,7 @@ class BackgroundIndexer:
                 # indexed_to comes from the committed checkpoint: a reorg may lower it.
                 self.indexed_to = result.indexed_to
                 self._indexed.notify_all()
+            if self.after_step is not None:
+                self.after_step()
             if result.caught_up:
                 self._wake.wait(self.poll_interval)

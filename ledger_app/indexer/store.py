@@ -32,7 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rpc import BlockHeader
 from ledger_app.db import schema
+from ledger_app.db.outbox import announce
 from ledger_app.db.schema import canonical_json
+from ledger_app.domain.notifications import ReadModel, notices_for
 from ledger_app.domain.visibility import named_parties
 from ledger_app.errors import ChainMismatchError, ReorgTooDeepError
 from ledger_app.indexer.handlers import mutations_for
@@ -163,6 +165,8 @@ class Store:
                     work.apply(mutation, block_number, undo=block_number >= undo_from)
             work.flush()
             self._insert_events(conn, new_events, batch.headers, _links(conn, work, new_events))
+            # The outbox, in this same transaction: announced if and only if committed.
+            self._announce(conn, work, new_events)
             self._insert_blocks(conn, batch.headers.values())
             floor_before = previous.undo_floor if previous else batch.start - 1
             floor = max(floor_before, min(batch.end, undo_from - 1))
@@ -323,6 +327,27 @@ class Store:
             stmt = self._insert(schema.event_parties).on_conflict_do_nothing(index_elements=keys)
             conn.execute(stmt, parties)
 
+    def _announce(self, conn: Connection, work: _RowWork, events: Sequence[DecodedEvent]) -> None:
+        """Each event's notifications (domain/notifications.py, from the read model as the
+        batch left it) into the outbox, keyed by the event and kind: a replayed event
+        announces nothing again."""
+        row = _row_lookup(conn, work)
+        model = ReadModel(
+            receivable=lambda rid: row(schema.receivables, (rid,)),
+            financing=lambda fid: row(schema.financings, (fid,)),
+            credit_line=lambda lid: row(schema.credit_lines, (lid,)),
+        )
+        for ev in events:
+            for notice in notices_for(ev.name, ev.args, model):
+                payload = {
+                    **notice.payload,
+                    "event": {"name": ev.name, "tx_hash": ev.tx_hash, "log_index": ev.log_index,
+                              "block_number": ev.block_number},
+                }  # fmt: skip
+                key = f"{self.chain_id}:{ev.tx_hash}:{ev.log_index}:{notice.kind}"
+                announce(conn, notice.kind, notice.recipients, payload, key,
+                         receivable_id=notice.receivable_id)  # fmt: skip
+
     def _insert_blocks(self, conn: Connection, headers: Iterable[BlockHeader]) -> None:
         rows = [
             {
@@ -460,11 +485,9 @@ def _copy(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
             copy.write_row([row[c] for c in columns])
 
 
-def _links(
-    conn: Connection, work: _RowWork, events: Sequence[DecodedEvent]
-) -> list[tuple[int, int] | None]:
-    """(receivable id, root id) per event (see links.py), from the batch's rows where it
-    has them, else from the index; run after the batch's rows are flushed."""
+def _row_lookup(conn: Connection, work: _RowWork) -> Any:
+    """A read-model row by table and key: the batch's own (after its flush) where it has
+    it, else the index's; None when neither has it."""
     cached = work.rows
 
     def row(table: Table, key: RowKey) -> Row | None:
@@ -476,6 +499,16 @@ def _links(
             ).first()
             found = None if hit is None else dict(hit._mapping)
         return found
+
+    return row
+
+
+def _links(
+    conn: Connection, work: _RowWork, events: Sequence[DecodedEvent]
+) -> list[tuple[int, int] | None]:
+    """(receivable id, root id) per event (see links.py), from the batch's rows where it
+    has them, else from the index; run after the batch's rows are flushed."""
+    row = _row_lookup(conn, work)
 
     def column(table: Table, key: RowKey, name: str) -> Any:
         found = row(table, key)

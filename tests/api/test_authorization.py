@@ -22,6 +22,8 @@ from apikit import OFFER_TERMS, Service, onboard, trade_objects
 
 from ledger_app.api.app import PUBLIC_ROUTES, create_app
 from ledger_app.api.permissions import PERMISSIONS, READERS, Role
+from ledger_app.db.engine import make_engine
+from ledger_app.db.notification_tables import webhook_subscriptions
 from ledger_app.settings import Settings
 
 #: The cast member holding each role.
@@ -87,7 +89,22 @@ def objects(service: Service) -> dict[str, Any]:
         "supplier": service.addresses["supplier"],
         "offer_id": early.json()["result"]["offer_id"],
         "sale_id": sale_on_offer(service),
+        "subscription_id": webhook_of(service, "supplier"),
     }
+
+
+def webhook_of(service: Service, who: str) -> str:
+    """A webhook subscription of ``who``, written straight into the database: this module's
+    service refuses http URLs, and no delivery must leave loopback (its port 9 discards)."""
+    sub_id = "wh_authz" + "0" * 16
+    engine = make_engine(service.settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(webhook_subscriptions.insert().values(
+            id=sub_id, participant=service.addresses[who].lower(), url="http://127.0.0.1:9/hook",
+            kinds="receivable.to_confirm", secret_nonce="0" * 32, status="ACTIVE", cursor=0,
+            attempts=0, consecutive_failures=0, created_at=datetime.now(UTC)))  # fmt: skip
+    engine.dispose()
+    return sub_id
 
 
 def sale_on_offer(service: Service) -> int:
@@ -122,7 +139,7 @@ def request_for(operation: str, objects: dict[str, Any], service: Service) -> tu
     for name in ("receivable_id", "address", "key_id", "transaction_id", "document_hash",
                  "financing_id", "offer_index", "currency", "root_id", "leaf_id", "uetr",
                  "lock_id", "participant", "recovery_id", "core", "line_id", "supplier",
-                 "offer_id", "sale_id"):  # fmt: skip
+                 "offer_id", "sale_id", "subscription_id"):  # fmt: skip
         path = path.replace("{" + name + "}", str(objects[name]))
     bodies = {
         "receivables.split": {"amounts": ["60000000", "40000000"]},
@@ -193,6 +210,7 @@ UNKNOWN = {
     "alert_id": "999999",
     "case_id": "999999",
     "rule": "no_such_rule",
+    "subscription_id": "wh_" + "0" * 24,
 }
 
 
@@ -204,6 +222,8 @@ def probe_for(operation: str) -> tuple[str, str, dict[str, Any]]:
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"no unknown value for a parameter of {path}"
     body = SPEC["paths"][ROUTES[operation][1]][method.lower()].get("requestBody")
+    if operation == "events.stream":  # a stream: ended by the service after a second
+        return method, path, {"params": {"max_seconds": 1}}
     if body is None:
         return method, path, {}
     if "application/json" in body["content"]:
@@ -327,6 +347,12 @@ NON_PARTY = {
     "credit_lines.remove_supplier": "financier2",
     "credit_lines.close": "financier2",
     "credit_lines.write_off": "financier2",
+    # A webhook subscription is its owner's alone.
+    "webhooks.show": "supplier2",
+    "webhooks.rotate_secret": "supplier2",
+    "webhooks.replay": "supplier2",
+    "webhooks.delete": "supplier2",
+    "webhooks.deliveries": "supplier2",
 }
 
 

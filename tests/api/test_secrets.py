@@ -27,7 +27,9 @@ import pytest
 from apikit import Service, make_lei, running_service
 from eth_account import Account
 from sqlalchemy import select
+from webhookkit import Receiver
 
+from ledger_app.api.webhook_signing import webhook_key
 from ledger_app.chain.keys import anvil_dev_account
 from ledger_app.db.api_tables import custodial_keys, idempotency_records
 from ledger_app.db.engine import make_engine
@@ -65,7 +67,8 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        with running_service(tmp_path_factory.mktemp("secrets"), log_level="debug") as svc:
+        with running_service(tmp_path_factory.mktemp("secrets"), log_level="debug",
+                             webhook_allow_http_loopback=True) as svc:  # fmt: skip
             yield Captured(svc, buffer)
     finally:
         root.removeHandler(handler)
@@ -125,7 +128,27 @@ def exercise(cap: Captured) -> None:
     for tail in ("", "/disclosure"):
         assert cap.call(key, "GET", f"/v1/documents/{stored.json()['document_hash']}{tail}"
                         ).status_code == 200  # fmt: skip
-    recover(cap, address)
+    webhook(cap)
+    recover(cap, address)  # last: its key is the last issued
+
+
+def webhook(cap: Captured) -> None:
+    """The supplier subscribes a webhook, rotates its secret; a receivable the core
+    registers is announced to it, signed and delivered."""
+    receiver, supplier = Receiver(), cap.service.keys["supplier"]
+    try:
+        made = cap.call(supplier, "POST", "/v1/webhooks",
+                        json={"url": receiver.url, "kinds": ["receivable.to_confirm"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        rotated = cap.call(supplier, "POST", f"/v1/webhooks/{made.json()['id']}/rotate-secret")
+        cap.issued += [made.json()["secret"], rotated.json()["secret"]]
+        registered = cap.call(cap.service.keys["core"], "POST", "/v1/receivables",
+                              json=cap.service.registration())  # fmt: skip
+        assert registered.status_code == 201, registered.text
+        receiver.wait(lambda: receiver.answered(200), "the signed delivery")
+        cap.call(supplier, "GET", f"/v1/webhooks/{made.json()['id']}/deliveries")
+    finally:
+        receiver.close()
 
 
 def recover(cap: Captured, address: str) -> None:
@@ -154,6 +177,7 @@ def secrets_of(cap: Captured) -> dict[str, str]:
     found["operator's api key"] = svc.operator_key
     found |= {f"api key issued here #{n}": key for n, key in enumerate(cap.issued)}
     found["keystore passphrase"] = PASSPHRASE
+    found["webhook key"] = webhook_key(svc.settings, PASSPHRASE).hex()
     # The document key the service generated on first start (no LEDGER_DOCUMENT_KEY set).
     document_key = parse_key(svc.settings.generated_document_key_file.read_text(), "key")
     found["document key (as its file holds it)"] = document_key.encoded()

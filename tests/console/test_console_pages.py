@@ -234,3 +234,20 @@ def test_console_loads_only_from_service_origin(console: Console, console_servic
     )
     assert len(loaded) > 3
     assert all(url.startswith(f"{console_service.base_url}/") for url in loaded), loaded
+
+
+def test_worklist_shows_a_new_receivable_to_confirm_without_a_reload(
+    console: Console, console_service: Service
+) -> None:
+    """The worklist follows the event stream: a receivable the core registers appears
+    under the supplier's "to confirm" while the page stays as it is (no reload, no click)."""
+    service = console_service
+    console.sign_in(service.keys["supplier"])
+    console.wait(lambda: console.find(".live-status").get_attribute("data-state") == "live",
+                 "the live stream connected")  # fmt: skip
+    marker = console.driver.execute_script("window.notReloaded = true; return true")
+    registered = service.register()
+    task = console.find(f"#confirm-{registered['id']}")
+    assert "to confirm" in plain(console.text_of(".live-status"))
+    assert console.driver.execute_script("return window.notReloaded === true") is marker
+    assert task is not None

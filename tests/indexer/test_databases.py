@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, text
 from ledger_app.audit.reconcile import digest
 from ledger_app.db import migrate, schema
 from ledger_app.db.engine import make_engine
+from ledger_app.db.notification_tables import notifications
 from ledger_app.indexer.runner import IndexerConfig
 from ledger_app.indexer.service import build_indexer
 
@@ -22,7 +23,7 @@ def test_sqlite_and_postgresql_index_the_same_chain_to_the_same_digest(
     ledger.scenario()
     ledger.fx_and_htlc()
     urls = {"sqlite": f"sqlite:///{tmp_path}/index.db", "postgresql": postgres.create_database()}
-    digests, counts = {}, {}
+    digests, counts, outboxes = {}, {}, {}
     for name, url in urls.items():
         engine = make_engine(url)
         try:
@@ -39,12 +40,18 @@ def test_sqlite_and_postgresql_index_the_same_chain_to_the_same_digest(
             assert block == ledger.head()
             assert mismatches(indexer, artifacts, block) == [], name
             digests[name] = digest(engine, 31337)
+            with engine.connect() as conn:  # the outbox, written in the same batches
+                n = notifications.c
+                outboxes[name] = conn.execute(
+                    select(n.id, n.kind, n.audience, n.key, n.payload).order_by(n.id)
+                ).all()
             counts[name] = indexer.store.checkpoint().events_total
         finally:
             engine.dispose()
 
     assert counts["sqlite"] == counts["postgresql"] > 100
     assert digests["sqlite"] == digests["postgresql"]
+    assert outboxes["sqlite"] == outboxes["postgresql"] != []
 
 
 def test_uint256_extremes_round_trip_exactly(engine):

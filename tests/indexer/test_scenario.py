@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from ledger_app.audit.reconcile import digest
 from ledger_app.db import schema
+from ledger_app.db.notification_tables import notifications
 from ledger_app.indexer.store import Batch
 
 
@@ -40,6 +41,10 @@ def test_replay_of_indexed_range_changes_nothing(ledger, make_indexer, engine):
     indexer = make_indexer()
     block = index_to_head(indexer)
     before = digest(engine, 31337)
+    announced = outbox(engine)
+    assert {kind for kind, _a, _k in announced} >= {
+        "receivable.to_confirm", "financing.offer_received", "financing.accepted"
+    }  # fmt: skip
     start = ledger.deployment_block
 
     for lo in range(start, block + 1, 7):
@@ -51,7 +56,15 @@ def test_replay_of_indexed_range_changes_nothing(ledger, make_indexer, engine):
         )
 
     assert digest(engine, 31337) == before
+    assert outbox(engine) == announced  # nothing announced twice
     assert indexer.store.checkpoint().block_number == block
+
+
+def outbox(engine) -> list[tuple[str, str, str]]:
+    """The notifications announced, in order: (kind, audience, key)."""
+    n = notifications.c
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(n.kind, n.audience, n.key).order_by(n.id))]
 
 
 def test_reconcile_reports_tampered_rows(ledger, make_indexer, artifacts, engine):

@@ -1,0 +1,72 @@
+"""Announcing a notification: one row in the outbox, inside the caller's transaction.
+
+``announce`` is THE way anything is announced (the indexer's batches, the due-date pass,
+the compliance alerts): called on the connection of the transaction that commits what it
+announces, so nothing is announced that was not committed and nothing committed is
+forgotten. A key already announced is skipped (``INSERT .. ON CONFLICT DO NOTHING``):
+replaying a batch, rebuilding the index or a second pass announces nothing twice.
+Delivery (webhooks, the event stream) reads the rows later, in id order.
+
+Ids are committed in their order: a reader that has seen id N must never see a smaller
+one appear later (it would move its cursor past it and miss it). SQLite writes one
+transaction at a time anyway; on PostgreSQL ``announce`` takes a transaction-level
+advisory lock first, so that announcing transactions (the indexer's batch, a due-date
+pass, an alert) take their ids and commit one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger_app.db.notification_tables import notifications
+from ledger_app.db.schema import canonical_json
+from ledger_app.domain.notifications import KINDS
+
+_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+#: "The outbox's writers" among PostgreSQL advisory locks (db/locks.py uses 0x1ED6E1..).
+_OUTBOX_LOCK = 0x1ED6F0
+
+
+def announce(
+    conn: Connection,
+    kind: str,
+    audience: str | Iterable[str],
+    payload: Mapping[str, Any],
+    key: str,
+    *,
+    receivable_id: int | None = None,
+) -> int:
+    """Write notification ``kind`` for each ``audience`` (an address, ``role:<ROLE>``, or
+    several) in ``conn``'s transaction, once per ``key`` and audience; returns how many
+    rows were new."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    audiences = [audience] if isinstance(audience, str) else list(audience)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "kind": kind,
+            "audience": a.lower() if not a.startswith("role:") else a,
+            "key": f"{key}:{a.lower()}",
+            "receivable_id": receivable_id,
+            "payload": canonical_json(dict(payload)),
+            "created_at": now,
+        }
+        for a in audiences
+    ]
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":  # held until this transaction ends
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
+    stmt = _INSERT[conn.dialect.name](notifications).on_conflict_do_nothing(index_elements=["key"])
+    return int(conn.execute(stmt, rows).rowcount or 0)
+
+
+def last_id(conn: Connection) -> int:
+    """The newest notification's id (0 before the first)."""
+    return int(conn.execute(select(func.max(notifications.c.id))).scalar() or 0)
