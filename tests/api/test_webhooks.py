@@ -2,18 +2,21 @@
 verify with the README's snippet, a 500 and a timeout are retried, order holds per
 subscription, a subscription is disabled after repeated failures and replayed, no
 participant hears what it may not read (every kind), SSRF and unknown kinds are refused,
-and the stream resumes with Last-Event-ID missing nothing and repeating nothing."""
+the stream resumes with Last-Event-ID missing nothing and repeating nothing, and a
+compliance alert a rule raises reaches the regulators' and auditors' streams and webhooks
+once and no one else (issue 23)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-from apikit import OFFER_TERMS, Service, running_service
+from apikit import OFFER_TERMS, Service, make_lei, onboard, running_service
 from webhookkit import Receiver, verify
 
 from ledger_app.api.keeper import OverdueKeeper
@@ -266,6 +269,75 @@ def test_event_streams_per_key_are_bounded(service) -> None:
         finally:
             for s in streams:
                 s.__exit__(None, None, None)
+
+
+def _events_after(response: httpx.Response, since: float, timeout: float = 30) -> list[dict]:
+    """The stream's events up to the first heartbeat sent at least 1 s after ``since``
+    (the monotonic time by which what is looked for was committed): by then the service
+    has polled the outbox past it, so what is missing is not coming and a repeat would
+    be here."""
+    events, current = [], {}
+    deadline = time.monotonic() + timeout
+    for line in response.iter_lines():
+        if line == ": heartbeat" and time.monotonic() >= since + 1.0:
+            return events
+        if line == "":
+            if "id" in current:
+                events.append({**current, "data": json.loads(current["data"])})
+            current = {}
+        elif not line.startswith(":") and ":" in line:
+            name, value = line.split(":", 1)
+            current[name] = value.strip()
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"no heartbeat within {timeout} s; events {events}")
+
+
+def test_a_raised_alert_reaches_regulators_and_auditors_once(service, receiver) -> None:
+    """Onboarding a participant whose LEI is on the loaded sanctions list trips the
+    screening rule: the regulator's and the auditor's live streams carry one alert.raised
+    with the alert's id, the regulator's webhook gets it once, suppliers hear nothing."""
+    listed = make_lei()
+    loaded = service.call("operator", "PUT", "/v1/monitoring/sanctions",
+                          content=f"id,lei,name,aliases\nW1,{listed},Webhook Shadow Ltd,\n",
+                          headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert loaded.status_code == 200, loaded.text
+    subscribe(service, "regulator", receiver.url, ["alert.raised"])
+    with (
+        service.http("regulator") as regulator_http,
+        service.http("auditor") as auditor_http,
+        service.http("supplier") as supplier_http,
+        regulator_http.stream("GET", "/v1/events/stream") as regulator,
+        auditor_http.stream("GET", "/v1/events/stream") as auditor,
+        supplier_http.stream("GET", "/v1/events/stream") as supplier,
+    ):
+        assert {s.status_code for s in (regulator, auditor, supplier)} == {200}
+        shadow = onboard(service, "alert_shadow", ["SUPPLIER"], lei=listed)
+        committed = time.monotonic()
+        [alert] = [a for a in service.call("regulator", "GET", "/v1/monitoring/alerts",
+                                           params={"rule": "sanctions"}).json()["alerts"]
+                   if a["subjects"] == [shadow["address"].lower()]]  # fmt: skip
+        streams = {"regulator": regulator, "auditor": auditor, "supplier": supplier}
+        with ThreadPoolExecutor(len(streams)) as pool:  # read together: none lags behind
+            reading = {who: pool.submit(_events_after, s, committed) for who, s in streams.items()}
+            heard = {who: future.result() for who, future in reading.items()}
+    for who in ("regulator", "auditor"):
+        raised = [e for e in heard[who] if e["event"] == "alert.raised"]
+        assert [e["data"]["data"]["alert_id"] for e in raised] == [alert["id"]], heard[who]
+        assert raised[0]["data"]["data"]["rule"] == "sanctions"
+    assert heard["supplier"] == []
+    # The listed participant itself, a supplier, is not told either (from the beginning).
+    with (
+        service.http("alert_shadow") as http,
+        http.stream("GET", "/v1/events/stream", params={"after": 0}) as stream,
+    ):
+        assert _events_after(stream, time.monotonic() - 1.0) == []
+    got = receiver.wait(lambda: [r for r in receiver.answered(200)
+                                 if r["json"]["data"]["alert_id"] == alert["id"]],
+                        "the alert.raised webhook")  # fmt: skip
+    assert got[0]["json"]["kind"] == "alert.raised"
+    time.sleep(1.0)  # a second delivery had every chance (deliveries run every 0.1 s)
+    assert [r["json"]["data"]["alert_id"] for r in receiver.received] == [alert["id"]]
 
 
 def test_overdue_and_payment_reach_their_parties_and_no_one_else(service) -> None:

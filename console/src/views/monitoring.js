@@ -1,13 +1,17 @@
 // Regulators and auditors: compliance alerts (#/monitoring) and a case (#/monitoring/cases/ID):
 // open a case from open alerts, annotate it, close it as dismissed or reported, export its SAR.
+// The alerts list follows the event stream (live.js): on an ``alert.raised`` notification it
+// loads the alerts and cases again in place, keeping the filters and the alerts selected.
 
 import { useState } from 'preact/hooks';
 import { call, get, session } from '../api.js';
 import { useLoad } from '../load.js';
+import { useLive, LiveStatus } from '../live.js';
 import { html, Address, DateTime, Section, Empty, FormError, Progress, Field, useAction } from '../ui.js';
 
 const RULES = ['', 'circular_flow', 'fast_finance', 'structuring', 'concentration', 'velocity', 'related_parties', 'near_due_financing', 'sanctions'];
 const STATUSES = ['', 'OPEN', 'IN_CASE', 'DISMISSED', 'REPORTED'];
+const LIVE_KINDS = ['alert.raised'];
 
 const seconds = (value) => (value === null || value === undefined ? null : new Date(value * 1000).toISOString());
 
@@ -35,9 +39,10 @@ export function MonitoringPage() {
   const [status, setStatus] = useState('OPEN');
   const [selected, setSelected] = useState(new Set());
   const [round, setRound] = useState(0);
+  const live = useLive(LIVE_KINDS);
   const query = [rule && `rule=${rule}`, status && `status=${status}`, 'limit=200'].filter(Boolean).join('&');
-  const alerts = useLoad(() => get(`/v1/monitoring/alerts?${query}`), [query, round]);
-  const cases = useLoad(() => get('/v1/monitoring/cases'), [round]);
+  const alerts = useLoad(() => get(`/v1/monitoring/alerts?${query}`), [query, round, live.generation]);
+  const cases = useLoad(() => get('/v1/monitoring/cases'), [round, live.generation]);
   const action = useAction();
   const toggle = (id) => {
     const next = new Set(selected);
@@ -55,6 +60,7 @@ export function MonitoringPage() {
   };
   const items = alerts.data?.alerts ?? [];
   return html`<h1 tabindex="-1">Monitoring</h1>
+    <${LiveStatus} live=${live} />
     <${Section} id="monitoring-alerts" title="Alerts" count=${alerts.data?.total}>
       <div class="inline">
         <div class="field inline-field"><label for="alerts-rule">Rule</label>
