@@ -514,6 +514,13 @@ class Recovery:
             # Mined meanwhile, perhaps by itself (a sender still following it sent it
             # again, or the node mined it from the pool its saved state kept).
             receipt = self.client.receipt_if_mined(row.tx_hash)
+            if receipt is None and self.client.transaction_known(row.tx_hash):
+                # The node knows these very bytes, so its count may be theirs: a node
+                # restarted from a saved state can answer for the count before it answers
+                # for the receipt. Never "taken by another" while it may be this one.
+                receipt = self._wait_receipt(row.tx_hash)
+                if receipt is None:
+                    return False  # out, not mined yet: the next pass looks again
             if receipt is not None:
                 self._mark_mined(row, receipt)
                 return True
