@@ -42,6 +42,7 @@ from sqlmodel import SQLModel
 from ledger_app.db.outbox import announce
 from ledger_app.db.schema import participants
 from ledger_app.domain import monitoring as rules
+from ledger_app.domain.lei import lei_text
 from ledger_app.domain.monitoring import DEFAULTS, Hit, Profile, SanctionEntry
 from ledger_app.domain.notifications import ALERT_RAISED, role_audience
 from ledger_app.domain.vocabulary import Role
@@ -280,17 +281,6 @@ def set_checkpoint(conn: Connection, chain_id: int, block: int) -> None:
 
 
 # --- participants' profiles and the sanctions list --------------------------------------
-
-
-def lei_text(stored: str | None) -> str | None:
-    """The registry's bytes32 LEI as its 20 characters (a hashed identifier: the hex)."""
-    if not stored:
-        return None
-    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
-    text = raw.rstrip(b"\0")
-    if text.isascii() and text.isalnum() and len(text) == 20:
-        return text.decode()
-    return stored
 
 
 def profiles(conn: Connection) -> dict[str, Profile]:

@@ -17,12 +17,29 @@ from ledger_app.api.deps import ActorDep, BlockDep, ParticipantsDep
 from ledger_app.api.permissions import BUSINESS_ROLES, PERMISSIONS, Role
 from ledger_app.api.responses import write_response
 from ledger_app.api.schemas import Address, IsoDateTime, Page, WriteResponse, utc
-from ledger_app.api.services.participants import lei_bytes
 from ledger_app.domain.invoices import normalise
+from ledger_app.domain.lei import lei_bytes
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
 _ISO_17442 = r"^[A-Z0-9]{18}[0-9]{2}$"
+# Kept off chain, given at onboarding or with a KYC renewal (the monitoring reads them).
+LegalName = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=400,
+        description="The legal name (kept off chain; screened against the sanctions list)",
+    ),
+]
+RegisteredAddress = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=400,
+        description="The registered address (kept off chain; related-party detection)",
+    ),
+]
 #: The public id of an API key (``lk_<id>_...``): 16 hex digits.
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
@@ -93,18 +110,8 @@ class Onboarding(BaseModel):
         "(recorded once, shown in the directory).",
     )
 
-    legal_name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=400,
-        description="The legal name (kept off chain; screened against the sanctions list)",
-    )
-    registered_address: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=400,
-        description="The registered address (kept off chain; related-party detection)",
-    )
+    legal_name: LegalName = None
+    registered_address: RegisteredAddress = None
 
     _kyc_future = field_validator("kyc_expiry")(_future)
     _tax_id_normalised = field_validator("tax_id")(_normalised_tax_id)
@@ -176,18 +183,8 @@ class KycUpdate(BaseModel):
     )
 
     kyc_expiry: IsoDateTime
-    legal_name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=400,
-        description="The legal name (kept off chain; screened against the sanctions list)",
-    )
-    registered_address: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=400,
-        description="The registered address (kept off chain; related-party detection)",
-    )
+    legal_name: LegalName = None
+    registered_address: RegisteredAddress = None
 
     _kyc_future = field_validator("kyc_expiry")(_future)
 

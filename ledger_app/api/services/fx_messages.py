@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from ledger_app.api.runtime import Runtime
 from ledger_app.api.services.lookups import participant_row
-from ledger_app.api.services.participants import lei_text
 from ledger_app.api.services.tokens import TokenService
 from ledger_app.db.api_tables import api_keys
 from ledger_app.db.schema import fx_quotes, receivables, settlement_tokens
+from ledger_app.domain.lei import lei_text
 from ledger_app.errors import Conflict
 from ledger_app.iso20022 import (
     PACS008,

@@ -39,23 +39,8 @@ from ledger_app.api.services.writes import WriteOutcome, Writer
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import participant_tax_ids
 from ledger_app.db.schema import participants
+from ledger_app.domain.lei import lei_text
 from ledger_app.errors import Conflict, Forbidden, NotFound
-
-
-def lei_bytes(lei: str) -> bytes:
-    """An LEI (20 ASCII characters) as the registry's bytes32: left-aligned, zero-padded."""
-    return lei.encode("ascii").ljust(32, b"\0")
-
-
-def lei_text(stored: str | None) -> str | None:
-    """The registry's bytes32 back to an LEI when it is one, else the 0x-hex as stored."""
-    if not stored:
-        return None
-    raw = bytes.fromhex(stored[2:]) if stored.startswith("0x") else stored.encode()
-    text = raw.rstrip(b"\0")
-    if text.isascii() and text.isalnum() and len(text) == 20:
-        return text.decode()
-    return stored
 
 
 def describe(row: Any, custodial: bool | None = None, tax_id: str | None = None) -> dict[str, Any]:
