@@ -84,7 +84,7 @@ class MonitoringService:
     ) -> dict[str, Any]:  # fmt: skip
         """A page of alerts, newest first, and how many match."""
         if rule is not None and rule not in rules.DEFAULTS:
-            raise InvalidInput(f"no rule {rule!r}", error="RuleNotFound", field="rule",
+            raise InvalidInput(f"no rule {rule!r}", error="UnknownRule", field="rule",
                                rules=sorted(rules.DEFAULTS))  # fmt: skip
         t = store.monitoring_alerts
         where = []
@@ -133,7 +133,7 @@ class MonitoringService:
             missing = sorted(set(alert_ids) - found.keys())
             if missing:
                 raise InvalidInput(f"no alert {', '.join(map(str, missing))}",
-                                   error="AlertNotFound", field="alert_ids", missing=missing)  # fmt: skip
+                                   error="UnknownAlerts", field="alert_ids", missing=missing)  # fmt: skip
             taken = sorted(i for i, r in found.items() if r.status != "OPEN")
             if taken:
                 raise Conflict(

@@ -40,10 +40,6 @@ ACTIVE, DISABLED = "ACTIVE", "DISABLED"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
-def _refuse(message: str, error: str, field: str = "url", **args: Any) -> InvalidInput:
-    return InvalidInput(message, error=error, field=field, **args)
-
-
 def check_url(url: str, *, allow_http_loopback: bool) -> str:
     """``url`` if the service may POST to it; InvalidInput (field ``url``) otherwise.
 
@@ -51,32 +47,34 @@ def check_url(url: str, *, allow_http_loopback: bool) -> str:
     when ``allow_http_loopback`` (local tests and demos)."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http"):
-        raise _refuse(f"a webhook URL is https:// (not {parts.scheme or 'no scheme'}://)",
-                      "WebhookUrlScheme", scheme=parts.scheme)  # fmt: skip
+        raise InvalidInput(f"a webhook URL is https:// (not {parts.scheme or 'no scheme'}://)",
+                           error="WebhookUrlScheme", field="url", scheme=parts.scheme)  # fmt: skip
     host = parts.hostname
     if not host:
-        raise _refuse("a webhook URL names a host", "WebhookUrlHost")
+        raise InvalidInput("a webhook URL names a host", error="WebhookUrlHost", field="url")
     if parts.username or parts.password:
-        raise _refuse("a webhook URL carries no credentials", "WebhookUrlCredentials")
+        raise InvalidInput("a webhook URL carries no credentials",
+                           error="WebhookUrlCredentials", field="url")  # fmt: skip
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
-        raise _refuse(f"the webhook host {host} does not resolve: {exc}",
-                      "WebhookUrlUnresolvable", host=host) from exc  # fmt: skip
+        raise InvalidInput(f"the webhook host {host} does not resolve: {exc}",
+                           error="WebhookUrlUnresolvable", field="url", host=host) from exc  # fmt: skip
     addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
     loopback = all(a.is_loopback for a in addresses) or host.lower() in _LOOPBACK_NAMES
     if loopback and allow_http_loopback:
         return url
     if parts.scheme != "https":
-        raise _refuse("a webhook URL is https:// (http only on loopback, where the service "
-                      "allows it: LEDGER_WEBHOOK_ALLOW_HTTP_LOOPBACK)", "WebhookUrlScheme",
-                      scheme=parts.scheme)  # fmt: skip
+        raise InvalidInput("a webhook URL is https:// (http only on loopback, where the "
+                           "service allows it: LEDGER_WEBHOOK_ALLOW_HTTP_LOOPBACK)",
+                           error="WebhookUrlScheme", field="url", scheme=parts.scheme)  # fmt: skip
     for a in addresses:
         if not a.is_global or a.is_multicast:
-            raise _refuse(f"the webhook host {host} resolves to {a}, a private, loopback, "
-                          "link-local, multicast or reserved address", "WebhookUrlPrivate",
-                          host=host, address=str(a))  # fmt: skip
+            raise InvalidInput(f"the webhook host {host} resolves to {a}, a private, "
+                               "loopback, link-local, multicast or reserved address",
+                               error="WebhookUrlPrivate", field="url", host=host,
+                               address=str(a))  # fmt: skip
     return url
 
 
@@ -84,11 +82,12 @@ def check_kinds(kinds: list[str]) -> list[str]:
     """``kinds`` (deduplicated, in KINDS order) if each is known; InvalidInput otherwise."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
-        raise _refuse(f"unknown notification kinds: {', '.join(unknown)} (known: "
-                      f"{', '.join(KINDS)})", "UnknownNotificationKind", field="kinds",
-                      unknown=unknown)  # fmt: skip
+        raise InvalidInput(f"unknown notification kinds: {', '.join(unknown)} (known: "
+                           f"{', '.join(KINDS)})", error="UnknownNotificationKind",
+                           field="kinds", unknown=unknown)  # fmt: skip
     if not kinds:
-        raise _refuse("a subscription names at least one kind", "NoNotificationKind", "kinds")
+        raise InvalidInput("a subscription names at least one kind",
+                           error="NoNotificationKind", field="kinds")  # fmt: skip
     return [k for k in KINDS if k in kinds]
 
 
@@ -172,7 +171,8 @@ class WebhookService:
             row = self._row(conn, caller, sub_id)
             cursor = int(row.cursor) if after is None else after
             if cursor < 0:
-                raise _refuse("after is a notification id (0 or more)", "InvalidCursor", "after")
+                raise InvalidInput("after is a notification id (0 or more)",
+                                   error="InvalidCursor", field="after")  # fmt: skip
             conn.execute(update(subs).where(subs.c.id == sub_id).values(
                 cursor=cursor, status=ACTIVE, disabled_reason=None, attempts=0,
                 consecutive_failures=0, next_attempt_at=None))  # fmt: skip
