@@ -55,6 +55,7 @@ from ledger_app.api.index_state import indexed_block
 from ledger_app.api.services.journal import (
     answer_for,
     bind_idempotency_key,
+    fail_unsigned,
     keep_answer,
     rows_of_key,
     store_answer,
@@ -361,6 +362,7 @@ def _indexed(app: Any) -> int:
 def _settle(engine: Engine, participant: str, key: str, response: _Captured) -> None:
     where = (idempotency_records.c.participant == participant, idempotency_records.c.key == key)
     if response.status is None or response.status >= 500:
+        fail_unsigned(engine, participant, key)
         rows = rows_of_key(engine, participant, key)
         if any(r.status not in ("FAILED", "REFUSED", "PREPARED") for r in rows):
             # Something may reach or have reached the chain: forgetting the key would let

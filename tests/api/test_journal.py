@@ -22,7 +22,7 @@ from apikit import Service
 from eth_utils import keccak
 from sqlalchemy import insert, select
 
-from ledger_app.api.idempotency import _fingerprint
+from ledger_app.api.idempotency import _Captured, _find, _fingerprint, _settle
 from ledger_app.api.runtime import Runtime
 from ledger_app.chain.sender import ContractCall
 from ledger_app.db.api_tables import idempotency_records, transactions
@@ -168,6 +168,31 @@ def test_never_signed_is_not_executed_and_its_key_says_so(
         assert retry.json()["error"] == "WriteNotExecuted"
         assert "safe to send it again" in retry.json()["message"]
     assert service.nonce("core") == nonce
+
+
+def test_a_request_that_failed_before_signing_leaves_no_queued_promise(
+    service: Service, unique: Callable[[], str]
+) -> None:
+    # The request answered 503 (its database went away after the row was queued, before
+    # the sender signed it). Found by tests/faults/test_outages.py: the key then replayed
+    # 202 "queued" to the retry, a client took that as accepted, and nothing was ever sent.
+    runtime, key, core = _runtime(service), unique(), service.addresses["core"].lower()
+    payload = _dead_request(runtime, core, key, service.registration())
+    call = _registration_call(service, runtime, unique())
+    transaction_id = _journal_row(runtime, core, key, call, status="QUEUED")
+    answered = _Captured(None)  # type: ignore[arg-type]
+    answered.status = 503
+    last_id = service.view("receivables", "lastId")
+
+    _settle(runtime.engine, core, key, answered)
+
+    assert _row(runtime, transaction_id).status == "FAILED"
+    assert _find(runtime.engine, core, key) is None  # forgotten: the retry runs
+    retry = service.call("core", "POST", "/v1/receivables", content=payload,
+                         headers={"Idempotency-Key": key, "Content-Type": "application/json"})  # fmt: skip
+    assert retry.status_code == 201, retry.text
+    assert "Idempotent-Replayed" not in retry.headers
+    assert service.view("receivables", "lastId") == last_id + 1
 
 
 def test_key_without_transactions_is_not_executed(

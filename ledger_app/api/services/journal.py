@@ -238,6 +238,26 @@ def rows_of_key(engine: Engine, participant: str, key: str) -> list[Any]:
         )
 
 
+def fail_unsigned(engine: Engine, participant: str, key: str) -> int:
+    """Mark FAILED ("not executed") every never-signed (QUEUED) row of the request under
+    (participant, key); how many. For a request that answered a 5xx: its client retries,
+    so nothing of it may still be signed behind its back (a job still queued then fails
+    at its journaling, which signs a row only while it is QUEUED), and its key must not
+    replay "queued" (202) for a write nobody will send."""
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(transactions)
+                .where(
+                    transactions.c.participant == participant,
+                    transactions.c.idempotency_key == key,
+                    transactions.c.status == "QUEUED",
+                )
+                .values(status="FAILED", error="not executed: never signed", updated_at=_now())
+            ).rowcount
+        )
+
+
 # --- recovery ------------------------------------------------------------------------
 
 
