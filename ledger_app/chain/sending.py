@@ -143,29 +143,30 @@ class ChainSending(ChainReads):
     ) -> dict[str, int]:
         """``gas`` (as ``estimate_gas``, unless given), the pending ``nonce`` of
         ``tx["from"]`` and the fee fields, asked in one JSON-RPC batch: one round trip
-        instead of three on the write path. Any error in the batch is asked again one
+        instead of three (two when ``gas`` is given) on the write path. Any error in the batch is asked again one
         call at a time, so a revert or a refusal is raised exactly as those calls raise it."""
         abis = list(abis)
-        if gas is not None:
-            return {"gas": gas, "nonce": self.get_transaction_count(tx["from"], "pending"),
-                    **self._fees()}  # fmt: skip
         calls = [
-            ("eth_estimateGas", [_call_request(tx)]),
             ("eth_getTransactionCount", [tx["from"], "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),
         ]
+        if gas is None:
+            calls.append(("eth_estimateGas", [_call_request(tx)]))
         results = [answer.get("result") for answer in self.transport.answers(calls)]
         if any(r is None for r in results):
             return {
-                "gas": self.estimate_gas(tx, abis),
+                "gas": self.estimate_gas(tx, abis) if gas is None else gas,
                 "nonce": self.get_transaction_count(tx["from"], "pending"),
                 **self._fees(),
             }
-        estimate, nonce, block = int(results[0], 16), int(results[1], 16), results[2]
+        nonce, block = int(results[0], 16), results[1]
         fields = {
-            "gas": self._with_margin(estimate, int(block["gasLimit"], 16)),
+            # Given: estimated by a caller that simulated the call just before (a batch's
+            # chunks, all simulated before the first is sent), so not asked again.
+            "gas": gas if gas is not None else self._with_margin(int(results[2], 16),
+                                                                  int(block["gasLimit"], 16)),
             "nonce": nonce,
-        }
+        }  # fmt: skip
         if block.get("baseFeePerGas") is None:
             return {**fields, **self._fees()}
         return {**fields, **self._eip1559(int(block["baseFeePerGas"], 16))}
