@@ -373,11 +373,11 @@ class ReceivableService:
         # Simulate all before sending any: all or nothing. One execution a chunk gives its
         # gas (registerBatch frees nothing and calls only views), and the figures go with
         # the calls, so the sender does not estimate (a binary search) each chunk again.
-        calls = [
-            replace(call, gas=self.runtime.client.execution_gas(
-                {"from": caller.address, "to": call.to, "data": call.data}, call.abis))
-            for call in calls
-        ]  # fmt: skip
+        gases = self.runtime.client.execution_gases(
+            [{"from": caller.address, "to": call.to, "data": call.data} for call in calls],
+            calls[0].abis,
+        )
+        calls = [replace(call, gas=gas) for call, gas in zip(calls, gases, strict=True)]
         return self.writer.write_all(caller, "receivables.register_batch", calls)
 
     # --- actions on one receivable ----------------------------------------------------
