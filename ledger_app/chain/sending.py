@@ -153,8 +153,9 @@ class ChainSending(ChainReads):
     ) -> dict[str, int]:
         """``gas`` (as ``estimate_gas``, unless given), the pending ``nonce`` of
         ``tx["from"]`` and the fee fields, asked in one JSON-RPC batch: one round trip
-        instead of three (two when ``gas`` is given) on the write path. Any error in the batch is asked again one
-        call at a time, so a revert or a refusal is raised exactly as those calls raise it."""
+        instead of three (two when ``gas`` is given) on the write path. Any error in the
+        batch is asked again one call at a time, so a revert or a refusal is raised exactly
+        as those calls raise it."""
         abis = list(abis)
         calls = [
             ("eth_getTransactionCount", [tx["from"], "pending"]),
