@@ -400,7 +400,8 @@ class AccessJournal:
         directory.mkdir(parents=True, exist_ok=True)
         self.name = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._lock_fd = os.open(directory / f"{self.name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Blocking: a process starting now may hold it for a moment, looking for orphans.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         self._segment = 0
         self._kept: list[Path] = []  # segments whose rows are not written yet
         self._adopted: list[Path] = []  # a dead process's files whose rows are being written
@@ -444,6 +445,9 @@ class AccessJournal:
                 continue  # its process lives
             segments = sorted(self.directory.glob(f"{lock.stem}.*{self.SUFFIX}"),
                               key=lambda p: int(p.name.split(".")[1]))  # fmt: skip
+            if not segments:  # nothing to take over (or a process still starting)
+                os.close(fd)
+                continue
             for segment in segments:
                 rows += _read_rows(segment)
             self._adopted += [*segments, lock]
