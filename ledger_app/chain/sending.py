@@ -162,7 +162,7 @@ class ChainSending(ChainReads):
             ("eth_getBlockByNumber", ["latest", False]),
         ]
         if gas is None:
-            calls.append(("eth_estimateGas", [_call_request(tx)]))
+            calls.insert(0, ("eth_estimateGas", [_call_request(tx)]))
         results = [answer.get("result") for answer in self.transport.answers(calls)]
         if any(r is None for r in results):
             return {
@@ -170,14 +170,14 @@ class ChainSending(ChainReads):
                 "nonce": self.get_transaction_count(tx["from"], "pending"),
                 **self._fees(),
             }
-        nonce, block = int(results[0], 16), results[1]
-        fields = {
+        if gas is None:
+            estimate, nonce, block = int(results[0], 16), int(results[1], 16), results[2]
+            gas = self._with_margin(estimate, int(block["gasLimit"], 16))
+        else:
             # Given: estimated by a caller that simulated the call just before (a batch's
             # chunks, all simulated before the first is sent), so not asked again.
-            "gas": gas if gas is not None else self._with_margin(int(results[2], 16),
-                                                                  int(block["gasLimit"], 16)),
-            "nonce": nonce,
-        }  # fmt: skip
+            nonce, block = int(results[0], 16), results[1]
+        fields = {"gas": gas, "nonce": nonce}
         if block.get("baseFeePerGas") is None:
             return {**fields, **self._fees()}
         return {**fields, **self._eip1559(int(block["baseFeePerGas"], 16))}
