@@ -405,6 +405,17 @@ class Settings(BaseSettings):
             "node lower than the index is lagging and is waited for, never followed down."
         ),
     )
+    monitoring_run_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Least seconds between two runs of the compliance rules once the index has "
+            "caught up (0: after every indexed step). A run reads the rules' whole look-back, "
+            "on the indexer's thread: one per written block held the next write's indexing "
+            "behind it. Alerts come at most this much (plus a poll interval) later."
+        ),
+    )
     indexer_poll_interval: float = Field(
         default=0.2, gt=0, description="Seconds between looks at the head once caught up."
     )

@@ -25,15 +25,29 @@ lock (held by the indexer's and the journal's transactions) up to the busy timeo
 holding a worker thread and a pooled connection meanwhile, so that under another
 tenant's burst of writes the reads queued behind their own log rows (issue 17), and a
 row that waited longer than the timeout was lost. Now a locked database delays the rows,
-which are kept and written at the next try; a crash loses at most the last interval's.
+which are kept and written at the next try.
+
+A crash loses no row of an answered request (issue 24): each row is appended to a local
+file (``AccessJournal``, under ``state_dir/access-log``) before the answer's first byte
+is sent: one ``write`` to the kernel, no fsync (a process killed at any point loses
+nothing; a power cut may lose the last rows, as SQLite's synchronous=NORMAL may lose its
+last commits). A file is deleted once its rows are committed. At the next start, the
+files a dead process left are taken over (a live process holds a lock on its own) and
+their rows written ahead of new ones, those already in the database (the process died
+between the commit and the delete) skipped.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
+import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
@@ -131,11 +145,30 @@ class AccessMiddleware:
         state["caller"] = caller
         state["key_presented"] = key is not None
         status = {"code": 500}
+        logged = {"row": False}
+
+        def log_access() -> None:
+            # Once a request: at its answer's start (journaled before the client sees a
+            # byte of it), or at the end for a request that raised before answering.
+            if logged["row"]:
+                return
+            logged["row"] = True
+            self.access_log.add(
+                participant=caller.key if caller else None,
+                api_key_id=caller.api_key_id if caller else None,
+                method=scope["method"][:8],
+                path=scope["path"][:512],
+                operation=state.get("operation"),
+                status=status["code"],
+                duration_ms=int((time.monotonic() - started) * 1000),
+                client=address[:64],
+            )
 
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message = {**message, "headers": _hardened(scope["path"], message, caller)}
+                log_access()
             await send(message)
 
         # An authenticated caller over its key's rate is refused, and logged like any call.
@@ -148,20 +181,10 @@ class AccessMiddleware:
             else:
                 await self.app(scope, receive, send_and_note)
         finally:
-            operation = state.get("operation")
             seconds = time.monotonic() - started
-            duration_ms = int(seconds * 1000)
-            metrics.observe_request(scope["method"], operation, status["code"], seconds)
-            self.access_log.add(
-                participant=caller.key if caller else None,
-                api_key_id=caller.api_key_id if caller else None,
-                method=scope["method"][:8],
-                path=scope["path"][:512],
-                operation=operation,
-                status=status["code"],
-                duration_ms=duration_ms,
-                client=address[:64],
-            )
+            metrics.observe_request(scope["method"], state.get("operation"), status["code"],
+                                    seconds)  # fmt: skip
+            log_access()
 
     async def _refuse_unlogged(
         self,
@@ -249,8 +272,11 @@ class AccessLogWriter:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.engine: Engine | None = None
+        self.journal: AccessJournal | None = None
         self.dropped = 0
         self._pending: list[dict[str, Any]] = []
+        # Rows of the files dead processes left, written ahead of ours (see the module doc).
+        self._adopted: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # guards _pending (held for an append or a swap)
         self._writing = threading.Lock()  # one batch at a time: ids follow arrival order
         self._stop = threading.Event()
@@ -260,6 +286,8 @@ class AccessLogWriter:
         """One request's row, stamped now, written at the next flush."""
         row["at"] = datetime.now(UTC)
         with self._lock:
+            if self.journal is not None:
+                self.journal.append(row)  # in the file in the order of the list
             self._pending.append(row)
             excess = len(self._pending) - self.MAX_PENDING
             if excess > 0:
@@ -268,9 +296,14 @@ class AccessLogWriter:
         if excess > 0:
             log.error("access log: %d rows dropped, the database has not taken them", excess)
 
-    def start(self, engine: Engine) -> None:
-        """Write the rows into ``engine``'s access log every ``interval`` seconds."""
+    def start(self, engine: Engine, journal_dir: Path | None = None) -> None:
+        """Write the rows into ``engine``'s access log every ``interval`` seconds; with
+        ``journal_dir``, each row is first appended to a file there (see the module doc),
+        and the rows of files a dead process left there are written first."""
         self.engine = engine
+        if journal_dir is not None:
+            self.journal = AccessJournal(journal_dir)
+            self._adopted = self.journal.adopt()
         self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
         self._thread.start()
 
@@ -282,27 +315,179 @@ class AccessLogWriter:
                 return 0
             with self._lock:
                 rows, self._pending = self._pending, []
-            if not rows:
+                # The rows from here on go to a new file: the ones so far are these.
+                files = self.journal.rotate() if self.journal is not None else []
+            adopted = self._adopted
+            if not rows and not adopted:
+                self._forget(files)
                 return 0
             try:
                 with self.engine.begin() as conn:
-                    append_access_rows(conn, rows)
+                    if adopted:
+                        # Under the chain's head lock: no other process appends meanwhile.
+                        append_access_rows(conn, [])
+                        adopted = _not_yet_written(conn, adopted)
+                    append_access_rows(conn, adopted + rows)
             except Exception:
                 log.warning("access log: %d rows not written yet; retrying", len(rows),
                             exc_info=True)  # fmt: skip
                 with self._lock:
                     self._pending[:0] = rows
+                    if self.journal is not None:
+                        self.journal.keep(files)  # deleted once their rows are written
                 return 0
-            return len(rows)
+            if self._adopted and self.journal is not None:
+                self.journal.forget_adopted()
+            self._adopted = []
+            self._forget(files)
+            return len(adopted) + len(rows)
+
+    def _forget(self, files: list[Path]) -> None:
+        if self.journal is not None:
+            self.journal.delete(files)
 
     def close(self) -> None:
-        """Stop, writing what is left (a last try: the process is going away)."""
+        """Stop, writing what is left (a last try: the process is going away; rows it
+        cannot write stay in their file for the next start)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         if self.flush() == 0 and self._pending:
-            log.error("access log: %d rows could not be written at shutdown", len(self._pending))
+            log.error("access log: %d rows could not be written at shutdown; kept in %s",
+                      len(self._pending), self.journal.directory if self.journal else "memory")  # fmt: skip
+        if self.journal is not None:
+            self.journal.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
+
+
+#: The columns that tell one request's row from another's (``at`` to the microsecond).
+_ROW_KEY = ("at", "participant", "method", "path", "status", "duration_ms", "client")
+
+
+def _row_key(row: Any) -> tuple[Any, ...]:
+    values = dict(row)
+    at = values["at"]
+    if at.tzinfo is not None:  # PostgreSQL answers aware datetimes, SQLite naive UTC ones
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return (at, *(values[name] for name in _ROW_KEY[1:]))
+
+
+def _not_yet_written(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of a dead process's ``rows`` the database does not hold yet: it may have died
+    after committing them and before deleting their file."""
+    since = min(row["at"] for row in rows)
+    columns = [access_log.c[name] for name in _ROW_KEY]
+    held = {
+        _row_key(r._mapping) for r in conn.execute(select(*columns).where(access_log.c.at >= since))
+    }
+    return [row for row in rows if _row_key(row) not in held]
+
+
+class AccessJournal:
+    """The local files the access log's rows are appended to before their request is
+    answered (see the module docstring). One process: a lock file held for its lifetime
+    (``flock``: released by the kernel when the process dies, however it dies) and
+    numbered segment files, a new one from each flush on, deleted once its rows are in
+    the database."""
+
+    SUFFIX = ".rows"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._lock_fd = os.open(directory / f"{self.name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        # Blocking: a process starting now may hold it for a moment, looking for orphans.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._segment = 0
+        self._kept: list[Path] = []  # segments whose rows are not written yet
+        self._adopted: list[Path] = []  # a dead process's files whose rows are being written
+        self._fd = self._open()
+
+    def append(self, row: dict[str, Any]) -> None:
+        """``row`` at the end of the current segment (one write: whole, or torn at a crash)."""
+        line = json.dumps({**row, "at": row["at"].isoformat()}, separators=(",", ":")) + "\n"
+        os.write(self._fd, line.encode())
+
+    def rotate(self) -> list[Path]:
+        """Start a new segment; the segments whose rows are pending until now."""
+        os.close(self._fd)
+        done = [*self._kept, self._path(self._segment)]
+        self._kept = []
+        self._segment += 1
+        self._fd = self._open()
+        return done
+
+    def keep(self, files: list[Path]) -> None:
+        """``files``' rows were not written: keep them until they are."""
+        self._kept[:0] = files
+
+    def delete(self, files: list[Path]) -> None:
+        """``files``' rows are in the database."""
+        for path in files:
+            path.unlink(missing_ok=True)
+
+    def adopt(self) -> list[dict[str, Any]]:
+        """The rows of the files dead processes left here, oldest process first; their
+        files are deleted by ``forget_adopted`` once the rows are written."""
+        rows: list[dict[str, Any]] = []
+        for lock in sorted(self.directory.glob("*.lock"), key=lambda p: p.stat().st_mtime):
+            if lock.stem == self.name:
+                continue
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # its process lives
+            segments = sorted(self.directory.glob(f"{lock.stem}.*{self.SUFFIX}"),
+                              key=lambda p: int(p.name.split(".")[1]))  # fmt: skip
+            if not segments:  # nothing to take over (or a process still starting)
+                os.close(fd)
+                continue
+            for segment in segments:
+                rows += _read_rows(segment)
+            self._adopted += [*segments, lock]
+            os.close(fd)  # the lock file is deleted with the rows written
+        if rows:
+            log.warning("access log: %d rows of a stopped process taken over", len(rows))
+        return rows
+
+    def forget_adopted(self) -> None:
+        """The adopted files' rows are in the database."""
+        self.delete(self._adopted)
+        self._adopted = []
+
+    def close(self) -> None:
+        """Close the current segment (deleted when empty) and release the lock: rows not
+        written stay, for the next start to take over."""
+        os.close(self._fd)
+        current = self._path(self._segment)
+        if not self._kept and current.exists() and current.stat().st_size == 0:
+            current.unlink()
+            if not any(self.directory.glob(f"{self.name}.*{self.SUFFIX}")):
+                (self.directory / f"{self.name}.lock").unlink(missing_ok=True)
+        os.close(self._lock_fd)
+
+    def _path(self, segment: int) -> Path:
+        return self.directory / f"{self.name}.{segment}{self.SUFFIX}"
+
+    def _open(self) -> int:
+        return os.open(self._path(self._segment), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of one segment file; a last line torn by a crash is skipped (its request
+    was not answered: the line is written before the answer starts)."""
+    rows = []
+    for line in path.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        row["at"] = datetime.fromisoformat(row["at"])
+        rows.append(row)
+    return rows

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain = ChainClient.from_settings(settings)
         app.state.engine = make_engine(settings.database_url)
         refused.start(app.state.engine)
-        access_log.start(app.state.engine)
+        access_log.start(app.state.engine, settings.state_dir / "access-log")
         app.state.access_log = access_log
         app.state.runtime = None
         app.state.runtime_lock = threading.Lock()

@@ -215,6 +215,7 @@ class Runtime:
                 config=config_from_settings(settings),
                 reorg_window=settings.indexer_reorg_window,
                 rpc_timeout=settings.rpc_timeout,
+                monitoring_interval=settings.monitoring_run_interval,
             )
             runtime.indexer = BackgroundIndexer(
                 indexer, WriterLock(engine, runtime.chain_id), settings.indexer_poll_interval

@@ -129,43 +129,55 @@ class ChainSending(ChainReads):
         (Sent without the list, each slot and address it names costs 100 more: under 1%.)
         A revert, or a node without the method, is asked of eth_estimateGas, which
         raises exactly as ``estimate_gas`` does."""
-        request = _call_request(tx)
-        (answer,) = self.transport.answers(
-            [("eth_createAccessList", [request, "latest"])], batched=False
-        )
-        result = answer.get("result")
-        if not isinstance(result, dict) or result.get("error") or "gasUsed" not in result:
-            return self.estimate_gas(tx, abis)
-        return self._with_margin(int(result["gasUsed"], 16))
+        (gas,) = self.execution_gases([tx], abis)
+        return gas
+
+    def execution_gases(self, txs: Sequence[dict[str, Any]], abis: Iterable[ABI] = ()) -> list[int]:
+        """``execution_gas`` of each of ``txs``, each against the latest state, asked in one
+        JSON-RPC batch (the chunks of a batch request, all simulated before any is sent:
+        one round trip instead of one a chunk); raises as ``execution_gas`` does."""
+        abis = list(abis)
+        calls = [("eth_createAccessList", [_call_request(tx), "latest"]) for tx in txs]
+        answers = self.transport.answers(calls, batched=len(calls) > 1)
+        gases = []
+        for tx, answer in zip(txs, answers, strict=True):
+            result = answer.get("result")
+            if not isinstance(result, dict) or result.get("error") or "gasUsed" not in result:
+                gases.append(self.estimate_gas(tx, abis))
+            else:
+                gases.append(self._with_margin(int(result["gasUsed"], 16)))
+        return gases
 
     def prepare(
         self, tx: dict[str, Any], abis: Iterable[ABI] = (), *, gas: int | None = None
     ) -> dict[str, int]:
         """``gas`` (as ``estimate_gas``, unless given), the pending ``nonce`` of
         ``tx["from"]`` and the fee fields, asked in one JSON-RPC batch: one round trip
-        instead of three on the write path. Any error in the batch is asked again one
-        call at a time, so a revert or a refusal is raised exactly as those calls raise it."""
+        instead of three (two when ``gas`` is given) on the write path. Any error in the
+        batch is asked again one call at a time, so a revert or a refusal is raised exactly
+        as those calls raise it."""
         abis = list(abis)
-        if gas is not None:
-            return {"gas": gas, "nonce": self.get_transaction_count(tx["from"], "pending"),
-                    **self._fees()}  # fmt: skip
         calls = [
-            ("eth_estimateGas", [_call_request(tx)]),
             ("eth_getTransactionCount", [tx["from"], "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),
         ]
+        if gas is None:
+            calls.insert(0, ("eth_estimateGas", [_call_request(tx)]))
         results = [answer.get("result") for answer in self.transport.answers(calls)]
         if any(r is None for r in results):
             return {
-                "gas": self.estimate_gas(tx, abis),
+                "gas": self.estimate_gas(tx, abis) if gas is None else gas,
                 "nonce": self.get_transaction_count(tx["from"], "pending"),
                 **self._fees(),
             }
-        estimate, nonce, block = int(results[0], 16), int(results[1], 16), results[2]
-        fields = {
-            "gas": self._with_margin(estimate, int(block["gasLimit"], 16)),
-            "nonce": nonce,
-        }
+        if gas is None:
+            estimate, nonce, block = int(results[0], 16), int(results[1], 16), results[2]
+            gas = self._with_margin(estimate, int(block["gasLimit"], 16))
+        else:
+            # Given: estimated by a caller that simulated the call just before (a batch's
+            # chunks, all simulated before the first is sent), so not asked again.
+            nonce, block = int(results[0], 16), results[1]
+        fields = {"gas": gas, "nonce": nonce}
         if block.get("baseFeePerGas") is None:
             return {**fields, **self._fees()}
         return {**fields, **self._eip1559(int(block["baseFeePerGas"], 16))}

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from ledger_app import metrics
 from ledger_app.db.locks import WriterLock
 from ledger_app.errors import ChainError
-from ledger_app.indexer.runner import Indexer
+from ledger_app.indexer.runner import Indexer, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,13 @@ class BackgroundIndexer:
         self.lock.release()
         metrics.indexer_active(False)
 
+    def _committed(self, result: StepResult) -> None:
+        """Tell the writers waiting for a block that the index now holds ``indexed_to``."""
+        with self._indexed:
+            # indexed_to comes from the committed checkpoint: a reorg may lower it.
+            self.indexed_to = result.indexed_to
+            self._indexed.notify_all()
+
     @property
     def alive(self) -> bool:
         """Whether the thread is still indexing."""
@@ -111,7 +118,9 @@ class BackgroundIndexer:
             try:
                 # The last head seen may be further than the hint (a backfill going on).
                 known = max(hint, self.indexer.tip) if hint > self.indexed_to else None
-                result = self.indexer.step(known_tip=known)
+                # Writers waiting for their block are told at the commit (``_committed``),
+                # not after the monitoring run that follows it.
+                result = self.indexer.step(known_tip=known, committed=self._committed)
             except (ChainError, OperationalError) as exc:
                 # The node or the database away or failing (an RPC error, a locked or
                 # unreachable database): nothing was committed; try again, more slowly
@@ -130,10 +139,6 @@ class BackgroundIndexer:
             if failures:
                 log.warning("indexer: going again after %d failed steps", failures)
                 failures = 0
-            with self._indexed:
-                # indexed_to comes from the committed checkpoint: a reorg may lower it.
-                self.indexed_to = result.indexed_to
-                self._indexed.notify_all()
             if self.after_step is not None:
                 self.after_step()
             if result.caught_up:

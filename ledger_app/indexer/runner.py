@@ -157,16 +157,26 @@ class Indexer:
                     return
                 stop.wait(self.config.poll_interval)
 
-    def step(self, *, until: int | None = None, known_tip: int | None = None) -> StepResult:
+    def step(
+        self,
+        *,
+        until: int | None = None,
+        known_tip: int | None = None,
+        committed: Callable[[StepResult], None] | None = None,
+    ) -> StepResult:
         """Index one range after the checkpoint (or handle a reorg); see the module doc.
 
         ``known_tip``, a block known to be mined (a writer's receipt), stands in for
         ``eth_blockNumber``: the step indexes up to it, and a later step goes further.
         A block since reorged away is caught like any other (its header is missing or
-        its hash differs)."""
+        its hash differs). ``committed`` is called with the result as soon as the batch
+        is committed, before the monitoring rules run on it: a writer waiting for its
+        block (read-your-writes) need not wait for the rules too."""
         result = self._step(until=until, known_tip=known_tip)
         # Reached only when the checkpoint is on the chain again (or was all along).
         self.diverged = None
+        if committed is not None:
+            committed(result)
         if self.monitor is not None:
             # After the commit, in its own transaction; it never raises (a failed run is
             # logged and run again after the next step). A rollback lowers its checkpoint.

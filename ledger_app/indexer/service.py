@@ -48,13 +48,15 @@ def build_indexer(
     rpc_timeout: float = 30.0,
     give_up_after: float | None = None,
     monitoring: bool = True,
+    monitoring_interval: float = 0.0,
 ) -> Indexer:
     """An indexer of ``contracts`` (address -> kind) from ``start_block`` into ``engine``,
-    running the compliance rules after each step unless ``monitoring`` is False."""
+    running the compliance rules after each step unless ``monitoring`` is False (once
+    caught up, at most every ``monitoring_interval`` s: RuleRunner.after_batch)."""
     rpc = RpcClient(rpc_url, timeout=rpc_timeout, give_up_after=give_up_after)
     store = Store(engine, rpc.chain_id(), reorg_window=reorg_window)
     store.check_chain()
     indexer = Indexer(rpc, store, build_decoder(artifacts), contracts, start_block, config)
     if monitoring:
-        indexer.monitor = RuleRunner(engine, store.chain_id)
+        indexer.monitor = RuleRunner(engine, store.chain_id, min_interval=monitoring_interval)
     return indexer

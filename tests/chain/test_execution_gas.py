@@ -77,3 +77,23 @@ def test_a_small_batch_gets_one_execution_plus_the_margin(ledger: Ledger) -> Non
     # Both carry the same 20% margin; one execution is within 2% of the binary search.
     assert abs(gas - estimate) <= estimate // 50
     assert gas < int(client.get_block("latest")["gasLimit"])
+
+
+def test_chunks_asked_together_get_what_each_gets_alone_and_a_revert_raises(
+    ledger: Ledger,
+) -> None:
+    """execution_gases: a batch request's chunks in one JSON-RPC round trip, each the gas
+    execution_gas gives it; a chunk that reverts raises as it would alone."""
+    client = ledger.client
+    abis = [ledger.artifacts["ReceivableRegistry"].abi]
+    chunks = [_batch(ledger, 4, "together-a"), _batch(ledger, 7, "together-b")]
+
+    assert client.execution_gases(chunks, abis) == [client.execution_gas(c, abis) for c in chunks]
+
+    first = _batch(ledger, 2, "taken")
+    unsigned = {"to": first["to"], "data": first["data"], "value": 0, "chainId": client.chain_id()}
+    signed = ledger.accounts["core"].sign_transaction({**unsigned, **client.prepare(first, abis)})
+    client.wait_for_receipt(client.send_raw_transaction(signed.raw_transaction, abis))
+    with pytest.raises(TransactionReverted) as refused:
+        client.execution_gases([chunks[0], _batch(ledger, 2, "taken")], abis)
+    assert refused.value.error_name == "ReceivableDuplicateInvoice"

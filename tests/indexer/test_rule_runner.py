@@ -164,6 +164,35 @@ def test_runs_window_by_window_find_what_one_run_finds(tmp_path) -> None:
     assert {k.split(":")[0] for k in keys[0]} >= {"circular_flow", "structuring", "velocity"}
 
 
+def test_caught_up_runs_wait_for_the_interval_and_skip_no_block(
+    ledger: Ledger, engine: Engine, make_indexer: Callable[..., Indexer]
+) -> None:
+    """Caught up, the rules run at most every ``monitoring_interval`` s (issue 24: a run
+    per written block held the next write's indexing behind it): a block indexed inside
+    the interval is not run yet, and the first run after it takes that block too."""
+    ledger.list_token(b"CNY")
+    root = ledger.register(1_000_000_00)
+    ledger.send("supplier", "receivables", "confirm", root)
+    ledger.send("supplier", "receivables", "split", root, [600_000_00, 400_000_00])
+    supplier, supplier2 = (ledger.accounts[n].address for n in ("supplier", "supplier2"))
+    ledger.send("supplier", "receivables", "transfer", root + 2, supplier2)
+    indexer = make_indexer(monitoring_interval=3600.0)
+    first = index_to_head(indexer)  # the first caught-up step runs at once
+    with engine.connect() as conn:
+        assert store.checkpoint(conn, indexer.store.chain_id) == first
+    ledger.send("supplier2", "receivables", "transfer", root + 2, supplier)  # circular flow
+    head = index_to_head(indexer)
+    assert head > first
+    with engine.connect() as conn:
+        assert store.checkpoint(conn, indexer.store.chain_id) == first  # inside the interval
+    assert _alerts(engine) == []
+    indexer.monitor.last_run -= 3600.0  # as if the interval had passed
+    assert indexer.monitor.after_batch(0, caught_up=True) == 1
+    [alert] = _alerts(engine)
+    assert alert["rule"] == "circular_flow"
+    assert alert["proofs"][-1]["block_number"] == head
+
+
 def test_blocks_indexed_again_after_a_reorg_are_run_again(
     ledger: Ledger, engine: Engine, make_indexer: Callable[..., Indexer]
 ) -> None:

@@ -215,9 +215,8 @@ def register(
     outcome = service.register(caller, _registration(service, body))
 
     def render(o: WriteOutcome) -> Receivable:
-        return Receivable(
-            **describe(service.get(caller, o.event("ReceivableRegistered").args["id"]))
-        )
+        (row,) = service.registered(caller, [o.event("ReceivableRegistered").args["id"]])
+        return Receivable(**describe(row))
 
     return write_response(outcome, response, render, created=True)
 
@@ -254,7 +253,7 @@ def register_batch(
     last = outcomes[-1]
 
     def render(_o: WriteOutcome) -> BatchOut:
-        rows = _render(service, caller, ids)(last)
+        rows = [Receivable(**describe(row)) for row in service.registered(caller, ids)]
         return BatchOut(receivables=rows, transactions=parts)
 
     # The last transaction indexed means every earlier one is too.
