@@ -280,7 +280,8 @@ class Settings(BaseSettings):
         le=5,
         description=(
             "Seconds between the access log's writes: rows are kept in memory and written "
-            "together, off the request path; a crash loses at most this much of the log."
+            "together, off the request path (each first appended to a local file, so a "
+            "crash loses none)."
         ),
     )
     access_log_anchor_interval: float = Field(

@@ -276,7 +276,9 @@ def running_service(
             indexer_poll_interval=0.1,
             key_recovery_delay=key_recovery_delay,
             # Tests move the chain's clock: the overdue keeper runs only where one asks.
-            **{"keeper_interval": 0.0, **settings_overrides},
+            # Nor the access log's anchors: the operator's anchor transaction, every 300 s,
+            # moved the nonce test_authorization checks the operator's refusals by.
+            **{"keeper_interval": 0.0, "access_log_anchor_interval": 0.0, **settings_overrides},
         )
         client = ChainClient(node.rpc_url, poll_interval=0.01)
         artifacts = Artifacts.load(settings.artifacts_file)
