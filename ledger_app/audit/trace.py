@@ -31,6 +31,7 @@ What belongs to a tree:
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ _TRANSFER_PURPOSE = (
     ("HtlcClaimed", "htlc_release"),
     ("HtlcRefunded", "htlc_refund"),
 )
+_PURPOSES = dict(_TRANSFER_PURPOSE)
 #: The receivables columns a trace shows, in the order _nodes unpacks them.
 _NODE_COLUMNS = ("id", "parent_id", "root_id", "debtor", "creditor", "holder", "amount",
                  "currency", "due_date", "status", "frozen")  # fmt: skip
@@ -159,7 +161,7 @@ def assemble_steps(
     for seq, (event, rid) in enumerate(events, start=1):
         if rid is None:  # a token transfer: the receivable of the step it pays for
             rid = _anchor_for(anchors, event)
-        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event),
+        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(anchors, event),
                         line_financiers=financiers)  # fmt: skip
         step["seq"] = seq
         step["block_timestamp"] = (timestamps or {}).get(event.block_number)
@@ -302,16 +304,20 @@ def _tree_events(
     return found
 
 
-def _anchors(events: list[tuple[EventRow, int | None]]) -> dict[str, list[tuple[int, int]]]:
-    # Per transaction, its traced (non-token) events as (log index, receivable), in order.
-    anchors: dict[str, list[tuple[int, int]]] = {}
+#: Per transaction, its traced (non-token) events as (log index, receivable, event name),
+#: in log order.
+Anchors = dict[str, list[tuple[int, int, str]]]
+
+
+def _anchors(events: list[tuple[EventRow, int | None]]) -> Anchors:
+    anchors: Anchors = {}
     for event, rid in sorted(events, key=lambda pair: pair[0].log_index):
         if rid is not None:
-            anchors.setdefault(event.tx_hash, []).append((event.log_index, rid))
+            anchors.setdefault(event.tx_hash, []).append((event.log_index, rid, event.event_name))
     return anchors
 
 
-def _anchor_for(anchors: dict[str, list[tuple[int, int]]], transfer: EventRow) -> int | None:
+def _anchor_for(anchors: Anchors, transfer: EventRow) -> int | None:
     # The receivable of the traced event just before the transfer in its transaction (a
     # batch redemption pays each leaf right after that leaf's events), else of the first
     # one after it.
@@ -322,18 +328,20 @@ def _anchor_for(anchors: dict[str, list[tuple[int, int]]], transfer: EventRow) -
     return traced[at - 1][1] if at > 0 else traced[0][1]
 
 
-def _purpose(events: list[tuple[EventRow, int | None]], transfer: EventRow) -> str | None:
+def _purpose(anchors: Anchors, transfer: EventRow) -> str | None:
     # The traced event just before the transfer in its transaction says what it is for
     # (accept disburses, then refunds the other offers); else the first one after it.
+    # Found from the transfer's place among its transaction's traced events: scanning
+    # every event of the tree for every transfer made a tree of a thousand redeemed
+    # leaves quadratic.
     if transfer.event_name != "Transfer":
         return None
-    same_tx = [e for e, rid in events if e.tx_hash == transfer.tx_hash and rid is not None]
-    before = [e for e in same_tx if e.log_index < transfer.log_index]
-    after = [e for e in same_tx if e.log_index > transfer.log_index]
-    purposes = dict(_TRANSFER_PURPOSE)
-    for event in [*reversed(before), *after]:
-        if event.event_name in purposes:
-            return purposes[event.event_name]
+    traced = anchors.get(transfer.tx_hash, [])
+    before = bisect.bisect_left(traced, (transfer.log_index,))
+    after = bisect.bisect_left(traced, (transfer.log_index + 1,))
+    for at in itertools.chain(range(before - 1, -1, -1), range(after, len(traced))):
+        if traced[at][2] in _PURPOSES:
+            return _PURPOSES[traced[at][2]]
     return None
 
 
