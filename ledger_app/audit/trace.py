@@ -31,12 +31,13 @@ What belongs to a tree:
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from ledger_app.audit.encode import EventEncoder
 from ledger_app.db import schema
@@ -65,7 +66,10 @@ _TRANSFER_PURPOSE = (
     ("HtlcClaimed", "htlc_release"),
     ("HtlcRefunded", "htlc_refund"),
 )
-_TX_CHUNK = 400  # tx hashes per IN (...) query
+_PURPOSES = dict(_TRANSFER_PURPOSE)
+#: The receivables columns a trace shows, in the order _nodes unpacks them.
+_NODE_COLUMNS = ("id", "parent_id", "root_id", "debtor", "creditor", "holder", "amount",
+                 "currency", "due_date", "status", "frozen")  # fmt: skip
 
 
 class ReceivableNotIndexed(LookupError):
@@ -104,21 +108,16 @@ def build_trace(
     and ``from_block``: what a completeness check searches. Raises
     ReceivableNotIndexed for an unknown id.
     """
-    r = schema.receivables
-    row = conn.execute(
-        select(r.c.root_id, r.c.created_block).where(r.c.id == receivable_id)
-    ).first()
-    if row is None:
+    nodes = _tree_nodes(conn, receivable_id)
+    if not nodes:
         raise ReceivableNotIndexed(receivable_id)
-    root_id = int(row.root_id)
-    result = conn.execute(select(r).where(r.c.root_id == root_id).order_by(r.c.id))
-    columns = list(result.keys())  # once, not per row: a tree may have thousands of nodes
-    nodes = [dict(zip(columns, n, strict=True)) for n in result]
-    root = next(n for n in nodes if n["id"] == root_id)
-    currency = root["currency"]
-    tokens = _token_currencies(conn)
-    events = _tree_events(conn, chain_id, {n["id"] for n in nodes}, root_id)
-    events += _token_transfers(conn, chain_id, {e.tx_hash for e, _ in events})
+    root_id = int(nodes[0][2])
+    root = next(n for n in nodes if n[0] == root_id)
+    currency = root[7]
+    listed = conn.execute(select(schema.settlement_tokens.c.address,
+                                 schema.settlement_tokens.c.currency)).all()  # fmt: skip
+    tokens = {address: code for address, code in listed if code}
+    events = _tree_events(conn, chain_id, {n[0] for n in nodes}, root_id)
     events.sort(key=lambda pair: (pair[0].block_number, pair[0].log_index))
     timestamps = _fill_timestamps(conn, chain_id, [e for e, _ in events])
     financiers = _line_financiers(conn, chain_id, [e for e, _ in events])
@@ -138,7 +137,7 @@ def build_trace(
         # every ledger contract by address, the listed tokens, and the blocks since the
         # ledger was deployed up to the indexed one.
         trace["contracts"] = {**{a.lower(): k for a, k in sorted(contracts.items())},
-                              **{a.lower(): "SettlementToken" for a in sorted(_token_addresses(conn))}}  # fmt: skip
+                              **{a.lower(): "SettlementToken" for a in sorted(a for a, _ in listed)}}  # fmt: skip
         trace["from_block"] = from_block
     return trace
 
@@ -162,7 +161,7 @@ def assemble_steps(
     for seq, (event, rid) in enumerate(events, start=1):
         if rid is None:  # a token transfer: the receivable of the step it pays for
             rid = _anchor_for(anchors, event)
-        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(events, event),
+        step = describe(event, rid, currency, tokens, anchors_purpose=_purpose(anchors, event),
                         line_financiers=financiers)  # fmt: skip
         step["seq"] = seq
         step["block_timestamp"] = (timestamps or {}).get(event.block_number)
@@ -271,52 +270,54 @@ def event_columns() -> list[Any]:
 # --- finding the tree's events -------------------------------------------------------
 
 
+def _tree_nodes(conn: Connection, receivable_id: int) -> list[Row]:
+    # The receivables of the tree ``receivable_id`` belongs to, in id order, as tuples of
+    # _NODE_COLUMNS (the columns a trace shows; rows become dicts once, in _nodes); none
+    # for an unknown id. One statement: the root's id comes from a subquery.
+    r = schema.receivables
+    root_of = select(r.c.root_id).where(r.c.id == receivable_id).scalar_subquery()
+    query = select(*(r.c[name] for name in _NODE_COLUMNS)).where(r.c.root_id == root_of)
+    return list(conn.execute(query.order_by(r.c.id)))
+
+
 def _tree_events(
     conn: Connection, chain_id: int, ids: set[int], root_id: int
 ) -> list[tuple[EventRow, int | None]]:
     # The indexer links each event to its receivable and tree as it stores it
-    # (ledger_app/indexer/links.py): the tree's events come through ix_events_root.
+    # (ledger_app/indexer/links.py). One statement reads every event of the tree's
+    # transactions (ix_events_root finds the transactions, then the primary key's
+    # (chain_id, tx_hash) their events): the tree's own, and the settlement-token
+    # transfers among the rest. Asked for the transfers by tx_hash IN (...) with
+    # contract_kind and event_name, SQLite (no statistics) read every Transfer of the
+    # chain through ix_events_event_name instead.
     e = schema.events
-    query = (
-        select(*event_columns(), e.c.receivable_id)
-        .where(e.c.chain_id == chain_id, e.c.root_id == root_id)
-        .order_by(e.c.block_number, e.c.log_index)
+    tree_txs = select(e.c.tx_hash).where(e.c.chain_id == chain_id, e.c.root_id == root_id)
+    query = select(*event_columns(), e.c.receivable_id, e.c.root_id).where(
+        e.c.chain_id == chain_id, e.c.tx_hash.in_(tree_txs)
     )
     found: list[tuple[EventRow, int | None]] = []
     for row in conn.execute(query):
-        rid = int(row.receivable_id)
-        if rid in ids:
-            found.append((_event_row(row), rid))
+        if row.root_id == root_id and row.receivable_id in ids:
+            found.append((_event_row(row), int(row.receivable_id)))
+        if row.contract_kind == "SettlementToken" and row.event_name == "Transfer":
+            found.append((_event_row(row), None))
     return found
 
 
-def _token_transfers(
-    conn: Connection, chain_id: int, tx_hashes: Iterable[str]
-) -> list[tuple[EventRow, int | None]]:
-    e = schema.events
-    hashes = sorted(tx_hashes)
-    found: list[tuple[EventRow, int | None]] = []
-    for i in range(0, len(hashes), _TX_CHUNK):
-        query = select(*event_columns()).where(
-            e.c.chain_id == chain_id,
-            e.c.tx_hash.in_(hashes[i : i + _TX_CHUNK]),
-            e.c.contract_kind == "SettlementToken",
-            e.c.event_name == "Transfer",
-        )
-        found += [(event, None) for event in iter_events(conn, query)]
-    return found
+#: Per transaction, its traced (non-token) events as (log index, receivable, event name),
+#: in log order.
+Anchors = dict[str, list[tuple[int, int, str]]]
 
 
-def _anchors(events: list[tuple[EventRow, int | None]]) -> dict[str, list[tuple[int, int]]]:
-    # Per transaction, its traced (non-token) events as (log index, receivable), in order.
-    anchors: dict[str, list[tuple[int, int]]] = {}
+def _anchors(events: list[tuple[EventRow, int | None]]) -> Anchors:
+    anchors: Anchors = {}
     for event, rid in sorted(events, key=lambda pair: pair[0].log_index):
         if rid is not None:
-            anchors.setdefault(event.tx_hash, []).append((event.log_index, rid))
+            anchors.setdefault(event.tx_hash, []).append((event.log_index, rid, event.event_name))
     return anchors
 
 
-def _anchor_for(anchors: dict[str, list[tuple[int, int]]], transfer: EventRow) -> int | None:
+def _anchor_for(anchors: Anchors, transfer: EventRow) -> int | None:
     # The receivable of the traced event just before the transfer in its transaction (a
     # batch redemption pays each leaf right after that leaf's events), else of the first
     # one after it.
@@ -327,18 +328,20 @@ def _anchor_for(anchors: dict[str, list[tuple[int, int]]], transfer: EventRow) -
     return traced[at - 1][1] if at > 0 else traced[0][1]
 
 
-def _purpose(events: list[tuple[EventRow, int | None]], transfer: EventRow) -> str | None:
+def _purpose(anchors: Anchors, transfer: EventRow) -> str | None:
     # The traced event just before the transfer in its transaction says what it is for
     # (accept disburses, then refunds the other offers); else the first one after it.
+    # Found from the transfer's place among its transaction's traced events: scanning
+    # every event of the tree for every transfer made a tree of a thousand redeemed
+    # leaves quadratic.
     if transfer.event_name != "Transfer":
         return None
-    same_tx = [e for e, rid in events if e.tx_hash == transfer.tx_hash and rid is not None]
-    before = [e for e in same_tx if e.log_index < transfer.log_index]
-    after = [e for e in same_tx if e.log_index > transfer.log_index]
-    purposes = dict(_TRANSFER_PURPOSE)
-    for event in [*reversed(before), *after]:
-        if event.event_name in purposes:
-            return purposes[event.event_name]
+    traced = anchors.get(transfer.tx_hash, [])
+    before = bisect.bisect_left(traced, (transfer.log_index,))
+    after = bisect.bisect_left(traced, (transfer.log_index + 1,))
+    for at in itertools.chain(range(before - 1, -1, -1), range(after, len(traced))):
+        if traced[at][2] in _PURPOSES:
+            return _PURPOSES[traced[at][2]]
     return None
 
 
@@ -380,16 +383,6 @@ def _line_financiers(
     return found
 
 
-def _token_currencies(conn: Connection) -> dict[str, str]:
-    t = schema.settlement_tokens
-    return {a: c for a, c in conn.execute(select(t.c.address, t.c.currency)) if c}
-
-
-def _token_addresses(conn: Connection) -> list[str]:
-    t = schema.settlement_tokens
-    return [a for (a,) in conn.execute(select(t.c.address))]
-
-
 def _checkpoint(conn: Connection, chain_id: int) -> int | None:
     c = schema.checkpoint
     value = conn.execute(select(c.c.block_number).where(c.c.chain_id == chain_id)).scalar()
@@ -400,38 +393,27 @@ def _registry_address(steps: list[dict[str, Any]]) -> str | None:
     return next((s["contract"] for s in steps if s["contract_kind"] == "ReceivableRegistry"), None)
 
 
-def _nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Parents and children looked up in maps built once: a tree of a thousand nodes
-    # would otherwise scan every node for every node.
-    by_id = {n["id"]: n for n in nodes}
+def _nodes(rows: list[Row]) -> list[dict[str, Any]]:
+    # Each row of _tree_nodes as the trace shows it. Parents and children are looked up
+    # in maps built once: a tree of a thousand nodes would otherwise scan every node for
+    # every node.
+    parent_of = {row[0]: row[1] for row in rows}
     children: dict[int, list[int]] = {}
-    for n in nodes:
-        children.setdefault(n["parent_id"], []).append(n["id"])
-    return [_node(n, by_id, children.get(n["id"], [])) for n in nodes]
-
-
-def _node(
-    row: Mapping[str, Any], by_id: Mapping[int, Mapping[str, Any]], children: list[int]
-) -> dict[str, Any]:
-    tier, parent = 0, row["parent_id"]
-    while parent:
-        tier += 1
-        parent = by_id[parent]["parent_id"] if parent in by_id else 0
-    return {
-        "id": row["id"],
-        "parent_id": row["parent_id"],
-        "root_id": row["root_id"],
-        "tier": tier,
-        "children": children,
-        "debtor": row["debtor"],
-        "creditor": row["creditor"],
-        "holder": row["holder"],
-        "amount": str(row["amount"]),
-        "currency": row["currency"],
-        "due_date": row["due_date"],
-        "status": row["status"],
-        "frozen": bool(row["frozen"]),
-    }
+    for rid, parent_id in parent_of.items():
+        children.setdefault(parent_id, []).append(rid)
+    nodes = []
+    for rid, parent_id, root_id, debtor, creditor, holder, amount, currency, due, status, frozen in rows:  # fmt: skip
+        tier, parent = 0, parent_id
+        while parent:
+            tier += 1
+            parent = parent_of.get(parent, 0)
+        nodes.append({
+            "id": rid, "parent_id": parent_id, "root_id": root_id, "tier": tier,
+            "children": children.get(rid, []), "debtor": debtor, "creditor": creditor,
+            "holder": holder, "amount": str(amount), "currency": currency, "due_date": due,
+            "status": status, "frozen": bool(frozen),
+        })  # fmt: skip
+    return nodes
 
 
 # --- one step per event --------------------------------------------------------------

@@ -21,7 +21,6 @@ from ledger_app.api.schemas import utc
 from ledger_app.api.services.currencies import CurrencyService
 from ledger_app.audit import queries
 from ledger_app.audit.access_log import read_anchors, verify_access_log
-from ledger_app.audit.encode import EventEncoder
 from ledger_app.audit.export import export_events, export_traces
 from ledger_app.audit.reconcile import digest, reconcile
 from ledger_app.audit.scope import scoped_trace
@@ -130,7 +129,7 @@ class AuditService:
 
     def export_traces(self, during: queries.Period, format: str) -> Iterator[str]:
         """The trace of every root registered in the period, as CSV or NDJSON chunks."""
-        encoder = EventEncoder(self._abis())
+        encoder = self.runtime.event_encoder
         return export_traces(self.engine, self.chain_id, during, format, encoder,
                              self._ledger_contracts(), self._deployment_block())  # fmt: skip
 
@@ -199,7 +198,7 @@ class AuditService:
         # (full trace, the caller's view of it); 404 when unknown or the caller is no party.
         with self.engine.connect() as conn:
             try:
-                full = build_trace(conn, self.chain_id, receivable_id, EventEncoder(self._abis()),
+                full = build_trace(conn, self.chain_id, receivable_id, self.runtime.event_encoder,
                                    self._ledger_contracts(), self._deployment_block())  # fmt: skip
             except ReceivableNotIndexed:
                 full = None
