@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rpc import BlockHeader
 from ledger_app.db import schema
-from ledger_app.db.outbox import announce
+from ledger_app.db.outbox import Announcement, announce_many
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import ReadModel, notices_for
 from ledger_app.domain.visibility import named_parties
@@ -337,6 +337,7 @@ class Store:
             financing=lambda fid: row(schema.financings, (fid,)),
             credit_line=lambda lid: row(schema.credit_lines, (lid,)),
         )
+        announcements = []
         for ev in events:
             for notice in notices_for(ev.name, ev.args, model):
                 payload = {
@@ -345,8 +346,9 @@ class Store:
                               "block_number": ev.block_number},
                 }  # fmt: skip
                 key = f"{self.chain_id}:{ev.tx_hash}:{ev.log_index}:{notice.kind}"
-                announce(conn, notice.kind, notice.recipients, payload, key,
-                         receivable_id=notice.receivable_id)  # fmt: skip
+                announcements.append(Announcement(notice.kind, notice.recipients, payload, key,
+                                                  notice.receivable_id))  # fmt: skip
+        announce_many(conn, announcements)
 
     def _insert_blocks(self, conn: Connection, headers: Iterable[BlockHeader]) -> None:
         rows = [
