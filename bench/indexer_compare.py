@@ -21,8 +21,15 @@ import tempfile
 from pathlib import Path
 
 from bench import indexer_bench
-from bench.chain import ARTIFACTS, CACHE, GeneratedChain, cycles_per_block, events_hash, generate
-from bench.chain import EVENTS_PER_CYCLE
+from bench.chain import (
+    ARTIFACTS,
+    CACHE,
+    EVENTS_PER_CYCLE,
+    GeneratedChain,
+    cycles_per_block,
+    events_hash,
+    generate,
+)
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
 
@@ -63,7 +70,9 @@ def main() -> int:
     if not args.no_before:
         trees = {"before": Path(args.before), **trees}
     engines = ["sqlite", "postgres"] if args.only is None else [args.only]
-    with tempfile.TemporaryDirectory(dir="/work/tmp" if Path("/work/tmp").is_dir() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir="/work/tmp" if Path("/work/tmp").is_dir() else None
+    ) as tmp:
         work = Path(tmp)
         chain = generate(work / "chain", args.events, artifacts)
         cluster = PostgresCluster.start() if "postgres" in engines else None

@@ -51,6 +51,10 @@ from ledger_app.indexer.mutations import (
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL: an upsert of this many rows or more goes through COPY and a staging table
+# (one statement), fewer through executemany (a statement per row, pipelined).
+_STAGE_MIN_ROWS = 50
+_PG_DIALECT = postgresql.dialect()
 _IN_CHUNK = 500  # keys per IN (...) query: well under SQLite's 32766 parameters
 
 RowKey = tuple[Any, ...]
@@ -384,7 +388,10 @@ class Store:
         conn.execute(delete(b).where(b.c.chain_id == self.chain_id, b.c.number < floor))
 
     def _upsert(self, conn: Connection, table: Table, rows: list[Row]) -> None:
-        keys = [c.name for c in table.primary_key.columns]
+        keys = _pk_names(table)
+        if self.engine.dialect.name == "postgresql" and len(rows) >= _STAGE_MIN_ROWS:
+            _staged_upsert(conn, table, keys, rows)
+            return
         stmt = self._insert(table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
@@ -470,7 +477,9 @@ class _RowWork:
             table = schema.READ_MODELS[name]
             rows = [self.rows[name][k] for k in sorted(keys)]
             self.store._upsert(self.conn, table, [r for r in rows if r is not None])
-        if self.undo:
+        if self.undo and self.store.engine.dialect.name == "postgresql":
+            _copy(self.conn, schema.undo_log, self.undo)  # ids from the sequence, in order
+        elif self.undo:
             self.conn.execute(schema.undo_log.insert(), self.undo)
 
 
@@ -483,8 +492,53 @@ def _copy(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
         driver.cursor() as cursor,
         cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
     ):  # type: ignore[union-attr]
+        values = _copy_writer(table, columns)
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            copy.write_row(values(row))
+
+
+def _copy_writer(table: Table, columns: Sequence[str]) -> Any:
+    """A row -> COPY values function for ``columns`` of ``table``: each value through its
+    column type's own bind step where it has one that matters (a uint256 column checks its
+    value and makes it a Decimal, as an INSERT would)."""
+    amounts = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, schema.U256)]
+    bind = schema.U256().process_bind_param
+
+    def values(row: Row) -> list[Any]:
+        out = [row[c] for c in columns]
+        for i in amounts:
+            out[i] = bind(out[i], _PG_DIALECT)
+        return out
+
+    return values
+
+
+def _staged_upsert(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row]
+) -> None:
+    """PostgreSQL: ``rows`` (distinct keys) COPYed into a temporary staging table and
+    upserted into ``table`` by one INSERT .. SELECT .. ON CONFLICT DO UPDATE. The staging
+    table lives and dies with the transaction, emptied after use."""
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    stage = f"_stage_{table.name}"
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keys)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}") ON COMMIT DROP'
+        )
+        with cursor.copy(f'COPY "{stage}" ({names}) FROM STDIN') as copy:
+            values = _copy_writer(table, columns)
+            for row in rows:
+                copy.write_row(values(row))
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        cursor.execute(f'DELETE FROM "{stage}"')
 
 
 def _row_lookup(conn: Connection, work: _RowWork) -> Any:
@@ -595,7 +649,13 @@ def _new_row(table: Table, key: dict[str, Any]) -> Row:
 
 
 def _pk_names(table: Table) -> list[str]:
-    return [c.name for c in table.primary_key.columns]
+    names = _PK_NAMES.get(table.name)
+    if names is None:
+        names = _PK_NAMES[table.name] = [c.name for c in table.primary_key.columns]
+    return names
+
+
+_PK_NAMES: dict[str, list[str]] = {}  # tables are fixed: their key columns, looked up once
 
 
 def _key_tuple(table: Table, values: Any) -> RowKey:
