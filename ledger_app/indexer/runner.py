@@ -11,6 +11,11 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
+While the batch ends more than the reorg window below the head, the store is in its
+bulk mode (Store.set_bulk_mode: the unordered secondary indexes of ``events`` dropped);
+the first batch within the window, or a step that finds the index caught up, builds
+them again first.
+
 A node that comes back lower than the checkpoint, or with other blocks at the
 indexed heights (a node restarted from an older saved state, a reorg deeper than
 the undo window), is followed too: the index is rolled back to the newest indexed
@@ -191,6 +196,7 @@ class Indexer:
             return self._result(tip, 0, caught_up=True)
         self.lagging = None
         if start > target:
+            self.store.set_bulk_mode(False)  # caught up: every index is there to read
             # Also where the node is now lower than the checkpoint (its header is missing).
             if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
                 self._rewind(tip)
@@ -240,6 +246,9 @@ class Indexer:
         headers = {number: header for number, header in headers.items() if number <= end}
         events = self.decoder.decode_all(logs)
         batch = Batch(start=start, end=end, tip=tip, headers=headers, events=events)  # type: ignore[arg-type]
+        # Far behind (the whole batch below the reorg window): the bulk mode, with the
+        # unordered indexes of events dropped, built once the window is reached.
+        self.store.set_bulk_mode(target - end > self.store.reorg_window)
         stored = self.store.apply(batch)
         self.events_total += stored
         for event in events:

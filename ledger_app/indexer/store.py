@@ -22,11 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    Table,
+    delete,
+    func,
+    inspect,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger_app.chain.decode import DecodedEvent
@@ -56,6 +68,20 @@ log = logging.getLogger(__name__)
 _STAGE_MIN_ROWS = 50
 _PG_DIALECT = postgresql.dialect()
 _IN_CHUNK = 500  # keys per IN (...) query: well under SQLite's 32766 parameters
+
+#: The indexes the bulk mode drops (Store.set_bulk_mode): the secondary indexes of
+#: ``events`` and ``event_parties``, the tables that grow with every event, whose keys
+#: are not in block order (each insert lands somewhere inside the B-tree). The block
+#: indexes stay: block order is insert order (cheap to keep), and the rules' runs
+#: (indexer/monitoring.py, every 20k events of a backfill) and a rollback read by block.
+#: None of these serves the indexer's own writes; the API, the audit and the trace read
+#: through them once the backfill is within the reorg window again.
+BULK_INDEXES: tuple[Index, ...] = tuple(
+    index
+    for table in (schema.events, schema.event_parties)
+    for index in sorted(table.indexes, key=lambda i: str(i.name))
+    if index.name not in ("ix_events_block", "ix_event_parties_block")
+)
 
 RowKey = tuple[Any, ...]
 Row = dict[str, Any]
@@ -94,6 +120,7 @@ class Store:
         self.engine = engine
         self.chain_id = chain_id
         self.reorg_window = reorg_window
+        self._bulk: bool | None = None  # bulk_mode(): unknown until the database is read
         insert_of = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
         try:
             self._insert = insert_of[engine.dialect.name]
@@ -156,7 +183,7 @@ class Store:
                     f"batch starts at {batch.start}, the index ends at {previous.block_number}: "
                     "a gap"
                 )
-            new_events = self._new_events(conn, batch)
+            new_events = self._new_events(conn, batch, previous)
             undo_from = batch.tip - self.reorg_window + 1  # blocks >= this get undo rows
             work = _RowWork(self, conn)
             planned: list[tuple[int, list[Mutation]]] = []
@@ -250,6 +277,45 @@ class Store:
         log.warning("index emptied: %d events dropped; it is built again from the start", dropped)
         return dropped
 
+    # --- the bulk mode -----------------------------------------------------------------
+
+    def bulk_mode(self) -> bool:
+        """Whether the bulk indexes (BULK_INDEXES) are dropped, as the database says."""
+        if self._bulk is None:
+            with self.engine.connect() as conn:
+                self._bulk = bool(_missing_bulk_indexes(conn))
+        return self._bulk
+
+    def set_bulk_mode(self, bulk: bool) -> None:
+        """Drop (``bulk``) or build (not ``bulk``) the secondary indexes of the big
+        append-only tables, BULK_INDEXES; does nothing if they already are so.
+
+        Dropped while a backfill is far behind the head: inserting a row then touches
+        the table and its keys only, and each index is built once, sorted, when the
+        backfill comes within the reorg window. Idempotent and crash-safe: the database
+        itself is the record (an index is there or not, each DROP/CREATE committed), so
+        an indexer killed in the bulk mode finds the indexes missing on restart and
+        builds them as soon as it is not far behind any more (or stays in the mode)."""
+        if self.bulk_mode() == bulk:
+            return
+        started = time.monotonic()
+        with self.engine.begin() as conn:
+            if bulk:
+                for index in BULK_INDEXES:
+                    conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
+            else:
+                for index in BULK_INDEXES:
+                    index.create(conn, checkfirst=True)
+                if conn.dialect.name == "postgresql":
+                    for table in {index.table for index in BULK_INDEXES}:
+                        conn.execute(text(f'ANALYZE "{table.name}"'))
+        self._bulk = bulk
+        log.info("%s: %s %d indexes of %s in %.1f s",
+                 "bulk mode on (far behind the head)" if bulk else "bulk mode off",
+                 "dropped" if bulk else "built", len(BULK_INDEXES),
+                 ", ".join(sorted({i.table.name for i in BULK_INDEXES})),
+                 time.monotonic() - started)  # fmt: skip
+
     # --- internals --------------------------------------------------------------------
 
     def _checkpoint(self, conn: Connection) -> Checkpoint | None:
@@ -261,7 +327,14 @@ class Store:
         ).first()
         return Checkpoint(int(row[0]), row[1], int(row[2]), int(row[3])) if row else None
 
-    def _new_events(self, conn: Connection, batch: Batch) -> list[DecodedEvent]:
+    def _new_events(
+        self, conn: Connection, batch: Batch, previous: Checkpoint | None
+    ) -> list[DecodedEvent]:
+        if previous is not None and batch.start > previous.block_number:
+            # Every stored event is at or below the checkpoint (a batch commits its events
+            # with a checkpoint at its end; a rollback deletes those above its ancestor):
+            # nothing above it can be stored yet, and the bulk mode has no block index.
+            return list(batch.events)
         e = schema.events
         stored = {
             (tx, int(i))
@@ -669,6 +742,15 @@ def _encode_row(row: Row) -> str:
 def _decode_row(table: Table, text: str) -> Row:
     # JSON keeps ints exact and bools as bools: the row comes back as it was.
     return {c: v for c, v in json.loads(text).items() if c in table.c}
+
+
+def _missing_bulk_indexes(conn: Connection) -> list[str]:
+    """The names of BULK_INDEXES missing from the database."""
+    inspector = inspect(conn)
+    present: set[str] = set()
+    for table in {index.table for index in BULK_INDEXES}:
+        present |= {str(i["name"]) for i in inspector.get_indexes(table.name)}
+    return [str(i.name) for i in BULK_INDEXES if i.name not in present]
 
 
 def count_rows(conn: Connection, table: Table) -> int:
