@@ -32,10 +32,12 @@ and tries again, so a node that goes away and comes back is survived.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ledger_app import metrics
@@ -69,6 +71,25 @@ class IndexerConfig:
     # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
     # index is lagging: waited for, never followed down (no skip, no re-apply).
     block_tag: str = "latest"
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration (reference counting still
+    frees everything else), back as it was after.
+
+    A batch holds thousands of decoded events, mutations and rows at once, all alive
+    until it commits: the collector's young-generation passes kept finding them and
+    walking them again, a fifth of a 100k-event backfill's time (bench: 8.8 s of 40)
+    for no garbage found. After the step the collector runs on its usual thresholds.
+    Process-wide, so other threads' cycles wait for the end of the step too."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -169,7 +190,8 @@ class Indexer:
         ``eth_blockNumber``: the step indexes up to it, and a later step goes further.
         A block since reorged away is caught like any other (its header is missing or
         its hash differs)."""
-        result = self._step(until=until, known_tip=known_tip)
+        with _cyclic_gc_paused():
+            result = self._step(until=until, known_tip=known_tip)
         # Reached only when the checkpoint is on the chain again (or was all along).
         self.diverged = None
         if self.monitor is not None:
