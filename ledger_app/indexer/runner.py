@@ -11,6 +11,11 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
+While the batch ends more than the reorg window below the head, the store is in its
+bulk mode (Store.set_bulk_mode: the unordered secondary indexes of ``events`` dropped);
+the first batch within the window, or a step that finds the index caught up, builds
+them again first.
+
 A node that comes back lower than the checkpoint, or with other blocks at the
 indexed heights (a node restarted from an older saved state, a reorg deeper than
 the undo window), is followed too: the index is rolled back to the newest indexed
@@ -27,10 +32,12 @@ and tries again, so a node that goes away and comes back is survived.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ledger_app import metrics
@@ -64,6 +71,25 @@ class IndexerConfig:
     # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
     # index is lagging: waited for, never followed down (no skip, no re-apply).
     block_tag: str = "latest"
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration (reference counting still
+    frees everything else), back as it was after.
+
+    A batch holds thousands of decoded events, mutations and rows at once, all alive
+    until it commits: the collector's young-generation passes kept finding them and
+    walking them again, a fifth of a 100k-event backfill's time (bench: 8.8 s of 40)
+    for no garbage found. After the step the collector runs on its usual thresholds.
+    Process-wide, so other threads' cycles wait for the end of the step too."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -172,7 +198,8 @@ class Indexer:
         its hash differs). ``committed`` is called with the result as soon as the batch
         is committed, before the monitoring rules run on it: a writer waiting for its
         block (read-your-writes) need not wait for the rules too."""
-        result = self._step(until=until, known_tip=known_tip)
+        with _cyclic_gc_paused():
+            result = self._step(until=until, known_tip=known_tip)
         # Reached only when the checkpoint is on the chain again (or was all along).
         self.diverged = None
         if committed is not None:
@@ -201,6 +228,7 @@ class Indexer:
             return self._result(tip, 0, caught_up=True)
         self.lagging = None
         if start > target:
+            self.store.set_bulk_mode(False)  # caught up: every index is there to read
             # Also where the node is now lower than the checkpoint (its header is missing).
             if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
                 self._rewind(tip)
@@ -250,6 +278,9 @@ class Indexer:
         headers = {number: header for number, header in headers.items() if number <= end}
         events = self.decoder.decode_all(logs)
         batch = Batch(start=start, end=end, tip=tip, headers=headers, events=events)  # type: ignore[arg-type]
+        # Far behind (the whole batch below the reorg window): the bulk mode, with the
+        # unordered indexes of events dropped, built once the window is reached.
+        self.store.set_bulk_mode(target - end > self.store.reorg_window)
         stored = self.store.apply(batch)
         self.events_total += stored
         for event in events:

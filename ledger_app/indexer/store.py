@@ -22,17 +22,29 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    Table,
+    delete,
+    func,
+    inspect,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rpc import BlockHeader
 from ledger_app.db import schema
-from ledger_app.db.outbox import announce
+from ledger_app.db.outbox import Announcement, announce_many
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import ReadModel, notices_for
 from ledger_app.domain.visibility import named_parties
@@ -51,7 +63,25 @@ from ledger_app.indexer.mutations import (
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL: an upsert of this many rows or more goes through COPY and a staging table
+# (one statement), fewer through executemany (a statement per row, pipelined).
+_STAGE_MIN_ROWS = 50
+_PG_DIALECT = postgresql.dialect()
 _IN_CHUNK = 500  # keys per IN (...) query: well under SQLite's 32766 parameters
+
+#: The indexes the bulk mode drops (Store.set_bulk_mode): the secondary indexes of
+#: ``events`` and ``event_parties``, the tables that grow with every event, whose keys
+#: are not in block order (each insert lands somewhere inside the B-tree). The block
+#: indexes stay: block order is insert order (cheap to keep), and the rules' runs
+#: (indexer/monitoring.py, every 20k events of a backfill) and a rollback read by block.
+#: None of these serves the indexer's own writes; the API, the audit and the trace read
+#: through them once the backfill is within the reorg window again.
+BULK_INDEXES: tuple[Index, ...] = tuple(
+    index
+    for table in (schema.events, schema.event_parties)
+    for index in sorted(table.indexes, key=lambda i: str(i.name))
+    if index.name not in ("ix_events_block", "ix_event_parties_block")
+)
 
 RowKey = tuple[Any, ...]
 Row = dict[str, Any]
@@ -90,6 +120,7 @@ class Store:
         self.engine = engine
         self.chain_id = chain_id
         self.reorg_window = reorg_window
+        self._bulk: bool | None = None  # bulk_mode(): unknown until the database is read
         insert_of = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
         try:
             self._insert = insert_of[engine.dialect.name]
@@ -152,7 +183,7 @@ class Store:
                     f"batch starts at {batch.start}, the index ends at {previous.block_number}: "
                     "a gap"
                 )
-            new_events = self._new_events(conn, batch)
+            new_events = self._new_events(conn, batch, previous)
             undo_from = batch.tip - self.reorg_window + 1  # blocks >= this get undo rows
             work = _RowWork(self, conn)
             planned: list[tuple[int, list[Mutation]]] = []
@@ -246,6 +277,45 @@ class Store:
         log.warning("index emptied: %d events dropped; it is built again from the start", dropped)
         return dropped
 
+    # --- the bulk mode -----------------------------------------------------------------
+
+    def bulk_mode(self) -> bool:
+        """Whether the bulk indexes (BULK_INDEXES) are dropped, as the database says."""
+        if self._bulk is None:
+            with self.engine.connect() as conn:
+                self._bulk = bool(_missing_bulk_indexes(conn))
+        return self._bulk
+
+    def set_bulk_mode(self, bulk: bool) -> None:
+        """Drop (``bulk``) or build (not ``bulk``) the secondary indexes of the big
+        append-only tables, BULK_INDEXES; does nothing if they already are so.
+
+        Dropped while a backfill is far behind the head: inserting a row then touches
+        the table and its keys only, and each index is built once, sorted, when the
+        backfill comes within the reorg window. Idempotent and crash-safe: the database
+        itself is the record (an index is there or not, each DROP/CREATE committed), so
+        an indexer killed in the bulk mode finds the indexes missing on restart and
+        builds them as soon as it is not far behind any more (or stays in the mode)."""
+        if self.bulk_mode() == bulk:
+            return
+        started = time.monotonic()
+        with self.engine.begin() as conn:
+            if bulk:
+                for index in BULK_INDEXES:
+                    conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
+            else:
+                for index in BULK_INDEXES:
+                    index.create(conn, checkfirst=True)
+                if conn.dialect.name == "postgresql":
+                    for table in {index.table for index in BULK_INDEXES}:
+                        conn.execute(text(f'ANALYZE "{table.name}"'))
+        self._bulk = bulk
+        log.info("%s: %s %d indexes of %s in %.1f s",
+                 "bulk mode on (far behind the head)" if bulk else "bulk mode off",
+                 "dropped" if bulk else "built", len(BULK_INDEXES),
+                 ", ".join(sorted({i.table.name for i in BULK_INDEXES})),
+                 time.monotonic() - started)  # fmt: skip
+
     # --- internals --------------------------------------------------------------------
 
     def _checkpoint(self, conn: Connection) -> Checkpoint | None:
@@ -257,7 +327,14 @@ class Store:
         ).first()
         return Checkpoint(int(row[0]), row[1], int(row[2]), int(row[3])) if row else None
 
-    def _new_events(self, conn: Connection, batch: Batch) -> list[DecodedEvent]:
+    def _new_events(
+        self, conn: Connection, batch: Batch, previous: Checkpoint | None
+    ) -> list[DecodedEvent]:
+        if previous is not None and batch.start > previous.block_number:
+            # Every stored event is at or below the checkpoint (a batch commits its events
+            # with a checkpoint at its end; a rollback deletes those above its ancestor):
+            # nothing above it can be stored yet, and the bulk mode has no block index.
+            return list(batch.events)
         e = schema.events
         stored = {
             (tx, int(i))
@@ -337,6 +414,7 @@ class Store:
             financing=lambda fid: row(schema.financings, (fid,)),
             credit_line=lambda lid: row(schema.credit_lines, (lid,)),
         )
+        announcements = []
         for ev in events:
             for notice in notices_for(ev.name, ev.args, model):
                 payload = {
@@ -345,8 +423,9 @@ class Store:
                               "block_number": ev.block_number},
                 }  # fmt: skip
                 key = f"{self.chain_id}:{ev.tx_hash}:{ev.log_index}:{notice.kind}"
-                announce(conn, notice.kind, notice.recipients, payload, key,
-                         receivable_id=notice.receivable_id)  # fmt: skip
+                announcements.append(Announcement(notice.kind, notice.recipients, payload, key,
+                                                  notice.receivable_id))  # fmt: skip
+        announce_many(conn, announcements)
 
     def _insert_blocks(self, conn: Connection, headers: Iterable[BlockHeader]) -> None:
         rows = [
@@ -382,7 +461,10 @@ class Store:
         conn.execute(delete(b).where(b.c.chain_id == self.chain_id, b.c.number < floor))
 
     def _upsert(self, conn: Connection, table: Table, rows: list[Row]) -> None:
-        keys = [c.name for c in table.primary_key.columns]
+        keys = _pk_names(table)
+        if self.engine.dialect.name == "postgresql" and len(rows) >= _STAGE_MIN_ROWS:
+            _staged_upsert(conn, table, keys, rows)
+            return
         stmt = self._insert(table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
@@ -468,7 +550,9 @@ class _RowWork:
             table = schema.READ_MODELS[name]
             rows = [self.rows[name][k] for k in sorted(keys)]
             self.store._upsert(self.conn, table, [r for r in rows if r is not None])
-        if self.undo:
+        if self.undo and self.store.engine.dialect.name == "postgresql":
+            _copy(self.conn, schema.undo_log, self.undo)  # ids from the sequence, in order
+        elif self.undo:
             self.conn.execute(schema.undo_log.insert(), self.undo)
 
 
@@ -481,8 +565,53 @@ def _copy(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
         driver.cursor() as cursor,
         cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
     ):  # type: ignore[union-attr]
+        values = _copy_writer(table, columns)
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            copy.write_row(values(row))
+
+
+def _copy_writer(table: Table, columns: Sequence[str]) -> Any:
+    """A row -> COPY values function for ``columns`` of ``table``: each value through its
+    column type's own bind step where it has one that matters (a uint256 column checks its
+    value and makes it a Decimal, as an INSERT would)."""
+    amounts = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, schema.U256)]
+    bind = schema.U256().process_bind_param
+
+    def values(row: Row) -> list[Any]:
+        out = [row[c] for c in columns]
+        for i in amounts:
+            out[i] = bind(out[i], _PG_DIALECT)
+        return out
+
+    return values
+
+
+def _staged_upsert(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row]
+) -> None:
+    """PostgreSQL: ``rows`` (distinct keys) COPYed into a temporary staging table and
+    upserted into ``table`` by one INSERT .. SELECT .. ON CONFLICT DO UPDATE. The staging
+    table lives and dies with the transaction, emptied after use."""
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    stage = f"_stage_{table.name}"
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keys)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}") ON COMMIT DROP'
+        )
+        with cursor.copy(f'COPY "{stage}" ({names}) FROM STDIN') as copy:
+            values = _copy_writer(table, columns)
+            for row in rows:
+                copy.write_row(values(row))
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        cursor.execute(f'DELETE FROM "{stage}"')
 
 
 def _row_lookup(conn: Connection, work: _RowWork) -> Any:
@@ -593,7 +722,13 @@ def _new_row(table: Table, key: dict[str, Any]) -> Row:
 
 
 def _pk_names(table: Table) -> list[str]:
-    return [c.name for c in table.primary_key.columns]
+    names = _PK_NAMES.get(table.name)
+    if names is None:
+        names = _PK_NAMES[table.name] = [c.name for c in table.primary_key.columns]
+    return names
+
+
+_PK_NAMES: dict[str, list[str]] = {}  # tables are fixed: their key columns, looked up once
 
 
 def _key_tuple(table: Table, values: Any) -> RowKey:
@@ -607,6 +742,15 @@ def _encode_row(row: Row) -> str:
 def _decode_row(table: Table, text: str) -> Row:
     # JSON keeps ints exact and bools as bools: the row comes back as it was.
     return {c: v for c, v in json.loads(text).items() if c in table.c}
+
+
+def _missing_bulk_indexes(conn: Connection) -> list[str]:
+    """The names of BULK_INDEXES missing from the database."""
+    inspector = inspect(conn)
+    present: set[str] = set()
+    for table in {index.table for index in BULK_INDEXES}:
+        present |= {str(i["name"]) for i in inspector.get_indexes(table.name)}
+    return [str(i.name) for i in BULK_INDEXES if i.name not in present]
 
 
 def count_rows(conn: Connection, table: Table) -> int:
