@@ -5,13 +5,16 @@ the same PostgreSQL cluster as ours, in alternating rounds, and both sides' rows
     python -m bench.peer_bench [EVENTS] [ROUNDS]     (default 12000 events, 2 rounds)
 
 A round is: ours (bench.backfill_driver) into a fresh database, then Ponder into another
-fresh database (`ponder start`, its tables in its own schema). Each side is timed from its
-start to its last commit. For ours that is the driver's first request to its last commit.
-For Ponder it is from the spawn of `ponder start` (its build of the config and handlers,
-about a second, included: that is its start) to the first moment its `/ready` endpoint
-answers 200, which it does once the historical backfill has reached the configured end
-block (the head) and been committed; polled every 20 ms. Peak RSS is the whole process
-tree's (Ponder's node process and any worker it spawns, summed), sampled every 50 ms.
+fresh database (`ponder start`, its tables in its own schema). Each side is timed from the
+start of its backfill to its last commit. For ours that is the driver's first request to
+its last commit (its process start and migrations left out). For Ponder it is from its
+log line "Started backfill indexing" (after its build of the config and handlers, its
+connections and its CREATE TABLEs: left out likewise) to the first moment its `/ready`
+endpoint answers 200 with its `/status` at the history's last block (polled every 20 ms;
+/ready answers once the historical backfill is complete and committed). The time from the
+spawn of `ponder start` is kept too (``seconds_from_spawn``). Peak RSS is the whole
+process tree's (Ponder's node process and any worker it spawns, summed), sampled every
+50 ms.
 
 A round whose two sides disagree (the events per event name, or the digest of the
 receivables both built) raises PeerMismatch: a correctness check, never a timing.
@@ -19,6 +22,7 @@ receivables both built) raises PeerMismatch: a correctness check, never a timing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,6 +54,8 @@ PEER = PROJECT_ROOT / "bench" / "peer"
 NODE = PEER / "node_modules" / ".bin" / "node"  # Node 22, from the npm package `node`
 PONDER = PEER / "node_modules" / "ponder" / "dist" / "esm" / "bin" / "ponder.js"
 STAMP = PEER / "node_modules" / ".stamp-npm"
+_PINS = json.loads((PEER / "package.json").read_text())["dependencies"]
+PONDER_VERSION, NODE_VERSION = _PINS["ponder"], _PINS["node"]
 TOKEN_LISTER, TOKEN_KIND = "ParticipantRegistry", "SettlementToken"
 #: The tuned peer lists the RPC URL this many times (ponder.config.ts says why).
 TUNED_RPC_COPIES = 25
@@ -117,8 +123,9 @@ def ledger_file(chain: GeneratedChain, database_url: str, copies: int, work: Pat
     """The JSON the peer's config reads (bench/peer/ledger.ts): ABIs, addresses, range."""
     artifacts = json.loads(ARTIFACTS.read_text())["contractTypes"]
     ledger = chain.ledger
-    contracts = {kind: ledger.addresses[name] for name, kind in ledger.kinds.items()
-                 if kind != TOKEN_KIND}  # fmt: skip  (tokens come from their listing)
+    contracts = {
+        kind: ledger.addresses[name] for name, kind in ledger.kinds.items() if kind != TOKEN_KIND
+    }  # fmt: skip  (tokens come from their listing)
     abis = {kind: [item for item in artifacts[kind]["abi"] if item.get("type") == "event"]
             for kind in [*contracts, TOKEN_KIND]}  # fmt: skip
     path = work / "ledger.json"
@@ -152,10 +159,9 @@ class TreeRss:
                 return
             total = 0
             for process in tree:
-                try:
+                # A worker may end between the listing and the read.
+                with contextlib.suppress(psutil.Error):
                     total += process.memory_info().rss
-                except psutil.Error:
-                    pass  # a worker that ended between the listing and the read
             self.peak_bytes = max(self.peak_bytes, total)
             self._stopped.wait(self._interval)
 
@@ -202,7 +208,7 @@ def ponder_backfill(chain: GeneratedChain, database_url: str, schema: str, copie
            "NODE_ENV": "production", "PATH": f"{NODE.parent}:{os.environ.get('PATH', '')}"}  # fmt: skip
     log_path = work / "ponder.log"
     with log_path.open("wb") as log_file:
-        started = time.perf_counter()
+        started, spawned = time.perf_counter(), time.time()
         process = subprocess.Popen(
             [str(NODE), str(PONDER), "--log-format", "json", "start", "--schema", schema,
              "--port", str(port), "--hostname", "127.0.0.1"],
@@ -218,11 +224,23 @@ def ponder_backfill(chain: GeneratedChain, database_url: str, schema: str, copie
                 if time.perf_counter() - started > timeout:
                     raise PeerFailed(f"ponder not ready after {timeout:.0f} s")
                 time.sleep(0.02)
-            seconds = time.perf_counter() - started
+            ready = time.time()
         finally:
             peak = rss.stop()
             _stop(process)
-    return {"seconds": seconds, "peak_rss_mb": peak, "copies": copies}
+    backfill_started = _logged_at(log_path, "Started backfill indexing")
+    return {"seconds": ready - backfill_started, "seconds_from_spawn": ready - spawned,
+            "peak_rss_mb": peak, "copies": copies}  # fmt: skip
+
+
+def _logged_at(log_path: Path, message: str) -> float:
+    """The wall-clock time (s) of Ponder's first JSON log line saying ``message``."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("msg") == message:
+                return float(record["time"]) / 1000
+    raise PeerFailed(f"ponder never logged {message!r} ({log_path})")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -257,9 +275,7 @@ def canonical(value: Any, kind: str) -> str:
 def digest(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """sha256 of the rows' canonical text (tab-separated columns, one row a line), the
     rows sorted: equal on both sides iff they hold the same rows."""
-    lines = sorted(
-        "\t".join(canonical(row[name], kind) for name, kind in columns) for row in rows
-    )
+    lines = sorted("\t".join(canonical(row[name], kind) for name, kind in columns) for row in rows)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -327,6 +343,7 @@ def measure(chain: GeneratedChain, create_database: Any, rounds: int, work: Path
             peer_rows = read_model(url, "ponder")
             compare(ours_rows, peer_rows)
             out[side].append({"rate": peer_rows["events"] / peer["seconds"],
+                              "rate_from_spawn": peer_rows["events"] / peer["seconds_from_spawn"],
                               "peak_rss_mb": peer["peak_rss_mb"], "events": peer_rows["events"]})  # fmt: skip
         out["check"] = {k: ours_rows[k] for k in ("events", "receivables", "receivables_digest")}
         log(f"peer round {i + 1}: ours {out['ours'][-1]['rate']:,.0f}/s "
