@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -322,33 +323,46 @@ def compare(ours: dict[str, Any], peer: dict[str, Any]) -> None:
 # --- the rounds ------------------------------------------------------------------------
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children (with their own reaped children):
+    taken around one side's run, that indexer's own CPU (the node and PostgreSQL apart),
+    which a loaded machine stretches far less than the wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(chain: GeneratedChain, create_database: Any, rounds: int, work: Path,
             log: Any = print, default_too: bool = True) -> dict[str, Any]:  # fmt: skip
     """Alternating rounds on one chain: ours, then the tuned peer (and, if ``default_too``,
     the peer as configured by default), each into a fresh database; every round's rows
-    compared. Per round: events/s and peak RSS of each side."""
+    compared. Per round and side: events/s, peak RSS, the indexer process's CPU seconds."""
     install(log)
     finalise(chain)
     out: dict[str, Any] = {"ours": [], "peer": [], "peer_default": [], "check": None}
     for i in range(rounds):
         url = create_database()
+        cpu = children_cpu()
         ours = indexer_bench.backfill(chain, url, chain.head)
+        cpu = children_cpu() - cpu
         ours_rows = read_model(url)
-        out["ours"].append({"rate": ours["events"] / ours["seconds"],
+        out["ours"].append({"rate": ours["events"] / ours["seconds"], "cpu_s": cpu,
                             "peak_rss_mb": ours["peak_rss_mb"], "events": ours["events"]})  # fmt: skip
         sides = [("peer", TUNED_RPC_COPIES)] + ([("peer_default", 1)] if default_too else [])
         for side, copies in sides:
             url = create_database()
+            cpu = children_cpu()
             peer = ponder_backfill(chain, url, "ponder", copies, work / f"{side}-{i}")
+            cpu = children_cpu() - cpu
             peer_rows = read_model(url, "ponder")
             compare(ours_rows, peer_rows)
-            out[side].append({"rate": peer_rows["events"] / peer["seconds"],
+            out[side].append({"rate": peer_rows["events"] / peer["seconds"], "cpu_s": cpu,
                               "rate_from_spawn": peer_rows["events"] / peer["seconds_from_spawn"],
                               "peak_rss_mb": peer["peak_rss_mb"], "events": peer_rows["events"]})  # fmt: skip
         out["check"] = {k: ours_rows[k] for k in ("events", "receivables", "receivables_digest")}
-        log(f"peer round {i + 1}: ours {out['ours'][-1]['rate']:,.0f}/s "
-            f"({out['ours'][-1]['peak_rss_mb']:.0f} MB), ponder tuned {out['peer'][-1]['rate']:,.0f}/s "
-            f"({out['peer'][-1]['peak_rss_mb']:.0f} MB)"
+        last = {side: out[side][-1] for side in ("ours", "peer")}
+        log(f"peer round {i + 1}: ours {last['ours']['rate']:,.0f}/s ({last['ours']['peak_rss_mb']:.0f} MB, "
+            f"{last['ours']['cpu_s']:.0f} CPU s), ponder tuned {last['peer']['rate']:,.0f}/s "
+            f"({last['peer']['peak_rss_mb']:.0f} MB, {last['peer']['cpu_s']:.0f} CPU s)"
             + (f", default {out['peer_default'][-1]['rate']:,.0f}/s" if default_too else "")
             + f"; same {ours_rows['events']:,} events, {ours_rows['receivables']:,} receivables")  # fmt: skip
     return out

@@ -219,6 +219,7 @@ def bench_peer(chain, cluster: PostgresCluster, rounds: int, work: Path, results
     m = peer_bench.measure(chain, cluster.create_database, rounds, work, log)
     rate = {side: [r["rate"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
     rss = {side: [r["peak_rss_mb"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
+    cpu = {side: [r["cpu_s"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
     med = statistics.median
     results.append(entry("indexer_peer_postgres", med(rate["peer"]), "events/s", None,
                          f"report only (Ponder {peer_bench.PONDER_VERSION}, tuned; "
@@ -233,18 +234,27 @@ def bench_peer(chain, cluster: PostgresCluster, rounds: int, work: Path, results
     results.append(entry("indexer_vs_peer_rss", med(rss["ours"]), "MB", med(rss["peer"]),
                          "report only (peak RSS, ours / Ponder's process tree; lower is better)",
                          spread=noise.spread(rss["ours"], rss["peer"])))  # fmt: skip
+    results.append(entry("indexer_vs_peer_cpu", med(cpu["ours"]), "CPU s", med(cpu["peer"]),
+                         "report only (the indexer process's CPU for the whole history, ours / "
+                         "Ponder tuned; lower is better, and less stretched by load than wall time)",
+                         spread=noise.spread(cpu["ours"], cpu["peer"])))  # fmt: skip
     check = m["check"]
     notes.append(f"indexer_vs_peer_postgres: {rounds} alternating rounds on the same "
                  f"{check['events']:,}-event history and PostgreSQL cluster, each into a fresh "
                  f"database: ours (bench.backfill_driver, first request to last commit), then "
                  f"Ponder {peer_bench.PONDER_VERSION} under Node {peer_bench.NODE_VERSION} "
                  f"tuned (the RPC URL listed {peer_bench.TUNED_RPC_COPIES} times: its request "
-                 f"pacing opened up) and as configured by default (`ponder start` to /ready "
-                 f"with /status at the head); events/s ours {[round(x) for x in rate['ours']]}, "
+                 f"pacing opened up) and as configured by default, each Ponder run from its log's "
+                 f"'Started backfill indexing' to /ready with /status at the head; events/s ours {[round(x) for x in rate['ours']]}, "
                  f"Ponder tuned {[round(x) for x in rate['peer']]}, default "
                  f"{[round(x) for x in rate['peer_default']]}; peak RSS MB ours "
                  f"{[round(x) for x in rss['ours']]}, Ponder tuned {[round(x) for x in rss['peer']]}, "
-                 f"default {[round(x) for x in rss['peer_default']]}. Every round both sides "
+                 f"default {[round(x) for x in rss['peer_default']]}; CPU s of the indexer "
+                 f"process ours {[round(x, 1) for x in cpu['ours']]}, Ponder tuned "
+                 f"{[round(x, 1) for x in cpu['peer']]}, default "
+                 f"{[round(x, 1) for x in cpu['peer_default']]}; from the spawn of `ponder "
+                 f"start` (its build and start-up included) Ponder tuned "
+                 f"{[round(r['rate_from_spawn']) for r in m['peer']]} events/s. Every round both sides "
                  f"held the same events per event name, the same events digest and "
                  f"{check['receivables']:,} receivables with the same digest "
                  f"(sha256 {check['receivables_digest'][:16]})")  # fmt: skip
@@ -441,8 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     parser.add_argument("--only", nargs="*",
                         default=["indexer", "api", "fairness", "replicas", "gas", "erc1155", "monitoring"])  # fmt: skip
+    parser.add_argument("--peer", type=int, default=None, metavar="ROUNDS",
+                        help="rounds of ours against Ponder (default: the mode's; 0 skips)")  # fmt: skip
     args = parser.parse_args(argv)
-    cfg = MODES[args.mode]
+    cfg = MODES[args.mode] | ({} if args.peer is None else {"peer": args.peer})
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     results: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -471,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
              "indexer_peer_postgres", "indexer_vs_peer_postgres",
-             "indexer_vs_peer_default_postgres", "indexer_vs_peer_rss",
+             "indexer_vs_peer_default_postgres", "indexer_vs_peer_rss", "indexer_vs_peer_cpu",
              "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
              "webhook_latency_p50", "webhook_latency_p95", "trace_p95", "list_p95",
              "fairness_read_p95", "api_replicas_3_vs_1", "indexer_takeover"])}  # fmt: skip

@@ -99,3 +99,32 @@ def test_the_peer_is_pinned_outside_the_service_dependencies():
     assert peer_bench.NODE_VERSION.startswith("22.")
     lock = json.loads((peer_bench.PEER / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/ponder"]["version"] == "0.16.10"
+
+
+def test_peer_rows_are_ours_over_ponder_with_the_per_round_spread(monkeypatch, tmp_path):
+    def side(rates, rss, cpu):
+        return [{"rate": r, "peak_rss_mb": m, "cpu_s": c, "events": 100, "rate_from_spawn": r / 2}
+                for r, m, c in zip(rates, rss, cpu, strict=True)]  # fmt: skip
+
+    measured = {
+        "ours": side([9000, 8000, 10000], [120, 125, 130], [10, 11, 12]),
+        "peer": side([3000, 3200, 2500], [800, 750, 900], [40, 44, 42]),
+        "peer_default": side([1500, 1600, 1400], [810, 760, 905], [41, 45, 43]),
+        "check": {"events": 100, "receivables": 7, "receivables_digest": "ab" * 32},
+    }
+    monkeypatch.setattr(peer_bench, "measure", lambda *args, **kwargs: measured)
+    results, notes = [], []
+
+    class Cluster:
+        create_database = None
+
+    run.bench_peer(None, Cluster(), 3, tmp_path, results, notes, print)
+    rows = {r["name"]: r for r in results}
+    assert rows["indexer_peer_postgres"]["figure"] == 3000
+    vs = rows["indexer_vs_peer_postgres"]
+    assert (vs["figure"], vs["limit"], vs["ratio"]) == (9000, 3000, 3.0)
+    assert vs["spread"] == [2.5, 4.0]  # 8000/3200 and 10000/2500: each round's own ratio
+    assert rows["indexer_vs_peer_default_postgres"]["ratio"] == 6.0
+    assert rows["indexer_vs_peer_rss"]["ratio"] == pytest.approx(125 / 800, abs=1e-3)
+    assert rows["indexer_vs_peer_cpu"]["spread"] == [0.25, 0.286]
+    assert "7 receivables with the same digest" in notes[0]
