@@ -62,8 +62,9 @@ def own_seconds() -> float:
 
 
 def tree_seconds(pid: int) -> float:
-    """CPU seconds of a process and its descendants (a server that is not our child, as
-    the PostgreSQL cluster pg_ctl starts)."""
+    """CPU seconds of a process and its descendants, the ended ones included (each live
+    process's reaped children count in its own children_* times): a server that is not
+    our child, as the PostgreSQL cluster pg_ctl starts, whose backends come and go."""
     try:
         root = psutil.Process(pid)
         tree = [root, *root.children(recursive=True)]
@@ -73,7 +74,7 @@ def tree_seconds(pid: int) -> float:
     for process in tree:
         try:
             cpu = process.cpu_times()
-            seconds += cpu.user + cpu.system
+            seconds += cpu.user + cpu.system + cpu.children_user + cpu.children_system
         except psutil.Error:
             pass
     return seconds
@@ -83,16 +84,20 @@ def tree_seconds(pid: int) -> float:
 _active: Load | None = None
 
 
-def count_cluster(cluster: Any) -> None:
-    """Before a PostgresCluster (tests/indexer/pgcluster.py) stops: its server's CPU to
-    this run's share (pg_ctl detaches the server from our process tree)."""
-    if _active is None:
-        return
+def postmaster_pid(cluster: Any) -> int | None:
+    """The server process of a PostgresCluster (tests/indexer/pgcluster.py), if running."""
     try:
-        pid = int((Path(cluster.data) / "postmaster.pid").read_text().splitlines()[0])
+        return int((Path(cluster.data) / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
-        return
-    _active.add_server(tree_seconds(pid))
+        return None
+
+
+def count_cluster(cluster: Any) -> None:
+    """Before a PostgresCluster stops: its server's CPU to this run's share (pg_ctl
+    detaches the server from our process tree)."""
+    pid = postmaster_pid(cluster)
+    if _active is not None and pid is not None:
+        _active.add_server(tree_seconds(pid))
 
 
 class Load:

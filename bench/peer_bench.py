@@ -44,7 +44,7 @@ from typing import Any
 import psutil
 import sqlalchemy as sa
 
-from bench import indexer_bench
+from bench import indexer_bench, noise
 from bench.chain import ARTIFACTS, GeneratedChain, free_port, generate
 from ledger_app import PROJECT_ROOT
 from ledger_app.chain.artifacts import Artifacts
@@ -331,38 +331,50 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(chain: GeneratedChain, create_database: Any, rounds: int, work: Path,
+def measure(chain: GeneratedChain, cluster: Any, rounds: int, work: Path,
             log: Any = print, default_too: bool = True) -> dict[str, Any]:  # fmt: skip
     """Alternating rounds on one chain: ours, then the tuned peer (and, if ``default_too``,
-    the peer as configured by default), each into a fresh database; every round's rows
-    compared. Per round and side: events/s, peak RSS, the indexer process's CPU seconds."""
+    the peer as configured by default), each into a fresh database of ``cluster`` (a
+    tests/indexer/pgcluster.py PostgresCluster); every round's rows compared. Per round
+    and side: events/s, peak RSS, the indexer process's CPU seconds (cpu_s) and those of
+    the whole work, the PostgreSQL server and the node answering it included (work_cpu_s)."""
     install(log)
     finalise(chain)
+    create_database = cluster.create_database
+    servers = [pid for pid in (noise.postmaster_pid(cluster), chain.node.pid) if pid]
+
+    def cpu_now() -> tuple[float, float]:
+        own = children_cpu()
+        return own, own + sum(noise.tree_seconds(pid) for pid in servers)
+
     out: dict[str, Any] = {"ours": [], "peer": [], "peer_default": [], "check": None}
     for i in range(rounds):
         url = create_database()
-        cpu = children_cpu()
+        before = cpu_now()
         ours = indexer_bench.backfill(chain, url, chain.head)
-        cpu = children_cpu() - cpu
+        cpu, work_cpu = (b - a for a, b in zip(before, cpu_now(), strict=True))
         ours_rows = read_model(url)
         out["ours"].append({"rate": ours["events"] / ours["seconds"], "cpu_s": cpu,
+                            "work_cpu_s": work_cpu,
                             "peak_rss_mb": ours["peak_rss_mb"], "events": ours["events"]})  # fmt: skip
         sides = [("peer", TUNED_RPC_COPIES)] + ([("peer_default", 1)] if default_too else [])
         for side, copies in sides:
             url = create_database()
-            cpu = children_cpu()
+            before = cpu_now()
             peer = ponder_backfill(chain, url, "ponder", copies, work / f"{side}-{i}")
-            cpu = children_cpu() - cpu
+            cpu, work_cpu = (b - a for a, b in zip(before, cpu_now(), strict=True))
             peer_rows = read_model(url, "ponder")
             compare(ours_rows, peer_rows)
             out[side].append({"rate": peer_rows["events"] / peer["seconds"], "cpu_s": cpu,
+                              "work_cpu_s": work_cpu,
                               "rate_from_spawn": peer_rows["events"] / peer["seconds_from_spawn"],
                               "peak_rss_mb": peer["peak_rss_mb"], "events": peer_rows["events"]})  # fmt: skip
         out["check"] = {k: ours_rows[k] for k in ("events", "receivables", "receivables_digest")}
         last = {side: out[side][-1] for side in ("ours", "peer")}
         log(f"peer round {i + 1}: ours {last['ours']['rate']:,.0f}/s ({last['ours']['peak_rss_mb']:.0f} MB, "
-            f"{last['ours']['cpu_s']:.0f} CPU s), ponder tuned {last['peer']['rate']:,.0f}/s "
-            f"({last['peer']['peak_rss_mb']:.0f} MB, {last['peer']['cpu_s']:.0f} CPU s)"
+            f"{last['ours']['cpu_s']:.0f} / {last['ours']['work_cpu_s']:.0f} CPU s), ponder tuned "
+            f"{last['peer']['rate']:,.0f}/s ({last['peer']['peak_rss_mb']:.0f} MB, "
+            f"{last['peer']['cpu_s']:.0f} / {last['peer']['work_cpu_s']:.0f} CPU s)"
             + (f", default {out['peer_default'][-1]['rate']:,.0f}/s" if default_too else "")
             + f"; same {ours_rows['events']:,} events, {ours_rows['receivables']:,} receivables")  # fmt: skip
     return out
@@ -379,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = PostgresCluster.start()
     chain = generate(work / "chain", events, Artifacts.load(ARTIFACTS))
     try:
-        result = measure(chain, cluster.create_database, rounds, work)
+        result = measure(chain, cluster, rounds, work)
         print(json.dumps(result, indent=2))
     finally:
         chain.node.stop()

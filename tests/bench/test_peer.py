@@ -103,8 +103,8 @@ def test_the_peer_is_pinned_outside_the_service_dependencies():
 
 def test_peer_rows_are_ours_over_ponder_with_the_per_round_spread(monkeypatch, tmp_path):
     def side(rates, rss, cpu):
-        return [{"rate": r, "peak_rss_mb": m, "cpu_s": c, "events": 100, "rate_from_spawn": r / 2}
-                for r, m, c in zip(rates, rss, cpu, strict=True)]  # fmt: skip
+        return [{"rate": r, "peak_rss_mb": m, "cpu_s": c / 2, "work_cpu_s": c, "events": 100,
+                 "rate_from_spawn": r / 2} for r, m, c in zip(rates, rss, cpu, strict=True)]  # fmt: skip
 
     measured = {
         "ours": side([9000, 8000, 10000], [120, 125, 130], [10, 11, 12]),
@@ -115,10 +115,7 @@ def test_peer_rows_are_ours_over_ponder_with_the_per_round_spread(monkeypatch, t
     monkeypatch.setattr(peer_bench, "measure", lambda *args, **kwargs: measured)
     results, notes = [], []
 
-    class Cluster:
-        create_database = None
-
-    run.bench_peer(None, Cluster(), 3, tmp_path, results, notes, print)
+    run.bench_peer(None, None, 3, tmp_path, results, notes, print)
     rows = {r["name"]: r for r in results}
     assert rows["indexer_peer_postgres"]["figure"] == 3000
     vs = rows["indexer_vs_peer_postgres"]
