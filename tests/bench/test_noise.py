@@ -64,3 +64,15 @@ def test_the_table_header_states_the_load_and_every_row_its_spread():
         "| indexer_vs_peer_postgres | 9,000 | events/s | 3,000 | 3.00 | 2.50-3.45 | >= 3 |" in table
     )
     assert "| gas_split_2 | 100,000 | gas | 120,000 | 0.83 |  | <= 1.5 |" in table
+
+
+def test_a_server_outside_our_tree_counts_as_ours_once_named(tmp_path):
+    class Cluster:  # a stopped PostgresCluster: no postmaster.pid
+        data = tmp_path
+
+    assert noise.postmaster_pid(Cluster()) is None
+    (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n")
+    assert noise.postmaster_pid(Cluster()) == os.getpid()
+    load = noise.Load()
+    noise.count_cluster(Cluster())  # ourselves, standing in for the server
+    assert load.foreign > 0
