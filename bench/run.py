@@ -170,6 +170,10 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
                      f"replayed + decoded), a backfill into a fresh PostgreSQL database; limit "
                      f"{[round(x) for x in limits]}, sqlite {[round(x) for x in sqlite_rates]}, "
                      f"postgres {[round(x) for x in pg_rates]} events/s")  # fmt: skip
+        if half is not None and root is not None:
+            trace_rows(cfg, work, chain, root, sqlite, half, results, notes, log)
+        # Last: the peer mines empty blocks on top, and the node keeps no old states
+        # (--prune-history), which the completeness check above reads at the tree's block.
         if cfg["peer"] and not suffix and cluster is not None:
             try:
                 bench_peer(chain, cluster, cfg["peer"], work / "peer", results, notes, log)
@@ -177,39 +181,43 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
                 failures.append(f"indexer_vs_peer_postgres FAILED: {exc}")
                 notes.append(failures[-1])
                 log(failures[-1])
-        if half is None or root is None:
-            return
-        results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
-                             "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
-        notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
-                     f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
-        traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
-                                                      cfg["queries"])  # fmt: skip
-        p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
-        log(
-            f"trace (SQLite index of {sqlite['events']:,} events): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
-        )
-        results.append(entry("trace_p95", p95, "ms", None, "<= 100"))
-        notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
-                     f"among {sqlite['events']:,} events in a backfilled SQLite index, "
-                     f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
-        complete = indexer_bench.trace_completeness(f"sqlite:///{work}/full0.db", chain, root)
-        cost = complete["rpc"]
-        log(f"trace completeness ({complete['descendants']:,} descendants): {cost['requests']} "
-            f"requests, {cost['calls']} calls, {cost['logs_fetched']:,} logs, {cost['ms']:.0f} ms")  # fmt: skip
-        results.append(entry("trace_completeness", cost["ms"], "ms", None,
-                             "report only (the verifier's rebuild of the tree from the node)"))  # fmt: skip
-        notes.append(f"trace_completeness: the verifier rebuilt the root's tree ({complete['descendants']:,} "
-                     f"descendants, {complete['chain_steps']:,} steps) from the node's logs alone over "
-                     f"{complete['blocks_searched']:,} blocks and compared it with the trace "
-                     f"(complete: {complete['complete']}): {cost['requests']} JSON-RPC requests "
-                     f"carrying {cost['calls']} calls ({cost['get_logs_calls']} eth_getLogs, "
-                     f"{cost['receipt_calls']} receipts), {cost['logs_fetched']:,} logs fetched, "
-                     f"{cost['ms']:.0f} ms; with the contract list's confirmation "
-                     f"{complete['ms_total']:.0f} ms")  # fmt: skip
     finally:
         chain.node.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def trace_rows(cfg: dict, work: Path, chain, root: int, sqlite: dict, half: dict,
+               results: list, notes: list, log) -> None:  # fmt: skip
+    """The last history's peak RSS (whole vs half the chain), trace and completeness rows."""
+    groups, fanout = cfg["tree"]
+    results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
+                         "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
+    notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
+                 f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
+    traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
+                                                  cfg["queries"])  # fmt: skip
+    p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
+    log(
+        f"trace (SQLite index of {sqlite['events']:,} events): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    )
+    results.append(entry("trace_p95", p95, "ms", None, "<= 100"))
+    notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
+                 f"among {sqlite['events']:,} events in a backfilled SQLite index, "
+                 f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
+    complete = indexer_bench.trace_completeness(f"sqlite:///{work}/full0.db", chain, root)
+    cost = complete["rpc"]
+    log(f"trace completeness ({complete['descendants']:,} descendants): {cost['requests']} "
+        f"requests, {cost['calls']} calls, {cost['logs_fetched']:,} logs, {cost['ms']:.0f} ms")  # fmt: skip
+    results.append(entry("trace_completeness", cost["ms"], "ms", None,
+                         "report only (the verifier's rebuild of the tree from the node)"))  # fmt: skip
+    notes.append(f"trace_completeness: the verifier rebuilt the root's tree ({complete['descendants']:,} "
+                 f"descendants, {complete['chain_steps']:,} steps) from the node's logs alone over "
+                 f"{complete['blocks_searched']:,} blocks and compared it with the trace "
+                 f"(complete: {complete['complete']}): {cost['requests']} JSON-RPC requests "
+                 f"carrying {cost['calls']} calls ({cost['get_logs_calls']} eth_getLogs, "
+                 f"{cost['receipt_calls']} receipts), {cost['logs_fetched']:,} logs fetched, "
+                 f"{cost['ms']:.0f} ms; with the contract list's confirmation "
+                 f"{complete['ms_total']:.0f} ms")  # fmt: skip
 
 
 def bench_peer(chain, cluster: PostgresCluster, rounds: int, work: Path, results: list,
