@@ -11,6 +11,7 @@
 #   make compile  `ape compile` (incremental)
 #   make lint     ruff
 #   make bench    benchmarks against limits measured in the same run -> bench/results/latest.{json,md}
+#                 (with the Ponder peer of the indexer: bench/peer, installed there on first use)
 #   make bench-quick  the same at CI size (a few minutes)
 #   make soak     50 clients for 10 minutes against `ledger-app run` on loopback (tests/load)
 #   make chaos    the crash-safety suite of `make test` at length: 20 SIGKILLs of the service

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import noise
 from ledger_app import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "fixtures"))
@@ -101,6 +102,7 @@ def measure(work: Path, clients: int, seconds: float, rounds: int) -> dict[str, 
                 three.append(registrations_per_second(stack, urls, clients, seconds, f"t{r}"))
             lock, index = takeover(stack)
     finally:
+        noise.count_cluster(cluster)
         cluster.stop()
     return {"one": statistics.median(one), "three": statistics.median(three),
             "rounds_one": [round(x, 1) for x in one], "rounds_three": [round(x, 1) for x in three],

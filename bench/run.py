@@ -30,6 +30,8 @@ from bench import (
     gas_bench,
     indexer_bench,
     monitoring_bench,
+    noise,
+    peer_bench,
     replicas_bench,
 )
 from bench.chain import ARTIFACTS, add_tree, generate
@@ -44,28 +46,33 @@ MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups 
     "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
              "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
              "repeats": 3, "burst": 100, "replicas": (50, 30, 3),
-             "monitoring": 100_000},
+             "monitoring": 100_000, "peer": 3},
     "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
               "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3,
-              "burst": 100, "replicas": (20, 15, 2), "monitoring": 20_000},
+              "burst": 100, "replicas": (20, 15, 2), "monitoring": 20_000,
+              "peer": 0},
     "smoke": {"histories": [(800, 1)], "single": 3, "batch_rows": 20, "batch_repeats": 1,
               "w2r": 5, "tree": (2, 2), "queries": 5, "clearing": False, "repeats": 1,
-              "burst": 16, "replicas": (6, 5, 1), "monitoring": 3_000},
+              "burst": 16, "replicas": (6, 5, 1), "monitoring": 3_000,
+              "peer": 0},
 }  # fmt: skip
-KEYS = ("name", "figure", "unit", "limit", "ratio", "target")
+# "peer": rounds of ours against Ponder on the first history (0: not run; bench/peer_bench.py).
+#: spread: [min, max] of the per-round ratios of a row measured in rounds, else None.
+KEYS = ("name", "figure", "unit", "limit", "ratio", "target", "spread")
 
 
 def entry(name: str, figure: float, unit: str, limit: float | None, target: str,
-          ratio: float | None = None) -> dict[str, Any]:  # fmt: skip
-    """One benchmark row; ratio = figure / limit unless given."""
+          ratio: float | None = None, spread: list[float] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One benchmark row; ratio = figure / limit unless given; spread = [min, max] of the
+    per-round ratios (noise.spread) for a row measured in rounds."""
     if ratio is None and limit:
         ratio = figure / limit
     rnd = lambda v: None if v is None else round(v, 3)  # noqa: E731
     return {"name": name, "figure": rnd(figure), "unit": unit, "limit": rnd(limit),
-            "ratio": rnd(ratio), "target": target}  # fmt: skip
+            "ratio": rnd(ratio), "target": target, "spread": spread}  # fmt: skip
 
 
-def machine(mode: str, notes: list[str]) -> dict[str, Any]:
+def machine(mode: str, notes: list[str], load: dict[str, Any]) -> dict[str, Any]:
     anvil = subprocess.run([str(ARTIFACTS.parent.parent / "node_modules" / ".bin" / "anvil"),
                             "--version"], capture_output=True, text=True, check=False)  # fmt: skip
     versions = {}
@@ -79,10 +86,12 @@ def machine(mode: str, notes: list[str]) -> dict[str, Any]:
         "platform": platform.platform(), "anvil": anvil.stdout.strip().splitlines()[0] if anvil.stdout else None,
         "solc": "0.8.28", "versions": versions, "mode": mode,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "notes": notes,
+        "load": load,
     }  # fmt: skip
 
 
-def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> None:
+def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log,
+                  failures: list[str] | None = None) -> None:  # fmt: skip
     """Each history in turn: the first gives the named rows, a larger one (full mode) rows
     suffixed with its size; the last also gives peak RSS (at half the chain vs the whole)
     and the trace among all its events."""
@@ -97,9 +106,11 @@ def bench_indexer(cfg: dict, work: Path, results: list, notes: list, log) -> Non
         for n, (events, rounds) in enumerate(histories):
             suffix = "" if n == 0 else "_" + _size(events)
             index_history(cfg, work / f"history-{events}", events, rounds, suffix,
-                          n == len(histories) - 1, cluster, results, notes, log)  # fmt: skip
+                          n == len(histories) - 1, cluster, results, notes, log,
+                          [] if failures is None else failures)  # fmt: skip
     finally:
         if cluster is not None:
+            noise.count_cluster(cluster)
             cluster.stop()
 
 
@@ -109,7 +120,8 @@ def _size(events: int) -> str:
 
 
 def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, last: bool,
-                  cluster: PostgresCluster | None, results: list, notes: list, log) -> None:  # fmt: skip
+                  cluster: PostgresCluster | None, results: list, notes: list, log,
+                  failures: list[str]) -> None:  # fmt: skip
     """Backfills of one generated history into SQLite and PostgreSQL against the limit."""
     chain = generate(work / "chain", target, Artifacts.load(ARTIFACTS), log=log)
     try:
@@ -146,49 +158,118 @@ def index_history(cfg: dict, work: Path, target: int, rounds: int, suffix: str, 
                 f"{sqlite_rates[-1]:,.0f}/s" + (f", postgres {pg_rates[-1]:,.0f}/s" if pg_rates else ""))  # fmt: skip
         limit = statistics.median(limits)
         results.append(entry(f"indexer_backfill_sqlite{suffix}", statistics.median(sqlite_rates),
-                             "events/s", limit, ">= 0.5"))  # fmt: skip
+                             "events/s", limit, ">= 0.5",
+                             spread=noise.spread(sqlite_rates, limits)))  # fmt: skip
         if pg_rates:
             results.append(entry(f"indexer_backfill_postgres{suffix}", statistics.median(pg_rates),
-                                 "events/s", limit, ">= 0.5"))  # fmt: skip
+                                 "events/s", limit, ">= 0.5",
+                                 spread=noise.spread(pg_rates, limits)))  # fmt: skip
         notes.append(f"indexer, {events:,} events ({chain.head:,} blocks, {chain.transactions:,} "
                      f"transactions): {rounds} round(s), each a backfill into a fresh SQLite "
                      f"database, the limit (its {len(sqlite['calls']):,} eth_getLogs calls "
                      f"replayed + decoded), a backfill into a fresh PostgreSQL database; limit "
                      f"{[round(x) for x in limits]}, sqlite {[round(x) for x in sqlite_rates]}, "
                      f"postgres {[round(x) for x in pg_rates]} events/s")  # fmt: skip
-        if half is None or root is None:
-            return
-        results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
-                             "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
-        notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
-                     f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
-        traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
-                                                      cfg["queries"])  # fmt: skip
-        p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
-        log(
-            f"trace (SQLite index of {sqlite['events']:,} events): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
-        )
-        results.append(entry("trace_p95", p95, "ms", None, "<= 100"))
-        notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
-                     f"among {sqlite['events']:,} events in a backfilled SQLite index, "
-                     f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
-        complete = indexer_bench.trace_completeness(f"sqlite:///{work}/full0.db", chain, root)
-        cost = complete["rpc"]
-        log(f"trace completeness ({complete['descendants']:,} descendants): {cost['requests']} "
-            f"requests, {cost['calls']} calls, {cost['logs_fetched']:,} logs, {cost['ms']:.0f} ms")  # fmt: skip
-        results.append(entry("trace_completeness", cost["ms"], "ms", None,
-                             "report only (the verifier's rebuild of the tree from the node)"))  # fmt: skip
-        notes.append(f"trace_completeness: the verifier rebuilt the root's tree ({complete['descendants']:,} "
-                     f"descendants, {complete['chain_steps']:,} steps) from the node's logs alone over "
-                     f"{complete['blocks_searched']:,} blocks and compared it with the trace "
-                     f"(complete: {complete['complete']}): {cost['requests']} JSON-RPC requests "
-                     f"carrying {cost['calls']} calls ({cost['get_logs_calls']} eth_getLogs, "
-                     f"{cost['receipt_calls']} receipts), {cost['logs_fetched']:,} logs fetched, "
-                     f"{cost['ms']:.0f} ms; with the contract list's confirmation "
-                     f"{complete['ms_total']:.0f} ms")  # fmt: skip
+        if half is not None and root is not None:
+            trace_rows(cfg, work, chain, root, sqlite, half, results, notes, log)
+        # Last: the peer mines empty blocks on top, and the node keeps no old states
+        # (--prune-history), which the completeness check above reads at the tree's block.
+        if cfg["peer"] and not suffix and cluster is not None:
+            try:
+                bench_peer(chain, cluster, cfg["peer"], work / "peer", results, notes, log)
+            except (peer_bench.PeerMismatch, peer_bench.PeerFailed) as exc:
+                failures.append(f"indexer_vs_peer_postgres FAILED: {exc}")
+                notes.append(failures[-1])
+                log(failures[-1])
     finally:
         chain.node.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def trace_rows(cfg: dict, work: Path, chain, root: int, sqlite: dict, half: dict,
+               results: list, notes: list, log) -> None:  # fmt: skip
+    """The last history's peak RSS (whole vs half the chain), trace and completeness rows."""
+    groups, fanout = cfg["tree"]
+    results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
+                         "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
+    notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
+                 f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
+    traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
+                                                  cfg["queries"])  # fmt: skip
+    p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
+    log(
+        f"trace (SQLite index of {sqlite['events']:,} events): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    )
+    results.append(entry("trace_p95", p95, "ms", None, "<= 100"))
+    notes.append(f"trace: root with {groups + groups * fanout:,} descendants ({steps:,} steps) "
+                 f"among {sqlite['events']:,} events in a backfilled SQLite index, "
+                 f"build_trace + JSON as the route does: p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
+    complete = indexer_bench.trace_completeness(f"sqlite:///{work}/full0.db", chain, root)
+    cost = complete["rpc"]
+    log(f"trace completeness ({complete['descendants']:,} descendants): {cost['requests']} "
+        f"requests, {cost['calls']} calls, {cost['logs_fetched']:,} logs, {cost['ms']:.0f} ms")  # fmt: skip
+    results.append(entry("trace_completeness", cost["ms"], "ms", None,
+                         "report only (the verifier's rebuild of the tree from the node)"))  # fmt: skip
+    notes.append(f"trace_completeness: the verifier rebuilt the root's tree ({complete['descendants']:,} "
+                 f"descendants, {complete['chain_steps']:,} steps) from the node's logs alone over "
+                 f"{complete['blocks_searched']:,} blocks and compared it with the trace "
+                 f"(complete: {complete['complete']}): {cost['requests']} JSON-RPC requests "
+                 f"carrying {cost['calls']} calls ({cost['get_logs_calls']} eth_getLogs, "
+                 f"{cost['receipt_calls']} receipts), {cost['logs_fetched']:,} logs fetched, "
+                 f"{cost['ms']:.0f} ms; with the contract list's confirmation "
+                 f"{complete['ms_total']:.0f} ms")  # fmt: skip
+
+
+def bench_peer(chain, cluster: PostgresCluster, rounds: int, work: Path, results: list,
+               notes: list, log) -> None:  # fmt: skip
+    """Ours against Ponder on the same history and PostgreSQL cluster, alternating rounds,
+    both sides' rows compared each round (bench/peer_bench.py)."""
+    m = peer_bench.measure(chain, cluster, rounds, work, log)
+    rate = {side: [r["rate"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
+    rss = {side: [r["peak_rss_mb"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
+    cpu = {side: [r["cpu_s"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
+    work_cpu = {side: [r["work_cpu_s"] for r in m[side]] for side in ("ours", "peer", "peer_default")}
+    med = statistics.median
+    results.append(entry("indexer_peer_postgres", med(rate["peer"]), "events/s", None,
+                         f"report only (Ponder {peer_bench.PONDER_VERSION}, tuned; "
+                         f"peak RSS {med(rss['peer']):,.0f} MB)"))  # fmt: skip
+    results.append(entry("indexer_vs_peer_postgres", med(rate["ours"]), "events/s",
+                         med(rate["peer"]), ">= 3 (ours / Ponder tuned, same rows)",
+                         spread=noise.spread(rate["ours"], rate["peer"])))  # fmt: skip
+    if rate["peer_default"]:
+        results.append(entry("indexer_vs_peer_default_postgres", med(rate["ours"]), "events/s",
+                             med(rate["peer_default"]), "report only (ours / Ponder as configured by default)",
+                             spread=noise.spread(rate["ours"], rate["peer_default"])))  # fmt: skip
+    results.append(entry("indexer_vs_peer_rss", med(rss["ours"]), "MB", med(rss["peer"]),
+                         "report only (peak RSS, ours / Ponder's process tree; lower is better)",
+                         spread=noise.spread(rss["ours"], rss["peer"])))  # fmt: skip
+    results.append(entry("indexer_vs_peer_cpu", med(work_cpu["ours"]), "CPU s", med(work_cpu["peer"]),
+                         "report only (CPU for the whole history: the indexer, PostgreSQL and the "
+                         "node, ours / Ponder tuned; lower is better, less stretched by load than wall time)",
+                         spread=noise.spread(work_cpu["ours"], work_cpu["peer"])))  # fmt: skip
+    check = m["check"]
+    notes.append(f"indexer_vs_peer_postgres: {rounds} alternating rounds on the same "
+                 f"{check['events']:,}-event history and PostgreSQL cluster, each into a fresh "
+                 f"database: ours (bench.backfill_driver, first request to last commit), then "
+                 f"Ponder {peer_bench.PONDER_VERSION} under Node {peer_bench.NODE_VERSION} "
+                 f"tuned (the RPC URL listed {peer_bench.TUNED_RPC_COPIES} times: its request "
+                 f"pacing opened up) and as configured by default, each Ponder run from its log's "
+                 f"'Started backfill indexing' to /ready with /status at the head; events/s ours {[round(x) for x in rate['ours']]}, "
+                 f"Ponder tuned {[round(x) for x in rate['peer']]}, default "
+                 f"{[round(x) for x in rate['peer_default']]}; peak RSS MB ours "
+                 f"{[round(x) for x in rss['ours']]}, Ponder tuned {[round(x) for x in rss['peer']]}, "
+                 f"default {[round(x) for x in rss['peer_default']]}; CPU s of the indexer "
+                 f"process ours {[round(x, 1) for x in cpu['ours']]}, Ponder tuned "
+                 f"{[round(x, 1) for x in cpu['peer']]}, default "
+                 f"{[round(x, 1) for x in cpu['peer_default']]}; with PostgreSQL's and the "
+                 f"node's ours {[round(x, 1) for x in work_cpu['ours']]}, Ponder tuned "
+                 f"{[round(x, 1) for x in work_cpu['peer']]}, default "
+                 f"{[round(x, 1) for x in work_cpu['peer_default']]}; from the spawn of `ponder "
+                 f"start` (its build and start-up included) Ponder tuned "
+                 f"{[round(r['rate_from_spawn']) for r in m['peer']]} events/s. Every round both sides "
+                 f"held the same events per event name, the same events digest and "
+                 f"{check['receivables']:,} receivables with the same digest "
+                 f"(sha256 {check['receivables_digest'][:16]})")  # fmt: skip
 
 
 def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
@@ -203,7 +284,8 @@ def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
             raws.append(api_bench.raw_single(api, per_round))
         single, single_limit = statistics.median(singles), statistics.median(raws)
         log(f"api single: {single:.1f}/s, raw {single_limit:.1f}/s (rounds {singles} / {raws})")
-        results.append(entry("api_write_single", single, "receivables/s", single_limit, ">= 0.3"))
+        results.append(entry("api_write_single", single, "receivables/s", single_limit, ">= 0.3",
+                             spread=noise.spread(singles, raws)))  # fmt: skip
         journal_ms = durability_bench.journal_write(work / "journal")
         log(f"journal write: {journal_ms:.2f} ms per transaction")
         results.append(entry("journal_write", journal_ms, "ms", None,
@@ -216,7 +298,8 @@ def bench_api(cfg: dict, work: Path, results: list, notes: list, log) -> None:
             ceilings.append(api_bench.raw_batch(api, 150, max(2, cfg["batch_rows"] // 150)))
         batch, batch_limit = statistics.median(batches), statistics.median(ceilings)
         log(f"api batch: {batch:.1f}/s, chain ceiling {batch_limit:.1f}/s")
-        results.append(entry("api_write_batch", batch, "receivables/s", batch_limit, ">= 0.8"))
+        results.append(entry("api_write_batch", batch, "receivables/s", batch_limit, ">= 0.8",
+                             spread=noise.spread(batches, ceilings)))  # fmt: skip
         notes.append(f"api_write_single: {rounds} alternating rounds of {per_round} API / raw "
                      f"writes; api_write_batch: {cfg['batch_repeats']} alternating rounds of "
                      f"{cfg['batch_rows']} rows / raw registerBatch(150)")  # fmt: skip
@@ -271,7 +354,8 @@ def bench_replicas(cfg: dict, work: Path, results: list, notes: list, log) -> No
         f"(rounds {m['rounds_three']} / {m['rounds_one']}); standby writing after "
         f"{m['takeover_lock_s']:.2f} s, index past the head after {m['takeover_index_s']:.2f} s")  # fmt: skip
     results.append(entry("api_replicas_3_vs_1", m["three"], "receivables/s", m["one"],
-                         "report only (3 replicas / 1, same stack, same run)"))  # fmt: skip
+                         "report only (3 replicas / 1, same stack, same run)",
+                         spread=noise.spread(m["rounds_three"], m["rounds_one"])))  # fmt: skip
     results.append(entry("indexer_takeover", m["takeover_lock_s"], "s", None,
                          "report only (SIGKILL of the writer to the standby holding the lock)"))  # fmt: skip
     notes.append(f"api_replicas_3_vs_1: {clients} clients registering for 4 custodial debtors, "
@@ -341,8 +425,11 @@ def markdown(document: dict[str, Any]) -> str:
         f"# Benchmarks ({m['mode']} mode)", "",
         f"`python -m bench.run --mode {m['mode']}` on {m['cores']} cores, Python {m['python']}, "
         f"{m['anvil']}, {m['date']}. Ratio = figure / limit (throughput: higher is better; "
-        "gas: lower is better); limits are measured in the same run.", "",
-        "| benchmark | figure | unit | limit | ratio | target |", "|---|---:|---|---:|---:|---|",
+        "gas: lower is better); limits are measured in the same run. Spread: the lowest and "
+        "highest of a row's per-round ratios (each round's figure over that round's limit).",
+        "", noise.describe(m["load"]) if m.get("load") else "Machine load: not recorded.", "",
+        "| benchmark | figure | unit | limit | ratio | spread | target |",
+        "|---|---:|---|---:|---:|---:|---|",
     ]  # fmt: skip
 
     def fmt(v: float | None) -> str:
@@ -352,8 +439,9 @@ def markdown(document: dict[str, Any]) -> str:
 
     for b in document["benchmarks"]:
         ratio = "" if b["ratio"] is None else f"{b['ratio']:.2f}"
+        spread = "" if not b.get("spread") else f"{b['spread'][0]:.2f}-{b['spread'][1]:.2f}"
         lines.append(f"| {b['name']} | {fmt(b['figure'])} | {b['unit']} | {fmt(b['limit'])} | "
-                     f"{ratio} | {b['target']} |")  # fmt: skip
+                     f"{ratio} | {spread} | {b['target']} |")  # fmt: skip
     lines += ["", "Notes:", ""] + [f"- {n}" for n in m["notes"]]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
     return "\n".join(lines) + "\n"
@@ -362,9 +450,11 @@ def markdown(document: dict[str, Any]) -> str:
 def validate(document: dict[str, Any]) -> None:
     """The agreed shape: machine + benchmarks with exactly KEYS each."""
     assert set(document) == {"machine", "benchmarks"}, document.keys()
-    assert {"cores", "python", "versions"} <= set(document["machine"])
+    assert {"cores", "python", "versions", "load"} <= set(document["machine"])
     for b in document["benchmarks"]:
         assert tuple(b) == KEYS, b
+        spread = b["spread"]
+        assert spread is None or (len(spread) == 2 and spread[0] <= spread[1]), b
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,14 +463,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     parser.add_argument("--only", nargs="*",
                         default=["indexer", "api", "fairness", "replicas", "gas", "erc1155", "monitoring"])  # fmt: skip
+    parser.add_argument("--peer", type=int, default=None, metavar="ROUNDS",
+                        help="rounds of ours against Ponder (default: the mode's; 0 skips)")  # fmt: skip
     args = parser.parse_args(argv)
-    cfg = MODES[args.mode]
+    cfg = MODES[args.mode] | ({} if args.peer is None else {"peer": args.peer})
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     results: list[dict[str, Any]] = []
     notes: list[str] = []
+    failures: list[str] = []  # correctness checks that failed: the run exits 1
     started = time.perf_counter()
+    load = noise.Load()
 
     def log(message: str) -> None:
+        load.sample()
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
     log(
@@ -392,25 +487,29 @@ def main(argv: list[str] | None = None) -> int:
                           ("api", lambda: bench_api(cfg, work, results, notes, log)),
                           ("fairness", lambda: bench_fairness(cfg, work, results, notes, log)),
                           ("replicas", lambda: bench_replicas(cfg, work, results, notes, log)),
-                          ("indexer", lambda: bench_indexer(cfg, work, results, notes, log)),
+                          ("indexer", lambda: bench_indexer(cfg, work, results, notes, log, failures)),
                           ("monitoring", lambda: bench_monitoring(cfg, work, results, notes, log))):  # fmt: skip
             if part in args.only:
                 run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     order = {n: i for i, n in enumerate(["indexer_backfill_sqlite", "indexer_backfill_postgres",
+             "indexer_peer_postgres", "indexer_vs_peer_postgres",
+             "indexer_vs_peer_default_postgres", "indexer_vs_peer_rss", "indexer_vs_peer_cpu",
              "indexer_peak_rss", "api_write_single", "api_write_batch", "write_to_read_p95",
              "webhook_latency_p50", "webhook_latency_p95", "trace_p95", "list_p95",
              "fairness_read_p95", "api_replicas_3_vs_1", "indexer_takeover"])}  # fmt: skip
     results.sort(key=lambda b: order.get(b["name"], len(order)))
-    document = {"machine": machine(args.mode, notes), "benchmarks": results}
+    document = {"machine": machine(args.mode, notes, load.summary()), "benchmarks": results}
     validate(document)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
     (args.out / "latest.md").write_text(markdown(document))
     print(markdown(document))
     log(f"wrote {args.out}/latest.json and latest.md")
-    return 0
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,14 @@ def test_smoke_run_writes_the_agreed_shape(tmp_path):
     names = {b["name"] for b in document["benchmarks"]}
     assert {"indexer_backfill_sqlite", "indexer_peak_rss", "api_write_single",
             "api_write_batch", "write_to_read_p95", "trace_p95", "list_p95"} <= names  # fmt: skip
-    assert (tmp_path / "latest.md").read_text().startswith("# Benchmarks (smoke mode)")
+    table = (tmp_path / "latest.md").read_text()
+    assert table.startswith("# Benchmarks (smoke mode)")
+    # Issue 24: the machine's load is stated, and rows measured in rounds carry a spread.
+    assert "Machine load during the run" in table
+    assert "| spread |" in table
+    spreads = {b["name"]: b["spread"] for b in document["benchmarks"]}
+    assert spreads["indexer_backfill_sqlite"] is not None
+    assert spreads["trace_p95"] is None
 
 
 def test_full_mode_indexes_100k_and_1m_event_histories():
