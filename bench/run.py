@@ -43,11 +43,11 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests" / "indexer"))
 from pgcluster import PostgresCluster, PostgresUnavailable
 
 MODES = {  # indexed histories (events, rounds), API writes, tree shape (groups x fanout), query samples
-    "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 60, "batch_rows": 1000,
+    "full": {"histories": [(100_000, 3), (1_000_000, 1)], "single": 600, "batch_rows": 1000,
              "batch_repeats": 3, "w2r": 100, "tree": (10, 100), "queries": 100, "clearing": True,
              "repeats": 3, "burst": 100, "replicas": (50, 30, 3),
              "monitoring": 100_000, "peer": 3},
-    "quick": {"histories": [(12_000, 3)], "single": 30, "batch_rows": 300, "batch_repeats": 3,
+    "quick": {"histories": [(12_000, 3)], "single": 150, "batch_rows": 300, "batch_repeats": 3,
               "w2r": 40, "tree": (10, 100), "queries": 40, "clearing": True, "repeats": 3,
               "burst": 100, "replicas": (20, 15, 2), "monitoring": 20_000,
               "peer": 0},
