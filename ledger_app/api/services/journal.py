@@ -229,13 +229,15 @@ def rows_of_key(engine: Engine, participant: str, key: str) -> list[Any]:
         return list(
             conn.execute(
                 select(transactions)
-                .where(
-                    transactions.c.participant == participant,
-                    transactions.c.idempotency_key == key,
-                )
+                .where(*_of_key(participant, key))
                 .order_by(transactions.c.created_at, transactions.c.nonce)
             )
         )
+
+
+def _of_key(participant: str, key: str) -> tuple[Any, ...]:
+    """The condition on ``transactions`` for the rows of the request under (participant, key)."""
+    return (transactions.c.participant == participant, transactions.c.idempotency_key == key)
 
 
 def fail_unsigned(engine: Engine, participant: str, key: str) -> int:
@@ -248,11 +250,7 @@ def fail_unsigned(engine: Engine, participant: str, key: str) -> int:
         return int(
             conn.execute(
                 update(transactions)
-                .where(
-                    transactions.c.participant == participant,
-                    transactions.c.idempotency_key == key,
-                    transactions.c.status == "QUEUED",
-                )
+                .where(*_of_key(participant, key), transactions.c.status == "QUEUED")
                 .values(status="FAILED", error="not executed: never signed", updated_at=_now())
             ).rowcount
         )
