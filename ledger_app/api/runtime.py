@@ -185,6 +185,7 @@ class Runtime:
                 client,
                 indexed_to=lambda: indexed_block(engine, chain_id),
                 deployment_block=record.deployment_block,
+                deployment_hash=record.deployment_block_hash,
                 # Writes wait on a pass: one transaction not mined in this long is left
                 # pending (with its sender's later ones) for the next pass.
                 receipt_timeout=min(settings.receipt_timeout, 30.0),
@@ -439,7 +440,7 @@ class JournalKeeper(threading.Thread):
                 except Exception as exc:  # the database away: look again later
                     log.debug("journal keeper: %s", exc)
             try:
-                rewound = runtime.recovery.fork_point() is not None
+                rewound = bool(runtime.recovery.lost_rows())
                 stale = not rewound and runtime.recovery.has_stale_rows(
                     runtime.sender.active_transactions()
                 )
@@ -465,11 +466,11 @@ class JournalKeeper(threading.Thread):
             report = runtime.recovery.run(
                 reason, active=runtime.sender.active_transactions, keys_before=keys_before
             )
+            runtime.sender.expect_nonces(runtime.recovery.expected_nonces())
         except Exception as exc:
             log.warning("journal recovery (%s) not finished: %s: %s", reason,
                         type(exc).__name__, exc)  # fmt: skip
             return False
-        runtime.sender.forget_nonces()
         if report.fork_block is not None:
             runtime.sender.recheck()  # writes waiting on the lost blocks: sent again now
         runtime.last_recovery = report

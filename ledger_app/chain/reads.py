@@ -80,6 +80,13 @@ class ChainReads:
             raise
         return "0x" + bytes(block["hash"]).hex()
 
+    def block_hashes(self, numbers: list[int | str]) -> list[tuple[int, str] | None]:
+        """(number, hash) of each block (a number, or a tag such as ``latest``), None for one
+        the chain does not have; one JSON-RPC batch."""
+        tags = [hex(n) if isinstance(n, int) else n for n in numbers]
+        blocks = self.transport.batch([("eth_getBlockByNumber", [tag, False]) for tag in tags])
+        return [None if b is None else (int(b["number"], 16), b["hash"]) for b in blocks]
+
     def client_version(self) -> str:
         """``web3_clientVersion``, e.g. ``anvil/v1.5.1`` or ``besu/v25...``."""
         with translating("web3_clientVersion"):

@@ -60,7 +60,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,13 +207,16 @@ class TransactionSender:
         forgot it (after a node restarted from an older state), not at its stuck timer."""
         self._recheck += 1
 
-    def forget_nonces(self) -> None:
-        """Take the node's nonces as they are from now on (after the journal has sent again
-        what a restarted node lacked, or given up on what it could not)."""
+    def expect_nonces(self, expected: Mapping[str, int]) -> None:
+        """Take each account's nonce from the journal's record from now on (``expected``: by
+        lowercase address; an account not in it: the node's nonce), after the journal has
+        sent again what a restarted node lacked, or given up on what it could not. Should
+        the node still lack one the journal holds, a send is refused (ChainRewound), and
+        the journal looks again, rather than take the nonce of a write acknowledged once."""
         with self._guard:
-            workers = list(self._workers.values())
-        for worker in workers:
-            worker.next_nonce = None
+            workers = dict(self._workers)
+        for address, worker in workers.items():
+            worker.next_nonce = expected.get(address.lower())
 
     def stop(self) -> None:
         """Have every wait give up now (the service is stopping): see the module doc."""

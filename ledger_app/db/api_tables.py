@@ -128,6 +128,7 @@ transactions = Table(
     Index("ix_transactions_idempotency", "participant", "idempotency_key"),
     Index("ix_transactions_block", "block_number"),
     Index("ix_transactions_sender_nonce", "participant", "nonce"),
+    Index("ix_transactions_updated", "updated_at"),
 )
 
 # A document's bytes, stored once whoever uploads them (ledger_app/api/services/documents.py);

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +25,12 @@ from sqlalchemy import insert, select
 
 from ledger_app.api.idempotency import _Captured, _find, _fingerprint, _settle
 from ledger_app.api.runtime import Runtime
+from ledger_app.api.services.journal import Recovery
 from ledger_app.chain.sender import ContractCall
+from ledger_app.db import migrate
 from ledger_app.db.api_tables import idempotency_records, transactions
 from ledger_app.db.engine import make_engine
-from ledger_app.errors import SenderLockedError
+from ledger_app.errors import ChainError, SenderLockedError
 
 
 def _runtime(service: Service) -> Runtime:
@@ -269,6 +272,48 @@ def test_acknowledged_write_that_cannot_be_sent_again_is_reported_lost_once(
     )
 
 
+def test_the_journal_is_not_sent_into_a_chain_without_the_deployment(
+    service: Service, unique: Callable[[], str], tmp_path: Path
+) -> None:
+    # A journal (its own database here) whose first rows the node lacks: sent again into
+    # the deployment's chain, never into one whose deployment block is another.
+    runtime = _runtime(service)
+    engine = make_engine(f"sqlite:///{tmp_path / 'journal.db'}")
+    migrate.upgrade(engine)
+    call = _registration_call(service, runtime, unique())
+    signer = runtime.custody.signer(service.addresses["core"])
+    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
+          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
+    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(transactions).values(
+                id="0" * 16, participant=service.addresses["core"].lower(),
+                operation="receivables.register", to_address=call.to.lower(),
+                data="0x" + call.data.hex(), value="0", chain_id=runtime.chain_id,
+                custody="CUSTODIAL", created_at=now, updated_at=now, status="MINED",
+                raw_transaction="0x" + raw.hex(), tx_hash="0x" + keccak(raw).hex(), nonce=0,
+                block_number=service.client.block_number() + 5, block_hash="0x" + "cd" * 32,
+                transaction_index=0,
+            )
+        )  # fmt: skip
+    deployment = runtime.recovery.deployment_block
+    try:
+        other = Recovery(engine, service.client, indexed_to=lambda: 0,
+                         deployment_block=deployment, deployment_hash="0x" + "ee" * 32)  # fmt: skip
+        with pytest.raises(ChainError, match="lacks the blocks up to the deployment"):
+            other.run("test", keys_before=None)
+        ours = Recovery(engine, service.client, indexed_to=lambda: 0,
+                        deployment_block=deployment,
+                        deployment_hash=runtime.recovery.deployment_hash)  # fmt: skip
+        report = ours.run("test", keys_before=None)
+        assert report.fork_block == -1  # nothing journaled below it
+        assert report.lost == ["0x" + keccak(raw).hex()]  # nonce 0: taken long ago
+    finally:
+        engine.dispose()
+
+
 def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) -> None:
     # Last in the module: the node is reverted under the running service.
     client = service.client
@@ -318,6 +363,67 @@ def test_node_that_lost_acknowledged_blocks_gets_them_again(service: Service) ->
         service.call("core", "POST", "/v1/receivables", json=service.registration()).status_code
         == 201
     )
+
+
+def test_a_lost_write_is_found_though_others_were_mined_above_it(service: Service) -> None:
+    # The node loses three acknowledged blocks of core; before the journal looks, the bank
+    # (untouched by the loss) writes, mined above them. Taking the newest journaled block
+    # on the chain as proof that the older ones are too left core's three lost for good
+    # (the chaos suite's "answered 2xx, not on chain").
+    client, runtime = service.client, _runtime(service)
+    last_id = service.view("receivables", "lastId")
+    snapshot = client.web3.provider.make_request("evm_snapshot", [])["result"]
+    answers = [
+        service.call("core", "POST", "/v1/receivables", json=service.registration())
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201] * 3
+    hashes = [a.json()["transaction"]["hash"] for a in answers]
+    with runtime.recovery._watch:  # the journal's look waits until the bank's write is in
+        assert client.web3.provider.make_request("evm_revert", [snapshot])["result"] is True
+        for _ in range(3):
+            client.web3.provider.make_request("evm_mine", [])
+        service.mint("supplier", 1)
+    deadline = time.monotonic() + 30
+    while any(client.receipt_if_mined(h) is None for h in hashes):
+        assert time.monotonic() < deadline, "the lost writes were not sent again within 30 s"
+        time.sleep(0.1)
+    assert service.view("receivables", "lastId") == last_id + 3
+    assert runtime.recovery.lost_rows() == []
+
+
+def test_a_row_naming_a_block_the_node_lost_is_found_below_newer_ones(
+    service: Service, unique: Callable[[], str]
+) -> None:
+    # A request writes its row after it read the receipt: the node may have lost that
+    # block (and mined others at its height, and above) before the row is written.
+    runtime, key, core = _runtime(service), unique(), service.addresses["core"].lower()
+    service.register()  # a journaled block, on the chain, the newest one
+    call = _registration_call(service, runtime, unique())
+    signer = runtime.custody.signer(service.addresses["core"])
+    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
+          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
+    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    below = service.client.block_number() - 1
+    now = datetime.now(UTC)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            insert(transactions).values(
+                id=keccak(text=key).hex()[:16], participant=core,
+                operation="receivables.register", to_address=call.to.lower(),
+                data="0x" + call.data.hex(), value="0", chain_id=runtime.chain_id,
+                custody="CUSTODIAL", idempotency_key=key, created_at=now, updated_at=now,
+                status="MINED", raw_transaction="0x" + raw.hex(), tx_hash="0x" + keccak(raw).hex(),
+                nonce=0, block_number=below, block_hash="0x" + "cd" * 32, transaction_index=0,
+            )
+        )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while (row := _row(runtime, keccak(text=key).hex()[:16])).status == "MINED":
+        assert time.monotonic() < deadline, "the journal did not look at the row within 15 s"
+        time.sleep(0.1)
+    # Its nonce is long taken: it can never be mined again, and is reported lost.
+    assert row.status == "FAILED"
+    assert "taken by another transaction" in row.error
 
 
 def _rewinds_counted(service: Service) -> float:

@@ -39,6 +39,8 @@ LEDGER_CHAOS_NODE_KILLS).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import random
 import re
@@ -53,6 +55,7 @@ from pathlib import Path
 import psutil
 import pytest
 from service_stack import LedgerProcess, Stack, running_stack
+from sqlalchemy import select
 from workload import (
     Attempt,
     Client,
@@ -65,6 +68,8 @@ from workload import (
     verify_writes,
 )
 
+from ledger_app.db.api_tables import idempotency_records, transactions
+from ledger_app.db.engine import make_engine
 from ledger_app.errors import NodeError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
@@ -193,6 +198,8 @@ def test_service_and_node_killed_under_writes_lose_nothing_run_nothing_twice_sti
         _final_stop(chaos, label)
         attempts = recorder.snapshot()
         figures = _figures(chaos, attempts, verdict, time.monotonic() - started)
+        if chaos.problems:
+            _keep_evidence(stack, attempts, tmp_path / "evidence")
     for pid in sorted(chaos.pids):
         with contextlib.suppress(psutil.NoSuchProcess):
             if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
@@ -492,6 +499,24 @@ def _final_stop(chaos: Chaos, label: str) -> None:
     if seconds is None:
         chaos.note("final SIGINT", [f"the service did not exit within {STOP_BOUND:g} s of "
                                     "SIGINT under load (SIGKILLed)"])  # fmt: skip
+
+
+def _keep_evidence(stack: Stack, attempts: list[Attempt], into: Path) -> None:
+    """What a broken promise is read from afterwards: every attempt, and the service's
+    journal (``transactions``) and Idempotency-Keys, one JSON object per line."""
+    into.mkdir(exist_ok=True)
+    with (into / "attempts.jsonl").open("w") as out:
+        for a in sorted(attempts, key=lambda a: a.at):
+            out.write(json.dumps(dataclasses.asdict(a), default=str) + "\n")
+    engine = make_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            for table in (transactions, idempotency_records):
+                with (into / f"{table.name}.jsonl").open("w") as out:
+                    for row in conn.execute(select(table)):
+                        out.write(json.dumps(dict(row._mapping), default=str) + "\n")
+    finally:
+        engine.dispose()
 
 
 # --- the tables -------------------------------------------------------------------------

@@ -13,9 +13,14 @@ can settle it against the chain:
 - never signed (QUEUED): FAILED, "not executed".
 
 The same pass follows a node that lost blocks (an anvil restarted from an older saved
-state): every journaled transaction above the fork point that the node lacks is sent
-again, in the order it was first mined, so the chain comes back to what the service
-acknowledged (the same transaction hashes, in new blocks).
+state): every journaled transaction whose block the node lacks (``Recovery.lost_rows``,
+looked for every second) is sent again, in the order it was first mined, so the chain
+comes back to what the service acknowledged (the same transaction hashes, in new
+blocks). Writes of other accounts mined meanwhile may come first, so a receivable sent
+again can get another id than the one first answered. After a pass each account sends
+from the nonce the journal expects, not the node's: should the node still lack a write
+acknowledged once, a send is refused and the journal looks again, rather than take its
+nonce (which would lose it for good).
 
 Then every Idempotency-Key whose request died before answering (RUNNING) gets the
 answer its transactions give (``answer_for``): 200 ``done`` once they are mined and
@@ -42,6 +47,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import asdict, dataclass, field
@@ -66,6 +72,16 @@ ON_CHAIN = ("MINED", "REVERTED")
 NOT_EXECUTED = "WriteNotExecuted"
 #: Seconds a live process's QUEUED row is left to it before another settles it.
 QUEUED_PATIENCE = 120.0
+#: Seconds a row's ``updated_at`` may trail the moment its receipt was read (a slow request,
+#: another replica's clock): each look at the chain looks again at rows this much older.
+CLOCK_SLACK = 5.0
+#: Seconds before the newest journaled row whose rows a look without a previous one checks.
+FIRST_LOOK_WINDOW = 120.0
+LOOKS_KEPT = 64  # heads of the latest looks kept (at one look a second: a minute)
+SPARSE_LOOK_SPACING = timedelta(seconds=60)  # and of older ones, one a minute,
+SPARSE_LOOKS_KEPT = 120  # for two hours
+SEEN_KEPT = 100_000  # journaled blocks whose hash a look found on the chain, kept
+HASHES_PER_BATCH = 500  # blocks asked for in one JSON-RPC batch
 
 _request_key: ContextVar[tuple[str, str] | None] = ContextVar("idempotency_key", default=None)
 
@@ -268,6 +284,7 @@ class RecoveryReport:
     seconds: float = 0.0
     fork_block: int | None = None  # the node had lost the blocks above this one
     found_mined: int = 0  # pending rows the chain had mined
+    found_again: int = 0  # rows above the fork the node has mined anyway (in a new block)
     resent: int = 0  # signed transactions sent again (pending or lost by the node)
     not_executed: int = 0  # rows that never reached the chain
     lost: list[str] = field(default_factory=list)  # mined once, could not be sent again
@@ -288,6 +305,7 @@ class Recovery:
         *,
         indexed_to: Callable[[], int],
         deployment_block: int,
+        deployment_hash: str = "",
         receipt_timeout: float = 60.0,
         account_lock: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
         alive: Callable[[str | None], bool] | None = None,
@@ -297,10 +315,17 @@ class Recovery:
         self.account_lock = account_lock or (lambda _account: contextlib.nullcontext())
         self.alive = alive or (lambda _owner: False)
         self.deployment_block = deployment_block
+        self.deployment_hash = deployment_hash  # "" in a record made without it
         self.client = client
         self.indexed_to = indexed_to
         self.receipt_timeout = receipt_timeout
         self._pass = threading.Lock()
+        self._watch = threading.Lock()
+        # The node's head at the latest looks that found every journaled block on the
+        # chain (newest last), and the hashes of journaled blocks seen on it since.
+        self._looks: deque[_Look] = deque(maxlen=LOOKS_KEPT)
+        self._sparse: deque[_Look] = deque(maxlen=SPARSE_LOOKS_KEPT)  # older, one a minute
+        self._seen: dict[int, str] = {}
 
     def run(
         self, reason: str, *, active: Callable[[], set[str]] = set, keys_before: datetime | None
@@ -310,8 +335,9 @@ class Recovery:
         with self._pass:
             started = time.monotonic()
             report = RecoveryReport(reason=reason, started_at=_now().isoformat())
-            report.fork_block = self.fork_point()
-            if report.fork_block is not None and report.fork_block < self.deployment_block:
+            lost = self.lost_rows()
+            report.fork_block = self._fork_below(lost)
+            if lost and not self._holds_deployment():
                 # Not an older state of our chain: another chain, or one without the
                 # contracts. Sending the journal into it would execute writes against
                 # whatever sits at those addresses.
@@ -319,10 +345,7 @@ class Recovery:
                     f"the node lacks the blocks up to the deployment (block "
                     f"{self.deployment_block}); the journal is not sent into it"
                 )
-            fork = report.fork_block
-            accounts = (
-                {r.participant for r in self._rows_after(fork)} if fork is not None else set()
-            )
+            accounts = {r.participant for r in lost}
             skip = active()
             accounts |= {r.participant for r in self._pending_rows() if self._settleable(r, skip)}
             with contextlib.ExitStack() as held:
@@ -331,7 +354,7 @@ class Recovery:
                     held.enter_context(self.account_lock(account))
                 # Read again under the locks: another process may have settled some meanwhile
                 # (and only the accounts held: one whose row became settleable since waits).
-                suspects = self._rows_after(fork) if fork is not None else []
+                suspects = [r for r in self.lost_rows() if r.participant in accounts]
                 skip = active()
                 pending = [r for r in self._pending_rows()
                            if r.participant in accounts and self._settleable(r, skip)]  # fmt: skip
@@ -377,35 +400,165 @@ class Recovery:
             ).scalar_one()
         return None if last is None else int(last) + 1
 
+    def expected_nonces(self) -> dict[str, int]:
+        """Each account's next nonce by the journal: one past its highest mined, signed or
+        sent transaction (lowercase address)."""
+        holding = transactions.c.status.in_((*ON_CHAIN, "SIGNED", "SENT"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(transactions.c.participant, func.max(transactions.c.nonce))
+                .where(holding, transactions.c.nonce.is_not(None))
+                .group_by(transactions.c.participant)
+            )
+            return {str(account).lower(): int(last) + 1 for account, last in rows}
+
     def resolve_dead_keys(self) -> int:
         """Answer the RUNNING keys of processes that are gone (replicas: one was killed)."""
         return self.resolve_keys(None)
 
     def fork_point(self) -> int | None:
-        """The highest journaled block still on the node's chain, when the node lacks a
-        journaled block above it; None when the node has every journaled block. (Each
-        block is asked for by number and compared by hash: a head read first and compared
-        after would count a block mined in between as lost.)"""
-        # The rows' own order by block (ix_transactions_block): the watch runs every
-        # second, so its first look reads one row, not a grouping of the whole journal.
-        journaled = (
-            select(transactions.c.block_number, transactions.c.block_hash)
-            .where(transactions.c.block_number.is_not(None), transactions.c.status.in_(ON_CHAIN))
-            .order_by(transactions.c.block_number.desc())
-        )
+        """The highest journaled block still on the node's chain below the lowest one it
+        lacks (-1: none is on it); None when the node has every journaled block."""
+        return self._fork_below(self.lost_rows())
+
+    def lost_rows(self) -> list[Any]:
+        """The journaled transactions mined once (MINED or REVERTED, their bytes kept) whose
+        block the node's chain does not hold, in the order they were mined.
+
+        Each look compares the blocks of the rows the previous look did not cover: those
+        above the head the node had then, and those written since (a row is written after
+        its receipt is read, so it can name a block the node lost before the previous
+        look); and the previous head is asked for again: when the node still has it,
+        every block below it that a look found is still there too. A row is never taken
+        as safe because a newer one is: after a node lost blocks, writes of accounts it
+        did not touch are mined at the same heights, above or among the lost ones.
+        Without a previous look on the chain (the first look, or a node restarted from a
+        state older than every look kept), the journal's blocks are walked down from the
+        newest to the first the node holds, and the rows written in the two minutes
+        before the newest one are looked at besides (rows mined among lost ones, then
+        the process killed before its next look: those lost longer before are found only
+        if nothing was mined above them)."""
+        with self._watch:
+            started = _now()
+            # The head first: whatever is mined after it is above it, and looked at next time.
+            newest = self._looks[-1] if self._looks else None
+            head, *held = self.client.block_hashes(
+                ["latest"] if newest is None else ["latest", newest.number]
+            )
+            base = (
+                newest if newest is not None and held[0] == (newest.number, newest.hash) else None
+            )
+            if base is None and newest is not None:
+                base = self._newest_held_look()
+            if base is not None:
+                self._seen = {n: h for n, h in self._seen.items() if n <= base.number}
+                since = base.at - timedelta(seconds=CLOCK_SLACK)
+                rows = _merged(
+                    self._journaled(transactions.c.block_number > base.number),
+                    self._journaled(transactions.c.updated_at >= since),
+                )
+            else:
+                self._seen = {}
+                rows = self._first_look_rows()
+            lost = self._not_on_chain(rows)
+            if not lost and head is not None:
+                self._remember(_Look(head[0], head[1], started))
+                self._seen[head[0]] = head[1]
+            return self._whole(lost)
+
+    def _newest_held_look(self) -> _Look | None:
+        """The newest look kept whose head the node still has; the newer ones are dropped."""
+        looks = [*self._sparse, *self._looks]
+        held = self.client.block_hashes([look.number for look in looks])
+        kept = [look for look, block in zip(looks, held, strict=True)
+                if block == (look.number, look.hash)]  # fmt: skip
+        newest = kept[-1] if kept else None
+        self._looks = deque((k for k in kept if k in self._looks), maxlen=LOOKS_KEPT)
+        self._sparse = deque((k for k in kept if k in self._sparse), maxlen=SPARSE_LOOKS_KEPT)
+        return newest
+
+    def _remember(self, look: _Look) -> None:
+        if len(self._looks) == self._looks.maxlen:
+            oldest = self._looks[0]  # about to go: kept among the sparse ones, one a minute
+            if not self._sparse or oldest.at - self._sparse[-1].at >= SPARSE_LOOK_SPACING:
+                self._sparse.append(oldest)
+        self._looks.append(look)
+
+    def _first_look_rows(self) -> list[Any]:
         with self.engine.connect() as conn:
-            newest = conn.execute(journaled.limit(1)).first()
-            if newest is None or self._on_chain(newest):
-                return None
-            # Walk down the journaled blocks to the first one the node still has.
-            seen = None
-            for block in conn.execute(journaled):
-                if (block.block_number, block.block_hash) == seen:
-                    continue  # another transaction of a block already looked at
-                seen = (block.block_number, block.block_hash)
-                if self._on_chain(block):
-                    return int(block.block_number)
-        return -1
+            latest = conn.execute(
+                select(func.max(transactions.c.updated_at)).where(
+                    transactions.c.block_number.is_not(None)
+                )
+            ).scalar_one()
+        if latest is None:
+            return []
+        if latest.tzinfo is None:  # SQLite keeps no zone: the service writes UTC
+            latest = latest.replace(tzinfo=UTC)
+        recent = self._journaled(
+            transactions.c.updated_at >= latest - timedelta(seconds=FIRST_LOOK_WINDOW)
+        )
+        return _merged(recent, self._walk_down(None)[0])
+
+    def _walk_down(self, below: int | None) -> tuple[list[Any], int | None]:
+        """The journaled rows (below block ``below``), newest first, down to the first one
+        whose block the node holds; and that block (None: none held)."""
+        query = _journaled_query(None if below is None else transactions.c.block_number < below)
+        walked: list[Any] = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(transactions.c.block_number.desc()))
+            while chunk := rows.fetchmany(HASHES_PER_BATCH):
+                self._not_on_chain(chunk)  # the chunk's blocks asked for in one batch
+                for row in chunk:
+                    if row.block_hash is None or self._seen.get(row.block_number) == row.block_hash:
+                        return walked, int(row.block_number)
+                    walked.append(row)
+        return walked, None
+
+    def _not_on_chain(self, rows: list[Any]) -> list[Any]:
+        rows = [r for r in rows if r.block_hash is not None]  # before hashes were kept: as is
+        wanted = sorted(
+            {r.block_number for r in rows if self._seen.get(r.block_number) != r.block_hash}
+        )
+        self._seen.update(self._hashes(wanted))
+        if len(self._seen) > SEEN_KEPT:  # the lower half goes
+            self._seen = dict(sorted(self._seen.items())[-SEEN_KEPT // 2 :])
+        return [r for r in rows if self._seen.get(r.block_number) != r.block_hash]
+
+    def _hashes(self, numbers: list[int]) -> dict[int, str]:
+        hashes: dict[int, str] = {}
+        for at in range(0, len(numbers), HASHES_PER_BATCH):
+            for block in self.client.block_hashes(list(numbers[at : at + HASHES_PER_BATCH])):
+                if block is not None:
+                    hashes[block[0]] = block[1]
+        return hashes
+
+    def _holds_deployment(self) -> bool:
+        block = self.client.block_hashes([self.deployment_block])[0]
+        return block is not None and self.deployment_hash in ("", block[1])
+
+    def _fork_below(self, lost: list[Any]) -> int | None:
+        """The highest journaled block the node holds below the lowest lost row (-1: none)."""
+        if not lost:
+            return None
+        lowest = min(int(r.block_number) for r in lost)
+        with self._watch:
+            held = self._walk_down(lowest)[1]
+        return -1 if held is None else held
+
+    def _journaled(self, where: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(_journaled_query(where)))
+
+    def _whole(self, rows: list[Any]) -> list[Any]:
+        """``rows`` (the few columns a look reads) as whole rows, in the order mined."""
+        if not rows:
+            return []
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(transactions).where(transactions.c.id.in_([r.id for r in rows]))
+            )
+            return _merged(list(found))
 
     def has_stale_rows(self, active: set[str], older_than: float = 5.0) -> bool:
         """Whether a pending row this pass may settle (``_settleable``) has waited
@@ -453,25 +606,6 @@ class Recovery:
 
     # --- internals ----------------------------------------------------------------
 
-    def _on_chain(self, block: Any) -> bool:
-        if block.block_hash is None:
-            return True  # mined before the journal kept hashes: taken as it is
-        return self.client.block_hash(int(block.block_number)) == block.block_hash
-
-    def _rows_after(self, fork: int) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(transactions)
-                    .where(
-                        transactions.c.block_number > fork,
-                        transactions.c.status.in_(ON_CHAIN),
-                        transactions.c.raw_transaction.is_not(None),
-                    )
-                    .order_by(transactions.c.block_number, transactions.c.transaction_index)
-                )
-            )
-
     def _pending_rows(self, account: str | None = None) -> list[Any]:
         query = select(transactions).where(transactions.c.status.in_(PENDING))
         if account is not None:
@@ -505,6 +639,7 @@ class Recovery:
             if receipt is not None:
                 self._mark_mined(row, receipt)
                 report.found_mined += row.status in PENDING
+                report.found_again += row.status in ON_CHAIN
                 continue
             replay.append((row, row.status in ON_CHAIN))
         # The order they were first mined in (a receivable's id, a balance, depend on it);
@@ -620,6 +755,33 @@ class Recovery:
                     update(transactions).where(*where).values(updated_at=_now(), **values)
                 ).rowcount
             )
+
+
+@dataclass(frozen=True)
+class _Look:
+    """A look that found every journaled block on the chain: the head then, and when."""
+
+    number: int
+    hash: str
+    at: datetime
+
+
+def _journaled_query(where: Any) -> Any:
+    """Rows mined once, with the block they were mined in and their bytes (to send again):
+    the columns a look at the chain reads."""
+    c = transactions.c
+    query = select(c.id, c.block_number, c.block_hash, c.transaction_index).where(
+        transactions.c.block_number.is_not(None),
+        transactions.c.status.in_(ON_CHAIN),
+        transactions.c.raw_transaction.is_not(None),
+    )
+    return query if where is None else query.where(where)
+
+
+def _merged(*parts: list[Any]) -> list[Any]:
+    """The rows of ``parts``, each once, in the order they were mined."""
+    rows = {r.id: r for part in parts for r in part}
+    return sorted(rows.values(), key=lambda r: (int(r.block_number), r.transaction_index or 0))
 
 
 def store_answer(
