@@ -239,6 +239,12 @@ class ServiceDegraded(RequestError):
     why. Nothing was done: the caller may retry once /health says ``ok``."""
 
 
+class ServiceStopping(RequestError):
+    """A request still running when the service stopped: its answer is cut short. A write
+    may still have been done: the caller retries with the same Idempotency-Key, which the
+    next start answers from the journal."""
+
+
 class RateLimited(RequestError):
     """A request over its caller's (or address's) rate, or a write over the writes in
     flight allowed; nothing was done. ``retry_after``: seconds until one would be taken

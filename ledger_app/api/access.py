@@ -39,6 +39,7 @@ between the commit and the delete) skipped.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
@@ -68,7 +69,7 @@ from ledger_app.api.throttle import (
 )
 from ledger_app.db.access_chain import append_access_rows
 from ledger_app.db.api_tables import access_log
-from ledger_app.errors import RateLimited
+from ledger_app.errors import RateLimited, ServiceStopping
 from ledger_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,17 @@ class AccessMiddleware:
                 )
             else:
                 await self.app(scope, receive, send_and_note)
+        except asyncio.CancelledError:
+            # Cut short by a shutdown (uvicorn cancels what outlives its grace period):
+            # answered in the API's words, not as a server error. A write's thread may
+            # still finish it; its Idempotency-Key is answered from the journal.
+            if logged["row"]:
+                raise  # the answer had started: nothing more can be said
+            stopping = ServiceStopping(
+                "the service stopped before this request was answered; if it was a write, "
+                "retry it with the same Idempotency-Key to learn its outcome"
+            )
+            await refusal_response(stopping)(scope, receive, send_and_note)
         finally:
             seconds = time.monotonic() - started
             metrics.observe_request(scope["method"], state.get("operation"), status["code"],
@@ -356,7 +368,8 @@ class AccessLogWriter:
             log.error("access log: %d rows could not be written at shutdown; kept in %s",
                       len(self._pending), self.journal.directory if self.journal else "memory")  # fmt: skip
         if self.journal is not None:
-            self.journal.close()
+            with self._lock:  # no append meets a closed file (or its number reused since)
+                self.journal.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -405,16 +418,28 @@ class AccessJournal:
         self._segment = 0
         self._kept: list[Path] = []  # segments whose rows are not written yet
         self._adopted: list[Path] = []  # a dead process's files whose rows are being written
-        self._fd = self._open()
+        self._fd: int | None = self._open()
 
     def append(self, row: dict[str, Any]) -> None:
-        """``row`` at the end of the current segment (one write: whole, or torn at a crash)."""
+        """``row`` at the end of the current segment (one write: whole, or torn at a crash).
+        Once closed (a request cut short at a shutdown), in a segment of its own, for the
+        next start to take over."""
         line = json.dumps({**row, "at": row["at"].isoformat()}, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode())
+        if self._fd is not None:
+            os.write(self._fd, line.encode())
+            return
+        self._segment += 1
+        late = os.open(self._path(self._segment), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        try:
+            os.write(late, line.encode())
+        finally:
+            os.close(late)
+        (self.directory / f"{self.name}.lock").touch()  # what a start looks for
 
     def rotate(self) -> list[Path]:
         """Start a new segment; the segments whose rows are pending until now."""
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
         done = [*self._kept, self._path(self._segment)]
         self._kept = []
         self._segment += 1
@@ -464,7 +489,10 @@ class AccessJournal:
     def close(self) -> None:
         """Close the current segment (deleted when empty) and release the lock: rows not
         written stay, for the next start to take over."""
+        if self._fd is None:
+            return
         os.close(self._fd)
+        self._fd = None
         current = self._path(self._segment)
         if not self._kept and current.exists() and current.stat().st_size == 0:
             current.unlink()

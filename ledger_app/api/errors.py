@@ -599,6 +599,7 @@ REFUSALS: dict[str, Refusal] = {
     "InvalidInput": R(422),
     "RateLimited": R(429),
     "ServiceDegraded": R(503),  # nothing done: a write that could not be indexed now
+    "ServiceStopping": R(503),  # cut short at a shutdown: retried with the same key
 }
 
 #: Errors about an account's standing: 403 when the account is the caller, else 409.

@@ -5,6 +5,8 @@ once each, also when it had died between the commit and deleting its file."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import signal
@@ -12,15 +14,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from ledger_app.api.access import AccessLogWriter
+from ledger_app.api.access import AccessLogWriter, AccessMiddleware
+from ledger_app.api.throttle import RefusedRequests
 from ledger_app.db import migrate
 from ledger_app.db.access_chain import chained_rows
 from ledger_app.db.engine import make_engine
 from ledger_app.domain.access_chain import verify
+from ledger_app.settings import Settings
 
 KILLED = """
 import os, signal, sys
@@ -117,3 +123,66 @@ def test_a_live_process_files_are_not_taken_over(engine: Engine, tmp_path: Path)
     other.close()
     live.close()
     assert _paths(engine) == ["/v1/live"]
+
+
+def test_a_row_added_after_the_close_is_written_by_the_next_start(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # A request uvicorn cut short at a shutdown logs its row after the writer closed: it
+    # wrote into a closed descriptor (EBADF, answered 500; or into whatever file had the
+    # number since). Its row now goes to a file of its own, which the next start takes.
+    journal = tmp_path / "access-log"
+    first = AccessLogWriter(interval=3600)
+    first.start(engine, journal)
+    _add(first, "/v1/answered")
+    first.close()
+    _add(first, "/v1/cut-short")
+
+    second = AccessLogWriter(interval=3600)
+    second.start(engine, journal)
+    assert second.flush() == 1
+    second.close()
+    assert _paths(engine) == ["/v1/answered", "/v1/cut-short"]
+    assert list(journal.iterdir()) == []
+
+
+def test_a_request_cut_short_by_a_shutdown_is_answered_503_service_stopping(
+    engine: Engine, tmp_path: Path
+) -> None:
+    writer = AccessLogWriter(interval=3600)
+    writer.start(engine, tmp_path / "access-log")
+    started = asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)  # a write waiting on the chain
+
+    middleware = AccessMiddleware(slow, Settings(), RefusedRequests(), writer)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/receivables", "headers": [],
+             "query_string": b"", "client": ("127.0.0.1", 5000), "state": {},
+             "app": SimpleNamespace(state=SimpleNamespace(engine=engine))}  # fmt: skip
+
+    async def shutdown() -> None:
+        request = asyncio.create_task(middleware(scope, receive, send))
+        await asyncio.wait_for(started.wait(), 10)
+        request.cancel()  # what uvicorn does past its graceful timeout
+        await request
+
+    asyncio.run(shutdown())
+    writer.close()
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 503
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body["error"] == "ServiceStopping"
+    assert "same Idempotency-Key" in body["message"]
+    with engine.connect() as conn:
+        rows = chained_rows(conn)
+    assert [(r["path"], r["status"]) for r in rows] == [("/v1/receivables", 503)]

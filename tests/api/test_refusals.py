@@ -275,6 +275,7 @@ REQUEST_ERRORS = {
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "ServiceDegraded",
+    "ServiceStopping",
     "RateLimited",
 }
 
