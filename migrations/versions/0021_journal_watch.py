@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop it."""
-    op.drop_index("ix_transactions_updated", table_name="transactions")
+    """Drop it (if there: SQLite's DDL does not roll back with a failed downgrade further
+    down, 0017's refusal, so this may be run twice)."""
+    op.drop_index("ix_transactions_updated", table_name="transactions", if_exists=True)
