@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
+from ledger_app.db.bulk import insert_many
 from ledger_app.db.notification_tables import notifications
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import KINDS
 
-_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 #: "The outbox's writers" among PostgreSQL advisory locks (db/locks.py uses 0x1ED6E1..).
 _OUTBOX_LOCK = 0x1ED6F0
 
@@ -82,9 +82,11 @@ def announce_many(conn: Connection, announcements: Iterable[Announcement]) -> in
         ]
     if not rows:
         return 0
-    if conn.dialect.name == "postgresql":  # held until this transaction ends
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
-    stmt = _INSERT[conn.dialect.name](notifications).on_conflict_do_nothing(index_elements=["key"])
+    if conn.dialect.name == "sqlite":
+        return insert_many(conn, notifications, rows, conflict=["key"])
+    # PostgreSQL: the outbox lock, held until this transaction ends.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
+    stmt = postgresql.insert(notifications).on_conflict_do_nothing(index_elements=["key"])
     return int(conn.execute(stmt, rows).rowcount or 0)
 
 

@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ledger_app.chain.decode import DecodedEvent
 from ledger_app.chain.rpc import BlockHeader
 from ledger_app.db import schema
+from ledger_app.db.bulk import insert_many
 from ledger_app.db.outbox import Announcement, announce_many
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import ReadModel, notices_for
@@ -395,14 +396,10 @@ class Store:
             if parties:
                 _copy(conn, schema.event_parties, parties)
             return
-        stmt = self._insert(schema.events).on_conflict_do_nothing(
-            index_elements=["chain_id", "tx_hash", "log_index"]
-        )
-        conn.execute(stmt, rows)
+        insert_many(conn, schema.events, rows, conflict=["chain_id", "tx_hash", "log_index"])
         if parties:
             keys = [c.name for c in schema.event_parties.primary_key.columns]
-            stmt = self._insert(schema.event_parties).on_conflict_do_nothing(index_elements=keys)
-            conn.execute(stmt, parties)
+            insert_many(conn, schema.event_parties, parties, conflict=keys)
 
     def _announce(self, conn: Connection, work: _RowWork, events: Sequence[DecodedEvent]) -> None:
         """Each event's notifications (domain/notifications.py, from the read model as the
@@ -462,7 +459,10 @@ class Store:
 
     def _upsert(self, conn: Connection, table: Table, rows: list[Row]) -> None:
         keys = _pk_names(table)
-        if self.engine.dialect.name == "postgresql" and len(rows) >= _STAGE_MIN_ROWS:
+        if self.engine.dialect.name == "sqlite":
+            insert_many(conn, table, rows, conflict=keys, update=True)
+            return
+        if len(rows) >= _STAGE_MIN_ROWS:
             _staged_upsert(conn, table, keys, rows)
             return
         stmt = self._insert(table)
@@ -553,7 +553,7 @@ class _RowWork:
         if self.undo and self.store.engine.dialect.name == "postgresql":
             _copy(self.conn, schema.undo_log, self.undo)  # ids from the sequence, in order
         elif self.undo:
-            self.conn.execute(schema.undo_log.insert(), self.undo)
+            insert_many(self.conn, schema.undo_log, self.undo)
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[Row]) -> None:

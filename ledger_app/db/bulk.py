@@ -1,0 +1,79 @@
+"""Many rows into one SQLite table, straight to sqlite3's ``executemany``.
+
+SQLAlchemy's ``conn.execute(insert(table), rows)`` prepares each parameter set in
+Python (a dictionary per row, its keys checked, every value through its type's bind
+step), which cost the indexer more than SQLite's own inserts: 1.9 of 10 profiled
+seconds at 100k events (bench/indexer_bench.py), against 1.35 s for ``executemany``.
+Here the statement is written once per table, columns and conflict rule, each column's
+bind step is looked up once (only the types that have one: a uint256 checked and
+padded, a boolean), and the rows go as tuples, in the connection's own transaction.
+PostgreSQL has its own bulk path (COPY, indexer/store.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+_Prepared = tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]
+_PREPARED: dict[tuple[str, tuple[str, ...], tuple[str, ...] | None, bool], _Prepared] = {}
+
+
+def insert_many(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str] | None = None,
+    update: bool = False,
+) -> int:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` on SQLite; on a row whose
+    ``conflict`` columns match one stored, do nothing (or, ``update``, set its other
+    columns to the new row's). Returns the rows inserted or changed."""
+    if not rows:
+        return 0
+    columns = tuple(rows[0])
+    key = (table.name, columns, tuple(conflict) if conflict else None, update)
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        prepared = _PREPARED[key] = _prepare(conn, table, columns, conflict, update)
+    sql, binds = prepared
+    if any(bind is not None for _, bind in binds):
+        params = [
+            tuple(row[c] if bind is None else bind(row[c]) for c, bind in binds) for row in rows
+        ]
+    else:
+        params = [tuple(row[c] for c in columns) for row in rows]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _prepare(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    conflict: Sequence[str] | None,
+    update: bool,
+) -> _Prepared:
+    if conn.dialect.name != "sqlite":
+        raise ValueError(f"insert_many is SQLite's; this connection is {conn.dialect.name}")
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+    if conflict:
+        target = ", ".join(f'"{c}"' for c in conflict)
+        changed = [c for c in columns if c not in conflict]
+        if update and changed:
+            sets = ", ".join(f'"{c}" = excluded."{c}"' for c in changed)
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        else:
+            sql += f" ON CONFLICT ({target}) DO NOTHING"
+    dialect = conn.dialect
+    binds = [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+    return sql, binds
