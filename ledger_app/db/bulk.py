@@ -13,6 +13,7 @@ PostgreSQL has its own bulk path (COPY, indexer/store.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -40,12 +41,14 @@ def insert_many(
     if prepared is None:
         prepared = _PREPARED[key] = _prepare(conn, table, columns, conflict, update)
     sql, binds = prepared
-    if any(bind is not None for _, bind in binds):
-        params = [
-            tuple(row[c] if bind is None else bind(row[c]) for c, bind in binds) for row in rows
-        ]
-    else:
-        params = [tuple(row[c] for c in columns) for row in rows]
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    params: list[Any] = [values(row) for row in rows]
+    bound = [(i, bind) for i, (_, bind) in enumerate(binds) if bind is not None]
+    if bound:
+        params = [list(p) for p in params]
+        for p in params:
+            for i, bind in bound:
+                p[i] = bind(p[i])
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)

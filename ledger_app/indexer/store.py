@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -732,7 +733,17 @@ _PK_NAMES: dict[str, list[str]] = {}  # tables are fixed: their key columns, loo
 
 
 def _key_tuple(table: Table, values: Any) -> RowKey:
-    return tuple(values[c] for c in _pk_names(table))
+    getter = _PK_GETTERS.get(table.name)
+    if getter is None:
+        names = _pk_names(table)
+        single = itemgetter(names[0])
+        getter = _PK_GETTERS[table.name] = (
+            itemgetter(*names) if len(names) > 1 else lambda row: (single(row),)
+        )
+    return tuple(getter(values))
+
+
+_PK_GETTERS: dict[str, Callable[[Any], RowKey]] = {}
 
 
 def _encode_row(row: Row) -> str:
