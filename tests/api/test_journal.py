@@ -88,6 +88,14 @@ def _registration_call(service: Service, runtime: Runtime, invoice: str) -> Cont
     return runtime.contracts.call("receivables", "register", row)
 
 
+def _signed_at_nonce_zero(service: Service, runtime: Runtime, call: ContractCall) -> bytes:
+    """``call`` signed by core at nonce 0, long taken: bytes that can never be mined."""
+    signer = runtime.custody.signer(service.addresses["core"])
+    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
+          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
+    return bytes(signer.sign_transaction(tx).raw_transaction)
+
+
 def _recover(runtime: Runtime) -> Any:
     return runtime.recovery.run("test", keys_before=datetime.now(UTC))
 
@@ -242,10 +250,7 @@ def test_acknowledged_write_that_cannot_be_sent_again_is_reported_lost_once(
     # block must not read as a lost block at every later look (writes held back for good).
     runtime, key, core = _runtime(service), unique(), service.addresses["core"].lower()
     call = _registration_call(service, runtime, unique())
-    signer = runtime.custody.signer(service.addresses["core"])
-    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
-          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
-    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    raw = _signed_at_nonce_zero(service, runtime, call)
     tx_hash = "0x" + keccak(raw).hex()
     gone = service.client.block_number() + 1_000
     transaction_id = _journal_row(runtime, core, key, call, status="MINED",
@@ -281,10 +286,7 @@ def test_the_journal_is_not_sent_into_a_chain_without_the_deployment(
     engine = make_engine(f"sqlite:///{tmp_path / 'journal.db'}")
     migrate.upgrade(engine)
     call = _registration_call(service, runtime, unique())
-    signer = runtime.custody.signer(service.addresses["core"])
-    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
-          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
-    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    raw = _signed_at_nonce_zero(service, runtime, call)
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
@@ -400,10 +402,7 @@ def test_a_row_naming_a_block_the_node_lost_is_found_below_newer_ones(
     runtime, key, core = _runtime(service), unique(), service.addresses["core"].lower()
     service.register()  # a journaled block, on the chain, the newest one
     call = _registration_call(service, runtime, unique())
-    signer = runtime.custody.signer(service.addresses["core"])
-    tx = {"to": call.to, "data": call.data, "value": 0, "chainId": runtime.chain_id,
-          "nonce": 0, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0}  # fmt: skip
-    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    raw = _signed_at_nonce_zero(service, runtime, call)
     below = service.client.block_number() - 1
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
