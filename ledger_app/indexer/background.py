@@ -100,6 +100,12 @@ class BackgroundIndexer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._steps()
+        finally:
+            self.indexer.close()  # the read-ahead helper, if a backfill was going on
+
+    def _steps(self) -> None:
         failures = 0  # steps failed in a row
         while not self._stop.is_set():
             if failures:

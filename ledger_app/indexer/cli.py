@@ -151,10 +151,13 @@ def _run(settings: Settings, args: argparse.Namespace, *, follow: bool, until: i
         with lock:
             metrics.indexer_active(True)
             progress = None if args.quiet else Progress()
-            if follow:
-                follow_with_retries(indexer, lock, on_progress=progress)
-            else:
-                indexer.run(follow=False, until=until, on_progress=progress)
+            try:
+                if follow:
+                    follow_with_retries(indexer, lock, on_progress=progress)
+                else:
+                    indexer.run(follow=False, until=until, on_progress=progress)
+            finally:
+                indexer.close()  # the read-ahead helper, if it was stopped mid-backfill
             if progress is not None:
                 progress.done()
     finally:

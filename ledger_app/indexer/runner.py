@@ -45,11 +45,18 @@ from ledger_app.chain.decode import EventDecoder
 from ledger_app.chain.rpc import RpcClient
 from ledger_app.errors import ChainUnavailable, RangeTooLargeError
 from ledger_app.indexer.monitoring import RuleRunner
+from ledger_app.indexer.reader import (
+    CHANGED,
+    SHORTER,
+    TOKEN_KIND,
+    TOO_LARGE,
+    Query,
+    RangeReader,
+    ReadAhead,
+)
 from ledger_app.indexer.store import Batch, Store
 
 log = logging.getLogger(__name__)
-
-TOKEN_KIND = "SettlementToken"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,9 @@ class IndexerConfig:
     # tag: Besu QBFT, final at once); what is indexed is final, so a node lower than the
     # index is lagging: waited for, never followed down (no skip, no re-apply).
     block_tag: str = "latest"
+    # Far behind the head, a helper process reads the next range while a batch is
+    # written (indexer/reader.py): two cores' worth of backfill.
+    read_ahead: bool = True
 
 
 @contextlib.contextmanager
@@ -130,13 +140,11 @@ class Indexer:
         self.start_block = start_block
         self.range = self.config.initial_range
         self.ceiling = self.config.max_range  # largest span the node has not refused
-        for address, kind in self.contracts.items():
-            decoder.follow(address, kind)
-        self._listing_topics = {
-            topic
-            for topic, name in decoder.topics_of("ParticipantRegistry").items()
-            if name == "SettlementTokenListed"
-        }
+        self.reader = RangeReader(rpc, decoder, self.contracts, self.config.max_batch_logs)
+        self._ahead: ReadAhead | None = None  # the read-ahead helper, while far behind
+        self.helper_peak_rss_kb = 0  # the read-ahead helpers' peak memory (benchmarks)
+        # Every eth_getLogs asked (from, to, addresses), if set to a list (benchmarks).
+        self.queries: list[Query] | None = None
         self.tokens: dict[str, int] = {}
         self._reload_tokens()
         self.tip = -1
@@ -168,20 +176,23 @@ class Indexer:
         """
         stop = stop or threading.Event()
         started = time.monotonic()
-        while not stop.is_set():
-            try:
-                result = self.step(until=until)
-            except ChainUnavailable as exc:
-                log.warning("node unavailable (%s); trying again in %g s", exc,
-                            self.config.poll_interval)  # fmt: skip
-                stop.wait(self.config.poll_interval)
-                continue
-            if on_progress is not None:
-                on_progress(result, time.monotonic() - started)
-            if result.caught_up:
-                if not follow:
-                    return
-                stop.wait(self.config.poll_interval)
+        try:
+            while not stop.is_set():
+                try:
+                    result = self.step(until=until)
+                except ChainUnavailable as exc:
+                    log.warning("node unavailable (%s); trying again in %g s", exc,
+                                self.config.poll_interval)  # fmt: skip
+                    stop.wait(self.config.poll_interval)
+                    continue
+                if on_progress is not None:
+                    on_progress(result, time.monotonic() - started)
+                if result.caught_up:
+                    if not follow:
+                        return
+                    stop.wait(self.config.poll_interval)
+        finally:
+            self.close()
 
     def step(
         self,
@@ -229,66 +240,85 @@ class Indexer:
         self.lagging = None
         if start > target:
             self.store.set_bulk_mode(False)  # caught up: every index is there to read
+            self.close()  # and nothing left to read ahead
             # Also where the node is now lower than the checkpoint (its header is missing).
             if cp is not None and not self._head_still_canonical(cp.block_number, cp.block_hash):
                 self._rewind(tip)
                 return self._result(tip, 0, caught_up=False, reorged=True)
             return self._result(tip, 0, caught_up=True)
         end = min(target, start + self.range - 1)
-        # The end block's hash before the logs are read, compared with it after: a log
-        # query answers no block hash for a block without our logs, so a node that swapped
-        # its blocks in between (restarted from an older state, then mined others) would
-        # otherwise pass an empty range off as checked. Same end hash, same blocks below.
-        fetched_to = end
-        before = self.rpc.headers([end])[end]
-        if before is None:
-            return self._result(tip, 0, caught_up=False)  # shorter than it said
-        try:
-            logs = self._fetch_logs(start, end)
-        except RangeTooLargeError:
-            if end == start:
-                raise
+        read = self._ahead.take(start, self.tokens, target) if self._ahead else None
+        if read is None:
+            read = self.reader.read(start, end, self.tokens)
+        if self.queries is not None:
+            self.queries.extend(read.queries)
+        if read.status == TOO_LARGE:
+            if read.end == start:
+                raise RangeTooLargeError(read.error)
             # Providers' limits are fixed: never grow back to a span that was refused.
-            self.ceiling = min(self.ceiling, end - start)
-            self.range = max(1, (end - start + 1) // 2)
+            self.ceiling = min(self.ceiling, read.end - start)
+            self.range = max(1, (read.end - start + 1) // 2)
             log.info("range too large for the node; now %d blocks", self.range)
             return self._result(tip, 0, caught_up=False)
-        if len(logs) > self.config.max_batch_logs and end > start:
-            # Keep the whole blocks that fit (a block is never split); the next step
-            # fetches from the first block left out, with the span that fitted.
-            overflow = int(logs[self.config.max_batch_logs]["blockNumber"], 16)
-            end = max(start, overflow - 1)
-            logs = [entry for entry in logs if int(entry["blockNumber"], 16) <= end]
-            self.range = end - start + 1
-        numbers = sorted(
-            {start, end, fetched_to} | {int(entry["blockNumber"], 16) for entry in logs}
-        )
-        headers = self.rpc.headers(numbers)
-        if any(h is None for h in headers.values()):
-            # The chain got shorter since eth_blockNumber: a reorg or rollback.
+        if read.status == SHORTER:
             return self._result(tip, 0, caught_up=False)
-        if cp is not None and headers[start].parent_hash != cp.block_hash:
+        if cp is not None and read.headers[start].parent_hash != cp.block_hash:
             self._rewind(tip)
             return self._result(tip, 0, caught_up=False, reorged=True)
-        if headers[fetched_to].hash != before.hash or any(
-            entry["blockHash"] != headers[int(entry["blockNumber"], 16)].hash for entry in logs
-        ):
+        if read.status == CHANGED:
             log.info("blocks %d..%d changed while being read; reading them again", start, end)
             return self._result(tip, 0, caught_up=False)
-        headers = {number: header for number, header in headers.items() if number <= end}
-        events = self.decoder.decode_all(logs)
-        batch = Batch(start=start, end=end, tip=tip, headers=headers, events=events)  # type: ignore[arg-type]
+        end, events = read.end, read.events
+        if read.cut:
+            self.range = end - start + 1
+        if len(events) * 2 <= self.config.max_batch_logs:  # room to double the span
+            self.range = min(self.config.max_range, self.ceiling, self.range * 2)
+        batch = Batch(start=start, end=end, tip=tip, headers=read.headers, events=events,
+                      args_json=read.args_json)  # fmt: skip
         # Far behind (the whole batch below the reorg window): the bulk mode, with the
         # unordered indexes of events dropped, built once the window is reached.
-        self.store.set_bulk_mode(target - end > self.store.reorg_window)
-        stored = self.store.apply(batch)
-        self.events_total += stored
+        bulk = target - end > self.store.reorg_window
+        self.store.set_bulk_mode(bulk)
+        tokens = dict(self.tokens)  # as they will be once the batch is committed
         for event in events:
             if event.name == "SettlementTokenListed" and event.kind == "ParticipantRegistry":
-                self.tokens.setdefault(event.args["token"], event.block_number)
-        if len(logs) * 2 <= self.config.max_batch_logs:  # room to double the span
-            self.range = min(self.config.max_range, self.ceiling, self.range * 2)
+                tokens.setdefault(event.args["token"], event.block_number)
+        self._read_next(end + 1, target, tokens, start_helper=bulk)
+        stored = self.store.apply(batch)
+        self.events_total += stored
+        for token, listed in tokens.items():
+            if token not in self.tokens:
+                self.tokens[token] = listed
+                self.decoder.follow(token, TOKEN_KIND)
         return StepResult(indexed_to=end, tip=tip, events=stored, caught_up=end >= target)
+
+    def close(self) -> None:
+        """Stop the read-ahead helper, if one runs (run() does it on its way out)."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self.helper_peak_rss_kb = max(self.helper_peak_rss_kb, self._ahead.peak_rss_kb)
+            self._ahead = None
+
+    def _read_next(self, start: int, target: int, tokens: dict[str, int], *, start_helper: bool
+                   ) -> None:  # fmt: skip
+        """Have the helper read the next range while this batch is written (reader.py).
+
+        The helper is started far behind the head (``start_helper``, the bulk mode: worth
+        a process's start-up) and used until the index is caught up; it is stopped then.
+        Near the head a read ahead is checked as any read is (reader.py), so a block
+        replaced meanwhile is found by the parent-hash check, as it is when read late."""
+        if start > target or not self.config.read_ahead:
+            self.close()
+            return
+        end = min(target, start + self.range - 1)
+        if self._ahead is None:
+            if not start_helper:
+                return
+            self._ahead = ReadAhead(self.rpc, self.decoder, self.contracts,
+                                    self.config.max_batch_logs)  # fmt: skip
+        if self._ahead.failed:
+            return
+        self._ahead.submit(start, end, tokens)
 
     # --- internals ------------------------------------------------------------------
 
@@ -307,42 +337,6 @@ class Indexer:
             self._finalized_tag = False
         tip = self.rpc.block_number() if known_tip is None else known_tip
         return tip, tip - self.config.confirmations
-
-    def _fetch_logs(self, start: int, end: int) -> list[dict]:
-        followed = [*self.contracts, *(t for t, listed in self.tokens.items() if listed <= end)]
-        logs = self.rpc.get_logs(start, end, followed)
-        logs = [entry for entry in logs if self._wanted(entry)]
-        # A token listed in this range: follow it from its listing block on.
-        seen = {entry["address"].lower() for entry in logs}
-        new_tokens: dict[str, int] = {}
-        for entry in logs:
-            # Only a listing needs decoding here; the step decodes every log once after.
-            if entry["address"].lower() not in self.contracts or not entry["topics"]:
-                continue
-            if entry["topics"][0] not in self._listing_topics:
-                continue
-            event = self.decoder.decode(entry)
-            if event.kind == "ParticipantRegistry" and event.name == "SettlementTokenListed":
-                token = event.args["token"]
-                if token not in self.tokens and token not in new_tokens:
-                    new_tokens[token] = event.block_number
-        for token, listed in new_tokens.items():
-            self.decoder.follow(token, TOKEN_KIND)
-            if token in seen:
-                continue
-            token_logs = self.rpc.get_logs(listed, end, [token])
-            logs += [entry for entry in token_logs if int(entry["blockNumber"], 16) >= listed]
-        if new_tokens:
-            # Not yet in self.tokens: that happens once the batch is committed.
-            logs.sort(key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
-        return logs
-
-    def _wanted(self, entry: dict) -> bool:
-        address = entry["address"].lower()
-        if address in self.contracts:
-            return True
-        listed = self.tokens.get(address)
-        return listed is not None and int(entry["blockNumber"], 16) >= listed
 
     def _head_still_canonical(self, number: int, block_hash: str) -> bool:
         header = self.rpc.headers([number])[number]

@@ -105,7 +105,8 @@ class Batch:
 
     ``headers`` holds every block that has an event, and ``end``. ``tip`` is the
     chain head when the batch was fetched; it decides which blocks are recent
-    enough to need an undo log.
+    enough to need an undo log. ``args_json``, if given, is each event's arguments as
+    canonical JSON, in the order of ``events`` (the read-ahead helper makes them).
     """
 
     start: int
@@ -113,6 +114,7 @@ class Batch:
     tip: int
     headers: dict[int, BlockHeader]
     events: list[DecodedEvent] = field(default_factory=list)
+    args_json: list[str] | None = None
 
 
 class Store:
@@ -197,7 +199,10 @@ class Store:
                 for mutation in mutations:
                     work.apply(mutation, block_number, undo=block_number >= undo_from)
             work.flush()
-            self._insert_events(conn, new_events, batch.headers, _links(conn, work, new_events))
+            # Made already for every event of the batch, unless some were stored before.
+            args_json = batch.args_json if len(new_events) == len(batch.events) else None
+            self._insert_events(conn, new_events, batch.headers, _links(conn, work, new_events),
+                                args_json)  # fmt: skip
             # The outbox, in this same transaction: announced if and only if committed.
             self._announce(conn, work, new_events)
             self._insert_blocks(conn, batch.headers.values())
@@ -355,9 +360,12 @@ class Store:
         events: Sequence[DecodedEvent],
         headers: Mapping[int, BlockHeader],
         links: Sequence[tuple[int, int] | None],
+        args_json: Sequence[str] | None = None,
     ) -> None:
         if not events:
             return
+        if args_json is None:
+            args_json = [canonical_json(ev.args) for ev in events]
         rows = [
             {
                 "receivable_id": None if linked is None else linked[0],
@@ -371,9 +379,9 @@ class Store:
                 "contract": ev.address,
                 "contract_kind": ev.kind,
                 "event_name": ev.name,
-                "args": canonical_json(ev.args),
+                "args": args,
             }
-            for ev, linked in zip(events, links, strict=True)
+            for ev, linked, args in zip(events, links, args_json, strict=True)
         ]
         # Who each event makes a party to its receivable: the API's visibility filter.
         parties = [

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from ledger_app.audit.reconcile import digest
 from ledger_app.db import schema
 from ledger_app.db.notification_tables import notifications
+from ledger_app.indexer.reader import READ
 from ledger_app.indexer.store import Batch
 
 
@@ -49,11 +50,9 @@ def test_replay_of_indexed_range_changes_nothing(ledger, make_indexer, engine):
 
     for lo in range(start, block + 1, 7):
         hi = min(block, lo + 6)
-        logs = indexer._fetch_logs(lo, hi)
-        numbers = sorted({lo, hi} | {int(x["blockNumber"], 16) for x in logs})
-        indexer.store.apply(
-            Batch(lo, hi, block, indexer.rpc.headers(numbers), indexer.decoder.decode_all(logs))
-        )
+        read = indexer.reader.read(lo, hi, indexer.tokens)
+        assert (read.status, read.end) == (READ, hi)
+        indexer.store.apply(Batch(lo, hi, block, read.headers, read.events))
 
     assert digest(engine, 31337) == before
     assert outbox(engine) == announced  # nothing announced twice

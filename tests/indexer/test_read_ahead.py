@@ -1,0 +1,134 @@
+"""The read-ahead (indexer/reader.py): far behind the head a helper process reads the next
+range while a batch is written. What it reads must index exactly what reading in the
+indexer's own process does; a helper that dies, or a chain that changes under a read
+made ahead, costs a read again and nothing else; no helper outlives the backfill."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from helpers import index_to_head, mismatches
+from sqlalchemy import func, select
+from test_bulk_mode import fresh_digest, history
+from test_process import chain_logs
+
+from ledger_app.audit.reconcile import digest
+from ledger_app.db import schema
+from ledger_app.indexer.runner import IndexerConfig
+
+WINDOW = 4  # blocks: most of a small chain is far behind the head
+NARROW = IndexerConfig(initial_range=2, max_range=2)  # many steps, many reads ahead
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: reaped by its parent's wait(), it is gone from /proc.
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:\tZ") for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def stored_events(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(schema.events)).scalar_one()
+
+
+def step_until_reading_ahead(indexer) -> int:
+    """Step until the helper has a read pending; its pid."""
+    for _ in range(200):
+        indexer.step()
+        ahead = indexer._ahead
+        if ahead is not None and ahead._pending is not None and ahead._process is not None:
+            return ahead._process.pid
+    raise AssertionError("no read ahead was asked for")
+
+
+def test_a_backfill_read_ahead_indexes_what_one_read_in_process_does(
+    ledger, make_indexer, engine, artifacts, tmp_path
+):
+    head = history(ledger, rounds=8)
+    indexer = make_indexer(reorg_window=WINDOW, config=NARROW)
+    pid = step_until_reading_ahead(indexer)
+    taken = []
+    take = indexer._ahead.take
+
+    def counted(*args, **kwargs):
+        read = take(*args, **kwargs)
+        taken.append(read is not None)
+        return read
+
+    indexer._ahead.take = counted
+    indexer.run(follow=False)
+
+    assert taken
+    assert all(taken), taken  # every step after the first read ahead was used
+    assert not alive(pid)  # caught up: the helper is stopped
+    assert indexer._ahead is None
+    assert indexer.helper_peak_rss_kb > 0
+    block = indexer.store.checkpoint().block_number
+    assert block == head
+    assert stored_events(engine) == chain_logs(ledger, indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
+
+
+def test_a_helper_killed_mid_backfill_costs_a_read_in_process_and_nothing_else(
+    ledger, make_indexer, engine, artifacts, tmp_path
+):
+    head = history(ledger, rounds=8)
+    indexer = make_indexer(reorg_window=WINDOW, config=NARROW)
+    pid = step_until_reading_ahead(indexer)
+    os.kill(pid, signal.SIGKILL)
+
+    block = index_to_head(indexer)
+
+    assert block == head
+    assert stored_events(engine) == chain_logs(ledger, indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
+    assert not alive(pid)
+
+
+def test_a_chain_replaced_under_a_read_ahead_is_indexed_as_the_node_has_it_now(
+    ledger, make_indexer, engine, artifacts, tmp_path, caplog
+):
+    """The helper has read blocks that the node then throws away and mines again
+    differently (a node restarted from an older state): the index ends up as the new
+    chain, every block of it, nothing of the old one."""
+    history(ledger, rounds=8)
+    snapshot, forked_at = ledger.rpc("evm_snapshot", []), ledger.head()
+    rid = ledger.register()
+    ledger.send("supplier", "receivables", "confirm", rid)
+    for _ in range(6):
+        ledger.register_batch(5)
+        ledger.rpc("anvil_mine", [hex(2)])
+    indexer = make_indexer(reorg_window=WINDOW, config=NARROW)
+    while True:  # until the read ahead is of blocks the revert replaces
+        step_until_reading_ahead(indexer)
+        if indexer._ahead._pending[0] > forked_at + 1:
+            break
+    indexer._ahead._process.stdout.peek(1)  # the helper has answered: its read is old now
+
+    ledger.rpc("evm_revert", [snapshot])
+    other = ledger.register()
+    for _ in range(8):
+        ledger.register_batch(4)
+        ledger.rpc("anvil_mine", [hex(3)])
+    block = index_to_head(indexer)
+
+    # Found as any replaced block is: the stale read's parent was the checkpoint, so it
+    # went in, and the next range's parent did not match it.
+    assert any("chain changed" in r.getMessage() for r in caplog.records)
+    assert block == ledger.head()
+    with engine.connect() as conn:
+        ids = set(conn.execute(select(schema.receivables.c.id)).scalars())
+    assert other in ids
+    assert stored_events(engine) == chain_logs(ledger, indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
