@@ -8,7 +8,7 @@ Here the statement is written once per table, columns and conflict rule, each co
 bind step is looked up once (only the types that have one: a uint256 checked and
 padded, a boolean), and the rows go as tuples (``exec_driver_sql``: nothing done per
 row on the way), in the connection's own transaction.
-PostgreSQL has its own bulk path (COPY, indexer/store.py).
+PostgreSQL has its own bulk paths: COPY (indexer/store.py), and copy_insert_new below.
 """
 
 from __future__ import annotations
@@ -82,3 +82,38 @@ def _prepare(
     dialect = conn.dialect
     binds = [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
     return sql, binds
+
+
+def copy_insert_new(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> int:
+    """PostgreSQL: insert ``rows`` (dicts with the same keys, plain values) into ``table``
+    in their order, leaving out each row whose ``conflict`` columns match one stored, in
+    one statement: the rows COPYed into a temporary staging table first (with their
+    position, so that the insert keeps their order: the table's ids follow it), then
+    ``INSERT .. SELECT .. ORDER BY .. ON CONFLICT DO NOTHING``. An executemany sends a
+    statement per row. Returns how many rows were new. The staging table lives and dies
+    with the transaction, emptied after use."""
+    if not rows:
+        return 0
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    stage = f"_stage_new_{table.name}"
+    target = ", ".join(f'"{c}"' for c in conflict)
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    driver = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DROP AS '
+            f'SELECT {names}, 0::bigint AS "_position" FROM "{table.name}" WITH NO DATA'
+        )
+        with cursor.copy(f'COPY "{stage}" ({names}, "_position") FROM STDIN') as copy:
+            for position, row in enumerate(rows):
+                copy.write_row((*values(row), position))
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+            f'ORDER BY "_position" ON CONFLICT ({target}) DO NOTHING'
+        )
+        inserted = cursor.rowcount
+        cursor.execute(f'DELETE FROM "{stage}"')
+    return int(inserted)

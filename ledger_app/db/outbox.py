@@ -24,13 +24,15 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects import postgresql
 
-from ledger_app.db.bulk import insert_many
+from ledger_app.db.bulk import copy_insert_new, insert_many
 from ledger_app.db.notification_tables import notifications
 from ledger_app.db.schema import canonical_json
 from ledger_app.domain.notifications import KINDS
 
 #: "The outbox's writers" among PostgreSQL advisory locks (db/locks.py uses 0x1ED6E1..).
 _OUTBOX_LOCK = 0x1ED6F0
+# PostgreSQL: this many rows or more go through COPY and a staging table (bulk.py).
+_COPY_MIN_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,13 @@ def announce_many(conn: Connection, announcements: Iterable[Announcement]) -> in
         return insert_many(conn, notifications, rows, conflict=["key"])
     # PostgreSQL: the outbox lock, held until this transaction ends.
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
+    if len(rows) >= _COPY_MIN_ROWS:  # an indexer batch: one statement, not one a row
+        return copy_insert_new(conn, notifications, rows, ["key"])
+    # The new rows counted by what RETURNING gives back: the rowcount of an insert of
+    # several rows is -1 here (SQLAlchemy's batched executes), and announce_due_soon
+    # reported that as its count.
     stmt = postgresql.insert(notifications).on_conflict_do_nothing(index_elements=["key"])
-    return int(conn.execute(stmt, rows).rowcount or 0)
+    return len(conn.execute(stmt.returning(notifications.c.id), rows).all())
 
 
 def last_id(conn: Connection) -> int:

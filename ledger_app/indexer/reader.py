@@ -30,12 +30,16 @@ the bulk mode, when the indexer closes, or when this process dies, however it di
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import gc
 import logging
 import os
 import pickle
+import select
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -178,14 +182,28 @@ class RangeReader:
         return listed is not None and int(entry["blockNumber"], 16) >= listed
 
 
+Request = tuple[int, int, dict[str, int]]  # start, end, the tokens followed
+
+#: Requests the helper may have in hand at once: one being read, one behind it.
+MAX_ASKED = 2
+
+
 class ReadAhead:
-    """A helper process that reads the next range while this one writes (module doc)."""
+    """A helper process that reads the next range while this one writes (module doc).
+
+    Requests and answers are pickles in frames (an 8-byte length first), so that this
+    side can tell without blocking whether an answer has come (``select`` on the pipe:
+    nothing of it sits in a buffer of ours). While the helper starts up (a second or so
+    of imports), the step does not wait for it: it reads its range itself, and answers
+    that come later for ranges already indexed are thrown away as they arrive."""
 
     def __init__(self, rpc: RpcClient, decoder: EventDecoder, contracts: Mapping[str, str],
                  max_batch_logs: int) -> None:  # fmt: skip
         self._setup = (rpc.url, rpc.timeout, decoder.abis, dict(contracts), max_batch_logs)
         self._process: subprocess.Popen[bytes] | None = None
-        self._pending: tuple[int, int, dict[str, int]] | None = None
+        self._asked: collections.deque[Request] = collections.deque()  # unanswered, in order
+        self._answered = False  # whether the helper has answered yet (it is up)
+        self._starting: threading.Thread | None = None  # writing the first messages
         self.failed = False  # the helper could not be started or died: read in-process
         self.peak_rss_kb = 0  # the largest helper's peak resident memory (benchmarks)
 
@@ -193,26 +211,39 @@ class ReadAhead:
         """Ask the helper to read [start, end] with ``tokens`` followed."""
         if self.failed:
             return
-        if self._pending is not None:
-            self._answer()  # a result nobody took: read off the pipe, thrown away
-        process = self._started()
-        if process is None:
+        self._drop_stale(start)
+        if len(self._asked) >= MAX_ASKED:
+            return  # the helper is behind (starting up): the step reads this one itself
+        request = (start, end, dict(tokens))
+        if self._process is None:
+            self._start(request)
+            return
+        if self._process.poll() is not None:
+            self._give_up(f"the helper exited with status {self._process.returncode}")
             return
         try:
-            _send(process.stdin, (start, end, dict(tokens)))  # type: ignore[arg-type]
+            if self._starting is not None:
+                self._starting.join()  # it has been written by now, or the helper is gone
+                self._starting = None
+            _send(self._process.stdin, request)  # type: ignore[arg-type]
         except OSError as exc:
             self._give_up(f"the helper's pipe: {exc}")
             return
-        self._pending = (start, end, dict(tokens))
+        self._asked.append(request)
 
     def take(self, start: int, tokens: Mapping[str, int], target: int) -> RangeRead | None:
-        """The helper's read if it is of the range from ``start`` with ``tokens`` followed
-        and ends at or below ``target``; None otherwise (the step reads it itself)."""
-        if self._pending is None:
+        """The helper's read of the range from ``start`` if it was asked for, with
+        ``tokens`` followed, and ends at or below ``target``; None otherwise (the step
+        reads the range itself). Waits for it, unless the helper has not answered yet
+        at all (it is still starting: reading the range here is sooner)."""
+        self._drop_stale(start)
+        if not self._asked or self._asked[0][0] != start:
             return None
-        asked_start, _, asked_tokens = self._pending
+        if not self._answered and not self._ready():
+            return None  # dropped when it comes (_drop_stale): the range is indexed by then
+        _, _, asked_tokens = self._asked.popleft()
         read = self._answer()
-        if read is None or asked_start != start or asked_tokens != dict(tokens):
+        if read is None or asked_tokens != dict(tokens):
             return None
         if read.status == READ and read.end > target:
             return None  # the chain's head came down below it since: read it again
@@ -220,49 +251,72 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stop the helper (it holds nothing to save)."""
-        self._pending = None
+        self._asked.clear()
+        self._answered = False
         process, self._process = self._process, None
         if process is None:
             return
         self.peak_rss_kb = max(self.peak_rss_kb, _peak_rss_kb(process.pid))
+        process.kill()  # first: a thread writing to its stdin is let go
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
-                pipe.close()
-        process.kill()
+                with contextlib.suppress(OSError):
+                    pipe.close()
         process.wait()
 
     # --- internals --------------------------------------------------------------------
 
-    def _started(self) -> subprocess.Popen[bytes] | None:
-        if self._process is not None and self._process.poll() is None:
-            return self._process
-        if self._process is not None:
-            self._give_up(f"the helper exited with status {self._process.returncode}")
-            return None
+    def _start(self, request: Request) -> None:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "ledger_app.indexer.reader"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                bufsize=0,  # unbuffered: _ready's select sees every byte not yet read
                 close_fds=True,
             )
-            _send(self._process.stdin, self._setup)  # type: ignore[arg-type]
         except OSError as exc:
             self._give_up(f"the helper could not be started: {exc}")
-            return None
+            return
         log.info("read-ahead helper started (pid %d)", self._process.pid)
-        return self._process
+        # The setup message (the ABIs) is more than a pipe holds: it and the first request
+        # are written by a thread while the helper starts up, so that this process goes on
+        # writing its batch meanwhile.
+        self._starting = threading.Thread(
+            target=_send_quietly, args=(self._process.stdin, self._setup, request),
+            daemon=True, name="read-ahead-setup",
+        )  # fmt: skip
+        self._starting.start()
+        self._asked.append(request)
+
+    def _drop_stale(self, start: int) -> None:
+        """Throw away the answers to requests for ranges before ``start`` (indexed since,
+        or abandoned by a rollback) that have come; those still being read are dropped
+        when they come."""
+        while self._asked and self._asked[0][0] != start and self._ready():
+            self._asked.popleft()
+            self._answer()
+
+    def _ready(self) -> bool:
+        process = self._process
+        if process is None or process.stdout is None:
+            return False
+        readable, _, _ = select.select([process.stdout], [], [], 0)
+        return bool(readable)
 
     def _answer(self) -> RangeRead | None:
-        self._pending = None
         process = self._process
         if process is None:
             return None
         try:
-            kind, value = pickle.load(process.stdout)  # type: ignore[arg-type]
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            kind, value = pickle.loads(_read_frame(process.stdout))  # type: ignore[arg-type]
+        except Exception as exc:  # EOF, a broken or cut pickle: it died mid-answer
             self._give_up(f"the helper stopped answering: {exc or type(exc).__name__}")
             return None
+        self._answered = True
         if kind != "read":
             # The node failed it (unreachable, an error): the step asks the node itself,
             # with the indexer's retries and fail-over.
@@ -277,8 +331,37 @@ class ReadAhead:
 
 
 def _send(pipe: IO[bytes], message: Any) -> None:
-    pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    """One message, framed: its length in 8 bytes, then its pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:  # an unbuffered pipe may take part of it at a time
+        written = pipe.write(view)
+        view = view[written if written is not None else len(view) :]
     pipe.flush()
+
+
+def _read_frame(pipe: IO[bytes]) -> bytes:
+    """One framed message; EOFError if the pipe ends before it does."""
+    size = int.from_bytes(_read_exactly(pipe, 8), "big")
+    return _read_exactly(pipe, size)
+
+
+def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = pipe.read(left)
+        if not chunk:
+            raise EOFError("the pipe ended mid-message")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send_quietly(pipe: IO[bytes], *messages: Any) -> None:
+    # A helper that died before reading them is found by the answer awaited.
+    with contextlib.suppress(OSError, ValueError):
+        for message in messages:
+            _send(pipe, message)
 
 
 def _peak_rss_kb(pid: int) -> int:
@@ -295,7 +378,7 @@ def _peak_rss_kb(pid: int) -> int:
 def serve(requests: IO[bytes], answers: IO[bytes]) -> int:
     """The helper's loop: a setup message, then one answer per request until EOF."""
     try:
-        url, timeout, abis, contracts, max_batch_logs = pickle.load(requests)
+        url, timeout, abis, contracts, max_batch_logs = pickle.loads(_read_frame(requests))
     except EOFError:
         return 0
     # One try per request (give_up_after=0): the step retries by reading it itself.
@@ -303,7 +386,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> int:
     reader = RangeReader(rpc, EventDecoder(abis), contracts, max_batch_logs)
     while True:
         try:
-            start, end, tokens = pickle.load(requests)
+            start, end, tokens = pickle.loads(_read_frame(requests))
         except EOFError:
             return 0
         for token in tokens:

@@ -6,6 +6,7 @@ made ahead, costs a read again and nothing else; no helper outlives the backfill
 from __future__ import annotations
 
 import os
+import select as io_select
 import signal
 
 from helpers import index_to_head, mismatches
@@ -40,11 +41,12 @@ def stored_events(engine) -> int:
 
 
 def step_until_reading_ahead(indexer) -> int:
-    """Step until the helper has a read pending; its pid."""
+    """Step until the helper is up (it has answered) and has one read asked of it, the
+    next range's; its pid."""
     for _ in range(200):
         indexer.step()
         ahead = indexer._ahead
-        if ahead is not None and ahead._pending is not None and ahead._process is not None:
+        if ahead is not None and ahead._answered and len(ahead._asked) == 1:
             return ahead._process.pid
     raise AssertionError("no read ahead was asked for")
 
@@ -111,9 +113,10 @@ def test_a_chain_replaced_under_a_read_ahead_is_indexed_as_the_node_has_it_now(
     indexer = make_indexer(reorg_window=WINDOW, config=NARROW)
     while True:  # until the read ahead is of blocks the revert replaces
         step_until_reading_ahead(indexer)
-        if indexer._ahead._pending[0] > forked_at + 1:
+        if indexer._ahead._asked[0][0] > forked_at + 1:
             break
-    indexer._ahead._process.stdout.peek(1)  # the helper has answered: its read is old now
+    # The helper has answered: its read is old now.
+    assert io_select.select([indexer._ahead._process.stdout], [], [], 30)[0]
 
     ledger.rpc("evm_revert", [snapshot])
     other = ledger.register()
