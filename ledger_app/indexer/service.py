@@ -33,6 +33,7 @@ def config_from_settings(settings: Settings, **overrides: float | None) -> Index
         initial_range=int(values["initial_range"]),
         max_range=int(values["max_range"]),
         block_tag=settings.block_tag,
+        read_ahead=settings.indexer_read_ahead,
     )
 
 

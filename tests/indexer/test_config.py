@@ -42,6 +42,13 @@ def test_environment_sets_and_options_override(clean_env):
     )
     # A cap below the starting range narrows the start too.
     assert config_from_settings(settings, max_range=10) == IndexerConfig(3, 2.5, 10, 10)
+    assert config_from_settings(settings).read_ahead  # on unless turned off
+
+
+def test_the_read_ahead_can_be_turned_off(clean_env):
+    clean_env.setenv("LEDGER_INDEXER_READ_AHEAD", "false")
+
+    assert config_from_settings(Settings()).read_ahead is False
 
 
 def test_a_starting_range_above_the_cap_is_refused(clean_env):
