@@ -11,6 +11,10 @@ Each step indexes one contiguous range [start, end] after the checkpoint:
    under us: walk back to the common ancestor, roll back, go on from there.
 3. Decode, and commit the batch with the checkpoint in one transaction.
 
+Reading (1, 2 but the parent-hash check, and the decoding) is indexer/reader.py's
+RangeReader; far behind the head a helper process reads the next range while this one
+commits (ReadAhead), and the step checks what it takes from it as its own read.
+
 While the batch ends more than the reorg window below the head, the store is in its
 bulk mode (Store.set_bulk_mode: the unordered secondary indexes of ``events`` dropped);
 the first batch within the window, or a step that finds the index caught up, builds
