@@ -5,14 +5,18 @@ made ahead, costs a read again and nothing else; no helper outlives the backfill
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select as io_select
 import signal
+import subprocess
+import time
+from pathlib import Path
 
 from helpers import index_to_head, mismatches
 from sqlalchemy import func, select
 from test_bulk_mode import fresh_digest, history
-from test_process import chain_logs
+from test_process import chain_logs, ledger_app, service_env
 
 from ledger_app.audit.reconcile import digest
 from ledger_app.db import schema
@@ -132,6 +136,52 @@ def test_a_chain_replaced_under_a_read_ahead_is_indexed_as_the_node_has_it_now(
     with engine.connect() as conn:
         ids = set(conn.execute(select(schema.receivables.c.id)).scalars())
     assert other in ids
+    assert stored_events(engine) == chain_logs(ledger, indexer)
+    assert mismatches(indexer, artifacts, block) == []
+    assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
+
+
+def helpers_of(pid: int) -> list[int]:
+    """The read-ahead helpers among ``pid``'s children."""
+    found = []
+    for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
+                                check=False).stdout.split():  # fmt: skip
+        with contextlib.suppress(FileNotFoundError):
+            if b"ledger_app.indexer.reader" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def test_a_backfill_killed_takes_its_helper_with_it_and_a_rerun_finishes(
+    ledger, anvil, make_indexer, database_url, engine, artifacts, tmp_path
+):
+    history(ledger, rounds=10)
+    env = service_env(ledger, anvil, database_url, tmp_path)
+    window = ["--reorg-window", str(WINDOW)]
+    process = subprocess.Popen(
+        ledger_app("backfill", "--range", "1", "--max-range", "1", "--quiet", *window), env=env
+    )
+    helpers: list[int] = []
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not helpers:
+        helpers = helpers_of(process.pid)
+        time.sleep(0.01)
+    assert helpers, "the backfill started no read-ahead helper"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    # Its stdin ends with the indexer: it exits at once, or after the read in hand.
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in helpers)
+    finished = subprocess.run(
+        ledger_app("backfill", "--quiet", *window), env=env, timeout=120, check=False
+    )
+    assert finished.returncode == 0
+    indexer = make_indexer(reorg_window=WINDOW)
+    block = indexer.store.checkpoint().block_number
+    assert block == ledger.head()
     assert stored_events(engine) == chain_logs(ledger, indexer)
     assert mismatches(indexer, artifacts, block) == []
     assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
