@@ -22,6 +22,7 @@ from ledger_app.db import migrate
 from ledger_app.db.engine import make_engine
 from ledger_app.indexer.runner import IndexerConfig
 from ledger_app.indexer.service import build_indexer
+from ledger_app.settings import Settings
 
 
 def main() -> int:
@@ -34,7 +35,8 @@ def main() -> int:
         artifacts=Artifacts.load(PROJECT_ROOT / ".build" / "__local__.json"),
         contracts=json.loads(contracts),
         start_block=int(start),
-        config=IndexerConfig(),
+        # The read-ahead as the service has it (LEDGER_INDEXER_READ_AHEAD, on by default).
+        config=IndexerConfig(read_ahead=Settings().indexer_read_ahead),
         # The indexer alone: the rules' cost is measured by bench/monitoring_bench.py.
         monitoring=False,
     )

@@ -193,7 +193,10 @@ def trace_rows(cfg: dict, work: Path, chain, root: int, sqlite: dict, half: dict
     results.append(entry("indexer_peak_rss", sqlite["peak_rss_mb"], "MB", half["peak_rss_mb"],
                          "<= 1.1 (flat: limit = peak RSS at half the chain)"))  # fmt: skip
     notes.append(f"indexer_peak_rss: {sqlite['peak_rss_mb']:.0f} MB indexing {sqlite['events']:,} "
-                 f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,}")  # fmt: skip
+                 f"events vs {half['peak_rss_mb']:.0f} MB indexing the first {half['events']:,} "
+                 f"(the indexer's own {sqlite['own_rss_mb']:.0f} MB and its read-ahead helper's "
+                 f"{sqlite['helper_rss_mb']:.0f} MB; half the chain {half['own_rss_mb']:.0f} + "
+                 f"{half['helper_rss_mb']:.0f} MB)")  # fmt: skip
     traces, steps = indexer_bench.trace_latencies(f"sqlite:///{work}/full0.db", chain, root,
                                                   cfg["queries"])  # fmt: skip
     p50, p95 = api_bench.percentile(traces, 50), api_bench.percentile(traces, 95)
