@@ -445,6 +445,14 @@ class Settings(BaseSettings):
             "batch is written (about 130 MB more while a backfill lasts)."
         ),
     )
+    indexer_read_ahead_min_events: int = Field(
+        default=50_000,
+        ge=0,
+        description=(
+            "The read-ahead helper is started when the blocks left look like holding this "
+            "many events (at the density indexed so far); a smaller backfill reads itself."
+        ),
+    )
 
     # --- storage ---------------------------------------------------------------
     state_dir: Path = Path("var")

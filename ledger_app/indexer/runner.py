@@ -85,6 +85,9 @@ class IndexerConfig:
     # Far behind the head, a helper process reads the next range while a batch is
     # written (indexer/reader.py): two cores' worth of backfill.
     read_ahead: bool = True
+    # ... when the blocks left look like holding at least this many events (about ten
+    # batches): below that the helper's start-up costs more than it saves.
+    read_ahead_min_events: int = 50_000
 
 
 @contextlib.contextmanager
@@ -147,6 +150,7 @@ class Indexer:
         self.reader = RangeReader(rpc, decoder, self.contracts, self.config.max_batch_logs)
         self._ahead: ReadAhead | None = None  # the read-ahead helper, while far behind
         self.helper_peak_rss_kb = 0  # the read-ahead helpers' peak memory (benchmarks)
+        self._bulk_seen = (0, 0)  # events and blocks indexed in the bulk mode: the density
         # Every eth_getLogs asked (from, to, addresses), if set to a list (benchmarks).
         self.queries: list[Query] | None = None
         self.tokens: dict[str, int] = {}
@@ -287,6 +291,11 @@ class Indexer:
         for event in events:
             if event.name == "SettlementTokenListed" and event.kind == "ParticipantRegistry":
                 tokens.setdefault(event.args["token"], event.block_number)
+        if bulk:
+            self._bulk_seen = (
+                self._bulk_seen[0] + len(events),
+                self._bulk_seen[1] + end - start + 1,
+            )
         self._read_next(end + 1, target, tokens, start_helper=bulk)
         stored = self.store.apply(batch)
         self.events_total += stored
@@ -307,8 +316,10 @@ class Indexer:
                    ) -> None:  # fmt: skip
         """Have the helper read the next range while this batch is written (reader.py).
 
-        The helper is started far behind the head (``start_helper``, the bulk mode: worth
-        a process's start-up) and used until the index is caught up; it is stopped then.
+        The helper is started far behind the head (``start_helper``, the bulk mode) when
+        the blocks left look like holding ``read_ahead_min_events`` events at the density
+        seen so far (a process's start-up, a second of CPU, is not worth less), and used
+        until the index is caught up; it is stopped then.
         Near the head a read ahead is checked as any read is (reader.py), so a block
         replaced meanwhile is found by the parent-hash check, as it is when read late."""
         if start > target or not self.config.read_ahead:
@@ -316,7 +327,9 @@ class Indexer:
             return
         end = min(target, start + self.range - 1)
         if self._ahead is None:
-            if not start_helper:
+            events, blocks = self._bulk_seen  # events ahead ~ events / blocks * blocks left
+            ahead = events * (target - start + 1)
+            if not start_helper or ahead < self.config.read_ahead_min_events * max(1, blocks):
                 return
             self._ahead = ReadAhead(self.rpc, self.decoder, self.contracts,
                                     self.config.max_batch_logs)  # fmt: skip

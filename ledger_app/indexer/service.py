@@ -34,6 +34,7 @@ def config_from_settings(settings: Settings, **overrides: float | None) -> Index
         max_range=int(values["max_range"]),
         block_tag=settings.block_tag,
         read_ahead=settings.indexer_read_ahead,
+        read_ahead_min_events=settings.indexer_read_ahead_min_events,
     )
 
 

@@ -23,7 +23,8 @@ from ledger_app.db import schema
 from ledger_app.indexer.runner import IndexerConfig
 
 WINDOW = 4  # blocks: most of a small chain is far behind the head
-NARROW = IndexerConfig(initial_range=2, max_range=2)  # many steps, many reads ahead
+# Many steps, many reads ahead, and a helper however few events are left.
+NARROW = IndexerConfig(initial_range=2, max_range=2, read_ahead_min_events=0)
 
 
 def alive(pid: int) -> bool:
@@ -157,6 +158,7 @@ def test_a_backfill_killed_takes_its_helper_with_it_and_a_rerun_finishes(
 ):
     history(ledger, rounds=10)
     env = service_env(ledger, anvil, database_url, tmp_path)
+    env["LEDGER_INDEXER_READ_AHEAD_MIN_EVENTS"] = "0"  # a small chain: start it anyway
     window = ["--reorg-window", str(WINDOW)]
     process = subprocess.Popen(
         ledger_app("backfill", "--range", "1", "--max-range", "1", "--quiet", *window), env=env
@@ -185,3 +187,16 @@ def test_a_backfill_killed_takes_its_helper_with_it_and_a_rerun_finishes(
     assert stored_events(engine) == chain_logs(ledger, indexer)
     assert mismatches(indexer, artifacts, block) == []
     assert digest(engine, 31337) == fresh_digest(make_indexer, tmp_path, "fresh")
+
+
+def test_a_backfill_of_few_events_starts_no_helper(ledger, make_indexer, engine, artifacts):
+    """Far behind in blocks but with few events left (the default threshold, 50,000, at
+    the density seen): the step reads its ranges itself; a process's start-up would cost
+    more than it saves."""
+    head = history(ledger, rounds=8)
+    indexer = make_indexer(reorg_window=WINDOW, config=IndexerConfig(initial_range=2, max_range=2))
+    indexer.run(follow=False)
+
+    assert indexer.helper_peak_rss_kb == 0  # no helper ever ran
+    assert indexer.store.checkpoint().block_number == head
+    assert mismatches(indexer, artifacts, head) == []
