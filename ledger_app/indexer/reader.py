@@ -212,6 +212,8 @@ class ReadAhead:
         if self.failed:
             return
         self._drop_stale(start)
+        if self.failed:  # it died answering one: no other is started in its place
+            return
         if len(self._asked) >= MAX_ASKED:
             return  # the helper is behind (starting up): the step reads this one itself
         request = (start, end, dict(tokens))

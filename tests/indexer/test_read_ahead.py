@@ -20,6 +20,7 @@ from test_process import chain_logs, ledger_app, service_env
 
 from ledger_app.audit.reconcile import digest
 from ledger_app.db import schema
+from ledger_app.indexer.reader import ReadAhead
 from ledger_app.indexer.runner import IndexerConfig
 
 WINDOW = 4  # blocks: most of a small chain is far behind the head
@@ -200,3 +201,23 @@ def test_a_backfill_of_few_events_starts_no_helper(ledger, make_indexer, engine,
     assert indexer.helper_peak_rss_kb == 0  # no helper ever ran
     assert indexer.store.checkpoint().block_number == head
     assert mismatches(indexer, artifacts, head) == []
+
+
+def test_a_helper_found_dead_with_a_stale_answer_is_not_replaced(ledger, make_indexer):
+    """The helper dies while an answer nobody will take is still due: the next request
+    finds the pipe ended, turns the read-ahead off for this backfill, and starts no other
+    helper in its place."""
+    indexer = make_indexer(reorg_window=WINDOW, config=NARROW)
+    ahead = ReadAhead(indexer.rpc, indexer.decoder, indexer.contracts, 5_000)
+    first = ledger.deployment_block
+    ahead.submit(first, first + 1, {})
+    pid = ahead._process.pid
+    os.kill(pid, signal.SIGKILL)
+    ahead._process.wait()
+
+    ahead.submit(first + 2, first + 3, {})  # the answer for `first` is stale now
+
+    assert ahead.failed
+    assert ahead._process is None
+    assert ahead.take(first + 2, {}, first + 3) is None
+    ahead.close()
