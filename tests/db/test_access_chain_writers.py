@@ -9,20 +9,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
+from pgcluster import PostgresCluster  # on the path: tests/db/conftest.py
 from sqlalchemy import Engine, text
 
 from ledger_app.db import migrate
 from ledger_app.db.access_chain import append_access_rows, chain_head, chained_rows
 from ledger_app.db.engine import make_engine
 from ledger_app.domain.access_chain import verify
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
 
 WRITER = """
 import sys, time
@@ -37,32 +32,6 @@ for batch in range(int(sys.argv[3])):
     with engine.begin() as conn:
         append_access_rows(conn, rows)
 """
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster of this module, stopped and deleted at its end."""
-    with running_cluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture(params=("sqlite", "postgresql"))
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database's URL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("postgres").create_database()
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated database."""
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def request_rows(name: str, n: int) -> list[dict]:

@@ -3,10 +3,8 @@ wildcards, on SQLite and on PostgreSQL (issue 17)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -15,9 +13,6 @@ from ledger_app.api.access import access_log_query
 from ledger_app.db import migrate
 from ledger_app.db.access_chain import append_access_rows
 from ledger_app.db.engine import make_engine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
 
 PATHS = (
     "/v1/receivables/12/trace",
@@ -29,21 +24,10 @@ PATHS = (
 )
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster of this module, stopped and deleted at its end."""
-    with running_cluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture(params=("sqlite", "postgresql"))
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
     """A migrated database holding one access-log row per path of PATHS."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/ledger.db"
-    else:
-        url = request.getfixturevalue("postgres").create_database()
-    engine = make_engine(url)
+    engine = make_engine(database_url)
     migrate.upgrade(engine)
     rows = [{"at": datetime.now(UTC), "method": "GET", "path": path, "status": 200,
              "duration_ms": 1} for path in PATHS]  # fmt: skip

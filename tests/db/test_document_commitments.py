@@ -4,10 +4,6 @@ way back is refused while a salted document exists (its commitment is no keccak2
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -17,35 +13,18 @@ from sqlalchemy import Engine, text
 from ledger_app.db import load_models, migrate
 from ledger_app.db.engine import make_engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
-
 OLD = "0x" + "cd" * 32
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster of this module, stopped and deleted at its end."""
-    with running_cluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture(params=("sqlite", "postgresql"))
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("postgres").create_database()
-
-
-def downgrade(engine: Engine, url: str, revision: str) -> None:
+def downgrade(engine: Engine, database_url: str, revision: str) -> None:
     with engine.begin() as connection:
-        config = migrate.alembic_config(url)
+        config = migrate.alembic_config(database_url)
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 
 
-def test_old_documents_keep_their_keccak256_as_unsalted_commitment(url: str) -> None:
-    engine = make_engine(url)
+def test_old_documents_keep_their_keccak256_as_unsalted_commitment(database_url: str) -> None:
+    engine = make_engine(database_url)
     migrate.upgrade(engine, "0016")
     with engine.begin() as connection:
         connection.execute(text(
@@ -63,10 +42,10 @@ def test_old_documents_keep_their_keccak256_as_unsalted_commitment(url: str) -> 
             f"uploaded_at) VALUES ('ef', '0x{'12' * 32}', 'sha256-salted-v1', 'text/plain', 3, "
             "'2026-01-02')"))  # fmt: skip
     with pytest.raises(RuntimeError, match="1 documents are committed to with a salt"):
-        downgrade(engine, url, "0016")
+        downgrade(engine, database_url, "0016")
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM documents WHERE sha256 = 'ef'"))
-    downgrade(engine, url, "0016")
+    downgrade(engine, database_url, "0016")
     with engine.connect() as connection:
         back = connection.execute(text("SELECT keccak256 FROM documents")).scalar()
     engine.dispose()

@@ -6,42 +6,13 @@ an INSERT per row: both must agree."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, select
 
-from ledger_app.db import migrate
-from ledger_app.db.engine import make_engine
 from ledger_app.db.notification_tables import notifications
 from ledger_app.db.outbox import Announcement, announce_many
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexer"))
-from pgcluster import PostgresCluster, running_cluster
-
 A, B = "0x" + "a" * 40, "0x" + "b" * 40
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresCluster]:
-    with running_cluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture(params=("sqlite", "postgresql"))
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/ledger.db"
-    else:
-        url = request.getfixturevalue("postgres").create_database()
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def announcements(first: int, last: int) -> list[Announcement]:
